@@ -1,0 +1,32 @@
+# The two commands for a fresh machine: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint setup setup-test catalogs clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+setup: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+setup-test: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+
+run: setup  ## set up and serve the demo content on SQLite at http://127.0.0.1:5000
+	$(BIN)/migrantline content check
+	$(BIN)/migrantline serve
+
+test: setup-test  ## set up and run every test
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+catalogs: setup-test  ## extract interface strings and update every language's catalog
+	$(BIN)/pybabel extract -F pyproject.toml -k N_ --no-location --sort-output -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
+	$(BIN)/pybabel compile -d translations --statistics
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,114 @@
+"""MigrantLine: safe-migration information and help by USSD, SMS and voice.
+
+``create_app`` wires the pieces: settings, the store, the content registry,
+the catalogs and the channel blueprints. Everything a request needs is kept
+on ``app.extensions["migrantline"]`` (a ``Services``), so tests and the CLI
+build the same objects the server does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response
+
+from . import settings
+from .content import ContentRegistry
+from .engine.encoding import Limits
+from .i18n import Catalogs, default_catalogs
+from .privacy import PhoneHasher
+from .sessions import UssdSessions
+from .store import Store, open_store
+
+log = logging.getLogger("migrantline")
+
+
+@dataclass
+class Services:
+    config: Mapping[str, Any]
+    store: Store
+    content: ContentRegistry
+    catalogs: Catalogs
+    ussd: UssdSessions
+
+    def t(self, lang: str, message: str) -> str:
+        return self.catalogs.gettext(lang, message)
+
+
+def ussd_limits(config: Mapping[str, Any]) -> Limits:
+    return Limits(gsm7=settings.integer(config, "MIGRANTLINE_USSD_MAX_GSM7"),
+                  ucs2=settings.integer(config, "MIGRANTLINE_USSD_MAX_UCS2"))
+
+
+def build_services(config: Mapping[str, Any]) -> Services:
+    from .channels.ussd import UssdLayout
+
+    data_dir = Path(config["MIGRANTLINE_DATA_DIR"]).resolve()
+    store = open_store(data_dir, settings.integer(config, "MIGRANTLINE_SESSION_FLUSH_MS"))
+    catalogs = default_catalogs()
+    layout = UssdLayout(ussd_limits(config))
+    content = ContentRegistry(Path(config["MIGRANTLINE_CONTENT_DIR"]).resolve(), [layout],
+                              catalogs.gettext)
+    content.load()
+    hasher = PhoneHasher(settings.secret_key(config, data_dir))
+    ussd = UssdSessions(store, content, hasher, layout, catalogs.gettext,
+                        resume_seconds=60 * settings.integer(config,
+                                                             "MIGRANTLINE_RESUME_MINUTES"))
+    return Services(config, store, content, catalogs, ussd)
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    config = settings.load(overrides=test_config)
+    logging.basicConfig(level=str(config.get("MIGRANTLINE_LOG_LEVEL") or "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = Flask(__name__)
+    app.config.update(config)
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.extensions["migrantline"] = build_services(config)
+
+    from .channels import ussd
+    from .health import bp as health_bp
+
+    app.register_blueprint(ussd.bp)
+    app.register_blueprint(health_bp)
+    _error_pages(app)
+    return app
+
+
+def _error_pages(app: Flask) -> None:
+    """Plain-text errors: providers and phones must never see an HTML traceback."""
+
+    @app.errorhandler(404)
+    def not_found(_: Exception) -> Response:
+        return Response("not found", status=404, mimetype="text/plain")
+
+    @app.errorhandler(405)
+    def not_allowed(_: Exception) -> Response:
+        return Response("method not allowed", status=405, mimetype="text/plain")
+
+    @app.errorhandler(413)
+    def too_large(_: Exception) -> Response:
+        return Response("request too large", status=413, mimetype="text/plain")
+
+    @app.errorhandler(Exception)
+    def crashed(exc: Exception) -> Response:
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(exc, HTTPException):
+            return Response(exc.description or exc.name, status=exc.code or 500,
+                            mimetype="text/plain")
+        log.exception("unhandled error")
+        from flask import request
+
+        if request.path.startswith("/ussd/"):
+            services: Services = app.extensions["migrantline"]
+            tree = services.content.current
+            lang = tree.default_language if tree else "en"
+            from .engine import messages as m
+
+            return Response("END " + services.t(lang, m.UNAVAILABLE), mimetype="text/plain")
+        return Response("internal error", status=500, mimetype="text/plain")

@@ -1,0 +1,1 @@
+"""Thin adapters: provider request in, engine screen out, provider format back."""

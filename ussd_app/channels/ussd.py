@@ -1,0 +1,76 @@
+"""Africa's Talking USSD: form fields in, ``CON``/``END`` text out.
+
+Only parsing, rendering and error shapes live here; what a hop shows is
+decided by ``sessions.UssdSessions`` and the engine.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, current_app, request
+
+from ..engine import messages as m
+from ..engine.encoding import Limits, fits
+from ..engine.screens import Screen, Translate
+
+log = logging.getLogger(__name__)
+bp = Blueprint("ussd", __name__)
+
+MAX_FIELD = 200
+
+
+@dataclass(frozen=True)
+class UssdLayout:
+    """A USSD screen: lines of text within the per-encoding character limit."""
+
+    limits: Limits
+
+    @property
+    def key(self) -> str:
+        return f"ussd:{self.limits.gsm7}:{self.limits.ucs2}"
+
+    def render(self, screen: Screen, t: Translate) -> str:
+        lang = screen.lang
+        lines = [line for line in (screen.hint, screen.title, screen.body) if line]
+        option = t(lang, m.OPTION_LINE)
+        lines += [option.format(key=key, label=label) for key, label in screen.options]
+        if screen.nav:
+            item = t(lang, m.NAV_ITEM)
+            lines.append(" ".join(item.format(key=key, label=label) for key, label in screen.nav))
+        return "\n".join(lines)
+
+    def fits(self, text: str) -> bool:
+        return fits(text, self.limits)
+
+
+def _plain(body: str, status: int = 200) -> Response:
+    return Response(body, status=status, mimetype="text/plain")
+
+
+def check_token() -> Response | None:
+    """With MIGRANTLINE_WEBHOOK_TOKEN set, callbacks must carry ?token=<value>."""
+    token = current_app.config.get("MIGRANTLINE_WEBHOOK_TOKEN")
+    if token and not hmac.compare_digest(request.args.get("token", ""), str(token)):
+        return _plain("forbidden: wrong or missing token", 403)
+    return None
+
+
+bp.before_request(check_token)
+
+
+@bp.post("/ussd/africastalking")
+def africastalking() -> Response:
+    form = request.form
+    session_id = form.get("sessionId", "").strip()
+    phone = form.get("phoneNumber", "").strip()
+    if not session_id or not phone or len(session_id) > MAX_FIELD or len(phone) > MAX_FIELD:
+        return _plain("not a USSD callback: sessionId and phoneNumber are required", 400)
+    services = current_app.extensions["migrantline"]
+    answer = services.ussd.answer(session_id, phone, form.get("text", ""))
+    if answer is None:
+        lang = services.content.current.default_language if services.content.current else "en"
+        return _plain("END " + services.t(lang, m.UNAVAILABLE))
+    return _plain(("END " if answer.end else "CON ") + answer.text)

@@ -1,0 +1,102 @@
+"""The content being served: the current tree, and the ones sessions started on.
+
+A tree is only ever swapped in whole, after the loader found no error and
+every screen of every language was paged for every channel layout (which
+also warms the page cache, so the first caller does not pay for it). Older
+trees stay available by version for the sessions that began on them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .engine.loader import ContentError, Problem, read_tree
+from .engine.model import Tree
+from .engine.paging import FitError, node_pages
+from .engine.screens import Layout, Translate
+
+log = logging.getLogger(__name__)
+KEEP_VERSIONS = 8
+
+
+def fit_problems(tree: Tree, layouts: Iterable[Layout], t: Translate) -> list[Problem]:
+    """Page every node in every language for every layout; report what cannot fit."""
+    problems = []
+    for layout in layouts:
+        for node in tree.nodes.values():
+            for lang in tree.language_codes:
+                try:
+                    node_pages(tree, node, lang, layout, t, root=node.id == tree.main)
+                except FitError as exc:
+                    problems.append(Problem(node.source, 1, f"does not fit on a screen: {exc}",
+                                            "shorten the title or labels in that language"))
+    return problems
+
+
+class ContentRegistry:
+    def __init__(self, directory: Path, layouts: Iterable[Layout], t: Translate):
+        self.directory = directory
+        self.layouts = tuple(layouts)
+        self.t = t
+        self._lock = threading.Lock()
+        self._trees: OrderedDict[str, Tree] = OrderedDict()
+        self.current: Tree | None = None
+        self.problems: list[Problem] = []
+        self.loaded_at: float | None = None
+        self.error: str | None = None
+
+    def check(self) -> Tree:
+        """Load and fully check the folder; raise ``ContentError`` if it must not be served."""
+        tree = read_tree(self.directory)
+        problems = fit_problems(tree, self.layouts, self.t)
+        if problems:
+            raise ContentError(problems)
+        return tree
+
+    def load(self) -> bool:
+        """Swap in the folder's tree if it is good; keep serving the old one if not."""
+        try:
+            tree = self.check()
+        except ContentError as exc:
+            self.error = str(exc)
+            self.problems = exc.problems
+            for problem in exc.problems[:20]:
+                log.error("content not loaded: %s", problem)
+            return False
+        with self._lock:
+            self._trees[tree.version] = tree
+            self._trees.move_to_end(tree.version)
+            while len(self._trees) > KEEP_VERSIONS:
+                self._trees.popitem(last=False)
+            self.current = tree
+            self.loaded_at = time.time()
+            self.error = None
+        log.info("serving content version %s (%d nodes, %s)", tree.version, len(tree.nodes),
+                 ", ".join(tree.language_codes))
+        return True
+
+    def get(self, version: str | None) -> Tree | None:
+        """The tree a session started on, else the current one."""
+        if version:
+            found = self._trees.get(version)
+            if found is not None:
+                return found
+        return self.current
+
+    def health(self) -> dict[str, Any]:
+        tree = self.current
+        return {
+            "status": "ok" if tree and not self.error else "error" if not tree else "degraded",
+            "version": tree.version if tree else None,
+            "nodes": len(tree.nodes) if tree else 0,
+            "languages": list(tree.language_codes) if tree else [],
+            "sample": tree.sample if tree else None,
+            "loaded_at": self.loaded_at,
+            "error": self.error,
+        }

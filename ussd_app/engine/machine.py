@@ -1,0 +1,234 @@
+"""The channel-neutral menu state machine.
+
+``step(state, input)`` gives the next state; ``view(state)`` the screen to
+show. Both are pure: no clock, no database, no network. That is what lets a
+USSD hop be recomputed from the ``text`` Africa's Talking resends each time,
+so a retried callback gets the same answer and two workers need not share
+memory. Services (an agency search, say) are passed in by the caller; the
+engine only calls them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from . import messages as m
+from .model import ASK, LANGUAGE, MENU, Node, Tree
+from .paging import longest_hint, menu_pages, nav, node_pages, text_pages
+from .screens import Layout, Screen, Translate
+
+LANGUAGE_NODE = "language"
+RESUME_NODE = "__resume__"
+MAX_ANSWER = 160
+
+# A service answers an ask node: (answer, language) -> text to show.
+Service = Callable[[str, str], str]
+
+
+@dataclass(frozen=True)
+class State:
+    """Where one caller is: everything needed to draw the screen and go on."""
+
+    lang: str | None
+    node: str
+    page: int = 0
+    history: tuple[tuple[str, int], ...] = ()
+    pending: str | None = None  # id of an ask node waiting for free text
+    answers: tuple[tuple[str, str], ...] = ()
+    hint: str = ""
+    resume: State | None = None  # the state a resume offer would go back to
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["resume"] = self.resume.to_json() if self.resume else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> State:
+        return cls(
+            lang=data.get("lang"), node=str(data["node"]), page=int(data.get("page", 0)),
+            history=tuple((str(n), int(p)) for n, p in data.get("history", ())),
+            pending=data.get("pending"),
+            answers=tuple((str(k), str(v)) for k, v in data.get("answers", ())),
+            hint=str(data.get("hint", "")),
+            resume=cls.from_json(data["resume"]) if data.get("resume") else None,
+        )
+
+    @property
+    def answer_map(self) -> dict[str, str]:
+        return dict(self.answers)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the engine needs besides the state: content, layout, words, services."""
+
+    tree: Tree
+    layout: Layout
+    t: Translate
+    services: Mapping[str, Service] | None = None
+
+    def lang(self, state: State) -> str:
+        return state.lang or self.tree.default_language
+
+
+def first_state(tree: Tree, lang: str | None) -> State:
+    """A caller's first screen: the language list, unless we know their language."""
+    if lang and lang in tree.language_codes:
+        return State(lang=lang, node=tree.main)
+    return State(lang=None, node=LANGUAGE_NODE)
+
+
+def resume_offer(previous: State) -> State:
+    return State(lang=previous.lang, node=RESUME_NODE, resume=replace(previous, hint=""))
+
+
+def is_resumable(tree: Tree, state: State) -> bool:
+    """Worth offering to resume: somewhere deeper than the first screens."""
+    return state.lang is not None and state.node not in (tree.main, LANGUAGE_NODE,
+                                                         RESUME_NODE)
+
+
+def replay(ctx: Context, state: State, inputs: Iterable[str]) -> State:
+    for raw in inputs:
+        state = step(ctx, state, raw)
+    return state
+
+
+def step(ctx: Context, state: State, raw: str) -> State:
+    tree = ctx.tree
+    answer = " ".join(raw.split())
+    state = replace(state, hint="")
+    if state.node == RESUME_NODE:
+        return _step_resume(tree, state, answer)
+    node = tree.nodes.get(state.node)
+    if node is None:  # content changed under an old session: start from the menu
+        return first_state(tree, state.lang)
+    if state.pending and answer not in ("0", "00", "99"):
+        return _answer(ctx, state, node, raw)
+    if answer == "00":
+        if state.lang is None:
+            return replace(state, hint=m.PICK_LANGUAGE)
+        return State(lang=state.lang, node=tree.main, answers=state.answers)
+    if answer == "0":
+        return _back(tree, state)
+    if answer == "98":
+        if state.page + 1 < _page_count(ctx, state, node):
+            return replace(state, page=state.page + 1)
+        return replace(state, hint=m.NO_MORE)
+    if answer == "99":
+        if state.node == tree.help and state.page == 0:
+            return state
+        return _go(state, tree.help)
+    if node.type in (MENU, LANGUAGE) and answer.isdigit():
+        return _choose(tree, state, node, int(answer))
+    return replace(state, hint=m.INVALID)
+
+
+def _step_resume(tree: Tree, state: State, answer: str) -> State:
+    if answer == "1" and state.resume is not None:
+        return state.resume
+    if answer == "2":
+        return first_state(tree, state.lang)
+    if answer in ("00", "0"):
+        return first_state(tree, state.lang)
+    return replace(state, hint=m.INVALID)
+
+
+def _go(state: State, target: str) -> State:
+    return replace(state, node=target, page=0, pending=None,
+                   history=(*state.history, (state.node, state.page))[-20:])
+
+
+def _back(tree: Tree, state: State) -> State:
+    if state.page > 0:
+        return replace(state, page=state.page - 1)
+    if state.history:
+        node_id, page = state.history[-1]
+        node = tree.nodes.get(node_id)
+        pending = node_id if node is not None and node.type == ASK else None
+        return replace(state, node=node_id, page=page, pending=pending,
+                       history=state.history[:-1])
+    if state.node == tree.main:
+        return replace(state, hint=m.INVALID)
+    if state.lang is None:
+        return replace(state, hint=m.PICK_LANGUAGE)
+    return State(lang=state.lang, node=tree.main, answers=state.answers)
+
+
+def _choose(tree: Tree, state: State, node: Node, number: int) -> State:
+    if node.type == LANGUAGE:
+        if 1 <= number <= len(tree.languages):
+            return State(lang=tree.languages[number - 1].code, node=tree.main,
+                         answers=state.answers)
+        return replace(state, hint=m.INVALID)
+    if 1 <= number <= len(node.options):
+        target = tree.nodes[node.options[number - 1].target]
+        moved = _go(state, target.id)
+        return replace(moved, pending=target.id) if target.type == ASK else moved
+    return replace(state, hint=m.INVALID)
+
+
+def _answer(ctx: Context, state: State, node: Node, raw: str) -> State:
+    text = " ".join(raw.split())[:MAX_ANSWER]
+    if not text:
+        return replace(state, hint=m.EMPTY_ANSWER)
+    answers = (*[(k, v) for k, v in state.answers if k != node.id], (node.id, text))
+    if node.next:
+        target = ctx.tree.nodes[node.next]
+        moved = replace(_go(state, target.id), answers=answers)
+        return replace(moved, pending=target.id) if target.type == ASK else moved
+    return replace(state, pending=None, page=0, answers=answers)
+
+
+def _page_count(ctx: Context, state: State, node: Node) -> int:
+    return _pages(ctx, state, node)[0].pages
+
+
+def _pages(ctx: Context, state: State, node: Node) -> list[Screen]:
+    lang = ctx.lang(state)
+    if node.type == ASK and not state.pending:
+        return _service_pages(ctx, state, node, lang)
+    return node_pages(ctx.tree, node, lang, ctx.layout, ctx.t, root=node.id == ctx.tree.main)
+
+
+def _service_pages(ctx: Context, state: State, node: Node, lang: str) -> list[Screen]:
+    service = (ctx.services or {}).get(node.service or "")
+    answer = state.answer_map.get(node.id, "")
+    body = service(answer, lang) if service else ctx.t(lang, m.UNAVAILABLE)
+    return text_pages(lang, ctx.tree.text(node.title, lang), body, ctx.layout, ctx.t,
+                      (("0", m.BACK),), node.id, reserve=longest_hint(lang, ctx.t))
+
+
+def view(ctx: Context, state: State) -> Screen:
+    """The screen for a state, with its hint when it fits."""
+    lang = ctx.lang(state)
+    if state.node == RESUME_NODE:
+        options = (("1", ctx.t(lang, m.RESUME_CONTINUE)), ("2", ctx.t(lang, m.RESUME_RESTART)))
+        screen = menu_pages(lang, "", ctx.t(lang, m.RESUME_QUESTION), options, ctx.layout,
+                            ctx.t, (), RESUME_NODE, longest_hint(lang, ctx.t))[0]
+    else:
+        node = ctx.tree.nodes.get(state.node)
+        if node is None:
+            return view(ctx, first_state(ctx.tree, state.lang))
+        pages = _pages(ctx, state, node)
+        screen = pages[min(state.page, len(pages) - 1)]
+        if node.type == LANGUAGE and state.lang is None:
+            screen = replace(screen, title="", nav=())
+    if state.hint:
+        return _with_hint(ctx, screen, ctx.t(lang, state.hint))
+    return screen
+
+
+def _with_hint(ctx: Context, screen: Screen, hint: str) -> Screen:
+    """Hint above the screen; else in place of the title; else left out."""
+    for candidate in (screen.with_hint(hint), replace(screen, title="", hint=hint)):
+        if ctx.layout.fits(ctx.layout.render(candidate, ctx.t)):
+            return candidate
+    return screen
+
+
+__all__ = ["Context", "LANGUAGE_NODE", "RESUME_NODE", "Service", "State", "first_state",
+           "is_resumable", "nav", "replay", "resume_offer", "step", "view"]

@@ -1,0 +1,33 @@
+"""``GET /healthz``: is this deployment able to answer callers, and with what."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, current_app, jsonify
+from flask.typing import ResponseReturnValue
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    services = current_app.extensions["migrantline"]
+    content = services.content.health()
+    database = services.store.health()
+    tree = services.content.current
+    missing = services.catalogs.missing(tree.language_codes) if tree else []
+    if content["status"] == "error" or database["status"] == "error":
+        status, code = "error", 503
+    elif content["status"] != "ok" or database["status"] != "ok" or missing:
+        status, code = "degraded", 200
+    else:
+        status, code = "ok", 200
+    return jsonify({
+        "status": status,
+        "content_version": content["version"],
+        "content": content,
+        "database": database,
+        "translations_missing": missing,
+        "time": time.time(),
+    }), code

@@ -1,0 +1,49 @@
+"""The one small interface for background work.
+
+Everything that must not run inside a provider callback (flushing session
+progress today; sending SMS, syncing content and rendering audio later) is
+started through these functions. In the embedded default they are threads in
+the same process; a multi-node deployment can put a queue behind the same
+calls without touching the channels.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+
+class Periodic:
+    """Calls ``fn`` every ``interval`` seconds until stopped; survives its errors."""
+
+    def __init__(self, interval: float, fn: Callable[[], object], name: str):
+        self.interval, self.fn, self.name = interval, fn, name
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+        atexit.register(self.stop)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._call()
+
+    def _call(self) -> None:
+        try:
+            self.fn()
+        except Exception:  # a background job must never die silently
+            log.exception("background job %s failed; it will run again", self.name)
+
+    def stop(self) -> None:
+        """Stop and run once more, so nothing buffered is left behind."""
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join(timeout=5)
+            self._call()
+
+
+def every(interval: float, fn: Callable[[], object], name: str) -> Periodic:
+    return Periodic(interval, fn, name)

@@ -1,0 +1,114 @@
+"""USSD sessions: from a provider hop (session id, phone, cumulative text) to a screen.
+
+The provider resends every input of the session joined by ``*`` on each hop,
+so a hop's screen is a pure function of how the session started and that
+text. Only the start (language, content version, resume offer) is decided
+from the database, once; after that each hop replays inputs through the
+engine, usually just the newest one thanks to a per-process cache. Retried
+callbacks therefore get the same answer, and any worker can serve any hop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from .content import ContentRegistry
+from .engine.machine import (
+    Context,
+    Service,
+    State,
+    first_state,
+    is_resumable,
+    replay,
+    resume_offer,
+    view,
+)
+from .engine.screens import Layout, Screen, Translate
+from .privacy import PhoneHasher
+from .store import SessionRow, Store
+
+CACHE_SIZE = 20_000
+
+
+@dataclass(frozen=True)
+class Answer:
+    screen: Screen
+    text: str
+
+    @property
+    def end(self) -> bool:
+        return self.screen.end
+
+
+class UssdSessions:
+    def __init__(self, store: Store, content: ContentRegistry, hasher: PhoneHasher,
+                 layout: Layout, t: Translate, resume_seconds: float,
+                 services: Mapping[str, Service] | None = None):
+        self.store, self.content, self.hasher = store, content, hasher
+        self.layout, self.t = layout, t
+        self.resume_seconds = resume_seconds
+        self.services = services or {}
+        self._cache: dict[str, tuple[str, str, State]] = {}
+
+    def answer(self, session_id: str, phone: str, text: str,
+               now: float | None = None) -> Answer | None:
+        """The screen for one hop, or None when no content can be served."""
+        now = time.time() if now is None else now
+        phone_key = self.hasher.key(phone)
+        row = self.store.session(session_id)
+        if row is None or row.phone_key != phone_key:
+            row = self._start(session_id, phone_key, now)
+            if row is None:
+                return None
+        tree = self.content.get(row.version)
+        if tree is None:
+            return None
+        ctx = Context(tree, self.layout, self.t, self.services)
+        state = self._replay(ctx, row, session_id, text)
+        screen = view(ctx, state)
+        self.store.save_session(replace(
+            row, updated_at=now, last_text=text[:4000], state=state.to_json(),
+            resumable=is_resumable(tree, state), ended=screen.end))
+        if state.lang and state.lang != row.start.get("lang"):
+            self.store.set_phone_language(phone_key, state.lang)
+        return Answer(screen, self.layout.render(screen, self.t))
+
+    def _start(self, session_id: str, phone_key: str, now: float) -> SessionRow | None:
+        tree = self.content.current
+        if tree is None:
+            return None
+        start = first_state(tree, self.store.phone_language(phone_key))
+        version = tree.version
+        previous = self.store.latest_session(phone_key, now - self.resume_seconds, session_id)
+        if previous and previous.resumable and not previous.ended and previous.state:
+            start = resume_offer(State.from_json(previous.state))
+            version = previous.version if self.content.get(previous.version) else version
+        return SessionRow(id=session_id, phone_key=phone_key, started_at=now, updated_at=now,
+                          version=version, start=start.to_json())
+
+    def _replay(self, ctx: Context, row: SessionRow, session_id: str, text: str) -> State:
+        cached = self._cache.get(session_id)
+        if cached and cached[0] == ctx.tree.version:
+            _, seen, state = cached
+            if text == seen:
+                return state
+            if not seen or text.startswith(seen + "*"):
+                rest = text[len(seen) + 1:] if seen else text
+                state = replay(ctx, state, split_inputs(rest))
+                self._remember(session_id, ctx.tree.version, text, state)
+                return state
+        state = replay(ctx, State.from_json(row.start), split_inputs(text))
+        self._remember(session_id, ctx.tree.version, text, state)
+        return state
+
+    def _remember(self, session_id: str, version: str, text: str, state: State) -> None:
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[session_id] = (version, text, state)
+
+
+def split_inputs(text: str) -> list[str]:
+    """The inputs in a provider's cumulative ``text``: '' is none, '1*2' is two."""
+    return text.split("*") if text else []

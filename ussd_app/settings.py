@@ -1,0 +1,103 @@
+"""Every configuration setting, with its default and help, in one list.
+
+Configuration comes only from the environment (and an optional ``.env``), so
+a deployment is described by one file and a fresh clone runs with none. The
+README's settings table is checked against this list by a test.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str | None
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("MIGRANTLINE_DATA_DIR", "./var",
+            "SQLite database, mirrored content, generated audio, outbox"),
+    Setting("MIGRANTLINE_CONTENT_DIR", "./content", "content tree to serve"),
+    Setting("MIGRANTLINE_BASE_URL", "http://127.0.0.1:5000",
+            "public base URL: audio links and Twilio signature checks"),
+    Setting("MIGRANTLINE_SECRET_KEY", None,
+            "signs cookies and derives encryption keys; made once and kept in the data dir "
+            "(with a warning) when unset"),
+    Setting("MIGRANTLINE_WEBHOOK_TOKEN", None,
+            "when set, every Africa's Talking and Kannel callback must carry ?token=<value>"),
+    Setting("MIGRANTLINE_SMS_PROVIDER", "outbox",
+            "africastalking, twilio, kannel or outbox (store only)"),
+    Setting("MIGRANTLINE_USSD_MAX_GSM7", "160", "characters per USSD screen in GSM-7"),
+    Setting("MIGRANTLINE_USSD_MAX_UCS2", "70", "characters per USSD screen in UCS-2"),
+    Setting("MIGRANTLINE_RESUME_MINUTES", "5",
+            "a redial within this many minutes of a dropped USSD session offers to continue"),
+    Setting("MIGRANTLINE_SESSION_FLUSH_MS", "100",
+            "how often USSD session progress is written to the database, in milliseconds"),
+    Setting("MIGRANTLINE_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    Setting("AT_USERNAME", None, "Africa's Talking username"),
+    Setting("AT_API_KEY", None, "Africa's Talking API key"),
+    Setting("AT_SENDER_ID", None, "Africa's Talking sender id or short code"),
+    Setting("TWILIO_ACCOUNT_SID", None, "Twilio account"),
+    Setting("TWILIO_AUTH_TOKEN", None,
+            "Twilio auth token; when set, webhooks with a bad X-Twilio-Signature get 403"),
+    Setting("TWILIO_FROM_NUMBER", None, "Twilio sending number"),
+    Setting("KANNEL_SENDSMS_URL", None, "a local Kannel gateway's sendsms URL"),
+    Setting("KANNEL_USERNAME", None, "Kannel sendsms user"),
+    Setting("KANNEL_PASSWORD", None, "Kannel sendsms password"),
+    Setting("MIGRANTLINE_CENTRAL_URL", None, "central content store that sync mirrors"),
+    Setting("MIGRANTLINE_CENTRAL_PUBKEY", None,
+            "path of the Ed25519 public key that sync checks bundles against"),
+    Setting("MIGRANTLINE_SIGNING_KEY", None,
+            "path of the Ed25519 private key that publish signs with (central side only)"),
+)
+
+
+def load(environ: Mapping[str, str] | None = None,
+         overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Settings from the environment (after ``.env``), then test overrides."""
+    if environ is None:
+        try:
+            from dotenv import load_dotenv
+
+            load_dotenv(override=False)
+        except ImportError:  # pragma: no cover - python-dotenv is a dependency
+            pass
+        environ = os.environ
+    config: dict[str, Any] = {s.name: environ.get(s.name, s.default) for s in SETTINGS}
+    config.update(overrides or {})
+    return config
+
+
+def integer(config: Mapping[str, Any], name: str) -> int:
+    value = config.get(name)
+    try:
+        return int(str(value))
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number, not {value!r}") from exc
+
+
+def secret_key(config: Mapping[str, Any], data_dir: Path) -> bytes:
+    """The configured secret, or one made once and kept beside the database."""
+    configured = config.get("MIGRANTLINE_SECRET_KEY")
+    if configured:
+        return str(configured).encode()
+    path = data_dir / "secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        log.warning("MIGRANTLINE_SECRET_KEY is not set: made one in %s. Set it in production "
+                    "and keep it safe: it protects stored personal data.", path)
+    return path.read_text().strip().encode()

@@ -1,0 +1,113 @@
+"""A phone in the terminal: dial the local service's USSD code as a handset would.
+
+It talks HTTP to a running service exactly as Africa's Talking does (same
+form fields, cumulative ``text``), so what field staff see here is what a
+phone gets. Typing ``:r`` redials (a new session), ``:q`` hangs up, and
+closing the input ends the call.
+"""
+
+from __future__ import annotations
+
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+import click
+
+from .engine.encoding import measure
+
+HELP = "Type a reply and press Enter. :r redial  :q hang up"
+
+
+def post(url: str, fields: dict[str, str], timeout: float = 10) -> tuple[int, str]:
+    data = urllib.parse.urlencode(fields).encode()
+    request = urllib.request.Request(url, data=data, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+
+
+def show(body: str) -> None:
+    kind, _, screen = body.partition(" ")
+    encoding, length = measure(screen)
+    width = max([len(line) for line in screen.splitlines()] + [24])
+    click.echo("+" + "-" * (width + 2) + "+")
+    for line in screen.splitlines() or [""]:
+        click.echo("| " + line.ljust(width) + " |")
+    click.echo("+" + "-" * (width + 2) + "+")
+    click.echo(f"  {kind} · {length} chars · {encoding.value}")
+
+
+def language_number(lang: str) -> str | None:
+    """The picker's number for a language code, read from the local content tree."""
+    from . import settings
+    from .engine.loader import ContentError, read_tree
+
+    try:
+        tree = read_tree(Path(str(settings.load()["MIGRANTLINE_CONTENT_DIR"])))
+    except ContentError:
+        return None
+    codes = list(tree.language_codes)
+    return str(codes.index(lang) + 1) if lang in codes else None
+
+
+def run(base: str, phone: str, lang: str | None, service_code: str, token: str | None,
+        interactive: bool) -> int:
+    url = base.rstrip("/") + "/ussd/africastalking"
+    if token:
+        url += "?" + urllib.parse.urlencode({"token": token})
+    auto = language_number(lang) if lang else None
+    if lang and auto is None:
+        click.echo(f"language '{lang}' is not offered by the content; ignoring --lang", err=True)
+    if interactive:
+        click.echo(f"Dialling {service_code} from {phone} at {base}. {HELP}")
+    while True:
+        session = "SIM-" + uuid.uuid4().hex[:16]
+        inputs: list[str] = []
+        while True:
+            fields = {"sessionId": session, "serviceCode": service_code, "phoneNumber": phone,
+                      "networkCode": "99999", "text": "*".join(inputs)}
+            try:
+                status, body = post(url, fields)
+            except (urllib.error.URLError, OSError) as exc:
+                click.echo(f"cannot reach the service at {base} ({exc}). Start it with "
+                           "`migrantline serve` (or `make run`), or pass --url.", err=True)
+                return 1
+            if status != 200:
+                click.echo(f"the service answered HTTP {status}: {body[:200]}", err=True)
+                return 1
+            show(body)
+            if body.startswith("END"):
+                break
+            if auto and not inputs and "\n" + auto + ". " in "\n" + body[4:]:
+                inputs.append(auto)
+                click.echo(f"> {auto}   (language {lang})")
+                auto = None
+                continue
+            line = sys.stdin.readline() if not interactive else _prompt()
+            if line is None or (not interactive and line == ""):
+                return 0
+            reply = line.rstrip("\n")
+            if reply == ":q":
+                return 0
+            if reply == ":r":
+                break
+            if not interactive:
+                click.echo(f"> {reply}")
+            inputs.append(reply)
+        if not interactive and not sys.stdin.readable():
+            return 0
+        if body.startswith("END") and not interactive:
+            return 0
+
+
+def _prompt() -> str | None:
+    try:
+        return input("> ")
+    except EOFError:
+        return None

@@ -1,0 +1,237 @@
+"""All SQL lives here: the one module that talks to the database.
+
+SQLite in WAL mode is the embedded default. It takes one writer at a time,
+so the USSD hot path never writes inline: session progress and language
+choices go into a per-process buffer that a background job flushes in one
+short transaction every ``flush_ms``. A hop is recomputed from the ``text``
+the provider resends, so the buffer only has to carry what a *redial* needs
+(resume, language), and losing its last ~100 ms in a crash costs a caller at
+most the offer to resume from one screen earlier. What must never be lost (a
+complaint) is written synchronously by its own functions.
+
+Phone numbers are never stored here: sessions and language choices are keyed
+by a keyed hash of the number (see ``privacy.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from . import jobs
+
+log = logging.getLogger(__name__)
+
+migrations = Migrations("migrantline")
+
+
+@migrations()
+def m001_sessions(db: Database) -> None:
+    db["phones"].create({"key": str, "lang": str, "updated_at": float}, pk="key")
+    db["ussd_sessions"].create(
+        {"id": str, "phone_key": str, "started_at": float, "updated_at": float,
+         "version": str, "start": str, "last_text": str, "state": str,
+         "resumable": int, "ended": int},
+        pk="id",
+    )
+    db["ussd_sessions"].create_index(["phone_key", "updated_at"])
+
+
+@dataclass
+class SessionRow:
+    """One USSD session: how it started and how far it got."""
+
+    id: str
+    phone_key: str
+    started_at: float
+    updated_at: float
+    version: str
+    start: dict[str, Any]
+    last_text: str = ""
+    state: dict[str, Any] | None = None
+    resumable: bool = False
+    ended: bool = False
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "phone_key": self.phone_key, "started_at": self.started_at,
+            "updated_at": self.updated_at, "version": self.version,
+            "start": json.dumps(self.start, ensure_ascii=False),
+            "last_text": self.last_text,
+            "state": json.dumps(self.state, ensure_ascii=False) if self.state else None,
+            "resumable": int(self.resumable), "ended": int(self.ended),
+        }
+
+    @classmethod
+    def from_record(cls, row: dict[str, Any]) -> SessionRow:
+        return cls(
+            id=row["id"], phone_key=row["phone_key"], started_at=row["started_at"],
+            updated_at=row["updated_at"], version=row["version"],
+            start=json.loads(row["start"]), last_text=row["last_text"] or "",
+            state=json.loads(row["state"]) if row["state"] else None,
+            resumable=bool(row["resumable"]), ended=bool(row["ended"]),
+        )
+
+
+class Store:
+    """The database of one deployment, safe to share between threads."""
+
+    def __init__(self, path: Path | str, flush_ms: int = 100):
+        self.path = Path(path)
+        self.flush_interval = max(flush_ms, 1) / 1000
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._sessions: dict[str, SessionRow] = {}
+        self._languages: dict[str, tuple[str, float]] = {}
+        self._flusher: jobs.Periodic | None = None
+        self._pid = os.getpid()
+
+    # ------------------------------------------------------------ connections
+
+    def db(self) -> Database:
+        """One connection per thread (sqlite3 objects are not thread-safe)."""
+        db = getattr(self._local, "db", None)
+        if db is None or getattr(self._local, "pid", None) != os.getpid():
+            conn = sqlite3.connect(str(self.path), timeout=10, isolation_level=None,
+                                   check_same_thread=True)
+            db = Database(conn)
+            db.execute("PRAGMA busy_timeout = 10000")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            self._local.db, self._local.pid = db, os.getpid()
+        return db
+
+    def migrate(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = self.db()
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            db.enable_wal()
+        migrations.apply(db)
+
+    def health(self) -> dict[str, Any]:
+        try:
+            db = self.db()
+            mode = db.execute("PRAGMA journal_mode").fetchone()[0]
+            applied = [m.name for m in migrations.applied(db)]
+            pending = [m.name for m in migrations.pending(db)]
+            return {"status": "ok" if not pending else "migrations pending",
+                    "journal_mode": mode, "migrations": len(applied), "pending": pending}
+        except sqlite3.Error as exc:
+            return {"status": "error", "error": str(exc)}
+
+    # ------------------------------------------------------------ write-behind
+
+    def _ensure_flusher(self) -> None:
+        if self._flusher is not None and self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._flusher is None or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._flusher = jobs.every(self.flush_interval, self.flush, "session-flush")
+
+    def flush(self) -> int:
+        """Write buffered session progress and language choices; return rows written."""
+        with self._lock:
+            sessions, self._sessions = self._sessions, {}
+            languages, self._languages = self._languages, {}
+        if not sessions and not languages:
+            return 0
+        try:
+            db = self.db()
+            with db.atomic():
+                if sessions:
+                    db["ussd_sessions"].upsert_all([s.as_record() for s in sessions.values()],
+                                                   pk="id")
+                if languages:
+                    db["phones"].upsert_all(
+                        [{"key": k, "lang": lang, "updated_at": at}
+                         for k, (lang, at) in languages.items()], pk="key")
+        except sqlite3.Error:
+            log.exception("could not write session progress; will retry")
+            with self._lock:  # put back what is not newer in the buffer
+                for key, row in sessions.items():
+                    self._sessions.setdefault(key, row)
+                for key, value in languages.items():
+                    self._languages.setdefault(key, value)
+            return 0
+        return len(sessions) + len(languages)
+
+    def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.stop()
+        self.flush()
+
+    # ------------------------------------------------------------ phones
+
+    def phone_language(self, phone_key: str) -> str | None:
+        with self._lock:
+            buffered = self._languages.get(phone_key)
+        if buffered:
+            return buffered[0]
+        row = self.db().execute("select lang from phones where key = ?", [phone_key]).fetchone()
+        return row[0] if row else None
+
+    def set_phone_language(self, phone_key: str, lang: str) -> None:
+        self._ensure_flusher()
+        with self._lock:
+            self._languages[phone_key] = (lang, time.time())
+
+    # ------------------------------------------------------------ USSD sessions
+
+    def session(self, session_id: str) -> SessionRow | None:
+        with self._lock:
+            buffered = self._sessions.get(session_id)
+        if buffered is not None:
+            return buffered
+        row = self.db().execute(f"select {_COLUMNS_SQL} from ussd_sessions where id = ?",
+                                [session_id]).fetchone()
+        if row is None:
+            return None
+        return SessionRow.from_record(dict(zip(_SESSION_COLUMNS, row, strict=True)))
+
+    def save_session(self, row: SessionRow) -> None:
+        self._ensure_flusher()
+        with self._lock:
+            self._sessions[row.id] = row
+
+    def latest_session(self, phone_key: str, since: float, exclude: str) -> SessionRow | None:
+        """The phone's most recent other session updated after ``since``."""
+        with self._lock:
+            buffered = [s for s in self._sessions.values()
+                        if s.phone_key == phone_key and s.id != exclude and s.updated_at >= since]
+        row = self.db().execute(
+            f"select {_COLUMNS_SQL} from ussd_sessions where phone_key = ? and updated_at >= ? "
+            "and id != ? "
+            "order by updated_at desc limit 1", [phone_key, since, exclude]).fetchone()
+        found = [SessionRow.from_record(dict(zip(_SESSION_COLUMNS, row, strict=True)))] \
+            if row else []
+        candidates = buffered + found
+        return max(candidates, key=lambda s: s.updated_at) if candidates else None
+
+    def purge_sessions(self, older_than: float) -> int:
+        """Forget sessions nobody can resume any more."""
+        self.flush()
+        cursor = self.db().execute("delete from ussd_sessions where updated_at < ?",
+                                   [older_than])
+        return int(cursor.rowcount or 0)
+
+
+_SESSION_COLUMNS = ("id", "phone_key", "started_at", "updated_at", "version", "start",
+                    "last_text", "state", "resumable", "ended")
+_COLUMNS_SQL = ", ".join(_SESSION_COLUMNS)
+
+
+def open_store(data_dir: Path, flush_ms: int = 100) -> Store:
+    store = Store(data_dir / "migrantline.db", flush_ms=flush_ms)
+    store.migrate()
+    return store
