@@ -9,6 +9,7 @@ closing the input ends the call.
 from __future__ import annotations
 
 import sys
+import textwrap
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,12 +33,18 @@ def post(url: str, fields: dict[str, str], timeout: float = 10) -> tuple[int, st
         return exc.code, exc.read().decode("utf-8", "replace")
 
 
+PHONE_WIDTH = 28  # characters a basic handset shows on one line
+
+
 def show(body: str) -> None:
+    """Draw the screen about as narrow as a basic phone's, with its size and encoding."""
     kind, _, screen = body.partition(" ")
     encoding, length = measure(screen)
-    width = max([len(line) for line in screen.splitlines()] + [24])
+    lines = [wrapped for line in screen.splitlines() or [""]
+             for wrapped in textwrap.wrap(line, PHONE_WIDTH) or [""]]
+    width = max([len(line) for line in lines] + [PHONE_WIDTH])
     click.echo("+" + "-" * (width + 2) + "+")
-    for line in screen.splitlines() or [""]:
+    for line in lines:
         click.echo("| " + line.ljust(width) + " |")
     click.echo("+" + "-" * (width + 2) + "+")
     click.echo(f"  {kind} · {length} chars · {encoding.value}")

@@ -1,0 +1,80 @@
+"""Shared fixtures: an app on a fresh SQLite database with the demo content."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from ussd_app import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_CONTENT = ROOT / "content"
+_ids = itertools.count(1)
+
+
+def make_app(tmp_path: Path, **overrides: object) -> Flask:
+    config = {
+        "MIGRANTLINE_DATA_DIR": str(tmp_path / "var"),
+        "MIGRANTLINE_CONTENT_DIR": str(DEMO_CONTENT),
+        "MIGRANTLINE_SECRET_KEY": "test-secret",
+        "MIGRANTLINE_WEBHOOK_TOKEN": None,
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    app = make_app(tmp_path)
+    yield app
+    app.extensions["migrantline"].store.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+class Phone:
+    """A handset dialling through Africa's Talking: it keeps the cumulative text."""
+
+    def __init__(self, client: FlaskClient, number: str | None = None, query: str = ""):
+        self.client = client
+        self.number = number or f"+97798{next(_ids):08d}"
+        self.query = query
+        self.session = ""
+        self.inputs: list[str] = []
+
+    def dial(self) -> str:
+        self.session = f"ATUid_{next(_ids):012d}"
+        self.inputs = []
+        return self.hop_text("")
+
+    def press(self, *keys: str) -> str:
+        body = ""
+        for key in keys:
+            self.inputs.append(key)
+            body = self.hop_text("*".join(self.inputs))
+        return body
+
+    def hop_text(self, text: str) -> str:
+        response = self.client.post(
+            "/ussd/africastalking" + self.query,
+            data={"sessionId": self.session, "serviceCode": "*384*1234#",
+                  "phoneNumber": self.number, "networkCode": "99999", "text": text},
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert response.mimetype == "text/plain"
+        body = response.get_data(as_text=True)
+        assert body.startswith(("CON ", "END ")), body
+        return body
+
+
+@pytest.fixture
+def phone(client: FlaskClient) -> Phone:
+    return Phone(client)

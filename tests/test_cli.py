@@ -1,0 +1,139 @@
+"""The ``migrantline`` command as field staff and operators run it: serve, simulate, health."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import DEMO_CONTENT, ROOT
+
+BIN = Path(sys.executable).parent / "migrantline"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIGRANTLINE_")}
+    env.update({"MIGRANTLINE_DATA_DIR": str(tmp_path / "var"),
+                "MIGRANTLINE_CONTENT_DIR": str(DEMO_CONTENT),
+                "MIGRANTLINE_SECRET_KEY": "cli-test-secret"})
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real service under its production server, on a loopback port."""
+    tmp = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port), "--workers", "2"],
+                            cwd=ROOT, env=env_for(tmp), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    output = proc.stdout.read().decode() if proc.stdout else ""
+                    pytest.fail(f"server did not start: {output}")
+                time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+
+
+def simulate(base: str, tmp_path: Path, keys: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN), "simulate", "--url", base, *args], input=keys,
+                          capture_output=True, text=True, env=env_for(tmp_path), timeout=60,
+                          cwd=ROOT)
+
+
+def test_healthz_under_the_production_server(server: str) -> None:
+    with urllib.request.urlopen(server + "/healthz", timeout=5) as response:
+        assert response.status == 200
+        health = json.load(response)
+    assert health["status"] == "ok"
+    assert len(health["content_version"]) == 12
+    assert health["database"]["journal_mode"] == "wal"
+    assert health["content"]["languages"] == ["en", "ar", "fr", "ne"]
+
+
+def test_simulate_walks_a_session(server: str, tmp_path: Path) -> None:
+    result = simulate(server, tmp_path, "1\n1\n3\n98\n00\n", "--phone", "+9779800000777")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "English" in out and "Before you go" in out
+    assert "Get a written contract" in out or "contract" in out.lower()
+    assert "GSM-7" in out and "UCS-2" in out  # the language list is UCS-2, English is not
+    assert out.count("+-") >= 6
+
+
+def test_simulate_with_lang_picks_the_language(server: str, tmp_path: Path) -> None:
+    result = simulate(server, tmp_path, "1\n", "--lang", "ne", "--phone", "+9779800000778")
+    assert result.returncode == 0, result.stderr
+    assert "(language ne)" in result.stdout
+    assert "माइग्रेन्टलाइन" in result.stdout
+
+
+def test_simulate_says_what_to_do_when_the_service_is_down(tmp_path: Path) -> None:
+    result = simulate(f"http://127.0.0.1:{free_port()}", tmp_path, "1\n")
+    assert result.returncode == 1
+    assert "migrantline serve" in result.stderr
+
+
+def test_simulate_other_channels_are_refused_clearly(tmp_path: Path) -> None:
+    result = subprocess.run([str(BIN), "simulate", "--channel", "sms"], capture_output=True,
+                            text=True, env=env_for(tmp_path), timeout=30)
+    assert result.returncode == 1
+    assert "--channel ussd" in result.stderr
+    usage = subprocess.run([str(BIN), "simulate", "--channel", "fax"], capture_output=True,
+                           text=True, env=env_for(tmp_path), timeout=30)
+    assert usage.returncode == 2
+
+
+def test_serve_refuses_broken_content(tmp_path: Path) -> None:
+    broken = tmp_path / "content"
+    shutil.copytree(DEMO_CONTENT, broken)
+    (broken / "nodes" / "main" / "main.yaml").write_text("id: main\ntype: menu\ntitle: [\n")
+    result = subprocess.run([str(BIN), "serve", "--port", str(free_port())], capture_output=True,
+                            text=True, env=env_for(tmp_path, MIGRANTLINE_CONTENT_DIR=str(broken)),
+                            timeout=30, cwd=ROOT)
+    assert result.returncode == 1
+    assert "migrantline content check" in result.stderr
+
+
+def test_healthz_reports_content_that_could_not_load(tmp_path: Path) -> None:
+    from .conftest import make_app
+
+    broken = tmp_path / "content"
+    shutil.copytree(DEMO_CONTENT, broken)
+    (broken / "site.yaml").write_text("languages: nope\n")
+    app = make_app(tmp_path, MIGRANTLINE_CONTENT_DIR=str(broken))
+    client = app.test_client()
+    health = client.get("/healthz")
+    assert health.status_code == 503
+    assert health.json["status"] == "error"
+    assert "site.yaml" in health.json["content"]["error"]
+    answer = client.post("/ussd/africastalking", data={"sessionId": "a", "phoneNumber": "+1"})
+    assert answer.status_code == 200
+    assert answer.get_data(as_text=True).startswith("END Sorry")
