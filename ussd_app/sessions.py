@@ -30,6 +30,7 @@ from .privacy import PhoneHasher
 from .store import SessionRow, Store
 
 CACHE_SIZE = 20_000
+_Cached = tuple[SessionRow, str, str, State]
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,16 @@ class UssdSessions:
         self.layout, self.t = layout, t
         self.resume_seconds = resume_seconds
         self.services = services or {}
-        self._cache: dict[str, tuple[str, str, State]] = {}
+        self._cache: dict[str, _Cached] = {}
 
     def answer(self, session_id: str, phone: str, text: str,
                now: float | None = None) -> Answer | None:
         """The screen for one hop, or None when no content can be served."""
         now = time.time() if now is None else now
         phone_key = self.hasher.key(phone)
-        row = self.store.session(session_id)
+        cached = self._cache.get(session_id)
+        # A session's start never changes, so a row this process has seen can be reused.
+        row = cached[0] if cached else self.store.session(session_id)
         if row is None or row.phone_key != phone_key:
             row = self._start(session_id, phone_key, now)
             if row is None:
@@ -66,7 +69,8 @@ class UssdSessions:
         if tree is None:
             return None
         ctx = Context(tree, self.layout, self.t, self.services)
-        state = self._replay(ctx, row, session_id, text)
+        state = self._replay(ctx, row, text, cached)
+        self._remember(session_id, row, ctx.tree.version, text, state)
         screen = view(ctx, state)
         self.store.save_session(replace(
             row, updated_at=now, last_text=text[:4000], state=state.to_json(),
@@ -88,25 +92,22 @@ class UssdSessions:
         return SessionRow(id=session_id, phone_key=phone_key, started_at=now, updated_at=now,
                           version=version, start=start.to_json())
 
-    def _replay(self, ctx: Context, row: SessionRow, session_id: str, text: str) -> State:
-        cached = self._cache.get(session_id)
-        if cached and cached[0] == ctx.tree.version:
-            _, seen, state = cached
+    def _replay(self, ctx: Context, row: SessionRow, text: str,
+                cached: _Cached | None) -> State:
+        """Step only the new inputs when this process saw the session's previous hop."""
+        if cached and cached[0] is row and cached[1] == ctx.tree.version:
+            _, _, seen, state = cached
             if text == seen:
                 return state
             if not seen or text.startswith(seen + "*"):
-                rest = text[len(seen) + 1:] if seen else text
-                state = replay(ctx, state, split_inputs(rest))
-                self._remember(session_id, ctx.tree.version, text, state)
-                return state
-        state = replay(ctx, State.from_json(row.start), split_inputs(text))
-        self._remember(session_id, ctx.tree.version, text, state)
-        return state
+                return replay(ctx, state, split_inputs(text[len(seen) + 1:] if seen else text))
+        return replay(ctx, State.from_json(row.start), split_inputs(text))
 
-    def _remember(self, session_id: str, version: str, text: str, state: State) -> None:
+    def _remember(self, session_id: str, row: SessionRow, version: str, text: str,
+                  state: State) -> None:
         if len(self._cache) >= CACHE_SIZE:
-            self._cache.pop(next(iter(self._cache)))
-        self._cache[session_id] = (version, text, state)
+            self._cache.pop(next(iter(self._cache)), None)
+        self._cache[session_id] = (row, version, text, state)
 
 
 def split_inputs(text: str) -> list[str]:
