@@ -23,6 +23,7 @@ def make_app(tmp_path: Path, **overrides: object) -> Flask:
         "MIGRANTLINE_CONTENT_DIR": str(DEMO_CONTENT),
         "MIGRANTLINE_SECRET_KEY": "test-secret",
         "MIGRANTLINE_WEBHOOK_TOKEN": None,
+        "MIGRANTLINE_CONTENT_POLL_SECONDS": "0",
     }
     config.update(overrides)
     return create_app(config)

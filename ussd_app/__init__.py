@@ -54,6 +54,7 @@ def build_services(config: Mapping[str, Any]) -> Services:
     content = ContentRegistry(Path(config["MIGRANTLINE_CONTENT_DIR"]).resolve(), [layout],
                               catalogs.gettext)
     content.load()
+    content.watch(float(config.get("MIGRANTLINE_CONTENT_POLL_SECONDS") or 0))
     hasher = PhoneHasher(settings.secret_key(config, data_dir))
     ussd = UssdSessions(store, content, hasher, layout, catalogs.gettext,
                         resume_seconds=60 * settings.integer(config,

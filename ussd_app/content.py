@@ -9,6 +9,7 @@ trees stay available by version for the sessions that began on them.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -16,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from . import jobs
 from .engine.loader import ContentError, Problem, read_tree
 from .engine.model import Tree
 from .engine.paging import FitError, node_pages
@@ -50,6 +52,9 @@ class ContentRegistry:
         self.problems: list[Problem] = []
         self.loaded_at: float | None = None
         self.error: str | None = None
+        self._poll_lock = threading.Lock()
+        self._fingerprint: tuple[tuple[str, int, int], ...] | None = None
+        self._watcher: jobs.Periodic | None = None
 
     def check(self) -> Tree:
         """Load and fully check the folder; raise ``ContentError`` if it must not be served."""
@@ -61,6 +66,8 @@ class ContentRegistry:
 
     def load(self) -> bool:
         """Swap in the folder's tree if it is good; keep serving the old one if not."""
+        if self._fingerprint is None:
+            self._fingerprint = self.fingerprint()
         try:
             tree = self.check()
         except ContentError as exc:
@@ -82,12 +89,47 @@ class ContentRegistry:
         return True
 
     def get(self, version: str | None) -> Tree | None:
-        """The tree a session started on, else the current one."""
+        """The tree a session started on, else the current one.
+
+        A version this process has not seen yet was loaded by another worker
+        first: look at the folder now rather than serve that session a mix.
+        """
         if version:
             found = self._trees.get(version)
+            if found is None and self.current is not None and version != self.current.version:
+                self.poll()
+                found = self._trees.get(version)
             if found is not None:
                 return found
         return self.current
+
+    def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        """Names, sizes and modification times: cheap to read every few seconds."""
+        found = []
+        for directory, _, names in os.walk(self.directory):
+            for name in names:
+                try:
+                    st = os.stat(os.path.join(directory, name))
+                except OSError:
+                    continue
+                found.append((os.path.join(directory, name), st.st_size, st.st_mtime_ns))
+        return tuple(sorted(found))
+
+    def poll(self) -> bool:
+        """Reload when the folder changed; True when a new tree is now served."""
+        with self._poll_lock:
+            fingerprint = self.fingerprint()
+            if fingerprint == self._fingerprint:
+                return False
+            self._fingerprint = fingerprint
+            before = self.current.version if self.current else None
+            return self.load() and self.current is not None and self.current.version != before
+
+    def watch(self, interval: float) -> None:
+        """Hot reload: poll the folder in the background (one poller per process)."""
+        if interval > 0 and self._watcher is None:
+            self._fingerprint = self._fingerprint or self.fingerprint()
+            self._watcher = jobs.every(interval, self.poll, "content-reload")
 
     def health(self) -> dict[str, Any]:
         tree = self.current

@@ -44,6 +44,8 @@ SETTINGS: tuple[Setting, ...] = (
             "a redial within this many minutes of a dropped USSD session offers to continue"),
     Setting("MIGRANTLINE_SESSION_FLUSH_MS", "100",
             "how often USSD session progress is written to the database, in milliseconds"),
+    Setting("MIGRANTLINE_CONTENT_POLL_SECONDS", "2",
+            "how often the content folder is checked for changes (hot reload); 0 turns it off"),
     Setting("MIGRANTLINE_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     Setting("AT_USERNAME", None, "Africa's Talking username"),
     Setting("AT_API_KEY", None, "Africa's Talking API key"),
