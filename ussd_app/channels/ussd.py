@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hmac
 import logging
+import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
+from babel import Locale, UnknownLocaleError
 from flask import Blueprint, Response, current_app, request
 
 from ..engine import messages as m
@@ -33,6 +36,10 @@ class UssdLayout:
         return f"ussd:{self.limits.gsm7}:{self.limits.ucs2}"
 
     def render(self, screen: Screen, t: Translate) -> str:
+        text = self._lines(screen, t)
+        return rtl_lines(text) if is_rtl(screen.lang) else text
+
+    def _lines(self, screen: Screen, t: Translate) -> str:
         lang = screen.lang
         lines = [line for line in (screen.hint, screen.title, screen.body) if line]
         option = t(lang, m.OPTION_LINE)
@@ -44,6 +51,39 @@ class UssdLayout:
 
     def fits(self, text: str) -> bool:
         return fits(text, self.limits)
+
+
+RLM = "\u200f"
+
+
+@lru_cache(maxsize=64)
+def is_rtl(lang: str) -> bool:
+    try:
+        return bool(Locale.parse(lang).text_direction == "rtl")
+    except (ValueError, UnknownLocaleError):
+        return False
+
+
+def _first_strong(line: str) -> str:
+    for ch in line:
+        kind = unicodedata.bidirectional(ch)
+        if kind in ("L", "R", "AL"):
+            return kind
+    return ""
+
+
+def rtl_lines(text: str) -> str:
+    """Mark right-to-left the lines that would otherwise start left-to-right.
+
+    A handset lays out each line by its first strong character. An Arabic
+    line that opens with a Latin word ("ILO", a brand) would be drawn
+    left-to-right with its words out of order; one RLM in front fixes it and
+    costs one character, so it is added only where needed. Lines that start
+    with an option number need nothing: digits are weak, so the Arabic
+    decides and the number stays at the right, where reading starts.
+    """
+    return "\n".join(RLM + line if _first_strong(line) == "L" else line
+                     for line in text.split("\n"))
 
 
 def _plain(body: str, status: int = 200) -> Response:
