@@ -187,11 +187,23 @@ def locate(text: str, path: Iterable[Any]) -> int:
 
 def _schema_problems(name: str, text: str, data: Any, validator: Any) -> list[Problem]:
     found = []
-    for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
-        where = ".".join(str(p) for p in err.absolute_path) or "file"
-        found.append(Problem(name, locate(text, err.absolute_path), f"{where}: {_short(err)}",
-                             _schema_hint(err)))
+    for err in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in
+                                                                   e.absolute_path]):
+        path = list(err.absolute_path)
+        where = ".".join(str(p) for p in path) or "file"
+        found.append(Problem(name, locate(text, path + _offending_key(err)),
+                             f"{where}: {_short(err)}", _schema_hint(err)))
     return found
+
+
+def _offending_key(err: jsonschema.ValidationError) -> list[Any]:
+    """For a bad key the schema points at its mapping; point at the key itself."""
+    if err.validator == "additionalProperties":
+        found = re.search(r"'([^']+)'", err.message)
+        return [found.group(1)] if found else []
+    if "propertyNames" in err.absolute_schema_path:
+        return [err.instance] if isinstance(err.instance, str) else []
+    return []
 
 
 def _short(err: jsonschema.ValidationError) -> str:

@@ -122,7 +122,7 @@ def step(ctx: Context, state: State, raw: str) -> State:
         if state.node == tree.help and state.page == 0:
             return state
         return _go(state, tree.help)
-    if node.type in (MENU, LANGUAGE) and answer.isdigit():
+    if node.type in (MENU, LANGUAGE) and answer.isascii() and answer.isdigit():
         return _choose(tree, state, node, int(answer))
     return replace(state, hint=m.INVALID)
 

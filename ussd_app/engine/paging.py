@@ -158,18 +158,22 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
             screen = Screen(lang, head, _join(atoms[start:start + n], sep), (), more)
             return _fits(layout, screen, t, reserve)
 
-        count = _largest(fits, len(atoms) - start)
-        if count == 0:  # one word longer than a screen: cut inside it
-            atom = atoms[start]
-
-            def fits_part(k: int, head: str = head, atom: str = atom,
-                          more: tuple[tuple[str, str], ...] = more) -> bool:
-                return _fits(layout, Screen(lang, head, atom[:k], (), more), t, reserve)
-
-            cut = _largest(fits_part, len(atom))
-            if cut == 0:
+        remaining = len(atoms) - start
+        count = _largest(fits, remaining)
+        if count == remaining:
+            # All of it fits only under the shorter "more" footer: keep something back
+            # for the last page rather than end on a page with no text.
+            if remaining > 1:
+                count -= 1
+            else:
+                pages.append(Screen(lang, head, body, (), nav(lang, t, *here), node=node_id))
+                return _numbered(pages)
+        if count == 0:  # the next word or line alone is too long for this page: cut it
+            atoms[start:start + 1] = _cut(atoms[start], lambda part, head=head, more=more:
+                                          _fits(layout, Screen(lang, head, part, (), more), t,
+                                                reserve))
+            if not atoms[start]:
                 raise FitError(f"'{node_id}' in {lang}: the title and footer alone do not fit")
-            atoms[start:start + 1] = [atom[:cut], atom[cut:]]
             continue
         count = _prefer_paragraph_end(atoms, start, count, by_line)
         pages.append(Screen(lang, head, _join(atoms[start:start + count], sep), (), more,
@@ -177,6 +181,16 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
         start += count
         while start < len(atoms) and atoms[start] == "\n":
             start += 1
+
+
+def _cut(atom: str, fits: Callable[[str], bool]) -> list[str]:
+    """The longest head of ``atom`` that fits, cut between words when it can."""
+    words = atom.split(" ")
+    n = _largest(lambda k: fits(" ".join(words[:k])), len(words))
+    if n:
+        return [" ".join(words[:n]), " ".join(words[n:])]
+    cut = _largest(lambda k: fits(atom[:k]), len(atom))  # one word longer than a screen
+    return [atom[:cut], atom[cut:]] if cut else [""]
 
 
 def _join(atoms: Sequence[str], sep: str) -> str:
