@@ -254,3 +254,15 @@ def test_sessions_store_no_phone_numbers(app, phone: Phone) -> None:  # type: ig
         assert rows
         assert digits not in repr(rows)
     assert digits not in store.path.read_bytes().decode("latin-1")
+
+
+def test_hanging_up_on_the_offer_offers_it_again(phone: Phone) -> None:
+    phone.dial()
+    phone.press(LANG_KEYS["en"], "2")
+    article = phone.press("3")
+    assert "Continue where you stopped?" in phone.dial()
+    assert "Continue where you stopped?" in phone.dial()  # dropped again at the offer
+    assert phone.press("1") == article
+    phone.dial()
+    phone.press("2")  # start again, from the main menu
+    assert "Continue" not in phone.dial()

@@ -52,25 +52,33 @@ def content() -> None:
     pass
 
 
-def _check_content(directory: Path, quiet: bool = False) -> list[str]:
-    """Print every problem; return the errors."""
+def _check_content(directory: Path, quiet: bool = False, verbose: bool = False) -> list[str]:
+    """Print every problem (and, verbose, the SMS size of articles); return the errors."""
     from . import ussd_limits
     from .channels.ussd import UssdLayout
     from .content import fit_problems
-    from .engine.loader import ERROR, parse_tree, read_files
+    from .engine.checks import coverage, sms_info
+    from .engine.loader import ERROR, WARNING, parse_tree, read_files
     from .i18n import default_catalogs
 
     if not directory.is_dir():
         raise click.ClickException(f"{directory} is not a folder; give the content tree's path")
-    tree, problems = parse_tree(read_files(directory), root=str(directory))
+    files = read_files(directory)
+    tree, problems = parse_tree(files, root=str(directory))
     if tree is not None:
         layout = UssdLayout(ussd_limits(settings.load()))
         problems += fit_problems(tree, [layout], default_catalogs().gettext)
+        if verbose:
+            problems += sms_info(tree, {name: data.decode("utf-8", "replace")
+                                        for name, data in files.items()})
     errors = [str(p) for p in problems if p.severity == ERROR]
     if not quiet:
         for problem in problems:
             click.echo(_relative(directory, str(problem)))
-        warnings = len(problems) - len(errors)
+        if tree is not None:
+            for line in coverage(tree):  # beside the summary: stderr when there are errors
+                click.echo(str(line), err=bool(errors))
+        warnings = sum(1 for p in problems if p.severity == WARNING)
         summary = f"{len(errors)} error(s), {warnings} warning(s)"
         if tree is not None and not errors:
             summary += f"; version {tree.version}, {len(tree.nodes)} nodes, languages " \
@@ -85,10 +93,53 @@ def _relative(directory: Path, line: str) -> str:
 
 @content.command("check", help="Validate a content tree (default: MIGRANTLINE_CONTENT_DIR).")
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
-def content_check(directory: Path | None) -> None:
+@click.option("--verbose", "-v", is_flag=True,
+              help="also print each article's SMS segments and encoding per language")
+def content_check(directory: Path | None, verbose: bool) -> None:
     directory = directory or Path(str(settings.load()["MIGRANTLINE_CONTENT_DIR"]))
-    if _check_content(directory):
+    if _check_content(directory, verbose=verbose):
         sys.exit(1)
+
+
+@content.command("preview", help="Write OUT.html: every screen of every language as a phone "
+                 "shows it, with character counts, encoding and SMS segments.")
+@click.argument("out", metavar="OUT.html", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--lang", default=None, help="only this language code (default: all)")
+@click.option("--content", "directory", default=None, type=click.Path(path_type=Path),
+              help="content tree (default: MIGRANTLINE_CONTENT_DIR)")
+def content_preview(out: Path, lang: str | None, directory: Path | None) -> None:
+    from . import ussd_limits
+    from .channels.ussd import UssdLayout
+    from .engine.loader import ERROR
+    from .i18n import default_catalogs
+    from .preview import load, render
+
+    config = settings.load()
+    directory = directory or Path(str(config["MIGRANTLINE_CONTENT_DIR"]))
+    if not directory.is_dir():
+        raise click.ClickException(f"{directory} is not a folder; give the content tree's path")
+    layout = UssdLayout(ussd_limits(config))
+    t = default_catalogs().gettext
+    click.echo(f"preview: checking {directory}", err=True)
+    tree, problems = load(directory, layout, t)
+    if tree is None:
+        errors = [p for p in problems if p.severity == ERROR]
+        for problem in errors:
+            click.echo(_relative(directory, str(problem)), err=True)
+        raise click.ClickException(
+            f"the content tree has {len(errors)} error(s), so there is nothing to preview; "
+            "fix them (`migrantline content check` lists them too), then run preview again")
+    if lang is not None and lang not in tree.language_codes:
+        raise click.BadParameter(f"'{lang}' is not a language of this tree; it has "
+                                 + ", ".join(tree.language_codes), param_hint="--lang")
+    page = render(tree, layout, t, [lang] if lang else None,
+                  progress=lambda line: click.echo(line, err=True))
+    try:
+        out.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror}") from None
+    click.echo(f"wrote {out} (version {tree.version}, "
+               f"{'language ' + lang if lang else 'all languages'})")
 
 
 @main.command(help="An interactive phone in the terminal, against the local service.")

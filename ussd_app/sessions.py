@@ -10,6 +10,7 @@ callbacks therefore get the same answer, and any worker can serve any hop.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -30,6 +31,7 @@ from .privacy import PhoneHasher
 from .store import SessionRow, Store
 
 CACHE_SIZE = 20_000
+MAX_TEXT_KEPT = 4000  # enough inputs to resume; a 10 kB text is noise, not a session
 _Cached = tuple[SessionRow, str, str, State]
 
 
@@ -52,6 +54,7 @@ class UssdSessions:
         self.resume_seconds = resume_seconds
         self.services = services or {}
         self._cache: dict[str, _Cached] = {}
+        self._start_langs: dict[str, str] = {}
 
     def answer(self, session_id: str, phone: str, text: str,
                now: float | None = None) -> Answer | None:
@@ -73,9 +76,9 @@ class UssdSessions:
         self._remember(session_id, row, ctx.tree.version, text, state)
         screen = view(ctx, state)
         self.store.save_session(replace(
-            row, updated_at=now, last_text=text[:4000], state=state.to_json(),
+            row, updated_at=now, last_text=text[:MAX_TEXT_KEPT],
             resumable=is_resumable(tree, state), ended=screen.end))
-        if state.lang and state.lang != row.start.get("lang"):
+        if state.lang and state.lang != self._start_lang(row):
             self.store.set_phone_language(phone_key, state.lang)
         return Answer(screen, self.layout.render(screen, self.t))
 
@@ -86,11 +89,23 @@ class UssdSessions:
         start = first_state(tree, self.store.phone_language(phone_key))
         version = tree.version
         previous = self.store.latest_session(phone_key, now - self.resume_seconds, session_id)
-        if previous and previous.resumable and not previous.ended and previous.state:
-            start = resume_offer(State.from_json(previous.state))
-            version = previous.version if self.content.get(previous.version) else version
+        if previous and previous.resumable and not previous.ended:
+            old_tree = self.content.get(previous.version) or tree
+            where = replay(Context(old_tree, self.layout, self.t, self.services),
+                           State.from_json(json.loads(previous.start)),
+                           split_inputs(previous.last_text))
+            if is_resumable(old_tree, where):
+                start, version = resume_offer(where), old_tree.version
         return SessionRow(id=session_id, phone_key=phone_key, started_at=now, updated_at=now,
-                          version=version, start=start.to_json())
+                          version=version, start=json.dumps(start.to_json(), ensure_ascii=False))
+
+    def _start_lang(self, row: SessionRow) -> str | None:
+        cached = self._start_langs.get(row.start)
+        if cached is None:
+            cached = self._start_langs[row.start] = json.loads(row.start).get("lang") or ""
+            if len(self._start_langs) > 1024:
+                self._start_langs.clear()
+        return cached or None
 
     def _replay(self, ctx: Context, row: SessionRow, text: str,
                 cached: _Cached | None) -> State:
@@ -101,7 +116,7 @@ class UssdSessions:
                 return state
             if not seen or text.startswith(seen + "*"):
                 return replay(ctx, state, split_inputs(text[len(seen) + 1:] if seen else text))
-        return replay(ctx, State.from_json(row.start), split_inputs(text))
+        return replay(ctx, State.from_json(json.loads(row.start)), split_inputs(text))
 
     def _remember(self, session_id: str, row: SessionRow, version: str, text: str,
                   state: State) -> None:

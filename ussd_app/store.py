@@ -15,7 +15,6 @@ by a keyed hash of the number (see ``privacy.py``).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
@@ -40,47 +39,40 @@ def m001_sessions(db: Database) -> None:
     db["phones"].create({"key": str, "lang": str, "updated_at": float}, pk="key")
     db["ussd_sessions"].create(
         {"id": str, "phone_key": str, "started_at": float, "updated_at": float,
-         "version": str, "start": str, "last_text": str, "state": str,
-         "resumable": int, "ended": int},
+         "version": str, "start": str, "last_text": str, "resumable": int, "ended": int},
         pk="id",
     )
     db["ussd_sessions"].create_index(["phone_key", "updated_at"])
 
 
-@dataclass
+@dataclass(frozen=True)
 class SessionRow:
-    """One USSD session: how it started and how far it got."""
+    """One USSD session: how it started (JSON, written once) and its inputs so far.
+
+    The state itself is not stored: it is the start replayed through
+    ``last_text``, which is how every hop computes it anyway.
+    """
 
     id: str
     phone_key: str
     started_at: float
     updated_at: float
     version: str
-    start: dict[str, Any]
+    start: str
     last_text: str = ""
-    state: dict[str, Any] | None = None
     resumable: bool = False
     ended: bool = False
 
-    def as_record(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "phone_key": self.phone_key, "started_at": self.started_at,
-            "updated_at": self.updated_at, "version": self.version,
-            "start": json.dumps(self.start, ensure_ascii=False),
-            "last_text": self.last_text,
-            "state": json.dumps(self.state, ensure_ascii=False) if self.state else None,
-            "resumable": int(self.resumable), "ended": int(self.ended),
-        }
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (self.id, self.phone_key, self.started_at, self.updated_at, self.version,
+                self.start, self.last_text, int(self.resumable), int(self.ended))
 
     @classmethod
-    def from_record(cls, row: dict[str, Any]) -> SessionRow:
-        return cls(
-            id=row["id"], phone_key=row["phone_key"], started_at=row["started_at"],
-            updated_at=row["updated_at"], version=row["version"],
-            start=json.loads(row["start"]), last_text=row["last_text"] or "",
-            state=json.loads(row["state"]) if row["state"] else None,
-            resumable=bool(row["resumable"]), ended=bool(row["ended"]),
-        )
+    def from_tuple(cls, row: tuple[Any, ...]) -> SessionRow:
+        (id_, phone_key, started_at, updated_at, version, start, last_text, resumable,
+         ended) = row
+        return cls(id_, phone_key, started_at, updated_at, version, start, last_text or "",
+                   bool(resumable), bool(ended))
 
 
 class Store:
@@ -92,6 +84,7 @@ class Store:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._sessions: dict[str, SessionRow] = {}
+        self._latest: dict[str, SessionRow] = {}  # phone key -> its newest buffered session
         self._languages: dict[str, tuple[str, float]] = {}
         self._flusher: jobs.Periodic | None = None
         self._pid = os.getpid()
@@ -144,23 +137,21 @@ class Store:
         with self._lock:
             sessions, self._sessions = self._sessions, {}
             languages, self._languages = self._languages, {}
+            self._latest = {}
         if not sessions and not languages:
             return 0
         try:
-            db = self.db()
-            with db.atomic():
-                if sessions:
-                    db["ussd_sessions"].upsert_all([s.as_record() for s in sessions.values()],
-                                                   pk="id")
-                if languages:
-                    db["phones"].upsert_all(
-                        [{"key": k, "lang": lang, "updated_at": at}
-                         for k, (lang, at) in languages.items()], pk="key")
+            conn = self.db().conn
+            with conn:  # one short transaction; plain executemany keeps it short
+                conn.executemany(_UPSERT_SESSION, [s.as_tuple() for s in sessions.values()])
+                conn.executemany(_UPSERT_PHONE,
+                                 [(k, lang, at) for k, (lang, at) in languages.items()])
         except sqlite3.Error:
             log.exception("could not write session progress; will retry")
             with self._lock:  # put back what is not newer in the buffer
                 for key, row in sessions.items():
                     self._sessions.setdefault(key, row)
+                    self._latest.setdefault(row.phone_key, row)
                 for key, value in languages.items():
                     self._languages.setdefault(key, value)
             return 0
@@ -195,26 +186,25 @@ class Store:
             return buffered
         row = self.db().execute(f"select {_COLUMNS_SQL} from ussd_sessions where id = ?",
                                 [session_id]).fetchone()
-        if row is None:
-            return None
-        return SessionRow.from_record(dict(zip(_SESSION_COLUMNS, row, strict=True)))
+        return SessionRow.from_tuple(tuple(row)) if row else None
 
     def save_session(self, row: SessionRow) -> None:
         self._ensure_flusher()
         with self._lock:
             self._sessions[row.id] = row
+            self._latest[row.phone_key] = row
 
     def latest_session(self, phone_key: str, since: float, exclude: str) -> SessionRow | None:
         """The phone's most recent other session updated after ``since``."""
         with self._lock:
-            buffered = [s for s in self._sessions.values()
-                        if s.phone_key == phone_key and s.id != exclude and s.updated_at >= since]
+            newest = self._latest.get(phone_key)
+        buffered = [newest] if newest and newest.id != exclude and newest.updated_at >= since \
+            else []
         row = self.db().execute(
             f"select {_COLUMNS_SQL} from ussd_sessions where phone_key = ? and updated_at >= ? "
             "and id != ? "
             "order by updated_at desc limit 1", [phone_key, since, exclude]).fetchone()
-        found = [SessionRow.from_record(dict(zip(_SESSION_COLUMNS, row, strict=True)))] \
-            if row else []
+        found = [SessionRow.from_tuple(tuple(row))] if row else []
         candidates = buffered + found
         return max(candidates, key=lambda s: s.updated_at) if candidates else None
 
@@ -227,8 +217,15 @@ class Store:
 
 
 _SESSION_COLUMNS = ("id", "phone_key", "started_at", "updated_at", "version", "start",
-                    "last_text", "state", "resumable", "ended")
+                    "last_text", "resumable", "ended")
 _COLUMNS_SQL = ", ".join(_SESSION_COLUMNS)
+_UPSERT_SESSION = (
+    f"insert into ussd_sessions ({_COLUMNS_SQL}) values ({', '.join('?' * 9)}) "
+    "on conflict(id) do update set updated_at = excluded.updated_at, "
+    "last_text = excluded.last_text, resumable = excluded.resumable, ended = excluded.ended")
+_UPSERT_PHONE = ("insert into phones (key, lang, updated_at) values (?, ?, ?) "
+                 "on conflict(key) do update set lang = excluded.lang, "
+                 "updated_at = excluded.updated_at")
 
 
 def open_store(data_dir: Path, flush_ms: int = 100) -> Store:

@@ -49,6 +49,7 @@ NODES_DIR = "nodes"
 
 ERROR = "error"
 WARNING = "warning"
+INFO = "info"  # facts for `content check --verbose`, never a reason to fix anything
 
 
 @dataclass(frozen=True)
@@ -305,6 +306,9 @@ def parse_tree(files: Mapping[str, bytes], root: str = "") -> tuple[Tree | None,
 
     if site is not None:
         problems += _link_problems(site, nodes, texts)
+    from .checks import node_problems  # checks.py builds on this module
+
+    problems += node_problems(nodes, texts)
     if any(p.severity == ERROR for p in problems):
         return None, problems
     tree = Tree(

@@ -82,13 +82,19 @@ def first_state(tree: Tree, lang: str | None) -> State:
 
 
 def resume_offer(previous: State) -> State:
+    if previous.node == RESUME_NODE and previous.resume is not None:
+        previous = previous.resume
     return State(lang=previous.lang, node=RESUME_NODE, resume=replace(previous, hint=""))
 
 
 def is_resumable(tree: Tree, state: State) -> bool:
-    """Worth offering to resume: somewhere deeper than the first screens."""
-    return state.lang is not None and state.node not in (tree.main, LANGUAGE_NODE,
-                                                         RESUME_NODE)
+    """Worth offering to resume: somewhere deeper than the first screens.
+
+    A caller who hangs up on the offer itself is offered the same place again.
+    """
+    if state.node == RESUME_NODE:
+        return state.resume is not None and is_resumable(tree, state.resume)
+    return state.lang is not None and state.node not in (tree.main, LANGUAGE_NODE)
 
 
 def replay(ctx: Context, state: State, inputs: Iterable[str]) -> State:
@@ -100,7 +106,8 @@ def replay(ctx: Context, state: State, inputs: Iterable[str]) -> State:
 def step(ctx: Context, state: State, raw: str) -> State:
     tree = ctx.tree
     answer = " ".join(raw.split())
-    state = replace(state, hint="")
+    if state.hint:
+        state = replace(state, hint="")
     if state.node == RESUME_NODE:
         return _step_resume(tree, state, answer)
     node = tree.nodes.get(state.node)
