@@ -16,7 +16,7 @@ from babel import Locale, UnknownLocaleError
 from flask import Blueprint, Response, current_app, request
 
 from ..engine import messages as m
-from ..engine.encoding import Limits, fits
+from ..engine.encoding import Encoding, Limits, detect, fits
 from ..engine.screens import Screen, Translate
 
 log = logging.getLogger(__name__)
@@ -40,17 +40,25 @@ class UssdLayout:
         return rtl_lines(text) if is_rtl(screen.lang) else text
 
     def _lines(self, screen: Screen, t: Translate) -> str:
-        lang = screen.lang
+        option, item = _formats(t, screen.lang)
         lines = [line for line in (screen.hint, screen.title, screen.body) if line]
-        option = t(lang, m.OPTION_LINE)
         lines += [option.format(key=key, label=label) for key, label in screen.options]
         if screen.nav:
-            item = t(lang, m.NAV_ITEM)
             lines.append(" ".join(item.format(key=key, label=label) for key, label in screen.nav))
         return "\n".join(lines)
 
     def fits(self, text: str) -> bool:
         return fits(text, self.limits)
+
+    def limit_for(self, text: str) -> int:
+        """Most characters a screen showing (part of) ``text`` can hold."""
+        return self.limits.gsm7 if detect(text) is Encoding.GSM7 else self.limits.ucs2
+
+
+@lru_cache(maxsize=256)
+def _formats(t: Translate, lang: str) -> tuple[str, str]:
+    """The option-line and nav-item patterns of a language, looked up once."""
+    return t(lang, m.OPTION_LINE), t(lang, m.NAV_ITEM)
 
 
 RLM = "\u200f"

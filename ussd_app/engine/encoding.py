@@ -9,6 +9,7 @@ from 160 to 70 characters, so every limit here is per whole screen.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -37,17 +38,21 @@ class Limits:
         return self.gsm7 if encoding is Encoding.GSM7 else self.ucs2
 
 
+# One regex search (in C) instead of a Python loop: paging measures thousands of screens.
+_NOT_GSM7 = re.compile("[^" + re.escape("".join(sorted(GSM7_BASIC | GSM7_EXTENDED))) + "]")
+
+
 def detect(text: str) -> Encoding:
     """GSM-7 when every character is in the basic or extension table."""
-    for ch in text:
-        if ch not in GSM7_BASIC and ch not in GSM7_EXTENDED:
-            return Encoding.UCS2
-    return Encoding.GSM7
+    return Encoding.UCS2 if _NOT_GSM7.search(text) else Encoding.GSM7
+
+
+_EXTENDED = re.compile("[" + re.escape("".join(sorted(GSM7_EXTENDED))) + "]")
 
 
 def gsm7_length(text: str) -> int:
     """Septets, with extension characters counted twice."""
-    return len(text) + sum(1 for ch in text if ch in GSM7_EXTENDED)
+    return len(text) + len(_EXTENDED.findall(text))
 
 
 def ucs2_length(text: str) -> int:

@@ -14,10 +14,12 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import fastjsonschema
 import jsonschema
 import yaml
 
@@ -84,6 +86,12 @@ def _schema(name: str) -> dict[str, Any]:
 
 _NODE_VALIDATOR = jsonschema.Draft202012Validator(_schema("node.schema.json"))
 _SITE_VALIDATOR = jsonschema.Draft202012Validator(_schema("site.schema.json"))
+# fastjsonschema compiles the schema to Python: it says valid or not, fast; jsonschema
+# then explains the errors of the few files that are not.
+_FAST_CHECKS = {
+    id(_NODE_VALIDATOR): fastjsonschema.compile(_schema("node.schema.json")),
+    id(_SITE_VALIDATOR): fastjsonschema.compile(_schema("site.schema.json")),
+}
 
 
 # ---------------------------------------------------------------- reading
@@ -163,11 +171,19 @@ def _parse_yaml(name: str, text: str, problems: list[Problem]) -> Any:
     return None
 
 
+@lru_cache(maxsize=64)
+def _compose(text: str) -> Any:
+    """The YAML node tree of a file, with positions; only for files with a problem."""
+    try:
+        return yaml.compose(text, Loader=_Base)
+    except yaml.YAMLError:
+        return None
+
+
 def locate(text: str, path: Iterable[Any]) -> int:
     """The 1-based line of the value at ``path`` in a YAML document (best effort)."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
+    node = _compose(text)
+    if node is None:
         return 1
     line = node.start_mark.line + 1 if node else 1
     for key in path:
@@ -187,6 +203,13 @@ def locate(text: str, path: Iterable[Any]) -> int:
 
 
 def _schema_problems(name: str, text: str, data: Any, validator: Any) -> list[Problem]:
+    fast = _FAST_CHECKS.get(id(validator))
+    if fast is not None:
+        try:
+            fast(data)
+            return []  # valid: skip the slower validator that explains errors
+        except fastjsonschema.JsonSchemaException:
+            pass
     found = []
     for err in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in
                                                                    e.absolute_path]):

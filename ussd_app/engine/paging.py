@@ -8,6 +8,7 @@ footers, option numbers and the encoding the whole screen forces all count.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -31,9 +32,38 @@ def longest_hint(lang: str, t: Translate) -> str:
 
 
 def _fits(layout: Layout, screen: Screen, t: Translate, reserve: str) -> bool:
-    if not layout.fits(layout.render(screen, t)):
-        return False
-    return not reserve or layout.fits(layout.render(replace(screen, title=reserve), t))
+    """Fits as it is, and with the longest hint in place of the title."""
+    if not reserve:
+        return layout.fits(layout.render(screen, t))
+    (title_enc, title_len), (hint_enc, hint_len) = measure(screen.title), measure(reserve)
+    if title_enc is hint_enc:  # same encoding: only the longer of the two can overflow
+        longer = screen if title_len >= hint_len else replace(screen, title=reserve)
+        return layout.fits(layout.render(longer, t))
+    return (layout.fits(layout.render(screen, t))
+            and layout.fits(layout.render(replace(screen, title=reserve), t)))
+
+
+def _footers(lang: str, t: Translate, here: tuple[tuple[str, str], ...]
+             ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """The "more" footer and the last page's footer for one position in the text."""
+    more = nav(lang, t, ("98", m.MORE), *here)
+    last = nav(lang, t, *here, ("00", m.MAIN_MENU)) if here else ()
+    return more, last
+
+
+def _probe_head(head: str, reserve: str) -> str | None:
+    """The head that decides the fit when title and hint share an encoding, else None."""
+    if not reserve:
+        return head
+    (head_enc, head_len), (hint_enc, hint_len) = measure(head), measure(reserve)
+    if head and head_enc is not hint_enc:
+        return None
+    return head if head_len >= hint_len else reserve
+
+
+_NEWLINE = re.compile("\n")
+_DOUBLE = re.compile("[\\^{}\\\\\\[~\\]|\u20ac\f\U00010000-\U0010ffff]")
+_SPACE = re.compile("[ \n]")
 
 
 def nav(lang: str, t: Translate, *keys: tuple[str, str]) -> tuple[tuple[str, str], ...]:
@@ -128,83 +158,110 @@ def menu_pages(lang: str, title: str, intro: str, options: Sequence[tuple[str, s
 
 
 def _numbered(pages: list[Screen]) -> list[Screen]:
-    return [replace(p, page=i, pages=len(pages)) for i, p in enumerate(pages)]
-
-
-_ATOMS = re.compile(r"[^ \n]+|\n")
+    n = len(pages)
+    return [Screen(p.lang, p.title, p.body, p.options, p.nav, p.hint, p.end, p.node, i, n)
+            for i, p in enumerate(pages)]
 
 
 def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
                back: tuple[tuple[str, str], ...], node_id: str,
                by_line: bool = False, reserve: str = "") -> list[Screen]:
-    """Page long text at word (or, for contacts, line) boundaries behind 98."""
-    atoms = text.split("\n") if by_line else _ATOMS.findall(text)
-    sep = "\n" if by_line else " "
+    """Page long text at word (or, for contacts, line) boundaries behind 98.
+
+    Pages are slices of ``text`` ending at a separator, found by binary search
+    over the separators, so a long article costs a few renders per page.
+    """
+    lines = [found.start() for found in _NEWLINE.finditer(text)]
+    spaces = [found.start() for found in _SPACE.finditer(text)]
+    limit = max(layout.limit_for(text + title) if hasattr(layout, "limit_for") else len(text),
+                1)
     pages: list[Screen] = []
     start = 0
+    # First page: the node's own back key (none at the root); later pages: 0 is a page back.
+    footers = [_footers(lang, t, back), _footers(lang, t, back or (("0", m.BACK),))]
     while True:
         head = title if not pages else ""
         here = back or ((("0", m.BACK),) if pages else ())
-        more = nav(lang, t, ("98", m.MORE), *here)
-        last = nav(lang, t, *here, ("00", m.MAIN_MENU)) if here else ()
-        body = _join(atoms[start:], sep)
-        final = Screen(lang, head, body, (), last, node=node_id)
-        if _fits(layout, final, t, reserve):
-            pages.append(final)
+        more, last = footers[bool(pages)]
+        if len(text) - start <= limit and \
+                _fits(layout, Screen(lang, head, text[start:], (), last), t, reserve):
+            pages.append(Screen(lang, head, text[start:], (), last, node=node_id))
             return _numbered(pages)
 
-        def fits(n: int, head: str = head, start: int = start,
-                 more: tuple[tuple[str, str], ...] = more) -> bool:
-            screen = Screen(lang, head, _join(atoms[start:start + n], sep), (), more)
-            return _fits(layout, screen, t, reserve)
+        probe = _probe_head(head, reserve)
 
-        remaining = len(atoms) - start
-        count = _largest(fits, remaining)
-        if count == remaining:
-            # All of it fits only under the shorter "more" footer: keep something back
-            # for the last page rather than end on a page with no text.
-            if remaining > 1:
-                count -= 1
-            else:
-                pages.append(Screen(lang, head, body, (), nav(lang, t, *here), node=node_id))
-                return _numbered(pages)
-        if count == 0:  # the next word or line alone is too long for this page: cut it
-            atoms[start:start + 1] = _cut(atoms[start], lambda part, head=head, more=more:
-                                          _fits(layout, Screen(lang, head, part, (), more), t,
-                                                reserve))
-            if not atoms[start]:
+        def fits(end: int, head: str = head, start: int = start, probe: str | None = probe,
+                 more: tuple[tuple[str, str], ...] = more) -> bool:
+            if probe is not None:  # one render: the longer of title and hint
+                return layout.fits(layout.render(Screen(lang, probe, text[start:end], (), more),
+                                                 t))
+            return _fits(layout, Screen(lang, head, text[start:end], (), more), t, reserve)
+
+        reach = start + limit + 1  # no page holds more characters than the limit
+        breaks = lines if by_line else spaces
+        end = _guess_end(layout, t, Screen(lang, probe, "", (), more), text, start, reach,
+                         breaks, fits) if probe is not None else None
+        if end is None:
+            end = _last_fitting(breaks, start, reach, fits)
+        if end is None and by_line:  # a line too long for this page: cut it between words
+            line_end = next((i for i in lines if i > start), len(text))
+            end = _last_fitting(spaces, start, min(reach, line_end), fits)
+        if end is None:  # one word longer than a screen: cut inside it
+            cut = _largest(lambda n, s=start, f=fits: f(s + n), len(text) - start)
+            if cut == 0:
                 raise FitError(f"'{node_id}' in {lang}: the title and footer alone do not fit")
+            if start + cut == len(text):  # the rest fits, but only without "00 Menu"
+                pages.append(Screen(lang, head, text[start:], (), nav(lang, t, *here),
+                                    node=node_id))
+                return _numbered(pages)
+            pages.append(Screen(lang, head, text[start:start + cut], (), more, node=node_id))
+            start += cut
             continue
-        count = _prefer_paragraph_end(atoms, start, count, by_line)
-        pages.append(Screen(lang, head, _join(atoms[start:start + count], sep), (), more,
-                            node=node_id))
-        start += count
-        while start < len(atoms) and atoms[start] == "\n":
+        if not by_line:
+            end = _paragraph_end(text, start, end)
+        pages.append(Screen(lang, head, text[start:end].strip("\n"), (), more, node=node_id))
+        start = end + 1
+        while start < len(text) and text[start] in " \n":
             start += 1
 
 
-def _cut(atom: str, fits: Callable[[str], bool]) -> list[str]:
-    """The longest head of ``atom`` that fits, cut between words when it can."""
-    words = atom.split(" ")
-    n = _largest(lambda k: fits(" ".join(words[:k])), len(words))
-    if n:
-        return [" ".join(words[:n]), " ".join(words[n:])]
-    cut = _largest(lambda k: fits(atom[:k]), len(atom))  # one word longer than a screen
-    return [atom[:cut], atom[cut:]] if cut else [""]
+def _guess_end(layout: Layout, t: Translate, frame: Screen, text: str, start: int, reach: int,
+               breaks: list[int], fits: Callable[[int], bool]) -> int | None:
+    """Where the page ends by arithmetic, checked by one render; None to search instead.
+
+    With no character that counts double (GSM-7 extension, emoji), a body of n
+    characters costs n units, so the room left beside the frame (title, hint,
+    footer) says where the page ends. Most pages are settled this way with a
+    single render; anything unusual falls back to the binary search.
+    """
+    limit_for = getattr(layout, "limit_for", None)
+    if limit_for is None:
+        return None
+    rendered = layout.render(frame, t)
+    window = text[start:reach]
+    if _DOUBLE.search(rendered) or _DOUBLE.search(window):
+        return None
+    room = limit_for(rendered + window) - len(rendered) - (1 if rendered else 0)
+    i = bisect.bisect_right(breaks, start + room) - 1
+    if i < 0 or breaks[i] <= start or not fits(breaks[i]):
+        return None
+    return breaks[i]
 
 
-def _join(atoms: Sequence[str], sep: str) -> str:
-    if sep == "\n":
-        return "\n".join(atoms)
-    out: list[str] = []
-    for atom in atoms:
-        if atom == "\n":
-            out.append("\n")
-        else:
-            if out and out[-1] != "\n":
-                out.append(" ")
-            out.append(atom)
-    return "".join(out).strip("\n")
+def _last_fitting(breaks: list[int], start: int, stop: int,
+                  fits: Callable[[int], bool]) -> int | None:
+    """The furthest separator in (start, stop) such that text up to it fits."""
+    candidates = breaks[bisect.bisect_right(breaks, start):bisect.bisect_left(breaks, stop)]
+    n = _largest(lambda k: fits(candidates[k - 1]), len(candidates))
+    return candidates[n - 1] if n else None
+
+
+def _paragraph_end(text: str, start: int, end: int) -> int:
+    """End the page at a paragraph break when that keeps it at least 2/3 full."""
+    para = text.rfind("\n", start, end)
+    if para > start + (2 * (end - start)) // 3:
+        return para
+    return end
 
 
 def _largest(fits: Callable[[int], bool], upper: int) -> int:
@@ -217,14 +274,3 @@ def _largest(fits: Callable[[int], bool], upper: int) -> int:
         else:
             hi = mid - 1
     return lo
-
-
-def _prefer_paragraph_end(atoms: Sequence[str], start: int, count: int, by_line: bool) -> int:
-    """End the page at a paragraph break when that keeps it at least 2/3 full."""
-    if by_line:
-        return count
-    for i in range(start + count - 1, start + (2 * count) // 3, -1):
-        if atoms[i] == "\n":
-            return i - start
-    return count
-
