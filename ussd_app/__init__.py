@@ -17,10 +17,11 @@ from typing import Any
 from flask import Flask, Response
 
 from . import settings
+from .agencies import AgencyRegistry
 from .content import ContentRegistry
 from .engine.encoding import Limits
 from .i18n import Catalogs, default_catalogs
-from .privacy import PhoneHasher
+from .privacy import PhoneHasher, Sealer
 from .sessions import UssdSessions
 from .store import Store, open_store
 
@@ -51,14 +52,17 @@ def build_services(config: Mapping[str, Any]) -> Services:
     store = open_store(data_dir, settings.integer(config, "MIGRANTLINE_SESSION_FLUSH_MS"))
     catalogs = default_catalogs()
     layout = UssdLayout(ussd_limits(config))
+    agencies = AgencyRegistry(store, catalogs.gettext)  # content/agencies.csv, with the tree
     content = ContentRegistry(Path(config["MIGRANTLINE_CONTENT_DIR"]).resolve(), [layout],
-                              catalogs.gettext)
+                              catalogs.gettext, load_data=agencies.load)
     content.load()
     content.watch(float(config.get("MIGRANTLINE_CONTENT_POLL_SECONDS") or 0))
-    hasher = PhoneHasher(settings.secret_key(config, data_dir))
-    ussd = UssdSessions(store, content, hasher, layout, catalogs.gettext,
+    secret = settings.secret_key(config, data_dir)
+    ussd = UssdSessions(store, content, PhoneHasher(secret), Sealer(secret), layout,
+                        catalogs.gettext,
                         resume_seconds=60 * settings.integer(config,
-                                                             "MIGRANTLINE_RESUME_MINUTES"))
+                                                             "MIGRANTLINE_RESUME_MINUTES"),
+                        services={"agency_search": agencies})
     return Services(config, store, content, catalogs, ussd)
 
 
@@ -74,7 +78,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from .channels import ussd
     from .health import bp as health_bp
 
-    app.register_blueprint(ussd.bp)
+    services: Services = app.extensions["migrantline"]
+    token = config.get("MIGRANTLINE_WEBHOOK_TOKEN")
+    app.wsgi_app = ussd.UssdEndpoint(app.wsgi_app, services,  # type: ignore[method-assign]
+                                     str(token) if token else None)
     app.register_blueprint(health_bp)
     _error_pages(app)
     return app
@@ -103,13 +110,4 @@ def _error_pages(app: Flask) -> None:
             return Response(exc.description or exc.name, status=exc.code or 500,
                             mimetype="text/plain")
         log.exception("unhandled error")
-        from flask import request
-
-        if request.path.startswith("/ussd/"):
-            services: Services = app.extensions["migrantline"]
-            tree = services.content.current
-            lang = tree.default_language if tree else "en"
-            from .engine import messages as m
-
-            return Response("END " + services.t(lang, m.UNAVAILABLE), mimetype="text/plain")
         return Response("internal error", status=500, mimetype="text/plain")

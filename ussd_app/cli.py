@@ -55,6 +55,7 @@ def content() -> None:
 def _check_content(directory: Path, quiet: bool = False, verbose: bool = False) -> list[str]:
     """Print every problem (and, verbose, the SMS size of articles); return the errors."""
     from . import ussd_limits
+    from .agencies import check_file as check_agency_file
     from .channels.ussd import UssdLayout
     from .content import fit_problems
     from .engine.checks import coverage, sms_info
@@ -65,6 +66,7 @@ def _check_content(directory: Path, quiet: bool = False, verbose: bool = False) 
         raise click.ClickException(f"{directory} is not a folder; give the content tree's path")
     files = read_files(directory)
     tree, problems = parse_tree(files, root=str(directory))
+    problems += check_agency_file(directory)  # content/agencies.csv, when there is one
     if tree is not None:
         layout = UssdLayout(ussd_limits(settings.load()))
         problems += fit_problems(tree, [layout], default_catalogs().gettext)

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,12 @@ def fit_problems(tree: Tree, layouts: Iterable[Layout], t: Translate) -> list[Pr
 
 
 class ContentRegistry:
-    def __init__(self, directory: Path, layouts: Iterable[Layout], t: Translate):
+    def __init__(self, directory: Path, layouts: Iterable[Layout], t: Translate,
+                 load_data: Callable[[Path], None] | None = None):
         self.directory = directory
+        # Loads data files kept beside the tree (the agency registry) before a tree is
+        # swapped in; raises ContentError to refuse the tree. Runs on every load.
+        self.load_data = load_data
         self.layouts = tuple(layouts)
         self.t = t
         self._lock = threading.Lock()
@@ -70,6 +74,8 @@ class ContentRegistry:
             self._fingerprint = self.fingerprint()
         try:
             tree = self.check()
+            if self.load_data is not None:
+                self.load_data(self.directory)
         except ContentError as exc:
             self.error = str(exc)
             self.problems = exc.problems

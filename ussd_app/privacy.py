@@ -7,9 +7,15 @@ without the secret key cannot be turned back into numbers.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import os
 import re
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _NOT_DIGIT = re.compile(r"[^0-9]")
 
@@ -33,3 +39,26 @@ def mask_phone(phone: str) -> str:
     if len(digits) <= 4:
         return "*" * len(digits)
     return f"+{digits[:3]}{'*' * (len(digits) - 5)}{digits[-2:]}"
+
+
+class Sealer:
+    """Encrypts personal data at rest (AES-GCM, key derived from the secret key).
+
+    A copy of the database alone reveals no phone number; with the secret it
+    can be read back to send a message. The purpose string binds each key to
+    one use, so a sealed phone number cannot be passed off as another field.
+    """
+
+    def __init__(self, secret: bytes, purpose: str = "personal data v1"):
+        key = HKDF(algorithm=SHA256(), length=32, salt=b"migrantline",
+                   info=purpose.encode()).derive(secret)
+        self._aead = AESGCM(key)
+
+    def seal(self, text: str) -> str:
+        nonce = os.urandom(12)
+        return base64.urlsafe_b64encode(nonce + self._aead.encrypt(nonce, text.encode(),
+                                                                   None)).decode()
+
+    def open(self, token: str) -> str:
+        raw = base64.urlsafe_b64decode(token.encode())
+        return self._aead.decrypt(raw[:12], raw[12:], None).decode()

@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from .content import ContentRegistry
+from .engine.encoding import sms_segments
 from .engine.machine import (
+    SMS_REQUESTED,
     Context,
     Service,
     State,
@@ -26,8 +28,10 @@ from .engine.machine import (
     resume_offer,
     view,
 )
+from .engine.model import Tree
+from .engine.paging import contacts_text
 from .engine.screens import Layout, Screen, Translate
-from .privacy import PhoneHasher
+from .privacy import PhoneHasher, Sealer
 from .store import SessionRow, Store
 
 CACHE_SIZE = 20_000
@@ -47,9 +51,9 @@ class Answer:
 
 class UssdSessions:
     def __init__(self, store: Store, content: ContentRegistry, hasher: PhoneHasher,
-                 layout: Layout, t: Translate, resume_seconds: float,
+                 sealer: Sealer, layout: Layout, t: Translate, resume_seconds: float,
                  services: Mapping[str, Service] | None = None):
-        self.store, self.content, self.hasher = store, content, hasher
+        self.store, self.content, self.hasher, self.sealer = store, content, hasher, sealer
         self.layout, self.t = layout, t
         self.resume_seconds = resume_seconds
         self.services = services or {}
@@ -80,6 +84,8 @@ class UssdSessions:
             resumable=is_resumable(tree, state), ended=screen.end))
         if state.lang and state.lang != self._start_lang(row):
             self.store.set_phone_language(phone_key, state.lang)
+        if state.notice == SMS_REQUESTED and state.sms in tree.nodes:
+            self._queue_sms(f"ussd:{session_id}:{text}", phone, tree, state)
         return Answer(screen, self.layout.render(screen, self.t))
 
     def _start(self, session_id: str, phone_key: str, now: float) -> SessionRow | None:
@@ -98,6 +104,15 @@ class UssdSessions:
                 start, version = resume_offer(where), old_tree.version
         return SessionRow(id=session_id, phone_key=phone_key, started_at=now, updated_at=now,
                           version=version, start=json.dumps(start.to_json(), ensure_ascii=False))
+
+    def _queue_sms(self, key: str, phone: str, tree: Tree, state: State) -> None:
+        """Queue the contact list the caller asked for; a retried hop queues nothing more."""
+        lang = state.lang or tree.default_language
+        node = tree.nodes[str(state.sms)]
+        body = tree.text(node.title, lang) + "\n" + contacts_text(tree, node, lang)
+        encoding, segments = sms_segments(body)
+        self.store.enqueue_sms(key, self.sealer.seal(phone), lang, body, encoding.value,
+                               segments)
 
     def _start_lang(self, row: SessionRow) -> str | None:
         cached = self._start_langs.get(row.start)

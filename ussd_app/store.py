@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -43,6 +43,21 @@ def m001_sessions(db: Database) -> None:
         pk="id",
     )
     db["ussd_sessions"].create_index(["phone_key", "updated_at"])
+
+
+@migrations()
+def m002_outbox(db: Database) -> None:
+    """Every SMS the service sends is stored here first (the SMS channel delivers it)."""
+    db["outbox"].create(
+        {"id": int, "key": str, "channel": str, "to_sealed": str, "lang": str, "body": str,
+         "encoding": str, "segments": int, "status": str, "attempts": int,
+         "created_at": float, "updated_at": float, "next_attempt_at": float,
+         "provider_id": str, "error": str},
+        pk="id", not_null={"key", "channel", "to_sealed", "body", "status"},
+        defaults={"status": "queued", "attempts": 0},
+    )
+    db["outbox"].create_index(["key"], unique=True)
+    db["outbox"].create_index(["status", "next_attempt_at"])
 
 
 @dataclass(frozen=True)
@@ -208,6 +223,28 @@ class Store:
         candidates = buffered + found
         return max(candidates, key=lambda s: s.updated_at) if candidates else None
 
+    # ------------------------------------------------------------ outbox
+
+    def enqueue_sms(self, key: str, to_sealed: str, lang: str, body: str, encoding: str,
+                    segments: int) -> bool:
+        """Store an SMS for sending, once per key; True if this call added it.
+
+        Written at once, not buffered: the caller is told it is on its way.
+        """
+        now = time.time()
+        cursor = self.db().execute(
+            "insert into outbox (key, channel, to_sealed, lang, body, encoding, segments, "
+            "status, attempts, created_at, updated_at, next_attempt_at) "
+            "values (?, 'sms', ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?) on conflict(key) do nothing",
+            [key, to_sealed, lang, body, encoding, segments, now, now, now])
+        return bool(cursor.rowcount)
+
+    def outbox(self, status: str | None = None) -> list[dict[str, Any]]:
+        sql = "select * from outbox" + (" where status = ?" if status else "") + " order by id"
+        cursor = self.db().execute(sql, [status] if status else [])
+        columns = [c[0] for c in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
     def purge_sessions(self, older_than: float) -> int:
         """Forget sessions nobody can resume any more."""
         self.flush()
@@ -232,3 +269,76 @@ def open_store(data_dir: Path, flush_ms: int = 100) -> Store:
     store = Store(data_dir / "migrantline.db", flush_ms=flush_ms)
     store.migrate()
     return store
+
+
+# ---------------------------------------------------------------- agency registry
+# The recruitment-agency registry from content/agencies.csv (see agencies.py): one row
+# per agency keyed by its normalised licence number, replaced whole in one transaction
+# when a content tree with a new registry file is loaded.
+
+if TYPE_CHECKING:  # kept in this section: names only the registry's signatures use
+    from collections.abc import Iterable, Mapping, Sequence
+
+AGENCY_COLUMNS = ("licence_key", "licence", "licence_digits", "name", "other_names",
+                  "country", "status", "expires", "source", "data_date")
+_AGENCY_SQL = ", ".join(AGENCY_COLUMNS)
+
+
+@migrations()
+def m_agencies_001(db: Database) -> None:
+    db["agencies"].create(
+        {"licence_key": str, "licence": str, "licence_digits": str, "name": str,
+         "other_names": str, "country": str, "status": str, "expires": str, "source": str,
+         "data_date": str},
+        pk="licence_key", not_null={"licence", "name", "country", "status", "source",
+                                    "data_date"})
+    db["agencies"].create_index(["licence_digits"])
+    db["agency_registry"].create({"id": int, "version": str, "file": str, "count": int,
+                                  "loaded_at": float}, pk="id")
+
+
+def agency_registry_version(store: Store) -> str | None:
+    """The version (a hash of the file) of the registry in the database, if any."""
+    row = store.db().execute("select version from agency_registry where id = 1").fetchone()
+    return row[0] if row else None
+
+
+def replace_agencies(store: Store, rows: Iterable[Mapping[str, Any]], version: str,
+                     file: str) -> int:
+    """Swap the whole registry for ``rows``; readers see the old one until it commits."""
+    records = [tuple(r[c] for c in AGENCY_COLUMNS) for r in rows]
+    conn = store.db().conn
+    with conn:
+        conn.execute("delete from agencies")
+        conn.executemany(f"insert into agencies ({_AGENCY_SQL}) values "
+                         f"({', '.join('?' * len(AGENCY_COLUMNS))})", records)
+        conn.execute("insert into agency_registry (id, version, file, count, loaded_at) "
+                     "values (1, ?, ?, ?, ?) on conflict(id) do update set "
+                     "version = excluded.version, file = excluded.file, "
+                     "count = excluded.count, loaded_at = excluded.loaded_at",
+                     [version, file, len(records), time.time()])
+    return len(records)
+
+
+def agency_names(store: Store) -> list[tuple[str, str, str]]:
+    """(licence key, name, other names joined by |) of every agency, for the name index."""
+    return store.db().execute(
+        "select licence_key, name, other_names from agencies order by rowid").fetchall()
+
+
+def agencies_by_licence_key(store: Store, keys: Sequence[str]) -> list[dict[str, Any]]:
+    """The agencies with these normalised licence numbers (primary key look-ups)."""
+    if not keys:
+        return []
+    cursor = store.db().execute(
+        f"select {_AGENCY_SQL} from agencies where licence_key in "
+        f"({', '.join('?' * len(keys))})", list(keys))
+    return [dict(zip(AGENCY_COLUMNS, row, strict=True)) for row in cursor]
+
+
+def agencies_by_licence_digits(store: Store, digits: str, limit: int) -> list[dict[str, Any]]:
+    """Agencies whose licence number has exactly these digits (what a keypad types)."""
+    cursor = store.db().execute(
+        f"select {_AGENCY_SQL} from agencies where licence_digits = ? order by rowid limit ?",
+        [digits, limit])
+    return [dict(zip(AGENCY_COLUMNS, row, strict=True)) for row in cursor]

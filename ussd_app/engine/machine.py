@@ -15,19 +15,22 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from . import messages as m
-from .model import ASK, LANGUAGE, MENU, Node, Tree
+from .model import ASK, CONTACTS, LANGUAGE, MENU, Node, Tree
 from .paging import longest_hint, menu_pages, nav, node_pages, text_pages
 from .screens import Layout, Screen, Translate
 
 LANGUAGE_NODE = "language"
 RESUME_NODE = "__resume__"
+SMS_CONFIRM_NODE = "__sms_confirm__"
+SMS_SENT_NODE = "__sms_sent__"
+SMS_REQUESTED = "sms"  # State.notice when this very input asked for an SMS
 MAX_ANSWER = 160
 
 # A service answers an ask node: (answer, language) -> text to show.
 Service = Callable[[str, str], str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class State:
     """Where one caller is: everything needed to draw the screen and go on."""
 
@@ -39,6 +42,8 @@ class State:
     answers: tuple[tuple[str, str], ...] = ()
     hint: str = ""
     resume: State | None = None  # the state a resume offer would go back to
+    sms: str | None = None  # id of the contact list the caller asked to get by SMS
+    notice: str = ""  # set by the input that asked for an effect, cleared by the next
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -54,6 +59,7 @@ class State:
             answers=tuple((str(k), str(v)) for k, v in data.get("answers", ())),
             hint=str(data.get("hint", "")),
             resume=cls.from_json(data["resume"]) if data.get("resume") else None,
+            sms=data.get("sms"), notice=str(data.get("notice", "")),
         )
 
     @property
@@ -84,7 +90,8 @@ def first_state(tree: Tree, lang: str | None) -> State:
 def resume_offer(previous: State) -> State:
     if previous.node == RESUME_NODE and previous.resume is not None:
         previous = previous.resume
-    return State(lang=previous.lang, node=RESUME_NODE, resume=replace(previous, hint=""))
+    return State(lang=previous.lang, node=RESUME_NODE,
+                 resume=replace(previous, hint="", notice=""))
 
 
 def is_resumable(tree: Tree, state: State) -> bool:
@@ -106,10 +113,12 @@ def replay(ctx: Context, state: State, inputs: Iterable[str]) -> State:
 def step(ctx: Context, state: State, raw: str) -> State:
     tree = ctx.tree
     answer = " ".join(raw.split())
-    if state.hint:
-        state = replace(state, hint="")
+    if state.hint or state.notice:
+        state = replace(state, hint="", notice="")
     if state.node == RESUME_NODE:
         return _step_resume(tree, state, answer)
+    if state.node in (SMS_CONFIRM_NODE, SMS_SENT_NODE) and answer not in ("00", "99"):
+        return _step_sms(tree, state, answer)
     node = tree.nodes.get(state.node)
     if node is None:  # content changed under an old session: start from the menu
         return first_state(tree, state.lang)
@@ -131,6 +140,17 @@ def step(ctx: Context, state: State, raw: str) -> State:
         return _go(state, tree.help)
     if node.type in (MENU, LANGUAGE) and answer.isascii() and answer.isdigit():
         return _choose(tree, state, node, int(answer))
+    if node.type == CONTACTS and answer == "1":
+        return replace(_go(state, SMS_CONFIRM_NODE), sms=node.id)
+    return replace(state, hint=m.INVALID)
+
+
+def _step_sms(tree: Tree, state: State, answer: str) -> State:
+    """Confirm, then say it is queued; the channel sends it when it sees the notice."""
+    if state.node == SMS_CONFIRM_NODE and answer == "1":
+        return replace(state, node=SMS_SENT_NODE, notice=SMS_REQUESTED)
+    if answer in ("0", "2") or (state.node == SMS_SENT_NODE and answer == "0"):
+        return _back(tree, replace(state, sms=None))
     return replace(state, hint=m.INVALID)
 
 
@@ -216,6 +236,14 @@ def view(ctx: Context, state: State) -> Screen:
         options = (("1", ctx.t(lang, m.RESUME_CONTINUE)), ("2", ctx.t(lang, m.RESUME_RESTART)))
         screen = menu_pages(lang, "", ctx.t(lang, m.RESUME_QUESTION), options, ctx.layout,
                             ctx.t, (), RESUME_NODE, longest_hint(lang, ctx.t))[0]
+    elif state.node == SMS_CONFIRM_NODE:
+        options = (("1", ctx.t(lang, m.SMS_YES)), ("2", ctx.t(lang, m.SMS_NO)))
+        screen = menu_pages(lang, "", ctx.t(lang, m.SMS_QUESTION), options, ctx.layout,
+                            ctx.t, (("0", m.BACK),), SMS_CONFIRM_NODE,
+                            longest_hint(lang, ctx.t))[0]
+    elif state.node == SMS_SENT_NODE:
+        screen = text_pages(lang, "", ctx.t(lang, m.SMS_QUEUED), ctx.layout, ctx.t,
+                            (("0", m.BACK),), SMS_SENT_NODE, reserve=longest_hint(lang, ctx.t))[0]
     else:
         node = ctx.tree.nodes.get(state.node)
         if node is None:
@@ -237,5 +265,6 @@ def _with_hint(ctx: Context, screen: Screen, hint: str) -> Screen:
     return screen
 
 
-__all__ = ["Context", "LANGUAGE_NODE", "RESUME_NODE", "Service", "State", "first_state",
+__all__ = ["Context", "LANGUAGE_NODE", "RESUME_NODE", "SMS_REQUESTED", "Service", "State",
+           "first_state",
            "is_resumable", "nav", "replay", "resume_offer", "step", "view"]

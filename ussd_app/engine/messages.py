@@ -33,6 +33,29 @@ RESUME_RESTART = N_("Start again")
 # Errors shown as the last screen of a session.
 UNAVAILABLE = N_("Sorry, the service is not available now. Please try again later.")
 
+# "Send me this by SMS" on contact lists.
+SEND_SMS = N_("SMS")
+SMS_QUESTION = N_("Send this list by SMS to this phone? Only if that is safe for you.")
+SMS_YES = N_("Yes, send it")
+SMS_NO = N_("No")
+SMS_QUEUED = N_("Done. The SMS will arrive soon.")
+
 # How one option line reads; translators may change the order or punctuation.
 OPTION_LINE = N_("{key}. {label}")
 NAV_ITEM = N_("{key} {label}")
+
+# Check an agency: what the agency_search service says about the agencies found.
+AGENCY_RESULTS = N_("Results: {count}")
+AGENCY_RESULTS_BEST = N_("Results: {count}. The best {shown}:")
+AGENCY_LICENSED = N_("Licensed until {date}")
+AGENCY_EXPIRED = N_("Licence EXPIRED on {date}")
+AGENCY_SUSPENDED = N_("Licence SUSPENDED")
+AGENCY_REVOKED = N_("Licence REVOKED")
+AGENCY_DO_NOT_PAY = N_("Do not pay or sign anything.")
+AGENCY_SOURCE = N_("Source: {source}, data of {date}")
+AGENCY_REPORT = N_("To report it: 99")
+AGENCY_NARROW = N_("Type more of the name to see fewer results.")
+AGENCY_NO_MATCH = N_("No agency found. Check the spelling or the number. An agency that is "
+                     "not on the list may have no licence.")
+AGENCY_TOO_SHORT = N_("Type at least 3 letters of the name, or the licence number.")
+AGENCY_UNAVAILABLE = N_("The list of agencies is not available now. Please try again later.")

@@ -95,9 +95,9 @@ def _build(tree: Tree, node: Node, lang: str, layout: Layout, t: Translate,
     if node.type == ARTICLE:
         return text_pages(lang, title, tree.text(node.body, lang), layout, t, back, node.id,
                           reserve=reserve)
-    if node.type == CONTACTS:
-        return text_pages(lang, title, contacts_text(tree, node, lang), layout, t, back,
-                          node.id, by_line=True, reserve=reserve)
+    if node.type == CONTACTS:  # "1 SMS" on every page: send me this list
+        return text_pages(lang, title, contacts_text(tree, node, lang), layout, t,
+                          (("1", m.SEND_SMS), *back), node.id, by_line=True, reserve=reserve)
     if node.type == ASK:
         screen = Screen(lang, title=title, body=tree.text(node.prompt, lang),
                         nav=nav(lang, t, *back, ("00", m.MAIN_MENU)), node=node.id)

@@ -1,0 +1,1 @@
+"""Load benchmarks for MigrantLine (not shipped; run from the repo root)."""

@@ -1,0 +1,77 @@
+"""Help now: contact lists on the phone, and "send me this by SMS" into the outbox."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from ussd_app.engine.encoding import Limits, fits, sms_segments
+from ussd_app.engine.loader import read_tree
+from ussd_app.engine.paging import contacts_text
+
+from .conftest import DEMO_CONTENT, Phone
+
+TREE = read_tree(DEMO_CONTENT)
+LANG_KEYS = {lang.code: str(i + 1) for i, lang in enumerate(TREE.languages)}
+HOTLINES_KEY = str([o.target for o in TREE.nodes[TREE.help].options].index("help_hotlines") + 1)
+
+
+def open_hotlines(phone: Phone, lang: str) -> str:
+    phone.dial()
+    phone.press(LANG_KEYS[lang], "99")
+    return phone.press(HOTLINES_KEY)
+
+
+@pytest.mark.parametrize("lang", ["en", "ar", "fr", "ne"])
+def test_send_the_hotlines_by_sms(app: Flask, phone: Phone, lang: str) -> None:
+    hotlines = open_hotlines(phone, lang)
+    assert TREE.text(TREE.nodes["help_hotlines"].title, lang) in hotlines
+    assert "1 " in hotlines.splitlines()[-1]  # the SMS key is offered in the footer
+    confirm = phone.press("1")
+    assert fits(confirm[4:], Limits(160, 70))
+    done = phone.press("1")
+    assert done.startswith("CON ")
+    retried = phone.hop_text("*".join(phone.inputs))  # the provider retries the same hop
+    assert retried == done
+
+    store = app.extensions["migrantline"].store
+    queued = store.outbox("queued")
+    assert len(queued) == 1
+    message = queued[0]
+    node = TREE.nodes["help_hotlines"]
+    expected = TREE.text(node.title, lang) + "\n" + contacts_text(TREE, node, lang)
+    assert message["body"] == expected
+    assert node.entries[0].phone in message["body"]
+    encoding, segments = sms_segments(expected)
+    assert (message["encoding"], message["segments"]) == (encoding.value, segments)
+    assert message["lang"] == lang
+    sealer = app.extensions["migrantline"].ussd.sealer
+    assert sealer.open(message["to_sealed"]) == phone.number
+    assert phone.number.lstrip("+") not in store.path.read_bytes().decode("latin-1")
+
+    assert phone.press("0") == hotlines  # back to the list it came from
+
+
+def test_saying_no_sends_nothing(app: Flask, phone: Phone) -> None:
+    hotlines = open_hotlines(phone, "en")
+    assert "Only if that is safe" in phone.press("1")
+    assert phone.press("2") == hotlines
+    assert app.extensions["migrantline"].store.outbox() == []
+
+
+def test_two_requests_in_one_call_are_two_messages(app: Flask, phone: Phone) -> None:
+    open_hotlines(phone, "en")
+    phone.press("1", "1", "0", "1", "1")
+    assert len(app.extensions["migrantline"].store.outbox()) == 2
+
+
+def test_every_contact_list_page_fits_and_offers_sms(phone: Phone) -> None:
+    for lang in TREE.language_codes:
+        body = open_hotlines(phone, lang)
+        pages = 1
+        while "98" in body.splitlines()[-1]:
+            assert fits(body[4:], Limits(160, 70))
+            assert body.splitlines()[-1].count("1 ") >= 1
+            body = phone.press("98")
+            pages += 1
+        assert pages < 40
