@@ -11,9 +11,11 @@ $(BIN)/python:
 
 setup: $(BIN)/python
 	$(BIN)/pip install --quiet -e .
+	$(BIN)/pybabel compile -d translations --statistics
 
 setup-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pybabel compile -d translations --statistics
 
 run: setup  ## set up and serve the demo content on SQLite at http://127.0.0.1:5000
 	$(BIN)/migrantline content check
@@ -24,7 +26,7 @@ test: setup-test  ## set up and run every test
 	$(BIN)/pytest
 
 catalogs: setup-test  ## extract interface strings and update every language's catalog
-	$(BIN)/pybabel extract -F pyproject.toml -k N_ --no-location --sort-output -o translations/messages.pot .
+	$(BIN)/pybabel extract -F pyproject.toml -k N_ -k NP_:1,2 --no-location --sort-output -o translations/messages.pot .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
 	$(BIN)/pybabel compile -d translations --statistics
 

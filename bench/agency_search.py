@@ -143,7 +143,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20261123)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    t = default_catalogs().gettext
+    catalogs = default_catalogs()
+    t = catalogs.gettext
 
     with tempfile.TemporaryDirectory(prefix="agency-bench-") as tmp:
         folder = Path(tmp)
@@ -155,7 +156,7 @@ def main() -> int:
         made = time.perf_counter()
         store = db.Store(folder / "bench.db")
         store.migrate()
-        service = AgencyRegistry(store, t, today=lambda: TODAY)
+        service = AgencyRegistry(store, t, catalogs.ngettext, today=lambda: TODAY)
         service.load(folder)  # check, store, build the name index: what a content load does
         loaded = time.perf_counter()
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -36,6 +36,11 @@ def t(lang: str, message: str, **values: object) -> str:
     return _t(lang, message).format(**values)
 
 
+def found_line(lang: str, count: int) -> str:
+    """'N agencies found' in the language's plural form for N."""
+    return default_catalogs().ngettext(lang, *m.AGENCY_FOUND, count).format(count=count)
+
+
 def flat(text: str) -> str:
     """Whitespace and direction marks aside: pages split lines at spaces."""
     return " ".join(text.replace("\u200f", "").replace("\u200e", "").split())
@@ -150,8 +155,8 @@ def test_many_results_are_paged_with_98(client: FlaskClient, lang: str) -> None:
     count = sum(1 for row in _demo() if "manpower" in fold(row.name).split()
                 or any("manpower" in fold(n).split() for n in row.other_names))
     assert count > agencies.MAX_SHOWN
-    assert text.startswith(flat(t(lang, m.AGENCY_RESULTS_BEST, count=count,
-                                  shown=agencies.MAX_SHOWN)))
+    heading = found_line(lang, count) + " " + t(lang, m.AGENCY_CLOSEST, shown=agencies.MAX_SHOWN)
+    assert text.startswith(flat(heading))
     for number in range(1, agencies.MAX_SHOWN + 1):
         assert f" {number}. " in text
     assert f" {agencies.MAX_SHOWN + 1}. " not in text
@@ -175,7 +180,7 @@ def test_names_in_other_scripts_and_accents(client: FlaskClient, lang: str) -> N
 
 def test_licence_digits_alone_find_every_agency_with_them(client: FlaskClient) -> None:
     text = read(search(client, "en", "0004"))
-    assert text.startswith(flat(t("en", m.AGENCY_RESULTS, count=5)))
+    assert text.startswith("5 agencies found")
     for licence in ("NP-DEMO-0004", "MA-DEMO-0004", "PH-DEMO-0004", "BD-DEMO-0004",
                     "KE-DEMO-0004"):
         assert licence in text
@@ -375,3 +380,13 @@ def test_name_index_ranks_the_closest_name_first() -> None:
     assert index.search("zzzz manpower") == ([], 0)
     ranked, count = index.search("manpower")
     assert count == 63 and len(ranked) == agencies.MAX_SHOWN * 4
+
+
+def test_type_a_new_name_on_a_result_to_search_again(client: FlaskClient) -> None:
+    phone = Phone(client)
+    phone.dial()
+    phone.press(LANG_KEYS["en"], AGENCY_KEY)
+    phone.press("golden gate")
+    again = phone.press("NP-DEMO-0004")
+    assert "NP-DEMO-0004" in again
+    assert "Golden Gate" not in again or "NP-DEMO-0004" in again.split("\n")[1]

@@ -52,7 +52,8 @@ def build_services(config: Mapping[str, Any]) -> Services:
     store = open_store(data_dir, settings.integer(config, "MIGRANTLINE_SESSION_FLUSH_MS"))
     catalogs = default_catalogs()
     layout = UssdLayout(ussd_limits(config))
-    agencies = AgencyRegistry(store, catalogs.gettext)  # content/agencies.csv, with the tree
+    # content/agencies.csv, loaded with the tree
+    agencies = AgencyRegistry(store, catalogs.gettext, catalogs.ngettext)
     content = ContentRegistry(Path(config["MIGRANTLINE_CONTENT_DIR"]).resolve(), [layout],
                               catalogs.gettext, load_data=agencies.load)
     content.load()

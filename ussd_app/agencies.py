@@ -454,10 +454,10 @@ class Found:
 class AgencyRegistry:
     """The registry being served, and the ``agency_search`` service for ask nodes."""
 
-    def __init__(self, store: db.Store, t: Translate,
+    def __init__(self, store: db.Store, t: Translate, nt: PluralTranslate,
                  today: Callable[[], date] = date.today):
         self.store = store
-        self.t = t
+        self.t, self.nt = t, nt
         self.today = today
         self._index: NameIndex | None = None
         self._lock = threading.Lock()
@@ -538,7 +538,7 @@ class AgencyRegistry:
         cache_key = (index.version if index else "", answer, lang, self.today())
         text = self._texts.get(cache_key)
         if text is None:
-            text = render(self.search(answer, index), lang, self.t, cache_key[3])
+            text = render(self.search(answer, index), lang, self.t, cache_key[3], self.nt)
             if len(self._texts) >= 1000:
                 try:
                     self._texts.pop(next(iter(self._texts)), None)
@@ -563,7 +563,11 @@ def country_name(code: str, lang: str) -> str:
     return _territories(lang).get(code, code)
 
 
-def render(found: Found | None, lang: str, t: Translate, today: date) -> str:
+PluralTranslate = Callable[[str, str, str, int], str]  # (lang, singular, plural, n)
+
+
+def render(found: Found | None, lang: str, t: Translate, today: date,
+           nt: PluralTranslate | None = None) -> str:
     """Search results as text in the caller's language; the engine pages it."""
     if found is None:
         return t(lang, m.AGENCY_UNAVAILABLE)
@@ -574,8 +578,12 @@ def render(found: Found | None, lang: str, t: Translate, today: date) -> str:
     lines = []
     several = len(found.agencies) > 1 or found.count > 1
     if several:
-        head = m.AGENCY_RESULTS_BEST if found.count > len(found.agencies) else m.AGENCY_RESULTS
-        lines.append(t(lang, head).format(count=found.count, shown=len(found.agencies)))
+        singular, plural = m.AGENCY_FOUND
+        found_line = (nt(lang, singular, plural, found.count) if nt else
+                      singular if found.count == 1 else plural).format(count=found.count)
+        if found.count > len(found.agencies):
+            found_line += " " + t(lang, m.AGENCY_CLOSEST).format(shown=len(found.agencies))
+        lines.append(found_line)
     for number, agency in enumerate(found.agencies, start=1):
         also = found.also[number - 1] if number <= len(found.also) else ""
         name = f"{agency.name} / {also}" if also else agency.name

@@ -44,6 +44,10 @@ class Catalogs:
     def gettext(self, lang: str, message: str) -> str:
         return self.get(lang).gettext(message)
 
+    def ngettext(self, lang: str, singular: str, plural: str, n: int) -> str:
+        """The form for ``n`` under the language's plural rule (Arabic has six)."""
+        return self.get(lang).ngettext(singular, plural, n)
+
     def missing(self, languages: tuple[str, ...]) -> list[str]:
         """Languages (other than English) that have no catalog."""
         return [lang for lang in languages

@@ -140,6 +140,8 @@ def step(ctx: Context, state: State, raw: str) -> State:
         return _go(state, tree.help)
     if node.type in (MENU, LANGUAGE) and answer.isascii() and answer.isdigit():
         return _choose(tree, state, node, int(answer))
+    if node.type == ASK and node.service and answer:  # on a results screen: search again
+        return _answer(ctx, state, node, raw)
     if node.type == CONTACTS and answer == "1":
         return replace(_go(state, SMS_CONFIRM_NODE), sms=node.id)
     return replace(state, hint=m.INVALID)
@@ -226,7 +228,8 @@ def _service_pages(ctx: Context, state: State, node: Node, lang: str) -> list[Sc
     answer = state.answer_map.get(node.id, "")
     body = service(answer, lang) if service else ctx.t(lang, m.UNAVAILABLE)
     return text_pages(lang, ctx.tree.text(node.title, lang), body, ctx.layout, ctx.t,
-                      (("0", m.BACK),), node.id, reserve=longest_hint(lang, ctx.t))
+                      (("0", m.BACK),), node.id, by_line=True,
+                      reserve=longest_hint(lang, ctx.t))
 
 
 def view(ctx: Context, state: State) -> Screen:

@@ -12,6 +12,11 @@ def N_(message: str) -> str:  # noqa: N802 - the conventional gettext marker nam
     return message
 
 
+def NP_(singular: str, plural: str) -> tuple[str, str]:  # noqa: N802 - gettext marker
+    """Marks a message with plural forms (extracted with ``-k NP_:1,2``)."""
+    return singular, plural
+
+
 # Navigation labels, shown beside their keys.
 BACK = N_("Back")
 MAIN_MENU = N_("Menu")
@@ -45,8 +50,8 @@ OPTION_LINE = N_("{key}. {label}")
 NAV_ITEM = N_("{key} {label}")
 
 # Check an agency: what the agency_search service says about the agencies found.
-AGENCY_RESULTS = N_("Results: {count}")
-AGENCY_RESULTS_BEST = N_("Results: {count}. The best {shown}:")
+AGENCY_FOUND = NP_("{count} agency found", "{count} agencies found")
+AGENCY_CLOSEST = N_("The closest {shown}:")
 AGENCY_LICENSED = N_("Licensed until {date}")
 AGENCY_EXPIRED = N_("Licence EXPIRED on {date}")
 AGENCY_SUSPENDED = N_("Licence SUSPENDED")
