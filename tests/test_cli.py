@@ -137,3 +137,10 @@ def test_healthz_reports_content_that_could_not_load(tmp_path: Path) -> None:
     answer = client.post("/ussd/africastalking", data={"sessionId": "a", "phoneNumber": "+1"})
     assert answer.status_code == 200
     assert answer.get_data(as_text=True).startswith("END Sorry")
+
+
+def test_healthz_reports_the_agency_registry(server: str) -> None:
+    with urllib.request.urlopen(server + "/healthz", timeout=5) as response:
+        health = json.load(response)
+    assert health["agencies"]["agencies"] >= 150
+    assert len(health["agencies"]["version"]) == 12

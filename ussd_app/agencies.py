@@ -505,6 +505,12 @@ class AgencyRegistry:
                     self._texts = {}
         return index
 
+    def health(self) -> dict[str, object]:
+        """For /healthz: which registry is served, and how many agencies it holds."""
+        index = self.index()
+        return {"version": index.version if index else None,
+                "agencies": len(index) if index else 0}
+
     # -------------------------------------------------------- searching
 
     def search(self, query: str, index: NameIndex | None = None) -> Found | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
@@ -29,5 +30,11 @@ def healthz() -> ResponseReturnValue:
         "content": content,
         "database": database,
         "translations_missing": missing,
+        "agencies": _agencies(services),
         "time": time.time(),
     }), code
+
+
+def _agencies(services: Any) -> dict[str, object] | None:
+    registry = services.ussd.services.get("agency_search")
+    return registry.health() if hasattr(registry, "health") else None
