@@ -307,6 +307,7 @@ def parse_tree(files: Mapping[str, bytes], root: str = "") -> tuple[Tree | None,
         site = _load_one(SITE_FILE, files[SITE_FILE], _SITE_VALIDATOR, texts, problems)
 
     nodes: dict[str, Node] = {}
+    broken: set[str] = set()  # ids of files that did not load: links to them say nothing new
     for name in sorted(n for n in files if n != SITE_FILE):
         if PurePosixPath(name).suffix not in (".yaml", ".yml"):
             problems.append(Problem(name, 0, "not a YAML file", "content nodes are .yaml files",
@@ -314,6 +315,7 @@ def parse_tree(files: Mapping[str, bytes], root: str = "") -> tuple[Tree | None,
             continue
         data = _load_one(name, files[name], _NODE_VALIDATOR, texts, problems)
         if data is None:
+            broken.add(PurePosixPath(name).stem)
             continue
         node_id = data["id"]
         if node_id != PurePosixPath(name).stem:
@@ -328,7 +330,8 @@ def parse_tree(files: Mapping[str, bytes], root: str = "") -> tuple[Tree | None,
         nodes[node_id] = _node(data, name)
 
     if site is not None:
-        problems += _link_problems(site, nodes, texts)
+        problems += [p for p in _link_problems(site, nodes, texts)
+                     if not any(f"'{stem}'" in p.message for stem in broken)]
     from .checks import node_problems  # checks.py builds on this module
 
     problems += node_problems(nodes, texts)
