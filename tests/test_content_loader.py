@@ -21,42 +21,11 @@ from ussd_app.engine.loader import (
     read_tree,
 )
 
+from .trees import INFO, LANGUAGE, MAIN, SITE
+
 DEMO = Path(__file__).resolve().parent.parent / "content"
 CLI = Path(sys.executable).parent / "migrantline"
 
-SITE = """\
-name: Test tree
-languages:
-  - code: en
-    name: English
-  - code: fr
-    name: Français
-default_language: en
-main: main
-help: help_now
-"""
-LANGUAGE = "id: language\ntype: language\ntitle:\n  en: Language\n  fr: Langue\n"
-MAIN = """\
-id: main
-type: menu
-title:
-  en: Main
-  fr: Principal
-options:
-  - info
-  - help_now
-  - language
-"""
-INFO = """\
-id: info
-type: article
-title:
-  en: Info
-  fr: Infos
-body:
-  en: Keep your passport.
-  fr: Gardez votre passeport.
-"""
 HELP = "id: help_now\ntype: article\ntitle: {en: Help, fr: Aide}\nbody: {en: Call, fr: Appelez}\n"
 
 

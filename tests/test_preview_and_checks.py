@@ -20,6 +20,7 @@ from ussd_app.engine.paging import node_pages
 from ussd_app.i18n import default_catalogs
 
 from .conftest import DEMO_CONTENT
+from .trees import INFO, LANGUAGE, MAIN, SITE
 
 CLI = Path(sys.executable).parent / "migrantline"
 LAYOUT = UssdLayout(Limits(160, 70))
@@ -40,39 +41,6 @@ def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 # ---------------------------------------------------------------- a small tree
 
-SITE = """\
-name: Small tree
-languages:
-  - code: en
-    name: English
-  - code: fr
-    name: Français
-default_language: en
-main: main
-help: help_now
-"""
-LANGUAGE = "id: language\ntype: language\ntitle:\n  en: Language\n  fr: Langue\n"
-MAIN = """\
-id: main
-type: menu
-title:
-  en: Main
-  fr: Principal
-options:
-  - info
-  - help_now
-  - language
-"""
-INFO = """\
-id: info
-type: article
-title:
-  en: Info
-  fr: Infos
-body:
-  en: Keep your passport.
-  fr: Gardez votre passeport.
-"""
 HELP = """\
 id: help_now
 type: contacts
@@ -262,7 +230,7 @@ def test_text_is_escaped(tmp_path: Path) -> None:
     evil = "<script>alert(1)</script> & \"q\""
     root = write_tree(
         tmp_path / "content",
-        site_yaml=SITE.replace("name: Small tree", "name: '<script>bad()</script>'"),
+        site_yaml=SITE.replace("name: Test tree", "name: '<script>bad()</script>'"),
         nodes__info__info_yaml=INFO.replace("en: Info", f"en: '{evil}'"))
     out = tmp_path / "p.html"
     result = run(tmp_path, "content", "preview", "--content", str(root), str(out))

@@ -44,7 +44,7 @@ from rapidfuzz.distance import OSA
 
 from . import store as db
 from .engine import messages as m
-from .engine.loader import ERROR, WARNING, ContentError, Problem
+from .engine.loader import ERROR, WARNING, ContentError, Problem, decode_text
 from .engine.screens import Translate
 
 log = logging.getLogger(__name__)
@@ -216,29 +216,10 @@ def parse_agencies(data: bytes, name: str = AGENCY_FILE) -> tuple[list[Agency], 
 
 
 def _decode(name: str, data: bytes, problems: list[Problem]) -> str | None:
-    if len(data) > MAX_FILE_BYTES:
-        problems.append(Problem(name, 1, f"file is larger than {MAX_FILE_BYTES // 1_000_000} MB",
-                                "is this the registry?"))
-        return None
     if not data.strip():
         problems.append(Problem(name, 1, "file is empty", HINT_HEADER))
         return None
-    if data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
-        problems.append(Problem(name, 1, "file starts with a byte-order mark (BOM)",
-                                "save the file as UTF-8 without BOM"))
-        return None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        problems.append(Problem(name, line, "text is not valid UTF-8",
-                                "save the file with UTF-8 encoding"))
-        return None
-    if "\x00" in text:
-        problems.append(Problem(name, text[: text.index("\x00")].count("\n") + 1,
-                                "file contains a NUL character", "is this a text file?"))
-        return None
-    return text
+    return decode_text(name, data, problems, MAX_FILE_BYTES, "is this the registry?")
 
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

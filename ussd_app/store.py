@@ -342,3 +342,165 @@ def agencies_by_licence_digits(store: Store, digits: str, limit: int) -> list[di
         f"select {_AGENCY_SQL} from agencies where licence_digits = ? order by rowid limit ?",
         [digits, limit])
     return [dict(zip(AGENCY_COLUMNS, row, strict=True)) for row in cursor]
+
+
+# ---------------------------------------------------------------- SMS channel
+# Conversations (the engine State per phone key, as JSON), inbound message ids claimed
+# once, opt-outs, and the outbox worker's claims (see sms.py and outbox.py). The USSD hot
+# path shares this database: every function here is one short transaction.
+
+OUTBOX_DONE = ("sent", "delivered", "failed", "dead", "suppressed")
+
+
+@migrations()
+def m_sms_001(db: Database) -> None:
+    db["sms_conversations"].create({"phone_key": str, "version": str, "state": str,
+                                    "updated_at": float}, pk="phone_key")
+    db["sms_inbound"].create({"provider": str, "message_id": str, "phone_key": str,
+                              "digest": str, "received_at": float},
+                             pk=("provider", "message_id"))
+    db["sms_inbound"].create_index(["phone_key", "received_at"])
+    db["sms_optouts"].create({"phone_key": str, "stopped_at": float}, pk="phone_key")
+    db["outbox"].add_column("kind", str)  # "reply": answers a message, sent despite STOP
+    db["outbox"].create_index(["provider_id"])
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One SMS to store for sending; ``key`` makes a second enqueue of it a no-op."""
+
+    key: str
+    to_sealed: str
+    lang: str
+    body: str
+    encoding: str
+    segments: int
+    kind: str = "message"
+
+
+@dataclass(frozen=True)
+class Conversation:
+    version: str
+    state: str  # engine State as JSON
+    updated_at: float
+
+
+def inbound_seen(store: Store, provider: str, message_id: str) -> bool:
+    return store.db().execute("select 1 from sms_inbound where provider = ? and message_id = ?",
+                              [provider, message_id]).fetchone() is not None
+
+
+def recent_inbound(store: Store, phone_key: str, since: float) -> list[tuple[str, float]]:
+    """(digest, time) of the phone's messages received after ``since``, newest first."""
+    return [(row[0], row[1]) for row in store.db().execute(
+        "select digest, received_at from sms_inbound where phone_key = ? and received_at >= ? "
+        "order by received_at desc limit 200", [phone_key, since])]
+
+
+def sms_conversation(store: Store, phone_key: str) -> Conversation | None:
+    row = store.db().execute("select version, state, updated_at from sms_conversations "
+                             "where phone_key = ?", [phone_key]).fetchone()
+    return Conversation(*row) if row else None
+
+
+def is_opted_out(store: Store, phone_key: str) -> bool:
+    return store.db().execute("select 1 from sms_optouts where phone_key = ?",
+                              [phone_key]).fetchone() is not None
+
+
+def record_inbound(store: Store, provider: str, message_id: str, phone_key: str, digest: str,
+                   now: float, conversation: Conversation | None = None,
+                   opt_out: bool | None = None,
+                   replies: Sequence[OutboxItem] = ()) -> bool:
+    """Claim an inbound message and commit all its effects at once; False if already seen.
+
+    The claim and the effects (conversation, opt-out, replies) share one
+    transaction: two deliveries of the same message cannot both reply, and a
+    crash before the commit leaves the message unclaimed for the provider's retry.
+    """
+    conn = store.db().conn
+    conn.execute("begin immediate")
+    try:
+        cursor = conn.execute(
+            "insert into sms_inbound (provider, message_id, phone_key, digest, received_at) "
+            "values (?, ?, ?, ?, ?) on conflict do nothing",
+            [provider, message_id, phone_key, digest, now])
+        if not cursor.rowcount:
+            conn.execute("rollback")
+            return False
+        if conversation is not None:
+            conn.execute("insert into sms_conversations (phone_key, version, state, updated_at) "
+                         "values (?, ?, ?, ?) on conflict(phone_key) do update set "
+                         "version = excluded.version, state = excluded.state, "
+                         "updated_at = excluded.updated_at",
+                         [phone_key, conversation.version, conversation.state,
+                          conversation.updated_at])
+        if opt_out is True:
+            conn.execute("insert into sms_optouts (phone_key, stopped_at) values (?, ?) "
+                         "on conflict do nothing", [phone_key, now])
+        elif opt_out is False:
+            conn.execute("delete from sms_optouts where phone_key = ?", [phone_key])
+        for item in replies:
+            _insert_outbox(conn, item, now)
+        conn.execute("commit")
+        return True
+    except BaseException:
+        conn.execute("rollback")
+        raise
+
+
+def enqueue(store: Store, item: OutboxItem) -> bool:
+    """Store one SMS for sending (once per key); True if this call added it."""
+    return _insert_outbox(store.db().conn, item, time.time())
+
+
+def _insert_outbox(conn: sqlite3.Connection, item: OutboxItem, now: float) -> bool:
+    cursor = conn.execute(
+        "insert into outbox (key, channel, to_sealed, lang, body, encoding, segments, kind, "
+        "status, attempts, created_at, updated_at, next_attempt_at) "
+        "values (?, 'sms', ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?) on conflict(key) do nothing",
+        [item.key, item.to_sealed, item.lang, item.body, item.encoding, item.segments,
+         item.kind, now, now, now])
+    return bool(cursor.rowcount)
+
+
+def claim_outbox(store: Store, now: float, lease: float, limit: int) -> list[dict[str, Any]]:
+    """Atomically take up to ``limit`` due messages for ``lease`` seconds.
+
+    A message stays ``sending`` while a worker holds it; if that worker dies,
+    the lease runs out and another worker takes it again.
+    """
+    cursor = store.db().execute(
+        "update outbox set status = 'sending', attempts = attempts + 1, updated_at = ?, "
+        "next_attempt_at = ? where id in (select id from outbox where status in "
+        "('queued', 'sending') and next_attempt_at <= ? order by next_attempt_at, id "
+        "limit ?) returning *", [now, now + lease, now, limit])
+    columns = [c[0] for c in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def finish_outbox(store: Store, message_id: int, attempts: int, status: str,
+                  provider_id: str | None = None, error: str | None = None,
+                  next_attempt_at: float | None = None) -> bool:
+    """Record what became of a claimed message, unless another worker has taken it since."""
+    now = time.time()
+    cursor = store.db().execute(
+        "update outbox set status = ?, provider_id = coalesce(?, provider_id), error = ?, "
+        "updated_at = ?, next_attempt_at = coalesce(?, next_attempt_at) "
+        "where id = ? and attempts = ? and status = 'sending'",
+        [status, provider_id, error, now, next_attempt_at, message_id, attempts])
+    return bool(cursor.rowcount)
+
+
+def delivery_report(store: Store, provider_id: str, status: str, error: str | None) -> bool:
+    """Set a sent message's status from the provider's report; False if unknown."""
+    cursor = store.db().execute(
+        "update outbox set status = ?, error = coalesce(?, error), updated_at = ? "
+        "where provider_id = ? and status in ('sent', 'delivered', 'failed', 'sending')",
+        [status, error, time.time(), provider_id])
+    return bool(cursor.rowcount)
+
+
+def outbox_counts(store: Store) -> dict[str, int]:
+    return dict(store.db().execute("select status, count(*) from outbox group by status")
+                .fetchall())

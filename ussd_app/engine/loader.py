@@ -130,12 +130,21 @@ def read_tree(root: Path | str) -> Tree:
 # ---------------------------------------------------------------- parsing
 
 
-def _decode(name: str, data: bytes, problems: list[Problem]) -> str | None:
-    if len(data) > MAX_FILE_BYTES:
-        problems.append(Problem(name, 1, f"file is larger than {MAX_FILE_BYTES // 1000} kB",
-                                "split a long article into several articles"))
+def decode_text(name: str, data: bytes, problems: list[Problem],
+                max_bytes: int = MAX_FILE_BYTES,
+                too_big_hint: str = "split a long article into several articles") -> str | None:
+    """Text of a content file, or None with the reason added to ``problems``.
+
+    Shared by every kind of content file (YAML nodes, the agency CSV), so a
+    byte-order mark or a bad byte gets the same message with its line
+    wherever it is.
+    """
+    if len(data) > max_bytes:
+        size = f"{max_bytes // 1_000_000} MB" if max_bytes >= 1_000_000 * 10 else \
+            f"{max_bytes // 1000} kB"
+        problems.append(Problem(name, 1, f"file is larger than {size}", too_big_hint))
         return None
-    if data.startswith(b"\xef\xbb\xbf"):
+    if data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
         problems.append(Problem(name, 1, "file starts with a byte-order mark (BOM)",
                                 "save the file as UTF-8 without BOM"))
         return None
@@ -146,9 +155,10 @@ def _decode(name: str, data: bytes, problems: list[Problem]) -> str | None:
         problems.append(Problem(name, line, "text is not valid UTF-8",
                                 "save the file with UTF-8 encoding"))
         return None
-    if "\r\n" in text and re.search(r"(?<!\r)\n", text):
-        line = text[: re.search(r"(?<!\r)\n", text).start()].count("\n") + 1  # type: ignore[union-attr]
-        problems.append(Problem(name, line, "mixed line endings (Windows and Unix)",
+    lone = re.search(r"(?<!\r)\n", text)
+    if "\r\n" in text and lone:
+        problems.append(Problem(name, text[: lone.start()].count("\n") + 1,
+                                "mixed line endings (Windows and Unix)",
                                 "save the file with one kind of line ending"))
         return None
     if "\x00" in text:
@@ -350,7 +360,7 @@ def parse_tree(files: Mapping[str, bytes], root: str = "") -> tuple[Tree | None,
 
 def _load_one(name: str, data: bytes, validator: Any, texts: dict[str, str],
               problems: list[Problem]) -> Any:
-    text = _decode(name, data, problems)
+    text = decode_text(name, data, problems)
     if text is None:
         return None
     texts[name] = text
