@@ -8,10 +8,10 @@ footers, option numbers and the encoding the whole screen forces all count.
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import lru_cache
 
 from . import messages as m
 from .encoding import measure
@@ -26,6 +26,7 @@ class FitError(Exception):
 HINTS = (m.INVALID, m.NO_MORE, m.EMPTY_ANSWER, m.PICK_LANGUAGE)
 
 
+@lru_cache(maxsize=256)
 def longest_hint(lang: str, t: Translate) -> str:
     """Pages keep room for this where the title goes, so a hint always shows."""
     return max((t(lang, h) for h in HINTS), key=lambda text: measure(text)[1])
@@ -168,11 +169,13 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
                by_line: bool = False, reserve: str = "") -> list[Screen]:
     """Page long text at word (or, for contacts, line) boundaries behind 98.
 
-    Pages are slices of ``text`` ending at a separator, found by binary search
-    over the separators, so a long article costs a few renders per page.
+    Pages are slices of ``text`` ending at a separator: most found by
+    arithmetic and checked with one render, the rest by binary search over the
+    separators, so a long article costs about two renders per page.
     """
-    lines = [found.start() for found in _NEWLINE.finditer(text)]
-    spaces = [found.start() for found in _SPACE.finditer(text)]
+    separator = _NEWLINE if by_line else _SPACE
+    frames: dict[tuple[str | None, object], str] = {}  # the rendered frame, once per footer
+    probes = (_probe_head(title, reserve), _probe_head("", reserve))
     limit = max(layout.limit_for(text + title) if hasattr(layout, "limit_for") else len(text),
                 1)
     pages: list[Screen] = []
@@ -188,7 +191,7 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
             pages.append(Screen(lang, head, text[start:], (), last, node=node_id))
             return _numbered(pages)
 
-        probe = _probe_head(head, reserve)
+        probe = probes[bool(pages)]
 
         def fits(end: int, head: str = head, start: int = start, probe: str | None = probe,
                  more: tuple[tuple[str, str], ...] = more) -> bool:
@@ -198,14 +201,19 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
             return _fits(layout, Screen(lang, head, text[start:end], (), more), t, reserve)
 
         reach = start + limit + 1  # no page holds more characters than the limit
-        breaks = lines if by_line else spaces
-        end = _guess_end(layout, t, Screen(lang, probe, "", (), more), text, start, reach,
-                         breaks, fits) if probe is not None else None
+        end = None
+        if probe is not None:
+            frame = frames.get((probe, more))
+            if frame is None:
+                frame = frames[(probe, more)] = layout.render(Screen(lang, probe, "", (), more),
+                                                              t)
+            end = _guess_end(layout, frame, text, start, reach, separator, fits)
         if end is None:
-            end = _last_fitting(breaks, start, reach, fits)
+            end = _last_fitting(_breaks(separator, text, start, reach), fits)
         if end is None and by_line:  # a line too long for this page: cut it between words
-            line_end = next((i for i in lines if i > start), len(text))
-            end = _last_fitting(spaces, start, min(reach, line_end), fits)
+            line_end = text.find("\n", start + 1)
+            line_end = len(text) if line_end < 0 else line_end
+            end = _last_fitting(_breaks(_SPACE, text, start, min(reach, line_end)), fits)
         if end is None:  # one word longer than a screen: cut inside it
             cut = _largest(lambda n, s=start, f=fits: f(s + n), len(text) - start)
             if cut == 0:
@@ -225,8 +233,8 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
             start += 1
 
 
-def _guess_end(layout: Layout, t: Translate, frame: Screen, text: str, start: int, reach: int,
-               breaks: list[int], fits: Callable[[int], bool]) -> int | None:
+def _guess_end(layout: Layout, rendered: str, text: str, start: int, reach: int,
+               separator: re.Pattern[str], fits: Callable[[int], bool]) -> int | None:
     """Where the page ends by arithmetic, checked by one render; None to search instead.
 
     With no character that counts double (GSM-7 extension, emoji), a body of n
@@ -237,21 +245,25 @@ def _guess_end(layout: Layout, t: Translate, frame: Screen, text: str, start: in
     limit_for = getattr(layout, "limit_for", None)
     if limit_for is None:
         return None
-    rendered = layout.render(frame, t)
     window = text[start:reach]
     if _DOUBLE.search(rendered) or _DOUBLE.search(window):
         return None
     room = limit_for(rendered + window) - len(rendered) - (1 if rendered else 0)
-    i = bisect.bisect_right(breaks, start + room) - 1
-    if i < 0 or breaks[i] <= start or not fits(breaks[i]):
+    if room <= 0:
         return None
-    return breaks[i]
+    candidates = _breaks(separator, text, start, min(start + room + 1, len(text)))
+    if not candidates or not fits(candidates[-1]):
+        return None
+    return candidates[-1]
 
 
-def _last_fitting(breaks: list[int], start: int, stop: int,
-                  fits: Callable[[int], bool]) -> int | None:
-    """The furthest separator in (start, stop) such that text up to it fits."""
-    candidates = breaks[bisect.bisect_right(breaks, start):bisect.bisect_left(breaks, stop)]
+def _breaks(separator: re.Pattern[str], text: str, start: int, stop: int) -> list[int]:
+    """Positions of separators in (start, stop)."""
+    return [found.start() for found in separator.finditer(text, start + 1, stop)]
+
+
+def _last_fitting(candidates: list[int], fits: Callable[[int], bool]) -> int | None:
+    """The furthest candidate end such that text up to it fits."""
     n = _largest(lambda k: fits(candidates[k - 1]), len(candidates))
     return candidates[n - 1] if n else None
 
