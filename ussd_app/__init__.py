@@ -16,13 +16,14 @@ from typing import Any
 
 from flask import Flask, Response
 
-from . import settings
+from . import settings, sync
 from .agencies import AgencyRegistry
 from .content import ContentRegistry
 from .engine.encoding import Limits
 from .i18n import Catalogs, default_catalogs
 from .privacy import PhoneHasher, Sealer
 from .sessions import UssdSessions
+from .sms import SmsService
 from .store import Store, open_store
 
 log = logging.getLogger("migrantline")
@@ -35,6 +36,8 @@ class Services:
     content: ContentRegistry
     catalogs: Catalogs
     ussd: UssdSessions
+    sms: SmsService | None = None
+    sync: Any = None  # the background content sync (sync.BackgroundSync), when configured
 
     def t(self, lang: str, message: str) -> str:
         return self.catalogs.gettext(lang, message)
@@ -46,25 +49,48 @@ def ussd_limits(config: Mapping[str, Any]) -> Limits:
 
 
 def build_services(config: Mapping[str, Any]) -> Services:
-    from .channels.ussd import UssdLayout
-
     data_dir = Path(config["MIGRANTLINE_DATA_DIR"]).resolve()
     store = open_store(data_dir, settings.integer(config, "MIGRANTLINE_SESSION_FLUSH_MS"))
     catalogs = default_catalogs()
-    layout = UssdLayout(ussd_limits(config))
+    layouts = content_layouts(config)
+    layout, sms_layouts = layouts[0], layouts[1:]
     # content/agencies.csv, loaded with the tree
     agencies = AgencyRegistry(store, catalogs.gettext, catalogs.ngettext)
-    content = ContentRegistry(Path(config["MIGRANTLINE_CONTENT_DIR"]).resolve(), [layout],
-                              catalogs.gettext, load_data=agencies.load)
+    # the synced mirror (a symlink to the current version) once MIGRANTLINE_CENTRAL_URL is set
+    content = ContentRegistry(sync.served_content_dir(config), layouts, catalogs.gettext,
+                              load_data=agencies.load)
     content.load()
     content.watch(float(config.get("MIGRANTLINE_CONTENT_POLL_SECONDS") or 0))
+    background_sync = sync.start_background(config, on_switch=content.poll)
     secret = settings.secret_key(config, data_dir)
     ussd = UssdSessions(store, content, PhoneHasher(secret), Sealer(secret), layout,
                         catalogs.gettext,
                         resume_seconds=60 * settings.integer(config,
                                                              "MIGRANTLINE_RESUME_MINUTES"),
                         services={"agency_search": agencies})
-    return Services(config, store, content, catalogs, ussd)
+    sms = SmsService(store, content, ussd.hasher, ussd.sealer, *sms_layouts, catalogs.gettext,
+                     services={"agency_search": agencies},
+                     conversation_seconds=3600 * settings.integer(
+                         config, "MIGRANTLINE_SMS_CONVERSATION_HOURS"),
+                     rate_per_hour=settings.integer(config, "MIGRANTLINE_SMS_RATE_PER_HOUR"))
+    return Services(config, store, content, catalogs, ussd, sms, sync=background_sync)
+
+
+def _sms_layouts(config: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The SMS layouts: menu replies, and articles asked for by SMS."""
+    from .channels.sms_layout import SmsLayout
+
+    return (SmsLayout(settings.integer(config, "MIGRANTLINE_SMS_MAX_SEGMENTS"),
+                      node_types=("menu", "contacts", "ask", "language")),
+            SmsLayout(settings.integer(config, "MIGRANTLINE_SMS_ARTICLE_MAX_SEGMENTS"),
+                      node_types=("article",)))
+
+
+def content_layouts(config: Mapping[str, Any]) -> list[Any]:
+    """Every layout a tree is paged for before it is served (sync checks with the same)."""
+    from .channels.ussd import UssdLayout
+
+    return [UssdLayout(ussd_limits(config)), *_sms_layouts(config)]
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -77,6 +103,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["migrantline"] = build_services(config)
 
     from .channels import ussd
+    from .channels.sms import bp as sms_bp
     from .health import bp as health_bp
 
     services: Services = app.extensions["migrantline"]
@@ -84,6 +111,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.wsgi_app = ussd.UssdEndpoint(app.wsgi_app, services,  # type: ignore[method-assign]
                                      str(token) if token else None)
     app.register_blueprint(health_bp)
+    app.register_blueprint(sms_bp)
+    if str(config.get("MIGRANTLINE_OUTBOX_WORKER") or "off").lower() in ("on", "1", "true"):
+        from .outbox import start_background
+
+        start_background(services)
     _error_pages(app)
     return app
 

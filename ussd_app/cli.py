@@ -31,8 +31,14 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
+    from .sync import served_content_dir
+
     config = settings.load()
-    problems = _check_content(Path(str(config["MIGRANTLINE_CONTENT_DIR"])), quiet=True)
+    served = served_content_dir(config)  # the synced mirror once MIGRANTLINE_CENTRAL_URL is set
+    if config.get("MIGRANTLINE_CENTRAL_URL") and not served.is_dir():
+        raise click.ClickException(f"no content has been synced into {served.parent} yet: run "
+                                   "`migrantline content sync` first")
+    problems = _check_content(served, quiet=True)
     if problems:
         raise click.ClickException(
             "the content tree has errors and would not be served; run "
@@ -54,9 +60,8 @@ def content() -> None:
 
 def _check_content(directory: Path, quiet: bool = False, verbose: bool = False) -> list[str]:
     """Print every problem (and, verbose, the SMS size of articles); return the errors."""
-    from . import ussd_limits
+    from . import content_layouts
     from .agencies import check_file as check_agency_file
-    from .channels.ussd import UssdLayout
     from .content import fit_problems
     from .engine.checks import coverage, sms_info
     from .engine.loader import ERROR, WARNING, parse_tree, read_files
@@ -68,8 +73,9 @@ def _check_content(directory: Path, quiet: bool = False, verbose: bool = False) 
     tree, problems = parse_tree(files, root=str(directory))
     problems += check_agency_file(directory)  # content/agencies.csv, when there is one
     if tree is not None:
-        layout = UssdLayout(ussd_limits(settings.load()))
-        problems += fit_problems(tree, [layout], default_catalogs().gettext)
+        # Every layout the service pages the tree for (USSD, SMS): what passes here loads.
+        problems += fit_problems(tree, content_layouts(settings.load()),
+                                 default_catalogs().gettext)
         if verbose:
             problems += sms_info(tree, {name: data.decode("utf-8", "replace")
                                         for name, data in files.items()})
@@ -162,6 +168,25 @@ def simulate(channel: str, phone: str, lang: str | None, url: str | None,
     base = url or str(settings.load()["MIGRANTLINE_BASE_URL"])
     token = os.environ.get("MIGRANTLINE_WEBHOOK_TOKEN")
     sys.exit(run(base, phone, lang, service_code, token, interactive=sys.stdin.isatty()))
+
+
+def _add_outbox() -> None:  # the SMS outbox commands live beside the worker
+    from .outbox_cli import outbox
+
+    main.add_command(outbox)
+
+
+_add_outbox()
+
+
+def _add_sync_commands() -> None:
+    from .sync_cli import COMMANDS  # keygen, publish, sync, rollback
+
+    for command in COMMANDS:
+        content.add_command(command)
+
+
+_add_sync_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

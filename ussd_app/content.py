@@ -19,8 +19,8 @@ from typing import Any
 
 from . import jobs
 from .engine.loader import ContentError, Problem, read_tree
-from .engine.model import Tree
-from .engine.paging import FitError, node_pages
+from .engine.model import ARTICLE, Tree
+from .engine.paging import FitError, article_fits, node_pages
 from .engine.screens import Layout, Translate
 
 log = logging.getLogger(__name__)
@@ -28,14 +28,28 @@ KEEP_VERSIONS = 8
 
 
 def fit_problems(tree: Tree, layouts: Iterable[Layout], t: Translate) -> list[Problem]:
-    """Page every node in every language for every layout; report what cannot fit."""
+    """Page every node in every language for every layout; report what cannot fit.
+
+    The first layout (USSD, the hot path) is paged in full, which also fills
+    the page cache. For the others an article is only checked for what could
+    stop its paging (its title and footer with one character of text), since
+    any text cuts into pages from there; they page on first use.
+    """
     problems = []
-    for layout in layouts:
+    failed: set[tuple[str, str]] = set()  # one message per node and language is enough
+    for i, layout in enumerate(layouts):
         for node in tree.nodes.values():
             for lang in tree.language_codes:
+                if (node.id, lang) in failed or \
+                        node.type not in (getattr(layout, "node_types", ()) or (node.type,)):
+                    continue
                 try:
-                    node_pages(tree, node, lang, layout, t, root=node.id == tree.main)
+                    if i and node.type == ARTICLE:
+                        article_fits(tree, node, lang, layout, t)
+                    else:
+                        node_pages(tree, node, lang, layout, t, root=node.id == tree.main)
                 except FitError as exc:
+                    failed.add((node.id, lang))
                     problems.append(Problem(node.source, 1, f"does not fit on a screen: {exc}",
                                             "shorten the title or labels in that language"))
     return problems
@@ -60,9 +74,9 @@ class ContentRegistry:
         self._fingerprint: tuple[tuple[str, int, int], ...] | None = None
         self._watcher: jobs.Periodic | None = None
 
-    def check(self) -> Tree:
+    def check(self, directory: Path | None = None) -> Tree:
         """Load and fully check the folder; raise ``ContentError`` if it must not be served."""
-        tree = read_tree(self.directory)
+        tree = read_tree(directory or self.directory)
         problems = fit_problems(tree, self.layouts, self.t)
         if problems:
             raise ContentError(problems)
@@ -72,10 +86,13 @@ class ContentRegistry:
         """Swap in the folder's tree if it is good; keep serving the old one if not."""
         if self._fingerprint is None:
             self._fingerprint = self.fingerprint()
+        # A synced mirror is a symlink switched to each new version: resolve it once, so a
+        # load reads one version even when the link is switched meanwhile.
+        directory = self.directory.resolve()
         try:
-            tree = self.check()
+            tree = self.check(directory)
             if self.load_data is not None:
-                self.load_data(self.directory)
+                self.load_data(directory)
         except ContentError as exc:
             self.error = str(exc)
             self.problems = exc.problems
@@ -110,8 +127,11 @@ class ContentRegistry:
         return self.current
 
     def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
-        """Names, sizes and modification times: cheap to read every few seconds."""
-        found = []
+        """Names, sizes and modification times: cheap to read every few seconds.
+
+        With the folder's real path first: a synced mirror switches a symlink.
+        """
+        found = [(os.path.realpath(self.directory), 0, 0)]
         for directory, _, names in os.walk(self.directory):
             for name in names:
                 try:

@@ -8,6 +8,8 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
+from .sync import health as sync_health
+
 bp = Blueprint("health", __name__)
 
 
@@ -30,6 +32,7 @@ def healthz() -> ResponseReturnValue:
         "content": content,
         "database": database,
         "translations_missing": missing,
+        "sync": sync_health(services.config),  # the last content sync; never degrades status
         "agencies": _agencies(services),
         "time": time.time(),
     }), code

@@ -494,10 +494,15 @@ def finish_outbox(store: Store, message_id: int, attempts: int, status: str,
 
 def delivery_report(store: Store, provider_id: str, status: str, error: str | None) -> bool:
     """Set a sent message's status from the provider's report; False if unknown."""
+    # Reports may arrive out of order: "sent" never overwrites a final status.
+    allowed = "('sent', 'sending')" if status == "sent" else "('sent', 'delivered', 'failed')"
     cursor = store.db().execute(
         "update outbox set status = ?, error = coalesce(?, error), updated_at = ? "
-        "where provider_id = ? and status in ('sent', 'delivered', 'failed', 'sending')",
+        f"where provider_id = ? and status in {allowed}",
         [status, error, time.time(), provider_id])
+    if not cursor.rowcount:  # known but already final: still not an unknown message
+        return store.db().execute("select 1 from outbox where provider_id = ?",
+                                  [provider_id]).fetchone() is not None
     return bool(cursor.rowcount)
 
 

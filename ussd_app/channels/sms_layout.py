@@ -21,6 +21,9 @@ SMS_REPLY = m.N_("Reply:")
 @dataclass(frozen=True)
 class SmsLayout:
     max_segments: int = 2
+    # The node types shown with this layout (SMS sends articles with more parts than
+    # menus); the content check pages each type only for the layouts that show it.
+    node_types: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

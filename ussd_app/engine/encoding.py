@@ -47,6 +47,7 @@ def detect(text: str) -> Encoding:
     return Encoding.UCS2 if _NOT_GSM7.search(text) else Encoding.GSM7
 
 
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _EXTENDED = re.compile("[" + re.escape("".join(sorted(GSM7_EXTENDED))) + "]")
 
 
@@ -88,6 +89,9 @@ def sms_segments(text: str) -> tuple[Encoding, int]:
     if length <= _SMS_SINGLE[encoding]:
         return encoding, 1 if text else 0
     per_part = _SMS_PART[encoding]
+    double = _EXTENDED if encoding is Encoding.GSM7 else _ASTRAL
+    if not double.search(text):  # every character one unit: no pair to keep together
+        return encoding, -(-length // per_part)
     parts, used = 1, 0
     for ch in text:
         if encoding is Encoding.GSM7:

@@ -233,6 +233,24 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
             start += 1
 
 
+def article_fits(tree: Tree, node: Node, lang: str, layout: Layout, t: Translate) -> None:
+    """Raise ``FitError`` when ``text_pages`` could not page this article.
+
+    Paging only fails when a page's title and footer leave no room for a
+    single character (everything else is cut to fit), so checking that is as
+    good as paging the whole article, at the cost of two renders.
+    """
+    body = tree.text(node.body, lang)
+    if not body:
+        return
+    reserve = longest_hint(lang, t)
+    back = (("0", m.BACK),)
+    for head in (tree.text(node.title, lang), ""):
+        more, _ = _footers(lang, t, back)
+        if not _fits(layout, Screen(lang, head, body[0], (), more), t, reserve):
+            raise FitError(f"'{node.id}' in {lang}: the title and footer alone do not fit")
+
+
 def _guess_end(layout: Layout, rendered: str, text: str, start: int, reach: int,
                separator: re.Pattern[str], fits: Callable[[int], bool]) -> int | None:
     """Where the page ends by arithmetic, checked by one render; None to search instead.

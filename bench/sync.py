@@ -1,0 +1,172 @@
+"""What a content sync costs, beside what copying the whole tree would.
+
+Builds a synthetic tree of 20 languages x 500 nodes (``content_load.build``)
+plus one audio prompt per node and language (8 kHz, 8-bit mono, 3 s: 24 kB of
+incompressible bytes each, so 10,000 files and 240 MB), publishes it, serves
+OUT from a local HTTP server that behaves like nginx (ETag, 304, Range), and
+measures in the same run:
+
+- a fresh deployment's first sync; beside it, one GET of the whole tree as a
+  tar file from the same server, and a plain recursive copy on the same disk;
+- a sync of the unchanged tree (requests, bytes);
+- a sync after one article changed; beside it, the tar again (what a naive
+  "download everything" sync moves) and a flat manifest (every file in one
+  list, what the split manifest avoids re-fetching).
+
+Run: ``.venv/bin/python bench/sync.py [--languages 20] [--nodes 500] [--audio-kb 24]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.content_load import _cpu, build  # noqa: E402
+from tests.static_server import serving  # noqa: E402
+from ussd_app import bundle, sync  # noqa: E402
+
+
+def wav(rng: random.Random, size: int) -> bytes:
+    """A WAV header (8 kHz, 8-bit mono) and ``size`` bytes of noise."""
+    header = (b"RIFF" + (36 + size).to_bytes(4, "little") + b"WAVEfmt "
+              + (16).to_bytes(4, "little") + (1).to_bytes(2, "little")
+              + (1).to_bytes(2, "little") + (8000).to_bytes(4, "little")
+              + (8000).to_bytes(4, "little") + (1).to_bytes(2, "little")
+              + (8).to_bytes(2, "little") + b"data" + size.to_bytes(4, "little"))
+    return header + rng.randbytes(size)
+
+
+def add_audio(root: Path, size: int) -> int:
+    rng = random.Random(11)
+    import yaml
+
+    codes = [lang["code"] for lang in yaml.safe_load((root / "site.yaml").read_text())
+             ["languages"]]
+    count = 0
+    for node in sorted((root / "nodes").glob("*.yaml")):
+        for code in codes:
+            path = root / "audio" / code / f"{node.stem}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(wav(rng, size))
+            count += 1
+    return count
+
+
+def change_one_article(root: Path) -> str:
+    import yaml
+
+    path = sorted((root / "nodes").glob("n*.yaml"))[10]
+    node = yaml.safe_load(path.read_text())
+    node["body"]["en"] = "changed " + node["body"]["en"]
+    path.write_text(yaml.safe_dump(node, allow_unicode=True))
+    return path.relative_to(root).as_posix()
+
+
+def timed_sync(config: dict[str, str]) -> sync.Result:
+    result = sync.sync(config)
+    assert result.ok, result.message
+    return result
+
+
+def fetch(url: str) -> tuple[int, float]:
+    import requests
+
+    start = time.perf_counter()
+    with requests.get(url, stream=True, timeout=60) as response:
+        size = sum(len(chunk) for chunk in response.iter_content(1 << 20))
+    return size, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--languages", type=int, default=20)
+    parser.add_argument("--nodes", type=int, default=500)
+    parser.add_argument("--audio-kb", type=int, default=24, help="size of each audio file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        tree, out, data = base / "tree", base / "out", base / "var"
+        print(f"building {args.languages} languages x {args.nodes} nodes + audio ...",
+              file=sys.stderr)
+        build(tree, args.languages, args.nodes)
+        audio = add_audio(tree, args.audio_kb * 1000)
+        files = [p for p in tree.rglob("*") if p.is_file()]
+        size = sum(p.stat().st_size for p in files)
+        bundle.keygen(base / "keys")
+        key = bundle.load_private_key(base / "keys" / "signing.key")
+        config = {"MIGRANTLINE_DATA_DIR": str(data), "MIGRANTLINE_CONTENT_DIR": str(tree),
+                  "MIGRANTLINE_CENTRAL_PUBKEY": str(base / "keys" / "signing.pub"),
+                  "MIGRANTLINE_USSD_MAX_GSM7": "160", "MIGRANTLINE_USSD_MAX_UCS2": "70",
+                  "MIGRANTLINE_SMS_MAX_SEGMENTS": "2", "MIGRANTLINE_SMS_ARTICLE_MAX_SEGMENTS": "6"}
+
+        print("publishing ...", file=sys.stderr)
+        start = time.perf_counter()
+        checked, errors = bundle.check_tree(tree, config)
+        assert not errors, errors[:3]
+        check_seconds = time.perf_counter() - start
+        published = bundle.publish(tree, out, key, checked.version)
+        publish_seconds = time.perf_counter() - start
+        with tarfile.open(out / "whole-tree.tar", "w") as tar:
+            tar.add(tree, arcname="tree")
+
+        with serving(out) as server:
+            config["MIGRANTLINE_CENTRAL_URL"] = server.url
+            print("syncing a fresh deployment ...", file=sys.stderr)
+            fresh = timed_sync(config)
+            tar_bytes, tar_seconds = fetch(server.url + "/whole-tree.tar")
+            start = time.perf_counter()
+            shutil.copytree(tree, base / "copy")
+            copy_seconds = time.perf_counter() - start
+
+            before = len(server.log)
+            unchanged = timed_sync(config)
+            unchanged_requests = server.log[before:]
+
+            changed_path = change_one_article(tree)
+            checked, errors = bundle.check_tree(tree, config)
+            assert not errors
+            bundle.publish(tree, out, key, checked.version)
+            before = len(server.log)
+            changed = timed_sync(config)
+            changed_requests = server.log[before:]
+        manifest = json.loads(json.loads((out / "latest.json").read_bytes())["manifest"])
+        flat = len(json.dumps([{"path": p.relative_to(tree).as_posix(), "sha256": "0" * 64,
+                                "size": p.stat().st_size} for p in files],
+                              separators=(",", ":")))
+        article = (tree / changed_path).stat().st_size
+
+    print(f"machine: {platform.machine()}, {_cpu()}, Python {platform.python_version()}, "
+          f"{os.cpu_count()} cores; server and deployment on 127.0.0.1")
+    print(f"tree: {args.languages} languages x {args.nodes} nodes, {len(files)} files "
+          f"({audio} audio of {args.audio_kb} kB), {size / 1e6:.1f} MB; manifest "
+          f"{len(manifest['parts'])} parts")
+    print(f"publish (check {check_seconds:.1f} s + hash and write): {publish_seconds:.1f} s, "
+          f"{published.files} files")
+    print(f"fresh sync: {fresh.requests} requests, {fresh.bytes / 1e6:.1f} MB, "
+          f"{fresh.seconds:.1f} s (includes the content check)")
+    print(f"  baseline, one GET of the whole tree as a tar: {tar_bytes / 1e6:.1f} MB, "
+          f"{tar_seconds:.1f} s; plain recursive copy on the same disk: {copy_seconds:.1f} s")
+    print(f"unchanged sync: {unchanged.requests} request "
+          f"({', '.join(f'{r.path} {r.status}' for r in unchanged_requests)}), "
+          f"{unchanged.bytes} bytes downloaded, {unchanged.seconds * 1000:.0f} ms")
+    print(f"one article changed ({article} bytes): {changed.requests} requests "
+          f"({', '.join(f'{r.path[:18]} {r.status} {r.sent} B' for r in changed_requests)}), "
+          f"{changed.bytes / 1e3:.1f} kB, {changed.seconds:.1f} s (includes the content check)")
+    print(f"  baseline, the whole tree again: {tar_bytes / 1e6:.1f} MB; a flat manifest "
+          f"alone: {flat / 1e3:.0f} kB")
+
+
+if __name__ == "__main__":
+    main()

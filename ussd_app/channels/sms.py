@@ -1,0 +1,132 @@
+"""Inbound SMS and delivery reports from Africa's Talking, Twilio and Kannel.
+
+Only parsing, checking (token, X-Twilio-Signature) and answer shapes live
+here; what a message gets in reply is decided by ``sms.SmsService``, and the
+reply always goes through the outbox, never in the callback's answer.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+
+from .. import store as db
+from ..sms import Inbound, SmsService
+
+log = logging.getLogger(__name__)
+bp = Blueprint("sms", __name__, url_prefix="/sms")
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+AT_STATUS = {"Success": "delivered", "Failed": "failed", "Rejected": "failed",
+             "Sent": "sent", "Submitted": "sent", "Buffered": "sent"}
+TWILIO_STATUS = {"delivered": "delivered", "undelivered": "failed", "failed": "failed",
+                 "sent": "sent", "queued": "sent", "sending": "sent", "accepted": "sent"}
+KANNEL_STATUS = {"1": "delivered", "2": "failed", "16": "failed", "4": "sent", "8": "sent"}
+
+
+def _services() -> Any:
+    return current_app.extensions["migrantline"]
+
+
+def _token_ok() -> bool:
+    token = current_app.config.get("MIGRANTLINE_WEBHOOK_TOKEN")
+    given = request.args.get("token", "")
+    return not token or hmac.compare_digest(given.encode(), str(token).encode())
+
+
+def _twilio_ok() -> bool:
+    token = current_app.config.get("TWILIO_AUTH_TOKEN")
+    if not token:
+        return True
+    from twilio.request_validator import RequestValidator
+
+    base = str(current_app.config.get("MIGRANTLINE_BASE_URL") or "").rstrip("/")
+    query = request.query_string.decode("utf-8", "replace")
+    url = base + request.path + (f"?{query}" if query else "")
+    params = request.form if request.method == "POST" else {}
+    signature = request.headers.get("X-Twilio-Signature", "")
+    return bool(signature) and RequestValidator(str(token)).validate(url, params, signature)
+
+
+def _text(body: str, status: int = 200, mimetype: str = "text/plain") -> Response:
+    return Response(body, status=status, mimetype=mimetype)
+
+
+def _inbound(provider: str, fields: Mapping[str, str], names: tuple[str, str, str],
+             answer: Callable[[], Response]) -> Response:
+    phone_field, text_field, id_field = names
+    phone = (fields.get(phone_field) or "").strip()[:64]
+    if not phone:
+        return _text(f"not an SMS callback: {phone_field} is required", 400)
+    sms: SmsService = _services().sms
+    try:
+        outcome = sms.receive(Inbound(provider, (fields.get(id_field) or "").strip(), phone,
+                                      fields.get(text_field) or ""))
+    except Exception:  # never a 500: a 503 makes the provider try again later
+        log.exception("inbound SMS from %s failed", provider)
+        return _text("try again later", 503)
+    if outcome.status == "unavailable":
+        return _text("no content to serve now; try again later", 503)
+    return answer()
+
+
+@bp.route("/africastalking", methods=["POST"])
+def africastalking() -> Response:
+    if not _token_ok():
+        return _text("forbidden: wrong or missing token", 403)
+    return _inbound("africastalking", request.form, ("from", "text", "id"),
+                    lambda: _text("OK"))
+
+
+@bp.route("/twilio", methods=["POST"])
+def twilio() -> Response:
+    if not _twilio_ok():
+        return _text("forbidden: X-Twilio-Signature does not match", 403)
+    return _inbound("twilio", request.form, ("From", "Body", "MessageSid"),
+                    lambda: _text(EMPTY_TWIML, mimetype="application/xml"))
+
+
+@bp.route("/kannel", methods=["GET", "POST"])
+def kannel() -> Response:
+    if not _token_ok():
+        return _text("forbidden: wrong or missing token", 403)
+    fields = request.form if request.method == "POST" and request.form else request.args
+    return _inbound("kannel", fields, ("from", "text", "id"), lambda: _text(""))
+
+
+def _report(provider_id: str, status: str | None, error: str | None = None) -> Response:
+    if not provider_id or status is None:
+        return _text("OK")  # a status we do not track, or no id: nothing to change
+    if not db.delivery_report(_services().store, provider_id[:100], status,
+                              error[:200] if error else None):
+        log.info("delivery report for a message we do not know")
+    return _text("OK")
+
+
+@bp.route("/africastalking/delivery", methods=["POST"])
+def africastalking_delivery() -> Response:
+    if not _token_ok():
+        return _text("forbidden: wrong or missing token", 403)
+    form = request.form
+    return _report(form.get("id", ""), AT_STATUS.get(form.get("status", "")),
+                   form.get("failureReason"))
+
+
+@bp.route("/twilio/status", methods=["POST"])
+def twilio_status() -> Response:
+    if not _twilio_ok():
+        return _text("forbidden: X-Twilio-Signature does not match", 403)
+    form = request.form
+    return _report(form.get("MessageSid", ""), TWILIO_STATUS.get(form.get("MessageStatus", "")),
+                   form.get("ErrorCode"))
+
+
+@bp.route("/kannel/delivery", methods=["GET", "POST"])
+def kannel_delivery() -> Response:
+    if not _token_ok():
+        return _text("forbidden: wrong or missing token", 403)
+    return _report(request.values.get("id", ""), KANNEL_STATUS.get(request.values.get("type", "")))

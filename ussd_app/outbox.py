@@ -1,0 +1,146 @@
+"""The outbox worker: every stored SMS delivered once, through the configured provider.
+
+A message is claimed atomically for a lease (``store.claim_outbox``), sent,
+then marked ``sent`` with the provider's id; delivery reports move it on to
+``delivered`` or ``failed``. A temporary failure (a 500, a timeout) puts it
+back with exponential backoff; after ``max_attempts`` it is ``dead`` (kept,
+listed, never silently dropped). A worker killed mid-send leaves the message
+``sending`` until its lease runs out, then another worker takes it again.
+Opted-out numbers get only direct replies: anything else is ``suppressed``.
+
+The one window where a message could go twice is a crash after the provider
+took it and before ``sent`` is committed; the lease (not a short timer)
+keeps that window to real crashes.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from . import store as db
+from .privacy import PhoneHasher, Sealer
+from .providers import Provider, SendError, StoreOnly
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 6 * 3600.0
+
+
+class OutboxWorker:
+    def __init__(self, store: db.Store, provider: Provider, sealer: Sealer,
+                 hasher: PhoneHasher, max_attempts: int = 8, backoff: float = 30.0,
+                 lease: float = 120.0, batch: int = 100, threads: int = 8):
+        self.store, self.provider, self.sealer, self.hasher = store, provider, sealer, hasher
+        self.max_attempts, self.backoff, self.lease = max_attempts, backoff, lease
+        self.batch, self.threads = batch, threads
+        self._pool: ThreadPoolExecutor | None = None
+
+    def run_once(self, now: float | None = None) -> dict[str, int]:
+        """Send one batch of due messages; counts by what became of them."""
+        if isinstance(self.provider, StoreOnly):
+            return {}
+        claimed = db.claim_outbox(self.store, time.time() if now is None else now, self.lease,
+                                  self.batch)
+        counts: dict[str, int] = {}
+        if not claimed:
+            return counts
+        if self.threads > 1 and len(claimed) > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="outbox")
+            results = list(self._pool.map(self.deliver, claimed))
+        else:
+            results = [self.deliver(row) for row in claimed]
+        for status in results:
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+    def drain(self, now: float | None = None) -> dict[str, int]:
+        """Send until nothing is due."""
+        total: dict[str, int] = {}
+        while True:
+            counts = self.run_once(now)
+            if not counts:
+                return total
+            for status, n in counts.items():
+                total[status] = total.get(status, 0) + n
+
+    def forever(self, stop: threading.Event, idle: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:  # the database was locked too long, say: try again
+                log.exception("outbox worker: batch failed; trying again")
+                busy = {}
+            if not busy:
+                stop.wait(idle)
+
+    def deliver(self, row: dict[str, Any]) -> str:
+        message_id, attempts = int(row["id"]), int(row["attempts"])
+        try:
+            phone = self.sealer.open(row["to_sealed"])
+        except Exception:
+            return self._finish(row, "dead", error="cannot read the sealed number (secret key "
+                                                   "changed?)")
+        if row.get("kind") != "reply" and db.is_opted_out(self.store, self.hasher.key(phone)):
+            return self._finish(row, "suppressed", error="the number sent STOP")
+        try:
+            provider_id = self.provider.send(message_id, phone, row["body"],
+                                             row.get("encoding") or "")
+        except SendError as exc:
+            if not exc.temporary:
+                return self._finish(row, "failed", error=str(exc))
+            if attempts >= self.max_attempts:
+                return self._finish(row, "dead", error=f"{exc} (after {attempts} attempts)")
+            delay = min(self.backoff * 2 ** (attempts - 1), MAX_BACKOFF)
+            delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
+            return self._finish(row, "queued", error=str(exc),
+                                next_attempt_at=time.time() + delay)
+        except Exception as exc:  # a bug in a provider must not lose the message
+            log.exception("outbox: provider %s failed unexpectedly", self.provider.name)
+            return self._finish(row, "queued", error=type(exc).__name__,
+                                next_attempt_at=time.time() + self.backoff)
+        return self._finish(row, "sent", provider_id=provider_id)
+
+    def _finish(self, row: dict[str, Any], status: str, **fields: Any) -> str:
+        if not db.finish_outbox(self.store, int(row["id"]), int(row["attempts"]), status,
+                                **fields):
+            log.warning("outbox: message %s was taken by another worker", row["id"])
+        if status in ("dead", "failed"):
+            log.warning("outbox: message %s %s: %s", row["id"], status, fields.get("error"))
+        return status
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
+def make_worker(config: Any, store: db.Store, secret: bytes) -> OutboxWorker:
+    """A worker for the configured provider (raises ValueError on missing settings)."""
+    from . import settings
+    from .providers import make_provider
+
+    return OutboxWorker(store, make_provider(config), Sealer(secret), PhoneHasher(secret),
+                        max_attempts=settings.integer(config, "MIGRANTLINE_OUTBOX_MAX_ATTEMPTS"),
+                        backoff=float(config.get("MIGRANTLINE_OUTBOX_BACKOFF_SECONDS") or 30),
+                        lease=float(config.get("MIGRANTLINE_OUTBOX_LEASE_SECONDS") or 120))
+
+
+def start_background(services: Any) -> threading.Event:
+    """Run the worker in a daemon thread of this process; set the event to stop it."""
+    from pathlib import Path
+
+    from . import settings
+
+    config = services.config
+    data_dir = Path(config["MIGRANTLINE_DATA_DIR"]).resolve()
+    worker = make_worker(config, services.store, settings.secret_key(config, data_dir))
+    stop = threading.Event()
+    threading.Thread(target=worker.forever, args=(stop,), name="outbox-worker",
+                     daemon=True).start()
+    return stop

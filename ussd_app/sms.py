@@ -1,0 +1,202 @@
+"""SMS conversations: one inbound message in, one reply into the outbox.
+
+SMS has no session to replay: the engine ``State`` is kept per phone (under
+its keyed hash, never the number) as JSON with the content version, and
+forgotten after ``conversation_seconds``. Keywords (``sms_keywords``) jump to
+a place in the tree or act (stop, start); numbers walk the menu. Every effect
+of a message (its claim, the new state, an opt-out, the reply) is committed
+in one transaction, so a provider's retry neither loses nor doubles a reply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from . import sms_keywords as kw
+from . import store as db
+from .content import ContentRegistry
+from .engine.encoding import sms_segments
+from .engine.machine import (
+    LANGUAGE_NODE,
+    SMS_REQUESTED,
+    Context,
+    Service,
+    State,
+    first_state,
+    step,
+    view,
+)
+from .engine.model import ARTICLE, ASK, Tree
+from .engine.paging import contacts_text
+from .engine.screens import Layout, Translate
+from .privacy import PhoneHasher, Sealer
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 480  # an SMS reply to a menu is short; 10 kB of text is noise
+LOOP_WINDOW = 600.0
+LOOP_REPEATS = 3  # the same words this often in LOOP_WINDOW: an auto-responder
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_AUTO_REPLY = re.compile(r"auto.?reply|automatic reply|out of (the )?office|autoresponder",
+                         re.I)
+RIGHTS_NODE = "at_work"
+
+
+@dataclass(frozen=True)
+class Inbound:
+    provider: str
+    message_id: str
+    phone: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # replied, duplicate, limited, loop, unavailable
+    reply: str | None = None
+
+
+class SmsService:
+    def __init__(self, store: db.Store, content: ContentRegistry, hasher: PhoneHasher,
+                 sealer: Sealer, layout: Layout, article_layout: Layout, t: Translate,
+                 services: Mapping[str, Service] | None = None,
+                 conversation_seconds: float = 24 * 3600, rate_per_hour: int = 30):
+        self.store, self.content, self.hasher, self.sealer = store, content, hasher, sealer
+        self.layout, self.article_layout, self.t = layout, article_layout, t
+        self.services = services or {}
+        self.conversation_seconds, self.rate_per_hour = conversation_seconds, rate_per_hour
+        self._keywords: dict[tuple[str, ...], kw.Keywords] = {}
+
+    def receive(self, msg: Inbound, now: float | None = None) -> Outcome:
+        now = time.time() if now is None else now
+        phone_key = self.hasher.key(msg.phone)
+        message_id = msg.message_id[:200] or f"none:{uuid.uuid4()}"  # no id: no dedup
+        if db.inbound_seen(self.store, msg.provider, message_id):
+            return Outcome("duplicate")
+        text = " ".join(_CONTROL.sub("", msg.text[:MAX_TEXT * 4]).split())[:MAX_TEXT]
+        digest = hashlib.sha256(kw.normalise(text).encode()).hexdigest()[:16]
+        recent = db.recent_inbound(self.store, phone_key, now - 3600)
+        quiet = self._quiet(text, digest, recent, now)
+        tree = self.content.current
+        if tree is None:  # not claimed: the provider's retry may find content served again
+            return Outcome("unavailable")
+        if quiet:
+            recorded = db.record_inbound(self.store, msg.provider, message_id, phone_key,
+                                         digest, now)
+            log.warning("SMS from a phone not answered: %s", quiet)
+            return Outcome(quiet if recorded else "duplicate")
+        conversation = db.sms_conversation(self.store, phone_key)
+        if conversation and conversation.updated_at < now - self.conversation_seconds:
+            conversation = None
+        if conversation:
+            tree = self.content.get(conversation.version) or tree
+        state = State.from_json(json.loads(conversation.state)) if conversation else None
+        known_lang = (state.lang if state else None) or self.store.phone_language(phone_key)
+        reply, state, opt_out = self._answer(tree, state, known_lang, text)
+        items = [self._item(f"sms-reply:{msg.provider}:{message_id}", msg.phone,
+                            (state.lang if state else None) or known_lang
+                            or tree.default_language, reply, "reply")]
+        if state is not None and state.notice == SMS_REQUESTED and state.sms in tree.nodes:
+            node = tree.nodes[str(state.sms)]
+            lang = state.lang or tree.default_language
+            items.append(self._item(f"sms-list:{msg.provider}:{message_id}", msg.phone, lang,
+                                    tree.text(node.title, lang) + "\n"
+                                    + contacts_text(tree, node, lang), "message"))
+        saved = (db.Conversation(tree.version, json.dumps(state.to_json(), ensure_ascii=False),
+                                 now) if state is not None else None)
+        if not db.record_inbound(self.store, msg.provider, message_id, phone_key, digest, now,
+                                 saved, opt_out, items):
+            return Outcome("duplicate")
+        if state is not None and state.lang and state.lang != known_lang:
+            self.store.set_phone_language(phone_key, state.lang)
+        return Outcome("replied", reply)
+
+    def _quiet(self, text: str, digest: str, recent: list[tuple[str, float]],
+               now: float) -> str | None:
+        """Why this message gets no answer (rate limit, a loop), or None."""
+        if len(recent) >= self.rate_per_hour:
+            return "limited"
+        if _AUTO_REPLY.search(text):
+            return "loop"
+        if text and not text.isdigit():
+            repeats = sum(1 for d, at in recent if d == digest and at >= now - LOOP_WINDOW)
+            if repeats >= LOOP_REPEATS - 1:
+                return "loop"
+        return None
+
+    def keywords(self, tree: Tree) -> kw.Keywords:
+        found = self._keywords.get(tree.language_codes)
+        if found is None:
+            found = self._keywords[tree.language_codes] = kw.Keywords(self.t,
+                                                                      tree.language_codes)
+        return found
+
+    def _answer(self, tree: Tree, state: State | None, lang: str | None,
+                text: str) -> tuple[str, State | None, bool | None]:
+        """(reply text, new state or None to keep none, opt-out change)."""
+        match = self.keywords(tree).match(text, prefer=lang)
+        if match is not None and lang is None and len(match.langs) == 1:
+            lang = next(iter(match.langs))  # "aide" from a new phone: answer in French
+        say_lang = lang or tree.default_language
+        if match is None:
+            if state is not None and (text.isdigit() or _asking(tree, state)) and text:
+                return self._show(tree, step(self._ctx(tree, state), state, text))
+            if state is None and (not text or text.isdigit()):
+                return self._show(tree, first_state(tree, lang))
+            return self.t(say_lang, kw.UNKNOWN), state, None
+        keyword = match.keyword
+        if keyword == "stop":
+            return self.t(say_lang, kw.STOPPED), state, True
+        if keyword == "start":
+            return self.t(say_lang, kw.STARTED), state, False
+        if keyword in ("status", "report"):
+            return self.t(say_lang, kw.NO_COMPLAINTS), state, None
+        if lang is None and keyword != "help":
+            return self._show(tree, first_state(tree, None))
+        main = ((tree.main, 0),)
+        if keyword == "help":
+            return self._show(tree, State(lang=say_lang, node=tree.help, history=main))
+        if keyword == "rights" and RIGHTS_NODE in tree.nodes:
+            return self._show(tree, State(lang=lang, node=RIGHTS_NODE, history=main))
+        if keyword == "language":
+            return self._show(tree, State(lang=lang, node=LANGUAGE_NODE, history=main))
+        if keyword == "agency":
+            node = next((n for n in tree.nodes.values() if n.service == "agency_search"), None)
+            if node is not None:
+                if not match.argument:
+                    return self._show(tree, State(lang=lang, node=node.id, history=main,
+                                                  pending=node.id))
+                return self._show(tree, State(lang=lang, node=node.id, history=main,
+                                              answers=((node.id, match.argument[:160]),)))
+        return self._show(tree, first_state(tree, lang))
+
+    def _show(self, tree: Tree, state: State) -> tuple[str, State, None]:
+        ctx = self._ctx(tree, state)
+        screen = view(ctx, state)
+        return ctx.layout.render(screen, self.t), state, None
+
+    def _ctx(self, tree: Tree, state: State) -> Context:
+        """Articles page with the article layout (more parts); everything else with menus'."""
+        node = tree.nodes.get(state.node)
+        layout = self.article_layout if node is not None and node.type == ARTICLE \
+            else self.layout
+        return Context(tree, layout, self.t, self.services)
+
+    def _item(self, key: str, phone: str, lang: str, body: str, kind: str) -> db.OutboxItem:
+        encoding, segments = sms_segments(body)
+        return db.OutboxItem(key, self.sealer.seal(phone), lang, body, encoding.value,
+                             segments, kind)
+
+
+def _asking(tree: Tree, state: State) -> bool:
+    node = tree.nodes.get(state.node)
+    return bool(state.pending) or (node is not None and node.type == ASK)
+
+
