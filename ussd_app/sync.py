@@ -390,11 +390,8 @@ class HttpCentral:
 
         url = f"{self.base}/files/{sha}"
         for _ in range(2):
-            have = part.stat().st_size if part.exists() else 0
-            if have > size:
-                part.unlink()
-                have = 0
-            if have == size and size:
+            have = _already_fetched(part, size)
+            if have is None:
                 return
             headers = {"Accept-Encoding": "identity"}
             if have:
@@ -461,11 +458,8 @@ class DirCentral:
 
     def fetch(self, sha: str, size: int, part: Path, advance: Callable[[int], None],
               stop: threading.Event, label: str) -> None:
-        have = part.stat().st_size if part.exists() else 0
-        if have > size:
-            part.unlink()
-            have = 0
-        if have == size and size:
+        have = _already_fetched(part, size)
+        if have is None:
             return
         try:
             with (self.root / "files" / sha).open("rb") as fh:
@@ -924,3 +918,15 @@ def start_background(config: Mapping[str, Any],
     if not configured(config) or float(config.get("MIGRANTLINE_SYNC_INTERVAL_SECONDS") or 0) <= 0:
         return None
     return BackgroundSync(config, on_switch)
+
+
+def _already_fetched(part: Path, size: int) -> int | None:
+    """Bytes of an interrupted download to resume from; None when it is complete.
+
+    A partial file longer than the file it should become is not ours to trust.
+    """
+    have = part.stat().st_size if part.exists() else 0
+    if have > size:
+        part.unlink()
+        have = 0
+    return None if have == size and size else have
