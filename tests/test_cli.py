@@ -21,6 +21,9 @@ from .conftest import DEMO_CONTENT, ROOT
 BIN = Path(sys.executable).parent / "migrantline"
 
 
+SERVER_DATA: dict[str, Path] = {}  # each test server's data folder, by base URL
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -45,6 +48,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                             cwd=ROOT, env=env_for(tmp), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
+    SERVER_DATA[base] = tmp / "var"
     try:
         deadline = time.time() + 30
         while True:
@@ -102,7 +106,7 @@ def test_simulate_says_what_to_do_when_the_service_is_down(tmp_path: Path) -> No
 
 
 def test_simulate_other_channels_are_refused_clearly(tmp_path: Path) -> None:
-    result = subprocess.run([str(BIN), "simulate", "--channel", "sms"], capture_output=True,
+    result = subprocess.run([str(BIN), "simulate", "--channel", "voice"], capture_output=True,
                             text=True, env=env_for(tmp_path), timeout=30)
     assert result.returncode == 1
     assert "--channel ussd" in result.stderr
@@ -144,3 +148,16 @@ def test_healthz_reports_the_agency_registry(server: str) -> None:
         health = json.load(response)
     assert health["agencies"]["agencies"] >= 150
     assert len(health["agencies"]["version"]) == 12
+
+
+def test_simulate_sms_shows_the_replies_the_outbox_will_send(server: str, tmp_path: Path) -> None:
+    env = env_for(tmp_path, MIGRANTLINE_DATA_DIR=str(SERVER_DATA[server]))
+    result = subprocess.run([str(BIN), "simulate", "--channel", "sms", "--url", server,
+                             "--phone", "+9779800000991"], input="language\n1\nagency sunrise\n",
+                            capture_output=True, text=True, env=env, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "English" in out and "العربية" in out  # the language list, by SMS
+    assert "Before you go" in out  # English main menu
+    assert "Sunrise Himal" in out
+    assert "SMS · " in out and "UCS-2" in out and "GSM-7" in out

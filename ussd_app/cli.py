@@ -161,12 +161,17 @@ def content_preview(out: Path, lang: str | None, directory: Path | None) -> None
 @click.option("--service-code", default="*384*1234#", show_default=True)
 def simulate(channel: str, phone: str, lang: str | None, url: str | None,
              service_code: str) -> None:
-    from .simulate import run
+    from .simulate import run, run_sms
 
-    if channel != "ussd":
-        raise click.ClickException(f"the {channel} channel is not built yet; use --channel ussd")
-    base = url or str(settings.load()["MIGRANTLINE_BASE_URL"])
+    if channel == "voice":
+        raise click.ClickException("the voice channel is not built yet; use --channel ussd "
+                                   "or --channel sms")
+    config = settings.load()
+    base = url or str(config["MIGRANTLINE_BASE_URL"])
     token = os.environ.get("MIGRANTLINE_WEBHOOK_TOKEN")
+    if channel == "sms":
+        data_dir = Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()
+        sys.exit(run_sms(base, phone, token, data_dir, interactive=sys.stdin.isatty()))
     sys.exit(run(base, phone, lang, service_code, token, interactive=sys.stdin.isatty()))
 
 

@@ -118,3 +118,59 @@ def _prompt() -> str | None:
         return input("> ")
     except EOFError:
         return None
+
+
+def run_sms(base: str, phone: str, token: str | None, data_dir: Path,
+            interactive: bool) -> int:
+    """Text the service as Africa's Talking delivers an SMS; show what the outbox will send.
+
+    SMS replies are not in the HTTP answer: they go through the outbox, so the
+    simulator reads the outbox of the same data folder (the local service's).
+    """
+    from . import store as db
+
+    url = base.rstrip("/") + "/sms/africastalking"
+    if token:
+        url += "?" + urllib.parse.urlencode({"token": token})
+    store = db.open_store(data_dir)
+    if interactive:
+        click.echo(f"Texting {base} from {phone}. Type a message (try 'help'); :q to stop.")
+    while True:
+        line = _prompt() if interactive else sys.stdin.readline()
+        if line is None or (not interactive and line == ""):
+            return 0
+        text = line.rstrip("\n")
+        if text == ":q":
+            return 0
+        if not interactive:
+            click.echo(f"> {text}")
+        message_id = "SIM-" + uuid.uuid4().hex[:16]
+        fields = {"from": phone, "to": "5555", "text": text, "id": message_id,
+                  "date": "2026-01-01 00:00:00"}
+        try:
+            status, body = post(url, fields)
+        except (urllib.error.URLError, OSError) as exc:
+            click.echo(f"cannot reach the service at {base} ({exc}). Start it with "
+                       "`migrantline serve` (or `make run`), or pass --url.", err=True)
+            return 1
+        if status != 200:
+            click.echo(f"the service answered HTTP {status}: {body[:200]}", err=True)
+            return 1
+        replies = [r for r in store.outbox_by_key_prefix("sms-")
+                   if r["key"].endswith(":africastalking:" + message_id)]
+        if not replies:
+            click.echo("  (no reply: rate limit, a repeated text, or the service uses another "
+                       "data folder than MIGRANTLINE_DATA_DIR)")
+        for reply in replies:
+            show_sms(reply["body"], reply["encoding"], reply["segments"])
+
+
+def show_sms(body: str, encoding: str, segments: int) -> None:
+    lines = [wrapped for line in body.splitlines() or [""]
+             for wrapped in textwrap.wrap(line, PHONE_WIDTH) or [""]]
+    width = max([len(line) for line in lines] + [PHONE_WIDTH])
+    click.echo("+" + "-" * (width + 2) + "+")
+    for line in lines:
+        click.echo("| " + line.ljust(width) + " |")
+    click.echo("+" + "-" * (width + 2) + "+")
+    click.echo(f"  SMS · {len(body)} chars · {encoding} · {segments} part(s)")

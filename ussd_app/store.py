@@ -245,6 +245,13 @@ class Store:
         columns = [c[0] for c in cursor.description]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
+    def outbox_by_key_prefix(self, prefix: str) -> list[dict[str, Any]]:
+        """Messages whose idempotency key starts with ``prefix`` (what one inbound caused)."""
+        cursor = self.db().execute("select * from outbox where key >= ? and key < ? order by id",
+                                   [prefix, prefix + "\uffff"])
+        columns = [c[0] for c in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
     def purge_sessions(self, older_than: float) -> int:
         """Forget sessions nobody can resume any more."""
         self.flush()
