@@ -75,3 +75,26 @@ def test_every_contact_list_page_fits_and_offers_sms(phone: Phone) -> None:
             body = phone.press("98")
             pages += 1
         assert pages < 40
+
+
+def test_the_requested_list_is_delivered_by_the_outbox_worker(app: Flask, phone: Phone) -> None:
+    """USSD asks, the outbox worker sends it through the provider, in the caller's language."""
+    from bench.standin import StandIn
+    from ussd_app.outbox import OutboxWorker
+    from ussd_app.providers import KannelProvider
+
+    open_hotlines(phone, "ne")
+    phone.press("1", "1")
+    standin = StandIn()
+    try:
+        services = app.extensions["migrantline"]
+        worker = OutboxWorker(services.store, KannelProvider(
+            standin.url + "/cgi-bin/sendsms", "ml", "pw", "5555"), services.ussd.sealer,
+            services.ussd.hasher)
+        assert worker.drain() == {"sent": 1}
+        [sent] = standin.received
+        assert sent["to"] == phone.number
+        assert TREE.text(TREE.nodes["help_hotlines"].title, "ne") in sent["text"]
+        assert services.store.outbox("sent")
+    finally:
+        standin.close()
