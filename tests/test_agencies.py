@@ -390,3 +390,32 @@ def test_type_a_new_name_on_a_result_to_search_again(client: FlaskClient) -> Non
     again = phone.press("NP-DEMO-0004")
     assert "NP-DEMO-0004" in again
     assert "Golden Gate" not in again or "NP-DEMO-0004" in again.split("\n")[1]
+
+
+def test_concurrent_loads_of_one_registry_store_it_once(tmp_path: Path) -> None:
+    """Workers starting together load the same file at the same moment: none may fail."""
+    import threading
+
+    data = (DEMO_CONTENT / agencies.AGENCY_FILE).read_bytes()
+    rows, problems = parse_agencies(data)
+    assert not problems
+    path = tmp_path / "shared.db"
+    store.Store(path).migrate()
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            mine = store.Store(path)  # its own connection, as another process has
+            store.replace_agencies(mine, (a.record() for a in rows), "v1", "agencies.csv")
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    check = store.Store(path)
+    assert store.agency_registry_version(check) == "v1"
+    assert len(store.agency_names(check)) == len(rows)

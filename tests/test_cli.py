@@ -161,3 +161,11 @@ def test_simulate_sms_shows_the_replies_the_outbox_will_send(server: str, tmp_pa
     assert "Before you go" in out  # English main menu
     assert "Sunrise Himal" in out
     assert "SMS · " in out and "UCS-2" in out and "GSM-7" in out
+
+
+def test_every_worker_serves_content_after_a_fresh_start(server: str) -> None:
+    """Both workers load the tree and the agency registry into one new database at once."""
+    for _ in range(30):  # the server spreads requests over its workers
+        with urllib.request.urlopen(server + "/healthz", timeout=5) as response:
+            health = json.load(response)
+        assert health["status"] == "ok", health["content"]

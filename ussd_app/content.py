@@ -98,6 +98,8 @@ class ContentRegistry:
             self.problems = exc.problems
             for problem in exc.problems[:20]:
                 log.error("content not loaded: %s", problem)
+            if self.current is None:  # serving nothing: try again at the next poll, even
+                self._fingerprint = ()  # if the folder is unchanged (the cause may be passing)
             return False
         with self._lock:
             self._trees[tree.version] = tree
@@ -154,7 +156,8 @@ class ContentRegistry:
     def watch(self, interval: float) -> None:
         """Hot reload: poll the folder in the background (one poller per process)."""
         if interval > 0 and self._watcher is None:
-            self._fingerprint = self._fingerprint or self.fingerprint()
+            if self._fingerprint is None:
+                self._fingerprint = self.fingerprint()
             self._watcher = jobs.every(interval, self.poll, "content-reload")
 
     def health(self) -> dict[str, Any]:

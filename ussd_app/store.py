@@ -20,6 +20,8 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,6 +92,23 @@ class SessionRow:
                    bool(resumable), bool(ended))
 
 
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT: one writer, all or nothing.
+
+    Connections here run in autocommit mode (``isolation_level=None``), where
+    ``with conn:`` opens no transaction at all; this does, and takes the write
+    lock up front so a concurrent writer waits instead of failing midway.
+    """
+    conn.execute("begin immediate")
+    try:
+        yield
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    conn.execute("commit")
+
+
 class Store:
     """The database of one deployment, safe to share between threads."""
 
@@ -157,7 +176,7 @@ class Store:
             return 0
         try:
             conn = self.db().conn
-            with conn:  # one short transaction; plain executemany keeps it short
+            with write_transaction(conn):  # one short transaction for the whole batch
                 conn.executemany(_UPSERT_SESSION, [s.as_tuple() for s in sessions.values()])
                 conn.executemany(_UPSERT_PHONE,
                                  [(k, lang, at) for k, (lang, at) in languages.items()])
@@ -315,7 +334,11 @@ def replace_agencies(store: Store, rows: Iterable[Mapping[str, Any]], version: s
     """Swap the whole registry for ``rows``; readers see the old one until it commits."""
     records = [tuple(r[c] for c in AGENCY_COLUMNS) for r in rows]
     conn = store.db().conn
-    with conn:
+    with write_transaction(conn):
+        # Workers load the same file at the same time: the first one stores it.
+        row = conn.execute("select version from agency_registry where id = 1").fetchone()
+        if row and row[0] == version:
+            return len(records)
         conn.execute("delete from agencies")
         conn.executemany(f"insert into agencies ({_AGENCY_SQL}) values "
                          f"({', '.join('?' * len(AGENCY_COLUMNS))})", records)
