@@ -101,11 +101,14 @@ def test_no_request_sees_a_mix_of_old_and_new(tmp_path: Path) -> None:
     threads = [threading.Thread(target=caller) for _ in range(3)]
     for thread in threads:
         thread.start()
+    client = app.test_client()
     try:
-        for i in range(8):
+        for i in range(6):
+            before = client.get("/healthz").json["content_version"]
             name = "Beta" if i % 2 == 0 else "Alpha"
             set_main_title(tree, f"{name} menu", f"{name} option")
-            time.sleep(0.15)
+            wait_for(client, lambda h, before=before: h["content_version"] != before, timeout=30)
+            time.sleep(0.05)  # let the callers see this version
     finally:
         stop.set()
         for thread in threads:
