@@ -36,18 +36,37 @@ def post(url: str, fields: dict[str, str], timeout: float = 10) -> tuple[int, st
 PHONE_WIDTH = 28  # characters a basic handset shows on one line
 
 
-def show(body: str) -> None:
-    """Draw the screen about as narrow as a basic phone's, with its size and encoding."""
-    kind, _, screen = body.partition(" ")
-    encoding, length = measure(screen)
-    lines = [wrapped for line in screen.splitlines() or [""]
+def draw(text: str, caption: str) -> None:
+    """Text about as narrow as a basic phone shows it, boxed, with a caption under it."""
+    lines = [wrapped for line in text.splitlines() or [""]
              for wrapped in textwrap.wrap(line, PHONE_WIDTH) or [""]]
     width = max([len(line) for line in lines] + [PHONE_WIDTH])
     click.echo("+" + "-" * (width + 2) + "+")
     for line in lines:
         click.echo("| " + line.ljust(width) + " |")
     click.echo("+" + "-" * (width + 2) + "+")
-    click.echo(f"  {kind} · {length} chars · {encoding.value}")
+    click.echo("  " + caption)
+
+
+def show(body: str) -> None:
+    """A USSD screen with its size and encoding."""
+    kind, _, screen = body.partition(" ")
+    encoding, length = measure(screen)
+    draw(screen, f"{kind} · {length} chars · {encoding.value}")
+
+
+def send(url: str, base: str, fields: dict[str, str]) -> str | None:
+    """POST as the provider does; None (and a message saying what to do) on failure."""
+    try:
+        status, body = post(url, fields)
+    except (urllib.error.URLError, OSError) as exc:
+        click.echo(f"cannot reach the service at {base} ({exc}). Start it with "
+                   "`migrantline serve` (or `make run`), or pass --url.", err=True)
+        return None
+    if status != 200:
+        click.echo(f"the service answered HTTP {status}: {body[:200]}", err=True)
+        return None
+    return body
 
 
 def language_number(lang: str) -> str | None:
@@ -79,15 +98,10 @@ def run(base: str, phone: str, lang: str | None, service_code: str, token: str |
         while True:
             fields = {"sessionId": session, "serviceCode": service_code, "phoneNumber": phone,
                       "networkCode": "99999", "text": "*".join(inputs)}
-            try:
-                status, body = post(url, fields)
-            except (urllib.error.URLError, OSError) as exc:
-                click.echo(f"cannot reach the service at {base} ({exc}). Start it with "
-                           "`migrantline serve` (or `make run`), or pass --url.", err=True)
+            answer = send(url, base, fields)
+            if answer is None:
                 return 1
-            if status != 200:
-                click.echo(f"the service answered HTTP {status}: {body[:200]}", err=True)
-                return 1
+            body = answer
             show(body)
             if body.startswith("END"):
                 break
@@ -147,14 +161,7 @@ def run_sms(base: str, phone: str, token: str | None, data_dir: Path,
         message_id = "SIM-" + uuid.uuid4().hex[:16]
         fields = {"from": phone, "to": "5555", "text": text, "id": message_id,
                   "date": "2026-01-01 00:00:00"}
-        try:
-            status, body = post(url, fields)
-        except (urllib.error.URLError, OSError) as exc:
-            click.echo(f"cannot reach the service at {base} ({exc}). Start it with "
-                       "`migrantline serve` (or `make run`), or pass --url.", err=True)
-            return 1
-        if status != 200:
-            click.echo(f"the service answered HTTP {status}: {body[:200]}", err=True)
+        if send(url, base, fields) is None:
             return 1
         replies = [r for r in store.outbox_by_key_prefix("sms-")
                    if r["key"].endswith(":africastalking:" + message_id)]
@@ -166,11 +173,4 @@ def run_sms(base: str, phone: str, token: str | None, data_dir: Path,
 
 
 def show_sms(body: str, encoding: str, segments: int) -> None:
-    lines = [wrapped for line in body.splitlines() or [""]
-             for wrapped in textwrap.wrap(line, PHONE_WIDTH) or [""]]
-    width = max([len(line) for line in lines] + [PHONE_WIDTH])
-    click.echo("+" + "-" * (width + 2) + "+")
-    for line in lines:
-        click.echo("| " + line.ljust(width) + " |")
-    click.echo("+" + "-" * (width + 2) + "+")
-    click.echo(f"  SMS · {len(body)} chars · {encoding} · {segments} part(s)")
+    draw(body, f"SMS · {len(body)} chars · {encoding} · {segments} part(s)")
