@@ -25,10 +25,10 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.standin import StandIn  # noqa: E402
+from sms_flows.outbox import OutboxWorker  # noqa: E402
+from sms_flows.providers import KannelProvider  # noqa: E402
 from tests.conftest import make_app  # noqa: E402
 from ussd_app import store as db  # noqa: E402
-from ussd_app.outbox import OutboxWorker  # noqa: E402
-from ussd_app.providers import KannelProvider  # noqa: E402
 
 THREADS = 8
 

@@ -80,8 +80,8 @@ def test_every_contact_list_page_fits_and_offers_sms(phone: Phone) -> None:
 def test_the_requested_list_is_delivered_by_the_outbox_worker(app: Flask, phone: Phone) -> None:
     """USSD asks, the outbox worker sends it through the provider, in the caller's language."""
     from bench.standin import StandIn
-    from ussd_app.outbox import OutboxWorker
-    from ussd_app.providers import KannelProvider
+    from sms_flows.outbox import OutboxWorker
+    from sms_flows.providers import KannelProvider
 
     open_hotlines(phone, "ne")
     phone.press("1", "1")

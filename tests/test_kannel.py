@@ -20,8 +20,8 @@ from urllib.parse import unquote_plus, unquote_to_bytes
 import pytest
 from werkzeug.serving import make_server
 
-from ussd_app.outbox import OutboxWorker
-from ussd_app.providers import KannelProvider
+from sms_flows.outbox import OutboxWorker
+from sms_flows.providers import KannelProvider
 
 from .conftest import make_app
 

@@ -10,9 +10,9 @@ import pytest
 from flask import Flask
 
 from bench.standin import StandIn
+from sms_flows.outbox import OutboxWorker
+from sms_flows.providers import AtProvider, KannelProvider, TwilioProvider, make_provider
 from ussd_app import store as db
-from ussd_app.outbox import OutboxWorker
-from ussd_app.providers import AtProvider, KannelProvider, TwilioProvider, make_provider
 
 from .test_sms import Texter
 
@@ -109,7 +109,7 @@ def test_a_provider_that_recovers_gets_the_message_once(app: Flask, standin: Sta
 
 
 def test_a_timeout_is_retried(app: Flask, standin: StandIn, monkeypatch) -> None:
-    import ussd_app.providers as providers_module
+    import sms_flows.providers as providers_module
 
     monkeypatch.setattr(providers_module, "TIMEOUT", (0.5, 0.2))
     texter = Texter(app)

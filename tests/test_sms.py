@@ -11,12 +11,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ussd_app.channels.sms_layout import SmsLayout
+from sms_flows.keywords import Keywords
+from sms_flows.layout import SmsLayout
 from ussd_app.engine.encoding import sms_segments
 from ussd_app.engine.loader import read_tree
 from ussd_app.engine.paging import node_pages
 from ussd_app.i18n import default_catalogs
-from ussd_app.sms_keywords import Keywords
 
 from .conftest import DEMO_CONTENT, make_app
 

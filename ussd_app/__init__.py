@@ -16,6 +16,8 @@ from typing import Any
 
 from flask import Flask, Response
 
+from sms_flows.service import SmsService
+
 from . import settings, sync
 from .agencies import AgencyRegistry
 from .content import ContentRegistry
@@ -23,7 +25,6 @@ from .engine.encoding import Limits
 from .i18n import Catalogs, default_catalogs
 from .privacy import PhoneHasher, Sealer
 from .sessions import UssdSessions
-from .sms import SmsService
 from .store import Store, open_store
 
 log = logging.getLogger("migrantline")
@@ -78,7 +79,7 @@ def build_services(config: Mapping[str, Any]) -> Services:
 
 def _sms_layouts(config: Mapping[str, Any]) -> tuple[Any, Any]:
     """The SMS layouts: menu replies, and articles asked for by SMS."""
-    from .channels.sms_layout import SmsLayout
+    from sms_flows.layout import SmsLayout
 
     return (SmsLayout(settings.integer(config, "MIGRANTLINE_SMS_MAX_SEGMENTS"),
                       node_types=("menu", "contacts", "ask", "language")),
@@ -102,8 +103,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.extensions["migrantline"] = build_services(config)
 
+    from sms_flows.endpoints import bp as sms_bp
+
     from .channels import ussd
-    from .channels.sms import bp as sms_bp
     from .health import bp as health_bp
 
     services: Services = app.extensions["migrantline"]
@@ -113,7 +115,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health_bp)
     app.register_blueprint(sms_bp)
     if str(config.get("MIGRANTLINE_OUTBOX_WORKER") or "off").lower() in ("on", "1", "true"):
-        from .outbox import start_background
+        from sms_flows.outbox import start_background
 
         start_background(services)
     _error_pages(app)

@@ -176,7 +176,7 @@ def simulate(channel: str, phone: str, lang: str | None, url: str | None,
 
 
 def _add_outbox() -> None:  # the SMS outbox commands live beside the worker
-    from .outbox_cli import outbox
+    from sms_flows.outbox_cli import outbox
 
     main.add_command(outbox)
 

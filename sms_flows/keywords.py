@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import OSA
 
-from .engine.messages import N_
-from .engine.screens import Translate
+from ussd_app.engine.messages import N_
+from ussd_app.engine.screens import Translate
 
 HELP = N_("help, info, sos")
 MENU = N_("menu, home, main")

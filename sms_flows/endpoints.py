@@ -14,8 +14,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from .. import store as db
-from ..sms import Inbound, SmsService
+from ussd_app import store as db
+
+from .service import Inbound, SmsService
 
 log = logging.getLogger(__name__)
 bp = Blueprint("sms", __name__, url_prefix="/sms")

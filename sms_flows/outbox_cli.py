@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import settings
+from ussd_app import settings
 
 
 @click.group(help="The SMS outbox: every message the service sends is stored here first.")
@@ -22,8 +22,9 @@ def outbox() -> None:
 @click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(0.05, 60),
               help="seconds between polls when idle (with --forever)")
 def send(forever: bool, interval: float) -> None:
+    from ussd_app.store import open_store
+
     from .outbox import make_worker
-    from .store import open_store
 
     config = settings.load()
     data_dir = Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()
@@ -52,7 +53,7 @@ def send(forever: bool, interval: float) -> None:
 
 @outbox.command("status", help="How many messages the outbox holds in each state.")
 def status() -> None:
-    from .store import open_store, outbox_counts
+    from ussd_app.store import open_store, outbox_counts
 
     config = settings.load()
     store = open_store(Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve())

@@ -2,7 +2,7 @@
 
 SMS has no session to replay: the engine ``State`` is kept per phone (under
 its keyed hash, never the number) as JSON with the content version, and
-forgotten after ``conversation_seconds``. Keywords (``sms_keywords``) jump to
+forgotten after ``conversation_seconds``. Keywords (``keywords``) jump to
 a place in the tree or act (stop, start); numbers walk the menu. Every effect
 of a message (its claim, the new state, an opt-out, the reply) is committed
 in one transaction, so a provider's retry neither loses nor doubles a reply.
@@ -19,11 +19,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from . import sms_keywords as kw
-from . import store as db
-from .content import ContentRegistry
-from .engine.encoding import sms_segments
-from .engine.machine import (
+from ussd_app import store as db
+from ussd_app.content import ContentRegistry
+from ussd_app.engine.encoding import sms_segments
+from ussd_app.engine.machine import (
     LANGUAGE_NODE,
     SMS_REQUESTED,
     Context,
@@ -33,10 +32,12 @@ from .engine.machine import (
     step,
     view,
 )
-from .engine.model import ARTICLE, ASK, Tree
-from .engine.paging import contacts_text
-from .engine.screens import Layout, Translate
-from .privacy import PhoneHasher, Sealer
+from ussd_app.engine.model import ARTICLE, ASK, Tree
+from ussd_app.engine.paging import contacts_text
+from ussd_app.engine.screens import Layout, Translate
+from ussd_app.privacy import PhoneHasher, Sealer
+
+from . import keywords as kw
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from . import store as db
-from .privacy import PhoneHasher, Sealer
+from ussd_app import store as db
+from ussd_app.privacy import PhoneHasher, Sealer
+
 from .providers import Provider, SendError, StoreOnly
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,8 @@ class OutboxWorker:
 
 def make_worker(config: Any, store: db.Store, secret: bytes) -> OutboxWorker:
     """A worker for the configured provider (raises ValueError on missing settings)."""
-    from . import settings
+    from ussd_app import settings
+
     from .providers import make_provider
 
     return OutboxWorker(store, make_provider(config), Sealer(secret), PhoneHasher(secret),
@@ -135,7 +137,7 @@ def start_background(services: Any) -> threading.Event:
     """Run the worker in a daemon thread of this process; set the event to stop it."""
     from pathlib import Path
 
-    from . import settings
+    from ussd_app import settings
 
     config = services.config
     data_dir = Path(config["MIGRANTLINE_DATA_DIR"]).resolve()
