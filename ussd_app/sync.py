@@ -34,7 +34,6 @@ import json
 import logging
 import os
 import random
-import re
 import shutil
 import threading
 import time
@@ -43,15 +42,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 from . import jobs
 from .bundle import (
-    LATEST,
-    MAX_ENVELOPE_BYTES,
     BundleError,
     Entry,
     Manifest,
@@ -64,27 +59,25 @@ from .bundle import (
     parse_part,
     sha256_file,
 )
+from .sync_central import (  # noqa: F401 - SyncError is part of this module's interface
+    CHUNK,
+    DirCentral,
+    HttpCentral,
+    SyncError,
+    _reason,
+    open_central,
+    public_url,
+)
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT = 10.0  # seconds to open a connection to the central store
-READ_TIMEOUT = 30.0  # seconds without a byte before a download is given up
 DOWNLOAD_THREADS = 8  # parallel downloads: a fresh sync of many small files pays the RTT
-CHUNK = 64 * 1024
 DISK_RESERVE = 16 * 1024 * 1024  # left free for the database after the downloads
 RETRY_FIRST = 30.0  # background: first retry after a failure (or the interval if shorter)
 RETRY_MAX = 3600.0  # background: retries back off up to this (or the interval if longer)
 JITTER = 0.2  # background: each wait is the interval +/- 20 %
 FIRST_WITHIN = 30.0  # background: the first sync starts within this after start-up
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-
-
-class SyncError(Exception):
-    """A sync cannot go on; the message says what happened and what to do."""
-
-    def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.code = code
 
 
 class Progress(Protocol):
@@ -137,14 +130,6 @@ def served_content_dir(config: Mapping[str, Any]) -> Path:
     return Path(str(config["MIGRANTLINE_CONTENT_DIR"])).resolve()
 
 
-def public_url(url: str) -> str:
-    """A URL without any user:password, fit for logs and /healthz."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 # ---------------------------------------------------------------- the mirror on disk
@@ -294,249 +279,6 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-# ---------------------------------------------------------------- the central store
-
-
-def _reason(exc: Exception) -> str:
-    import requests
-
-    if isinstance(exc, requests.Timeout):
-        return "no answer in time"
-    text = str(exc)
-    found = re.findall(r"\[Errno -?\d+\] ([^'\"\)]+)", text)
-    if found:
-        return found[-1].strip()
-    if "IncompleteRead" in text or "Connection broken" in text:
-        return "the connection broke mid-file"
-    return exc.__class__.__name__
-
-
-class HttpCentral:
-    """A central store served over HTTP(S): nginx, object storage, any static server."""
-
-    def __init__(self, url: str):
-        self.base = url.rstrip("/")
-        self.shown = public_url(self.base)
-        self.requests = 0
-        self.bytes = 0
-        self._count_lock = threading.Lock()
-        self._local = threading.local()
-        self._sessions: list[Any] = []
-
-    def _session(self) -> Any:
-        import requests
-
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.headers["User-Agent"] = "migrantline-sync/1"
-            self._local.session = session
-            with self._count_lock:
-                self._sessions.append(session)
-        return session
-
-    def _count(self, requests: int = 0, size: int = 0) -> None:
-        with self._count_lock:
-            self.requests += requests
-            self.bytes += size
-
-    def close(self) -> None:
-        for session in self._sessions:
-            session.close()
-
-    def latest(self, validators: Mapping[str, str]) -> tuple[bytes | None, dict[str, str]]:
-        """``latest.json`` and its validators; None when it did not change (304)."""
-        import requests
-
-        url = f"{self.base}/{LATEST}"
-        headers = {"Cache-Control": "no-cache"}
-        if validators.get("etag"):
-            headers["If-None-Match"] = validators["etag"]
-        if validators.get("last_modified"):
-            headers["If-Modified-Since"] = validators["last_modified"]
-        try:
-            with self._session().get(url, headers=headers, stream=True,
-                                     timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)) as response:
-                self._count(requests=1)
-                if response.status_code == 304:
-                    return None, dict(validators)
-                if response.status_code == 404:
-                    raise SyncError(f"nothing is published at {public_url(url)} (404): is "
-                                    "MIGRANTLINE_CENTRAL_URL right, and was `migrantline "
-                                    "content publish DIR OUT` run and OUT served there?")
-                if response.status_code != 200:
-                    raise SyncError(f"the central store answered {response.status_code} "
-                                    f"{response.reason} for {public_url(url)}; try again "
-                                    "later")
-                body = bytearray()
-                for chunk in response.iter_content(CHUNK):
-                    body += chunk
-                    if len(body) > MAX_ENVELOPE_BYTES:
-                        raise SyncError(f"{public_url(url)} is larger than "
-                                        f"{MAX_ENVELOPE_BYTES // 1_000_000} MB: not a "
-                                        "manifest")
-                self._count(size=response.raw.tell() or len(body))
-                return bytes(body), _validators(response.headers)
-        except requests.RequestException as exc:
-            raise SyncError(f"cannot reach the central store at {self.shown} "
-                            f"({_reason(exc)})") from None
-
-    def fetch(self, sha: str, size: int, part: Path, advance: Callable[[int], None],
-              stop: threading.Event, label: str) -> None:
-        """``files/<sha>`` into ``part``, resuming what is there; raises on any failure."""
-        import requests
-
-        url = f"{self.base}/files/{sha}"
-        for _ in range(2):
-            have = _already_fetched(part, size)
-            if have is None:
-                return
-            headers = {"Accept-Encoding": "identity"}
-            if have:
-                headers["Range"] = f"bytes={have}-"
-            try:
-                with self._session().get(url, headers=headers, stream=True,
-                                         timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)) as response:
-                    self._count(requests=1)
-                    status = response.status_code
-                    if status == 416 or (status == 206 and _range_start(
-                            response.headers.get("Content-Range")) != have):
-                        part.unlink(missing_ok=True)  # start again from the first byte
-                        continue
-                    if status == 404:
-                        raise SyncError(f"the central store has no file for {label} "
-                                        f"(files/{sha}: 404): was OUT uploaded completely? "
-                                        "upload files/ before latest.json")
-                    if status not in (200, 206):
-                        raise SyncError(f"the central store answered {status} "
-                                        f"{response.reason} for {label} (files/{sha}); try "
-                                        "again later")
-                    _receive(response.iter_content(CHUNK), part, have if status == 206 else 0,
-                             size, label, stop, lambda n: (self._count(size=n), advance(n)))
-                    return
-            except requests.RequestException as exc:
-                raise SyncError(f"the download of {label} was interrupted ({_reason(exc)}); "
-                                "run sync again: it resumes where it stopped") from None
-        raise SyncError(f"the central store did not serve {label} consistently; try again")
-
-
-class DirCentral:
-    """A central store that is a folder (a mounted share, a USB stick): publish's OUT."""
-
-    def __init__(self, path: Path):
-        self.root = path
-        self.base = self.shown = str(path)
-        self.requests = 0
-        self.bytes = 0
-        self._count_lock = threading.Lock()
-
-    def close(self) -> None:
-        pass
-
-    def latest(self, validators: Mapping[str, str]) -> tuple[bytes | None, dict[str, str]]:
-        path = self.root / LATEST
-        try:
-            stat = path.stat()
-            tag = f"{stat.st_mtime_ns}-{stat.st_size}"
-            with self._count_lock:
-                self.requests += 1
-            if validators.get("etag") == tag and time.time() - stat.st_mtime > 2:
-                return None, dict(validators)
-            data = path.read_bytes()[:MAX_ENVELOPE_BYTES + 1]
-        except FileNotFoundError:
-            raise SyncError(f"nothing is published in {path.parent} (no {LATEST}): is "
-                            "MIGRANTLINE_CENTRAL_URL the folder `migrantline content "
-                            "publish` wrote?") from None
-        except OSError as exc:
-            raise SyncError(f"cannot read the central store at {path}: {exc.strerror}") from None
-        with self._count_lock:
-            self.bytes += len(data)
-        recent = time.time() - stat.st_mtime <= 2  # could change again within its mtime
-        return data, {} if recent else {"etag": tag}
-
-    def fetch(self, sha: str, size: int, part: Path, advance: Callable[[int], None],
-              stop: threading.Event, label: str) -> None:
-        have = _already_fetched(part, size)
-        if have is None:
-            return
-        try:
-            with (self.root / "files" / sha).open("rb") as fh:
-                with self._count_lock:
-                    self.requests += 1
-                fh.seek(have)
-
-                def chunks() -> Iterator[bytes]:
-                    while chunk := fh.read(CHUNK):
-                        yield chunk
-
-                _receive(chunks(), part, have, size, label, stop, advance)
-        except FileNotFoundError:
-            raise SyncError(f"the central store has no file for {label} (files/{sha}): was "
-                            "OUT copied completely?") from None
-
-
-def _receive(chunks: Any, part: Path, have: int, size: int, label: str,
-             stop: threading.Event, advance: Callable[[int], None]) -> None:
-    written = have
-    with part.open("ab" if have else "wb") as fh:
-        for chunk in chunks:
-            if stop.is_set():
-                raise SyncError("stopped: another download failed")
-            written += len(chunk)
-            if written > size:
-                fh.close()
-                part.unlink(missing_ok=True)
-                raise SyncError(f"{label}: the central store sent more bytes than the signed "
-                                "manifest says; discarded (corrupt or tampered with)")
-            fh.write(chunk)
-            advance(len(chunk))
-    if written < size:
-        raise SyncError(f"the download of {label} was cut short ({written} of {size} bytes); "
-                        "run sync again: it resumes where it stopped")
-
-
-def _range_start(header: str | None) -> int | None:
-    found = re.match(r"bytes (\d+)-", header or "")
-    return int(found.group(1)) if found else None
-
-
-def _validators(headers: Mapping[str, str]) -> dict[str, str]:
-    """ETag and Last-Modified to send next time, unless the file may change unseen.
-
-    Servers like nginx make an ETag from the modification time in seconds and
-    the size: a file replaced twice within a second by one of the same size
-    would keep its ETag. So an answer whose Last-Modified is within 2 s of its
-    Date is not remembered (the next sync fetches it again).
-    """
-    found = {}
-    if headers.get("ETag"):
-        found["etag"] = headers["ETag"]
-    if headers.get("Last-Modified"):
-        found["last_modified"] = headers["Last-Modified"]
-        try:
-            modified = parsedate_to_datetime(headers["Last-Modified"]).timestamp()
-            now = (parsedate_to_datetime(headers["Date"]).timestamp() if headers.get("Date")
-                   else time.time())
-            if now - modified <= 2:
-                return {}
-        except (TypeError, ValueError):
-            return {}
-    return found
-
-
-def open_central(url: str) -> HttpCentral | DirCentral:
-    if url.startswith(("http://", "https://")):
-        return HttpCentral(url)
-    path = Path(url[len("file://"):] if url.startswith("file://") else url)
-    if not path.is_dir():
-        raise SyncError(f"MIGRANTLINE_CENTRAL_URL {url!r} is neither an http(s) URL nor a "
-                        "folder", code=2)
-    return DirCentral(path)
-
-
-# ---------------------------------------------------------------- one sync
 
 
 def sync(config: Mapping[str, Any], progress: Progress | None = None) -> Result:
@@ -918,15 +660,3 @@ def start_background(config: Mapping[str, Any],
     if not configured(config) or float(config.get("MIGRANTLINE_SYNC_INTERVAL_SECONDS") or 0) <= 0:
         return None
     return BackgroundSync(config, on_switch)
-
-
-def _already_fetched(part: Path, size: int) -> int | None:
-    """Bytes of an interrupted download to resume from; None when it is complete.
-
-    A partial file longer than the file it should become is not ours to trust.
-    """
-    have = part.stat().st_size if part.exists() else 0
-    if have > size:
-        part.unlink()
-        have = 0
-    return None if have == size and size else have
