@@ -92,6 +92,12 @@ class SessionRow:
                    bool(resumable), bool(ended))
 
 
+def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    """The rows a query returned, as dicts keyed by column name."""
+    columns = [c[0] for c in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
 @contextmanager
 def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
     """BEGIN IMMEDIATE ... COMMIT: one writer, all or nothing.
@@ -261,15 +267,13 @@ class Store:
     def outbox(self, status: str | None = None) -> list[dict[str, Any]]:
         sql = "select * from outbox" + (" where status = ?" if status else "") + " order by id"
         cursor = self.db().execute(sql, [status] if status else [])
-        columns = [c[0] for c in cursor.description]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        return _dicts(cursor)
 
     def outbox_by_key_prefix(self, prefix: str) -> list[dict[str, Any]]:
         """Messages whose idempotency key starts with ``prefix`` (what one inbound caused)."""
         cursor = self.db().execute("select * from outbox where key >= ? and key < ? order by id",
                                    [prefix, prefix + "\uffff"])
-        columns = [c[0] for c in cursor.description]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        return _dicts(cursor)
 
     def purge_sessions(self, older_than: float) -> int:
         """Forget sessions nobody can resume any more."""
@@ -505,8 +509,7 @@ def claim_outbox(store: Store, now: float, lease: float, limit: int) -> list[dic
         "next_attempt_at = ? where id in (select id from outbox where status in "
         "('queued', 'sending') and next_attempt_at <= ? order by next_attempt_at, id "
         "limit ?) returning *", [now, now + lease, now, limit])
-    columns = [c[0] for c in cursor.description]
-    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    return _dicts(cursor)
 
 
 def finish_outbox(store: Store, message_id: int, attempts: int, status: str,

@@ -34,11 +34,9 @@ def longest_hint(lang: str, t: Translate) -> str:
 
 def _fits(layout: Layout, screen: Screen, t: Translate, reserve: str) -> bool:
     """Fits as it is, and with the longest hint in place of the title."""
-    if not reserve:
-        return layout.fits(layout.render(screen, t))
-    (title_enc, title_len), (hint_enc, hint_len) = measure(screen.title), measure(reserve)
-    if title_enc is hint_enc:  # same encoding: only the longer of the two can overflow
-        longer = screen if title_len >= hint_len else replace(screen, title=reserve)
+    probe = _probe_head(screen.title, reserve)
+    if probe is not None:  # one render: the longer of title and hint decides
+        longer = screen if probe == screen.title else replace(screen, title=probe)
         return layout.fits(layout.render(longer, t))
     return (layout.fits(layout.render(screen, t))
             and layout.fits(layout.render(replace(screen, title=reserve), t)))
