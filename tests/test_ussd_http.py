@@ -266,3 +266,15 @@ def test_hanging_up_on_the_offer_offers_it_again(phone: Phone) -> None:
     phone.dial()
     phone.press("2")  # start again, from the main menu
     assert "Continue" not in phone.dial()
+
+
+def test_old_sessions_are_purged(app, phone: Phone) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    phone.dial()
+    phone.press(LANG_KEYS["en"], "1")
+    store = app.extensions["migrantline"].store
+    assert store.purge_sessions(time.time() - 60) == 0  # recent: kept
+    assert store.session(phone.session) is not None
+    assert store.purge_sessions(time.time() + 1) == 1
+    assert store.session(phone.session) is None

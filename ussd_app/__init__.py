@@ -9,6 +9,7 @@ build the same objects the server does.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from flask import Flask, Response
 
 from sms_flows.service import SmsService
 
-from . import settings, sync
+from . import jobs, settings, sync
 from .agencies import AgencyRegistry
 from .content import ContentRegistry
 from .engine.encoding import Limits
@@ -28,6 +29,7 @@ from .sessions import UssdSessions
 from .store import Store, open_store
 
 log = logging.getLogger("migrantline")
+SESSION_KEEP_SECONDS = 24 * 3600
 
 
 @dataclass
@@ -63,6 +65,9 @@ def build_services(config: Mapping[str, Any]) -> Services:
     content.load()
     content.watch(float(config.get("MIGRANTLINE_CONTENT_POLL_SECONDS") or 0))
     background_sync = sync.start_background(config, on_switch=content.poll)
+    # Sessions are kept a day (resume needs minutes): the table never grows without bound.
+    jobs.every(3600, lambda: store.purge_sessions(time.time() - SESSION_KEEP_SECONDS),
+               "session-purge")
     secret = settings.secret_key(config, data_dir)
     ussd = UssdSessions(store, content, PhoneHasher(secret), Sealer(secret), layout,
                         catalogs.gettext,

@@ -33,14 +33,6 @@ class PhoneHasher:
         return hmac.new(self._key, normalise_phone(phone).encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def mask_phone(phone: str) -> str:
-    """For logs and lists: the country code and the last two digits only."""
-    digits = normalise_phone(phone)
-    if len(digits) <= 4:
-        return "*" * len(digits)
-    return f"+{digits[:3]}{'*' * (len(digits) - 5)}{digits[-2:]}"
-
-
 class Sealer:
     """Encrypts personal data at rest (AES-GCM, key derived from the secret key).
 

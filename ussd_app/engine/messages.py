@@ -21,7 +21,6 @@ def NP_(singular: str, plural: str) -> tuple[str, str]:  # noqa: N802 - gettext 
 BACK = N_("Back")
 MAIN_MENU = N_("Menu")
 MORE = N_("More")
-HELP = N_("Help now")
 
 # Hints: one short line above a screen shown again after an input it cannot use.
 # Kept short: pages keep room for the longest one in place of the title.
