@@ -21,6 +21,7 @@ from sms_flows.service import SmsService
 
 from . import jobs, settings, sync
 from .agencies import AgencyRegistry
+from .complaints import Complaints
 from .content import ContentRegistry
 from .engine.encoding import Limits
 from .i18n import Catalogs, default_catalogs
@@ -40,6 +41,7 @@ class Services:
     catalogs: Catalogs
     ussd: UssdSessions
     sms: SmsService | None = None
+    complaints: Complaints | None = None
     sync: Any = None  # the background content sync (sync.BackgroundSync), when configured
 
     def t(self, lang: str, message: str) -> str:
@@ -79,7 +81,9 @@ def build_services(config: Mapping[str, Any]) -> Services:
                      conversation_seconds=3600 * settings.integer(
                          config, "MIGRANTLINE_SMS_CONVERSATION_HOURS"),
                      rate_per_hour=settings.integer(config, "MIGRANTLINE_SMS_RATE_PER_HOUR"))
-    return Services(config, store, content, catalogs, ussd, sms, sync=background_sync)
+    complaints = Complaints(store, secret, catalogs.gettext, resolve_agency=agencies.resolve)
+    return Services(config, store, content, catalogs, ussd, sms, complaints,
+                    sync=background_sync)
 
 
 def _sms_layouts(config: Mapping[str, Any]) -> tuple[Any, Any]:

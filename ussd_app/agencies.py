@@ -515,6 +515,14 @@ class AgencyRegistry:
         return Found(tuple(agencies), max(count, len(agencies)),
                      also=tuple(_matched_other_name(query, a) for a in agencies))
 
+    def resolve(self, typed: str) -> tuple[str, str] | None:
+        """(licence, name) of the one agency a complaint names, when there is no doubt."""
+        found = self.search(typed)
+        if found is None or found.too_short or found.count != 1 or not found.agencies:
+            return None
+        agency = found.agencies[0]
+        return agency.licence, agency.name
+
     def __call__(self, answer: str, lang: str) -> str:
         """The ``agency_search`` service: (what the caller typed, language) -> text.
 

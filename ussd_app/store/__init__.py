@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from . import jobs
+from .. import jobs
 
 log = logging.getLogger(__name__)
 
@@ -542,3 +542,9 @@ def delivery_report(store: Store, provider_id: str, status: str, error: str | No
 def outbox_counts(store: Store) -> dict[str, int]:
     return dict(store.db().execute("select status, count(*) from outbox group by status")
                 .fetchall())
+
+
+# ---------------------------------------------------------------- complaints
+# In a module of their own (tables, history, PIN attempts); imported here so their
+# migrations register after the ones above.
+from . import complaints  # noqa: E402,F401

@@ -1,0 +1,212 @@
+"""Complaints, their history and PIN attempts: the SQL of ``ussd_app.complaints``.
+
+A complaint is written synchronously, in one transaction with its first
+history event (and, when contact is safe, its receipt SMS in the outbox), and
+before the caller sees its reference: a reference shown is a complaint kept.
+The idempotency ``key`` (the channel's id of the hop that filed it) is unique,
+so a provider's retry finds the complaint it already made instead of a second.
+
+Personal data (phone numbers, free text) arrives here already encrypted by
+the caller (``*_sealed`` columns); the plain columns are the ones operators
+filter and count on: category, country, status, urgency, dates.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlite_utils import Database
+
+from . import OutboxItem, Store, _dicts, _insert_outbox, migrations, write_transaction
+
+SEALED = ("phone_sealed", "contact_when_sealed", "contact_phone_sealed", "against_sealed",
+          "employer_sealed", "city_sealed", "country_other_sealed", "description_sealed")
+PLAIN = ("reference", "key", "channel", "lang", "created_at", "updated_at", "last_action_at",
+         "status", "urgent", "filed_by", "category", "country", "against_kind",
+         "agency_licence", "agency_name", "contact", "truncated", "phone_key", "pin_hash",
+         "assigned_to", "closed_at", "erased_at", "erased_reason", "details_key")
+COLUMNS = ("id", *PLAIN, *SEALED)
+_SQL_COLUMNS = ", ".join(COLUMNS)
+
+
+@migrations()
+def m_complaints_001(db: Database) -> None:
+    numbers = {"created_at": float, "updated_at": float, "last_action_at": float,
+               "urgent": int, "assigned_to": int, "closed_at": float, "erased_at": float}
+    db["complaints"].create(
+        {"id": int, **{c: numbers.get(c, str) for c in PLAIN}, **{c: str for c in SEALED}},
+        pk="id", not_null={"reference", "key", "channel", "lang", "status"},
+        defaults={"status": "new", "urgent": 0})
+    db["complaints"].create_index(["reference"], unique=True)
+    db["complaints"].create_index(["key"], unique=True)
+    db["complaints"].create_index(["status", "urgent", "created_at"])
+    db["complaints"].create_index(["phone_key"])
+    db["complaint_events"].create(
+        {"id": int, "complaint_id": int, "at": float, "actor": str, "operator_id": int,
+         "kind": str, "status": str, "detail_sealed": str},
+        pk="id", not_null={"complaint_id", "at", "actor", "kind"},
+        foreign_keys=[("complaint_id", "complaints", "id")])
+    db["complaint_events"].create_index(["complaint_id", "at"])
+    db["pin_attempts"].create(
+        {"key": str, "reference": str, "phone_key": str, "at": float, "ok": int}, pk="key")
+    db["pin_attempts"].create_index(["reference", "at"])
+    db["pin_attempts"].create_index(["phone_key", "at"])
+
+
+class ReferenceTaken(Exception):
+    """The generated reference exists already: draw another one."""
+
+
+def insert(store: Store, row: Mapping[str, Any], event: Mapping[str, Any],
+           receipt: OutboxItem | None = None) -> tuple[dict[str, Any], bool]:
+    """Store a new complaint with its first event and receipt; (the row, True if new).
+
+    A row with the same ``key`` already stored is returned as it is (a retried
+    hop), with False. Raises ``ReferenceTaken`` when the reference collides.
+    """
+    conn = store.db().conn
+    with write_transaction(conn):
+        found = _one(conn, "key = ?", [row["key"]])
+        if found is not None:
+            return found, False
+        names = [c for c in COLUMNS if c in row]
+        try:
+            cursor = conn.execute(
+                f"insert into complaints ({', '.join(names)}) values "
+                f"({', '.join('?' * len(names))})", [row[c] for c in names])
+        except sqlite3.IntegrityError as exc:
+            if "reference" in str(exc):
+                raise ReferenceTaken(str(exc)) from exc
+            raise
+        complaint_id = int(cursor.lastrowid or 0)
+        _insert_event(conn, complaint_id, event)
+        if receipt is not None:
+            _insert_outbox(conn, receipt, float(row["created_at"]))
+        stored = _one(conn, "id = ?", [complaint_id])
+    assert stored is not None
+    return stored, True
+
+
+def update(store: Store, complaint_id: int, fields: Mapping[str, Any],
+           event: Mapping[str, Any] | None = None,
+           messages: Sequence[OutboxItem] = ()) -> dict[str, Any] | None:
+    """Change some columns, add an event and queue SMS, all or nothing."""
+    unknown = set(fields) - set(COLUMNS[1:])
+    if unknown:
+        raise ValueError(f"not complaint columns: {sorted(unknown)}")
+    conn = store.db().conn
+    with write_transaction(conn):
+        if fields:
+            conn.execute(
+                f"update complaints set {', '.join(f'{c} = ?' for c in fields)} where id = ?",
+                [*fields.values(), complaint_id])
+        if event is not None:
+            _insert_event(conn, complaint_id, event)
+        at = float(event["at"]) if event else 0.0
+        for item in messages:
+            _insert_outbox(conn, item, at)
+        return _one(conn, "id = ?", [complaint_id])
+
+
+def by_reference(store: Store, reference: str) -> dict[str, Any] | None:
+    return _one(store.db().conn, "reference = ?", [reference])
+
+
+def by_id(store: Store, complaint_id: int) -> dict[str, Any] | None:
+    return _one(store.db().conn, "id = ?", [complaint_id])
+
+
+def by_key(store: Store, key: str) -> dict[str, Any] | None:
+    return _one(store.db().conn, "key = ?", [key])
+
+
+def ids_for_phone(store: Store, phone_key: str) -> list[int]:
+    return [int(r[0]) for r in store.db().execute(
+        "select id from complaints where phone_key = ? and erased_at is null", [phone_key])]
+
+
+def closed_before(store: Store, cutoff: float) -> list[int]:
+    """Complaints closed before ``cutoff`` whose personal data is still kept."""
+    return [int(r[0]) for r in store.db().execute(
+        "select id from complaints where status = 'closed' and closed_at < ? "
+        "and erased_at is null", [cutoff])]
+
+
+def events(store: Store, complaint_id: int) -> list[dict[str, Any]]:
+    cursor = store.db().execute(
+        "select id, complaint_id, at, actor, operator_id, kind, status, detail_sealed "
+        "from complaint_events where complaint_id = ? order by at, id", [complaint_id])
+    return _dicts(cursor)
+
+
+def add_event(store: Store, complaint_id: int, event: Mapping[str, Any]) -> None:
+    conn = store.db().conn
+    with write_transaction(conn):
+        _insert_event(conn, complaint_id, event)
+
+
+def erase(store: Store, complaint_ids: Iterable[int], reason: str, at: float) -> int:
+    """Erase the personal data of these complaints; keep what statistics need.
+
+    Category, country, status and dates stay (they count complaints, not
+    people); numbers, free text, the phone's pseudonym, the PIN and the
+    operators' notes go. One transaction: nothing is half erased.
+    """
+    ids = list(complaint_ids)
+    if not ids:
+        return 0
+    conn = store.db().conn
+    blank = ", ".join(f"{c} = null" for c in SEALED)
+    with write_transaction(conn):
+        for complaint_id in ids:
+            conn.execute(f"update complaints set {blank}, phone_key = null, pin_hash = null, "
+                         "erased_at = ?, erased_reason = ?, updated_at = ? where id = ? "
+                         "and erased_at is null", [at, reason, at, complaint_id])
+            conn.execute("update complaint_events set detail_sealed = null "
+                         "where complaint_id = ?", [complaint_id])
+            _insert_event(conn, complaint_id, {"at": at, "actor": "system", "kind": "erased",
+                                               "status": reason})
+    return len(ids)
+
+
+def record_pin_attempt(store: Store, key: str, reference: str, phone_key: str, ok: bool,
+                       at: float) -> None:
+    """Count one PIN attempt, once per hop (a retried hop counts nothing more)."""
+    store.db().execute(
+        "insert into pin_attempts (key, reference, phone_key, at, ok) values (?, ?, ?, ?, ?) "
+        "on conflict(key) do nothing", [key, reference, phone_key, at, int(ok)])
+
+
+def pin_failures(store: Store, reference: str, phone_key: str, since: float,
+                 exclude_key: str = "") -> tuple[int, int, float]:
+    """(failures on this reference, failures from this phone, time of the latest) since then.
+
+    ``exclude_key``: a retried hop must not see its own attempt as an earlier one.
+    """
+    row = store.db().execute(
+        "select coalesce(sum(reference = ?), 0), coalesce(sum(phone_key = ?), 0), "
+        "coalesce(max(at), 0) from pin_attempts where ok = 0 and at >= ? and key != ? "
+        "and (reference = ? or phone_key = ?)",
+        [reference, phone_key, since, exclude_key, reference, phone_key]).fetchone()
+    return int(row[0]), int(row[1]), float(row[2])
+
+
+def purge_pin_attempts(store: Store, before: float) -> int:
+    cursor = store.db().execute("delete from pin_attempts where at < ?", [before])
+    return int(cursor.rowcount or 0)
+
+
+def _insert_event(conn: sqlite3.Connection, complaint_id: int,
+                  event: Mapping[str, Any]) -> None:
+    conn.execute(
+        "insert into complaint_events (complaint_id, at, actor, operator_id, kind, status, "
+        "detail_sealed) values (?, ?, ?, ?, ?, ?, ?)",
+        [complaint_id, event["at"], event["actor"], event.get("operator_id"), event["kind"],
+         event.get("status"), event.get("detail_sealed")])
+
+
+def _one(conn: sqlite3.Connection, where: str, params: list[Any]) -> dict[str, Any] | None:
+    rows = _dicts(conn.execute(f"select {_SQL_COLUMNS} from complaints where {where}", params))
+    return rows[0] if rows else None
