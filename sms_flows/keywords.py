@@ -34,11 +34,13 @@ KEYWORDS = {"help": HELP, "menu": MENU, "rights": RIGHTS, "agency": AGENCY,
 
 # What a caller reads when a word means nothing here, and the keyword answers.
 UNKNOWN = N_("MigrantLine: reply MENU for the menu, HELP for help now, AGENCY and a name "
-             "to check an agency, STOP to end messages.")
+             "to check an agency, REPORT to report a problem, STOP to end messages.")
 STOPPED = N_("You will get no more messages from MigrantLine. Send START to get them again.")
 STARTED = N_("Messages from MigrantLine are on again. Reply MENU for the menu.")
-NO_COMPLAINTS = N_("Complaints cannot be filed or checked by SMS yet. For help now, call a "
-                   "hotline: reply HELP.")
+STATUS_HOW = N_("To follow a case, send STATUS and its reference, for example STATUS "
+                "1234 5678. From another phone, add your PIN.")
+STATUS_NEED_PIN = N_("From another phone, add the case's PIN: STATUS reference PIN.")
+STATUS_LOCKED = N_("Too many wrong PINs. Try again in 30 minutes.")
 
 _ARABIC = str.maketrans({"ة": "ه", "ى": "ي", "ـ": ""})
 

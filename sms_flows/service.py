@@ -20,7 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ussd_app import store as db
+from ussd_app.complaint_actions import WRONG_PIN
+from ussd_app.complaints import Caller, Complaints, digits_of
 from ussd_app.content import ContentRegistry
+from ussd_app.engine.answers import Action
 from ussd_app.engine.encoding import sms_segments
 from ussd_app.engine.machine import (
     LANGUAGE_NODE,
@@ -32,6 +35,7 @@ from ussd_app.engine.machine import (
     step,
     view,
 )
+from ussd_app.engine.messages import BAD_REFERENCE
 from ussd_app.engine.model import ARTICLE, ASK, Tree
 from ussd_app.engine.paging import contacts_text
 from ussd_app.engine.screens import Layout, Translate
@@ -41,13 +45,15 @@ from . import keywords as kw
 
 log = logging.getLogger(__name__)
 
-MAX_TEXT = 480  # an SMS reply to a menu is short; 10 kB of text is noise
+MAX_TEXT = 1600  # a long SMS (Twilio's limit): a complaint told in full; 10 kB is noise
 LOOP_WINDOW = 600.0
 LOOP_REPEATS = 3  # the same words this often in LOOP_WINDOW: an auto-responder
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _AUTO_REPLY = re.compile(r"auto.?reply|automatic reply|out of (the )?office|autoresponder",
                          re.I)
 RIGHTS_NODE = "at_work"
+REPORT_NODE = "report_consent"  # where the REPORT keyword starts a complaint
+SEALED = "sealed:"  # a stored state holding what the caller typed is encrypted
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,14 @@ class Inbound:
     message_id: str
     phone: str
     text: str
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One inbound message: its idempotency key (the provider's id) and who sent it."""
+
+    key: str
+    caller: Caller
 
 
 @dataclass(frozen=True)
@@ -68,10 +82,15 @@ class SmsService:
     def __init__(self, store: db.Store, content: ContentRegistry, hasher: PhoneHasher,
                  sealer: Sealer, layout: Layout, article_layout: Layout, t: Translate,
                  services: Mapping[str, Service] | None = None,
-                 conversation_seconds: float = 24 * 3600, rate_per_hour: int = 30):
+                 actions: Mapping[str, Action] | None = None,
+                 complaints: Complaints | None = None,
+                 conversation_seconds: float = 24 * 3600, rate_per_hour: int = 30,
+                 draft_seconds: float = 3600):
         self.store, self.content, self.hasher, self.sealer = store, content, hasher, sealer
         self.layout, self.article_layout, self.t = layout, article_layout, t
         self.services = services or {}
+        self.actions, self.complaints = actions or {}, complaints
+        self.draft_seconds = draft_seconds
         self.conversation_seconds, self.rate_per_hour = conversation_seconds, rate_per_hour
         self._keywords: dict[tuple[str, ...], kw.Keywords] = {}
 
@@ -98,9 +117,10 @@ class SmsService:
             conversation = None
         if conversation:
             tree = self.content.get(conversation.version) or tree
-        state = State.from_json(json.loads(conversation.state)) if conversation else None
+        state = self._state(conversation, now)
         known_lang = (state.lang if state else None) or self.store.phone_language(phone_key)
-        reply, state, opt_out = self._answer(tree, state, known_lang, text)
+        hop = Hop(f"sms:{msg.provider}:{message_id}", Caller("sms", msg.phone, phone_key))
+        reply, state, opt_out = self._answer(hop, tree, state, known_lang, text)
         items = [self._item(f"sms-reply:{msg.provider}:{message_id}", msg.phone,
                             (state.lang if state else None) or known_lang
                             or tree.default_language, reply, "reply")]
@@ -110,14 +130,33 @@ class SmsService:
             items.append(self._item(f"sms-list:{msg.provider}:{message_id}", msg.phone, lang,
                                     tree.text(node.title, lang) + "\n"
                                     + contacts_text(tree, node, lang), "message"))
-        saved = (db.Conversation(tree.version, json.dumps(state.to_json(), ensure_ascii=False),
-                                 now) if state is not None else None)
+        saved = (db.Conversation(tree.version, self._keep(state), now)
+                 if state is not None else None)
         if not db.record_inbound(self.store, msg.provider, message_id, phone_key, digest, now,
                                  saved, opt_out, items):
             return Outcome("duplicate")
         if state is not None and state.lang and state.lang != known_lang:
             self.store.set_phone_language(phone_key, state.lang)
         return Outcome("replied", reply)
+
+    def _state(self, conversation: db.Conversation | None, now: float) -> State | None:
+        """The stored state; a draft complaint left longer than the draft time is dropped."""
+        if conversation is None:
+            return None
+        stored = conversation.state
+        if stored.startswith(SEALED):
+            if conversation.updated_at < now - self.draft_seconds:
+                return None
+            try:
+                stored = self.sealer.open(stored[len(SEALED):])
+            except Exception:  # the secret key changed: start afresh
+                return None
+        return State.from_json(json.loads(stored))
+
+    def _keep(self, state: State) -> str:
+        """The state to store: encrypted once it holds what the caller typed."""
+        data = json.dumps(state.to_json(), ensure_ascii=False)
+        return SEALED + self.sealer.seal(data) if state.answers else data
 
     def _quiet(self, text: str, digest: str, recent: list[tuple[str, float]],
                now: float) -> str | None:
@@ -139,56 +178,81 @@ class SmsService:
                                                                       tree.language_codes)
         return found
 
-    def _answer(self, tree: Tree, state: State | None, lang: str | None,
+    def _answer(self, hop: Hop, tree: Tree, state: State | None, lang: str | None,
                 text: str) -> tuple[str, State | None, bool | None]:
         """(reply text, new state or None to keep none, opt-out change)."""
         match = self.keywords(tree).match(text, prefer=lang)
+        if match is not None and match.argument and state is not None and \
+                state.pending and match.keyword != "status":
+            match = None  # "Help, my boss..." answers the question; a lone HELP still helps
         if match is not None and lang is None and len(match.langs) == 1:
             lang = next(iter(match.langs))  # "aide" from a new phone: answer in French
         say_lang = lang or tree.default_language
         if match is None:
             if state is not None and (text.isdigit() or _asking(tree, state)) and text:
-                return self._show(tree, step(self._ctx(tree, state), state, text))
+                return self._show(hop, tree, step(self._ctx(hop, tree, state), state, text))
             if state is None and (not text or text.isdigit()):
-                return self._show(tree, first_state(tree, lang))
+                return self._show(hop, tree, first_state(tree, lang))
             return self.t(say_lang, kw.UNKNOWN), state, None
         keyword = match.keyword
         if keyword == "stop":
             return self.t(say_lang, kw.STOPPED), state, True
         if keyword == "start":
             return self.t(say_lang, kw.STARTED), state, False
-        if keyword in ("status", "report"):
-            return self.t(say_lang, kw.NO_COMPLAINTS), state, None
+        if keyword == "status":
+            return self._status(hop, say_lang, match.argument), state, None
         if lang is None and keyword != "help":
-            return self._show(tree, first_state(tree, None))
+            return self._show(hop, tree, first_state(tree, None))
         main = ((tree.main, 0),)
         if keyword == "help":
-            return self._show(tree, State(lang=say_lang, node=tree.help, history=main))
+            return self._show(hop, tree, State(lang=say_lang, node=tree.help, history=main))
         if keyword == "rights" and RIGHTS_NODE in tree.nodes:
-            return self._show(tree, State(lang=lang, node=RIGHTS_NODE, history=main))
+            return self._show(hop, tree, State(lang=lang, node=RIGHTS_NODE, history=main))
+        if keyword == "report" and REPORT_NODE in tree.nodes:
+            return self._show(hop, tree, State(lang=lang, node=REPORT_NODE, history=main))
         if keyword == "language":
-            return self._show(tree, State(lang=lang, node=LANGUAGE_NODE, history=main))
+            return self._show(hop, tree, State(lang=lang, node=LANGUAGE_NODE, history=main))
         if keyword == "agency":
             node = next((n for n in tree.nodes.values() if n.service == "agency_search"), None)
             if node is not None:
                 if not match.argument:
-                    return self._show(tree, State(lang=lang, node=node.id, history=main,
+                    return self._show(hop, tree, State(lang=lang, node=node.id, history=main,
                                                   pending=node.id))
-                return self._show(tree, State(lang=lang, node=node.id, history=main,
+                return self._show(hop, tree, State(lang=lang, node=node.id, history=main,
                                               answers=((node.id, match.argument[:160]),)))
-        return self._show(tree, first_state(tree, lang))
+        return self._show(hop, tree, first_state(tree, lang))
 
-    def _show(self, tree: Tree, state: State) -> tuple[str, State, None]:
-        ctx = self._ctx(tree, state)
+    def _show(self, hop: Hop, tree: Tree, state: State) -> tuple[str, State, None]:
+        ctx = self._ctx(hop, tree, state)
         screen = view(ctx, state)
         return ctx.layout.render(screen, self.t), state, None
 
-    def _ctx(self, tree: Tree, state: State) -> Context:
+    def _ctx(self, hop: Hop, tree: Tree, state: State) -> Context:
         """Articles page with the article layout (more parts); everything else with menus'."""
         node = tree.nodes.get(state.node)
         layout = self.article_layout if node is not None and node.type == ARTICLE \
             else self.layout
-        return Context(tree, layout, self.t, self.services)
+        return Context(tree, layout, self.t, self.services, self.actions, hop.key, hop.caller)
+
+    def _status(self, hop: Hop, lang: str, argument: str) -> str:
+        """STATUS REFERENCE [PIN]: the same answers as the status menu gives."""
+        if self.complaints is None:
+            return self.t(lang, kw.UNKNOWN)
+        parts = argument.split()
+        pin = parts[-1] if len(parts) > 1 and len(digits_of(parts[-1])) == 4 else None
+        typed = " ".join(parts[:-1] if pin else parts)
+        if not typed:
+            return self.t(lang, kw.STATUS_HOW)
+        found = self.complaints.lookup(typed, hop.caller, pin, hop.key)
+        if found.kind == "status" and found.row is not None:
+            return self.complaints.status_text(found.row, lang)
+        if found.kind == "need_pin":
+            return self.t(lang, kw.STATUS_NEED_PIN)
+        if found.kind == "locked":
+            return self.t(lang, kw.STATUS_LOCKED)
+        if found.kind == "denied":
+            return self.t(lang, WRONG_PIN)
+        return self.t(lang, BAD_REFERENCE)
 
     def _item(self, key: str, phone: str, lang: str, body: str, kind: str) -> db.OutboxItem:
         encoding, segments = sms_segments(body)

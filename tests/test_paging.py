@@ -12,7 +12,17 @@ from ussd_app.engine import messages as m
 from ussd_app.engine.encoding import Limits, fits
 from ussd_app.engine.loader import read_tree
 from ussd_app.engine.machine import Context, State, view
-from ussd_app.engine.model import ARTICLE, CONTACTS, LANGUAGE, MENU, Entry, Language, Node, Tree
+from ussd_app.engine.model import (
+    ARTICLE,
+    CHOICE,
+    CONTACTS,
+    LANGUAGE,
+    MENU,
+    Entry,
+    Language,
+    Node,
+    Tree,
+)
 from ussd_app.engine.paging import (
     HINTS,
     FitError,
@@ -75,7 +85,7 @@ def check_pages(tree: Tree, node: Node, lang: str, layout: UssdLayout) -> None:
         text = layout.render(page, t)
         assert fits(text, layout.limits), f"page {page.page} too long:\n{text}"
     title = tree.text(node.title, lang)
-    if node.type in (MENU, LANGUAGE):
+    if node.type in (MENU, LANGUAGE, CHOICE):
         got = [o for p in pages for o in p.options]
         assert got == expected_options(tree, node, lang)
         line = t(lang, m.OPTION_LINE)
@@ -126,7 +136,7 @@ def test_tight_screens_page_more_or_refuse_only_what_cannot_fit(node_id: str,
     except FitError as exc:
         # Only a menu may refuse, and only when one option truly has no room:
         # with the reserved hint line (and the title, for option 1) and 98/0.
-        assert node.type == MENU, exc
+        assert node.type in (MENU, CHOICE), exc
         options = expected_options(tree, node, lang)
         number = next(k for k, label in options if f"option {k} '{label}'" in str(exc))
         option = options[int(number) - 1]

@@ -109,11 +109,6 @@ def test_agency_keyword_uses_the_registry(texter: Texter) -> None:
     assert "Sunrise" in (texter.send("sunrise") or "") and prompt
 
 
-def test_status_and_report_say_not_yet(texter: Texter) -> None:
-    for text in ("status 12345678 1234", "report"):
-        assert "not" in (texter.send(text) or "") and "HELP" in (texter.send(text) or "")
-
-
 def test_stop_and_start(app: Flask, texter: Texter) -> None:
     texter.send("")
     assert "no more messages" in (texter.send("STOP") or "")

@@ -21,13 +21,14 @@ from sms_flows.service import SmsService
 
 from . import jobs, settings, sync
 from .agencies import AgencyRegistry
+from .complaint_actions import make_actions
 from .complaints import Complaints
 from .content import ContentRegistry
 from .engine.encoding import Limits
 from .i18n import Catalogs, default_catalogs
 from .privacy import PhoneHasher, Sealer
 from .sessions import UssdSessions
-from .store import Store, open_store
+from .store import Store, open_store, purge_sms_conversations
 
 log = logging.getLogger("migrantline")
 SESSION_KEEP_SECONDS = 24 * 3600
@@ -67,23 +68,35 @@ def build_services(config: Mapping[str, Any]) -> Services:
     content.load()
     content.watch(float(config.get("MIGRANTLINE_CONTENT_POLL_SECONDS") or 0))
     background_sync = sync.start_background(config, on_switch=content.poll)
-    # Sessions are kept a day (resume needs minutes): the table never grows without bound.
-    jobs.every(3600, lambda: store.purge_sessions(time.time() - SESSION_KEEP_SECONDS),
-               "session-purge")
     secret = settings.secret_key(config, data_dir)
+    complaints = Complaints(store, secret, catalogs.gettext, resolve_agency=agencies.resolve)
+    actions = make_actions(complaints, catalogs.gettext)
+    draft_seconds = 60 * settings.integer(config, "MIGRANTLINE_DRAFT_MINUTES")
     ussd = UssdSessions(store, content, PhoneHasher(secret), Sealer(secret), layout,
                         catalogs.gettext,
                         resume_seconds=60 * settings.integer(config,
                                                              "MIGRANTLINE_RESUME_MINUTES"),
-                        services={"agency_search": agencies})
+                        services={"agency_search": agencies}, actions=actions,
+                        draft_seconds=draft_seconds)
     sms = SmsService(store, content, ussd.hasher, ussd.sealer, *sms_layouts, catalogs.gettext,
-                     services={"agency_search": agencies},
+                     services={"agency_search": agencies}, actions=actions,
+                     complaints=complaints,
                      conversation_seconds=3600 * settings.integer(
                          config, "MIGRANTLINE_SMS_CONVERSATION_HOURS"),
-                     rate_per_hour=settings.integer(config, "MIGRANTLINE_SMS_RATE_PER_HOUR"))
-    complaints = Complaints(store, secret, catalogs.gettext, resolve_agency=agencies.resolve)
+                     rate_per_hour=settings.integer(config, "MIGRANTLINE_SMS_RATE_PER_HOUR"),
+                     draft_seconds=draft_seconds)
+    # Sessions are kept a day (resume needs minutes), drafts of complaints only as long
+    # as they may be continued: nothing a caller typed lingers.
+    jobs.every(300, lambda: _purge_drafts(store, draft_seconds, sms.conversation_seconds),
+               "session-purge")
     return Services(config, store, content, catalogs, ussd, sms, complaints,
                     sync=background_sync)
+
+
+def _purge_drafts(store: Store, draft_seconds: float, conversation_seconds: float) -> None:
+    now = time.time()
+    store.purge_sessions(now - SESSION_KEEP_SECONDS, drafts_older_than=now - draft_seconds)
+    purge_sms_conversations(store, now - conversation_seconds, now - draft_seconds)
 
 
 def _sms_layouts(config: Mapping[str, Any]) -> tuple[Any, Any]:

@@ -585,7 +585,6 @@ def render(found: Found | None, lang: str, t: Translate, today: date,
         lines.append(f"{number}. {name}" if several else name)
         lines.append(_status(agency, lang, t, today))
         lines.append(f"{agency.licence}, {country_name(agency.country, lang)}")
-        lines.append(t(lang, m.AGENCY_REPORT))  # 99: help now, until complaints exist
         lines.append(t(lang, m.AGENCY_SOURCE).format(source=agency.source,
                                                      date=agency.data_date.isoformat()))
     if found.count > len(found.agencies):

@@ -18,12 +18,12 @@ import hmac
 import logging
 import secrets
 import time
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .engine.answers import ascii_digits
 from .engine.encoding import sms_segments
 from .engine.messages import N_
 from .engine.screens import Translate
@@ -40,7 +40,7 @@ STATUSES = ("new", "in_progress", "referred", "resolved", "closed")
 # on another number; never. "unknown" until asked (an urgent report filed at once).
 CONTACTS = ("any", "times", "other", "never", "unknown")
 FILED_BY = ("self", "family")
-AGAINST = ("agency", "employer", "other")
+AGAINST = ("agency", "employer", "both", "other")
 
 PIN_LOCK_SECONDS = 30 * 60
 PIN_TRIES = 3  # wrong PINs on one reference before it is locked for PIN_LOCK_SECONDS
@@ -116,13 +116,7 @@ def new_reference() -> str:
 
 def digits_of(text: str) -> str:
     """ASCII digits of what was typed: Arabic-Indic or Devanagari digits count too."""
-    out = []
-    for ch in text:
-        if ch.isdigit():
-            out.append(str(unicodedata.digit(ch, 0)))
-        elif not (ch.isspace() or ch in "-./"):
-            return ""
-    return "".join(out)
+    return ascii_digits(text) or ""
 
 
 def parse_reference(text: str) -> str | None:
@@ -254,6 +248,8 @@ class Complaints:
             value = answers.get(name)
             if value:
                 fields[name] = value if value in allowed else "other"
+        if answers.get("against") and not answers.get("against_kind"):
+            fields["against_kind"] = "agency"  # reported from an agency's check result
         country = answers.get("country", "")
         if country:
             fields["country"] = country.upper()[:8] if country != "other" else "other"
@@ -336,8 +332,8 @@ class Complaints:
         return db.erase(self.store, db.ids_for_phone(self.store, caller.phone_key), reason,
                         self.clock())
 
-    def erase(self, reference: str, caller: Caller) -> bool:
-        """Erase one case this phone filed (or whose PIN it gave: see ``lookup``)."""
+    def erase(self, reference: str) -> bool:
+        """Erase one case; the caller was found entitled by ``lookup`` (phone or PIN)."""
         row = db.by_reference(self.store, reference)
         if row is None or row.get("erased_at"):
             return False
@@ -441,6 +437,10 @@ class Complaints:
         return stored
 
     # -------------------------------------------------------- helpers
+
+    def will_text(self, row: Mapping[str, Any]) -> bool:
+        """Whether receipts and replies may go by SMS to this complaint's number."""
+        return self._contact_number(row) is not None
 
     def _contact_number(self, row: Mapping[str, Any], automatic: bool = False) -> str | None:
         """The number it is safe to text, or None. Automatic updates skip "only at times"."""

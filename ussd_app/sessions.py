@@ -15,7 +15,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from .complaints import Caller
 from .content import ContentRegistry
+from .engine.answers import Action
 from .engine.encoding import sms_segments
 from .engine.machine import (
     SMS_REQUESTED,
@@ -36,6 +38,7 @@ from .store import SessionRow, Store
 
 CACHE_SIZE = 20_000
 MAX_TEXT_KEPT = 4000  # enough inputs to resume; a 10 kB text is noise, not a session
+SEALED = "sealed:"  # a stored text that is encrypted (it holds what a caller typed)
 _Cached = tuple[SessionRow, str, str, State]
 
 
@@ -52,11 +55,13 @@ class Answer:
 class UssdSessions:
     def __init__(self, store: Store, content: ContentRegistry, hasher: PhoneHasher,
                  sealer: Sealer, layout: Layout, t: Translate, resume_seconds: float,
-                 services: Mapping[str, Service] | None = None):
+                 services: Mapping[str, Service] | None = None,
+                 actions: Mapping[str, Action] | None = None, draft_seconds: float = 3600):
         self.store, self.content, self.hasher, self.sealer = store, content, hasher, sealer
         self.layout, self.t = layout, t
-        self.resume_seconds = resume_seconds
+        self.resume_seconds, self.draft_seconds = resume_seconds, draft_seconds
         self.services = services or {}
+        self.actions = actions or {}
         self._cache: dict[str, _Cached] = {}
         self._start_langs: dict[str, str] = {}
 
@@ -69,18 +74,18 @@ class UssdSessions:
         # A session's start never changes, so a row this process has seen can be reused.
         row = cached[0] if cached else self.store.session(session_id)
         if row is None or row.phone_key != phone_key:
-            row = self._start(session_id, phone_key, now)
+            row = self._start(session_id, phone, phone_key, now)
             if row is None:
                 return None
         tree = self.content.get(row.version)
         if tree is None:
             return None
-        ctx = Context(tree, self.layout, self.t, self.services)
+        ctx = self._ctx(tree, session_id, phone, phone_key)
         state = self._replay(ctx, row, text, cached)
         self._remember(session_id, row, ctx.tree.version, text, state)
         screen = view(ctx, state)
         self.store.save_session(replace(
-            row, updated_at=now, last_text=text[:MAX_TEXT_KEPT],
+            row, updated_at=now, last_text=self._keep(text[:MAX_TEXT_KEPT], state),
             resumable=is_resumable(tree, state), ended=screen.end))
         if state.lang and state.lang != self._start_lang(row):
             self.store.set_phone_language(phone_key, state.lang)
@@ -88,19 +93,42 @@ class UssdSessions:
             self._queue_sms(f"ussd:{session_id}:{text}", phone, tree, state)
         return Answer(screen, self.layout.render(screen, self.t))
 
-    def _start(self, session_id: str, phone_key: str, now: float) -> SessionRow | None:
+    def _ctx(self, tree: Tree, session_id: str, phone: str, phone_key: str) -> Context:
+        return Context(tree, self.layout, self.t, self.services, self.actions,
+                       session=f"ussd:{session_id}", caller=Caller("ussd", phone, phone_key))
+
+    def _keep(self, text: str, state: State) -> str:
+        """The inputs to store for a resume: sealed once the caller has typed answers."""
+        if state.answers or text.startswith(SEALED):
+            return SEALED + self.sealer.seal(text)
+        return text
+
+    def _kept(self, stored: str) -> str:
+        if not stored.startswith(SEALED):
+            return stored
+        try:
+            return self.sealer.open(stored[len(SEALED):])
+        except Exception:  # the secret key changed: nothing to resume
+            return ""
+
+    def _start(self, session_id: str, phone: str, phone_key: str,
+               now: float) -> SessionRow | None:
         tree = self.content.current
         if tree is None:
             return None
         start = first_state(tree, self.store.phone_language(phone_key))
         version = tree.version
-        previous = self.store.latest_session(phone_key, now - self.resume_seconds, session_id)
+        since = now - max(self.resume_seconds, self.draft_seconds)
+        previous = self.store.latest_session(phone_key, since, session_id)
         if previous and previous.resumable and not previous.ended:
             old_tree = self.content.get(previous.version) or tree
-            where = replay(Context(old_tree, self.layout, self.t, self.services),
+            # The dropped session's own id: its actions see their own keys again.
+            where = replay(self._ctx(old_tree, previous.id, phone, phone_key),
                            State.from_json(json.loads(previous.start)),
-                           split_inputs(previous.last_text))
-            if is_resumable(old_tree, where):
+                           split_inputs(self._kept(previous.last_text)))
+            # A complaint half written may be picked up for longer than a menu walk.
+            window = self.draft_seconds if where.answers else self.resume_seconds
+            if previous.updated_at >= now - window and is_resumable(old_tree, where):
                 start, version = resume_offer(where), old_tree.version
         return SessionRow(id=session_id, phone_key=phone_key, started_at=now, updated_at=now,
                           version=version, start=json.dumps(start.to_json(), ensure_ascii=False))

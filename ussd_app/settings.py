@@ -42,6 +42,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MIGRANTLINE_USSD_MAX_UCS2", "70", "characters per USSD screen in UCS-2"),
     Setting("MIGRANTLINE_RESUME_MINUTES", "5",
             "a redial within this many minutes of a dropped USSD session offers to continue"),
+    Setting("MIGRANTLINE_DRAFT_MINUTES", "60",
+            "a complaint half written (USSD or SMS) can be continued this long after the "
+            "caller dropped; then it is erased"),
+    Setting("MIGRANTLINE_RETENTION_DAYS", "365",
+            "`migrantline retention purge` erases the personal data of complaints closed "
+            "longer ago than this"),
     Setting("MIGRANTLINE_SESSION_FLUSH_MS", "100",
             "how often USSD session progress is written to the database, in milliseconds"),
     Setting("MIGRANTLINE_CONTENT_POLL_SECONDS", "2",

@@ -23,7 +23,20 @@ import fastjsonschema
 import jsonschema
 import yaml
 
-from .model import ASK, LANGUAGE, MENU, Entry, Language, Node, Option, Text, Tree
+from .model import (
+    ASK,
+    CHOICE,
+    CONFIRM,
+    CONTACTS,
+    LANGUAGE,
+    MENU,
+    Entry,
+    Language,
+    Node,
+    Option,
+    Text,
+    Tree,
+)
 
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
 
@@ -44,6 +57,14 @@ def _construct_mapping(loader: Any, node: yaml.MappingNode) -> Any:
 
 
 _FastLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# YAML 1.1 reads yes, no, on and off as true and false: a French "Non" or an English "No"
+# label would silently become a boolean. Only true and false are booleans here (YAML 1.2).
+_BOOL = "tag:yaml.org,2002:bool"
+_FastLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL]
+    for first, resolvers in _Base.yaml_implicit_resolvers.items()}
+_FastLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                  list("tTfF"))
 
 MAX_FILE_BYTES = 1_000_000
 SITE_FILE = "site.yaml"
@@ -281,7 +302,9 @@ def _body(value: Any) -> Text | None:
 
 def _node(data: Mapping[str, Any], source: str) -> Node:
     options = tuple(
-        Option(o) if isinstance(o, str) else Option(o["target"], _text(o.get("label")))
+        Option(o) if isinstance(o, str) else
+        Option(o.get("target", ""), _text(o.get("label")), value=o.get("value", ""),
+               next=o.get("next"), action=o.get("action"), keep_as=o.get("keep_as"))
         for o in data.get("options", ())
     )
     entries = tuple(
@@ -294,7 +317,11 @@ def _node(data: Mapping[str, Any], source: str) -> Node:
         label=_text(data.get("label")), body=_body(data.get("body")),
         intro=_body(data.get("intro")), options=options, entries=entries,
         prompt=_text(data.get("prompt")), service=data.get("service"), next=data.get("next"),
-        sample=bool(data.get("sample", False)),
+        sample=bool(data.get("sample", False)), field_name=data.get("field", ""),
+        input=data.get("input", "text"), max_length=int(data.get("max_length", 160)),
+        action=data.get("action"), outcomes=dict(data.get("outcomes", {})),
+        summary=tuple(data.get("summary", ())), skip_if=tuple(data.get("skip_if", ())),
+        entries_from=data.get("entries_from"), end=bool(data.get("end", False)),
     )
 
 
@@ -399,17 +426,65 @@ def _link_problems(site: Any, nodes: dict[str, Node], texts: dict[str, str]) -> 
     if picker is None or picker.type != LANGUAGE:
         found.append(Problem(SITE_FILE, 1, "no node 'language' of type language",
                              "add nodes/main/language.yaml: the language list callers see"))
+    fields = {n.answer_field for n in nodes.values() if n.type in (ASK, CHOICE)}
+    fields |= {o.keep_as for n in nodes.values() for o in n.options if o.keep_as}
+    fields |= ACTION_FIELDS
     for node in nodes.values():
-        text = texts[node.source]
-        for i, option in enumerate(node.options):
-            if option.target not in nodes:
-                found.append(Problem(node.source, locate(text, ["options", i]),
-                                     f"option {i + 1} links to '{option.target}', which does "
-                                     "not exist", "fix the id or add the node"))
-        if node.type == ASK and node.next and node.next not in nodes:
-            found.append(Problem(node.source, locate(text, ["next"]),
-                                 f"next links to '{node.next}', which does not exist",
-                                 "fix the id or add the node"))
+        found += _node_links(node, nodes, texts[node.source], fields)
+    return found
+
+
+# Fields the actions themselves add to the answers, for result texts and skip_if.
+ACTION_FIELDS = {"reference", "status", "receipt", "reference_typed"}
+
+
+def _node_links(node: Node, nodes: Mapping[str, Node], text: str,
+                fields: set[str]) -> list[Problem]:
+    """A node's links to other nodes, and the fields it names, all resolved."""
+    found: list[Problem] = []
+
+    def missing(path: list[Any], what: str, target: str) -> None:
+        found.append(Problem(node.source, locate(text, path),
+                             f"{what} links to '{target}', which does not exist",
+                             "fix the id or add the node"))
+
+    for i, option in enumerate(node.options):
+        if node.type == CHOICE and not option.value:
+            found.append(Problem(node.source, locate(text, ["options", i]),
+                                 f"option {i + 1} of a choice has no value",
+                                 "give it value: (what is kept) and label:"))
+        for key in ("target", "next"):
+            target = getattr(option, key)
+            if target and target not in nodes:
+                label = f"option {i + 1}" if key == "target" else f"option {i + 1} next"
+                missing(["options", i], label, target)
+        if node.type == CHOICE and not (option.next or node.next):
+            found.append(Problem(node.source, locate(text, ["options", i]),
+                                 f"option {i + 1} leads nowhere",
+                                 "give the option next: or the node next:"))
+    if node.next and node.next not in nodes:
+        missing(["next"], "next", node.next)
+    for outcome, target in node.outcomes.items():
+        if target not in nodes:
+            missing(["outcomes", outcome], f"outcome {outcome}", target)
+    if node.entries_from:
+        source = nodes.get(node.entries_from)
+        if source is None:
+            missing(["entries_from"], "entries_from", node.entries_from)
+        elif source.type != CONTACTS:
+            found.append(Problem(node.source, locate(text, ["entries_from"]),
+                                 f"entries_from names '{node.entries_from}', which is a "
+                                 f"{source.type}, not a contacts list", "name a contacts node"))
+    for key in ("summary", "skip_if"):
+        for i, name in enumerate(getattr(node, key)):
+            if name not in fields:
+                found.append(Problem(node.source, locate(text, [key, i]),
+                                     f"{key} names field '{name}', which no question asks",
+                                     "use the field: of a choice or ask node"))
+    if node.type == CONFIRM and not node.next:
+        found.append(Problem(node.source, locate(text, ["id"]),
+                             "a confirm node needs next: (where to go once sent)",
+                             "add next: with the node that shows the result"))
     return found
 
 
@@ -418,9 +493,9 @@ def _coverage_problems(tree: Tree, texts: dict[str, str]) -> list[Problem]:
     found: list[Problem] = []
     reached = {tree.main, tree.help}
     for node in tree.nodes.values():
-        reached.update(o.target for o in node.options)
-        if node.next:
-            reached.add(node.next)
+        reached.update(o.target or o.next or "" for o in node.options)
+        reached.update(node.outcomes.values())
+        reached.update(n for n in (node.next, node.entries_from) if n)
     for node in tree.nodes.values():
         text = texts[node.source]
         if node.id not in reached:

@@ -11,11 +11,21 @@ engine only calls them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from . import messages as m
-from .model import ASK, CONTACTS, LANGUAGE, MENU, Node, Tree
+from .answers import (
+    CUT_FIELD,
+    Action,
+    ActionResult,
+    Query,
+    check_input,
+    confirm_pages,
+    result_pages,
+    with_answers,
+)
+from .model import ASK, CHOICE, CONFIRM, CONTACTS, LANGUAGE, MENU, RESULT, Node, Tree
 from .paging import longest_hint, menu_pages, nav, node_pages, text_pages
 from .screens import Layout, Screen, Translate
 
@@ -24,7 +34,6 @@ RESUME_NODE = "__resume__"
 SMS_CONFIRM_NODE = "__sms_confirm__"
 SMS_SENT_NODE = "__sms_sent__"
 SMS_REQUESTED = "sms"  # State.notice when this very input asked for an SMS
-MAX_ANSWER = 160
 
 # A service answers an ask node: (answer, language) -> text to show.
 Service = Callable[[str, str], str]
@@ -44,6 +53,9 @@ class State:
     resume: State | None = None  # the state a resume offer would go back to
     sms: str | None = None  # id of the contact list the caller asked to get by SMS
     notice: str = ""  # set by the input that asked for an effect, cleared by the next
+    # Inputs stepped so far: with Context.session, names an action's hop. Not part of
+    # where the caller is, so two states at the same place compare equal.
+    seq: int = field(default=0, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -60,6 +72,7 @@ class State:
             hint=str(data.get("hint", "")),
             resume=cls.from_json(data["resume"]) if data.get("resume") else None,
             sms=data.get("sms"), notice=str(data.get("notice", "")),
+            seq=int(data.get("seq", 0)),
         )
 
     @property
@@ -69,12 +82,21 @@ class State:
 
 @dataclass(frozen=True)
 class Context:
-    """What the engine needs besides the state: content, layout, words, services."""
+    """What the engine needs besides the state: content, layout, words, services.
+
+    ``actions`` do what a flow asks (file a complaint, look up a status); the
+    channel provides them, with ``session`` (its stable id for this
+    conversation) and ``caller`` (who is on the line), so that an action
+    knows its hop: a retried or replayed hop passes the same key again.
+    """
 
     tree: Tree
     layout: Layout
     t: Translate
     services: Mapping[str, Service] | None = None
+    actions: Mapping[str, Action] | None = None
+    session: str = ""
+    caller: Any = None
 
     def lang(self, state: State) -> str:
         return state.lang or self.tree.default_language
@@ -111,10 +133,16 @@ def replay(ctx: Context, state: State, inputs: Iterable[str]) -> State:
 
 
 def step(ctx: Context, state: State, raw: str) -> State:
+    """The state after one input. Every input counts in ``seq``, whatever state follows,
+    so no two hops of a session give an action the same key."""
+    seq = state.seq + 1
+    after = _step(ctx, replace(state, hint="", notice="", seq=seq), raw)
+    return after if after.seq == seq else replace(after, seq=seq)
+
+
+def _step(ctx: Context, state: State, raw: str) -> State:
     tree = ctx.tree
     answer = " ".join(raw.split())
-    if state.hint or state.notice:
-        state = replace(state, hint="", notice="")
     if state.node == RESUME_NODE:
         return _step_resume(tree, state, answer)
     if state.node in (SMS_CONFIRM_NODE, SMS_SENT_NODE) and answer not in ("00", "99"):
@@ -122,6 +150,8 @@ def step(ctx: Context, state: State, raw: str) -> State:
     node = tree.nodes.get(state.node)
     if node is None:  # content changed under an old session: start from the menu
         return first_state(tree, state.lang)
+    if state.pending and answer == "98" and state.page + 1 < _page_count(ctx, state, node):
+        return replace(state, page=state.page + 1)  # a question long enough to page
     if state.pending and answer not in ("0", "00", "99"):
         return _answer(ctx, state, node, raw)
     if answer == "00":
@@ -138,8 +168,15 @@ def step(ctx: Context, state: State, raw: str) -> State:
         if state.node == tree.help and state.page == 0:
             return state
         return _go(state, tree.help)
-    if node.type in (MENU, LANGUAGE) and answer.isascii() and answer.isdigit():
-        return _choose(tree, state, node, int(answer))
+    number = int(answer) if answer.isascii() and answer.isdigit() else 0
+    if node.type in (MENU, LANGUAGE) and number:
+        return _choose(ctx, state, node, number)
+    if node.type in (CHOICE, RESULT, ASK) and 1 <= number <= len(node.options):
+        return _pick(ctx, state, node, node.options[number - 1])
+    if node.type == CONFIRM and answer in ("1", "2"):
+        if answer == "2":  # cancel: nothing is kept
+            return State(lang=state.lang, node=tree.main)
+        return _act(ctx, state, node, node.action, node.next or tree.main)
     if node.type == ASK and node.service and answer:  # on a results screen: search again
         return _answer(ctx, state, node, raw)
     if node.type == CONTACTS and answer == "1":
@@ -187,29 +224,76 @@ def _back(tree: Tree, state: State) -> State:
     return State(lang=state.lang, node=tree.main, answers=state.answers)
 
 
-def _choose(tree: Tree, state: State, node: Node, number: int) -> State:
+def _choose(ctx: Context, state: State, node: Node, number: int) -> State:
+    tree = ctx.tree
     if node.type == LANGUAGE:
         if 1 <= number <= len(tree.languages):
             return State(lang=tree.languages[number - 1].code, node=tree.main,
-                         answers=state.answers)
+                         answers=state.answers, seq=state.seq)
         return replace(state, hint=m.INVALID)
     if 1 <= number <= len(node.options):
-        target = tree.nodes[node.options[number - 1].target]
-        moved = _go(state, target.id)
-        return replace(moved, pending=target.id) if target.type == ASK else moved
+        return _enter(ctx, state, node.options[number - 1].target)
     return replace(state, hint=m.INVALID)
 
 
+def _enter(ctx: Context, state: State, target_id: str) -> State:
+    """Go to a node: past the ones whose question is answered, waiting at an ask."""
+    nodes = ctx.tree.nodes
+    target = nodes[target_id]
+    seen = {target_id}
+    answered = state.answer_map
+    while target.skip_if and target.next and any(answered.get(f) for f in target.skip_if):
+        if target.next in seen:
+            break
+        seen.add(target.next)
+        target = nodes[target.next]
+    moved = _go(state, target.id)
+    return replace(moved, pending=target.id) if target.type == ASK else moved
+
+
+def _pick(ctx: Context, state: State, node: Node, option: Any) -> State:
+    """A choice's value kept under its field; an option on a results page; a link."""
+    updates: dict[str, str] = {}
+    if node.type == CHOICE:
+        updates[node.answer_field] = option.value
+    if option.keep_as:  # an agency found: report it, with what was searched for
+        updates[option.keep_as] = state.answer_map.get(node.answer_field, "")
+    target = option.target or option.next or node.next or ctx.tree.main
+    state = replace(state, answers=with_answers(state.answers, updates))
+    return _act(ctx, state, node, option.action or (node.action if node.type == CHOICE
+                                                     else None), target)
+
+
+def _act(ctx: Context, state: State, node: Node, action: str | None, target: str) -> State:
+    """Run the node's action, if any, then go where its outcome leads."""
+    if action:
+        run = (ctx.actions or {}).get(action)
+        if run is None:
+            return replace(state, hint=m.NOT_NOW, pending=node.id if node.type == ASK else None)
+        result: ActionResult = run(Query(
+            key=f"{ctx.session}:{state.seq}", action=action, lang=ctx.lang(state),
+            answers=state.answer_map, caller=ctx.caller, node=node.id))
+        state = replace(state, answers=with_answers(state.answers, result.answers))
+        if result.hint:
+            return replace(state, hint=result.hint,
+                           pending=node.id if node.type == ASK else None)
+        target = node.outcomes.get(result.outcome, target)
+    return _enter(ctx, state, target)
+
+
 def _answer(ctx: Context, state: State, node: Node, raw: str) -> State:
-    text = " ".join(raw.split())[:MAX_ANSWER]
-    if not text:
-        return replace(state, hint=m.EMPTY_ANSWER)
-    answers = (*[(k, v) for k, v in state.answers if k != node.id], (node.id, text))
-    if node.next:
-        target = ctx.tree.nodes[node.next]
-        moved = replace(_go(state, target.id), answers=answers)
-        return replace(moved, pending=target.id) if target.type == ASK else moved
-    return replace(state, pending=None, page=0, answers=answers)
+    text, problem, cut = check_input(raw, node.input, node.max_length)
+    if problem:
+        return replace(state, hint=problem, pending=node.id)
+    updates = {node.answer_field: text}
+    if cut:
+        cuts = {f for f in state.answer_map.get(CUT_FIELD, "").split(",") if f}
+        updates[CUT_FIELD] = ",".join(sorted(cuts | {node.answer_field}))
+    state = replace(state, answers=with_answers(state.answers, updates))
+    if node.action or node.next:
+        moved = _act(ctx, state, node, node.action, node.next or ctx.tree.main)
+        return replace(moved, hint=moved.hint or (m.TEXT_CUT if cut else ""))
+    return replace(state, pending=None, page=0)
 
 
 def _page_count(ctx: Context, state: State, node: Node) -> int:
@@ -220,6 +304,12 @@ def _pages(ctx: Context, state: State, node: Node) -> list[Screen]:
     lang = ctx.lang(state)
     if node.type == ASK and not state.pending:
         return _service_pages(ctx, state, node, lang)
+    if node.type == CONFIRM:
+        return confirm_pages(ctx.tree, node, lang, state.answer_map, ctx.layout, ctx.t,
+                             longest_hint(lang, ctx.t))
+    if node.type == RESULT:
+        return result_pages(ctx.tree, node, lang, state.answer_map, ctx.layout, ctx.t,
+                            longest_hint(lang, ctx.t))
     return node_pages(ctx.tree, node, lang, ctx.layout, ctx.t, root=node.id == ctx.tree.main)
 
 
@@ -227,8 +317,9 @@ def _service_pages(ctx: Context, state: State, node: Node, lang: str) -> list[Sc
     service = (ctx.services or {}).get(node.service or "")
     answer = state.answer_map.get(node.id, "")
     body = service(answer, lang) if service else ctx.t(lang, m.UNAVAILABLE)
+    keys = tuple((str(i + 1), ctx.tree.label(o, lang)) for i, o in enumerate(node.options))
     return text_pages(lang, ctx.tree.text(node.title, lang), body, ctx.layout, ctx.t,
-                      (("0", m.BACK),), node.id, by_line=True,
+                      (*keys, ("0", m.BACK)), node.id, by_line=True,
                       reserve=longest_hint(lang, ctx.t))
 
 
@@ -268,6 +359,7 @@ def _with_hint(ctx: Context, screen: Screen, hint: str) -> Screen:
     return screen
 
 
-__all__ = ["Context", "LANGUAGE_NODE", "RESUME_NODE", "SMS_REQUESTED", "Service", "State",
+__all__ = ["Action", "ActionResult", "Context", "LANGUAGE_NODE", "Query", "RESUME_NODE",
+           "SMS_REQUESTED", "Service", "State",
            "first_state",
            "is_resumable", "nav", "replay", "resume_offer", "step", "view"]

@@ -28,6 +28,14 @@ INVALID = N_("Invalid choice")
 NO_MORE = N_("No more pages")
 EMPTY_ANSWER = N_("Type an answer")
 PICK_LANGUAGE = N_("Pick a language")
+# Hints on questions (a PIN, a number, a reference): their screens are short, so these
+# need no room reserved on every page.
+DIGITS_ONLY = N_("Type digits only")
+FOUR_DIGITS = N_("Type 4 digits")
+BAD_PHONE = N_("Type the number with its country code")
+BAD_REFERENCE = N_("Not found. Check the number.")
+TEXT_CUT = N_("Too long: shortened")
+NOT_NOW = N_("Not possible now. Try again later.")
 
 # Resume after a dropped session.
 RESUME_QUESTION = N_("Continue where you stopped?")
@@ -44,6 +52,11 @@ SMS_YES = N_("Yes, send it")
 SMS_NO = N_("No")
 SMS_QUEUED = N_("Done. The SMS will arrive soon.")
 
+# A confirm screen: the answers, then these keys.
+SEND = N_("Send")
+CANCEL = N_("Cancel")
+SHORTENED = N_("(shortened)")
+
 # How one option line reads; translators may change the order or punctuation.
 OPTION_LINE = N_("{key}. {label}")
 NAV_ITEM = N_("{key} {label}")
@@ -57,7 +70,6 @@ AGENCY_SUSPENDED = N_("Licence SUSPENDED")
 AGENCY_REVOKED = N_("Licence REVOKED")
 AGENCY_DO_NOT_PAY = N_("Do not pay or sign anything.")
 AGENCY_SOURCE = N_("Source: {source}, data of {date}")
-AGENCY_REPORT = N_("To report it: 99")
 AGENCY_NARROW = N_("Type more of the name to see fewer results.")
 AGENCY_NO_MATCH = N_("No agency found. Check the spelling or the number. An agency that is "
                      "not on the list may have no licence.")

@@ -20,13 +20,22 @@ ARTICLE = "article"
 CONTACTS = "contacts"
 ASK = "ask"
 LANGUAGE = "language"
-NODE_TYPES = (MENU, ARTICLE, CONTACTS, ASK, LANGUAGE)
+CHOICE = "choice"  # pick one of several values, kept under the node's field
+CONFIRM = "confirm"  # the answers so far, to send (the node's action) or cancel
+RESULT = "result"  # text filled in from the answers (a reference, a status)
+NODE_TYPES = (MENU, ARTICLE, CONTACTS, ASK, LANGUAGE, CHOICE, CONFIRM, RESULT)
 
 
 @dataclass(frozen=True)
 class Option:
-    target: str
+    """A menu's link to a node, or a choice's value (with where it leads)."""
+
+    target: str = ""
     label: Text | None = None
+    value: str = ""
+    next: str | None = None
+    action: str | None = None
+    keep_as: str | None = None  # on an ask's results: keep the answer under this field
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,19 @@ class Node:
     service: str | None = None
     next: str | None = None
     sample: bool = False
+    field_name: str = ""  # `field:` in YAML: where a choice or ask keeps its answer
+    input: str = "text"  # what an ask accepts: text, digits, pin, phone, reference
+    max_length: int = 160
+    action: str | None = None  # what the channel does with the answers (file a complaint)
+    outcomes: Mapping[str, str] = field(default_factory=dict)  # action outcome -> node
+    summary: tuple[str, ...] = ()  # the fields a confirm node lists
+    skip_if: tuple[str, ...] = ()  # go straight on to next when one of these is answered
+    entries_from: str | None = None  # a result node lists this contacts node's entries
+    end: bool = False  # a result node that ends the session
+
+    @property
+    def answer_field(self) -> str:
+        return self.field_name or self.id
 
 
 @dataclass(frozen=True)
@@ -91,5 +113,5 @@ class Tree:
         """What a menu shows for an option: its own label, else the target's."""
         if option.label:
             return self.text(option.label, lang)
-        node = self.nodes[option.target]
+        node = self.nodes[option.target or option.next or ""]
         return self.text(node.label or node.title, lang)

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from . import messages as m
 from .encoding import measure
-from .model import ARTICLE, ASK, CONTACTS, LANGUAGE, MENU, Node, Tree
+from .model import ARTICLE, ASK, CHOICE, CONTACTS, LANGUAGE, MENU, Node, Tree
 from .screens import Layout, Screen, Translate
 
 
@@ -84,8 +84,8 @@ def _build(tree: Tree, node: Node, lang: str, layout: Layout, t: Translate,
     title = tree.text(node.title, lang)
     back = () if root else (("0", m.BACK),)
     reserve = longest_hint(lang, t)
-    if node.type in (MENU, LANGUAGE):
-        if node.type == MENU:
+    if node.type in (MENU, LANGUAGE, CHOICE):
+        if node.type in (MENU, CHOICE):
             options = [(str(i + 1), tree.label(o, lang)) for i, o in enumerate(node.options)]
         else:
             options = [(str(i + 1), lang_.name) for i, lang_ in enumerate(tree.languages)]
@@ -97,13 +97,18 @@ def _build(tree: Tree, node: Node, lang: str, layout: Layout, t: Translate,
     if node.type == CONTACTS:  # "1 SMS" on every page: send me this list
         return text_pages(lang, title, contacts_text(tree, node, lang), layout, t,
                           (("1", m.SEND_SMS), *back), node.id, by_line=True, reserve=reserve)
-    if node.type == ASK:
-        screen = Screen(lang, title=title, body=tree.text(node.prompt, lang),
+    if node.type == ASK:  # one screen; a question too long for one pages like an article
+        prompt = tree.text(node.prompt, lang)
+        screen = Screen(lang, title=title, body=prompt,
                         nav=nav(lang, t, *back, ("00", m.MAIN_MENU)), node=node.id)
-        if not _fits(layout, screen, t, reserve):
-            raise FitError(f"question '{node.id}' in {lang} is too long for one screen")
-        return [screen]
-    raise FitError(f"unknown node type {node.type}")  # the schema prevents this
+        if _fits(layout, screen, t, reserve):
+            return [screen]
+        return text_pages(lang, title, prompt, layout, t, back, node.id, reserve=reserve)
+    # Confirm and result nodes show answers: paged here with the longest samples, as the
+    # content check sees them; callers get theirs paged with their own answers.
+    from .answers import filled_pages
+
+    return filled_pages(tree, node, lang, layout, t)
 
 
 def contacts_text(tree: Tree, node: Node, lang: str) -> str:
@@ -140,11 +145,9 @@ def menu_pages(lang: str, title: str, intro: str, options: Sequence[tuple[str, s
 
         count = _largest(fits, len(rest))
         if count == 0:
-            if head_body:  # an intro too long to share a screen: give it its own page
-                intro_page = Screen(lang, head_title, head_body, (), more, node=node_id)
-                if not _fits(layout, intro_page, t, reserve):
-                    raise FitError(f"menu '{node_id}' in {lang}: the intro is too long")
-                pages.append(intro_page)
+            if head_body:  # an intro too long to share a screen: pages of its own
+                pages += _intro_pages(lang, head_title, head_body, layout, t, more, node_id,
+                                      reserve)
                 head_title, head_body = "", ""
                 continue
             raise FitError(f"menu '{node_id}' in {lang}: option {rest[0][0]} "
@@ -154,6 +157,35 @@ def menu_pages(lang: str, title: str, intro: str, options: Sequence[tuple[str, s
         rest = rest[count:]
         head_title, head_body = "", ""
     return _numbered(pages)
+
+
+def _intro_pages(lang: str, title: str, intro: str, layout: Layout, t: Translate,
+                 more: tuple[tuple[str, str], ...], node_id: str,
+                 reserve: str) -> list[Screen]:
+    """A menu's intro cut at word boundaries into pages that each end with 98, before
+    the options: greedy, since an intro is a sentence or two, not an article."""
+    pages: list[Screen] = []
+    start, head = 0, title
+    while start < len(intro):
+        def fits(end: int, start: int = start, head: str = head) -> bool:
+            return _fits(layout, Screen(lang, head, intro[start:end].strip(), (), more), t,
+                         reserve)
+
+        if fits(len(intro)):
+            end: int | None = len(intro)
+        else:
+            end = _last_fitting(_breaks(_SPACE, intro, start, len(intro)), fits)
+        if end is None:
+            cut = _largest(lambda n, s=start, f=fits: f(s + n), len(intro) - start)
+            if cut == 0:
+                raise FitError(f"menu '{node_id}' in {lang}: the title and footer alone "
+                               "do not fit")
+            end = start + cut
+        pages.append(Screen(lang, head, intro[start:end].strip(), (), more, node=node_id))
+        start, head = end, ""
+        while start < len(intro) and intro[start] in " \n":
+            start += 1
+    return pages
 
 
 def _numbered(pages: list[Screen]) -> list[Screen]:

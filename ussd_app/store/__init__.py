@@ -275,12 +275,18 @@ class Store:
                                    [prefix, prefix + "\uffff"])
         return _dicts(cursor)
 
-    def purge_sessions(self, older_than: float) -> int:
-        """Forget sessions nobody can resume any more."""
+    def purge_sessions(self, older_than: float, drafts_older_than: float | None = None) -> int:
+        """Forget sessions nobody can resume any more; drafts (sealed text) sooner."""
         self.flush()
         cursor = self.db().execute("delete from ussd_sessions where updated_at < ?",
                                    [older_than])
-        return int(cursor.rowcount or 0)
+        count = int(cursor.rowcount or 0)
+        if drafts_older_than is not None:
+            cursor = self.db().execute(
+                "delete from ussd_sessions where updated_at < ? and last_text like 'sealed:%'",
+                [drafts_older_than])
+            count += int(cursor.rowcount or 0)
+        return count
 
 
 _SESSION_COLUMNS = ("id", "phone_key", "started_at", "updated_at", "version", "start",
@@ -429,6 +435,15 @@ def recent_inbound(store: Store, phone_key: str, since: float) -> list[tuple[str
     return [(row[0], row[1]) for row in store.db().execute(
         "select digest, received_at from sms_inbound where phone_key = ? and received_at >= ? "
         "order by received_at desc limit 200", [phone_key, since])]
+
+
+def purge_sms_conversations(store: Store, older_than: float,
+                            drafts_older_than: float) -> int:
+    """Forget conversations past their time; those holding a draft (sealed) sooner."""
+    cursor = store.db().execute(
+        "delete from sms_conversations where updated_at < ? or "
+        "(updated_at < ? and state like 'sealed:%')", [older_than, drafts_older_than])
+    return int(cursor.rowcount or 0)
 
 
 def sms_conversation(store: Store, phone_key: str) -> Conversation | None:
