@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 
 from sms_flows.outbox import OutboxWorker
 from sms_flows.providers import KannelProvider
+from ussd_app.complaints import Caller, show_reference
 
 from .conftest import make_app
 
@@ -198,6 +199,11 @@ def test_a_whole_conversation_through_kannel(gateway: dict) -> None:
     assert "contract" in exchange("1").lower()  # 1: before you go
     agency = exchange("agency sunrise himal")
     assert "Sunrise Himal" in agency and "Licensed until" in agency
-    assert "HELP" in exchange("status 12345678 1234")
+    filed = services.complaints.file(
+        "test:kannel", Caller("sms", phone_number, services.ussd.hasher.key(phone_number)),
+        "en", {"category": "unpaid_wages", "contact": "never"})
+    status = exchange(f"status {filed['reference']}")
+    assert f"Case {show_reference(filed['reference'])}" in status and "Received" in status
+    assert "Check the number" in exchange("status 12345678")
     assert "no more messages" in exchange("STOP")
     assert "on again" in exchange("start")
