@@ -238,9 +238,9 @@ class SmsService:
         """STATUS REFERENCE [PIN]: the same answers as the status menu gives."""
         if self.complaints is None:
             return self.t(lang, kw.UNKNOWN)
-        parts = argument.split()
-        pin = parts[-1] if len(parts) > 1 and len(digits_of(parts[-1])) == 4 else None
-        typed = " ".join(parts[:-1] if pin else parts)
+        # "1234 5678", "12345678 2468" and "1234 5678 2468" alike: 8 digits, then maybe 4.
+        digits = digits_of(argument)
+        typed, pin = (digits[:8], digits[8:]) if len(digits) == 12 else (argument, None)
         if not typed:
             return self.t(lang, kw.STATUS_HOW)
         found = self.complaints.lookup(typed, hop.caller, pin, hop.key)

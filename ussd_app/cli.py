@@ -184,6 +184,15 @@ def _add_outbox() -> None:  # the SMS outbox commands live beside the worker
 _add_outbox()
 
 
+def _add_retention() -> None:
+    from .retention_cli import retention
+
+    main.add_command(retention)
+
+
+_add_retention()
+
+
 def _add_sync_commands() -> None:
     from .sync_cli import COMMANDS  # keygen, publish, sync, rollback
 

@@ -44,9 +44,12 @@ def make_actions(complaints: Complaints, t: Translate) -> Mapping[str, Action]:
 
     def file(q: Query, urgent: bool = False) -> ActionResult:
         row = complaints.file(q.key, q.caller, q.lang, q.answers, urgent=urgent)
-        receipt = RECEIPT_SENT if complaints.will_text(row) else RECEIPT_NOT_SENT
+        if q.caller.channel == "sms":  # this very reply carries the reference
+            receipt = ""
+        else:
+            receipt = t(q.lang, RECEIPT_SENT if complaints.will_text(row) else RECEIPT_NOT_SENT)
         return ActionResult(answers={"reference": show_reference(row["reference"]),
-                                     "receipt": t(q.lang, receipt)})
+                                     "receipt": receipt})
 
     def file_urgent(q: Query) -> ActionResult:
         return file(q, urgent=True)

@@ -262,7 +262,7 @@ class Complaints:
                 text, cut = text[:limit], [*cut, name]
             fields[f"{name}_sealed"] = self.text_sealer.seal(text)
         against = answers.get("against", "")
-        if against and answers.get("against_kind") == "agency" and self.resolve_agency:
+        if against and fields.get("against_kind") in ("agency", "both") and self.resolve_agency:
             found = self.resolve_agency(against)
             if found:
                 fields["agency_licence"], fields["agency_name"] = found
@@ -270,7 +270,12 @@ class Complaints:
         return fields, sorted(set(cut)), pin if len(pin) == 4 else ""
 
     def _receipt(self, key: str, row: Mapping[str, Any], lang: str) -> OutboxItem | None:
-        """The reference by SMS, where the caller said contact is safe."""
+        """The reference by SMS, where the caller said contact is safe.
+
+        Not for a complaint filed by SMS: the reply that shows the reference is one.
+        """
+        if row.get("channel") == "sms":
+            return None
         to = self._contact_number(row)
         if to is None:
             return None

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import messages as m
 from .model import CHOICE, Node, Tree
-from .paging import contacts_text, text_pages
+from .paging import text_pages
 from .screens import Layout, Screen, Translate
 
 CUT_FIELD = "_cut"  # answers: the fields whose text was too long and was shortened
@@ -150,6 +150,16 @@ def confirm_pages(tree: Tree, node: Node, lang: str, answers: Mapping[str, str],
                       by_line=True, reserve=reserve)
 
 
+def numbers_text(tree: Tree, node: Node, lang: str) -> str:
+    """A contact list at its shortest, the place then its number: the numbers come first
+    when someone is in danger (the full list, with hours, is one key away). The number
+    has a line of its own, so no page ever cuts it in two."""
+    lines = []
+    for entry in node.entries:
+        lines += [tree.text(entry.where or entry.name, lang), entry.phone]
+    return "\n".join(lines)
+
+
 _FIELD = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 
@@ -163,12 +173,12 @@ def result_pages(tree: Tree, node: Node, lang: str, answers: Mapping[str, str],
     """A result's text from the answers (and a contact list), its last page ending it."""
     body = fill(tree.text(node.body, lang), answers)
     if node.entries_from and node.entries_from in tree.nodes:
-        listed = tree.nodes[node.entries_from]
-        body += "\n" + contacts_text(tree, listed, lang)
+        body += "\n" + numbers_text(tree, tree.nodes[node.entries_from], lang)
     keys = tuple((str(i + 1), tree.label(o, lang)) for i, o in enumerate(node.options))
-    back = () if node.end else (("0", m.BACK),)
-    pages = text_pages(lang, tree.text(node.title, lang), body.strip("\n"), layout, t,
-                       (*keys, *back), node.id, by_line=True, reserve=reserve)
+    # A result leads on (its options) or ends; "back" into a filed form means nothing.
+    back = () if node.end or keys else (("0", m.BACK),)
+    pages = text_pages(lang, fill(tree.text(node.title, lang), answers), body.strip("\n"),
+                       layout, t, (*keys, *back), node.id, by_line=True, reserve=reserve)
     if node.end and not node.options:
         last = pages[-1]
         pages[-1] = Screen(last.lang, last.title, last.body, last.options, (), last.hint,

@@ -123,6 +123,9 @@ def is_resumable(tree: Tree, state: State) -> bool:
     """
     if state.node == RESUME_NODE:
         return state.resume is not None and is_resumable(tree, state.resume)
+    node = tree.nodes.get(state.node)
+    if node is not None and node.type == RESULT and not node.options:
+        return False  # an outcome (a case filed, data erased): nothing left to go back to
     return state.lang is not None and state.node not in (tree.main, LANGUAGE_NODE)
 
 
