@@ -23,7 +23,7 @@ from ..store import operators as operators_db
 from ..store import queue as queue_db
 from .auth import accounts, audit
 from .blueprint import bp
-from .i18n import STATUS_NAMES, _, current_lang, label
+from .i18n import ACTOR_NAMES, STATUS_NAMES, _, current_lang, label
 from .queue_views import services, untouched
 
 NOTE_LIMIT = 2000
@@ -59,7 +59,8 @@ def _page(cid: int, show_numbers: bool) -> ResponseReturnValue:
     history = complaints.history(cid)
     for event in history:
         who = people.get(event.get("operator_id") or -1)
-        event["who"] = (who["name"] or who["email"]) if who else event["actor"]
+        event["who"] = (who["name"] or who["email"]) if who else label(ACTOR_NAMES,
+                                                                        event["actor"])
     agency = None
     if row.get("agency_licence"):
         found = agencies_by_licence_key(services().store, [licence_key(row["agency_licence"])])

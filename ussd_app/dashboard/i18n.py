@@ -38,6 +38,7 @@ EVENT_NAMES = {"filed": N_("Filed"), "urgent": N_("Urgent report"),
                "note": N_("Internal note"), "assign": N_("Assigned"),
                "referral": N_("Referred to a partner"), "message": N_("SMS to the migrant"),
                "erased": N_("Personal data erased")}
+ACTOR_NAMES = {"caller": N_("Caller"), "system": N_("System"), "operator": N_("Operator")}
 FIELD_NAMES = {"against": N_("Against"), "employer": N_("Employer"), "city": N_("City"),
                "country_other": N_("Country"), "description": N_("What happened"),
                "contact_when": N_("When to contact"), "contact_phone": N_("Other number")}
