@@ -27,6 +27,7 @@ from .i18n import ACTOR_NAMES, STATUS_NAMES, _, current_lang, label
 from .queue_views import services, untouched
 
 NOTE_LIMIT = 2000
+Action = Callable[[int, dict[str, Any]], str]
 
 
 def _complaint(cid: int) -> dict[str, Any]:
@@ -87,103 +88,92 @@ def _language_name(code: str) -> str:
         return code
 
 
-def _act(cid: int, action: Callable[[dict[str, Any]], str | None]) -> ResponseReturnValue:
-    """Run one action on the complaint, flash what it did, and go back to the page."""
-    row = _complaint(cid)
-    message = action(row)
-    if message:
-        flash(message, "info")
-    return redirect(url_for("dashboard.detail", cid=cid), 303)
+def action(name: str) -> Callable[[Action], Action]:
+    """Register ``fn(cid, row) -> message`` as POST /complaints/<cid>/<name>: it runs the
+    action, flashes what it did, and the browser goes back to the complaint's page."""
+
+    def register(fn: Action) -> Action:
+        def view(cid: int) -> ResponseReturnValue:
+            message = fn(cid, _complaint(cid))
+            if message:
+                flash(message, "info")
+            return redirect(url_for("dashboard.detail", cid=cid), 303)
+
+        bp.add_url_rule(f"/complaints/<int:cid>/{name}", fn.__name__, view, methods=["POST"])
+        return fn
+
+    return register
 
 
-def _sms_queued(row: dict[str, Any], before: int) -> str:
+def _change_status(cid: int, row: dict[str, Any], status: str, detail: str = "") -> str:
+    """Set the status; say whether the migrant's status SMS was queued (contact safe)."""
+    before = len(_outbox(row))
+    services().complaints.set_status(cid, status, g.operator["id"], "operator", detail=detail)
     if len(_outbox(row)) > before:
-        return " " + _("An SMS to the migrant was queued.")
-    return " " + _("No SMS to the migrant: this status has none, or contact is not safe "
-                   "for updates.")
+        return _("An SMS to the migrant was queued.")
+    return _("No SMS to the migrant: this status has none, or contact is not safe "
+             "for updates.")
 
 
-@bp.post("/complaints/<int:cid>/assign")
-def assign(cid: int) -> ResponseReturnValue:
-    def run(row: dict[str, Any]) -> str | None:
-        wanted = request.form.get("operator_id", "")
-        operator = accounts().by_id(int(wanted)) if wanted.isdigit() else None
-        if operator is None or not operator["active"]:
-            return _("Choose an operator to assign it to.")
-        who = operator["name"] or operator["email"]
-        services().complaints.act(cid, "assign", g.operator["id"], "operator", detail=who,
-                                  fields={"assigned_to": operator["id"]})
-        audit("assign", cid, f"to operator {operator['id']}")
-        return _("Assigned to %(who)s.", who=who)
-
-    return _act(cid, run)
+@action("assign")
+def assign(cid: int, row: dict[str, Any]) -> str:
+    wanted = request.form.get("operator_id", "")
+    operator = accounts().by_id(int(wanted)) if wanted.isdigit() else None
+    if operator is None or not operator["active"]:
+        return _("Choose an operator to assign it to.")
+    who = operator["name"] or operator["email"]
+    services().complaints.act(cid, "assign", g.operator["id"], "operator", detail=who,
+                              fields={"assigned_to": operator["id"]})
+    audit("assign", cid, f"to operator {operator['id']}")
+    return _("Assigned to %(who)s.", who=who)
 
 
-@bp.post("/complaints/<int:cid>/status")
-def status(cid: int) -> ResponseReturnValue:
-    def run(row: dict[str, Any]) -> str | None:
-        wanted = request.form.get("status", "")
-        if wanted not in STATUSES:
-            return _("Choose a status.")
-        before = len(_outbox(row))
-        services().complaints.set_status(cid, wanted, g.operator["id"], "operator",
-                                         detail=request.form.get("note", "")[:NOTE_LIMIT])
-        audit("status", cid, wanted)
-        return _("Status changed to %(status)s.", status=label(STATUS_NAMES, wanted)) + \
-            _sms_queued(row, before)
-
-    return _act(cid, run)
+@action("status")
+def status(cid: int, row: dict[str, Any]) -> str:
+    wanted = request.form.get("status", "")
+    if wanted not in STATUSES:
+        return _("Choose a status.")
+    sms = _change_status(cid, row, wanted, request.form.get("note", "")[:NOTE_LIMIT])
+    audit("status", cid, wanted)
+    return _("Status changed to %(status)s.", status=label(STATUS_NAMES, wanted)) + " " + sms
 
 
-@bp.post("/complaints/<int:cid>/note")
-def note(cid: int) -> ResponseReturnValue:
-    def run(row: dict[str, Any]) -> str | None:
-        text = request.form.get("note", "").strip()
-        if not text:
-            return _("Write the note first.")
-        services().complaints.act(cid, "note", g.operator["id"], "operator",
-                                  detail=text[:NOTE_LIMIT])
-        audit("note", cid)
-        if len(text) > NOTE_LIMIT:
-            return _("Note added, cut to %(limit)s characters.", limit=NOTE_LIMIT)
-        return _("Note added.")
-
-    return _act(cid, run)
+@action("note")
+def note(cid: int, row: dict[str, Any]) -> str:
+    text = request.form.get("note", "").strip()
+    if not text:
+        return _("Write the note first.")
+    services().complaints.act(cid, "note", g.operator["id"], "operator",
+                              detail=text[:NOTE_LIMIT])
+    audit("note", cid)
+    if len(text) > NOTE_LIMIT:
+        return _("Note added, cut to %(limit)s characters.", limit=NOTE_LIMIT)
+    return _("Note added.")
 
 
-@bp.post("/complaints/<int:cid>/message")
-def message(cid: int) -> ResponseReturnValue:
-    def run(row: dict[str, Any]) -> str | None:
-        template = request.form.get("template", "")
-        if template not in MESSAGE_TEMPLATES:
-            return _("Choose a message.")
-        try:
-            services().complaints.message(cid, template, g.operator["id"], "operator")
-        except ContactNotSafe:
-            audit("message_refused", cid, template)
-            return _("Not sent: the caller did not say it is safe to contact them by SMS.")
-        audit("message", cid, template)
-        return _("The SMS was queued.")
-
-    return _act(cid, run)
+@action("message")
+def message(cid: int, row: dict[str, Any]) -> str:
+    template = request.form.get("template", "")
+    if template not in MESSAGE_TEMPLATES:
+        return _("Choose a message.")
+    try:
+        services().complaints.message(cid, template, g.operator["id"], "operator")
+    except ContactNotSafe:
+        audit("message_refused", cid, template)
+        return _("Not sent: the caller did not say it is safe to contact them by SMS.")
+    audit("message", cid, template)
+    return _("The SMS was queued.")
 
 
-@bp.post("/complaints/<int:cid>/refer")
-def refer(cid: int) -> ResponseReturnValue:
-    def run(row: dict[str, Any]) -> str | None:
-        wanted = request.form.get("partner_id", "")
-        partner = operators_db.partner(services().store, int(wanted)) \
-            if wanted.isdigit() else None
-        if partner is None or not partner["active"]:
-            return _("Choose a partner organisation.")
-        text = request.form.get("note", "").strip()[:NOTE_LIMIT]
-        complaints = services().complaints
-        before = len(_outbox(row))
-        complaints.act(cid, "referral", g.operator["id"], "operator",
-                       detail=partner["name"] + (f": {text}" if text else ""))
-        complaints.set_status(cid, "referred", g.operator["id"], "operator")
-        audit("referral", cid, f"to partner {partner['id']}")
-        return _("Referred to %(partner)s.", partner=partner["name"]) + \
-            _sms_queued(row, before)
-
-    return _act(cid, run)
+@action("refer")
+def refer(cid: int, row: dict[str, Any]) -> str:
+    wanted = request.form.get("partner_id", "")
+    partner = operators_db.partner(services().store, int(wanted)) if wanted.isdigit() else None
+    if partner is None or not partner["active"]:
+        return _("Choose a partner organisation.")
+    text = request.form.get("note", "").strip()[:NOTE_LIMIT]
+    services().complaints.act(cid, "referral", g.operator["id"], "operator",
+                              detail=partner["name"] + (f": {text}" if text else ""))
+    sms = _change_status(cid, row, "referred")
+    audit("referral", cid, f"to partner {partner['id']}")
+    return _("Referred to %(partner)s.", partner=partner["name"]) + " " + sms
