@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ..conftest import make_app
-from .conftest import PASSWORD, audit, file_complaint, page, post, sign_in
+from .conftest import PASSWORD, audit, csrf, file_complaint, page, post, sign_in
 
 # ---------------------------------------------------------------- signing in
 
@@ -132,3 +132,17 @@ def test_supervisor_pages_are_closed_to_operators(op: FlaskClient, boss: FlaskCl
     assert post(op, "/operator/partners", name="NGO").status_code == 403
     assert "Audit log" not in page(op, "/operator/")
     assert "Audit log" in page(boss, "/operator/")
+
+
+def test_sign_in_goes_back_to_the_page_asked_for_but_never_elsewhere(app: Flask) -> None:
+    client = app.test_client()
+    asked = client.get("/operator/stats?x=1")
+    assert "next=/operator/stats" in asked.location
+    for wanted, landing in (("/operator/stats?x=1", "/operator/stats?x=1"),
+                            ("//evil.example/operator/", "/operator/"),
+                            ("https://evil.example/", "/operator/")):
+        client = app.test_client()
+        response = client.post("/operator/login", data={
+            "email": "op@example.org", "password": PASSWORD, "next": wanted,
+            "csrf_token": csrf(client)})
+        assert response.status_code == 303 and response.location == landing, wanted

@@ -170,3 +170,11 @@ def test_the_last_content_sync_is_shown(app: Flask, op: FlaskClient,
     html = page(op, "/operator/")
     assert "Last content sync" in html and "central store unreachable" in html
     assert "2026-11-30 00:53 UTC" in html and 'class="sync-failed"' in html
+
+
+def test_the_agency_as_the_registry_has_it(app: Flask, op: FlaskClient) -> None:
+    c = file_complaint(app, against_kind="agency", against="np demo 0002")
+    assert c["agency_licence"] == "NP-DEMO-0002"
+    html = page(op, f"/operator/complaints/{c['id']}")
+    assert "Everest Path Overseas (sample) · NP-DEMO-0002 · licensed (until 2026-03-31)" in html
+    assert "Everest Path" in page(op, "/operator/?q=everest")
