@@ -136,6 +136,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                                      str(token) if token else None)
     app.register_blueprint(health_bp)
     app.register_blueprint(sms_bp)
+    from .dashboard import init_app as init_dashboard  # /operator/: the operators' dashboard
+
+    init_dashboard(app, services)
     if str(config.get("MIGRANTLINE_OUTBOX_WORKER") or "off").lower() in ("on", "1", "true"):
         from sms_flows.outbox import start_background
 

@@ -203,5 +203,14 @@ def _add_sync_commands() -> None:
 _add_sync_commands()
 
 
+def _add_operators() -> None:  # the dashboard's accounts live beside the dashboard
+    from .dashboard.cli import operators
+
+    main.add_command(operators)
+
+
+_add_operators()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -466,6 +466,20 @@ class Complaints:
             log.warning("complaint contact number cannot be decrypted (secret key changed?)")
             return None
 
+    def can_message(self, row: Mapping[str, Any]) -> bool:
+        """Whether ``message`` would queue an SMS (rather than raise ``ContactNotSafe``)."""
+        return self._contact_number(row) is not None
+
+    def outbox_keys(self, row: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+        """(exact keys, key prefixes) of the outbox SMS this complaint caused.
+
+        The one statement of the key patterns ``_receipt``, ``set_status`` and
+        ``message`` use, for whoever shows a complaint's SMS (the dashboard).
+        """
+        receipts = [f"complaint-receipt:{k}" for k in (row.get("key"), row.get("details_key"))
+                    if k]
+        return receipts, [f"complaint-status:{row['id']}:", f"complaint-message:{row['id']}:"]
+
     def _sms(self, key: str, to: str, lang: str, body: str) -> OutboxItem:
         encoding, segments = sms_segments(body)
         return OutboxItem(key, self.phone_sealer.seal(to), lang, body, encoding.value,

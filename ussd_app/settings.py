@@ -93,6 +93,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MIGRANTLINE_SYNC_INTERVAL_SECONDS", "900",
             "how often the service syncs content from MIGRANTLINE_CENTRAL_URL in the "
             "background (jittered; backs off while failing); 0 turns it off"),
+    Setting("MIGRANTLINE_LOGIN_MAX_FAILURES", "5",
+            "failed dashboard sign-ins on one account before it is locked"),
+    Setting("MIGRANTLINE_LOGIN_IP_MAX_FAILURES", "20",
+            "failed dashboard sign-ins from one address before it is locked"),
+    Setting("MIGRANTLINE_LOGIN_LOCK_MINUTES", "15",
+            "how long a locked account or address waits; failures older than this are forgotten"),
+    Setting("MIGRANTLINE_OPERATOR_IDLE_MINUTES", "30",
+            "an operator idle this long is signed out of the dashboard"),
 )
 
 

@@ -563,3 +563,9 @@ def outbox_counts(store: Store) -> dict[str, int]:
 # In a module of their own (tables, history, PIN attempts); imported here so their
 # migrations register after the ones above.
 from . import complaints  # noqa: E402,F401
+
+# isort: split
+# ---------------------------------------------------------------- operators' dashboard
+# Operators, login attempts, the audit log and partners; the queue's queries. Imported
+# last: their migrations come after the complaints' (the queue joins both).
+from . import operators, queue  # noqa: E402,F401

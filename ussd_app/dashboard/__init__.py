@@ -1,0 +1,102 @@
+"""The hotline operators' dashboard at ``/operator/``: triage and follow complaints.
+
+Server-rendered HTML with no script at all (the Content-Security-Policy
+forbids it), one small stylesheet and inline SVG for the chart: offices have
+poor links and no CDN is reachable. Jinja autoescapes everything a caller
+typed. ``init_app`` wires it into ``create_app``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, current_app, g, render_template
+from flask.typing import ResponseReturnValue
+
+from .. import settings
+from ..sync import health as sync_health
+from .accounts import Accounts
+from .blueprint import bp
+from .i18n import _
+
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+
+
+@dataclass
+class Dashboard:
+    accounts: Accounts
+    idle_minutes: int
+
+
+def init_app(app: Flask, services: Any) -> None:
+    config = services.config
+    secret = settings.secret_key(config, Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve())
+    # A key of its own for the cookie, derived from the one secret (as privacy.py does).
+    app.secret_key = hmac.new(secret, b"migrantline dashboard session v1",
+                              hashlib.sha256).hexdigest()
+    app.config.update(
+        SESSION_COOKIE_NAME="migrantline_operator", SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_PATH="/operator",
+        SESSION_COOKIE_SECURE=str(config.get("MIGRANTLINE_BASE_URL") or "").startswith(
+            "https://"))
+    app.extensions["dashboard"] = Dashboard(
+        Accounts(services.store, config),
+        settings.integer(config, "MIGRANTLINE_OPERATOR_IDLE_MINUTES"))
+    _templates(app)
+    from . import admin_views, auth, detail_views, queue_views  # noqa: F401  (routes)
+
+    app.register_blueprint(bp)
+
+
+def _templates(app: Flask) -> None:
+    from . import i18n
+    from .auth import csrf_token
+
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n._, i18n.ngettext, newstyle=True)
+    app.jinja_env.globals.update(
+        csrf_token=csrf_token, when=i18n.when, age=i18n.age, label=i18n.label,
+        country=i18n.country, languages=i18n.languages, current_lang=i18n.current_lang,
+        text_direction=i18n.text_direction, STATUS_NAMES=i18n.STATUS_NAMES,
+        CATEGORY_NAMES=i18n.CATEGORY_NAMES, CONTACT_NAMES=i18n.CONTACT_NAMES,
+        FILED_BY_NAMES=i18n.FILED_BY_NAMES, AGAINST_NAMES=i18n.AGAINST_NAMES,
+        EVENT_NAMES=i18n.EVENT_NAMES, FIELD_NAMES=i18n.FIELD_NAMES,
+        TEMPLATE_NAMES=i18n.TEMPLATE_NAMES, OUTBOX_NAMES=i18n.OUTBOX_NAMES)
+
+
+@bp.context_processor
+def _page() -> dict[str, Any]:
+    """Who is signed in, and at every page's foot the content served and its last sync."""
+    services = current_app.extensions["migrantline"]
+    tree = services.content.current
+    return {"operator": g.get("operator"), "content_version": tree.version if tree else None,
+            "sync": sync_health(services.config)}
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    """Pages with personal data: no caching, no framing, no script, no referrer."""
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    if response.mimetype != "text/css":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.errorhandler(403)
+def _forbidden(error: Exception) -> ResponseReturnValue:
+    return render_template("dashboard/error.html",
+                           message=_("Only supervisors can open this page.")), 403
+
+
+@bp.errorhandler(404)
+def _not_found(error: Exception) -> ResponseReturnValue:
+    return render_template("dashboard/error.html", message=_("There is no such page.")), 404

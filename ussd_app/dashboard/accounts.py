@@ -1,0 +1,132 @@
+"""Operator accounts: argon2 passwords, sign-in with rate limit and lock-out.
+
+No Flask here: the ``migrantline operators`` command and the dashboard's
+sign-in page share this. A locked account or address is refused before its
+password is even checked, so guessing stops at the limit; an unknown email
+costs the same hash as a known one, so timing does not tell which exist.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from .. import settings
+from ..store import Store
+from ..store import operators as db
+
+ROLES = ("operator", "supervisor")
+MIN_PASSWORD = 10
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+KEEP_ATTEMPTS_SECONDS = 7 * 86400
+
+
+class AccountError(Exception):
+    """Something the person adding or changing an account must fix (the message says what)."""
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """What a sign-in attempt found. ``result``: ok, bad (wrong email or password, or a
+    disabled account: one answer for all) or locked."""
+
+    result: str
+    operator: dict[str, Any] | None = None
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+class Accounts:
+    def __init__(self, store: Store, config: Mapping[str, Any],
+                 clock: Callable[[], float] = time.time,
+                 hasher: PasswordHasher | None = None):
+        self.store, self.clock = store, clock
+        self.hasher = hasher or PasswordHasher()
+        self.max_failures = settings.integer(config, "MIGRANTLINE_LOGIN_MAX_FAILURES")
+        self.ip_max_failures = settings.integer(config, "MIGRANTLINE_LOGIN_IP_MAX_FAILURES")
+        self.lock_seconds = 60 * settings.integer(config, "MIGRANTLINE_LOGIN_LOCK_MINUTES")
+        self._dummy = ""  # a hash to check unknown emails against; made at the first need
+
+    # -------------------------------------------------------- managing
+
+    def add(self, email: str, role: str, password: str, name: str = "") -> int:
+        email = normalise_email(email)
+        if not _EMAIL.match(email):
+            raise AccountError(f"{email!r} is not an email address")
+        if role not in ROLES:
+            raise AccountError(f"the role must be {' or '.join(ROLES)}, not {role!r}")
+        self.check_password(password)
+        try:
+            return db.add_operator(self.store, email, name.strip(), role,
+                                   self.hasher.hash(password), self.clock())
+        except db.EmailTaken:
+            raise AccountError(f"an operator {email} exists already") from None
+
+    def check_password(self, password: str) -> None:
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(f"the password must have at least {MIN_PASSWORD} characters")
+
+    def set_password(self, email: str, password: str) -> None:
+        """A new password; every browser signed in with the old one is signed out."""
+        operator = self.get(email)
+        self.check_password(password)
+        db.update_operator(self.store, operator["id"],
+                           {"password_hash": self.hasher.hash(password)})
+        db.end_sessions(self.store, operator["id"])
+
+    def set_active(self, operator_id: int, active: bool) -> None:
+        db.update_operator(self.store, operator_id, {"active": int(active)})
+        if not active:
+            db.end_sessions(self.store, operator_id)
+
+    def get(self, email: str) -> dict[str, Any]:
+        operator = db.operator_by_email(self.store, normalise_email(email))
+        if operator is None:
+            raise AccountError(f"no operator {normalise_email(email)}; "
+                               "`migrantline operators list` shows them")
+        return operator
+
+    def by_id(self, operator_id: int) -> dict[str, Any] | None:
+        return db.operator_by_id(self.store, operator_id)
+
+    def all(self) -> list[dict[str, Any]]:
+        return db.operators(self.store)
+
+    # -------------------------------------------------------- signing in
+
+    def sign_in(self, email: str, password: str, ip: str) -> SignIn:
+        email = normalise_email(email)[:254]
+        now = self.clock()
+        by_email, by_ip, _ = db.login_failures(self.store, email, ip, now - self.lock_seconds)
+        if by_email >= self.max_failures or by_ip >= self.ip_max_failures:
+            return SignIn("locked")
+        operator = db.operator_by_email(self.store, email) if email else None
+        if operator is None and not self._dummy:
+            self._dummy = self.hasher.hash("not the password of anyone")
+        ok = self._verify(operator["password_hash"] if operator else self._dummy, password)
+        ok = ok and operator is not None and bool(operator["active"])
+        db.record_login(self.store, email, ip, ok, now)
+        if not ok or operator is None:
+            if by_email + 1 >= self.max_failures or by_ip + 1 >= self.ip_max_failures:
+                return SignIn("locked")
+            return SignIn("bad")
+        fields: dict[str, Any] = {"last_login_at": now}
+        if self.hasher.check_needs_rehash(operator["password_hash"]):
+            fields["password_hash"] = self.hasher.hash(password)  # parameters were raised
+        db.update_operator(self.store, operator["id"], fields)
+        db.purge_login_attempts(self.store, now - KEEP_ATTEMPTS_SECONDS)
+        return SignIn("ok", {**operator, **fields})
+
+    def _verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False

@@ -1,0 +1,96 @@
+"""Supervisors' pages: the audit log, partner organisations, operator accounts."""
+
+from __future__ import annotations
+
+import time
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from ..complaints import parse_reference
+from ..store import complaints as complaints_db
+from ..store import operators as db
+from .auth import accounts, audit, supervisor
+from .blueprint import bp
+from .i18n import _
+from .queue_views import services
+
+AUDIT_PAGE = 50
+
+
+@bp.get("/audit")
+@supervisor
+def audit_log() -> ResponseReturnValue:
+    """Newest first; for one complaint (by reference) or one operator when asked."""
+    page = int(request.args["page"]) if request.args.get("page", "").isdigit() else 1
+    page = max(page, 1)
+    typed = request.args.get("reference", "").strip()
+    complaint_id = None
+    if typed:
+        reference = parse_reference(typed)
+        row = complaints_db.by_reference(services().store, reference) if reference else None
+        if row is None:
+            flash(_("No complaint has the reference %(reference)s.", reference=typed), "error")
+            return redirect(url_for("dashboard.audit_log"))
+        complaint_id = int(row["id"])
+    operator = request.args.get("operator", "")
+    operator_id = int(operator) if operator.isdigit() else None
+    rows, total = db.audit_rows(services().store, AUDIT_PAGE, (page - 1) * AUDIT_PAGE,
+                                complaint_id, operator_id)
+    return render_template("dashboard/audit.html", rows=rows, total=total, page=page,
+                           pages=max(1, -(-total // AUDIT_PAGE)), reference=typed,
+                           operator_id=operator_id, operators=accounts().all())
+
+
+@bp.get("/partners")
+@supervisor
+def partners() -> ResponseReturnValue:
+    return render_template("dashboard/partners.html",
+                           partners=db.partners(services().store))
+
+
+@bp.post("/partners")
+@supervisor
+def add_partner() -> ResponseReturnValue:
+    name = " ".join(request.form.get("name", "").split())[:160]
+    if not name:
+        flash(_("Give the organisation's name."), "error")
+        return redirect(url_for("dashboard.partners"), 303)
+    partner_id = db.add_partner(services().store, name,
+                                request.form.get("country", "").strip().upper()[:8],
+                                request.form.get("contact", "").strip()[:300], time.time())
+    audit("partner_add", detail=f"partner {partner_id}")
+    flash(_("Partner %(name)s added.", name=name), "info")
+    return redirect(url_for("dashboard.partners"), 303)
+
+
+@bp.post("/partners/<int:partner_id>/active")
+@supervisor
+def partner_active(partner_id: int) -> ResponseReturnValue:
+    if db.partner(services().store, partner_id) is None:
+        abort(404)
+    active = request.form.get("active") == "1"
+    db.set_partner_active(services().store, partner_id, active)
+    audit("partner_enable" if active else "partner_disable", detail=f"partner {partner_id}")
+    return redirect(url_for("dashboard.partners"), 303)
+
+
+@bp.get("/operators")
+@supervisor
+def operators() -> ResponseReturnValue:
+    return render_template("dashboard/operators.html", operators=accounts().all())
+
+
+@bp.post("/operators/<int:operator_id>/active")
+@supervisor
+def operator_active(operator_id: int) -> ResponseReturnValue:
+    if accounts().by_id(operator_id) is None:
+        abort(404)
+    active = request.form.get("active") == "1"
+    if operator_id == g.operator["id"] and not active:
+        flash(_("You cannot disable your own account."), "error")
+        return redirect(url_for("dashboard.operators"), 303)
+    accounts().set_active(operator_id, active)
+    audit("operator_enable" if active else "operator_disable",
+          detail=f"operator {operator_id}")
+    return redirect(url_for("dashboard.operators"), 303)

@@ -1,0 +1,101 @@
+"""``migrantline operators``: the accounts of the dashboard, managed on the server.
+
+Passwords are asked twice, hidden, on a terminal, or read as one line from
+standard input when it is not one (``echo "$PW" | migrantline operators add
+...``), so a script never puts a password on the command line.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .. import settings
+from .accounts import ROLES, AccountError, Accounts
+
+
+def _accounts() -> Accounts:
+    from ..store import open_store
+
+    config = settings.load()
+    return Accounts(open_store(Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()), config)
+
+
+def _password() -> str:
+    if sys.stdin.isatty():
+        return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    line = sys.stdin.readline()
+    if not line:
+        raise click.ClickException("no password on standard input: give it as one line")
+    return line.rstrip("\r\n")
+
+
+@click.group(help="Accounts of the operators' dashboard (/operator/).")
+def operators() -> None:
+    pass
+
+
+@operators.command("add", help="Create an account; asks for its password twice, hidden "
+                   "(or reads one line from standard input when it is not a terminal).")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), required=True,
+              help="operator: queue and actions; supervisor: also export, audit log, "
+                   "partners and accounts")
+@click.option("--name", default="", help="the name shown in histories (default: the email)")
+def add(email: str, role: str, name: str) -> None:
+    accounts = _accounts()
+    try:
+        accounts.add(email, role, _password(), name)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{role} {email.strip().lower()} added; sign in at "
+               f"{str(settings.load()['MIGRANTLINE_BASE_URL']).rstrip('/')}/operator/")
+
+
+@operators.command("list", help="Every account, with its role and last sign-in.")
+def list_() -> None:
+    from .i18n import when
+
+    rows = _accounts().all()
+    if not rows:
+        click.echo("no operators yet: add one with `migrantline operators add EMAIL --role "
+                   "supervisor`")
+    for row in rows:
+        state = "active" if row["active"] else "disabled"
+        click.echo(f"{row['email']:<36} {row['role']:<11} {state:<9} "
+                   f"last sign-in {when(row['last_login_at'])}")
+
+
+def _set_active(email: str, active: bool) -> None:
+    accounts = _accounts()
+    try:
+        operator = accounts.get(email)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    accounts.set_active(operator["id"], active)
+    click.echo(f"{operator['email']} {'enabled' if active else 'disabled and signed out'}")
+
+
+@operators.command("disable", help="Refuse the account's sign-in and end its sessions.")
+@click.argument("email")
+def disable(email: str) -> None:
+    _set_active(email, False)
+
+
+@operators.command("enable", help="Allow a disabled account to sign in again.")
+@click.argument("email")
+def enable(email: str) -> None:
+    _set_active(email, True)
+
+
+@operators.command("password", help="Set a new password (asked as for add); signs the "
+                   "account out everywhere.")
+@click.argument("email")
+def password(email: str) -> None:
+    try:
+        _accounts().set_password(email, _password())
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"password of {email.strip().lower()} changed")

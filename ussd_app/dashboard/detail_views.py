@@ -1,0 +1,179 @@
+"""One complaint: everything the caller said, its history, its SMS, and the actions.
+
+Opening the page decrypts the complaint, so every opening is audited; the
+phone numbers stay masked until "Show number" (a POST, audited again). Each
+action goes through ``Complaints`` (which writes the history and queues the
+migrant's SMS only where contact is safe) and is audited without its text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from ..agencies import licence_key
+from ..complaints import MESSAGE_TEMPLATES, STATUSES, ContactNotSafe, NotFound, mask_phone
+from ..store import agencies_by_licence_key
+from ..store import operators as operators_db
+from ..store import queue as queue_db
+from .auth import accounts, audit
+from .blueprint import bp
+from .i18n import ACTOR_NAMES, STATUS_NAMES, _, current_lang, label
+from .queue_views import services, untouched
+
+NOTE_LIMIT = 2000
+Action = Callable[[int, dict[str, Any]], str]
+
+
+def _complaint(cid: int) -> dict[str, Any]:
+    try:
+        return dict(services().complaints.get(cid))
+    except NotFound:
+        abort(404)
+
+
+def _outbox(row: dict[str, Any]) -> list[dict[str, Any]]:
+    return queue_db.outbox_for(services().store, *services().complaints.outbox_keys(row))
+
+
+@bp.get("/complaints/<int:cid>")
+def detail(cid: int) -> ResponseReturnValue:
+    return _page(cid, show_numbers=False)
+
+
+@bp.post("/complaints/<int:cid>/reveal")
+def reveal(cid: int) -> ResponseReturnValue:
+    return _page(cid, show_numbers=True)
+
+
+def _page(cid: int, show_numbers: bool) -> ResponseReturnValue:
+    row = _complaint(cid)
+    complaints = services().complaints
+    audit("reveal_phone" if show_numbers else "view", cid)
+    shown = complaints.reveal(row)
+    people = {o["id"]: o for o in accounts().all()}
+    history = complaints.history(cid)
+    for event in history:
+        who = people.get(event.get("operator_id") or -1)
+        event["who"] = (who["name"] or who["email"]) if who else label(ACTOR_NAMES,
+                                                                        event["actor"])
+    agency = None
+    if row.get("agency_licence"):
+        found = agencies_by_licence_key(services().store, [licence_key(row["agency_licence"])])
+        agency = found[0] if found else None
+    lang = str(row.get("lang") or "en")
+    previews = {key: services().t(lang, text).format(reference=shown["reference_shown"])
+                for key, text in MESSAGE_TEMPLATES.items()}
+    return render_template(
+        "dashboard/detail.html", c=shown, history=history, outbox=_outbox(row),
+        agency=agency, show_numbers=show_numbers, now=time.time(),
+        contact_phone_masked=mask_phone(shown.get("contact_phone", "")),
+        truncated=[f for f in str(row.get("truncated") or "").split(",") if f],
+        untouched=untouched(row, time.time()), statuses=STATUSES,
+        operators=[o for o in people.values() if o["active"]],
+        partners=operators_db.partners(services().store, active_only=True),
+        previews=previews, can_message=complaints.can_message(row),
+        assigned=people.get(row.get("assigned_to") or -1), migrant_lang=_language_name(lang))
+
+
+def _language_name(code: str) -> str:
+    try:
+        return Locale.parse(code).get_display_name(current_lang()) or code
+    except (UnknownLocaleError, ValueError):
+        return code
+
+
+def action(name: str) -> Callable[[Action], Action]:
+    """Register ``fn(cid, row) -> message`` as POST /complaints/<cid>/<name>: it runs the
+    action, flashes what it did, and the browser goes back to the complaint's page."""
+
+    def register(fn: Action) -> Action:
+        def view(cid: int) -> ResponseReturnValue:
+            message = fn(cid, _complaint(cid))
+            if message:
+                flash(message, "info")
+            return redirect(url_for("dashboard.detail", cid=cid), 303)
+
+        bp.add_url_rule(f"/complaints/<int:cid>/{name}", fn.__name__, view, methods=["POST"])
+        return fn
+
+    return register
+
+
+def _change_status(cid: int, row: dict[str, Any], status: str, detail: str = "") -> str:
+    """Set the status; say whether the migrant's status SMS was queued (contact safe)."""
+    before = len(_outbox(row))
+    services().complaints.set_status(cid, status, g.operator["id"], "operator", detail=detail)
+    if len(_outbox(row)) > before:
+        return _("An SMS to the migrant was queued.")
+    return _("No SMS to the migrant: this status has none, or contact is not safe "
+             "for updates.")
+
+
+@action("assign")
+def assign(cid: int, row: dict[str, Any]) -> str:
+    wanted = request.form.get("operator_id", "")
+    operator = accounts().by_id(int(wanted)) if wanted.isdigit() else None
+    if operator is None or not operator["active"]:
+        return _("Choose an operator to assign it to.")
+    who = operator["name"] or operator["email"]
+    services().complaints.act(cid, "assign", g.operator["id"], "operator", detail=who,
+                              fields={"assigned_to": operator["id"]})
+    audit("assign", cid, f"to operator {operator['id']}")
+    return _("Assigned to %(who)s.", who=who)
+
+
+@action("status")
+def status(cid: int, row: dict[str, Any]) -> str:
+    wanted = request.form.get("status", "")
+    if wanted not in STATUSES:
+        return _("Choose a status.")
+    sms = _change_status(cid, row, wanted, request.form.get("note", "")[:NOTE_LIMIT])
+    audit("status", cid, wanted)
+    return _("Status changed to %(status)s.", status=label(STATUS_NAMES, wanted)) + " " + sms
+
+
+@action("note")
+def note(cid: int, row: dict[str, Any]) -> str:
+    text = request.form.get("note", "").strip()
+    if not text:
+        return _("Write the note first.")
+    services().complaints.act(cid, "note", g.operator["id"], "operator",
+                              detail=text[:NOTE_LIMIT])
+    audit("note", cid)
+    if len(text) > NOTE_LIMIT:
+        return _("Note added, cut to %(limit)s characters.", limit=NOTE_LIMIT)
+    return _("Note added.")
+
+
+@action("message")
+def message(cid: int, row: dict[str, Any]) -> str:
+    template = request.form.get("template", "")
+    if template not in MESSAGE_TEMPLATES:
+        return _("Choose a message.")
+    try:
+        services().complaints.message(cid, template, g.operator["id"], "operator")
+    except ContactNotSafe:
+        audit("message_refused", cid, template)
+        return _("Not sent: the caller did not say it is safe to contact them by SMS.")
+    audit("message", cid, template)
+    return _("The SMS was queued.")
+
+
+@action("refer")
+def refer(cid: int, row: dict[str, Any]) -> str:
+    wanted = request.form.get("partner_id", "")
+    partner = operators_db.partner(services().store, int(wanted)) if wanted.isdigit() else None
+    if partner is None or not partner["active"]:
+        return _("Choose a partner organisation.")
+    text = request.form.get("note", "").strip()[:NOTE_LIMIT]
+    services().complaints.act(cid, "referral", g.operator["id"], "operator",
+                              detail=partner["name"] + (f": {text}" if text else ""))
+    sms = _change_status(cid, row, "referred")
+    audit("referral", cid, f"to partner {partner['id']}")
+    return _("Referred to %(partner)s.", partner=partner["name"]) + " " + sms

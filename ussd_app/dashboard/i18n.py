@@ -1,0 +1,123 @@
+"""The dashboard's words in the operator's language (English unless they pick another).
+
+Every string goes through the same gettext catalogs as the phone channels
+(``translations/``), so ``make catalogs`` extracts the Python strings here and
+the templates' ``_()`` alike. Labels for stored codes (statuses, categories,
+contact choices) are kept here, marked with ``N_`` and translated when shown.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from flask import current_app, g, session
+
+from ..agencies import country_name
+from ..engine.messages import N_
+from ..i18n import TRANSLATIONS_DIR
+
+STATUS_NAMES = {"new": N_("New"), "in_progress": N_("In progress"),
+                "referred": N_("Referred"), "resolved": N_("Resolved"),
+                "closed": N_("Closed")}
+CATEGORY_NAMES = {"unpaid_wages": N_("Unpaid wages"), "contract": N_("Contract broken"),
+                  "documents": N_("Documents taken"), "fees": N_("Recruitment fees"),
+                  "abuse": N_("Abuse"), "forced_labour": N_("Forced labour"),
+                  "lost_contact": N_("Lost contact"), "other": N_("Other")}
+CONTACT_NAMES = {"any": N_("Any time"), "times": N_("Only at the times given"),
+                 "other": N_("Only on another number"),
+                 "never": N_("Never: do not call or SMS"),
+                 "unknown": N_("Not asked: do not call or SMS")}
+FILED_BY_NAMES = {"self": N_("The migrant"), "family": N_("A family member")}
+AGAINST_NAMES = {"agency": N_("Recruitment agency"), "employer": N_("Employer"),
+                 "other": N_("Other")}
+EVENT_NAMES = {"filed": N_("Filed"), "urgent": N_("Urgent report"),
+               "details": N_("Details added"), "status": N_("Status changed"),
+               "note": N_("Internal note"), "assign": N_("Assigned"),
+               "referral": N_("Referred to a partner"), "message": N_("SMS to the migrant"),
+               "erased": N_("Personal data erased")}
+ACTOR_NAMES = {"caller": N_("Caller"), "system": N_("System"), "operator": N_("Operator")}
+FIELD_NAMES = {"against": N_("Against"), "employer": N_("Employer"), "city": N_("City"),
+               "country_other": N_("Country"), "description": N_("What happened"),
+               "contact_when": N_("When to contact"), "contact_phone": N_("Other number")}
+TEMPLATE_NAMES = {"call_us": N_("Please call us"), "more_info": N_("We need more information"),
+                  "tried_to_call": N_("We tried to call you"),
+                  "partner_will_call": N_("A partner will contact you")}
+OUTBOX_NAMES = {"queued": N_("Queued"), "sending": N_("Sending"), "sent": N_("Sent"),
+                "delivered": N_("Delivered"), "failed": N_("Failed"), "dead": N_("Not sent"),
+                "suppressed": N_("Suppressed (the phone sent STOP)")}
+
+
+@lru_cache(maxsize=1)
+def languages() -> tuple[tuple[str, str], ...]:
+    """(code, name in its own script) of English and every language with a catalog."""
+    codes = ["en", *sorted(p.name for p in TRANSLATIONS_DIR.iterdir()
+                           if (p / "LC_MESSAGES" / "messages.po").is_file())]
+    return tuple((code, _own_name(code)) for code in dict.fromkeys(codes))
+
+
+def _own_name(code: str) -> str:
+    try:
+        name = Locale.parse(code).get_display_name(code) or code
+    except (UnknownLocaleError, ValueError):
+        return code
+    return name[:1].upper() + name[1:]
+
+
+def current_lang() -> str:
+    lang = g.get("lang") or session.get("lang") or "en"
+    return lang if lang in dict(languages()) else "en"
+
+
+def text_direction() -> str:
+    try:
+        return str(Locale.parse(current_lang()).text_direction)
+    except (UnknownLocaleError, ValueError):
+        return "ltr"
+
+
+def _(message: str, **values: Any) -> str:
+    """``message`` in the operator's language, with ``%(name)s`` placeholders filled."""
+    text = current_app.extensions["migrantline"].catalogs.gettext(current_lang(), message)
+    return text % values if values else text
+
+
+def ngettext(singular: str, plural: str, n: int, **values: Any) -> str:
+    text = current_app.extensions["migrantline"].catalogs.ngettext(current_lang(), singular,
+                                                                  plural, n)
+    return text % {"num": n, **values}
+
+
+def label(names: dict[str, str], code: Any) -> str:
+    """A stored code as the operator reads it; an unknown code as it is."""
+    if code is None or code == "":
+        return "–"
+    found = names.get(str(code))
+    return _(found) if found else str(code)
+
+
+def country(code: Any) -> str:
+    if not code:
+        return "–"
+    if code == "other":
+        return _("Other")
+    return country_name(str(code), current_lang())
+
+
+def when(at: Any) -> str:
+    """A time as operators compare them: in digits, UTC, to the minute."""
+    if not at:
+        return "–"
+    return datetime.fromtimestamp(float(at), UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def age(at: Any, now: float) -> str:
+    """How long ago, in the largest whole unit: 3 d, 5 h, 12 min."""
+    seconds = max(0, now - float(at or now))
+    if seconds >= 86400:
+        return _("%(n)s d", n=int(seconds // 86400))
+    if seconds >= 3600:
+        return _("%(n)s h", n=int(seconds // 3600))
+    return _("%(n)s min", n=int(seconds // 60))

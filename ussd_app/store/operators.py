@@ -1,0 +1,187 @@
+"""Operators, their login attempts, the audit log and partner organisations: the SQL.
+
+The operators' dashboard (``ussd_app.dashboard``) is the only user. Passwords
+arrive here already hashed (argon2); the audit log holds who did what to which
+complaint and from where, never the personal data itself (no numbers, no free
+text): it must be safe to show to every supervisor and to keep for long.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from sqlite_utils import Database
+
+from . import Store, _dicts, migrations
+
+OPERATOR_COLUMNS = ("id", "email", "name", "role", "password_hash", "active", "created_at",
+                    "last_login_at", "session_epoch", "lang")
+_OPERATOR_SQL = ", ".join(OPERATOR_COLUMNS)
+
+
+@migrations()
+def m_operators_001(db: Database) -> None:
+    db["operators"].create(
+        {"id": int, "email": str, "name": str, "role": str, "password_hash": str,
+         "active": int, "created_at": float, "last_login_at": float, "session_epoch": int,
+         "lang": str},
+        pk="id", not_null={"email", "role", "password_hash", "active", "created_at"},
+        defaults={"active": 1, "session_epoch": 0})
+    db["operators"].create_index(["email"], unique=True)
+    db["login_attempts"].create({"id": int, "at": float, "email": str, "ip": str, "ok": int},
+                                pk="id", not_null={"at", "email", "ip", "ok"})
+    db["login_attempts"].create_index(["email", "at"])
+    db["login_attempts"].create_index(["ip", "at"])
+    db["audit_log"].create(
+        {"id": int, "at": float, "operator_id": int, "action": str, "complaint_id": int,
+         "detail": str, "ip": str},
+        pk="id", not_null={"at", "action"})
+    db["audit_log"].create_index(["at"])
+    db["audit_log"].create_index(["complaint_id", "at"])
+    db["audit_log"].create_index(["operator_id", "at"])
+    db["partners"].create(
+        {"id": int, "name": str, "country": str, "contact": str, "active": int,
+         "created_at": float},
+        pk="id", not_null={"name", "active", "created_at"}, defaults={"active": 1})
+
+
+class EmailTaken(Exception):
+    """An operator with this email exists already."""
+
+
+# ---------------------------------------------------------------- operators
+
+
+def add_operator(store: Store, email: str, name: str, role: str, password_hash: str,
+                 at: float) -> int:
+    try:
+        cursor = store.db().execute(
+            "insert into operators (email, name, role, password_hash, active, created_at, "
+            "session_epoch) values (?, ?, ?, ?, 1, ?, 0)",
+            [email, name, role, password_hash, at])
+    except sqlite3.IntegrityError as exc:
+        raise EmailTaken(email) from exc
+    return int(cursor.lastrowid or 0)
+
+
+def operator_by_email(store: Store, email: str) -> dict[str, Any] | None:
+    rows = _dicts(store.db().execute(
+        f"select {_OPERATOR_SQL} from operators where email = ?", [email]))
+    return rows[0] if rows else None
+
+
+def operator_by_id(store: Store, operator_id: int) -> dict[str, Any] | None:
+    rows = _dicts(store.db().execute(
+        f"select {_OPERATOR_SQL} from operators where id = ?", [operator_id]))
+    return rows[0] if rows else None
+
+
+def operators(store: Store) -> list[dict[str, Any]]:
+    return _dicts(store.db().execute(f"select {_OPERATOR_SQL} from operators order by email"))
+
+
+def update_operator(store: Store, operator_id: int, fields: Mapping[str, Any]) -> None:
+    unknown = set(fields) - set(OPERATOR_COLUMNS[1:])
+    if unknown:
+        raise ValueError(f"not operator columns: {sorted(unknown)}")
+    store.db().execute(
+        f"update operators set {', '.join(f'{c} = ?' for c in fields)} where id = ?",
+        [*fields.values(), operator_id])
+
+
+def end_sessions(store: Store, operator_id: int) -> None:
+    """Every signed-in browser of this operator is signed out at its next request."""
+    store.db().execute("update operators set session_epoch = session_epoch + 1 where id = ?",
+                       [operator_id])
+
+
+# ---------------------------------------------------------------- login attempts
+
+
+def record_login(store: Store, email: str, ip: str, ok: bool, at: float) -> None:
+    store.db().execute("insert into login_attempts (at, email, ip, ok) values (?, ?, ?, ?)",
+                       [at, email, ip, int(ok)])
+
+
+def login_failures(store: Store, email: str, ip: str, since: float) -> tuple[int, int, float]:
+    """(failures for this account, failures from this address, time of the latest) since then.
+
+    An account's count restarts at its last successful login.
+    """
+    conn = store.db().conn
+    last_ok = conn.execute("select coalesce(max(at), 0) from login_attempts where email = ? "
+                           "and ok = 1", [email]).fetchone()[0]
+    by_email, latest_email = conn.execute(
+        "select count(*), coalesce(max(at), 0) from login_attempts where email = ? and ok = 0 "
+        "and at >= ?", [email, max(since, float(last_ok))]).fetchone()
+    by_ip, latest_ip = conn.execute(
+        "select count(*), coalesce(max(at), 0) from login_attempts where ip = ? and ok = 0 "
+        "and at >= ?", [ip, since]).fetchone()
+    return int(by_email), int(by_ip), float(max(latest_email, latest_ip))
+
+
+def purge_login_attempts(store: Store, before: float) -> int:
+    cursor = store.db().execute("delete from login_attempts where at < ?", [before])
+    return int(cursor.rowcount or 0)
+
+
+# ---------------------------------------------------------------- audit log
+
+
+def audit(store: Store, at: float, operator_id: int | None, action: str,
+          complaint_id: int | None, detail: str, ip: str) -> None:
+    store.db().execute(
+        "insert into audit_log (at, operator_id, action, complaint_id, detail, ip) "
+        "values (?, ?, ?, ?, ?, ?)", [at, operator_id, action, complaint_id, detail, ip])
+
+
+def audit_rows(store: Store, limit: int, offset: int, complaint_id: int | None = None,
+               operator_id: int | None = None) -> tuple[list[dict[str, Any]], int]:
+    """A page of the audit log, newest first, with the complaint's reference; and the total."""
+    where, params = [], []
+    if complaint_id is not None:
+        where.append("a.complaint_id = ?")
+        params.append(complaint_id)
+    if operator_id is not None:
+        where.append("a.operator_id = ?")
+        params.append(operator_id)
+    clause = f"where {' and '.join(where)}" if where else ""
+    conn = store.db().conn
+    total = conn.execute(f"select count(*) from audit_log a {clause}", params).fetchone()[0]
+    rows = _dicts(conn.execute(
+        "select a.id, a.at, a.operator_id, o.email as operator_email, a.action, "
+        "a.complaint_id, c.reference, a.detail, a.ip from audit_log a "
+        "left join operators o on o.id = a.operator_id "
+        f"left join complaints c on c.id = a.complaint_id {clause} "
+        "order by a.at desc, a.id desc limit ? offset ?", [*params, limit, offset]))
+    return rows, int(total)
+
+
+# ---------------------------------------------------------------- partners
+
+
+def add_partner(store: Store, name: str, country: str, contact: str, at: float) -> int:
+    cursor = store.db().execute(
+        "insert into partners (name, country, contact, active, created_at) "
+        "values (?, ?, ?, 1, ?)", [name, country, contact, at])
+    return int(cursor.lastrowid or 0)
+
+
+def partners(store: Store, active_only: bool = False) -> list[dict[str, Any]]:
+    sql = "select id, name, country, contact, active, created_at from partners" + \
+        (" where active = 1" if active_only else "") + " order by name"
+    return _dicts(store.db().execute(sql))
+
+
+def partner(store: Store, partner_id: int) -> dict[str, Any] | None:
+    rows = _dicts(store.db().execute(
+        "select id, name, country, contact, active, created_at from partners where id = ?",
+        [partner_id]))
+    return rows[0] if rows else None
+
+
+def set_partner_active(store: Store, partner_id: int, active: bool) -> None:
+    store.db().execute("update partners set active = ? where id = ?",
+                       [int(active), partner_id])
