@@ -473,3 +473,27 @@ def test_retention_purge_erases_closed_complaints(app: Flask, client: FlaskClien
     first, second = rows(app)
     assert first["erased_at"] and first["description_sealed"] is None
     assert second["erased_at"] is None and second["description_sealed"]
+
+
+def test_a_late_flush_from_another_worker_never_reopens_a_filed_session(tmp_path: Path) -> None:
+    """Hops of one session land on two workers; the stale buffer is flushed last."""
+    first, second = make_app(tmp_path), make_app(tmp_path)
+    try:
+        phone = Phone(first.test_client())
+        start_report(phone, "en")
+        steps = [choice("report_danger", "no"), choice("report_who", "self"),
+                 choice("report_category", "fees"), choice("report_against", "employer"),
+                 "Sunny Farms", choice("report_country", "np"), "Pokhara", "Fees of 900",
+                 choice("report_contact", "never"), choice("report_pin_choice", "no")]
+        phone.press(*steps)  # worker one has the session up to the confirm screen
+        finisher = Phone(second.test_client(), number=phone.number)
+        finisher.session, finisher.inputs = phone.session, list(phone.inputs)
+        assert finisher.press("1").startswith("END ")  # worker two files it
+        second.extensions["migrantline"].store.flush()
+        first.extensions["migrantline"].store.flush()  # the older hop, flushed late
+        redial = phone.dial()
+        assert "Continue" not in redial  # a filed complaint is not offered again
+        assert len(rows(first)) == 1
+    finally:
+        for app in (first, second):
+            app.extensions["migrantline"].store.close()

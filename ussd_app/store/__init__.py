@@ -295,10 +295,12 @@ _COLUMNS_SQL = ", ".join(_SESSION_COLUMNS)
 _UPSERT_SESSION = (
     f"insert into ussd_sessions ({_COLUMNS_SQL}) values ({', '.join('?' * 9)}) "
     "on conflict(id) do update set updated_at = excluded.updated_at, "
-    "last_text = excluded.last_text, resumable = excluded.resumable, ended = excluded.ended")
+    "last_text = excluded.last_text, resumable = excluded.resumable, ended = excluded.ended "
+    # Workers flush their own buffers: an older hop flushed late never undoes a newer one.
+    "where excluded.updated_at >= ussd_sessions.updated_at")
 _UPSERT_PHONE = ("insert into phones (key, lang, updated_at) values (?, ?, ?) "
                  "on conflict(key) do update set lang = excluded.lang, "
-                 "updated_at = excluded.updated_at")
+                 "updated_at = excluded.updated_at where excluded.updated_at >= phones.updated_at")
 
 
 def open_store(data_dir: Path, flush_ms: int = 100) -> Store:
