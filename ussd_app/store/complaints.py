@@ -14,7 +14,8 @@ filter and count on: category, country, status, urgency, dates.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlite_utils import Database
@@ -55,6 +56,22 @@ def m_complaints_001(db: Database) -> None:
     db["pin_attempts"].create_index(["phone_key", "at"])
 
 
+@contextmanager
+def durable(conn: sqlite3.Connection) -> Iterator[None]:
+    """One transaction that survives a power cut, not only a crash, once it returns.
+
+    The database runs with ``synchronous = NORMAL`` (WAL): a commit reaches the
+    disk at the next checkpoint, which is fine for session progress. A reference
+    shown to a caller must name a complaint on disk, so its transaction syncs.
+    """
+    conn.execute("PRAGMA synchronous = FULL")
+    try:
+        with write_transaction(conn):
+            yield
+    finally:
+        conn.execute("PRAGMA synchronous = NORMAL")
+
+
 class ReferenceTaken(Exception):
     """The generated reference exists already: draw another one."""
 
@@ -67,7 +84,7 @@ def insert(store: Store, row: Mapping[str, Any], event: Mapping[str, Any],
     hop), with False. Raises ``ReferenceTaken`` when the reference collides.
     """
     conn = store.db().conn
-    with write_transaction(conn):
+    with durable(conn):
         found = _one(conn, "key = ?", [row["key"]])
         if found is not None:
             return found, False
@@ -97,7 +114,7 @@ def update(store: Store, complaint_id: int, fields: Mapping[str, Any],
     if unknown:
         raise ValueError(f"not complaint columns: {sorted(unknown)}")
     conn = store.db().conn
-    with write_transaction(conn):
+    with durable(conn):
         if fields:
             conn.execute(
                 f"update complaints set {', '.join(f'{c} = ?' for c in fields)} where id = ?",
