@@ -30,21 +30,22 @@ KEEP_VERSIONS = 8
 def fit_problems(tree: Tree, layouts: Iterable[Layout], t: Translate) -> list[Problem]:
     """Page every node in every language for every layout; report what cannot fit.
 
-    The first layout (USSD, the hot path) is paged in full, which also fills
-    the page cache. For the others an article is only checked for what could
-    stop its paging (its title and footer with one character of text), since
-    any text cuts into pages from there; they page on first use.
+    An article is only checked for what could stop its paging (its title and
+    footer with one character of text), since any text cuts into pages from
+    there: that is as good as paging it, at a fraction of the cost (articles
+    are most of a tree). Everything else is paged in full. ``warm`` fills the
+    page cache of the hot path afterwards, off the path of the check.
     """
     problems = []
     failed: set[tuple[str, str]] = set()  # one message per node and language is enough
-    for i, layout in enumerate(layouts):
+    for layout in layouts:
         for node in tree.nodes.values():
             for lang in tree.language_codes:
                 if (node.id, lang) in failed or \
                         node.type not in (getattr(layout, "node_types", ()) or (node.type,)):
                     continue
                 try:
-                    if i and node.type == ARTICLE:
+                    if node.type == ARTICLE:
                         article_fits(tree, node, lang, layout, t)
                     else:
                         node_pages(tree, node, lang, layout, t, root=node.id == tree.main)
@@ -53,6 +54,16 @@ def fit_problems(tree: Tree, layouts: Iterable[Layout], t: Translate) -> list[Pr
                     problems.append(Problem(node.source, 1, f"does not fit on a screen: {exc}",
                                             "shorten the title or labels in that language"))
     return problems
+
+
+def warm(tree: Tree, layout: Layout, t: Translate) -> None:
+    """Page every node of a served tree for the hot path, so no caller waits on paging."""
+    for node in tree.nodes.values():
+        for lang in tree.language_codes:
+            try:
+                node_pages(tree, node, lang, layout, t, root=node.id == tree.main)
+            except FitError:  # the check let it through: it pages, so this cannot happen
+                log.exception("paging %s in %s failed after the check passed", node.id, lang)
 
 
 class ContentRegistry:
@@ -111,6 +122,8 @@ class ContentRegistry:
             self.error = None
         log.info("serving content version %s (%d nodes, %s)", tree.version, len(tree.nodes),
                  ", ".join(tree.language_codes))
+        if self.layouts:
+            jobs.once(lambda: warm(tree, self.layouts[0], self.t), "content-warm")
         return True
 
     def get(self, version: str | None) -> Tree | None:

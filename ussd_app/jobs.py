@@ -47,3 +47,15 @@ class Periodic:
 
 def every(interval: float, fn: Callable[[], object], name: str) -> Periodic:
     return Periodic(interval, fn, name)
+
+
+def once(fn: Callable[[], object], name: str) -> None:
+    """Run ``fn`` once in the background (a queue's worker, later); its errors are logged."""
+
+    def run() -> None:
+        try:
+            fn()
+        except Exception:
+            log.exception("background job %s failed", name)
+
+    threading.Thread(target=run, name=name, daemon=True).start()

@@ -42,6 +42,7 @@ def _fits(layout: Layout, screen: Screen, t: Translate, reserve: str) -> bool:
             and layout.fits(layout.render(replace(screen, title=reserve), t)))
 
 
+@lru_cache(maxsize=1024)
 def _footers(lang: str, t: Translate, here: tuple[tuple[str, str], ...]
              ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
     """The "more" footer and the last page's footer for one position in the text."""
