@@ -30,3 +30,19 @@ def ussd() -> Response:
     """Answer every hop with the same screen, after parsing the AT form."""
     request.form.get("text", "")
     return Response(SCREEN, mimetype="text/plain")
+
+
+# The voice baseline: a Twilio webhook parsed, a fixed TwiML menu of the size ours sends.
+TWIML = ('<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="http://127.0.0.1/'
+         'voice/twilio?s=1" actionOnEmptyResult="false" finishOnKey="#" input="dtmf" '
+         'method="POST" timeout="4">' + "".join(
+             f"<Play>http://127.0.0.1:5000/audio/tts/en/node/main/option/{i}.wav?v=0123abcd"
+             "</Play>" for i in range(12)) + '</Gather><Redirect method="POST">'
+         'http://127.0.0.1/voice/twilio?s=1&amp;ev=silence</Redirect></Response>')
+
+
+@app.post("/voice/twilio")
+@app.post("/voice/twilio/status")
+def voice() -> Response:
+    request.form.get("Digits", "")
+    return Response(TWIML, mimetype="text/xml")

@@ -1,0 +1,137 @@
+"""The voice webhooks: Twilio at ``/voice/twilio``, Africa's Talking at ``/voice/africastalking``.
+
+Parsing, the providers' checks (Twilio's signature, the webhook token) and
+their XML only; what a call hears is ``voice_calls``. A failure inside never
+reaches the caller as silence or an error page: they hear goodbye in their
+language, or the provider's own error tone at worst, and the log says why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+
+from sms_flows.endpoints import _token_ok, _twilio_ok
+
+from ..voice_calls import Channel, VoiceRequest, channel_url
+from .voice import Hangup, Reply, at_says, at_xml, twilio_says, twiml
+
+log = logging.getLogger(__name__)
+bp = Blueprint("voice", __name__)
+
+MAX_FIELD = 256
+ENDED = ("completed", "busy", "failed", "no-answer", "canceled")
+
+
+def _services() -> Any:
+    return current_app.extensions["migrantline"]
+
+
+def _field(form: Mapping[str, str], name: str) -> str:
+    return str(form.get(name, "")).strip()[:MAX_FIELD]
+
+
+def _int(value: str) -> int | None:
+    try:
+        return int(float(value))
+    except ValueError:
+        return None
+
+
+def _query() -> tuple[int | None, str, int]:
+    seq = _int(request.args.get("s", "")) if request.args.get("s") else None
+    wait = _int(request.args.get("w", "0")) or 0
+    return seq, request.args.get("ev", ""), max(0, min(wait, 10))
+
+
+def _event(ev: str, digits: str, recording: str) -> str:
+    if ev in ("silence", "wait"):
+        return ev
+    if ev == "record":
+        return "record" if recording else "silence"
+    return "input" if digits else "call"
+
+
+def _channel(name: str, path: str) -> Channel:
+    config = current_app.config
+    base = str(config.get("MIGRANTLINE_BASE_URL") or "http://127.0.0.1:5000")
+    token = config.get("MIGRANTLINE_WEBHOOK_TOKEN") if name == "africastalking" else None
+    says = twilio_says if name == "twilio" else at_says
+    return Channel(name, says, channel_url(base, path, str(token) if token else None))
+
+
+def _answer(req: VoiceRequest, channel: Channel) -> Reply:
+    voice = _services().voice
+    if voice is None:
+        return (Hangup(),)
+    try:
+        return voice.answer(req, channel)
+    except Exception:  # never an error page or dead air: goodbye, and the log says why
+        log.exception("voice webhook failed (%s)", req.provider)
+        return voice.failure(req, channel)
+
+
+@bp.post("/voice/twilio")
+def twilio() -> Response:
+    if not _twilio_ok():
+        return Response("forbidden: bad X-Twilio-Signature", status=403, mimetype="text/plain")
+    form = request.form
+    call_id, direction = _field(form, "CallSid"), _field(form, "Direction") or "inbound"
+    phone = _field(form, "From" if direction == "inbound" else "To")
+    if not call_id or not phone:
+        return Response("not a Twilio voice webhook: CallSid and From are required",
+                        status=400, mimetype="text/plain")
+    seq, ev, wait = _query()
+    digits, recording = _field(form, "Digits")[:32], _field(form, "RecordingUrl")
+    status = _field(form, "CallStatus")
+    req = VoiceRequest("twilio", call_id, phone, direction.split("-")[0],
+                       _event(ev, digits, recording), seq, digits, recording,
+                       _int(_field(form, "RecordingDuration")), wait=wait,
+                       ended=status in ENDED)
+    return Response(twiml(_answer(req, _channel("twilio", "/voice/twilio"))),
+                    mimetype="text/xml")
+
+
+@bp.post("/voice/twilio/status")
+def twilio_status() -> Response:
+    """The number's status callback: how a call ended (a missed call is called back)."""
+    if not _twilio_ok():
+        return Response("forbidden: bad X-Twilio-Signature", status=403, mimetype="text/plain")
+    form = request.form
+    call_id, direction = _field(form, "CallSid"), _field(form, "Direction") or "inbound"
+    phone = _field(form, "From" if direction == "inbound" else "To")
+    if not call_id or not phone:
+        return Response("not a Twilio status callback: CallSid and From are required",
+                        status=400, mimetype="text/plain")
+    if _field(form, "CallStatus") in ENDED:
+        _answer(VoiceRequest("twilio", call_id, phone, direction.split("-")[0], "end",
+                             duration=_int(_field(form, "CallDuration")) or 0,
+                             recording_url=_field(form, "RecordingUrl")),
+                _channel("twilio", "/voice/twilio"))
+    return Response("<Response/>", mimetype="text/xml")
+
+
+@bp.post("/voice/africastalking")
+def africastalking() -> Response:
+    if not _token_ok():
+        return Response("forbidden: wrong or missing token", status=403, mimetype="text/plain")
+    form = request.form
+    call_id, direction = _field(form, "sessionId"), _field(form, "direction") or "inbound"
+    phone = _field(form, "callerNumber" if direction == "inbound" else "destinationNumber")
+    if not call_id or not phone:
+        return Response("not an Africa's Talking voice callback: sessionId and callerNumber "
+                        "are required", status=400, mimetype="text/plain")
+    seq, ev, wait = _query()
+    digits, recording = _field(form, "dtmfDigits")[:32], _field(form, "recordingUrl")
+    channel = _channel("africastalking", "/voice/africastalking")
+    if _field(form, "isActive") == "0":  # the last request: the call is over
+        req = VoiceRequest("africastalking", call_id, phone, direction, "end",
+                           recording_url=recording,
+                           duration=_int(_field(form, "durationInSeconds")) or 0)
+    else:
+        req = VoiceRequest("africastalking", call_id, phone, direction,
+                           _event(ev, digits, recording), seq, digits, recording, wait=wait)
+    return Response(at_xml(_answer(req, channel)), mimetype="application/xml")

@@ -1,0 +1,126 @@
+"""Voice calls: where each call is in the menus, the SQL of ``ussd_app.voice_calls``.
+
+A call is keyed by its provider's id (Twilio's ``CallSid``, Africa's Talking's
+``sessionId``). Unlike USSD, a voice webhook does not resend the whole path,
+so the engine state is stored after every step, with ``seq`` (the steps taken
+so far): a provider's retry of a step carries the ``seq`` it was answering and
+is recognised, so it is shown again instead of applied twice. The state is
+encrypted once it holds what the caller answered (the service seals it before
+it gets here); the phone number is only its keyed hash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+from . import Store, migrations, write_transaction
+
+
+@migrations()
+def m_voice_calls_001(db: Database) -> None:
+    db["voice_calls"].create(
+        {"key": str, "provider": str, "phone_key": str, "direction": str, "version": str,
+         "state": str, "seq": int, "silent_seq": int, "silent_count": int,
+         "inputs": int, "started_at": float, "updated_at": float, "ended_at": float,
+         "outcome": str},
+        pk="key", not_null={"provider", "phone_key", "state"},
+        defaults={"seq": 0, "silent_seq": -1, "silent_count": 0, "inputs": 0},
+    )
+    db["voice_calls"].create_index(["updated_at"])
+
+
+@dataclass(frozen=True)
+class VoiceCall:
+    key: str
+    provider: str
+    phone_key: str
+    direction: str
+    version: str
+    state: str
+    seq: int
+    silent_seq: int
+    silent_count: int
+    inputs: int
+    started_at: float
+    updated_at: float
+    ended_at: float | None
+    outcome: str | None
+
+
+_COLUMNS = ("key", "provider", "phone_key", "direction", "version", "state", "seq",
+            "silent_seq", "silent_count", "inputs", "started_at", "updated_at", "ended_at",
+            "outcome")
+_SQL = ", ".join(_COLUMNS)
+
+
+def voice_call(store: Store, key: str) -> VoiceCall | None:
+    row = store.db().execute(f"select {_SQL} from voice_calls where key = ?", [key]).fetchone()
+    return VoiceCall(*row) if row else None
+
+
+def start_voice_call(store: Store, key: str, provider: str, phone_key: str, direction: str,
+                     version: str, state: str, seq: int, now: float) -> VoiceCall:
+    """The call's row; a retried first webhook finds the one its first try made."""
+    conn = store.db().conn
+    with write_transaction(conn):
+        conn.execute(
+            "insert into voice_calls (key, provider, phone_key, direction, version, state, seq, "
+            "silent_seq, silent_count, inputs, started_at, updated_at) "
+            "values (?, ?, ?, ?, ?, ?, ?, -1, 0, 0, ?, ?) on conflict(key) do nothing",
+            [key, provider, phone_key, direction, version, state, seq, now, now])
+    found = voice_call(store, key)
+    assert found is not None
+    return found
+
+
+def save_voice_step(store: Store, key: str, expected_seq: int, state: str, seq: int,
+                    now: float, inputs: int = 1) -> bool:
+    """Store the state after a step, only if no other request stepped this call meanwhile
+    (two deliveries of one webhook racing in two workers apply it once)."""
+    conn = store.db().conn
+    with write_transaction(conn):
+        cursor = conn.execute(
+            "update voice_calls set state = ?, seq = ?, inputs = inputs + ?, silent_count = 0, "
+            "updated_at = ? where key = ? and seq = ?",
+            [state, seq, inputs, now, key, expected_seq])
+    return cursor.rowcount == 1
+
+
+def count_silence(store: Store, key: str, seq: int, now: float) -> int:
+    """One more time the caller pressed nothing on screen ``seq``; a retry counts once."""
+    conn = store.db().conn
+    with write_transaction(conn):
+        conn.execute(
+            "update voice_calls set silent_count = silent_count + 1, silent_seq = ?, "
+            "updated_at = ? where key = ? and seq = ? and silent_seq != ?",
+            [seq, now, key, seq, seq])
+        row = conn.execute("select silent_count from voice_calls where key = ?",
+                           [key]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def end_voice_call(store: Store, key: str, outcome: str, now: float) -> bool:
+    """Mark the call over; True only the first time (its end is handled once)."""
+    conn = store.db().conn
+    with write_transaction(conn):
+        cursor = conn.execute(
+            "update voice_calls set ended_at = ?, outcome = ?, updated_at = ? "
+            "where key = ? and ended_at is null", [now, outcome, now, key])
+    return cursor.rowcount == 1
+
+
+def purge_voice_calls(store: Store, older_than: float) -> int:
+    """Calls are kept a day for retries and missed-call checks, then forgotten."""
+    conn = store.db().conn
+    with write_transaction(conn):
+        cursor = conn.execute("delete from voice_calls where updated_at < ?", [older_than])
+    return cursor.rowcount
+
+
+def voice_call_counts(store: Store) -> dict[str, Any]:
+    row = store.db().execute(
+        "select count(*), sum(ended_at is null) from voice_calls").fetchone()
+    return {"calls": int(row[0] or 0), "active": int(row[1] or 0)}
