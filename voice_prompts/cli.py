@@ -86,8 +86,12 @@ def render(lang: str | None) -> None:
     if lang is not None and lang not in manifest.prompts:
         raise click.BadParameter(f"'{lang}' is not a language of this tree; it has "
                                  + ", ".join(manifest.languages), param_hint="--lang")
-    todo = [p for p in manifest.all(lang) if library.state(p).status in ("missing", "stale")
-            and library.state(p).path is None]
+    todo, seen = [], set()
+    for prompt in manifest.all(lang):  # one render per distinct text (a title is often a label)
+        if (prompt.lang, prompt.sha256) in seen or library.state(prompt).path is not None:
+            continue
+        seen.add((prompt.lang, prompt.sha256))
+        todo.append(prompt)
     done: dict[str, list[float]] = {}
     failed: list[str] = []
     start = time.monotonic()

@@ -45,7 +45,7 @@ def safe_file(roots: dict[str, Path], subpath: str) -> Path | None:
     return resolved if resolved.is_file() else None
 
 
-@bp.route("/audio/<path:subpath>", methods=["GET"])  # Flask answers HEAD from GET
+@bp.route("/audio/<path:subpath>", methods=["GET"], merge_slashes=False)  # HEAD from GET
 def audio(subpath: str) -> Response:
     library = _library()
     path = safe_file(library.roots, subpath)
