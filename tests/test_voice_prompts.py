@@ -262,3 +262,17 @@ def test_audio_endpoint_serves_safely(env: dict[str, str], tmp_path: Path) -> No
             assert client.get(bad).status_code == 404, bad
     finally:
         services.store.close()
+
+
+def test_record_into_the_content_tree_comes_first(env: dict[str, str], tmp_path: Path) -> None:
+    """`record --content` keeps it in content/audio/, which bundles carry and sync mirrors."""
+    field = tmp_path / "field.wav"
+    tts.synthesize("Keep your passport.", "en", field, "off")
+    cli(env, "record", "en", "node/info/body", str(field), "--by", "Asha")
+    out = cli(env, "record", "en", "node/info/body", str(field), "--by", "Bo", "--content")
+    path = Path(env["MIGRANTLINE_CONTENT_DIR"]) / "audio" / "en" / "node/info/body.wav"
+    assert path.is_file() and "/audio/rec0/en/node/info/body.wav?v=" in out
+    result = CliRunner().invoke(main, ["prompts", "record", "en", "node/info/body", str(field),
+                                       "--by", "x", "--content"],
+                                env={**env, "MIGRANTLINE_CENTRAL_URL": "http://127.0.0.1:9"})
+    assert result.exit_code == 1 and "central content tree" in result.output

@@ -133,9 +133,18 @@ def _timed(fn: Any, *args: Any) -> float:
 @click.argument("prompt_id")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--by", "recorded_by", required=True, help="who recorded it (kept in the sidecar)")
-def record(lang: str, prompt_id: str, file: Path, recorded_by: str) -> None:
+@click.option("--content", "into_content", is_flag=True,
+              help="keep it in the content tree's audio/ folder, so `content publish` carries "
+              "it to every server (default: MIGRANTLINE_RECORDINGS_DIR, this server only)")
+def record(lang: str, prompt_id: str, file: Path, recorded_by: str, into_content: bool) -> None:
+    from ussd_app.sync import configured
+
     from .tts import TtsError
 
+    if into_content and configured(settings.load()):
+        raise click.ClickException(
+            "this server mirrors its content from MIGRANTLINE_CENTRAL_URL: record with "
+            "--content on the central content tree, then publish it")
     library, tree, t = _load()
     manifest = library.manifest(tree, t)
     if manifest.get(lang, prompt_id) is None:
@@ -143,7 +152,8 @@ def record(lang: str, prompt_id: str, file: Path, recorded_by: str) -> None:
             f"no prompt {prompt_id} in language '{lang}': `migrantline prompts manifest` "
             "lists every id")
     try:
-        out = library.import_recording(tree, t, lang, prompt_id, file, recorded_by)
+        into = library.recordings_dirs[0] if into_content else None
+        out = library.import_recording(tree, t, lang, prompt_id, file, recorded_by, into)
     except TtsError as exc:
         raise click.ClickException(f"{file} could not be converted: {exc}") from None
     spoken = library.prompt(tree, t, lang, prompt_id, lambda _lang: False)
