@@ -276,3 +276,18 @@ def test_record_into_the_content_tree_comes_first(env: dict[str, str], tmp_path:
                                        "--by", "x", "--content"],
                                 env={**env, "MIGRANTLINE_CENTRAL_URL": "http://127.0.0.1:9"})
     assert result.exit_code == 1 and "central content tree" in result.output
+
+
+def test_an_untranslated_text_is_spoken_in_its_own_language(env: dict[str, str]) -> None:
+    """A French node without French text shows the English one: it is played as English."""
+    write_tree(Path(env["MIGRANTLINE_CONTENT_DIR"]),
+               INFO.replace("  fr: Gardez votre passeport.\n", ""))
+    cli(env, "render", "--lang", "en")
+    library = library_of(env)
+    tree = read_tree(env["MIGRANTLINE_CONTENT_DIR"])
+    assert library.manifest(tree, t).get("fr", "node/info/body") is None
+    for spoken in (library.speak(tree, t, "fr", "Keep your passport.", no_say),
+                   library.prompt(tree, t, "fr", "node/info/body", no_say)):
+        assert (spoken.kind, spoken.lang, spoken.source) == ("play", "en", "fallback")
+    assert library.prompt(tree, t, "fr", "digit/3", lambda lang: True) == type(spoken)(
+        "say", text="trois", lang="fr", source="provider")

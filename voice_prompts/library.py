@@ -189,9 +189,14 @@ class PromptLibrary:
         return None
 
     def _with_fallback(self, manifest: Manifest, tree: Tree, prompt: Prompt,
-                       says: Callable[[str], bool]) -> Spoken | None:
+                       says: Callable[[str], bool], asked: str) -> Spoken | None:
+        """The chain for ``prompt``, then for its fallback-language twin; a piece spoken in
+        another language than the caller's (``asked``) is marked "fallback"."""
         found = self._chain(prompt, says)
         if found is not None:
+            if found.lang != asked:
+                return Spoken(found.kind, url=found.url, text=found.text, lang=found.lang,
+                              source="fallback")
             return found
         fallback = self.fallback_lang
         if fallback not in manifest.prompts:
@@ -210,7 +215,7 @@ class PromptLibrary:
         manifest = self.manifest(tree, t)
         prompt = manifest.find(lang, text) or manifest.find_any(text)
         if prompt is not None:
-            return self._with_fallback(manifest, tree, prompt, says)
+            return self._with_fallback(manifest, tree, prompt, says, lang)
         url = self.url(self.dynamic_path(lang, text))
         return Spoken("play", url=url, lang=lang, source="generated") if url else None
 
@@ -223,7 +228,7 @@ class PromptLibrary:
                 tree.default_language, prompt_id)
             if prompt is None:
                 return None
-        return self._with_fallback(manifest, tree, prompt, says)
+        return self._with_fallback(manifest, tree, prompt, says, lang)
 
     def digit(self, tree: Tree, t: Translate, lang: str, d: str,
               says: Callable[[str], bool]) -> Spoken | None:
