@@ -180,7 +180,10 @@ def test_recording_replaces_generated_then_goes_stale_or_corrupt(
     good = rec.read_bytes()
     rec.write_bytes(b"RIFF\0\0\0\0garbage" * 100)
     assert library.prompt(tree, t, "en", "node/info/body", no_say) == generated
+    rec.write_bytes(good[:len(good) // 2])  # a copy cut short: the header promises more
+    assert library.prompt(tree, t, "en", "node/info/body", no_say) == generated
     rec.write_bytes(good)
+    assert library.prompt(tree, t, "en", "node/info/body", no_say) == second
     # the article's text changes: the recording is stale, the new text is rendered
     write_tree(Path(env["MIGRANTLINE_CONTENT_DIR"]),
                INFO.replace("Keep your passport.", "Keep your passport safe."))

@@ -74,7 +74,8 @@ class FileInfo:
             except OSError:
                 data = b""
             mime = audio_type(data[:16])
-            if mime == "audio/wav" and tts.wav_format(data[:4096]) is None:
+            if mime == "audio/wav" and (tts.wav_format(data[:4096]) is None
+                                        or not tts.wav_complete(data)):
                 mime = None
             digest = hashlib.sha256(data).hexdigest() if mime else ""
         with self._lock:

@@ -104,6 +104,17 @@ def wav_format(data: bytes) -> tuple[int, int] | None:
     return fmt if fmt and has_data else None
 
 
+def wav_complete(data: bytes) -> bool:
+    """Whether a WAV holds all the audio its header promises (a copy cut short does not)."""
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        if chunk == b"data":
+            return size in (0, 0xFFFFFFFF) or pos + 8 + size <= len(data)
+        pos += 8 + size + (size & 1)
+    return False
+
+
 def check_output(path: Path) -> None:
     with path.open("rb") as fh:
         head = fh.read(4096)
