@@ -44,6 +44,7 @@ class Services:
     sms: SmsService | None = None
     complaints: Complaints | None = None
     sync: Any = None  # the background content sync (sync.BackgroundSync), when configured
+    prompts: Any = None  # the voice prompts (voice_prompts.PromptLibrary)
 
     def t(self, lang: str, message: str) -> str:
         return self.catalogs.gettext(lang, message)
@@ -90,7 +91,19 @@ def build_services(config: Mapping[str, Any]) -> Services:
     jobs.every(300, lambda: _purge_drafts(store, draft_seconds, sms.conversation_seconds),
                "session-purge")
     return Services(config, store, content, catalogs, ussd, sms, complaints,
-                    sync=background_sync)
+                    sync=background_sync, prompts=prompt_library(config))
+
+
+def prompt_library(config: Mapping[str, Any]) -> Any:
+    """The voice prompts: synced recordings first, then the local ones, then generated audio."""
+    from voice_prompts import PromptLibrary
+
+    data_dir = Path(config["MIGRANTLINE_DATA_DIR"]).resolve()
+    recordings = Path(str(config.get("MIGRANTLINE_RECORDINGS_DIR")
+                          or "./voice_prompts/recordings")).resolve()
+    return PromptLibrary([sync.served_content_dir(config) / "audio", recordings],
+                         data_dir / "audio", str(config["MIGRANTLINE_BASE_URL"]), "en",
+                         online=str(config.get("MIGRANTLINE_TTS_ONLINE") or "auto"))
 
 
 def _purge_drafts(store: Store, draft_seconds: float, conversation_seconds: float) -> None:
@@ -136,6 +149,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                                      str(token) if token else None)
     app.register_blueprint(health_bp)
     app.register_blueprint(sms_bp)
+    from voice_prompts.serve import bp as audio_bp  # /audio/: prompt audio for the voice line
+
+    app.register_blueprint(audio_bp)
     from .dashboard import init_app as init_dashboard  # /operator/: the operators' dashboard
 
     init_dashboard(app, services)

@@ -212,5 +212,14 @@ def _add_operators() -> None:  # the dashboard's accounts live beside the dashbo
 _add_operators()
 
 
+def _add_prompts() -> None:  # the voice prompts' commands live beside the library
+    from voice_prompts.cli import prompts
+
+    main.add_command(prompts)
+
+
+_add_prompts()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -29,6 +29,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MIGRANTLINE_DATA_DIR", "./var",
             "SQLite database, mirrored content, generated audio, outbox"),
     Setting("MIGRANTLINE_CONTENT_DIR", "./content", "content tree to serve"),
+    Setting("MIGRANTLINE_RECORDINGS_DIR", "./voice_prompts/recordings",
+            "field recordings of voice prompts (`migrantline prompts record` writes here)"),
+    Setting("MIGRANTLINE_TTS_ONLINE", "auto",
+            "auto: generate prompts with gTTS when it is installed and Google is reachable "
+            "(else espeak-ng); off: espeak-ng only"),
     Setting("MIGRANTLINE_BASE_URL", "http://127.0.0.1:5000",
             "public base URL: audio links and Twilio signature checks"),
     Setting("MIGRANTLINE_SECRET_KEY", None,

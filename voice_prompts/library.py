@@ -1,0 +1,315 @@
+"""Which audio a caller hears for a prompt, and the URL the provider fetches it from.
+
+Order, for one prompt in one language: a current field recording (its
+sidecar's text hash is the manifest's and the file is real audio), else the
+generated file for that text, else the provider's own voice (when it speaks
+the language), else the same prompt in the fallback language through the
+same chain. A missing, stale or corrupt file only moves on to the next
+source. Nothing here renders inside a webhook: ``speak`` only looks up files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ussd_app.engine.model import Tree
+from ussd_app.engine.screens import Translate
+
+from . import tts
+from .manifest import Manifest, Prompt, build_manifest, text_sha256
+
+AUDIO_EXTENSIONS = (".wav", ".mp3")
+MIN_AUDIO_BYTES = 512  # a header and a blink of sound is not a recording
+DYNAMIC_KEEP_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Spoken:
+    kind: str  # "play" (url) or "say" (provider text-to-speech)
+    url: str = ""
+    text: str = ""
+    lang: str = ""  # the language actually spoken (may be the fallback language)
+    source: str = ""  # "recording", "generated", "provider", "fallback"
+
+
+def audio_type(head: bytes) -> str | None:
+    """The MIME type of audio bytes by their magic, else None."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "audio/mpeg"
+    return None
+
+
+class FileInfo:
+    """Validity and content hash of audio files, memoised by (path, mtime, size)."""
+
+    def __init__(self) -> None:
+        self._memo: dict[str, tuple[int, int, str | None, str]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: Path) -> tuple[str, str] | None:
+        """(mime type, sha256) of a valid audio file, else None."""
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        key = str(path)
+        with self._lock:
+            memo = self._memo.get(key)
+        if memo and memo[0] == st.st_mtime_ns and memo[1] == st.st_size:
+            return (memo[2], memo[3]) if memo[2] else None
+        mime, digest = None, ""
+        if st.st_size >= MIN_AUDIO_BYTES:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                data = b""
+            mime = audio_type(data[:16])
+            if mime == "audio/wav" and (tts.wav_format(data[:4096]) is None
+                                        or not tts.wav_complete(data)):
+                mime = None
+            digest = hashlib.sha256(data).hexdigest() if mime else ""
+        with self._lock:
+            if len(self._memo) > 50_000:
+                self._memo.clear()
+            self._memo[key] = (st.st_mtime_ns, st.st_size, mime, digest)
+        return (mime, digest) if mime else None
+
+
+@dataclass(frozen=True)
+class PromptState:
+    prompt: Prompt
+    status: str  # recorded, stale, generated, missing
+    path: Path | None  # the file a caller hears, if any
+    bytes: int
+
+
+class PromptLibrary:
+    def __init__(self, recordings_dirs: Sequence[Path], cache_dir: Path, base_url: str,
+                 fallback_lang: str, ui_messages: Sequence[str] | None = None,
+                 online: str = "auto"):
+        self.recordings_dirs = [Path(d) for d in recordings_dirs]
+        self.cache_dir = Path(cache_dir)
+        self.base_url = base_url.rstrip("/")
+        self.fallback_lang = fallback_lang
+        self.ui_messages = ui_messages
+        self.online = online
+        self.files = FileInfo()
+        self._manifests: dict[str, Manifest] = {}
+        self._lock = threading.Lock()
+
+    # -- where files live --------------------------------------------------------------
+
+    @property
+    def roots(self) -> dict[str, Path]:
+        """URL prefix -> folder: the only folders ``/audio/`` serves from."""
+        found = {f"rec{i}": d for i, d in enumerate(self.recordings_dirs)}
+        found["tts"] = self.cache_dir / "generated"
+        found["dyn"] = self.cache_dir / "dynamic"
+        return found
+
+    def generated_path(self, lang: str, text: str) -> Path:
+        return self.cache_dir / "generated" / lang / f"{text_sha256(text)}.wav"
+
+    def dynamic_path(self, lang: str, text: str) -> Path:
+        return self.cache_dir / "dynamic" / lang / f"{text_sha256(text)}.wav"
+
+    def url(self, path: Path) -> str | None:
+        info = self.files.get(path)
+        if info is None:
+            return None
+        for name, root in self.roots.items():
+            try:
+                rel = path.relative_to(root)
+            except ValueError:
+                continue
+            return f"{self.base_url}/audio/{name}/{rel.as_posix()}?v={info[1][:8]}"
+        return None
+
+    def recording(self, prompt: Prompt) -> tuple[Path | None, bool]:
+        """(the recording file, whether it is current) of the first dir that has one."""
+        first: Path | None = None
+        for root in self.recordings_dirs:
+            for ext in AUDIO_EXTENSIONS:
+                path = root / prompt.lang / f"{prompt.id}{ext}"
+                if not path.is_file():
+                    continue
+                if self._sidecar_sha(path) == prompt.sha256 and self.files.get(path):
+                    return path, True
+                first = first or path
+        return first, False
+
+    def _sidecar_sha(self, audio: Path) -> str | None:
+        try:
+            data = json.loads(audio.with_suffix(".json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data.get("text_sha256") if isinstance(data, dict) else None
+
+    # -- the manifest ------------------------------------------------------------------
+
+    def manifest(self, tree: Tree, t: Translate) -> Manifest:
+        with self._lock:
+            found = self._manifests.get(tree.version)
+        if found is None:
+            if self.ui_messages is None:
+                from . import VOICE_UI_MESSAGES
+
+                messages: Sequence[str] = VOICE_UI_MESSAGES
+            else:
+                messages = self.ui_messages
+            found = build_manifest(tree, t, messages)
+            with self._lock:
+                while len(self._manifests) >= 4:
+                    self._manifests.pop(next(iter(self._manifests)))
+                self._manifests[tree.version] = found
+        return found
+
+    # -- what a caller hears -----------------------------------------------------------
+
+    def _chain(self, prompt: Prompt, says: Callable[[str], bool]) -> Spoken | None:
+        rec, current = self.recording(prompt)
+        if rec is not None and current:
+            url = self.url(rec)
+            if url:
+                return Spoken("play", url=url, lang=prompt.lang, source="recording")
+        url = self.url(self.generated_path(prompt.lang, prompt.text))
+        if url:
+            return Spoken("play", url=url, lang=prompt.lang, source="generated")
+        if says(prompt.lang):
+            return Spoken("say", text=prompt.text, lang=prompt.lang, source="provider")
+        return None
+
+    def _with_fallback(self, manifest: Manifest, tree: Tree, prompt: Prompt,
+                       says: Callable[[str], bool], asked: str) -> Spoken | None:
+        """The chain for ``prompt``, then for its fallback-language twin; a piece spoken in
+        another language than the caller's (``asked``) is marked "fallback"."""
+        found = self._chain(prompt, says)
+        if found is not None:
+            if found.lang != asked:
+                return Spoken(found.kind, url=found.url, text=found.text, lang=found.lang,
+                              source="fallback")
+            return found
+        fallback = self.fallback_lang
+        if fallback not in manifest.prompts:
+            fallback = tree.default_language
+        other = manifest.get(fallback, prompt.id) if fallback != prompt.lang else None
+        if other is None:
+            return None
+        found = self._chain(other, says)
+        if found is None:
+            return None
+        return Spoken(found.kind, url=found.url, text=found.text, lang=found.lang,
+                      source="fallback")
+
+    def speak(self, tree: Tree, t: Translate, lang: str, text: str,
+              says: Callable[[str], bool]) -> Spoken | None:
+        manifest = self.manifest(tree, t)
+        prompt = manifest.find(lang, text) or manifest.find_any(text)
+        if prompt is not None:
+            return self._with_fallback(manifest, tree, prompt, says, lang)
+        url = self.url(self.dynamic_path(lang, text))
+        return Spoken("play", url=url, lang=lang, source="generated") if url else None
+
+    def prompt(self, tree: Tree, t: Translate, lang: str, prompt_id: str,
+               says: Callable[[str], bool]) -> Spoken | None:
+        manifest = self.manifest(tree, t)
+        prompt = manifest.get(lang, prompt_id)
+        if prompt is None:  # not in this language at all: the fallback language's
+            prompt = manifest.get(self.fallback_lang, prompt_id) or manifest.get(
+                tree.default_language, prompt_id)
+            if prompt is None:
+                return None
+        return self._with_fallback(manifest, tree, prompt, says, lang)
+
+    def digit(self, tree: Tree, t: Translate, lang: str, d: str,
+              says: Callable[[str], bool]) -> Spoken | None:
+        if len(d) != 1 or not d.isdigit() or not d.isascii():
+            return None
+        return self.prompt(tree, t, lang, f"digit/{d}", says)
+
+    # -- rendering ---------------------------------------------------------------------
+
+    def render_dynamic(self, lang: str, text: str) -> None:
+        """Sync TTS of a text outside the manifest (from a background job, never a webhook)."""
+        path = self.dynamic_path(lang, text)
+        if self.files.get(path) is None:
+            tts.synthesize(text, lang, path, self.online)
+
+    def purge_dynamic(self, older_than: float = DYNAMIC_KEEP_SECONDS,
+                      now: float | None = None) -> int:
+        """Remove dynamic renders older than ``older_than`` seconds; how many went."""
+        cutoff = (now if now is not None else time.time()) - older_than
+        removed = 0
+        root = self.cache_dir / "dynamic"
+        if not root.is_dir():
+            return 0
+        for path in root.glob("*/*"):
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue
+        return removed
+
+    def render_prompt(self, prompt: Prompt) -> int:
+        """Generate one prompt's audio (if not there yet); its size in bytes."""
+        path = self.generated_path(prompt.lang, prompt.text)
+        if self.files.get(path) is None:
+            tts.synthesize(prompt.text, prompt.lang, path, self.online)
+        return path.stat().st_size
+
+    def state(self, prompt: Prompt) -> PromptState:
+        rec, current = self.recording(prompt)
+        if rec is not None and current and self.files.get(rec):
+            return PromptState(prompt, "recorded", rec, rec.stat().st_size)
+        gen = self.generated_path(prompt.lang, prompt.text)
+        has_gen = self.files.get(gen) is not None
+        size = gen.stat().st_size if has_gen else 0
+        if rec is not None:  # stale or corrupt: still listed, so it is re-recorded
+            return PromptState(prompt, "stale", gen if has_gen else None, size)
+        return PromptState(prompt, "generated" if has_gen else "missing",
+                           gen if has_gen else None, size)
+
+    def status(self, tree: Tree, t: Translate) -> dict[str, dict[str, int]]:
+        """Per language: recorded, stale, generated, missing, total prompts, audio bytes."""
+        matrix: dict[str, dict[str, int]] = {}
+        for prompt in self.manifest(tree, t).all():
+            row = matrix.setdefault(prompt.lang, dict.fromkeys(
+                ("recorded", "stale", "generated", "missing", "total", "bytes"), 0))
+            state = self.state(prompt)
+            row[state.status] += 1
+            row["total"] += 1
+            row["bytes"] += state.bytes
+        return matrix
+
+    def import_recording(self, tree: Tree, t: Translate, lang: str, prompt_id: str,
+                         source: Path, recorded_by: str, into: Path | None = None) -> Path:
+        """Convert a field recording to 8 kHz mono and keep it with its sidecar."""
+        prompt = self.manifest(tree, t).get(lang, prompt_id)
+        if prompt is None:
+            raise KeyError(prompt_id)
+        root = into or self.recordings_dirs[-1]
+        out = root / lang / f"{prompt_id}.wav"
+        tts.to_phone_wav(source, out)
+        sidecar: dict[str, Any] = {
+            "text_sha256": prompt.sha256, "recorded_by": recorded_by,
+            "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "text": prompt.text,
+        }
+        tmp = out.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(sidecar, ensure_ascii=False, indent=1) + "\n",
+                       encoding="utf-8")
+        os.replace(tmp, out.with_suffix(".json"))
+        out.with_suffix(".mp3").unlink(missing_ok=True)  # the .wav is the one now
+        return out

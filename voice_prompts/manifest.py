@@ -1,0 +1,131 @@
+"""The prompt manifest: every piece the voice line can say, per language, with a stable id.
+
+Field staff record against ids and texts; the voice line only knows texts.
+So the manifest maps both ways: ``lang -> id -> Prompt`` to list and record,
+and ``(lang, normalised text) -> id`` to find the audio for a text the
+channel is about to speak. A prompt's ``sha256`` is of its normalised text:
+a recording made for an older text is *stale* and never played.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from ussd_app.engine.model import Node, Text, Tree
+from ussd_app.engine.screens import Translate
+
+from .phrases import DIGITS, FOR_LANGUAGE
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def normalise(text: str) -> str:
+    """One form per text: NFC, whitespace collapsed (YAML line breaks change nothing spoken)."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(normalise(text).encode("utf-8")).hexdigest()
+
+
+def slug(message: str) -> str:
+    return _SLUG.sub("-", message.lower()).strip("-")[:60] or "x"
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: str
+    lang: str
+    text: str
+    sha256: str
+
+
+@dataclass
+class Manifest:
+    version: str
+    prompts: dict[str, dict[str, Prompt]] = field(default_factory=dict)  # lang -> id -> Prompt
+    index: dict[tuple[str, str], str] = field(default_factory=dict)  # (lang, normalised) -> id
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(self.prompts)
+
+    def get(self, lang: str, prompt_id: str) -> Prompt | None:
+        return self.prompts.get(lang, {}).get(prompt_id)
+
+    def find(self, lang: str, text: str) -> Prompt | None:
+        """The prompt whose text this is, in ``lang``."""
+        found = self.index.get((lang, normalise(text)))
+        return self.get(lang, found) if found else None
+
+    def find_any(self, text: str) -> Prompt | None:
+        """The prompt of this text in any language (a text the content left untranslated)."""
+        key = normalise(text)
+        for lang in self.prompts:
+            found = self.index.get((lang, key))
+            if found:
+                return self.get(lang, found)
+        return None
+
+    def all(self, lang: str | None = None) -> Iterator[Prompt]:
+        for code, prompts in self.prompts.items():
+            if lang is None or code == lang:
+                yield from prompts.values()
+
+    def add(self, lang: str, prompt_id: str, text: str) -> None:
+        text = normalise(text)
+        if not text or prompt_id in self.prompts.setdefault(lang, {}):
+            return
+        self.prompts[lang][prompt_id] = Prompt(prompt_id, lang, text, text_sha256(text))
+        self.index.setdefault((lang, text), prompt_id)  # the first id of a repeated text wins
+
+
+def _node_texts(node: Node) -> Iterator[tuple[str, Text | None]]:
+    base = f"node/{node.id}"
+    yield f"{base}/title", node.title
+    yield f"{base}/label", node.label
+    yield f"{base}/intro", node.intro
+    yield f"{base}/body", node.body
+    yield f"{base}/prompt", node.prompt
+    for n, option in enumerate(node.options, start=1):
+        yield f"{base}/option/{n}", option.label
+    for n, entry in enumerate(node.entries, start=1):
+        yield f"{base}/entry/{n}/name", entry.name
+        yield f"{base}/entry/{n}/hours", entry.hours
+        yield f"{base}/entry/{n}/where", entry.where
+
+
+def build_manifest(tree: Tree, t: Translate, ui_messages: Iterable[str] = ()) -> Manifest:
+    """Every spoken piece of ``tree`` in each of its languages.
+
+    A node text missing in a language is not a prompt of that language: the
+    caller hears it as the text the engine shows (the default language's), so
+    ``find_any`` finds it there and it is spoken in the language it is written in.
+    """
+    manifest = Manifest(tree.version)
+    messages = tuple(dict.fromkeys(m for m in ui_messages if "{" not in m))
+    slugs: dict[str, str] = {}
+    for message in messages:
+        base = candidate = slug(message)
+        n = 2
+        while candidate in slugs.values():
+            candidate, n = f"{base}-{n}", n + 1
+        slugs[message] = candidate
+    for lang in tree.language_codes:
+        for node in tree.nodes.values():
+            for prompt_id, value in _node_texts(node):
+                if value and value.get(lang):
+                    manifest.add(lang, prompt_id, value[lang])
+        for message in messages:
+            manifest.add(lang, f"ui/{slugs[message]}", t(lang, message))
+        for d, word in enumerate(DIGITS):
+            manifest.add(lang, f"digit/{d}", t(lang, word))
+        for language in tree.languages:
+            if language.code == lang:
+                manifest.add(lang, f"language/{lang}",
+                             t(lang, FOR_LANGUAGE).format(language=language.name))
+    return manifest

@@ -1,0 +1,27 @@
+"""What the voice line says that no screen shows: marked for the catalogs.
+
+Kept few: the voice line reuses the navigation labels of the screens
+(``ussd_app.engine.messages``) and adds only what a caller must hear.
+"""
+
+from __future__ import annotations
+
+from ussd_app.engine.messages import N_
+
+PRESS = N_("press")
+WELCOME = N_("Welcome to MigrantLine.")
+NO_KEY = N_("We did not hear a key.")
+GOODBYE = N_("Goodbye.")
+ONE_MOMENT = N_("One moment, please.")
+RECORD_AFTER_TONE = N_("After the tone, tell us what happened. Press the hash key when you "
+                       "have finished.")
+YOUR_REFERENCE = N_("Your reference number is")
+VOICE_SAVED = N_("Thank you. Your voice message is saved.")
+VOICE_MISSING = N_("We did not get your voice message.")
+
+# The language menu: one line per language, spoken in that language with its own name.
+FOR_LANGUAGE = N_("For {language}, press")
+
+# Digits, spoken one by one (a menu key, a reference number).
+DIGITS = (N_("zero"), N_("one"), N_("two"), N_("three"), N_("four"), N_("five"), N_("six"),
+          N_("seven"), N_("eight"), N_("nine"))

@@ -1,0 +1,169 @@
+"""Text to 8 kHz mono WAV, offline first: espeak-ng then sox; gTTS when a network is there.
+
+Both providers play WAV, and 8 kHz mono 16-bit PCM is what a phone line
+carries anyway, so every file made here (and every field recording imported)
+is that. Each subprocess has a timeout and a failure says what to install or
+fix: rendering runs from the CLI or a background job, never in a webhook.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+RATE = 8000
+TIMEOUT_SECONDS = 120  # a long article takes espeak-ng a few seconds; a hung one is killed
+PROBE_HOST = "translate.google.com"
+PROBE_TIMEOUT = 1.5
+
+# Our language codes -> espeak-ng voices (espeak-ng-data has these dictionaries).
+ESPEAK_VOICES: dict[str, str] = {
+    "en": "en", "ar": "ar", "fr": "fr", "ne": "ne", "hi": "hi", "bn": "bn", "ur": "ur",
+    "am": "am", "sw": "sw", "id": "id", "ms": "ms", "my": "my", "vi": "vi", "th": "th",
+    "fa": "fa", "prs": "fa", "om": "om", "si": "si", "ta": "ta", "te": "te", "es": "es",
+    "pt": "pt", "ru": "ru", "tr": "tr", "zh": "cmn",
+}
+# No espeak-ng voice: these need gTTS (online), the provider's voice or field recordings.
+NO_ESPEAK_VOICE = ("km", "lo", "tl", "fil", "ps", "ti", "so")
+# gTTS languages (gtts.lang.tts_langs(), a static list) that we use.
+GTTS_LANGS = frozenset("af am ar bg bn bs ca cs cy da de el en es et eu fi fr gl gu ha hi hr hu "
+                       "id is it ja jw km kn ko la lt lv ml mr ms my ne nl no pa pl pt ro ru si "
+                       "sk sq sr su sv sw ta te th tl tr uk ur vi".split())
+
+
+class TtsError(RuntimeError):
+    """Audio could not be made; the message says why and what to do."""
+
+
+def espeak_voice(lang: str) -> str | None:
+    return ESPEAK_VOICES.get(lang.split("-")[0].lower())
+
+
+def missing_tools() -> list[str]:
+    """The programs rendering needs that are not installed (Debian package names)."""
+    return [name for name in ("espeak-ng", "sox") if shutil.which(name) is None]
+
+
+_online: bool | None = None
+_online_lock = threading.Lock()
+
+
+def online(setting: str = "auto") -> bool:
+    """Whether gTTS can be used: installed, allowed, and Google reachable (probed once)."""
+    global _online
+    if setting.lower() in ("off", "0", "false", "no"):
+        return False
+    try:
+        import gtts  # noqa: F401 - optional: `pip install gTTS` where a network is
+    except ImportError:
+        return False
+    with _online_lock:
+        if _online is None:
+            try:
+                socket.create_connection((PROBE_HOST, 443), timeout=PROBE_TIMEOUT).close()
+                _online = True
+            except OSError:
+                _online = False
+        return _online
+
+
+def _run(args: list[str], stdin: bytes | None = None) -> None:
+    try:
+        done = subprocess.run(args, input=stdin, capture_output=True, timeout=TIMEOUT_SECONDS,
+                              check=False)
+    except FileNotFoundError:
+        raise TtsError(f"{args[0]} is not installed: apt-get install espeak-ng sox "
+                       "libsox-fmt-mp3 ffmpeg") from None
+    except subprocess.TimeoutExpired:
+        raise TtsError(f"{args[0]} took over {TIMEOUT_SECONDS} s and was stopped") from None
+    if done.returncode != 0:
+        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["?"]
+        raise TtsError(f"{args[0]} failed (exit {done.returncode}): {detail[0]}")
+
+
+def wav_format(data: bytes) -> tuple[int, int] | None:
+    """(sample rate, channels) of a RIFF/WAVE with audio data, else None."""
+    if len(data) < 44 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    pos, fmt, has_data = 12, None, False
+    while pos + 8 <= len(data):
+        chunk, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        if chunk == b"fmt " and size >= 16:
+            channels, rate = struct.unpack("<HI", data[pos + 10:pos + 16])
+            fmt = (rate, channels)
+        elif chunk == b"data":
+            has_data = size > 0 or len(data) > pos + 8
+            break
+        pos += 8 + size + (size & 1)
+    return fmt if fmt and has_data else None
+
+
+def wav_complete(data: bytes) -> bool:
+    """Whether a WAV holds all the audio its header promises (a copy cut short does not)."""
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        if chunk == b"data":
+            return size in (0, 0xFFFFFFFF) or pos + 8 + size <= len(data)
+        pos += 8 + size + (size & 1)
+    return False
+
+
+def check_output(path: Path) -> None:
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    found = wav_format(head)
+    if found != (RATE, 1):
+        raise TtsError(f"{path.name}: not an 8 kHz mono WAV (found {found or 'no audio'})")
+
+
+def to_phone_wav(source: Path, out: Path) -> None:
+    """Any audio file -> 8 kHz mono 16-bit PCM WAV at ``out`` (written whole or not at all)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(suffix=".wav", dir=out.parent, prefix=".tmp-")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if source.suffix.lower() in (".wav",) or shutil.which("ffmpeg") is None:
+            _run(["sox", str(source), "-r", str(RATE), "-c", "1", "-b", "16", "-e",
+                  "signed-integer", str(tmp)])
+        else:  # MP3, M4A, OGG from a phone's recorder: ffmpeg reads them all
+            _run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(source),
+                  "-ar", str(RATE), "-ac", "1", "-c:a", "pcm_s16le", str(tmp)])
+        check_output(tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def synthesize(text: str, lang: str, out: Path, online_setting: str = "auto") -> str:
+    """Speak ``text`` in ``lang`` into ``out``; returns the engine used ("gtts"/"espeak-ng")."""
+    if not text.strip():
+        raise TtsError("nothing to say: the text is empty")
+    with tempfile.TemporaryDirectory(prefix="migrantline-tts-") as tmp:
+        base = lang.split("-")[0].lower()
+        if base in GTTS_LANGS and online(online_setting):
+            try:
+                from gtts import gTTS
+
+                mp3 = Path(tmp) / "g.mp3"
+                gTTS(text, lang=base, timeout=20).save(str(mp3))
+                to_phone_wav(mp3, out)
+                return "gtts"
+            except Exception:  # noqa: BLE001 - any gTTS failure: espeak-ng below
+                pass
+        voice = espeak_voice(lang)
+        if voice is None:
+            raise TtsError(f"espeak-ng has no voice for '{lang}': record this prompt "
+                           "(`migrantline prompts record`) or use the provider's voice")
+        raw = Path(tmp) / "e.wav"
+        _run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), "--stdin"],
+             stdin=text.encode("utf-8"))
+        to_phone_wav(raw, out)
+        return "espeak-ng"
