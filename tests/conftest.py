@@ -24,6 +24,7 @@ def make_app(tmp_path: Path, **overrides: object) -> Flask:
         "MIGRANTLINE_SECRET_KEY": "test-secret",
         "MIGRANTLINE_WEBHOOK_TOKEN": None,
         "MIGRANTLINE_CONTENT_POLL_SECONDS": "0",
+        "MIGRANTLINE_PROMPTS_RENDER": "off",  # tests render what they play, no more
     }
     config.update(overrides)
     return create_app(config)

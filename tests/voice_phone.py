@@ -70,7 +70,8 @@ def parse(xml: str, provider: str) -> Heard:
 class VoiceCaller:
     def __init__(self, client: FlaskClient, provider: str = "twilio",
                  number: str | None = None, auth_token: str | None = None,
-                 base_url: str = "http://127.0.0.1:5000", direction: str = "inbound"):
+                 base_url: str = "http://127.0.0.1:5000", direction: str = "inbound",
+                 token: str | None = None):
         n = next(_ids)
         self.client, self.provider, self.auth_token = client, provider, auth_token
         self.base_url, self.direction = base_url, direction
@@ -78,6 +79,8 @@ class VoiceCaller:
         self.call_id = (f"CA{n:032d}" if provider == "twilio" else f"ATVId_{n:08d}")
         self.last: Heard | None = None
         self.path = "/voice/twilio" if provider == "twilio" else "/voice/africastalking"
+        if token:
+            self.path += f"?token={token}"
 
     # ------------------------------------------------------------ requests
 

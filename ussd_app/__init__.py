@@ -29,6 +29,8 @@ from .i18n import Catalogs, default_catalogs
 from .privacy import PhoneHasher, Sealer
 from .sessions import UssdSessions
 from .store import Store, open_store, purge_sms_conversations
+from .store.voice import purge_voice_calls
+from .voice_calls import VoiceCalls
 
 log = logging.getLogger("migrantline")
 SESSION_KEEP_SECONDS = 24 * 3600
@@ -45,6 +47,7 @@ class Services:
     complaints: Complaints | None = None
     sync: Any = None  # the background content sync (sync.BackgroundSync), when configured
     prompts: Any = None  # the voice prompts (voice_prompts.PromptLibrary)
+    voice: Any = None  # the voice line (voice_calls.VoiceCalls)
 
     def t(self, lang: str, message: str) -> str:
         return self.catalogs.gettext(lang, message)
@@ -90,8 +93,58 @@ def build_services(config: Mapping[str, Any]) -> Services:
     # as they may be continued: nothing a caller typed lingers.
     jobs.every(300, lambda: _purge_drafts(store, draft_seconds, sms.conversation_seconds),
                "session-purge")
+    prompts = prompt_library(config)
+    voice = VoiceCalls(store, content, ussd.hasher, ussd.sealer, prompts, catalogs.gettext,
+                       services={"agency_search": agencies}, actions=actions,
+                       complaints=complaints,
+                       callback_mode=str(config.get("MIGRANTLINE_VOICE_CALLBACK") or "missed"),
+                       background=jobs.once)
+    jobs.every(3600, lambda: _purge_voice(store, prompts), "voice-purge")
+    if settings.flag(config, "MIGRANTLINE_PROMPTS_RENDER"):
+        jobs.once(lambda: render_missing(prompts, content, catalogs.gettext, data_dir),
+                  "prompts-render")
     return Services(config, store, content, catalogs, ussd, sms, complaints,
-                    sync=background_sync, prompts=prompt_library(config))
+                    sync=background_sync, prompts=prompts, voice=voice)
+
+
+def _purge_voice(store: Store, prompts: Any) -> None:
+    """Calls are kept a day (retries, missed-call checks); dynamic speech as long."""
+    purge_voice_calls(store, time.time() - SESSION_KEEP_SECONDS)
+    prompts.purge_dynamic()
+
+
+def render_missing(prompts: Any, content: ContentRegistry, t: Any, data_dir: Path) -> int:
+    """Generate the audio no prompt has yet, in the background of one process only.
+
+    Why here as well as ``migrantline prompts render``: a deployment that never
+    ran the command still ends up playing generated audio instead of the
+    provider's voice, without anyone waiting on it. A file lock keeps the
+    other worker processes from doing the same work twice.
+    """
+    import fcntl
+
+    tree = content.current
+    if tree is None:
+        return 0
+    lock_path = data_dir / "audio" / ".render.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return 0  # another process renders
+        done = 0
+        for prompt in prompts.manifest(tree, t).all():
+            if prompts.state(prompt).status == "missing":
+                try:
+                    prompts.render_prompt(prompt)
+                    done += 1
+                except Exception as exc:  # no voice for a language: the next prompt
+                    log.warning("could not generate prompt %s (%s): %s", prompt.id,
+                                prompt.lang, exc)
+        if done:
+            log.info("generated %d voice prompts in the background", done)
+        return done
 
 
 def prompt_library(config: Mapping[str, Any]) -> Any:
@@ -152,6 +205,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from voice_prompts.serve import bp as audio_bp  # /audio/: prompt audio for the voice line
 
     app.register_blueprint(audio_bp)
+    from .channels.voice_endpoints import bp as voice_bp  # /voice/twilio, /voice/africastalking
+
+    app.register_blueprint(voice_bp)
     from .dashboard import init_app as init_dashboard  # /operator/: the operators' dashboard
 
     init_dashboard(app, services)

@@ -31,6 +31,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MIGRANTLINE_CONTENT_DIR", "./content", "content tree to serve"),
     Setting("MIGRANTLINE_RECORDINGS_DIR", "./voice_prompts/recordings",
             "field recordings of voice prompts (`migrantline prompts record` writes here)"),
+    Setting("MIGRANTLINE_PROMPTS_RENDER", "on",
+            "on: the service generates, in the background, the audio of prompts that have "
+            "none yet (one process at a time); off: only `migrantline prompts render` does"),
+    Setting("MIGRANTLINE_VOICE_CALLBACK", "missed",
+            "missed: call back an inbound caller who hung up within 20 s without pressing a "
+            "key; always: refuse every inbound call unanswered (free for the caller) and call "
+            "back; off: never call back"),
     Setting("MIGRANTLINE_TTS_ONLINE", "auto",
             "auto: generate prompts with gTTS when it is installed and Google is reachable "
             "(else espeak-ng); off: espeak-ng only"),
@@ -123,6 +130,11 @@ def load(environ: Mapping[str, str] | None = None,
     config: dict[str, Any] = {s.name: environ.get(s.name, s.default) for s in SETTINGS}
     config.update(overrides or {})
     return config
+
+
+def flag(config: Mapping[str, Any], name: str) -> bool:
+    """on/off settings: on, 1, true, yes (any case) are on; anything else is off."""
+    return str(config.get(name) or "").strip().lower() in ("on", "1", "true", "yes")
 
 
 def integer(config: Mapping[str, Any], name: str) -> int:

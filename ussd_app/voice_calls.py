@@ -67,6 +67,7 @@ class VoiceRequest:
     recording_seconds: int | None = None
     duration: int | None = None  # of the whole call, on its end
     wait: int = 0
+    silence: int = 0  # the how-manieth time in a row nothing was pressed
     ended: bool = False  # the provider says the call is over (a last request)
 
 
@@ -143,9 +144,10 @@ class VoiceCalls:
         if req.seq is not None and req.seq != state.seq:
             return self._screen(ctx, state, channel, key)  # a retry: the screen again
         if req.event == "silence":
-            if vdb.count_silence(self.store, key, state.seq, now) >= 2:
+            nth = vdb.count_silence(self.store, key, state.seq, max(1, req.silence), now)
+            if nth >= 2:
                 return self._goodbye(ctx, state, channel)
-            return self._screen(ctx, replace(state, hint=NO_KEY), channel, key)
+            return self._screen(ctx, replace(state, hint=NO_KEY), channel, key, silence=nth)
         if req.event == "input" and req.digits:
             after = self._step(ctx, state, req.digits)
         elif req.event == "record":
@@ -263,7 +265,7 @@ class VoiceCalls:
     # ------------------------------------------------------------ what the caller hears
 
     def _screen(self, ctx: Context, state: State, channel: Channel, key: str,
-                welcome: bool = False, wait: int = 0) -> Reply:
+                welcome: bool = False, wait: int = 0, silence: int = 0) -> Reply:
         tree, lang = ctx.tree, ctx.lang(state)
         screen = view(ctx, state)
         node = tree.nodes.get(state.node)
@@ -309,16 +311,17 @@ class VoiceCalls:
         if screen.end:
             ui(GOODBYE)
             return (Speak(tuple(pieces)), Hangup())
-        silence = channel.url({**seq, "ev": "silence"})
+        quiet = channel.url({**seq, "ev": "silence", "n": str(silence + 1)})
         if node is not None and node.type == ASK and state.pending:
             if node.input in KEYPAD_INPUTS or node.service:
                 ui(KEYPAD_THEN_HASH)
-                return (Gather(tuple(pieces), channel.url(seq), silence, timeout=8),)
-            ui(SPEAK_AFTER_TONE)
-            seconds = LONG_SECONDS if node.answer_field == LONG_ANSWER else SHORT_SECONDS
-            return (Record(tuple(pieces), channel.url({**seq, "ev": "record"}), silence,
+                return (Gather(tuple(pieces), channel.url(seq), quiet, timeout=8),)
+            long = node.answer_field == LONG_ANSWER
+            ui(RECORD_AFTER_TONE if long else SPEAK_AFTER_TONE)
+            seconds = LONG_SECONDS if long else SHORT_SECONDS
+            return (Record(tuple(pieces), channel.url({**seq, "ev": "record"}), quiet,
                            max_length=seconds),)
-        return (Gather(tuple(pieces), channel.url(seq), silence),)
+        return (Gather(tuple(pieces), channel.url(seq), quiet),)
 
     def _goodbye(self, ctx: Context, state: State, channel: Channel) -> Reply:
         lang = ctx.lang(state)
@@ -415,12 +418,13 @@ from voice_prompts.phrases import (  # noqa: E402
     GOODBYE,
     KEYPAD_THEN_HASH,
     NO_KEY,
-    NO_RECORDING,
     ONE_MOMENT,
     PRESS,
+    RECORD_AFTER_TONE,
     SPEAK_AFTER_TONE,
     VOICE_ANSWER,
     WELCOME,
 )
+from voice_prompts.phrases import VOICE_MISSING as NO_RECORDING  # noqa: E402
 
 __all__ = ["Channel", "VoiceCalls", "VoiceRequest", "channel_url"]

@@ -10,6 +10,8 @@ while any of those exists.
 
 from __future__ import annotations
 
+from ussd_app import complaint_actions as _a
+from ussd_app import complaints as _c
 from ussd_app.engine import messages as _m
 
 from . import phrases as _p
@@ -22,7 +24,9 @@ VOICE_UI_MESSAGES: tuple[str, ...] = (
     _m.FOUR_DIGITS, _m.BAD_REFERENCE, _m.NOT_NOW, _m.RESUME_QUESTION, _m.RESUME_CONTINUE,
     _m.RESUME_RESTART, _m.UNAVAILABLE, _m.SEND, _m.CANCEL,
     _p.PRESS, _p.WELCOME, _p.NO_KEY, _p.GOODBYE, _p.ONE_MOMENT, _p.RECORD_AFTER_TONE,
-    _p.YOUR_REFERENCE, _p.VOICE_SAVED, _p.VOICE_MISSING,
+    _p.YOUR_REFERENCE, _p.VOICE_SAVED, _p.VOICE_MISSING, _p.SPEAK_AFTER_TONE,
+    _p.KEYPAD_THEN_HASH, _m.TEXT_CUT, _m.BAD_PHONE, _m.EMPTY_ANSWER,
+    _a.RECEIPT_SENT, _a.RECEIPT_NOT_SENT, _a.WRONG_PIN, *_c.STATUS_LABELS.values(),
 )
 
 __all__ = ["VOICE_UI_MESSAGES", "Manifest", "Prompt", "PromptLibrary", "Spoken",

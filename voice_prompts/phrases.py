@@ -18,6 +18,10 @@ RECORD_AFTER_TONE = N_("After the tone, tell us what happened. Press the hash ke
 YOUR_REFERENCE = N_("Your reference number is")
 VOICE_SAVED = N_("Thank you. Your voice message is saved.")
 VOICE_MISSING = N_("We did not get your voice message.")
+SPEAK_AFTER_TONE = N_("After the tone, say your answer, then press the hash key.")
+KEYPAD_THEN_HASH = N_("Type it on your keypad, then press the hash key.")
+# What a spoken answer shows where a typed one would (the confirm screen, the dashboard).
+VOICE_ANSWER = N_("(voice message)")
 
 # The language menu: one line per language, spoken in that language with its own name.
 FOR_LANGUAGE = N_("For {language}, press")

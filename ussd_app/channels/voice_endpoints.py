@@ -41,10 +41,11 @@ def _int(value: str) -> int | None:
         return None
 
 
-def _query() -> tuple[int | None, str, int]:
+def _query() -> tuple[int | None, str, int, int]:
     seq = _int(request.args.get("s", "")) if request.args.get("s") else None
     wait = _int(request.args.get("w", "0")) or 0
-    return seq, request.args.get("ev", ""), max(0, min(wait, 10))
+    nth = _int(request.args.get("n", "1")) or 1
+    return seq, request.args.get("ev", ""), max(0, min(wait, 10)), max(1, min(nth, 5))
 
 
 def _event(ev: str, digits: str, recording: str) -> str:
@@ -84,12 +85,12 @@ def twilio() -> Response:
     if not call_id or not phone:
         return Response("not a Twilio voice webhook: CallSid and From are required",
                         status=400, mimetype="text/plain")
-    seq, ev, wait = _query()
+    seq, ev, wait, nth = _query()
     digits, recording = _field(form, "Digits")[:32], _field(form, "RecordingUrl")
     status = _field(form, "CallStatus")
     req = VoiceRequest("twilio", call_id, phone, direction.split("-")[0],
                        _event(ev, digits, recording), seq, digits, recording,
-                       _int(_field(form, "RecordingDuration")), wait=wait,
+                       _int(_field(form, "RecordingDuration")), wait=wait, silence=nth,
                        ended=status in ENDED)
     return Response(twiml(_answer(req, _channel("twilio", "/voice/twilio"))),
                     mimetype="text/xml")
@@ -124,7 +125,7 @@ def africastalking() -> Response:
     if not call_id or not phone:
         return Response("not an Africa's Talking voice callback: sessionId and callerNumber "
                         "are required", status=400, mimetype="text/plain")
-    seq, ev, wait = _query()
+    seq, ev, wait, nth = _query()
     digits, recording = _field(form, "dtmfDigits")[:32], _field(form, "recordingUrl")
     channel = _channel("africastalking", "/voice/africastalking")
     if _field(form, "isActive") == "0":  # the last request: the call is over
@@ -133,5 +134,6 @@ def africastalking() -> Response:
                            duration=_int(_field(form, "durationInSeconds")) or 0)
     else:
         req = VoiceRequest("africastalking", call_id, phone, direction,
-                           _event(ev, digits, recording), seq, digits, recording, wait=wait)
+                           _event(ev, digits, recording), seq, digits, recording, wait=wait,
+                           silence=nth)
     return Response(at_xml(_answer(req, channel)), mimetype="application/xml")

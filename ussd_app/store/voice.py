@@ -89,14 +89,16 @@ def save_voice_step(store: Store, key: str, expected_seq: int, state: str, seq: 
     return cursor.rowcount == 1
 
 
-def count_silence(store: Store, key: str, seq: int, now: float) -> int:
-    """One more time the caller pressed nothing on screen ``seq``; a retry counts once."""
+def count_silence(store: Store, key: str, seq: int, nth: int, now: float) -> int:
+    """The caller pressed nothing on screen ``seq`` for the ``nth`` time in a row.
+
+    The redirect that reports it carries ``nth``, so a retry of it counts once.
+    """
     conn = store.db().conn
     with write_transaction(conn):
         conn.execute(
-            "update voice_calls set silent_count = silent_count + 1, silent_seq = ?, "
-            "updated_at = ? where key = ? and seq = ? and silent_seq != ?",
-            [seq, now, key, seq, seq])
+            "update voice_calls set silent_count = max(silent_count, ?), silent_seq = ?, "
+            "updated_at = ? where key = ? and seq = ?", [nth, seq, now, key, seq])
         row = conn.execute("select silent_count from voice_calls where key = ?",
                            [key]).fetchone()
     return int(row[0]) if row else 0

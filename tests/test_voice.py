@@ -1,0 +1,261 @@
+"""The voice line, driven as Twilio and Africa's Talking drive it: webhooks in, XML out.
+
+Prompts are generated for real (espeak-ng, sox) once per test session for the
+screens these calls visit, and every ``<Play>`` URL is fetched from ``/audio/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import wave
+from collections.abc import Iterator
+from io import BytesIO
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from flask import Flask
+
+from tests.conftest import make_app
+from tests.voice_phone import Heard, VoiceCaller
+from ussd_app import store as db
+
+LANGS = {"en": "1", "ar": "2", "fr": "3", "ne": "4"}
+TOKEN = "twilio-test-token"
+# The walk: language, "Before you go", its first article; then back and main menu.
+WALK = ("1", "1")
+
+
+def services(app: Flask):
+    return app.extensions["migrantline"]
+
+
+def _render_walk(app: Flask, lang: str) -> None:
+    """Generate every prompt a caller in ``lang`` hears on the walk (first call: <Say>s)."""
+    s = services(app)
+    tree = s.content.current
+    manifest = s.prompts.manifest(tree, s.t)
+    caller = VoiceCaller(app.test_client())
+    heard = [caller.dial(), caller.press(LANGS[lang]), *(caller.press(k) for k in WALK)]
+    ids = {"digit/" + d for d in "0123456789"} | {f"language/{code}" for code in LANGS}
+    for h in heard:
+        for text in h.says:
+            found = manifest.find(lang, text) or manifest.find_any(text)
+            assert found is not None, f"a <Say> outside the manifest: {text!r}"
+            ids.add(found.id)
+    for prompt_id in sorted(ids):
+        for code in {lang, "en"}:
+            prompt = manifest.get(code, prompt_id)
+            if prompt is not None:
+                s.prompts.render_prompt(prompt)
+
+
+@pytest.fixture(scope="session")
+def rendered_audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generated audio for the walk in every language, made once."""
+    base = tmp_path_factory.mktemp("voice-audio")
+    app = make_app(base)
+    for lang in LANGS:
+        _render_walk(app, lang)
+    services(app).store.close()
+    return base / "var" / "audio"
+
+
+@pytest.fixture
+def voiced(tmp_path: Path, rendered_audio: Path) -> Iterator[Flask]:
+    shutil.copytree(rendered_audio, tmp_path / "var" / "audio")
+    app = make_app(tmp_path, TWILIO_AUTH_TOKEN=TOKEN)
+    yield app
+    services(app).store.close()
+
+
+def fetch_audio(app: Flask, url: str) -> bytes:
+    parts = urlsplit(url)
+    response = app.test_client().get(parts.path + "?" + parts.query)
+    assert response.status_code == 200, url
+    assert response.mimetype in ("audio/wav", "audio/x-wav", "audio/mpeg"), response.mimetype
+    assert response.headers.get("ETag")
+    return response.data
+
+
+def assert_real_audio(data: bytes) -> None:
+    with wave.open(BytesIO(data)) as w:
+        assert w.getframerate() == 8000 and w.getnchannels() == 1
+        assert w.getnframes() > 800  # a tenth of a second at least
+
+
+@pytest.mark.parametrize("lang", list(LANGS))
+def test_a_whole_call_in_each_language_plays_real_audio(voiced: Flask, lang: str) -> None:
+    caller = VoiceCaller(voiced.test_client(), auth_token=TOKEN)
+    first = caller.dial()
+    assert first.kind == "gather" and first.action.endswith("/voice/twilio?s=0")
+    # The language menu: each language announced in its own language, all played.
+    assert len(first.plays) >= 1 + 2 * len(LANGS) and not first.says
+    main = caller.press(LANGS[lang])
+    submenu = caller.press("1")
+    article = caller.press("1")
+    for heard in (main, submenu, article):
+        assert heard.kind == "gather"
+        assert heard.plays and not heard.says, heard.xml  # recorded or generated, in lang
+        for url in heard.plays:
+            assert f"/{lang}/" in url or "/digit" in url or "/en/" in url
+            assert_real_audio(fetch_audio(voiced, url))
+    # The article is heard whole, then back (0) and the main menu (00) are announced.
+    back = caller.press("0")
+    assert back.plays == submenu.plays
+    home = caller.press("00")
+    assert home.plays == main.plays
+    assert services(voiced).store.phone_language(
+        services(voiced).ussd.hasher.key(caller.number)) == lang
+
+
+def test_the_menu_keys_match_ussd_and_are_announced(app: Flask) -> None:
+    caller = VoiceCaller(app.test_client())
+    caller.dial()
+    main = caller.press("1")
+    # "Before you go, press one" ... every option of the main menu, in order.
+    assert main.says[:4] == ["MigrantLine", "Before you go", "press", "one"]
+    assert main.says.count("press") == len(services(app).content.current.nodes["main"].options)
+    help_now = caller.press("99")  # help now from anywhere, as on USSD
+    assert "Help now" in help_now.says[0]
+
+
+def test_a_retried_webhook_is_answered_again_not_applied_twice(app: Flask) -> None:
+    caller = VoiceCaller(app.test_client())
+    caller.dial()
+    main = caller.press("1")
+    action = main.action
+    submenu = caller.post(action, caller.fields(Digits="1"))
+    again = caller.post(action, caller.fields(Digits="1"))  # Twilio retries the same step
+    assert again.says == submenu.says and again.action == submenu.action
+    call = db.voice.voice_call(services(app).store, f"twilio:{caller.call_id}")
+    assert call is not None and call.seq == 2
+
+
+def test_a_key_that_maps_to_nothing_replays_the_menu_with_a_hint(app: Flask) -> None:
+    caller = VoiceCaller(app.test_client())
+    caller.dial()
+    main = caller.press("1")
+    wrong = caller.press("9")
+    assert wrong.says[0] == "Invalid choice"
+    assert wrong.says[1:] == main.says
+    assert wrong.kind == "gather"
+
+
+def test_no_input_repeats_once_then_ends_politely(app: Flask) -> None:
+    caller = VoiceCaller(app.test_client())
+    caller.dial()
+    main = caller.press("1")
+    assert "ev=silence" in main.redirect
+    once = caller.silent()
+    assert once.kind == "gather" and once.says[0] == "We did not hear a key."
+    assert once.says[1:] == main.says
+    retried = caller.post(main.redirect, caller.fields())  # the same redirect, retried
+    assert retried.kind == "gather"
+    twice = caller.silent()
+    assert twice.kind == "hangup" and twice.says == ["Goodbye."]
+
+
+def test_twilio_signature_is_checked(tmp_path: Path) -> None:
+    app = make_app(tmp_path, TWILIO_AUTH_TOKEN=TOKEN)
+    good = VoiceCaller(app.test_client(), auth_token=TOKEN)
+    assert good.dial().kind == "gather"
+    forged = VoiceCaller(app.test_client(), auth_token="not-the-token")
+    forged.post("/voice/twilio", forged.fields(), expect=403)
+    unsigned = VoiceCaller(app.test_client())
+    unsigned.post("/voice/twilio", unsigned.fields(), expect=403)
+    # A signed request whose fields were changed on the way fails too.
+    signed = VoiceCaller(app.test_client(), auth_token=TOKEN)
+    from twilio.request_validator import RequestValidator
+
+    fields = signed.fields()
+    signature = RequestValidator(TOKEN).compute_signature(
+        "http://127.0.0.1:5000/voice/twilio", fields)
+    fields["Digits"] = "1"
+    response = app.test_client().post("/voice/twilio", data=fields,
+                                      headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 403
+    services(app).store.close()
+
+
+def test_africas_talking_call_with_token(tmp_path: Path) -> None:
+    app = make_app(tmp_path, MIGRANTLINE_WEBHOOK_TOKEN="s3cret")
+    caller = VoiceCaller(app.test_client(), provider="africastalking", token="s3cret")
+    caller.post("/voice/africastalking", caller.fields(), expect=403)
+    first = caller.dial()
+    assert first.kind == "gather" and "token=s3cret" in first.action
+    assert first.redirect and "ev=silence" in first.redirect
+    main = caller.press("1")
+    assert main.kind == "gather" and "Before you go" in main.says
+    # Africa's Talking's <Say> speaks English only: French falls back to English speech
+    # until French audio exists, never to silence.
+    french = VoiceCaller(app.test_client(), provider="africastalking", token="s3cret")
+    french.dial()
+    menu = french.press("3")
+    assert menu.says and "Avant le départ" not in menu.says
+    assert "<Say" in menu.xml and "<GetDigits" in menu.xml
+    caller.hang_up()
+    call = db.voice.voice_call(services(app).store, f"africastalking:{caller.call_id}")
+    assert call is not None and call.ended_at is not None
+    services(app).store.close()
+
+
+@pytest.mark.parametrize("body", [
+    {}, {"CallSid": "CA1"}, {"From": "+9779800000001"},
+    {"CallSid": "CA1" * 200, "From": "+977" + "9" * 300, "Digits": "1" * 5000},
+    {"CallSid": "CA\x00\u202e", "From": "+977\ufeff98", "Digits": "١"},
+])
+def test_malformed_twilio_webhooks_get_a_clear_answer(client, body) -> None:
+    response = client.post("/voice/twilio", data=body)
+    assert response.status_code in (200, 400), response.get_data(as_text=True)
+    if response.status_code == 200:
+        assert "<Response" in response.get_data(as_text=True)
+
+
+def test_malformed_africastalking_callbacks(client) -> None:
+    assert client.post("/voice/africastalking", data={}).status_code == 400
+    assert client.post("/voice/africastalking", data="x" * 70_000,
+                       content_type="text/plain").status_code in (400, 413)
+    odd = client.post("/voice/africastalking?s=abc&w=-4", data={
+        "sessionId": "ATVId_odd", "callerNumber": "+254700000000", "isActive": "1",
+        "dtmfDigits": "*#"})
+    assert odd.status_code == 200 and b"<Response>" in odd.data
+
+
+def test_a_missing_or_corrupt_audio_file_falls_back_never_silence(voiced: Flask) -> None:
+    caller = VoiceCaller(voiced.test_client(), auth_token=TOKEN)
+    caller.dial()
+    main = caller.press("1")
+    # Break every generated file of this screen: truncate one, delete another.
+    root = Path(services(voiced).config["MIGRANTLINE_DATA_DIR"]) / "audio" / "generated"
+    paths = [root / urlsplit(u).path.split("/audio/tts/")[1] for u in main.plays]
+    paths[0].write_bytes(b"RIFF\x00\x00")
+    paths[1].unlink()
+    again = VoiceCaller(voiced.test_client(), auth_token=TOKEN)
+    again.dial()
+    heard = again.press("1")
+    assert len(heard.plays) + len(heard.says) == len(main.plays)
+    assert len(heard.says) == 2  # the provider's own voice for the two broken pieces
+
+
+def _hear_text(heard: Heard) -> str:
+    return " ".join(heard.says)
+
+
+def test_an_outbound_call_back_speaks_to_the_callee(app: Flask) -> None:
+    caller = VoiceCaller(app.test_client(), direction="outbound-api")
+    first = caller.dial()
+    assert first.kind == "gather"
+    caller.press("1")
+    call = db.voice.voice_call(services(app).store, f"twilio:{caller.call_id}")
+    assert call is not None
+    assert call.phone_key == services(app).ussd.hasher.key(caller.number)
+
+
+def test_the_phone_number_is_not_stored_in_clear(app: Flask) -> None:
+    caller = VoiceCaller(app.test_client(), number="+9779812345678")
+    caller.dial()
+    caller.keys("1", "7")
+    services(app).store.flush()
+    raw = (Path(services(app).config["MIGRANTLINE_DATA_DIR"]) / "migrantline.db").read_bytes()
+    assert b"9779812345678" not in raw
