@@ -570,7 +570,7 @@ from . import complaints  # noqa: E402,F401
 # ---------------------------------------------------------------- operators' dashboard
 # Operators, login attempts, the audit log and partners; the queue's queries. Imported
 # last: their migrations come after the complaints' (the queue joins both).
-from . import operators, queue  # noqa: E402,F401
+from . import operators, queue  # noqa: E402,F401,I001
 
 # ---------------------------------------------------------------- voice calls
-from . import voice  # noqa: E402,F401
+from . import voice  # noqa: E402,F401,I001
