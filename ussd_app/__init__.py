@@ -21,6 +21,7 @@ from sms_flows.service import SmsService
 
 from . import jobs, settings, sync
 from .agencies import AgencyRegistry
+from .callbacks import Callbacks
 from .complaint_actions import make_actions
 from .complaints import Complaints
 from .content import ContentRegistry
@@ -44,6 +45,7 @@ class Services:
     sms: SmsService | None = None
     complaints: Complaints | None = None
     sync: Any = None  # the background content sync (sync.BackgroundSync), when configured
+    callbacks: Callbacks | None = None  # missed-call call-backs (voice)
 
     def t(self, lang: str, message: str) -> str:
         return self.catalogs.gettext(lang, message)
@@ -89,8 +91,11 @@ def build_services(config: Mapping[str, Any]) -> Services:
     # as they may be continued: nothing a caller typed lingers.
     jobs.every(300, lambda: _purge_drafts(store, draft_seconds, sms.conversation_seconds),
                "session-purge")
+    # Missed-call call-backs: placed in the background when a voice provider is set.
+    callbacks = Callbacks(store, ussd.sealer, ussd.hasher, config)
+    callbacks.start()
     return Services(config, store, content, catalogs, ussd, sms, complaints,
-                    sync=background_sync)
+                    sync=background_sync, callbacks=callbacks)
 
 
 def _purge_drafts(store: Store, draft_seconds: float, conversation_seconds: float) -> None:

@@ -212,5 +212,14 @@ def _add_operators() -> None:  # the dashboard's accounts live beside the dashbo
 _add_operators()
 
 
+def _add_callbacks() -> None:  # missed-call call-backs (voice)
+    from .callbacks_cli import callbacks
+
+    main.add_command(callbacks)
+
+
+_add_callbacks()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -571,3 +571,7 @@ from . import complaints  # noqa: E402,F401
 # Operators, login attempts, the audit log and partners; the queue's queries. Imported
 # last: their migrations come after the complaints' (the queue joins both).
 from . import operators, queue  # noqa: E402,F401
+
+# isort: split
+# ---------------------------------------------------------------- voice: missed-call call-backs
+from . import callbacks  # noqa: E402,F401
