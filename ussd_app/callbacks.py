@@ -233,6 +233,8 @@ class Callbacks:
         """
         now = time.time() if now is None else now
         digits = normalise_phone(phone or "")
+        if str(phone or "").lstrip().startswith("00"):  # the international prefix, dialled
+            digits = digits[2:]
         if not 6 <= len(digits) <= 15 or not key:
             log.info("call-back: not a number that can be called back (key %.40s)", key)
             return False
