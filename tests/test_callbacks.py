@@ -367,3 +367,26 @@ def test_the_cli_places_and_lists_with_masked_numbers(tmp_path: Path, standin: V
 def test_mask_shows_only_the_country_and_last_digits() -> None:
     assert mask(PHONE) == "+977 98******78"
     assert mask("123") == "+***"
+
+
+def test_a_flood_of_missed_calls_calls_each_number_once(app: Flask,
+                                                        standin: VoiceStandIn) -> None:
+    services = app.extensions["migrantline"]
+    callbacks = Callbacks(services.store, services.ussd.sealer, services.ussd.hasher, CONFIG,
+                          provider=twilio(standin.url), background=True)
+    numbers = [f"+97798000{n:05d}" for n in range(30)]
+    # each number rings three times at once (different missed calls): one call-back each
+    threads = [threading.Thread(target=callbacks.request, args=(number, "twilio", f"{number}-{i}"))
+               for number in numbers for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    deadline = time.time() + 10
+    while len(standin.received) < len(numbers) and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    called = [r["fields"]["To"] for r in standin.received]
+    assert sorted(called) == numbers  # every number once, none twice
+    statuses = [r["status"] for r in rows(app)]
+    assert statuses.count("placed") == 30 and statuses.count("refused") == 60

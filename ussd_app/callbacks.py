@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Mapping
@@ -221,6 +222,7 @@ class Callbacks:
         self.background, self.backoff, self.lease, self.batch = background, backoff, lease, batch
         self._periodic: jobs.Periodic | None = None
         self._placing = threading.Lock()
+        self._wanted = threading.Event()
 
     # ------------------------------------------------------------ missed calls in
 
@@ -240,17 +242,26 @@ class Callbacks:
             return False
         phone = "+" + digits
         phone_key = self.hasher.key(phone)
-        row, added = db.request_callback(
-            self.store, str(key)[:200], self.sealer.seal(phone), phone_key,
-            str(provider or "")[:40], now, self.per_day, self.min_seconds,
-            opted_out=is_opted_out(self.store, phone_key))
+        try:
+            row, added = db.request_callback(
+                self.store, str(key)[:200], self.sealer.seal(phone), phone_key,
+                str(provider or "")[:40], now, self.per_day, self.min_seconds,
+                opted_out=is_opted_out(self.store, phone_key))
+        except sqlite3.Error:  # a webhook must still answer: no call-back, nothing half-done
+            log.exception("call-back: could not store the request")
+            return False
         if added:
             log.info("call-back %s %s%s", row["id"], row["status"],
                      f" ({row['error']})" if row["error"] else "")
         queued = row["status"] in ("queued", "calling", "placed")
         if added and row["status"] == "queued" and self.background and self.provider:
-            jobs.once(self.place_due, "callback-place")
+            jobs.once(self._nudge, "callback-place")
         return queued
+
+    @property
+    def enabled(self) -> bool:
+        """Whether call-backs are placed (a provider is set), not only stored."""
+        return self.provider is not None
 
     # ------------------------------------------------------------ calls out
 
@@ -261,18 +272,38 @@ class Callbacks:
         """
         if self.provider is None:
             return 0
+        with self._placing:  # the periodic job, the CLI and requests' nudges take turns
+            placed = self._place_all(now)
+        if self._wanted.is_set():  # a request that came in meanwhile found the lock taken
+            self._nudge()
+        return placed
+
+    def _nudge(self) -> None:
+        """Place what is due unless a worker of this process is at it (it will see it).
+
+        A missed-call webhook starts one of these per request: under a flood they
+        must not queue up behind the lock, one thread each.
+        """
+        self._wanted.set()
+        while self._wanted.is_set() and self._placing.acquire(blocking=False):
+            try:
+                self._wanted.clear()
+                self._place_all(None)
+            finally:
+                self._placing.release()
+
+    def _place_all(self, now: float | None) -> int:
         placed = 0
-        with self._placing:  # the periodic job and a request's nudge take turns here
-            at = time.time() if now is None else now
-            db.expire_callbacks(self.store, at - STALE_SECONDS, at)
-            placed += db.recover_callbacks(self.store, at)
-            while True:
-                claimed = db.claim_callbacks(self.store, at, self.lease, self.batch)
-                if not claimed:
-                    return placed
-                for row in claimed:
-                    status = self._place(row, time.time() if now is None else now)
-                    placed += status == "placed"
+        at = time.time() if now is None else now
+        db.expire_callbacks(self.store, at - STALE_SECONDS, at)
+        placed += db.recover_callbacks(self.store, at)
+        while True:
+            claimed = db.claim_callbacks(self.store, at, self.lease, self.batch)
+            if not claimed:
+                return placed
+            for row in claimed:
+                status = self._place(row, time.time() if now is None else now)
+                placed += status == "placed"
 
     def _place(self, row: dict[str, Any], now: float) -> str:
         assert self.provider is not None
