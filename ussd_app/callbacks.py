@@ -234,7 +234,7 @@ class Callbacks:
         answer. Bad input is refused quietly (False), never an exception.
         """
         now = time.time() if now is None else now
-        digits = normalise_phone(phone or "")
+        digits = normalise_phone(str(phone or ""))
         if str(phone or "").lstrip().startswith("00"):  # the international prefix, dialled
             digits = digits[2:]
         if not 6 <= len(digits) <= 15 or not key:
@@ -298,6 +298,7 @@ class Callbacks:
         db.expire_callbacks(self.store, at - STALE_SECONDS, at)
         placed += db.recover_callbacks(self.store, at)
         while True:
+            at = time.time() if now is None else now  # each batch's leases from its own start
             claimed = db.claim_callbacks(self.store, at, self.lease, self.batch)
             if not claimed:
                 return placed
