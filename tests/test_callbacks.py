@@ -390,3 +390,15 @@ def test_a_flood_of_missed_calls_calls_each_number_once(app: Flask,
     assert sorted(called) == numbers  # every number once, none twice
     statuses = [r["status"] for r in rows(app)]
     assert statuses.count("placed") == 30 and statuses.count("refused") == 60
+
+
+def test_finished_call_backs_are_forgotten_after_a_month(app: Flask,
+                                                         standin: VoiceStandIn) -> None:
+    callbacks = callbacks_for(app, twilio(standin.url))
+    callbacks.request(PHONE, "twilio", "month", now=time.time() - 31 * 24 * 3600)  # -> dead
+    callbacks.request(PHONE, "twilio", "today")
+    callbacks.place_due()
+    assert {r["key"]: r["status"] for r in rows(app)} == {"month": "dead", "today": "placed"}
+    assert callbacks.purge() == 1
+    assert [r["key"] for r in rows(app)] == ["today"]
+    assert callbacks.purge(now=time.time() + 31 * 24 * 3600) == 1 and rows(app) == []

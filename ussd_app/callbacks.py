@@ -46,6 +46,7 @@ PROVIDERS = ("twilio", "africastalking", "none")
 TIMEOUT = (3.05, 10.0)
 MAX_BACKOFF = 3600.0
 STALE_SECONDS = 2 * 3600.0
+KEEP_SECONDS = 30 * 24 * 3600.0  # finished call-backs are listed this long, then forgotten
 
 
 class CallError(Exception):
@@ -221,6 +222,7 @@ class Callbacks:
         self.max_attempts = max(1, settings.integer(config, "MIGRANTLINE_CALLBACK_MAX_ATTEMPTS"))
         self.background, self.backoff, self.lease, self.batch = background, backoff, lease, batch
         self._periodic: jobs.Periodic | None = None
+        self._purger: jobs.Periodic | None = None
         self._placing = threading.Lock()
         self._wanted = threading.Event()
 
@@ -351,14 +353,24 @@ class Callbacks:
     # ------------------------------------------------------------ the background worker
 
     def start(self, interval: float = 15.0) -> None:
-        """Place due call-backs every ``interval`` seconds (retries come due this way)."""
+        """Place due call-backs every ``interval`` seconds (retries come due this way), and
+        forget finished ones after ``KEEP_SECONDS`` (stored numbers are kept no longer)."""
+        if self._purger is None:
+            self._purger = jobs.every(3600, self.purge, "callback-purge")
         if self.provider is not None and self._periodic is None:
             self._periodic = jobs.every(interval, self.place_due, "callback-worker")
 
     def stop(self) -> None:
-        if self._periodic is not None:
-            self._periodic.stop()
-            self._periodic = None
+        for job in (self._periodic, self._purger):
+            if job is not None:
+                job.stop()
+        self._periodic = self._purger = None
+
+    def purge(self, now: float | None = None) -> int:
+        """Delete finished call-backs older than ``KEEP_SECONDS``; queued ones first expire."""
+        at = time.time() if now is None else now
+        db.expire_callbacks(self.store, at - STALE_SECONDS, at)
+        return db.purge_callbacks(self.store, at - KEEP_SECONDS)
 
     # ------------------------------------------------------------ what an office sees
 

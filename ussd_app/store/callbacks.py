@@ -158,3 +158,10 @@ def recent_callbacks(store: Store, phone_key: str, since: float) -> list[dict[st
     return _dicts(store.db().execute(
         "select * from callbacks where phone_key = ? and created_at > ? order by created_at",
         [phone_key, since]))
+
+
+def purge_callbacks(store: Store, older_than: float) -> int:
+    """Forget finished call-backs (and their sealed numbers) past their use."""
+    cursor = store.db().execute(
+        f"delete from callbacks where created_at < ? and status in {DONE}", [older_than])
+    return int(cursor.rowcount or 0)
