@@ -21,6 +21,7 @@ from sms_flows.service import SmsService
 
 from . import jobs, settings, sync
 from .agencies import AgencyRegistry
+from .callbacks import Callbacks
 from .complaint_actions import make_actions
 from .complaints import Complaints
 from .content import ContentRegistry
@@ -48,6 +49,7 @@ class Services:
     sync: Any = None  # the background content sync (sync.BackgroundSync), when configured
     prompts: Any = None  # the voice prompts (voice_prompts.PromptLibrary)
     voice: Any = None  # the voice line (voice_calls.VoiceCalls)
+    callbacks: Callbacks | None = None  # missed-call call-backs (voice)
 
     def t(self, lang: str, message: str) -> str:
         return self.catalogs.gettext(lang, message)
@@ -93,10 +95,13 @@ def build_services(config: Mapping[str, Any]) -> Services:
     # as they may be continued: nothing a caller typed lingers.
     jobs.every(300, lambda: _purge_drafts(store, draft_seconds, sms.conversation_seconds),
                "session-purge")
+    # Missed-call call-backs: placed in the background when a voice provider is set.
+    callbacks = Callbacks(store, ussd.sealer, ussd.hasher, config)
+    callbacks.start()
     prompts = prompt_library(config)
     voice = VoiceCalls(store, content, ussd.hasher, ussd.sealer, prompts, catalogs.gettext,
                        services={"agency_search": agencies}, actions=actions,
-                       complaints=complaints,
+                       complaints=complaints, callbacks=callbacks,
                        callback_mode=str(config.get("MIGRANTLINE_VOICE_CALLBACK") or "missed"),
                        background=jobs.once)
     jobs.every(3600, lambda: _purge_voice(store, prompts), "voice-purge")
@@ -104,7 +109,7 @@ def build_services(config: Mapping[str, Any]) -> Services:
         jobs.once(lambda: render_missing(prompts, content, catalogs.gettext, data_dir),
                   "prompts-render")
     return Services(config, store, content, catalogs, ussd, sms, complaints,
-                    sync=background_sync, prompts=prompts, voice=voice)
+                    sync=background_sync, prompts=prompts, voice=voice, callbacks=callbacks)
 
 
 def _purge_voice(store: Store, prompts: Any) -> None:

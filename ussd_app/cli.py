@@ -221,5 +221,14 @@ def _add_prompts() -> None:  # the voice prompts' commands live beside the libra
 _add_prompts()
 
 
+def _add_callbacks() -> None:  # missed-call call-backs (voice)
+    from .callbacks_cli import callbacks
+
+    main.add_command(callbacks)
+
+
+_add_callbacks()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

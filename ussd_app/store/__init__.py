@@ -570,7 +570,8 @@ from . import complaints  # noqa: E402,F401
 # ---------------------------------------------------------------- operators' dashboard
 # Operators, login attempts, the audit log and partners; the queue's queries. Imported
 # last: their migrations come after the complaints' (the queue joins both).
-from . import operators, queue  # noqa: E402,F401,I001
+from . import operators, queue  # noqa: E402,F401
 
-# ---------------------------------------------------------------- voice calls
-from . import voice  # noqa: E402,F401,I001
+# isort: split
+# ---------------------------------------------------------------- voice: calls, call-backs
+from . import callbacks, voice  # noqa: E402,F401

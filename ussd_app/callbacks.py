@@ -1,0 +1,393 @@
+"""Missed-call call-backs: a caller rings and hangs up, the service calls them back.
+
+A call to the service costs a migrant airtime they may not have; a missed
+call costs nothing. The voice webhooks see the missed call and call
+``Callbacks.request``, which stores the request durably (idempotent by the
+provider's id of the missed call) and decides it at once: the rate limit
+(``MIGRANTLINE_CALLBACK_PER_DAY``, ``MIGRANTLINE_CALLBACK_MIN_MINUTES``) and
+an SMS opt-out (STOP) refuse it, visibly (status ``refused``), without a word
+to the provider. A queued call-back is then placed in the background through
+Twilio or Africa's Talking (``MIGRANTLINE_VOICE_PROVIDER``); the answered call
+arrives at the ordinary voice webhook, so the caller hears the usual menu.
+
+Every outbound call costs the office money, and a call placed twice is a
+stranger ringing twice, so placing follows the SMS outbox: a claim with a
+lease, the provider's call id written the moment the provider accepts (a row
+with one is never called again, even if its worker dies before finishing),
+temporary errors (timeouts, 5xx, 429) retried with exponential backoff up to
+``MIGRANTLINE_CALLBACK_MAX_ATTEMPTS`` and permanent ones (4xx, an invalid
+number) ``failed`` at once. A call-back not placed within ``STALE_SECONDS``
+is ``dead``: a phone ringing hours later is no answer to a missed call.
+
+The one window left is a worker killed after the provider took the call and
+before its id is written (a few milliseconds): that call-back is tried again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import requests
+
+from . import jobs, settings
+from .privacy import PhoneHasher, Sealer, normalise_phone
+from .store import Store, is_opted_out
+from .store import callbacks as db
+
+log = logging.getLogger(__name__)
+
+PROVIDERS = ("twilio", "africastalking", "none")
+TIMEOUT = (3.05, 10.0)
+MAX_BACKOFF = 3600.0
+STALE_SECONDS = 2 * 3600.0
+KEEP_SECONDS = 30 * 24 * 3600.0  # finished call-backs are listed this long, then forgotten
+
+
+class CallError(Exception):
+    """The provider did not place the call; ``temporary`` if a retry may work."""
+
+    def __init__(self, message: str, temporary: bool = True):
+        super().__init__(message)
+        self.temporary = temporary
+
+
+class VoiceProvider(Protocol):
+    name: str
+
+    def call(self, phone: str) -> str:
+        """Place one outbound call to ``phone`` (+E.164); return the provider's call id."""
+        ...
+
+
+class TwilioVoice:
+    """Outbound calls through Twilio's Calls resource; the answered call fetches our TwiML."""
+
+    name = "twilio"
+
+    def __init__(self, account_sid: str, auth_token: str, from_number: str, answer_url: str,
+                 base_url: str | None = None):
+        from twilio.http.http_client import TwilioHttpClient
+        from twilio.rest import Client
+
+        self.client = Client(account_sid, auth_token,
+                             http_client=TwilioHttpClient(timeout=TIMEOUT[1]))
+        if base_url:  # a stand-in for api.twilio.com
+            self.client.api.base_url = base_url.rstrip("/")
+        self.from_number, self.answer_url = from_number, answer_url
+
+    def call(self, phone: str) -> str:
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+
+        try:
+            call = self.client.calls.create(to=phone, from_=self.from_number,
+                                            url=self.answer_url, method="POST")
+        except TwilioRestException as exc:
+            temporary = exc.status >= 500 or exc.status == 429
+            raise CallError(f"Twilio {exc.status} {exc.code}", temporary=temporary) from None
+        except (TwilioException, requests.RequestException) as exc:
+            raise CallError(f"Twilio unreachable: {type(exc).__name__}") from None
+        if not call.sid:
+            raise CallError("Twilio answered without a call sid")
+        return str(call.sid)
+
+
+class _HttpStatus(Exception):
+    def __init__(self, status: int, text: str):
+        super().__init__(f"{status} {text[:200]}")
+        self.status = status
+
+
+def _at_voice_service(username: str, api_key: str) -> Any:
+    """The SDK's VoiceService, keeping the HTTP status it otherwise folds into its exception.
+
+    The SDK builds the request (fields username/from/to, the apiKey header,
+    the number check); only the sending is ours, so a 400 (permanent) can be
+    told from a 500 (retry) and a timeout applies.
+    """
+    from africastalking.Voice import VoiceService
+
+    class Voice(VoiceService):  # type: ignore[misc]
+        def _make_request(self, url: str, method: str, headers: dict[str, str],
+                          data: Any, params: Any, callback: Any = None,
+                          timeout: Any = TIMEOUT) -> Any:
+            answer = requests.request(method, url, headers=headers, data=data, params=params,
+                                      timeout=TIMEOUT)
+            if not 200 <= answer.status_code < 300:
+                raise _HttpStatus(answer.status_code, answer.text)
+            try:
+                return answer.json()
+            except ValueError:
+                return answer.text
+
+    return Voice(username, api_key)
+
+
+# AT per-number statuses that no retry will change.
+_AT_PERMANENT = ("invalid", "notsupported", "not supported", "unsupported")
+
+
+class AtVoice:
+    """Outbound calls through Africa's Talking; AT then POSTs the answered call to the
+    number's callback URL (set in AT's dashboard to /voice/africastalking)."""
+
+    name = "africastalking"
+
+    def __init__(self, username: str, api_key: str, from_number: str,
+                 base_url: str | None = None):
+        self.voice = _at_voice_service(username, api_key)
+        if base_url:  # a sandbox or stand-in for https://voice.africastalking.com
+            self.voice._baseUrl = base_url.rstrip("/")
+        self.from_number = from_number
+
+    def call(self, phone: str) -> str:
+        try:
+            answer = self.voice.call(callFrom=self.from_number, callTo=[phone])
+        except ValueError:
+            raise CallError("rejected number", temporary=False) from None
+        except _HttpStatus as exc:
+            temporary = exc.status >= 500 or exc.status == 429
+            raise CallError(f"Africa's Talking {exc.status}", temporary=temporary) from None
+        except requests.RequestException as exc:
+            raise CallError(f"Africa's Talking unreachable: {type(exc).__name__}") from None
+        if not isinstance(answer, dict):
+            raise CallError(f"Africa's Talking answered: {str(answer)[:100]!r}")
+        entries = answer.get("entries") or []
+        if not entries:
+            message = str(answer.get("errorMessage") or "no entry")[:200]
+            raise CallError(f"Africa's Talking: {message}",
+                            temporary=not _permanent(message))
+        first = entries[0] if isinstance(entries[0], dict) else {}
+        status = str(first.get("status") or "")
+        if status.lower() == "queued" and first.get("sessionId"):
+            return str(first["sessionId"])
+        raise CallError(f"Africa's Talking: {status[:100] or 'no status'}",
+                        temporary=not _permanent(status))
+
+
+def _permanent(status: str) -> bool:
+    squeezed = status.lower().replace(" ", "")
+    return any(word.replace(" ", "") in squeezed for word in _AT_PERMANENT)
+
+
+def make_voice_provider(config: Mapping[str, Any]) -> VoiceProvider | None:
+    """The provider MIGRANTLINE_VOICE_PROVIDER names; None for ``none`` (store only)."""
+    name = str(config.get("MIGRANTLINE_VOICE_PROVIDER") or "none").lower()
+
+    def need(*names: str) -> list[str]:
+        missing = [n for n in names if not config.get(n)]
+        if missing:
+            raise ValueError(f"MIGRANTLINE_VOICE_PROVIDER={name} needs " + ", ".join(missing))
+        return [str(config[n]) for n in names]
+
+    if name == "none":
+        return None
+    if name == "twilio":
+        sid, token, number, base = need("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
+                                        "TWILIO_FROM_NUMBER", "MIGRANTLINE_BASE_URL")
+        return TwilioVoice(sid, token, number, base.rstrip("/") + "/voice/twilio",
+                           config.get("TWILIO_API_URL") or None)
+    if name == "africastalking":
+        username, key, number = need("AT_USERNAME", "AT_API_KEY", "AT_VOICE_NUMBER")
+        return AtVoice(username, key, number, config.get("AT_VOICE_API_URL") or None)
+    raise ValueError(f"MIGRANTLINE_VOICE_PROVIDER must be one of {', '.join(PROVIDERS)}, "
+                     f"not {name!r}")
+
+
+def mask(phone: str) -> str:
+    """+977 98******01: enough for an operator to tell two callers apart, no more."""
+    digits = normalise_phone(phone)
+    if len(digits) <= 6:
+        return "+" + "*" * len(digits)
+    return "+" + digits[:3] + " " + digits[3:5] + "*" * (len(digits) - 7) + digits[-2:]
+
+
+class Callbacks:
+    """Missed calls in, outbound calls out: the rate limit, the opt-out, the worker."""
+
+    def __init__(self, store: Store, sealer: Sealer, hasher: PhoneHasher,
+                 config: Mapping[str, Any], provider: VoiceProvider | None | str = "config",
+                 background: bool = True, backoff: float = 30.0, lease: float = 120.0,
+                 batch: int = 20):
+        self.store, self.sealer, self.hasher = store, sealer, hasher
+        self.provider: VoiceProvider | None = (make_voice_provider(config)
+                                               if provider == "config" else provider)  # type: ignore[assignment]
+        self.per_day = settings.integer(config, "MIGRANTLINE_CALLBACK_PER_DAY")
+        self.min_seconds = 60.0 * settings.integer(config, "MIGRANTLINE_CALLBACK_MIN_MINUTES")
+        self.max_attempts = max(1, settings.integer(config, "MIGRANTLINE_CALLBACK_MAX_ATTEMPTS"))
+        self.background, self.backoff, self.lease, self.batch = background, backoff, lease, batch
+        self._periodic: jobs.Periodic | None = None
+        self._purger: jobs.Periodic | None = None
+        self._placing = threading.Lock()
+        self._wanted = threading.Event()
+
+    # ------------------------------------------------------------ missed calls in
+
+    def request(self, phone: str, provider: str, key: str, now: float | None = None) -> bool:
+        """A missed call from ``phone`` seen by ``provider``; True if a call-back is queued.
+
+        ``key`` is the provider's id of the missed call (Twilio's CallSid, AT's
+        sessionId): a webhook retried with it adds nothing and gets the same
+        answer. Bad input is refused quietly (False), never an exception.
+        """
+        now = time.time() if now is None else now
+        digits = normalise_phone(str(phone or ""))
+        if str(phone or "").lstrip().startswith("00"):  # the international prefix, dialled
+            digits = digits[2:]
+        if not 6 <= len(digits) <= 15 or not key:
+            log.info("call-back: not a number that can be called back (key %.40s)", key)
+            return False
+        phone = "+" + digits
+        phone_key = self.hasher.key(phone)
+        try:
+            row, added = db.request_callback(
+                self.store, str(key)[:200], self.sealer.seal(phone), phone_key,
+                str(provider or "")[:40], now, self.per_day, self.min_seconds,
+                opted_out=is_opted_out(self.store, phone_key))
+        except sqlite3.Error:  # a webhook must still answer: no call-back, nothing half-done
+            log.exception("call-back: could not store the request")
+            return False
+        if added:
+            log.info("call-back %s %s%s", row["id"], row["status"],
+                     f" ({row['error']})" if row["error"] else "")
+        queued = row["status"] in ("queued", "calling", "placed")
+        if added and row["status"] == "queued" and self.background and self.provider:
+            jobs.once(self._nudge, "callback-place")
+        return queued
+
+    @property
+    def enabled(self) -> bool:
+        """Whether call-backs are placed (a provider is set), not only stored."""
+        return self.provider is not None
+
+    # ------------------------------------------------------------ calls out
+
+    def place_due(self, now: float | None = None) -> int:
+        """Place every due call-back (one batch after another); return how many were placed.
+
+        With no provider (``none``) nothing is placed: call-backs stay queued.
+        """
+        if self.provider is None:
+            return 0
+        with self._placing:  # the periodic job, the CLI and requests' nudges take turns
+            placed = self._place_all(now)
+        if self._wanted.is_set():  # a request that came in meanwhile found the lock taken
+            self._nudge()
+        return placed
+
+    def _nudge(self) -> None:
+        """Place what is due unless a worker of this process is at it (it will see it).
+
+        A missed-call webhook starts one of these per request: under a flood they
+        must not queue up behind the lock, one thread each.
+        """
+        self._wanted.set()
+        while self._wanted.is_set() and self._placing.acquire(blocking=False):
+            try:
+                self._wanted.clear()
+                self._place_all(None)
+            finally:
+                self._placing.release()
+
+    def _place_all(self, now: float | None) -> int:
+        placed = 0
+        at = time.time() if now is None else now
+        db.expire_callbacks(self.store, at - STALE_SECONDS, at)
+        placed += db.recover_callbacks(self.store, at)
+        while True:
+            at = time.time() if now is None else now  # each batch's leases from its own start
+            claimed = db.claim_callbacks(self.store, at, self.lease, self.batch)
+            if not claimed:
+                return placed
+            for row in claimed:
+                status = self._place(row, time.time() if now is None else now)
+                placed += status == "placed"
+
+    def _place(self, row: dict[str, Any], now: float) -> str:
+        assert self.provider is not None
+        callback_id, attempts = int(row["id"]), int(row["attempts"])
+        try:
+            phone = self.sealer.open(row["phone_sealed"])
+        except Exception:
+            return self._finish(row, "dead", now, "cannot read the sealed number (secret key "
+                                                  "changed?)")
+        if is_opted_out(self.store, row["phone_key"]):  # STOP sent since it was queued
+            return self._finish(row, "refused", now, "the number sent STOP")
+        try:
+            call_id = self.provider.call(phone)
+        except CallError as exc:
+            if not exc.temporary:
+                return self._finish(row, "failed", now, str(exc))
+            if attempts >= self.max_attempts:
+                return self._finish(row, "dead", now, f"{exc} (after {attempts} attempts)")
+            delay = min(self.backoff * 2 ** (attempts - 1), MAX_BACKOFF)
+            delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
+            return self._finish(row, "queued", now, str(exc), next_attempt_at=now + delay)
+        except Exception as exc:  # a bug in a provider must not lose the call-back
+            log.exception("call-back %s: provider %s failed unexpectedly", callback_id,
+                          self.provider.name)
+            return self._finish(row, "queued", now, type(exc).__name__,
+                                next_attempt_at=now + self.backoff)
+        # First the call id (from here on nobody calls this row again), then the status.
+        db.record_call_id(self.store, callback_id, attempts, self.provider.name, call_id, now)
+        return self._finish(row, "placed", now, None)
+
+    def _finish(self, row: dict[str, Any], status: str, now: float, error: str | None,
+                next_attempt_at: float | None = None) -> str:
+        assert self.provider is not None
+        if not db.finish_callback(self.store, int(row["id"]), int(row["attempts"]), status, now,
+                                  error=error, next_attempt_at=next_attempt_at,
+                                  placed_via=self.provider.name):
+            log.warning("call-back %s was taken by another worker", row["id"])
+        if status in ("failed", "dead"):
+            log.warning("call-back %s %s: %s", row["id"], status, error)
+        else:
+            log.info("call-back %s %s%s", row["id"], status, f" ({error})" if error else "")
+        return status
+
+    # ------------------------------------------------------------ the background worker
+
+    def start(self, interval: float = 15.0) -> None:
+        """Place due call-backs every ``interval`` seconds (retries come due this way), and
+        forget finished ones after ``KEEP_SECONDS`` (stored numbers are kept no longer)."""
+        if self._purger is None:
+            self._purger = jobs.every(3600, self.purge, "callback-purge")
+        if self.provider is not None and self._periodic is None:
+            self._periodic = jobs.every(interval, self.place_due, "callback-worker")
+
+    def stop(self) -> None:
+        for job in (self._periodic, self._purger):
+            if job is not None:
+                job.stop()
+        self._periodic = self._purger = None
+
+    def purge(self, now: float | None = None) -> int:
+        """Delete finished call-backs older than ``KEEP_SECONDS``; queued ones first expire."""
+        at = time.time() if now is None else now
+        db.expire_callbacks(self.store, at - STALE_SECONDS, at)
+        return db.purge_callbacks(self.store, at - KEEP_SECONDS)
+
+    # ------------------------------------------------------------ what an office sees
+
+    def masked(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Call-backs, newest first, with the number masked (never in clear)."""
+        shown = []
+        for row in db.callbacks(self.store, status, limit):
+            try:
+                number = mask(self.sealer.open(row["phone_sealed"]))
+            except Exception:
+                number = "(unreadable)"
+            shown.append({k: v for k, v in row.items() if k not in ("phone_sealed", "phone_key")}
+                         | {"number": number})
+        return shown
+
+
+def make_callbacks(config: Mapping[str, Any], store: Store, secret: bytes,
+                   background: bool = True) -> Callbacks:
+    """The call-backs of one deployment (raises ValueError on missing provider settings)."""
+    return Callbacks(store, Sealer(secret), PhoneHasher(secret), config, background=background)
