@@ -29,6 +29,7 @@ from .i18n import Catalogs, default_catalogs
 from .privacy import PhoneHasher, Sealer
 from .sessions import UssdSessions
 from .store import Store, open_store, purge_sms_conversations
+from .voice_recordings import VoiceRecordings
 
 log = logging.getLogger("migrantline")
 SESSION_KEEP_SECONDS = 24 * 3600
@@ -44,6 +45,7 @@ class Services:
     sms: SmsService | None = None
     complaints: Complaints | None = None
     sync: Any = None  # the background content sync (sync.BackgroundSync), when configured
+    recordings: VoiceRecordings | None = None  # complaint recordings from the voice line
 
     def t(self, lang: str, message: str) -> str:
         return self.catalogs.gettext(lang, message)
@@ -89,8 +91,10 @@ def build_services(config: Mapping[str, Any]) -> Services:
     # as they may be continued: nothing a caller typed lingers.
     jobs.every(300, lambda: _purge_drafts(store, draft_seconds, sms.conversation_seconds),
                "session-purge")
+    recordings = VoiceRecordings(store, secret, config)
+    recordings.start()  # retries due downloads, and those a crash left half done
     return Services(config, store, content, catalogs, ussd, sms, complaints,
-                    sync=background_sync)
+                    sync=background_sync, recordings=recordings)
 
 
 def _purge_drafts(store: Store, draft_seconds: float, conversation_seconds: float) -> None:

@@ -70,6 +70,16 @@ SETTINGS: tuple[Setting, ...] = (
             "taken again after this"),
     Setting("MIGRANTLINE_OUTBOX_WORKER", "off",
             "on: `serve` also runs the outbox worker in the background of each process"),
+    Setting("MIGRANTLINE_RECORDING_HOSTS", "api.twilio.com,*.africastalking.com",
+            "hosts complaint recordings are downloaded from (https only; an entry "
+            "`http://host[:port]` also allows plain http there, for a local stand-in)"),
+    Setting("MIGRANTLINE_RECORDING_MAX_MB", "10",
+            "a complaint recording larger than this many megabytes is refused"),
+    Setting("MIGRANTLINE_RECORDING_MAX_ATTEMPTS", "8",
+            "download attempts before a complaint recording is given up (dead)"),
+    Setting("MIGRANTLINE_RECORDING_BACKOFF_SECONDS", "60",
+            "wait before the first retry of a recording download; it doubles after each "
+            "failed attempt (at most 6 h)"),
     Setting("AT_USERNAME", None, "Africa's Talking username"),
     Setting("AT_API_KEY", None, "Africa's Talking API key"),
     Setting("AT_SENDER_ID", None, "Africa's Talking sender id or short code"),

@@ -571,3 +571,9 @@ from . import complaints  # noqa: E402,F401
 # Operators, login attempts, the audit log and partners; the queue's queries. Imported
 # last: their migrations come after the complaints' (the queue joins both).
 from . import operators, queue  # noqa: E402,F401
+
+# isort: split
+# ---------------------------------------------------------------- voice recordings
+# A complaint's recordings fetched from the voice provider (see voice_recordings.py).
+# After the complaints: its rows belong to one, and its erasure joins theirs.
+from . import voice_recordings  # noqa: E402,F401
