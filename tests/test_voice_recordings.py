@@ -480,3 +480,19 @@ def test_a_restarted_service_fetches_what_was_pending(
     [row] = rec(again).for_complaint(c["reference"])
     assert rec(again).audio(row["id"])[0] == audio["mp3"]
     again.extensions["migrantline"].store.close()
+
+
+def test_a_shutting_down_process_starts_no_download(
+        app: Flask, server: RecordingServer, audio: dict[str, bytes]) -> None:
+    c = file_complaint(app)
+    url = server.route("/rec/exit.mp3", Reply(body=audio["mp3"]))
+    services = app.extensions["migrantline"]
+    recordings_db.insert(services.store, {  # due, as a crash would leave it (no kick)
+        "key": "exit", "complaint_id": c["id"], "reference": c["reference"],
+        "provider": "africastalking", "url_sealed": rec(app).url_sealer.seal(url),
+        "created_at": time.time()})
+    worker = VoiceRecordings(services.store, b"test-secret", app.config)
+    worker.start()
+    worker.stop()  # at exit: the periodic retry does not run once more, unlike a flush
+    assert not server.log
+    assert worker.fetch_due() == 1 and len(server.log) == 1

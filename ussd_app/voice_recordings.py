@@ -194,7 +194,8 @@ class VoiceRecordings:
     def start(self) -> None:
         """Retry due downloads every ``RETRY_EVERY`` seconds (and pick up a crash's)."""
         if self._periodic is None:
-            self._periodic = jobs.every(RETRY_EVERY, self.fetch_due, "recordings-retry")
+            self._periodic = jobs.every(RETRY_EVERY, self.fetch_due, "recordings-retry",
+                                        run_at_stop=False)
 
     def fetch_due(self, now: float | None = None) -> int:
         """Download every recording due (new, or due for a retry); return how many stored."""
@@ -358,3 +359,8 @@ class VoiceRecordings:
 
     def counts(self) -> dict[str, int]:
         return db.counts(self.store)
+
+    def stop(self) -> None:
+        if self._periodic is not None:
+            self._periodic.stop()
+            self._periodic = None
