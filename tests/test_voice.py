@@ -259,3 +259,53 @@ def test_the_phone_number_is_not_stored_in_clear(app: Flask) -> None:
     services(app).store.flush()
     raw = (Path(services(app).config["MIGRANTLINE_DATA_DIR"]) / "migrantline.db").read_bytes()
     assert b"9779812345678" not in raw
+
+
+def _callbacks(app: Flask) -> list[dict]:
+    return services(app).callbacks.masked()
+
+
+def test_a_missed_call_is_called_back_once(app: Flask) -> None:
+    caller = VoiceCaller(app.test_client(), number="+9779811122233")
+    caller.dial()
+    caller.hang_up(duration=4)  # rang, heard the welcome, hung up: a missed call
+    caller.hang_up(duration=4)  # the status callback retried
+    rows = _callbacks(app)
+    assert len(rows) == 1 and rows[0]["status"] == "queued"
+    assert "9779811122233" not in str(rows)  # masked
+
+
+def test_a_call_that_was_used_or_placed_by_us_is_not_called_back(app: Flask) -> None:
+    used = VoiceCaller(app.test_client())
+    used.dial()
+    used.press("1")
+    used.hang_up(duration=5)
+    ours = VoiceCaller(app.test_client(), direction="outbound-api")
+    ours.dial()
+    ours.hang_up(duration=2)
+    long_listener = VoiceCaller(app.test_client())
+    long_listener.dial()
+    long_listener.hang_up(duration=90)
+    assert _callbacks(app) == []
+
+
+def test_africastalking_missed_call_from_the_last_request(app: Flask) -> None:
+    caller = VoiceCaller(app.test_client(), provider="africastalking")
+    caller.hang_up(duration=0)  # rang and hung up before any action ran
+    rows = _callbacks(app)
+    assert len(rows) == 1 and rows[0]["provider"] == "africastalking"
+
+
+def test_always_mode_refuses_the_call_unanswered_and_calls_back(tmp_path: Path) -> None:
+    app = make_app(tmp_path, MIGRANTLINE_VOICE_CALLBACK="always",
+                   MIGRANTLINE_VOICE_PROVIDER="twilio", TWILIO_ACCOUNT_SID="AC" + "1" * 32,
+                   TWILIO_AUTH_TOKEN=TOKEN, TWILIO_FROM_NUMBER="+15005550006",
+                   TWILIO_API_URL="http://127.0.0.1:9")  # nothing listens: placing is retried
+    caller = VoiceCaller(app.test_client(), auth_token=TOKEN)
+    assert caller.dial().kind == "reject"
+    assert len(_callbacks(app)) == 1
+    # The call-back itself (outbound) is answered with the menu.
+    back = VoiceCaller(app.test_client(), number=caller.number, auth_token=TOKEN,
+                       direction="outbound-api")
+    assert back.dial().kind == "gather"
+    services(app).store.close()

@@ -32,6 +32,7 @@ from .sessions import UssdSessions
 from .store import Store, open_store, purge_sms_conversations
 from .store.voice import purge_voice_calls
 from .voice_calls import VoiceCalls
+from .voice_recordings import VoiceRecordings
 
 log = logging.getLogger("migrantline")
 SESSION_KEEP_SECONDS = 24 * 3600
@@ -50,6 +51,7 @@ class Services:
     prompts: Any = None  # the voice prompts (voice_prompts.PromptLibrary)
     voice: Any = None  # the voice line (voice_calls.VoiceCalls)
     callbacks: Callbacks | None = None  # missed-call call-backs (voice)
+    recordings: VoiceRecordings | None = None  # complaint recordings from the voice line
 
     def t(self, lang: str, message: str) -> str:
         return self.catalogs.gettext(lang, message)
@@ -95,13 +97,15 @@ def build_services(config: Mapping[str, Any]) -> Services:
     # as they may be continued: nothing a caller typed lingers.
     jobs.every(300, lambda: _purge_drafts(store, draft_seconds, sms.conversation_seconds),
                "session-purge")
+    recordings = VoiceRecordings(store, secret, config)
+    recordings.start()  # retries due downloads, and those a crash left half done
     # Missed-call call-backs: placed in the background when a voice provider is set.
     callbacks = Callbacks(store, ussd.sealer, ussd.hasher, config)
     callbacks.start()
     prompts = prompt_library(config)
     voice = VoiceCalls(store, content, ussd.hasher, ussd.sealer, prompts, catalogs.gettext,
                        services={"agency_search": agencies}, actions=actions,
-                       complaints=complaints, callbacks=callbacks,
+                       complaints=complaints, recordings=recordings, callbacks=callbacks,
                        callback_mode=str(config.get("MIGRANTLINE_VOICE_CALLBACK") or "missed"),
                        background=jobs.once)
     jobs.every(3600, lambda: _purge_voice(store, prompts), "voice-purge")
@@ -109,7 +113,8 @@ def build_services(config: Mapping[str, Any]) -> Services:
         jobs.once(lambda: render_missing(prompts, content, catalogs.gettext, data_dir),
                   "prompts-render")
     return Services(config, store, content, catalogs, ussd, sms, complaints,
-                    sync=background_sync, prompts=prompts, voice=voice, callbacks=callbacks)
+                    sync=background_sync, prompts=prompts, voice=voice, callbacks=callbacks,
+                    recordings=recordings)
 
 
 def _purge_voice(store: Store, prompts: Any) -> None:

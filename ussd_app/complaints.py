@@ -80,6 +80,9 @@ STATUS_LINE_STATUS = N_("Status: {status}")
 STATUS_LINE_FILED = N_("Filed on {date}")
 STATUS_LINE_UPDATED = N_("Last update on {date}")
 STATUS_ERASED = N_("The personal data of this case was erased.")
+# The key purpose of what callers say and of history details: whoever adds to a
+# complaint's history (voice_recordings.py) seals with the same.
+TEXT_PURPOSE = "complaint text v1"
 
 
 class ContactNotSafe(Exception):
@@ -171,7 +174,7 @@ class Complaints:
                  resolve_agency: Agencies | None = None,
                  clock: Callable[[], float] = time.time):
         self.store, self.t, self.clock = store, t, clock
-        self.text_sealer = Sealer(secret, "complaint text v1")
+        self.text_sealer = Sealer(secret, TEXT_PURPOSE)
         self.phone_sealer = Sealer(secret)  # the outbox's: a sealed number can be queued
         self._pin_key = hmac.new(secret, b"migrantline complaint pin v1",
                                  hashlib.sha256).digest()

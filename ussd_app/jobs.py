@@ -20,8 +20,10 @@ log = logging.getLogger(__name__)
 class Periodic:
     """Calls ``fn`` every ``interval`` seconds until stopped; survives its errors."""
 
-    def __init__(self, interval: float, fn: Callable[[], object], name: str):
+    def __init__(self, interval: float, fn: Callable[[], object], name: str,
+                 run_at_stop: bool = True):
         self.interval, self.fn, self.name = interval, fn, name
+        self.run_at_stop = run_at_stop
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -38,15 +40,19 @@ class Periodic:
             log.exception("background job %s failed; it will run again", self.name)
 
     def stop(self) -> None:
-        """Stop and run once more, so nothing buffered is left behind."""
+        """Stop and run once more (unless told not to), so nothing buffered is left behind."""
         if not self._stop.is_set():
             self._stop.set()
             self._thread.join(timeout=5)
-            self._call()
+            if self.run_at_stop:
+                self._call()
 
 
-def every(interval: float, fn: Callable[[], object], name: str) -> Periodic:
-    return Periodic(interval, fn, name)
+def every(interval: float, fn: Callable[[], object], name: str,
+          run_at_stop: bool = True) -> Periodic:
+    """``run_at_stop=False`` for work that is not a buffer to flush (downloads, retries):
+    a process shutting down should not start it."""
+    return Periodic(interval, fn, name, run_at_stop)
 
 
 def once(fn: Callable[[], object], name: str) -> None:

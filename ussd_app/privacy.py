@@ -54,3 +54,24 @@ class Sealer:
     def open(self, token: str) -> str:
         raw = base64.urlsafe_b64decode(token.encode())
         return self._aead.decrypt(raw[:12], raw[12:], None).decode()
+
+
+class BytesSealer:
+    """Encrypts binary personal data at rest (a caller's recorded voice), like ``Sealer``.
+
+    Raw bytes in and out (no base64: audio is stored as a BLOB, a third
+    bigger for nothing otherwise). ``context`` is authenticated with the
+    data, so a sealed recording copied onto another row does not open there.
+    """
+
+    def __init__(self, secret: bytes, purpose: str):
+        key = HKDF(algorithm=SHA256(), length=32, salt=b"migrantline",
+                   info=purpose.encode()).derive(secret)
+        self._aead = AESGCM(key)
+
+    def seal(self, data: bytes, context: bytes = b"") -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, data, context or None)
+
+    def open(self, sealed: bytes, context: bytes = b"") -> bytes:
+        return self._aead.decrypt(sealed[:12], sealed[12:], context or None)

@@ -90,6 +90,16 @@ SETTINGS: tuple[Setting, ...] = (
             "a number's missed calls within this many minutes of its last call-back are refused"),
     Setting("MIGRANTLINE_CALLBACK_MAX_ATTEMPTS", "5",
             "attempts to place a call-back before it is dead (temporary errors only)"),
+    Setting("MIGRANTLINE_RECORDING_HOSTS", "api.twilio.com,*.africastalking.com",
+            "hosts complaint recordings are downloaded from (https only; an entry "
+            "`http://host[:port]` also allows plain http there, for a local stand-in)"),
+    Setting("MIGRANTLINE_RECORDING_MAX_MB", "10",
+            "a complaint recording larger than this many megabytes is refused"),
+    Setting("MIGRANTLINE_RECORDING_MAX_ATTEMPTS", "8",
+            "download attempts before a complaint recording is given up (dead)"),
+    Setting("MIGRANTLINE_RECORDING_BACKOFF_SECONDS", "60",
+            "wait before the first retry of a recording download; it doubles after each "
+            "failed attempt (at most 6 h)"),
     Setting("AT_USERNAME", None, "Africa's Talking username"),
     Setting("AT_API_KEY", None, "Africa's Talking API key"),
     Setting("AT_SENDER_ID", None, "Africa's Talking sender id or short code"),

@@ -126,6 +126,7 @@ class VoiceCalls:
             return (Hangup(),)
         if call is None:
             if self.callback_mode == "always" and req.direction == "inbound" and \
+                    getattr(self.callbacks, "enabled", False) and \
                     self._call_back(req, f"always:{key}"):
                 vdb.start_voice_call(self.store, key, req.provider, phone_key, req.direction,
                                      tree.version, "{}", 0, now)

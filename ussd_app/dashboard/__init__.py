@@ -23,7 +23,8 @@ from .accounts import Accounts
 from .blueprint import bp
 from .i18n import _
 
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; "
+       "form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 
 
@@ -48,7 +49,13 @@ def init_app(app: Flask, services: Any) -> None:
         Accounts(services.store, config),
         settings.integer(config, "MIGRANTLINE_OPERATOR_IDLE_MINUTES"))
     _templates(app)
-    from . import admin_views, auth, detail_views, queue_views  # noqa: F401  (routes)
+    from . import (  # noqa: F401  (routes)
+        admin_views,
+        auth,
+        detail_views,
+        queue_views,
+        recording_views,
+    )
 
     app.register_blueprint(bp)
 
@@ -67,7 +74,8 @@ def _templates(app: Flask) -> None:
         CATEGORY_NAMES=i18n.CATEGORY_NAMES, CONTACT_NAMES=i18n.CONTACT_NAMES,
         FILED_BY_NAMES=i18n.FILED_BY_NAMES, AGAINST_NAMES=i18n.AGAINST_NAMES,
         EVENT_NAMES=i18n.EVENT_NAMES, FIELD_NAMES=i18n.FIELD_NAMES,
-        TEMPLATE_NAMES=i18n.TEMPLATE_NAMES, OUTBOX_NAMES=i18n.OUTBOX_NAMES)
+        TEMPLATE_NAMES=i18n.TEMPLATE_NAMES, OUTBOX_NAMES=i18n.OUTBOX_NAMES,
+        RECORDING_NAMES=i18n.RECORDING_NAMES, size=i18n.size)
 
 
 @bp.context_processor

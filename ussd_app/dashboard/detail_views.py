@@ -78,6 +78,8 @@ def _page(cid: int, show_numbers: bool) -> ResponseReturnValue:
         operators=[o for o in people.values() if o["active"]],
         partners=operators_db.partners(services().store, active_only=True),
         previews=previews, can_message=complaints.can_message(row),
+        recordings=services().recordings.for_complaint(str(row["reference"]))
+        if services().recordings is not None else [],
         assigned=people.get(row.get("assigned_to") or -1), migrant_lang=_language_name(lang))
 
 

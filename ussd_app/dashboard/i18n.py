@@ -37,7 +37,9 @@ EVENT_NAMES = {"filed": N_("Filed"), "urgent": N_("Urgent report"),
                "details": N_("Details added"), "status": N_("Status changed"),
                "note": N_("Internal note"), "assign": N_("Assigned"),
                "referral": N_("Referred to a partner"), "message": N_("SMS to the migrant"),
-               "erased": N_("Personal data erased")}
+               "erased": N_("Personal data erased"),
+               "recording_stored": N_("Voice message received"),
+               "recording_dead": N_("Voice message could not be fetched")}
 ACTOR_NAMES = {"caller": N_("Caller"), "system": N_("System"), "operator": N_("Operator")}
 FIELD_NAMES = {"against": N_("Against"), "employer": N_("Employer"), "city": N_("City"),
                "country_other": N_("Country"), "description": N_("What happened"),
@@ -48,6 +50,9 @@ TEMPLATE_NAMES = {"call_us": N_("Please call us"), "more_info": N_("We need more
 OUTBOX_NAMES = {"queued": N_("Queued"), "sending": N_("Sending"), "sent": N_("Sent"),
                 "delivered": N_("Delivered"), "failed": N_("Failed"), "dead": N_("Not sent"),
                 "suppressed": N_("Suppressed (the phone sent STOP)")}
+RECORDING_NAMES = {"pending": N_("Waiting to be fetched"), "fetching": N_("Being fetched"),
+                   "failed": N_("Fetch failed, will retry"), "stored": N_("Stored"),
+                   "dead": N_("Could not be fetched"), "erased": N_("Erased")}
 
 
 @lru_cache(maxsize=1)
@@ -121,3 +126,10 @@ def age(at: Any, now: float) -> str:
     if seconds >= 3600:
         return _("%(n)s h", n=int(seconds // 3600))
     return _("%(n)s min", n=int(seconds // 60))
+
+
+def size(n: Any) -> str:
+    """A size in kilobytes (recordings: tens to thousands of them)."""
+    if n is None or n == "":
+        return "–"
+    return _("%(n)s KB", n=max(1, round(int(n) / 1000)))

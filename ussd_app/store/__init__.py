@@ -573,5 +573,7 @@ from . import complaints  # noqa: E402,F401
 from . import operators, queue  # noqa: E402,F401
 
 # isort: split
-# ---------------------------------------------------------------- voice: calls, call-backs
-from . import callbacks, voice  # noqa: E402,F401
+# ---------------------------------------------------------------- voice
+# Calls, call-backs, and a complaint's recordings fetched from the voice provider (after
+# the complaints: a recording's rows belong to one, and its erasure joins theirs).
+from . import callbacks, voice, voice_recordings  # noqa: E402,F401

@@ -14,7 +14,7 @@ filter and count on: category, country, status, urgency, dates.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -70,6 +70,11 @@ def durable(conn: sqlite3.Connection) -> Iterator[None]:
             yield
     finally:
         conn.execute("PRAGMA synchronous = NORMAL")
+
+
+# Other personal data kept per complaint (its voice recordings, say) registers here how
+# to erase it: ``fn(conn, complaint_id, at)``, run inside ``erase``'s transaction.
+ERASERS: list[Callable[[sqlite3.Connection, int, float], None]] = []
 
 
 class ReferenceTaken(Exception):
@@ -176,15 +181,24 @@ def erase(store: Store, complaint_ids: Iterable[int], reason: str, at: float) ->
         return 0
     conn = store.db().conn
     blank = ", ".join(f"{c} = null" for c in SEALED)
-    with write_transaction(conn):
-        for complaint_id in ids:
-            conn.execute(f"update complaints set {blank}, phone_key = null, pin_hash = null, "
-                         "erased_at = ?, erased_reason = ?, updated_at = ? where id = ? "
-                         "and erased_at is null", [at, reason, at, complaint_id])
-            conn.execute("update complaint_events set detail_sealed = null "
-                         "where complaint_id = ?", [complaint_id])
-            _insert_event(conn, complaint_id, {"at": at, "actor": "system", "kind": "erased",
-                                               "status": reason})
+    # Freed pages (a recording's audio) are overwritten with zeros, not only unlinked.
+    was = int(conn.execute("PRAGMA secure_delete").fetchone()[0])
+    conn.execute("PRAGMA secure_delete = ON")
+    try:
+        with write_transaction(conn):
+            for complaint_id in ids:
+                conn.execute(f"update complaints set {blank}, phone_key = null, "
+                             "pin_hash = null, erased_at = ?, erased_reason = ?, updated_at = ? "
+                             "where id = ? and erased_at is null",
+                             [at, reason, at, complaint_id])
+                conn.execute("update complaint_events set detail_sealed = null "
+                             "where complaint_id = ?", [complaint_id])
+                for eraser in ERASERS:
+                    eraser(conn, complaint_id, at)
+                _insert_event(conn, complaint_id, {"at": at, "actor": "system",
+                                                   "kind": "erased", "status": reason})
+    finally:
+        conn.execute(f"PRAGMA secure_delete = {was}")
     return len(ids)
 
 

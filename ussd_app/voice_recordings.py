@@ -1,0 +1,366 @@
+"""A complaint's recordings: from the voice provider's URL to the operator's ears.
+
+A caller who leaves a spoken message gives us, through the provider's
+callback, only a URL. The callback must answer at once and may be retried,
+so ``expect`` writes one durable row per idempotency key and returns; a
+background job (``fetch_due``) downloads the audio and keeps it encrypted in
+the database, where backups and retention already reach. A failed download
+is retried with exponential backoff and given up (``dead``) after a number of
+attempts; either way the complaint's history says so, so an operator knows a
+message was left even when its audio could not be had.
+
+The download is guarded because the URL comes from outside: only https
+(plain http only where an allow-list entry says so, for a local stand-in),
+only the providers' hosts (``MIGRANTLINE_RECORDING_HOSTS``), bounded time
+and size, and only bytes that are audio by their magic numbers: a forged
+callback cannot make the service fetch an internal address or store a page.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import requests
+
+from . import jobs, settings
+from .complaints import TEXT_PURPOSE
+from .privacy import BytesSealer, Sealer
+from .store import Store
+from .store import complaints as complaint_db
+from .store import voice_recordings as db
+
+log = logging.getLogger(__name__)
+
+PROVIDERS = ("twilio", "africastalking")
+CONNECT_TIMEOUT, READ_TIMEOUT = 5.0, 30.0
+TOTAL_SECONDS = 90.0  # a whole download, however slowly its bytes trickle (< LEASE)
+LEASE = 120.0
+MAX_BACKOFF = 6 * 3600.0
+MAX_REDIRECTS = 3
+BATCH = 20
+RETRY_EVERY = 30.0  # how often the periodic job looks for due retries
+PERMANENT_HTTP = (400, 410)  # retrying cannot help; other errors may pass (a 404 while the
+# provider is still processing the recording, a 401 while credentials are being fixed)
+AUDIO_HEADER = 12  # bytes the magic-number check needs
+
+
+class NotStored(LookupError):
+    """No stored audio with that id (unknown, not fetched yet, dead or erased)."""
+
+
+class FetchError(Exception):
+    """One download attempt failed; ``permanent`` when another attempt cannot help."""
+
+    def __init__(self, message: str, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class AllowedHost:
+    """One entry of ``MIGRANTLINE_RECORDING_HOSTS``: ``[http://]host-or-*.domain[:port]``."""
+
+    pattern: str
+    port: int | None = None
+    http: bool = False
+
+    def matches(self, scheme: str, host: str, port: int | None) -> bool:
+        if scheme == "http" and not self.http:
+            return False
+        if self.port is not None and port != self.port:
+            return False
+        if self.pattern.startswith("*."):
+            return host.endswith(self.pattern[1:])  # a subdomain, at any depth
+        return host == self.pattern
+
+
+def parse_hosts(text: str) -> tuple[AllowedHost, ...]:
+    """The allow-list from its setting: comma-separated, case-insensitive."""
+    hosts = []
+    for entry in (e.strip().lower() for e in str(text or "").split(",")):
+        if not entry:
+            continue
+        http = entry.startswith("http://")
+        parts = urlsplit(entry if "://" in entry else f"https://{entry}")
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"MIGRANTLINE_RECORDING_HOSTS: bad entry {entry!r}") from exc
+        if not parts.hostname:
+            raise ValueError(f"MIGRANTLINE_RECORDING_HOSTS: bad entry {entry!r}")
+        hosts.append(AllowedHost(parts.hostname, port, http))
+    return tuple(hosts)
+
+
+def sniff_audio(head: bytes) -> str | None:
+    """The audio type of these first bytes, or None: what is stored must be audio."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if head[:3] == b"ID3":
+        return "audio/mpeg"
+    # An MPEG audio frame: 11 sync bits, a version other than "reserved", a layer (layer
+    # bits 00 would be AAC in ADTS, which neither provider sends).
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 \
+            and (head[1] >> 3) & 3 != 1 and (head[1] >> 1) & 3 != 0:
+        return "audio/mpeg"
+    if head[:4] == b"OggS":
+        return "audio/ogg"
+    return None
+
+
+def _seconds(value: Any) -> int | None:
+    """A provider's duration as whole seconds, or None when it is missing or not a number."""
+    try:
+        seconds = round(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return seconds if 0 <= seconds < 10**7 else None
+
+
+def wav_seconds(data: bytes) -> int | None:
+    """The length of a WAV file, when the provider did not say.
+
+    Read from the RIFF chunks by hand: the ``wave`` module refuses the
+    WAVE_FORMAT_EXTENSIBLE header that sox and many recorders write.
+    """
+    byte_rate, position = 0, 12
+    while position + 8 <= len(data):
+        name, size = data[position:position + 4], int.from_bytes(
+            data[position + 4:position + 8], "little")
+        if name == b"fmt " and size >= 12:
+            byte_rate = int.from_bytes(data[position + 16:position + 20], "little")
+        elif name == b"data":
+            size = min(size, len(data) - position - 8)  # a header written before the end
+            return round(size / byte_rate) if byte_rate else None
+        position += 8 + size + (size & 1)
+    return None
+
+
+class VoiceRecordings:
+    """Expected recordings, their downloads and their encrypted audio."""
+
+    def __init__(self, store: Store, secret: bytes, config: Mapping[str, Any]):
+        self.store = store
+        self.url_sealer = Sealer(secret, "voice recording url v1")
+        self.audio_sealer = BytesSealer(secret, "voice recording audio v1")
+        self.event_sealer = Sealer(secret, TEXT_PURPOSE)  # history details, as complaints'
+        self.hosts = parse_hosts(str(config.get("MIGRANTLINE_RECORDING_HOSTS") or ""))
+        self.max_bytes = settings.integer(config, "MIGRANTLINE_RECORDING_MAX_MB") * 1_000_000
+        self.max_attempts = max(1, settings.integer(config,
+                                                    "MIGRANTLINE_RECORDING_MAX_ATTEMPTS"))
+        self.backoff = float(config.get("MIGRANTLINE_RECORDING_BACKOFF_SECONDS") or 60)
+        sid, token = config.get("TWILIO_ACCOUNT_SID"), config.get("TWILIO_AUTH_TOKEN")
+        self.twilio_auth = (str(sid), str(token)) if sid and token else None
+        self._periodic: jobs.Periodic | None = None
+
+    # -------------------------------------------------------- the provider's callback
+
+    def expect(self, reference: str, provider: str, url: str, duration: int | None,
+               key: str) -> bool:
+        """Note that complaint ``reference`` has a recording at ``url``; fetch it soon.
+
+        Durable before this returns, once per ``key`` (a provider's retry of the
+        same callback adds nothing). True if this call added the row. Nothing is
+        kept for an empty URL (nothing was recorded) or an unknown or erased
+        complaint. The download runs in the background, never in the callback.
+        """
+        if provider not in PROVIDERS:
+            raise ValueError(f"provider must be one of {PROVIDERS}, not {provider!r}")
+        url = (url or "").strip()
+        if not url or not key:
+            return False
+        complaint = complaint_db.by_reference(self.store, reference)
+        if complaint is None or complaint.get("erased_at"):
+            log.warning("a recording for an unknown or erased complaint was not kept")
+            return False
+        seconds = _seconds(duration)
+        added = db.insert(self.store, {
+            "key": key, "complaint_id": int(complaint["id"]), "reference": reference,
+            "provider": provider, "url_sealed": self.url_sealer.seal(url),
+            "duration": seconds, "created_at": time.time()})
+        if added:
+            jobs.once(self.fetch_due, "recordings-fetch")
+        return added
+
+    # -------------------------------------------------------- the background job
+
+    def start(self) -> None:
+        """Retry due downloads every ``RETRY_EVERY`` seconds (and pick up a crash's)."""
+        if self._periodic is None:
+            self._periodic = jobs.every(RETRY_EVERY, self.fetch_due, "recordings-retry",
+                                        run_at_stop=False)
+
+    def fetch_due(self, now: float | None = None) -> int:
+        """Download every recording due (new, or due for a retry); return how many stored."""
+        stored = 0
+        token = secrets.token_hex(8)
+        at = time.time() if now is None else now
+        while True:
+            claimed = db.claim(self.store, at, LEASE, token, BATCH)
+            if not claimed:
+                return stored
+            for row in claimed:
+                stored += self._fetch(row, token, at) == "stored"
+
+    def _fetch(self, row: dict[str, Any], token: str, now: float) -> str:
+        attempts = int(row["attempts"])
+        try:
+            url = self.url_sealer.open(str(row["url_sealed"]))
+        except Exception:
+            return self._dead(row, token, now, "cannot read the sealed URL (secret key changed?)")
+        try:
+            data, mimetype = self._download(str(row["provider"]), url)
+        except FetchError as exc:
+            if exc.permanent or attempts >= self.max_attempts:
+                return self._dead(row, token, now, f"{exc} (attempt {attempts})")
+            delay = min(self.backoff * 2 ** (attempts - 1), MAX_BACKOFF)
+            delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
+            db.finish(self.store, int(row["id"]), token,
+                      {"status": "failed", "error": str(exc), "next_attempt_at": now + delay,
+                       "updated_at": time.time()})
+            log.info("recording %s: attempt %s failed (%s); retry in %.0f s", row["id"],
+                     attempts, exc, delay)
+            return "failed"
+        duration = row.get("duration")
+        if duration is None and mimetype == "audio/wav":
+            duration = wav_seconds(data)
+        done = time.time()
+        sealed = self.audio_sealer.seal(data, str(row["key"]).encode())
+        if not db.finish(self.store, int(row["id"]), token,
+                         {"status": "stored", "error": None, "duration": duration,
+                          "bytes": len(data), "mimetype": mimetype, "stored_at": done,
+                          "audio_sealed": sealed, "updated_at": done},
+                         {"at": done, "actor": "system", "kind": "recording_stored"}):
+            log.warning("recording %s: lease lost or complaint erased; not stored", row["id"])
+            return "lost"
+        log.info("recording %s stored (%s bytes, %s)", row["id"], len(data), mimetype)
+        return "stored"
+
+    def _dead(self, row: dict[str, Any], token: str, now: float, error: str) -> str:
+        done = time.time()
+        db.finish(self.store, int(row["id"]), token,
+                  {"status": "dead", "error": error, "updated_at": done},
+                  {"at": done, "actor": "system", "kind": "recording_dead",
+                   "detail_sealed": self.event_sealer.seal(error)})
+        log.warning("recording %s given up: %s", row["id"], error)
+        return "dead"
+
+    # -------------------------------------------------------- the download
+
+    def request_url(self, provider: str, url: str) -> str:
+        """What to GET: Twilio's RecordingUrl has no extension and serves ``.mp3`` or
+        ``.wav`` by suffix; Africa's Talking's recordingUrl is the mp3 itself."""
+        if provider != "twilio":
+            return url
+        parts = urlsplit(url)
+        if parts.path.lower().endswith((".mp3", ".wav")):
+            return url
+        return urlunsplit(parts._replace(path=parts.path + ".mp3"))
+
+    def check_url(self, url: str) -> None:
+        """Raise a permanent ``FetchError`` unless ``url`` may be fetched."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise FetchError("not a valid URL", permanent=True) from exc
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+        if scheme not in ("http", "https") or not host:
+            raise FetchError("only http(s) URLs are fetched", permanent=True)
+        if parts.username or parts.password:
+            raise FetchError("URLs with credentials are not fetched", permanent=True)
+        if not any(h.matches(scheme, host, port) for h in self.hosts):
+            raise FetchError(f"host {host} is not in MIGRANTLINE_RECORDING_HOSTS"
+                             + (" (or not for plain http)" if scheme == "http" else ""),
+                             permanent=True)
+
+    def _download(self, provider: str, url: str) -> tuple[bytes, str]:
+        """The audio at ``url`` and its type, within the limits; ``FetchError`` otherwise.
+
+        Redirects are followed by hand, each target checked like the first URL,
+        and the Twilio credentials never go to another host than the first.
+        """
+        url = self.request_url(provider, url)
+        first_host = urlsplit(url).hostname
+        auth = self.twilio_auth if provider == "twilio" else None
+        deadline = time.monotonic() + TOTAL_SECONDS
+        for _ in range(MAX_REDIRECTS + 1):
+            self.check_url(url)
+            try:
+                response = requests.get(
+                    url, auth=auth if urlsplit(url).hostname == first_host else None,
+                    timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), stream=True,
+                    allow_redirects=False,
+                    headers={"Accept": "audio/mpeg, audio/wav, audio/ogg, audio/*"})
+            except requests.RequestException as exc:
+                raise FetchError(f"{type(exc).__name__} fetching the recording") from exc
+            with response:
+                if response.is_redirect and response.headers.get("Location"):
+                    url = urljoin(url, response.headers["Location"])
+                    continue
+                if response.status_code != 200:
+                    raise FetchError(f"HTTP {response.status_code}",
+                                     permanent=response.status_code in PERMANENT_HTTP)
+                return self._read(response, deadline)
+        raise FetchError("too many redirects", permanent=True)
+
+    def _read(self, response: requests.Response, deadline: float) -> tuple[bytes, str]:
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            raise FetchError(f"recording of {length} bytes is over the limit of "
+                             f"{self.max_bytes}", permanent=True)
+        data = bytearray()
+        try:
+            for chunk in response.iter_content(64 * 1024):
+                data += chunk
+                if len(data) > self.max_bytes:
+                    raise FetchError(f"recording is over the limit of {self.max_bytes} bytes",
+                                     permanent=True)
+                if len(data) >= AUDIO_HEADER and sniff_audio(bytes(data[:AUDIO_HEADER])) is None:
+                    raise FetchError("not audio (by its first bytes)", permanent=True)
+                if time.monotonic() > deadline:
+                    raise FetchError("the download took too long")
+        except requests.RequestException as exc:
+            raise FetchError(f"{type(exc).__name__} reading the recording") from exc
+        mimetype = sniff_audio(bytes(data[:AUDIO_HEADER]))
+        if mimetype is None:
+            raise FetchError("not audio (by its first bytes)", permanent=True)
+        return bytes(data), mimetype
+
+    # -------------------------------------------------------- operators
+
+    def for_complaint(self, reference: str) -> list[dict[str, Any]]:
+        """The complaint's recordings (id, status, duration, bytes, ...), oldest first."""
+        complaint = complaint_db.by_reference(self.store, reference)
+        return db.for_complaint(self.store, int(complaint["id"])) if complaint else []
+
+    def get(self, recording_id: int) -> dict[str, Any] | None:
+        """One recording's row without its audio (which complaint, status, size)."""
+        return db.by_id(self.store, recording_id)
+
+    def audio(self, recording_id: int) -> tuple[bytes, str]:
+        """The decrypted audio and its type; ``NotStored`` if there is none to play."""
+        found = db.sealed_audio(self.store, recording_id)
+        if found is None:
+            raise NotStored(recording_id)
+        key, sealed, mimetype = found
+        try:
+            return self.audio_sealer.open(sealed, key.encode()), mimetype
+        except Exception as exc:  # a changed secret key: the audio cannot be read any more
+            log.warning("recording %s cannot be decrypted (secret key changed?)", recording_id)
+            raise NotStored(recording_id) from exc
+
+    def counts(self) -> dict[str, int]:
+        return db.counts(self.store)
+
+    def stop(self) -> None:
+        if self._periodic is not None:
+            self._periodic.stop()
+            self._periodic = None
