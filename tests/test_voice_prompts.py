@@ -77,6 +77,11 @@ def test_manifest_covers_every_node_text_of_the_demo_in_every_language() -> None
                   *(v for e in node.entries for v in (e.name, e.hours, e.where))]
         for value in filter(None, values):
             for lang, text in value.items():
+                if "{" in text:  # filled in when shown: its fixed words are the prompts
+                    for part in fragments(text):
+                        assert manifest.find(lang, part) is not None, (node.id, part)
+                    seen += 1
+                    continue
                 prompt = manifest.find(lang, text)
                 assert prompt is not None, (node.id, lang, text)
                 assert prompt.text == normalise(text)

@@ -50,7 +50,10 @@ LONG_ANSWER = "description"  # the complaint itself: two minutes; other spoken a
 LONG_SECONDS, SHORT_SECONDS = 120, 30
 MAX_WAITS = 3  # "one moment" while a piece is rendered, then go on without it
 MISSED_SECONDS = 20  # an inbound call this short with no key pressed: a missed call
-_DIGITS = re.compile(r"\+?\d[\d \-]{2,}\d")
+# A reference or a phone number (6 digits or more): spoken digit by digit. Shorter
+# numbers (a day, a year) are words of their sentence.
+_DIGITS = re.compile(r"\+?\d(?:[ \-]?\d){5,}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _WORDLESS = re.compile(r"^[\W_]*$")
 
 
@@ -331,31 +334,56 @@ class VoiceCalls:
 
     def _spoken(self, tree: Tree, lang: str, text: str, channel: Channel, missing: list[str],
                 wait: int) -> list[Any]:
-        """A text as pieces: its prompt; else its numbers digit by digit between its words."""
-        text = " ".join(text.replace("\u200f", "").split())
-        if not text or _WORDLESS.match(text):
+        """A text as pieces: its prompt; else line by line, "label: answer" as its two
+        prompts, and numbers digit by digit between the words."""
+        lines = [" ".join(line.replace("\u200f", "").split()) for line in text.split("\n")]
+        lines = [line for line in lines if line and not _WORDLESS.match(line)]
+        if not lines:
             return []
-        whole = self.prompts.speak(tree, self.t, lang, text, channel.says)
+        whole = self.prompts.speak(tree, self.t, lang, " ".join(lines), channel.says)
         if whole is not None:
             return [whole]
         pieces: list[Any] = []
+        for line in lines:
+            found = self.prompts.speak(tree, self.t, lang, line, channel.says) \
+                if len(lines) > 1 else None
+            if found is not None:
+                pieces.append(found)
+                continue
+            label, colon, value = line.partition(": ")
+            parts = [label, value] if colon and not _DIGITS.search(label) else [line]
+            for part in parts:
+                pieces += self._numbers(tree, lang, part, channel, missing, wait)
+        return [p for p in pieces if p is not None]
+
+    def _numbers(self, tree: Tree, lang: str, text: str, channel: Channel,
+                 missing: list[str], wait: int) -> list[Any]:
+        pieces: list[Any] = []
         at = 0
         for found in _DIGITS.finditer(text):
+            if _DATE.fullmatch(found.group()):
+                continue  # a date is said as a date, with its sentence
             pieces += self._words(tree, lang, text[at:found.start()], channel, missing, wait)
             pieces += [self.prompts.digit(tree, self.t, lang, d, channel.says)
                        for d in found.group() if d.isdigit()]
             at = found.end()
         pieces += self._words(tree, lang, text[at:], channel, missing, wait)
-        return [p for p in pieces if p is not None]
+        return pieces
 
     def _words(self, tree: Tree, lang: str, text: str, channel: Channel, missing: list[str],
                wait: int) -> list[Any]:
+        """Words between numbers: the whole, else sentence by sentence (a template's fixed
+        words and a filled-in status are prompts of their own); else made on the side."""
         text = text.strip(" :.,;-")
         if not text or _WORDLESS.match(text):
             return []
         found = self.prompts.speak(tree, self.t, lang, text, channel.says)
         if found is not None:
             return [found]
+        parts = sentences(text)
+        if len(parts) > 1:
+            return [p for part in parts
+                    for p in self._words(tree, lang, part, channel, missing, wait)]
         if wait < MAX_WAITS:
             missing.append(text)
         elif channel.says(lang):
@@ -415,6 +443,7 @@ def screen_text(screen: Screen) -> str:
 
 
 # Phrases only the voice line speaks (the menus' own labels come from the content).
+from voice_prompts.manifest import sentences  # noqa: E402
 from voice_prompts.phrases import (  # noqa: E402
     GOODBYE,
     KEYPAD_THEN_HASH,

@@ -28,6 +28,27 @@ def normalise(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
+_EDGES = " .,:;!?-\u2013\u2014\u0964\u061f\u060c\u06d4"  # and the danda, Arabic ? , .
+_FIELD = re.compile(r"\{[a-z][a-z0-9_]*\}")
+_SENTENCE = re.compile(r"(?<=[.!?\u0964\u061f\u06d4])\s+")
+
+
+def key(text: str) -> str:
+    """How a text is looked up: its punctuation at either end does not change the words."""
+    return normalise(text).strip(_EDGES)
+
+
+def sentences(text: str) -> list[str]:
+    """A text cut after each full stop (the danda, the Arabic question mark too)."""
+    return [part for part in (p.strip(_EDGES) for p in _SENTENCE.split(text)) if part]
+
+
+def fragments(template: str) -> list[str]:
+    """The fixed words of a text with ``{fields}``, sentence by sentence: what can be
+    recorded once and played around a value (a reference is spoken digit by digit)."""
+    return [s for part in _FIELD.split(template) for s in sentences(part)]
+
+
 def text_sha256(text: str) -> str:
     return hashlib.sha256(normalise(text).encode("utf-8")).hexdigest()
 
@@ -59,14 +80,14 @@ class Manifest:
 
     def find(self, lang: str, text: str) -> Prompt | None:
         """The prompt whose text this is, in ``lang``."""
-        found = self.index.get((lang, normalise(text)))
+        found = self.index.get((lang, key(text)))
         return self.get(lang, found) if found else None
 
     def find_any(self, text: str) -> Prompt | None:
         """The prompt of this text in any language (a text the content left untranslated)."""
-        key = normalise(text)
+        wanted = key(text)
         for lang in self.prompts:
-            found = self.index.get((lang, key))
+            found = self.index.get((lang, wanted))
             if found:
                 return self.get(lang, found)
         return None
@@ -81,7 +102,7 @@ class Manifest:
         if not text or prompt_id in self.prompts.setdefault(lang, {}):
             return
         self.prompts[lang][prompt_id] = Prompt(prompt_id, lang, text, text_sha256(text))
-        self.index.setdefault((lang, text), prompt_id)  # the first id of a repeated text wins
+        self.index.setdefault((lang, key(text)), prompt_id)  # a repeated text: the first id
 
 
 def _node_texts(node: Node) -> Iterator[tuple[str, Text | None]]:
@@ -107,7 +128,7 @@ def build_manifest(tree: Tree, t: Translate, ui_messages: Iterable[str] = ()) ->
     ``find_any`` finds it there and it is spoken in the language it is written in.
     """
     manifest = Manifest(tree.version)
-    messages = tuple(dict.fromkeys(m for m in ui_messages if "{" not in m))
+    messages = tuple(dict.fromkeys(ui_messages))
     slugs: dict[str, str] = {}
     for message in messages:
         base = candidate = slug(message)
@@ -118,10 +139,20 @@ def build_manifest(tree: Tree, t: Translate, ui_messages: Iterable[str] = ()) ->
     for lang in tree.language_codes:
         for node in tree.nodes.values():
             for prompt_id, value in _node_texts(node):
-                if value and value.get(lang):
+                if not value or not value.get(lang):
+                    continue
+                if _FIELD.search(value[lang]):  # filled in when shown: its fixed words only
+                    for n, part in enumerate(fragments(value[lang]), start=1):
+                        manifest.add(lang, f"{prompt_id}/part/{n}", part)
+                else:
                     manifest.add(lang, prompt_id, value[lang])
         for message in messages:
-            manifest.add(lang, f"ui/{slugs[message]}", t(lang, message))
+            text = t(lang, message)
+            if _FIELD.search(text):  # "Case {reference}": its fixed words, around the value
+                for n, part in enumerate(fragments(text), start=1):
+                    manifest.add(lang, f"ui/{slugs[message]}/part/{n}", part)
+            else:
+                manifest.add(lang, f"ui/{slugs[message]}", text)
         for d, word in enumerate(DIGITS):
             manifest.add(lang, f"digit/{d}", t(lang, word))
         for language in tree.languages:

@@ -126,6 +126,7 @@ class Store:
         self._sessions: dict[str, SessionRow] = {}
         self._latest: dict[str, SessionRow] = {}  # phone key -> its newest buffered session
         self._languages: dict[str, tuple[str, float]] = {}
+        self._flushing: dict[str, tuple[str, float]] = {}  # languages being written
         self._flusher: jobs.Periodic | None = None
         self._pid = os.getpid()
 
@@ -178,6 +179,9 @@ class Store:
             sessions, self._sessions = self._sessions, {}
             languages, self._languages = self._languages, {}
             self._latest = {}
+            # Read until committed: a caller's language must not vanish between the
+            # buffer and the table (the next call would ask for it again).
+            self._flushing = languages
         if not sessions and not languages:
             return 0
         try:
@@ -194,7 +198,10 @@ class Store:
                     self._latest.setdefault(row.phone_key, row)
                 for key, value in languages.items():
                     self._languages.setdefault(key, value)
+                self._flushing = {}
             return 0
+        with self._lock:
+            self._flushing = {}
         return len(sessions) + len(languages)
 
     def close(self) -> None:
@@ -206,7 +213,7 @@ class Store:
 
     def phone_language(self, phone_key: str) -> str | None:
         with self._lock:
-            buffered = self._languages.get(phone_key)
+            buffered = self._languages.get(phone_key) or self._flushing.get(phone_key)
         if buffered:
             return buffered[0]
         row = self.db().execute("select lang from phones where key = ?", [phone_key]).fetchone()
