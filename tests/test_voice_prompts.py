@@ -16,7 +16,7 @@ from ussd_app.cli import main
 from ussd_app.engine.loader import read_tree
 from ussd_app.i18n import default_catalogs
 from voice_prompts import VOICE_UI_MESSAGES, build_manifest, tts
-from voice_prompts.manifest import normalise
+from voice_prompts.manifest import fragments, normalise
 
 from .trees import INFO, LANGUAGE, MAIN, SITE
 
