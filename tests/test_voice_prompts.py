@@ -16,7 +16,7 @@ from ussd_app.cli import main
 from ussd_app.engine.loader import read_tree
 from ussd_app.i18n import default_catalogs
 from voice_prompts import VOICE_UI_MESSAGES, build_manifest, tts
-from voice_prompts.manifest import fragments, normalise
+from voice_prompts.manifest import fragments, key, normalise
 
 from .trees import INFO, LANGUAGE, MAIN, SITE
 
@@ -84,7 +84,7 @@ def test_manifest_covers_every_node_text_of_the_demo_in_every_language() -> None
                     continue
                 prompt = manifest.find(lang, text)
                 assert prompt is not None, (node.id, lang, text)
-                assert prompt.text == normalise(text)
+                assert key(prompt.text) == key(text)  # the same words (a "?" aside)
                 seen += 1
     assert seen > 1000
     for lang in manifest.languages:
