@@ -105,11 +105,19 @@ def test_simulate_says_what_to_do_when_the_service_is_down(tmp_path: Path) -> No
     assert "migrantline serve" in result.stderr
 
 
-def test_simulate_other_channels_are_refused_clearly(tmp_path: Path) -> None:
-    result = subprocess.run([str(BIN), "simulate", "--channel", "voice"], capture_output=True,
-                            text=True, env=env_for(tmp_path), timeout=30)
-    assert result.returncode == 1
-    assert "--channel ussd" in result.stderr
+def test_simulate_a_voice_call(server: str, tmp_path: Path) -> None:
+    """A call as Twilio places it: the language menu, English, the main menu, silence twice."""
+    result = simulate(server, tmp_path, "1\n1\n\n\n", "--channel", "voice",
+                      "--phone", "+9779800000779")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Welcome to MigrantLine." in out and "For English, press" in out
+    assert "Before you go" in out and "press" in out
+    assert "We did not hear a key." in out and "Goodbye." in out
+    assert "(the call ends)" in out
+
+
+def test_simulate_unknown_channel_is_a_usage_error(tmp_path: Path) -> None:
     usage = subprocess.run([str(BIN), "simulate", "--channel", "fax"], capture_output=True,
                            text=True, env=env_for(tmp_path), timeout=30)
     assert usage.returncode == 2

@@ -161,14 +161,16 @@ def content_preview(out: Path, lang: str | None, directory: Path | None) -> None
 @click.option("--service-code", default="*384*1234#", show_default=True)
 def simulate(channel: str, phone: str, lang: str | None, url: str | None,
              service_code: str) -> None:
-    from .simulate import run, run_sms
+    from .simulate import run, run_sms, run_voice
 
-    if channel == "voice":
-        raise click.ClickException("the voice channel is not built yet; use --channel ussd "
-                                   "or --channel sms")
     config = settings.load()
     base = url or str(config["MIGRANTLINE_BASE_URL"])
     token = os.environ.get("MIGRANTLINE_WEBHOOK_TOKEN")
+    if channel == "voice":  # as Twilio calls: signed when TWILIO_AUTH_TOKEN is set
+        auth = config.get("TWILIO_AUTH_TOKEN")
+        sys.exit(run_voice(base, phone, str(auth) if auth else None,
+                           interactive=sys.stdin.isatty(),
+                           public=str(config["MIGRANTLINE_BASE_URL"])))
     if channel == "sms":
         data_dir = Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()
         sys.exit(run_sms(base, phone, token, data_dir, interactive=sys.stdin.isatty()))

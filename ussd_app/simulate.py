@@ -174,3 +174,114 @@ def run_sms(base: str, phone: str, token: str | None, data_dir: Path,
 
 def show_sms(body: str, encoding: str, segments: int) -> None:
     draw(body, f"SMS · {len(body)} chars · {encoding} · {segments} part(s)")
+
+
+def _prompt_texts() -> dict[str, str]:
+    """What each audio file says, from the local content: generated files are named by
+    their text's hash, recordings by their prompt id."""
+    from . import settings
+    from .engine.loader import ContentError, read_tree
+    from .i18n import default_catalogs
+
+    try:
+        tree = read_tree(Path(str(settings.load()["MIGRANTLINE_CONTENT_DIR"])))
+    except ContentError:
+        return {}
+    from voice_prompts import VOICE_UI_MESSAGES, build_manifest
+    from voice_prompts.manifest import text_sha256
+
+    texts: dict[str, str] = {}
+    for prompt in build_manifest(tree, default_catalogs().gettext, VOICE_UI_MESSAGES).all():
+        texts[text_sha256(prompt.text)] = prompt.text
+        texts[f"{prompt.lang}/{prompt.id}"] = prompt.text
+    return texts
+
+
+def _heard(xml: str, texts: dict[str, str]) -> tuple[str, str, str]:
+    """Print what the caller hears; (what happens next, its URL, the silence URL)."""
+    from xml.etree import ElementTree as ET
+
+    root = ET.fromstring(xml)
+    for element in root.iter():
+        if element.tag == "Play":
+            url = (element.text or "").strip()
+            path = urllib.parse.urlsplit(url).path
+            name = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+            rel = path.split("/audio/", 1)[-1].split("/", 1)[-1].rsplit(".", 1)[0]
+            click.echo(f"  ♪ {texts.get(name) or texts.get(rel) or path}")
+        elif element.tag == "Say":
+            click.echo(f"  🗣 {(element.text or '').strip()}   (provider's voice)")
+    redirect = root.find("Redirect")
+    silence = (redirect.text or "").strip() if redirect is not None else ""
+    for tag, kind in (("Gather", "keys"), ("Record", "record"), ("Hangup", "end"),
+                      ("Reject", "end")):
+        found = root.find(tag)
+        if found is not None:
+            return kind, found.get("action", ""), silence
+    return ("redirect", silence, "") if silence else ("end", "", "")
+
+
+def run_voice(base: str, phone: str, auth_token: str | None, interactive: bool,
+              public: str | None = None) -> int:
+    """Call the service as Twilio does: each answer is read out as the caller hears it.
+
+    Keys are typed and sent with Enter (an empty line is a caller who presses
+    nothing); at a recording, type what you would say (only a placeholder
+    recording URL is sent: the service will not find audio behind it).
+    """
+    from twilio.request_validator import RequestValidator
+
+    texts = _prompt_texts()
+    sid = "CASIM" + uuid.uuid4().hex[:29]
+    fields = {"CallSid": sid, "From": phone, "To": "+15005550006", "Direction": "inbound",
+              "CallStatus": "in-progress", "AccountSid": "AC" + "0" * 32}
+    # The service's links carry its public address (MIGRANTLINE_BASE_URL); Twilio signs what
+    # it requests, so sign that, but send it to the service this terminal talks to.
+    url = (public or base).rstrip("/") + "/voice/twilio"
+    if interactive:
+        click.echo(f"Calling {base} from {phone}. Type keys then Enter; Enter alone is "
+                   "silence; :q hangs up.")
+    extra: dict[str, str] = {}
+    while True:
+        form = {**fields, **extra}
+        headers = {}
+        if auth_token:
+            headers["X-Twilio-Signature"] = RequestValidator(auth_token).compute_signature(
+                url, form)
+        parts = urllib.parse.urlsplit(url)
+        target = base.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
+        request = urllib.request.Request(target, data=urllib.parse.urlencode(form).encode(),
+                                         headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                xml = response.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as exc:
+            click.echo(f"the service answered HTTP {exc.code}: {exc.read()[:200]!r}", err=True)
+            return 1
+        except (urllib.error.URLError, OSError) as exc:
+            click.echo(f"cannot reach the service at {base} ({exc}). Start it with "
+                       "`migrantline serve` (or `make run`), or pass --url.", err=True)
+            return 1
+        kind, action, silence = _heard(xml, texts)
+        extra = {}
+        if kind == "end":
+            click.echo("  (the call ends)")
+            return 0
+        if kind == "redirect":
+            url = action
+            continue
+        line = _prompt() if interactive else sys.stdin.readline()
+        if line is None or (not interactive and line == "") or line.strip() == ":q":
+            status = {**fields, "CallStatus": "completed", "CallDuration": "30"}
+            post(base.rstrip("/") + "/voice/twilio/status", status)
+            return 0
+        keys = line.strip()
+        if not interactive:
+            click.echo(f"> {keys}")
+        if kind == "record" and keys:
+            url, extra = action, {"RecordingUrl": "https://api.twilio.com/simulated/" + sid,
+                                  "RecordingDuration": str(max(1, len(keys) // 12))}
+        elif keys:
+            url, extra = action, {"Digits": keys}
+        else:
+            url = silence
