@@ -29,6 +29,7 @@ from .manifest import Manifest, Prompt, build_manifest, text_sha256
 AUDIO_EXTENSIONS = (".wav", ".mp3")
 MIN_AUDIO_BYTES = 512  # a header and a blink of sound is not a recording
 DYNAMIC_KEEP_SECONDS = 24 * 3600
+RESOLVED_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,10 @@ class PromptLibrary:
         self.online = online
         self.files = FileInfo()
         self._manifests: dict[str, Manifest] = {}
+        # Where each prompt's audio comes from, found by a few stats per source: kept for
+        # ``RESOLVED_SECONDS`` (a webhook reads out dozens of prompts; a new recording made
+        # by another process is heard within that time, in this one at once).
+        self._resolved: dict[tuple[Any, ...], tuple[float, Spoken | None]] = {}
         self._lock = threading.Lock()
 
     # -- where files live --------------------------------------------------------------
@@ -189,8 +194,27 @@ class PromptLibrary:
             return Spoken("say", text=prompt.text, lang=prompt.lang, source="provider")
         return None
 
+    def forget(self) -> None:
+        """Look every prompt's files up again (a recording was imported here)."""
+        with self._lock:
+            self._resolved.clear()
+
     def _with_fallback(self, manifest: Manifest, tree: Tree, prompt: Prompt,
                        says: Callable[[str], bool], asked: str) -> Spoken | None:
+        key = (manifest.version, prompt.lang, prompt.id, prompt.sha256, asked, says)
+        now = time.monotonic()
+        cached = self._resolved.get(key)
+        if cached is not None and now - cached[0] < RESOLVED_SECONDS:
+            return cached[1]
+        found = self._resolve(manifest, tree, prompt, says, asked)
+        with self._lock:
+            if len(self._resolved) > 50_000:
+                self._resolved.clear()
+            self._resolved[key] = (now, found)
+        return found
+
+    def _resolve(self, manifest: Manifest, tree: Tree, prompt: Prompt,
+                 says: Callable[[str], bool], asked: str) -> Spoken | None:
         """The chain for ``prompt``, then for its fallback-language twin; a piece spoken in
         another language than the caller's (``asked``) is marked "fallback"."""
         found = self._chain(prompt, says)
@@ -267,6 +291,7 @@ class PromptLibrary:
         path = self.generated_path(prompt.lang, prompt.text)
         if self.files.get(path) is None:
             tts.synthesize(prompt.text, prompt.lang, path, self.online)
+            self.forget()
         return path.stat().st_size
 
     def state(self, prompt: Prompt) -> PromptState:
@@ -312,4 +337,5 @@ class PromptLibrary:
                        encoding="utf-8")
         os.replace(tmp, out.with_suffix(".json"))
         out.with_suffix(".mp3").unlink(missing_ok=True)  # the .wav is the one now
+        self.forget()
         return out
