@@ -231,6 +231,7 @@ def test_a_missing_or_corrupt_audio_file_falls_back_never_silence(voiced: Flask)
     paths = [root / urlsplit(u).path.split("/audio/tts/")[1] for u in main.plays]
     paths[0].write_bytes(b"RIFF\x00\x00")
     paths[1].unlink()
+    services(voiced).prompts.forget()  # what the service does within RESOLVED_SECONDS
     again = VoiceCaller(voiced.test_client(), auth_token=TOKEN)
     again.dial()
     heard = again.press("1")

@@ -156,7 +156,10 @@ def test_render_then_status_shows_generated_and_speak_plays_it(env: dict[str, st
 
 
 def test_recording_replaces_generated_then_goes_stale_or_corrupt(
-        env: dict[str, str], tmp_path: Path) -> None:
+        env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Files change under the library here (the CLI, another process): a service looks again
+    # within RESOLVED_SECONDS; this test looks at every step.
+    monkeypatch.setattr("voice_prompts.library.RESOLVED_SECONDS", 0.0)
     cli(env, "render", "--lang", "en")
     library = library_of(env)
     tree = read_tree(env["MIGRANTLINE_CONTENT_DIR"])
