@@ -73,10 +73,15 @@ def online(setting: str = "auto") -> bool:
         return _online
 
 
+def _lower_priority() -> None:
+    """Speech is made beside live calls: it gets the CPU they leave (nice 10)."""
+    os.nice(10)
+
+
 def _run(args: list[str], stdin: bytes | None = None) -> None:
     try:
         done = subprocess.run(args, input=stdin, capture_output=True, timeout=TIMEOUT_SECONDS,
-                              check=False)
+                              check=False, preexec_fn=_lower_priority)
     except FileNotFoundError:
         raise TtsError(f"{args[0]} is not installed: apt-get install espeak-ng sox "
                        "libsox-fmt-mp3 ffmpeg") from None
