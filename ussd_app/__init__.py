@@ -144,7 +144,12 @@ def render_missing(prompts: Any, content: ContentRegistry, t: Any, data_dir: Pat
         except OSError:
             return 0  # another process renders
         done = 0
-        for prompt in prompts.manifest(tree, t).all():
+        # What every call hears first, in every language (the language menu, digits, the
+        # voice phrases, the main menu), before the articles.
+        order = sorted(prompts.manifest(tree, t).all(), key=lambda p: (
+            0 if p.id.startswith(("language/", "digit/", "ui/")) else
+            1 if p.id.startswith(f"node/{tree.main}/") else 2))
+        for prompt in order:
             if prompts.state(prompt).status == "missing":
                 try:
                     prompts.render_prompt(prompt)
