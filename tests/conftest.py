@@ -80,3 +80,20 @@ class Phone:
 @pytest.fixture
 def phone(client: FlaskClient) -> Phone:
     return Phone(client)
+
+
+@pytest.fixture(scope="session")
+def audio(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """Real audio made once: a WAV and two kinds of MP3 (see recording_server.make_audio)."""
+    from tests.recording_server import make_audio
+
+    return make_audio(tmp_path_factory.mktemp("audio"))
+
+
+@pytest.fixture
+def recording_server() -> Iterator[object]:
+    """A stand-in for the providers' recording URLs on 127.0.0.1."""
+    from tests.recording_server import serving
+
+    with serving() as server:
+        yield server

@@ -15,21 +15,12 @@ from flask import Flask
 
 from tests.conftest import make_app
 from tests.dashboard.conftest import add_operator, cheap_hashes, page, sign_in
-from tests.recording_server import RecordingServer, Reply, make_audio, serving
+from tests.recording_server import RecordingServer, Reply
 from tests.voice_phone import VoiceCaller
 
 SID, TOKEN = "AC" + "0123456789abcdef" * 2, "twilio-auth-token"
 
 
-@pytest.fixture(scope="module")
-def audio(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    return make_audio(tmp_path_factory.mktemp("voice-audio"))
-
-
-@pytest.fixture
-def server() -> Iterator[RecordingServer]:
-    with serving() as server:
-        yield server
 
 
 @pytest.fixture
@@ -41,11 +32,11 @@ def app(tmp_path: Path) -> Iterator[Flask]:
     app.extensions["migrantline"].store.close()
 
 
-def recording(server: RecordingServer, name: str, audio: bytes) -> str:
+def recording(recording_server: RecordingServer, name: str, audio: bytes) -> str:
     """A Twilio recording URL; the audio is behind ``.mp3`` and basic auth, as Twilio's."""
     path = f"/2010-04-01/Accounts/{SID}/Recordings/RE{name:0>32}"
-    server.route(path + ".mp3", Reply(200, audio, "audio/mpeg", auth=(SID, TOKEN)))
-    return server.url + path
+    recording_server.route(path + ".mp3", Reply(200, audio, "audio/mpeg", auth=(SID, TOKEN)))
+    return recording_server.url + path
 
 
 def rows(app: Flask, sql: str) -> list[sqlite3.Row]:
@@ -69,7 +60,7 @@ def start_report(caller: VoiceCaller) -> Any:
 
 
 def test_a_voice_complaint_reaches_the_dashboard_with_its_recordings(
-        app: Flask, server: RecordingServer, audio: dict[str, bytes]) -> None:
+        app: Flask, recording_server: RecordingServer, audio: dict[str, bytes]) -> None:
     services = app.extensions["migrantline"]
     caller = VoiceCaller(app.test_client(), auth_token=TOKEN, number="+9779812300001")
     against = start_report(caller)
@@ -77,13 +68,13 @@ def test_a_voice_complaint_reaches_the_dashboard_with_its_recordings(
     employer = caller.press("2")  # against the employer: said, not typed
     assert employer.kind == "record" and employer.max_length == "30"
     assert "After the tone, say your answer, then press the hash key." in employer.says
-    country = caller.speak(recording(server, "employer", audio["mp3"]), seconds=6)
+    country = caller.speak(recording(recording_server, "employer", audio["mp3"]), seconds=6)
     assert country.kind == "gather" and "Qatar" in country.says
     city = caller.press("3")  # Qatar
     assert city.kind == "record"
-    description = caller.speak(recording(server, "city", audio["mp3"]), seconds=3)
+    description = caller.speak(recording(recording_server, "city", audio["mp3"]), seconds=3)
     assert description.kind == "record" and description.max_length == "120"
-    contact = caller.speak(recording(server, "story", audio["wav"]), seconds=95)
+    contact = caller.speak(recording(recording_server, "story", audio["wav"]), seconds=95)
     assert contact.kind == "gather"
     caller.keys("4", "2")  # never contact me; no PIN
     confirm = caller.last
@@ -113,7 +104,7 @@ def test_a_voice_complaint_reaches_the_dashboard_with_its_recordings(
         assert time.monotonic() < deadline, found
         time.sleep(0.05)
     assert all(s.headers.get("Authorization", "").startswith("Basic ")
-               for s in server.log if s.path.endswith(".mp3"))
+               for s in recording_server.log if s.path.endswith(".mp3"))
     # An operator sees the complaint with its voice messages and plays one.
     add_operator(app, "op@example.org", "operator", "Asha")
     op = app.test_client()
@@ -128,15 +119,15 @@ def test_a_voice_complaint_reaches_the_dashboard_with_its_recordings(
 
 
 def test_a_call_that_drops_during_the_story_keeps_what_was_said(
-        app: Flask, server: RecordingServer, audio: dict[str, bytes]) -> None:
+        app: Flask, recording_server: RecordingServer, audio: dict[str, bytes]) -> None:
     services = app.extensions["migrantline"]
     caller = VoiceCaller(app.test_client(), auth_token=TOKEN, number="+9779812300002")
     start_report(caller)
     caller.press("2")
-    caller.speak(recording(server, "boss", audio["mp3"]))
+    caller.speak(recording(recording_server, "boss", audio["mp3"]))
     caller.press("1")  # Nepal
-    caller.speak(recording(server, "town", audio["mp3"]))
-    heard = caller.speak(recording(server, "cut", audio["wav"]), seconds=40, hung_up=True)
+    caller.speak(recording(recording_server, "town", audio["mp3"]))
+    heard = caller.speak(recording(recording_server, "cut", audio["wav"]), seconds=40, hung_up=True)
     assert heard.kind == "hangup"
     caller.hang_up(duration=80)  # the status callback follows; nothing twice
     stored = rows(app, "select reference, contact, channel from complaints")
@@ -147,20 +138,20 @@ def test_a_call_that_drops_during_the_story_keeps_what_was_said(
 
 
 def test_africastalking_drop_during_recording_is_kept_from_the_last_request(
-        tmp_path: Path, server: RecordingServer, audio: dict[str, bytes]) -> None:
+        tmp_path: Path, recording_server: RecordingServer, audio: dict[str, bytes]) -> None:
     app = make_app(tmp_path, MIGRANTLINE_RECORDING_HOSTS="http://127.0.0.1")
     services = app.extensions["migrantline"]
     caller = VoiceCaller(app.test_client(), provider="africastalking")
     start_report(caller)
     caller.press("2")
-    server.route("/rec/boss.mp3", Reply(200, audio["mp3"]))
-    caller.speak(server.url + "/rec/boss.mp3")
+    recording_server.route("/rec/boss.mp3", Reply(200, audio["mp3"]))
+    caller.speak(recording_server.url + "/rec/boss.mp3")
     caller.press("1")
-    server.route("/rec/town.mp3", Reply(200, audio["mp3"]))
-    heard = caller.speak(server.url + "/rec/town.mp3")
+    recording_server.route("/rec/town.mp3", Reply(200, audio["mp3"]))
+    heard = caller.speak(recording_server.url + "/rec/town.mp3")
     assert heard.kind == "record"
-    server.route("/rec/story.mp3", Reply(200, audio["mp3"]))
-    caller.speak(server.url + "/rec/story.mp3", hung_up=True)
+    recording_server.route("/rec/story.mp3", Reply(200, audio["mp3"]))
+    caller.speak(recording_server.url + "/rec/story.mp3", hung_up=True)
     stored = rows(app, "select reference from complaints")
     assert len(stored) == 1
     services.recordings.fetch_due()
@@ -168,26 +159,26 @@ def test_africastalking_drop_during_recording_is_kept_from_the_last_request(
     services.store.close()
 
 
-def test_an_empty_recording_asks_again(app: Flask, server: RecordingServer,
+def test_an_empty_recording_asks_again(app: Flask, recording_server: RecordingServer,
                                        audio: dict[str, bytes]) -> None:
     caller = VoiceCaller(app.test_client(), auth_token=TOKEN)
     start_report(caller)
     asked = caller.press("2")
-    again = caller.speak(recording(server, "empty", audio["mp3"]), seconds=0)
+    again = caller.speak(recording(recording_server, "empty", audio["mp3"]), seconds=0)
     assert again.kind == "record" and again.says[0] == "We did not get your voice message."
     assert again.says[1:] == asked.says
 
 
-def test_status_by_voice_from_the_filing_phone(app: Flask, server: RecordingServer,
+def test_status_by_voice_from_the_filing_phone(app: Flask, recording_server: RecordingServer,
                                                audio: dict[str, bytes]) -> None:
     number = "+9779812300003"
     caller = VoiceCaller(app.test_client(), auth_token=TOKEN, number=number)
     start_report(caller)
     caller.press("2")
-    caller.speak(recording(server, "a", audio["mp3"]))
+    caller.speak(recording(recording_server, "a", audio["mp3"]))
     caller.press("3")
-    caller.speak(recording(server, "b", audio["mp3"]))
-    caller.speak(recording(server, "c", audio["mp3"]))
+    caller.speak(recording(recording_server, "b", audio["mp3"]))
+    caller.speak(recording(recording_server, "c", audio["mp3"]))
     caller.keys("4", "2", "1")
     reference = rows(app, "select reference from complaints")[0]["reference"]
     again = VoiceCaller(app.test_client(), auth_token=TOKEN, number=number)

@@ -28,7 +28,7 @@ from ussd_app.voice_recordings import (
 )
 
 from .conftest import Phone, make_app
-from .recording_server import RecordingServer, Reply, make_audio, serving
+from .recording_server import RecordingServer, Reply
 from .test_complaints import choice, complaints_menu, file_report, menu_key, reference_in
 
 SID, TOKEN = "AC0123456789abcdef0123456789abcdef", "twilio-auth-token"
@@ -36,15 +36,6 @@ TWILIO_PATH = f"/2010-04-01/Accounts/{SID}/Recordings/RE0123456789abcdef01234567
 _keys = itertools.count(1)
 
 
-@pytest.fixture(scope="module")
-def audio(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    return make_audio(tmp_path_factory.mktemp("audio"))
-
-
-@pytest.fixture
-def server() -> Iterator[RecordingServer]:
-    with serving() as server:
-        yield server
 
 
 def recordings_app(tmp_path: Path, **overrides: str) -> Flask:
@@ -97,16 +88,16 @@ def basic(user: str, password: str) -> str:
 
 
 def test_twilio_recording_is_fetched_as_mp3_with_basic_auth(
-        app: Flask, server: RecordingServer, audio: dict[str, bytes]) -> None:
+        app: Flask, recording_server: RecordingServer, audio: dict[str, bytes]) -> None:
     c = file_complaint(app)
-    server.route(TWILIO_PATH + ".mp3", Reply(body=audio["mp3"], auth=(SID, TOKEN)))
-    assert rec(app).expect(c["reference"], "twilio", server.url + TWILIO_PATH, 2,
+    recording_server.route(TWILIO_PATH + ".mp3", Reply(body=audio["mp3"], auth=(SID, TOKEN)))
+    assert rec(app).expect(c["reference"], "twilio", recording_server.url + TWILIO_PATH, 2,
                            key="twilio:CA1:RE1") is True
     [row] = settle(app, c["reference"])
     assert row["status"] == "stored", row
     assert (row["duration"], row["bytes"], row["mimetype"]) == (2, len(audio["mp3"]),
                                                                 "audio/mpeg")
-    [seen] = server.log
+    [seen] = recording_server.log
     assert seen.path == TWILIO_PATH + ".mp3"
     assert seen.headers["Authorization"] == basic(SID, TOKEN)
     assert rec(app).audio(row["id"]) == (audio["mp3"], "audio/mpeg")
@@ -114,11 +105,11 @@ def test_twilio_recording_is_fetched_as_mp3_with_basic_auth(
 
 
 def test_wrong_twilio_credentials_are_not_stored(
-        tmp_path: Path, server: RecordingServer, audio: dict[str, bytes]) -> None:
+        tmp_path: Path, recording_server: RecordingServer, audio: dict[str, bytes]) -> None:
     app = recordings_app(tmp_path, TWILIO_AUTH_TOKEN="wrong-token")
     c = file_complaint(app)
-    server.route(TWILIO_PATH + ".mp3", Reply(body=audio["mp3"], auth=(SID, TOKEN)))
-    rec(app).expect(c["reference"], "twilio", server.url + TWILIO_PATH, 2, key="k")
+    recording_server.route(TWILIO_PATH + ".mp3", Reply(body=audio["mp3"], auth=(SID, TOKEN)))
+    rec(app).expect(c["reference"], "twilio", recording_server.url + TWILIO_PATH, 2, key="k")
     [row] = settle(app, c["reference"])
     assert row["status"] == "failed" and row["error"] == "HTTP 401"  # retried: fixable
     with pytest.raises(NotStored):
@@ -127,39 +118,42 @@ def test_wrong_twilio_credentials_are_not_stored(
 
 
 def test_africastalking_recording_is_a_plain_get_of_its_url(
-        app: Flask, server: RecordingServer, audio: dict[str, bytes]) -> None:
+        app: Flask, recording_server: RecordingServer, audio: dict[str, bytes]) -> None:
     c = file_complaint(app)
-    url = server.route("/voice/recordings/ATVId_abc123.mp3", Reply(body=audio["bare_mp3"]))
+    url = recording_server.route("/voice/recordings/ATVId_abc123.mp3",
+                                 Reply(body=audio["bare_mp3"]))
     rec(app).expect(c["reference"], "africastalking", url, None, key="at:ATVId_abc123")
     [row] = settle(app, c["reference"])
     assert row["status"] == "stored" and row["mimetype"] == "audio/mpeg"
-    [seen] = server.log
+    [seen] = recording_server.log
     assert seen.path == "/voice/recordings/ATVId_abc123.mp3"
     assert "Authorization" not in seen.headers
     assert rec(app).audio(row["id"])[0] == audio["bare_mp3"]
 
 
 def test_a_wav_gets_its_length_from_the_file(
-        app: Flask, server: RecordingServer, audio: dict[str, bytes]) -> None:
+        app: Flask, recording_server: RecordingServer, audio: dict[str, bytes]) -> None:
     c = file_complaint(app)
-    server.route(TWILIO_PATH + ".wav", Reply(body=audio["wav"], content_type="audio/x-wav",
-                                             auth=(SID, TOKEN)))
-    rec(app).expect(c["reference"], "twilio", server.url + TWILIO_PATH + ".wav", None, key="k")
+    recording_server.route(TWILIO_PATH + ".wav", Reply(body=audio["wav"],
+                                                       content_type="audio/x-wav",
+                                                       auth=(SID, TOKEN)))
+    rec(app).expect(c["reference"], "twilio", recording_server.url + TWILIO_PATH + ".wav", None,
+                    key="k")
     [row] = settle(app, c["reference"])
     assert (row["status"], row["mimetype"], row["duration"]) == ("stored", "audio/wav", 2)
-    assert [s.path for s in server.log] == [TWILIO_PATH + ".wav"]  # no second suffix
+    assert [s.path for s in recording_server.log] == [TWILIO_PATH + ".wav"]  # no second suffix
 
 
 def test_a_retried_callback_adds_nothing(
-        app: Flask, server: RecordingServer, audio: dict[str, bytes]) -> None:
+        app: Flask, recording_server: RecordingServer, audio: dict[str, bytes]) -> None:
     c = file_complaint(app)
-    url = server.route("/rec/1.mp3", Reply(body=audio["mp3"]))
+    url = recording_server.route("/rec/1.mp3", Reply(body=audio["mp3"]))
     assert rec(app).expect(c["reference"], "africastalking", url, 5, key="at:S1:1") is True
     settle(app, c["reference"])
     assert rec(app).expect(c["reference"], "africastalking", url, 5, key="at:S1:1") is False
     rec(app).fetch_due(time.time() + 86400)
     assert len(rec(app).for_complaint(c["reference"])) == 1
-    assert len(server.log) == 1
+    assert len(recording_server.log) == 1
     assert [e["kind"] for e in events(app, c["id"])].count("recording_stored") == 1
 
 
@@ -182,26 +176,26 @@ def test_nothing_is_kept_without_a_recording_or_a_complaint(app: Flask) -> None:
 
 
 def test_a_server_error_is_retried_with_backoff_then_stored(
-        app: Flask, server: RecordingServer, audio: dict[str, bytes]) -> None:
+        app: Flask, recording_server: RecordingServer, audio: dict[str, bytes]) -> None:
     c = file_complaint(app)
-    url = server.route("/rec/flaky.mp3", Reply(500, b"oops", "text/plain"),
+    url = recording_server.route("/rec/flaky.mp3", Reply(500, b"oops", "text/plain"),
                        Reply(body=audio["mp3"]))
     rec(app).expect(c["reference"], "africastalking", url, 2, key="flaky")
     [row] = settle(app, c["reference"])
     assert (row["status"], row["attempts"], row["error"]) == ("failed", 1, "HTTP 500")
     assert rec(app).fetch_due() == 0  # not due yet: the backoff holds it
-    assert len(server.log) == 1
+    assert len(recording_server.log) == 1
     assert rec(app).fetch_due(time.time() + 3600) == 1
     [row] = rec(app).for_complaint(c["reference"])
     assert (row["status"], row["attempts"], row["error"]) == ("stored", 2, None)
-    assert [s.status for s in server.log] == [500, 200]
+    assert [s.status for s in recording_server.log] == [500, 200]
     assert rec(app).audio(row["id"])[0] == audio["mp3"]
 
 
 def test_dead_after_the_last_attempt_and_the_history_says_why(
-        app: Flask, server: RecordingServer) -> None:
+        app: Flask, recording_server: RecordingServer) -> None:
     c = file_complaint(app)
-    url = server.route("/rec/down.mp3", Reply(503, b"down", "text/plain"))
+    url = recording_server.route("/rec/down.mp3", Reply(503, b"down", "text/plain"))
     rec(app).expect(c["reference"], "africastalking", url, 2, key="down")
     settle(app, c["reference"])
     rec(app).fetch_due(time.time() + 86400)
@@ -209,20 +203,20 @@ def test_dead_after_the_last_attempt_and_the_history_says_why(
     rec(app).fetch_due(time.time() + 3 * 86400)  # MAX_ATTEMPTS=3: nothing more is tried
     [row] = rec(app).for_complaint(c["reference"])
     assert (row["status"], row["attempts"]) == ("dead", 3)
-    assert len(server.log) == 3
+    assert len(recording_server.log) == 3
     dead = [e for e in events(app, c["id"]) if e["kind"] == "recording_dead"]
     assert len(dead) == 1 and "HTTP 503" in dead[0]["detail"]
 
 
 def test_a_worker_killed_mid_download_is_taken_over_after_its_lease(
-        app: Flask, server: RecordingServer, audio: dict[str, bytes]) -> None:
+        app: Flask, recording_server: RecordingServer, audio: dict[str, bytes]) -> None:
     c = file_complaint(app)
     store = app.extensions["migrantline"].store
     # The provider is down when the callback comes; then one worker claims and "dies".
-    url = server.route("/rec/late.mp3", Reply(503, b"down", "text/plain"))
+    url = recording_server.route("/rec/late.mp3", Reply(503, b"down", "text/plain"))
     rec(app).expect(c["reference"], "africastalking", url, 2, key="late")
     settle(app, c["reference"])
-    server.route("/rec/late.mp3", Reply(body=audio["mp3"]))
+    recording_server.route("/rec/late.mp3", Reply(body=audio["mp3"]))
     later = time.time() + 3600
     [claimed] = recordings_db.claim(store, later, LEASE, "dead-worker", 10)
     assert rec(app).fetch_due(later + 1) == 0  # still leased
@@ -234,25 +228,26 @@ def test_a_worker_killed_mid_download_is_taken_over_after_its_lease(
 # ---------------------------------------------------------------- refused
 
 
-def test_a_page_that_is_not_audio_is_refused(app: Flask, server: RecordingServer) -> None:
+def test_a_page_that_is_not_audio_is_refused(app: Flask, recording_server: RecordingServer) -> None:
     c = file_complaint(app)
-    url = server.route("/rec/page.mp3", Reply(body=b"<!doctype html><html><body>Sign in"
+    url = recording_server.route("/rec/page.mp3", Reply(body=b"<!doctype html><html><body>Sign in"
                                                    b"</body></html>", content_type="audio/mpeg"))
     rec(app).expect(c["reference"], "africastalking", url, 2, key="page")
     [row] = settle(app, c["reference"])
     assert row["status"] == "dead" and "not audio" in row["error"]
-    assert row["bytes"] is None and len(server.log) == 1  # not retried: it cannot help
+    assert row["bytes"] is None and len(recording_server.log) == 1  # not retried: it cannot help
     with pytest.raises(NotStored):
         rec(app).audio(row["id"])
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["with-length", "chunked"])
 def test_a_recording_over_the_size_cap_is_refused(
-        app: Flask, server: RecordingServer, audio: dict[str, bytes], chunked: bool) -> None:
+        app: Flask, recording_server: RecordingServer, audio: dict[str, bytes],
+        chunked: bool) -> None:
     c = file_complaint(app)
     big = audio["mp3"] + b"\0" * 1_000_000  # MAX_MB=1
     headers = {"Transfer-Encoding": "chunked"} if chunked else {}
-    url = server.route("/rec/big.mp3", Reply(body=big, headers=headers))
+    url = recording_server.route("/rec/big.mp3", Reply(body=big, headers=headers))
     rec(app).expect(c["reference"], "africastalking", url, 60, key="big")
     [row] = settle(app, c["reference"])
     assert row["status"] == "dead" and "over the limit" in row["error"], row
@@ -266,47 +261,47 @@ def test_a_recording_over_the_size_cap_is_refused(
     "http://user:pw@127.0.0.1/rec.mp3",
     "not a url at all",
 ])
-def test_a_url_not_allowed_is_never_fetched(app: Flask, server: RecordingServer,
+def test_a_url_not_allowed_is_never_fetched(app: Flask, recording_server: RecordingServer,
                                             url: str) -> None:
     c = file_complaint(app)
     rec(app).expect(c["reference"], "twilio", url, 2, key="bad")
     [row] = settle(app, c["reference"])
     assert row["status"] == "dead" and row["attempts"] == 1, row
-    assert not server.log
+    assert not recording_server.log
     assert [e["kind"] for e in events(app, c["id"])][-1] == "recording_dead"
 
 
 def test_plain_http_only_where_the_allow_list_says_so(
-        tmp_path: Path, server: RecordingServer, audio: dict[str, bytes]) -> None:
+        tmp_path: Path, recording_server: RecordingServer, audio: dict[str, bytes]) -> None:
     app = recordings_app(tmp_path, MIGRANTLINE_RECORDING_HOSTS="127.0.0.1")  # https only
     c = file_complaint(app)
-    url = server.route("/rec/1.mp3", Reply(body=audio["mp3"]))
+    url = recording_server.route("/rec/1.mp3", Reply(body=audio["mp3"]))
     rec(app).expect(c["reference"], "africastalking", url, 2, key="http")
     [row] = settle(app, c["reference"])
-    assert row["status"] == "dead" and "plain http" in row["error"] and not server.log
+    assert row["status"] == "dead" and "plain http" in row["error"] and not recording_server.log
     app.extensions["migrantline"].store.close()
 
 
 def test_redirects_are_checked_and_credentials_stay_with_the_first_host(
-        tmp_path: Path, server: RecordingServer, audio: dict[str, bytes]) -> None:
+        tmp_path: Path, recording_server: RecordingServer, audio: dict[str, bytes]) -> None:
     app = recordings_app(tmp_path, MIGRANTLINE_RECORDING_HOSTS="http://127.0.0.1,"
                                                                "http://localhost")
-    port = server.server_address[1]
+    port = recording_server.server_address[1]
     media = f"http://localhost:{port}/media/RE1.mp3"
-    server.route(TWILIO_PATH + ".mp3", Reply(302, b"", "text/plain", {"Location": media},
+    recording_server.route(TWILIO_PATH + ".mp3", Reply(302, b"", "text/plain", {"Location": media},
                                              auth=(SID, TOKEN)))
-    server.route("/media/RE1.mp3", Reply(body=audio["mp3"]))
+    recording_server.route("/media/RE1.mp3", Reply(body=audio["mp3"]))
     c = file_complaint(app)
-    rec(app).expect(c["reference"], "twilio", server.url + TWILIO_PATH, 2, key="redirect")
+    rec(app).expect(c["reference"], "twilio", recording_server.url + TWILIO_PATH, 2, key="redirect")
     [row] = settle(app, c["reference"])
     assert row["status"] == "stored", row
-    first, second = server.log
+    first, second = recording_server.log
     assert first.headers["Authorization"] == basic(SID, TOKEN)
     assert second.path == "/media/RE1.mp3" and "Authorization" not in second.headers
     # A redirect to a host not allowed is not followed.
-    server.route("/rec/away.mp3", Reply(302, b"", "text/plain",
+    recording_server.route("/rec/away.mp3", Reply(302, b"", "text/plain",
                                         {"Location": "https://169.254.169.254/x"}))
-    rec(app).expect(c["reference"], "africastalking", server.url + "/rec/away.mp3", 2,
+    rec(app).expect(c["reference"], "africastalking", recording_server.url + "/rec/away.mp3", 2,
                     key="away")
     rows = settle(app, c["reference"])
     assert rows[1]["status"] == "dead" and "169.254.169.254" in rows[1]["error"]
@@ -350,9 +345,9 @@ def checkpoint(app: Flask) -> None:
 
 
 def test_audio_and_url_are_not_readable_in_the_database_file(
-        app: Flask, server: RecordingServer, audio: dict[str, bytes]) -> None:
+        app: Flask, recording_server: RecordingServer, audio: dict[str, bytes]) -> None:
     c = file_complaint(app)
-    url = server.route("/rec/secret-path-ATVId_42.wav", Reply(body=audio["wav"]))
+    url = recording_server.route("/rec/secret-path-ATVId_42.wav", Reply(body=audio["wav"]))
     rec(app).expect(c["reference"], "africastalking", url, 2, key="at-rest")
     [row] = settle(app, c["reference"])
     assert row["status"] == "stored"
@@ -377,9 +372,9 @@ def test_audio_and_url_are_not_readable_in_the_database_file(
     assert rec(app).audio(row["id"])[0] == audio["wav"]
 
 
-def stored_recording(app: Flask, server: RecordingServer, audio: bytes,
+def stored_recording(app: Flask, recording_server: RecordingServer, audio: bytes,
                      reference: str, key: str) -> dict[str, Any]:
-    url = server.route(f"/rec/{key}.wav", Reply(body=audio))
+    url = recording_server.route(f"/rec/{key}.wav", Reply(body=audio))
     rec(app).expect(reference, "africastalking", url, 2, key=key)
     [row] = [r for r in settle(app, reference) if r["status"] == "stored"][-1:]
     return row
@@ -405,11 +400,11 @@ def pieces_found(sealed: bytes, raw: bytes) -> int:
 
 
 def test_a_caller_erasing_their_data_from_the_menu_erases_the_recording(
-        app: Flask, client: FlaskClient, server: RecordingServer,
+        app: Flask, client: FlaskClient, recording_server: RecordingServer,
         audio: dict[str, bytes]) -> None:
     phone = Phone(client)
     reference = reference_in(file_report(phone))
-    row = stored_recording(app, server, audio["wav"], reference, "menu-erase")
+    row = stored_recording(app, recording_server, audio["wav"], reference, "menu-erase")
     store = app.extensions["migrantline"].store
     sealed = store.db().execute("select audio_sealed from voice_recordings where id = ?",
                                 [row["id"]]).fetchone()[0]
@@ -423,19 +418,21 @@ def test_a_caller_erasing_their_data_from_the_menu_erases_the_recording(
     checkpoint(app)
     assert pieces_found(sealed, database_bytes(app)) == 0  # overwritten, not only unlinked
     # The provider retrying its callback afterwards brings nothing back.
-    assert rec(app).expect(reference, "africastalking", server.url + "/rec/menu-erase.wav",
+    assert rec(app).expect(reference, "africastalking",
+                           recording_server.url + "/rec/menu-erase.wav",
                            2, key="menu-erase") is False
-    assert rec(app).expect(reference, "africastalking", server.url + "/rec/menu-erase.wav",
+    assert rec(app).expect(reference, "africastalking",
+                           recording_server.url + "/rec/menu-erase.wav",
                            2, key="menu-erase-2") is False
     assert_erased(app, reference, audio["wav"])
 
 
 def test_the_retention_purge_erases_recordings_of_old_closed_complaints(
-        app: Flask, server: RecordingServer, audio: dict[str, bytes],
+        app: Flask, recording_server: RecordingServer, audio: dict[str, bytes],
         monkeypatch: pytest.MonkeyPatch) -> None:
     old, kept = file_complaint(app), file_complaint(app, "+9779800000001")
-    stored_recording(app, server, audio["wav"], old["reference"], "old")
-    stored_recording(app, server, audio["mp3"], kept["reference"], "kept")
+    stored_recording(app, recording_server, audio["wav"], old["reference"], "old")
+    stored_recording(app, recording_server, audio["mp3"], kept["reference"], "kept")
     services = app.extensions["migrantline"]
     services.complaints.set_status(old["id"], "closed", None, "operator:test")
     services.store.db().execute("update complaints set closed_at = ? where id = ?",
@@ -451,10 +448,10 @@ def test_the_retention_purge_erases_recordings_of_old_closed_complaints(
 
 
 def test_a_download_finishing_after_the_erasure_stores_nothing(
-        app: Flask, server: RecordingServer, audio: dict[str, bytes]) -> None:
+        app: Flask, recording_server: RecordingServer, audio: dict[str, bytes]) -> None:
     c = file_complaint(app)
     store = app.extensions["migrantline"].store
-    url = server.route("/rec/race.mp3", Reply(503, b"down", "text/plain"))
+    url = recording_server.route("/rec/race.mp3", Reply(503, b"down", "text/plain"))
     rec(app).expect(c["reference"], "africastalking", url, 2, key="race")
     settle(app, c["reference"])
     later = time.time() + 3600
@@ -467,14 +464,14 @@ def test_a_download_finishing_after_the_erasure_stores_nothing(
 
 
 def test_a_restarted_service_fetches_what_was_pending(
-        tmp_path: Path, server: RecordingServer, audio: dict[str, bytes]) -> None:
+        tmp_path: Path, recording_server: RecordingServer, audio: dict[str, bytes]) -> None:
     app = recordings_app(tmp_path)
     c = file_complaint(app)
-    url = server.route("/rec/restart.mp3", Reply(503, b"down", "text/plain"))
+    url = recording_server.route("/rec/restart.mp3", Reply(503, b"down", "text/plain"))
     rec(app).expect(c["reference"], "africastalking", url, 2, key="restart")
     settle(app, c["reference"])
     app.extensions["migrantline"].store.close()
-    server.route("/rec/restart.mp3", Reply(body=audio["mp3"]))
+    recording_server.route("/rec/restart.mp3", Reply(body=audio["mp3"]))
     again = recordings_app(tmp_path)  # the same data dir: a new process, say
     assert rec(again).fetch_due(time.time() + 3600) == 1
     [row] = rec(again).for_complaint(c["reference"])
@@ -483,9 +480,9 @@ def test_a_restarted_service_fetches_what_was_pending(
 
 
 def test_a_shutting_down_process_starts_no_download(
-        app: Flask, server: RecordingServer, audio: dict[str, bytes]) -> None:
+        app: Flask, recording_server: RecordingServer, audio: dict[str, bytes]) -> None:
     c = file_complaint(app)
-    url = server.route("/rec/exit.mp3", Reply(body=audio["mp3"]))
+    url = recording_server.route("/rec/exit.mp3", Reply(body=audio["mp3"]))
     services = app.extensions["migrantline"]
     recordings_db.insert(services.store, {  # due, as a crash would leave it (no kick)
         "key": "exit", "complaint_id": c["id"], "reference": c["reference"],
@@ -494,5 +491,5 @@ def test_a_shutting_down_process_starts_no_download(
     worker = VoiceRecordings(services.store, b"test-secret", app.config)
     worker.start()
     worker.stop()  # at exit: the periodic retry does not run once more, unlike a flush
-    assert not server.log
-    assert worker.fetch_due() == 1 and len(server.log) == 1
+    assert not recording_server.log
+    assert worker.fetch_due() == 1 and len(recording_server.log) == 1

@@ -15,19 +15,8 @@ from flask.testing import FlaskClient
 from ussd_app.voice_recordings import VoiceRecordings
 
 from ..conftest import make_app
-from ..recording_server import RecordingServer, Reply, make_audio, serving
+from ..recording_server import RecordingServer, Reply
 from .conftest import add_operator, audit, cheap_hashes, file_complaint, page, post, sign_in
-
-
-@pytest.fixture(scope="module")
-def audio(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    return make_audio(tmp_path_factory.mktemp("audio"))
-
-
-@pytest.fixture
-def server() -> Iterator[RecordingServer]:
-    with serving() as server:
-        yield server
 
 
 @pytest.fixture
@@ -45,12 +34,12 @@ def rec(app: Flask) -> VoiceRecordings:
     return app.extensions["migrantline"].recordings
 
 
-def recorded(app: Flask, server: RecordingServer, body: bytes, key: str,
+def recorded(app: Flask, recording_server: RecordingServer, body: bytes, key: str,
              complaint: dict[str, Any] | None = None,
              reply: Reply | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """A complaint with one voice message fetched from the stand-in: (complaint, recording)."""
     c = complaint or file_complaint(app)
-    url = server.route(f"/rec/{key}.mp3", reply or Reply(body=body))
+    url = recording_server.route(f"/rec/{key}.mp3", reply or Reply(body=body))
     rec(app).expect(c["reference"], "africastalking", url, 3, key=key)
     deadline = time.monotonic() + 10
     while True:
@@ -63,9 +52,9 @@ def recorded(app: Flask, server: RecordingServer, body: bytes, key: str,
 
 
 def test_the_operator_plays_the_message_and_the_play_is_audited(
-        app: Flask, op: FlaskClient, server: RecordingServer,
+        app: Flask, op: FlaskClient, recording_server: RecordingServer,
         audio: dict[str, bytes]) -> None:
-    c, r = recorded(app, server, audio["mp3"], "play")
+    c, r = recorded(app, recording_server, audio["mp3"], "play")
     html = page(op, f"/operator/complaints/{c['id']}")
     src = f"/operator/complaints/{c['id']}/recordings/{r['id']}"
     assert f'<audio controls preload="none" src="{src}">' in html
@@ -87,9 +76,9 @@ def test_the_operator_plays_the_message_and_the_play_is_audited(
 
 
 def test_a_browser_seeks_with_range_requests(
-        app: Flask, op: FlaskClient, server: RecordingServer,
+        app: Flask, op: FlaskClient, recording_server: RecordingServer,
         audio: dict[str, bytes]) -> None:
-    c, r = recorded(app, server, audio["wav"], "seek")
+    c, r = recorded(app, recording_server, audio["wav"], "seek")
     src = f"/operator/complaints/{c['id']}/recordings/{r['id']}"
     first = op.get(src, headers={"Range": "bytes=0-99"})
     assert first.status_code == 206 and first.data == audio["wav"][:100]
@@ -103,9 +92,9 @@ def test_a_browser_seeks_with_range_requests(
 
 
 def test_the_same_rules_as_the_complaint_page(
-        app: Flask, op: FlaskClient, boss: FlaskClient, server: RecordingServer,
+        app: Flask, op: FlaskClient, boss: FlaskClient, recording_server: RecordingServer,
         audio: dict[str, bytes]) -> None:
-    c, r = recorded(app, server, audio["mp3"], "rules")
+    c, r = recorded(app, recording_server, audio["mp3"], "rules")
     src = f"/operator/complaints/{c['id']}/recordings/{r['id']}"
     # Signed out: to the sign-in page, no audio, nothing audited as a play.
     anonymous = app.test_client()
@@ -132,17 +121,17 @@ def test_the_same_rules_as_the_complaint_page(
 
 
 def test_only_a_stored_recording_of_this_complaint_plays(
-        app: Flask, op: FlaskClient, server: RecordingServer,
+        app: Flask, op: FlaskClient, recording_server: RecordingServer,
         audio: dict[str, bytes]) -> None:
-    c, r = recorded(app, server, audio["mp3"], "mine")
-    other, _ = recorded(app, server, audio["mp3"], "theirs")
+    c, r = recorded(app, recording_server, audio["mp3"], "mine")
+    other, _ = recorded(app, recording_server, audio["mp3"], "theirs")
     assert op.get(f"/operator/complaints/{other['id']}/recordings/{r['id']}").status_code \
         == 404
     assert op.get(f"/operator/complaints/{c['id']}/recordings/99999").status_code == 404
     assert op.get(f"/operator/complaints/99999/recordings/{r['id']}").status_code == 404
     assert op.get(f"/operator/complaints/{c['id']}/recordings/abc").status_code == 404
     # One that could not be fetched is listed with its status, without a player.
-    _, dead = recorded(app, server, b"", "dead", complaint=c,
+    _, dead = recorded(app, recording_server, b"", "dead", complaint=c,
                        reply=Reply(body=b"<html>no</html>", content_type="text/html"))
     html = page(op, f"/operator/complaints/{c['id']}")
     assert dead["status"] == "dead" and "Could not be fetched" in html
@@ -153,9 +142,9 @@ def test_only_a_stored_recording_of_this_complaint_plays(
 
 
 def test_an_erased_complaint_has_nothing_left_to_play(
-        app: Flask, op: FlaskClient, server: RecordingServer,
+        app: Flask, op: FlaskClient, recording_server: RecordingServer,
         audio: dict[str, bytes]) -> None:
-    c, r = recorded(app, server, audio["mp3"], "gone")
+    c, r = recorded(app, recording_server, audio["mp3"], "gone")
     app.extensions["migrantline"].complaints.erase(c["reference"])
     html = page(op, f"/operator/complaints/{c['id']}")
     assert "<audio " not in html and "Erased" in html
@@ -163,9 +152,9 @@ def test_an_erased_complaint_has_nothing_left_to_play(
 
 
 def test_the_section_speaks_the_operators_language(
-        app: Flask, op: FlaskClient, server: RecordingServer,
+        app: Flask, op: FlaskClient, recording_server: RecordingServer,
         audio: dict[str, bytes]) -> None:
-    c, _ = recorded(app, server, audio["mp3"], "lang")
+    c, _ = recorded(app, recording_server, audio["mp3"], "lang")
     post(op, "/operator/language", lang="fr")
     html = page(op, f"/operator/complaints/{c['id']}")
     assert "Messages vocaux" in html and "Enregistré" in html and "Ko" in html

@@ -75,23 +75,31 @@ def _answer(req: VoiceRequest, channel: Channel) -> Reply:
         return voice.failure(req, channel)
 
 
-@bp.post("/voice/twilio")
-def twilio() -> Response:
+def _twilio_call() -> tuple[Mapping[str, str], str, str, str] | Response:
+    """A Twilio voice request's form, call, direction and the migrant's number; or the
+    403/400 it gets."""
     if not _twilio_ok():
         return Response("forbidden: bad X-Twilio-Signature", status=403, mimetype="text/plain")
     form = request.form
     call_id, direction = _field(form, "CallSid"), _field(form, "Direction") or "inbound"
     phone = _field(form, "From" if direction == "inbound" else "To")
     if not call_id or not phone:
-        return Response("not a Twilio voice webhook: CallSid and From are required",
+        return Response("not a Twilio voice request: CallSid and From are required",
                         status=400, mimetype="text/plain")
+    return form, call_id, direction.split("-")[0], phone
+
+
+@bp.post("/voice/twilio")
+def twilio() -> Response:
+    call = _twilio_call()
+    if isinstance(call, Response):
+        return call
+    form, call_id, direction, phone = call
     seq, ev, wait, nth = _query()
     digits, recording = _field(form, "Digits")[:32], _field(form, "RecordingUrl")
-    status = _field(form, "CallStatus")
-    req = VoiceRequest("twilio", call_id, phone, direction.split("-")[0],
-                       _event(ev, digits, recording), seq, digits, recording,
-                       _int(_field(form, "RecordingDuration")), wait=wait, silence=nth,
-                       ended=status in ENDED)
+    req = VoiceRequest("twilio", call_id, phone, direction, _event(ev, digits, recording), seq,
+                       digits, recording, _int(_field(form, "RecordingDuration")), wait=wait,
+                       silence=nth, ended=_field(form, "CallStatus") in ENDED)
     return Response(twiml(_answer(req, _channel("twilio", "/voice/twilio"))),
                     mimetype="text/xml")
 
@@ -99,16 +107,12 @@ def twilio() -> Response:
 @bp.post("/voice/twilio/status")
 def twilio_status() -> Response:
     """The number's status callback: how a call ended (a missed call is called back)."""
-    if not _twilio_ok():
-        return Response("forbidden: bad X-Twilio-Signature", status=403, mimetype="text/plain")
-    form = request.form
-    call_id, direction = _field(form, "CallSid"), _field(form, "Direction") or "inbound"
-    phone = _field(form, "From" if direction == "inbound" else "To")
-    if not call_id or not phone:
-        return Response("not a Twilio status callback: CallSid and From are required",
-                        status=400, mimetype="text/plain")
+    call = _twilio_call()
+    if isinstance(call, Response):
+        return call
+    form, call_id, direction, phone = call
     if _field(form, "CallStatus") in ENDED:
-        _answer(VoiceRequest("twilio", call_id, phone, direction.split("-")[0], "end",
+        _answer(VoiceRequest("twilio", call_id, phone, direction, "end",
                              duration=_int(_field(form, "CallDuration")) or 0,
                              recording_url=_field(form, "RecordingUrl")),
                 _channel("twilio", "/voice/twilio"))
