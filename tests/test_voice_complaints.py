@@ -199,3 +199,21 @@ def test_status_by_voice_from_the_filing_phone(app: Flask, recording_server: Rec
     other.keys("1", "7", "2")
     denied = other.press(reference + "#")
     assert "Received" not in denied.says and spoken_digits(denied.says) != reference
+
+
+def test_a_phone_number_typed_on_the_keypad_is_read_back_digit_by_digit(
+        app: Flask, recording_server: RecordingServer, audio: dict[str, bytes]) -> None:
+    caller = VoiceCaller(app.test_client(), auth_token=TOKEN)
+    start_report(caller)
+    caller.press("2")
+    caller.speak(recording(recording_server, "p1", audio["mp3"]))
+    caller.press("3")
+    caller.speak(recording(recording_server, "p2", audio["mp3"]))
+    caller.speak(recording(recording_server, "p3", audio["mp3"]))
+    ask = caller.press("3")  # safe on another number
+    assert ask.kind == "gather" and ask.timeout == "8"
+    caller.press("9779811122233#")
+    confirm = caller.press("2")  # no PIN
+    confirm = caller.wait_out()
+    assert "Send" in confirm.says
+    assert "9779811122233" in spoken_digits(confirm.says)

@@ -358,6 +358,9 @@ class VoiceCalls:
 
     def _numbers(self, tree: Tree, lang: str, text: str, channel: Channel,
                  missing: list[str], wait: int) -> list[Any]:
+        bare = "".join(text.split())
+        if len(bare) >= 3 and bare.isascii() and bare.isdigit():  # a PIN, a short number
+            return [self.prompts.digit(tree, self.t, lang, d, channel.says) for d in bare]
         pieces: list[Any] = []
         at = 0
         for found in _DIGITS.finditer(text):
