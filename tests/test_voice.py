@@ -310,3 +310,14 @@ def test_always_mode_refuses_the_call_unanswered_and_calls_back(tmp_path: Path) 
                        direction="outbound-api")
     assert back.dial().kind == "gather"
     services(app).store.close()
+
+
+def test_healthz_shows_the_voice_prompts_per_language(voiced: Flask) -> None:
+    health = voiced.test_client().get("/healthz").get_json()
+    prompts = health["voice"]["prompts"]
+    assert set(prompts) == set(LANGS)
+    for row in prompts.values():
+        assert row["total"] == row["recorded"] + row["stale"] + row["generated"] + row["missing"]
+        assert row["generated"] > 0  # the walk's prompts, generated for this test session
+    assert health["voice"]["recordings"] is not None
+    assert health["status"] == "ok"

@@ -34,6 +34,7 @@ def healthz() -> ResponseReturnValue:
         "translations_missing": missing,
         "sync": sync_health(services.config),  # the last content sync; never degrades status
         "agencies": _agencies(services),
+        "voice": _voice(services, tree),  # never degrades status: the provider's voice covers
         "time": time.time(),
     }), code
 
@@ -41,3 +42,18 @@ def healthz() -> ResponseReturnValue:
 def _agencies(services: Any) -> dict[str, object] | None:
     registry = services.ussd.services.get("agency_search")
     return registry.health() if hasattr(registry, "health") else None
+
+
+def _voice(services: Any, tree: Any) -> dict[str, object] | None:
+    """Prompts per language (recorded, stale, generated, missing), recordings and call-backs
+    waiting: what an admin checks after a content change or a provider outage."""
+    try:
+        found: dict[str, object] = {}
+        if services.prompts is not None and tree is not None:
+            found["prompts"] = {lang: {k: v for k, v in row.items() if k != "bytes"}
+                                for lang, row in services.prompts.status(tree, services.t).items()}
+        if services.recordings is not None:
+            found["recordings"] = services.recordings.counts()
+        return found
+    except Exception as exc:  # never a failed health check for a side table
+        return {"error": str(exc)[:200]}
