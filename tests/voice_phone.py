@@ -182,3 +182,23 @@ class VoiceCaller:
 
         return {"X-Twilio-Signature": RequestValidator(self.auth_token).compute_signature(
             self.base_url.rstrip("/") + path, fields)}
+
+
+def wav_info(data: bytes) -> dict[str, int]:
+    """A WAV's fmt chunk and its audio length, read here independently of the app
+    (Python's ``wave`` reads PCM only, and the prompts are u-law)."""
+    import struct
+
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE", data[:12]
+    info: dict[str, int] = {}
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        if chunk == b"fmt ":
+            fmt, channels, rate, _, _, bits = struct.unpack("<HHIIHH", data[pos + 8:pos + 24])
+            info.update(format=fmt, channels=channels, rate=rate, bits=bits)
+        elif chunk == b"data":
+            info["frames"] = min(size, len(data) - pos - 8) * 8 // max(info["bits"], 1)
+            break
+        pos += 8 + size + (size & 1)
+    return info

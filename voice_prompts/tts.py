@@ -1,6 +1,6 @@
 """Text to 8 kHz mono WAV, offline first: espeak-ng then sox; gTTS when a network is there.
 
-Both providers play WAV, and 8 kHz mono 16-bit PCM is what a phone line
+Both providers play WAV, and 8 kHz mono u-law is what a phone line
 carries anyway, so every file made here (and every field recording imported)
 is that. Each subprocess has a timeout and a failure says what to install or
 fix: rendering runs from the CLI or a background job, never in a webhook.
@@ -129,18 +129,22 @@ def check_output(path: Path) -> None:
 
 
 def to_phone_wav(source: Path, out: Path) -> None:
-    """Any audio file -> 8 kHz mono 16-bit PCM WAV at ``out`` (written whole or not at all)."""
+    """Any audio file -> 8 kHz mono u-law WAV at ``out`` (written whole or not at all).
+
+    u-law at 8 kHz is the telephone network's own coding: nothing is lost that a call
+    could carry, and a second of audio is 8 kB, half of 16-bit PCM.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(suffix=".wav", dir=out.parent, prefix=".tmp-")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         if source.suffix.lower() in (".wav",) or shutil.which("ffmpeg") is None:
-            _run(["sox", str(source), "-r", str(RATE), "-c", "1", "-b", "16", "-e",
-                  "signed-integer", str(tmp)])
+            _run(["sox", str(source), "-r", str(RATE), "-c", "1", "-b", "8", "-e", "u-law",
+                  str(tmp)])
         else:  # MP3, M4A, OGG from a phone's recorder: ffmpeg reads them all
             _run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(source),
-                  "-ar", str(RATE), "-ac", "1", "-c:a", "pcm_s16le", str(tmp)])
+                  "-ar", str(RATE), "-ac", "1", "-c:a", "pcm_mulaw", str(tmp)])
         check_output(tmp)
         os.replace(tmp, out)
     finally:
