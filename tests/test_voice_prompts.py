@@ -302,3 +302,25 @@ def test_an_untranslated_text_is_spoken_in_its_own_language(env: dict[str, str])
         assert (spoken.kind, spoken.lang, spoken.source) == ("play", "en", "fallback")
     assert library.prompt(tree, t, "fr", "digit/3", lambda lang: True) == type(spoken)(
         "say", text="trois", lang="fr", source="provider")
+
+
+def test_the_service_generates_what_is_missing_in_the_background(
+        env: dict[str, str], caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """MIGRANTLINE_PROMPTS_RENDER=on: a deployment that never ran `prompts render` plays
+    generated audio all the same; without espeak-ng it says so once, not per prompt."""
+    from ussd_app import render_missing
+
+    app = make_app(Path(env["MIGRANTLINE_DATA_DIR"]).parent, **env)
+    services = app.extensions["migrantline"]
+    data = Path(env["MIGRANTLINE_DATA_DIR"])
+    monkeypatch.setenv("PATH", "/nonexistent")  # no espeak-ng, no sox
+    assert render_missing(services.prompts, services.content, services.t, data) == 0
+    assert len([r for r in caplog.records if "not generated" in r.getMessage()]) == 1
+    monkeypatch.undo()
+    made = render_missing(services.prompts, services.content, services.t, data)
+    status = services.prompts.status(services.content.current, services.t)
+    assert 0 < made <= sum(row["generated"] for row in status.values())
+    assert all(row["missing"] == 0 for row in status.values())
+    assert render_missing(services.prompts, services.content, services.t, data) == 0  # done
+    services.store.close()

@@ -149,14 +149,25 @@ def render_missing(prompts: Any, content: ContentRegistry, t: Any, data_dir: Pat
         order = sorted(prompts.manifest(tree, t).all(), key=lambda p: (
             0 if p.id.startswith(("language/", "digit/", "ui/")) else
             1 if p.id.startswith(f"node/{tree.main}/") else 2))
+        from voice_prompts import tts
+
+        missing_tools = tts.missing_tools()
+        if missing_tools:
+            log.warning("voice prompts are not generated: %s missing (apt-get install "
+                        "espeak-ng sox); callers hear recordings or the provider's voice",
+                        ", ".join(missing_tools))
+            return 0
+        failed: set[str] = set()  # a language with no voice: said once, not per prompt
         for prompt in order:
-            if prompts.state(prompt).status == "missing":
-                try:
-                    prompts.render_prompt(prompt)
-                    done += 1
-                except Exception as exc:  # no voice for a language: the next prompt
-                    log.warning("could not generate prompt %s (%s): %s", prompt.id,
-                                prompt.lang, exc)
+            if prompt.lang in failed or prompts.state(prompt).status != "missing":
+                continue
+            try:
+                prompts.render_prompt(prompt)
+                done += 1
+            except Exception as exc:
+                failed.add(prompt.lang)
+                log.warning("could not generate the %s prompts (%s): %s; record them with "
+                            "`migrantline prompts record`", prompt.lang, prompt.id, exc)
         if done:
             log.info("generated %d voice prompts in the background", done)
         return done
