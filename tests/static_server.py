@@ -137,7 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
 @contextmanager
 def serving(root: Path) -> Iterator[StaticServer]:
     server = StaticServer(root)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield server

@@ -312,7 +312,16 @@ def test_always_mode_refuses_the_call_unanswered_and_calls_back(tmp_path: Path) 
 
 
 def test_healthz_shows_the_voice_prompts_per_language(voiced: Flask) -> None:
-    health = voiced.test_client().get("/healthz").get_json()
+    import time
+
+    client = voiced.test_client()
+    deadline = time.monotonic() + 10
+    while True:  # counted in the background: the first answers say "counting"
+        health = client.get("/healthz").get_json()
+        if health["voice"]["prompts"] != "counting":
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     prompts = health["voice"]["prompts"]
     assert set(prompts) == set(LANGS)
     for row in prompts.values():
