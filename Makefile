@@ -23,7 +23,7 @@ run: setup  ## set up and serve the demo content on SQLite at http://127.0.0.1:5
 
 test: setup-test  ## set up and run every test
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2  # two processes: the tests wait on servers and speech as much as on the CPU
 
 catalogs: setup-test  ## extract interface strings and update every language's catalog
 	$(BIN)/pybabel extract -F pyproject.toml -k N_ -k NP_:1,2 --no-location --sort-output -o translations/messages.pot .
