@@ -37,7 +37,7 @@ from .engine import messages as m
 from .engine.answers import Action, with_answers
 from .engine.machine import LANGUAGE_NODE, Context, Service, State, first_state, step, view
 from .engine.model import ASK, Tree
-from .engine.screens import Screen, Translate
+from .engine.screens import Translate
 from .privacy import PhoneHasher, Sealer
 from .store import voice as vdb
 
@@ -439,10 +439,6 @@ def channel_url(base: str, path: str, token: str | None) -> Callable[[Mapping[st
             query["token"] = token
         return f"{base.rstrip('/')}{path}?{urlencode(query)}"
     return url
-
-
-def screen_text(screen: Screen) -> str:
-    return VoiceLayout().render(screen, lambda lang, msg: msg)
 
 
 # Phrases only the voice line speaks (the menus' own labels come from the content).
