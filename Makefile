@@ -19,7 +19,7 @@ setup-test: $(BIN)/python
 
 run: setup  ## set up and serve the demo content on SQLite at http://127.0.0.1:5000
 	$(BIN)/migrantline content check
-	$(BIN)/migrantline serve
+	$(BIN)/migrantline serve --demo
 
 test: setup-test  ## set up and run every test
 	$(BIN)/ruff check .

@@ -7,7 +7,6 @@ reply always goes through the outbox, never in the callback's answer.
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -33,24 +32,15 @@ def _services() -> Any:
     return current_app.extensions["migrantline"]
 
 
-def _token_ok() -> bool:
-    token = current_app.config.get("MIGRANTLINE_WEBHOOK_TOKEN")
-    given = request.args.get("token", "")
-    return not token or hmac.compare_digest(given.encode(), str(token).encode())
+def refused(channel: str) -> Response | None:
+    """The 403 this request gets (``ussd_app.webhook_auth``), or None to go on.
 
-
-def _twilio_ok() -> bool:
-    token = current_app.config.get("TWILIO_AUTH_TOKEN")
-    if not token:
-        return True
-    from twilio.request_validator import RequestValidator
-
-    base = str(current_app.config.get("MIGRANTLINE_BASE_URL") or "").rstrip("/")
-    query = request.query_string.decode("utf-8", "replace")
-    url = base + request.path + (f"?{query}" if query else "")
-    params = request.form if request.method == "POST" else {}
-    signature = request.headers.get("X-Twilio-Signature", "")
-    return bool(signature) and RequestValidator(str(token)).validate(url, params, signature)
+    Checked before anything is read or applied: a forged callback changes nothing.
+    """
+    form = request.form if channel in ("sms_twilio", "voice_twilio") and \
+        request.method == "POST" else None
+    reason = current_app.extensions["webhook_auth"].check(channel, request.environ, form)
+    return _text(reason, 403) if reason else None
 
 
 def _text(body: str, status: int = 200, mimetype: str = "text/plain") -> Response:
@@ -77,24 +67,24 @@ def _inbound(provider: str, fields: Mapping[str, str], names: tuple[str, str, st
 
 @bp.route("/africastalking", methods=["POST"])
 def africastalking() -> Response:
-    if not _token_ok():
-        return _text("forbidden: wrong or missing token", 403)
+    if (refusal := refused("sms_africastalking")) is not None:
+        return refusal
     return _inbound("africastalking", request.form, ("from", "text", "id"),
                     lambda: _text("OK"))
 
 
 @bp.route("/twilio", methods=["POST"])
 def twilio() -> Response:
-    if not _twilio_ok():
-        return _text("forbidden: X-Twilio-Signature does not match", 403)
+    if (refusal := refused("sms_twilio")) is not None:
+        return refusal
     return _inbound("twilio", request.form, ("From", "Body", "MessageSid"),
                     lambda: _text(EMPTY_TWIML, mimetype="application/xml"))
 
 
 @bp.route("/kannel", methods=["GET", "POST"])
 def kannel() -> Response:
-    if not _token_ok():
-        return _text("forbidden: wrong or missing token", 403)
+    if (refusal := refused("sms_kannel")) is not None:
+        return refusal
     fields = request.form if request.method == "POST" and request.form else request.args
     return _inbound("kannel", fields, ("from", "text", "id"), lambda: _text(""))
 
@@ -110,8 +100,8 @@ def _report(provider_id: str, status: str | None, error: str | None = None) -> R
 
 @bp.route("/africastalking/delivery", methods=["POST"])
 def africastalking_delivery() -> Response:
-    if not _token_ok():
-        return _text("forbidden: wrong or missing token", 403)
+    if (refusal := refused("sms_africastalking")) is not None:
+        return refusal
     form = request.form
     return _report(form.get("id", ""), AT_STATUS.get(form.get("status", "")),
                    form.get("failureReason"))
@@ -119,8 +109,8 @@ def africastalking_delivery() -> Response:
 
 @bp.route("/twilio/status", methods=["POST"])
 def twilio_status() -> Response:
-    if not _twilio_ok():
-        return _text("forbidden: X-Twilio-Signature does not match", 403)
+    if (refusal := refused("sms_twilio")) is not None:
+        return refusal
     form = request.form
     return _report(form.get("MessageSid", ""), TWILIO_STATUS.get(form.get("MessageStatus", "")),
                    form.get("ErrorCode"))
@@ -128,6 +118,6 @@ def twilio_status() -> Response:
 
 @bp.route("/kannel/delivery", methods=["GET", "POST"])
 def kannel_delivery() -> Response:
-    if not _token_ok():
-        return _text("forbidden: wrong or missing token", 403)
+    if (refusal := refused("sms_kannel")) is not None:
+        return refusal
     return _report(request.values.get("id", ""), KANNEL_STATUS.get(request.values.get("type", "")))

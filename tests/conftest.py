@@ -23,6 +23,9 @@ def make_app(tmp_path: Path, **overrides: object) -> Flask:
         "MIGRANTLINE_CONTENT_DIR": str(DEMO_CONTENT),
         "MIGRANTLINE_SECRET_KEY": "test-secret",
         "MIGRANTLINE_WEBHOOK_TOKEN": None,
+        # The explicit opt-out: tests post unauthenticated unless they configure a token
+        # (tests/test_webhook_auth.py builds apps without it and attacks them).
+        "MIGRANTLINE_INSECURE_OPEN_WEBHOOKS": "on",
         "MIGRANTLINE_CONTENT_POLL_SECONDS": "0",
         "MIGRANTLINE_PROMPTS_RENDER": "off",  # tests render what they play, no more
     }

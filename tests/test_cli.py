@@ -44,7 +44,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real service under its production server, on a loopback port."""
     tmp = tmp_path_factory.mktemp("serve")
     port = free_port()
-    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port), "--workers", "2"],
+    proc = subprocess.Popen([str(BIN), "serve", "--demo", "--port", str(port), "--workers", "2"],
                             cwd=ROOT, env=env_for(tmp), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"

@@ -46,7 +46,7 @@ class Server:
         self.env = {**os.environ, "MIGRANTLINE_DATA_DIR": str(tmp / "var"),
                     "MIGRANTLINE_SECRET_KEY": "crash-secret",
                     "MIGRANTLINE_CONTENT_POLL_SECONDS": "0",
-                    "MIGRANTLINE_SYNC_INTERVAL_SECONDS": "0"}
+                    "MIGRANTLINE_SYNC_INTERVAL_SECONDS": "0", "MIGRANTLINE_DEMO": "on"}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

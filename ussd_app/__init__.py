@@ -215,6 +215,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(config)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    from .webhook_auth import WebhookAuth
+
+    # Every webhook's check, from the settings once (a bad allow-list stops the start here).
+    app.extensions["webhook_auth"] = WebhookAuth(config)
+    app.extensions["webhook_auth"].log_start()
     app.extensions["migrantline"] = build_services(config)
 
     from sms_flows.endpoints import bp as sms_bp
@@ -223,9 +228,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from .health import bp as health_bp
 
     services: Services = app.extensions["migrantline"]
-    token = config.get("MIGRANTLINE_WEBHOOK_TOKEN")
     app.wsgi_app = ussd.UssdEndpoint(app.wsgi_app, services,  # type: ignore[method-assign]
-                                     str(token) if token else None)
+                                     app.extensions["webhook_auth"])
     app.register_blueprint(health_bp)
     app.register_blueprint(sms_bp)
     from voice_prompts.serve import bp as audio_bp  # /audio/: prompt audio for the voice line

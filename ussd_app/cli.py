@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -27,13 +28,26 @@ def main() -> None:
               help="worker processes")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 256),
               help="threads per worker")
-def serve(host: str, port: int, workers: int, threads: int) -> None:
+@click.option("--demo", is_flag=True,
+              help="try it on this machine: webhooks without authentication answer 127.0.0.1 "
+                   "only (MIGRANTLINE_DEMO=on); refused with another --host")
+@click.option("--insecure-open-webhooks", is_flag=True,
+              help="serve webhooks that have no authentication configured open to anyone "
+                   "(MIGRANTLINE_INSECURE_OPEN_WEBHOOKS=on); not for real callers")
+def serve(host: str, port: int, workers: int, threads: int, demo: bool,
+          insecure_open_webhooks: bool) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
     from .sync import served_content_dir
 
+    # The workers read the settings from the environment: the flags go there.
+    if demo:
+        os.environ["MIGRANTLINE_DEMO"] = "on"
+    if insecure_open_webhooks:
+        os.environ["MIGRANTLINE_INSECURE_OPEN_WEBHOOKS"] = "on"
     config = settings.load()
+    auth = _webhook_auth(config, host)
     served = served_content_dir(config)  # the synced mirror once MIGRANTLINE_CENTRAL_URL is set
     if config.get("MIGRANTLINE_CENTRAL_URL") and not served.is_dir():
         raise click.ClickException(f"no content has been synced into {served.parent} yet: run "
@@ -47,10 +61,36 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 
     open_store(Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve())  # migrate once, up front
     settings.secret_key(config, Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve())
+    from .webhook_auth import DEMO_BANNER, refusal_to_start
+
+    refusal = refusal_to_start(auth)
+    if refusal:
+        raise click.ClickException(refusal)
+    if auth.demo:
+        click.echo(DEMO_BANNER, err=True)
+    elif auth.insecure and auth.unauthenticated():
+        click.echo("WARNING: webhooks open to anyone (insecure): "
+                   + ", ".join(auth.unauthenticated()), err=True)
     click.echo(f"MigrantLine on http://{host}:{port} ({workers} workers); Ctrl-C stops it")
     Granian("ussd_app.wsgi:app", address=host, port=port, workers=workers,
             blocking_threads=threads, interface=Interfaces.WSGI, log_access=False,
             working_dir=Path.cwd()).serve()
+
+
+def _webhook_auth(config: dict[str, object], host: str) -> Any:
+    """The webhooks' policy ``serve`` starts with; a demo bound beyond this machine refused."""
+    from .webhook_auth import WebhookAuth
+
+    try:
+        auth = WebhookAuth(config)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if auth.demo and host != "127.0.0.1":
+        raise click.ClickException(
+            f"demo mode serves this machine only: it binds 127.0.0.1, not {host}. Drop "
+            "--host, or configure authentication (MIGRANTLINE_WEBHOOK_TOKEN) and drop "
+            "--demo / MIGRANTLINE_DEMO")
+    return auth
 
 
 @main.group(help="Check, preview and publish content.")
@@ -170,7 +210,7 @@ def simulate(channel: str, phone: str, lang: str | None, url: str | None,
         auth = config.get("TWILIO_AUTH_TOKEN")
         sys.exit(run_voice(base, phone, str(auth) if auth else None,
                            interactive=sys.stdin.isatty(),
-                           public=str(config["MIGRANTLINE_BASE_URL"])))
+                           public=str(config["MIGRANTLINE_BASE_URL"]), token=token))
     if channel == "sms":
         data_dir = Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()
         sys.exit(run_sms(base, phone, token, data_dir, interactive=sys.stdin.isatty()))

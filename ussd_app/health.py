@@ -37,6 +37,8 @@ def healthz() -> ResponseReturnValue:
         "sync": sync_health(services.config),  # the last content sync; never degrades status
         "agencies": _agencies(services),
         "voice": _voice(services, tree),  # never degrades status: the provider's voice covers
+        # per channel: signature, token(+ip), or its opt-out; and whether insecure/demo
+        **current_app.extensions["webhook_auth"].health(),
         "time": time.time(),
     }), code
 

@@ -47,7 +47,21 @@ SETTINGS: tuple[Setting, ...] = (
             "signs cookies and derives encryption keys; made once and kept in the data dir "
             "(with a warning) when unset"),
     Setting("MIGRANTLINE_WEBHOOK_TOKEN", None,
-            "when set, every Africa's Talking and Kannel callback must carry ?token=<value>"),
+            "every Africa's Talking and Kannel callback (and Twilio's, while TWILIO_AUTH_TOKEN "
+            "is unset) must carry ?token=<value>; without it those webhooks answer 403 and "
+            "`serve` refuses to start"),
+    Setting("MIGRANTLINE_AT_ALLOWED_IPS", None,
+            "Africa's Talking callbacks are also refused unless they come from one of these "
+            "addresses or networks (comma-separated CIDRs; the direct peer)"),
+    Setting("MIGRANTLINE_KANNEL_ALLOWED_IPS", None,
+            "Kannel callbacks are also refused unless they come from one of these addresses "
+            "or networks (comma-separated CIDRs; the direct peer)"),
+    Setting("MIGRANTLINE_INSECURE_OPEN_WEBHOOKS", "off",
+            "on: webhooks with no authentication configured are open to anyone (not for real "
+            "callers); `serve --insecure-open-webhooks` sets it"),
+    Setting("MIGRANTLINE_DEMO", "off",
+            "on: webhooks with no authentication configured answer this machine (loopback) "
+            "only, and `serve` binds 127.0.0.1 only; `serve --demo` (`make run`) sets it"),
     Setting("MIGRANTLINE_SMS_PROVIDER", "outbox",
             "africastalking, twilio, kannel or outbox (store only)"),
     Setting("MIGRANTLINE_USSD_MAX_GSM7", "160", "characters per USSD screen in GSM-7"),
@@ -88,6 +102,12 @@ SETTINGS: tuple[Setting, ...] = (
             "call-backs one number can get in 24 hours; more missed calls are refused"),
     Setting("MIGRANTLINE_CALLBACK_MIN_MINUTES", "10",
             "a number's missed calls within this many minutes of its last call-back are refused"),
+    Setting("MIGRANTLINE_CALLBACK_GLOBAL_PER_DAY", "200",
+            "call-backs all numbers together can get in 24 hours; more missed calls are refused"),
+    Setting("MIGRANTLINE_CALLBACK_COUNTRIES", None,
+            "country calling codes call-backs may go to (e.g. 977,971), or * for any; unset: "
+            "the country of the number call-backs are placed from (TWILIO_FROM_NUMBER or "
+            "AT_VOICE_NUMBER). Premium-rate, shared-cost and personal numbers never"),
     Setting("MIGRANTLINE_CALLBACK_MAX_ATTEMPTS", "5",
             "attempts to place a call-back before it is dead (temporary errors only)"),
     Setting("MIGRANTLINE_RECORDING_HOSTS", "api.twilio.com,*.africastalking.com",

@@ -222,12 +222,14 @@ def _heard(xml: str, texts: dict[str, str]) -> tuple[str, str, str]:
 
 
 def run_voice(base: str, phone: str, auth_token: str | None, interactive: bool,
-              public: str | None = None) -> int:
+              public: str | None = None, token: str | None = None) -> int:
     """Call the service as Twilio does: each answer is read out as the caller hears it.
 
     Keys are typed and sent with Enter (an empty line is a caller who presses
     nothing); at a recording, type what you would say (only a placeholder
-    recording URL is sent: the service will not find audio behind it).
+    recording URL is sent: the service will not find audio behind it). Without
+    ``auth_token`` but with the shared ``token``, the requests carry ``?token=`` as the
+    service then expects of Twilio.
     """
     from twilio.request_validator import RequestValidator
 
@@ -237,21 +239,25 @@ def run_voice(base: str, phone: str, auth_token: str | None, interactive: bool,
               "CallStatus": "in-progress", "AccountSid": "AC" + "0" * 32}
     # The service's links carry its public address (MIGRANTLINE_BASE_URL); Twilio signs what
     # it requests, so sign that, but send it to the service this terminal talks to.
-    url = (public or base).rstrip("/") + "/voice/twilio"
+    query = "?" + urllib.parse.urlencode({"token": token}) if token and not auth_token else ""
+    url = (public or base).rstrip("/") + "/voice/twilio" + query
     if interactive:
         click.echo(f"Calling {base} from {phone}. Type keys then Enter; Enter alone is "
                    "silence; :q hangs up.")
     extra: dict[str, str] = {}
-    while True:
-        form = {**fields, **extra}
+
+    def request_for(url: str, form: dict[str, str]) -> urllib.request.Request:
         headers = {}
         if auth_token:
             headers["X-Twilio-Signature"] = RequestValidator(auth_token).compute_signature(
                 url, form)
         parts = urllib.parse.urlsplit(url)
         target = base.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
-        request = urllib.request.Request(target, data=urllib.parse.urlencode(form).encode(),
-                                         headers=headers, method="POST")
+        return urllib.request.Request(target, data=urllib.parse.urlencode(form).encode(),
+                                      headers=headers, method="POST")
+
+    while True:
+        request = request_for(url, {**fields, **extra})
         try:
             with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
                 xml = response.read().decode("utf-8", "replace")
@@ -273,7 +279,12 @@ def run_voice(base: str, phone: str, auth_token: str | None, interactive: bool,
         line = _prompt() if interactive else sys.stdin.readline()
         if line is None or (not interactive and line == "") or line.strip() == ":q":
             status = {**fields, "CallStatus": "completed", "CallDuration": "30"}
-            post(base.rstrip("/") + "/voice/twilio/status", status)
+            try:  # the status callback, authenticated as Twilio's would be
+                urllib.request.urlopen(request_for(  # noqa: S310
+                    (public or base).rstrip("/") + "/voice/twilio/status" + query, status),
+                    timeout=10).close()
+            except (urllib.error.URLError, OSError):
+                pass  # the call is over either way
             return 0
         keys = line.strip()
         if not interactive:

@@ -6,7 +6,6 @@ decided by ``sessions.UssdSessions`` and the engine.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -110,9 +109,8 @@ class UssdEndpoint:
     parses a hop's five form fields; everything else stays in Flask.
     """
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], services: Any,
-                 token: str | None):
-        self.app, self.services, self.token = app, services, token
+    def __init__(self, app: Callable[..., Iterable[bytes]], services: Any, auth: Any):
+        self.app, self.services, self.auth = app, services, auth  # a webhook_auth.WebhookAuth
 
     def __call__(self, environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH:
@@ -127,10 +125,9 @@ class UssdEndpoint:
         return _respond(start, status, body)
 
     def handle(self, environ: dict[str, Any]) -> tuple[int, str]:
-        if self.token:
-            given = dict(parse_qsl(environ.get("QUERY_STRING", ""))).get("token", "")
-            if not hmac.compare_digest(given.encode(), self.token.encode()):
-                return 403, "forbidden: wrong or missing token"
+        refused = self.auth.check("ussd_africastalking", environ)
+        if refused:  # before the body is read: nothing of a forger's hop is looked at
+            return 403, refused
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:

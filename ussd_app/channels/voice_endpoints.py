@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from sms_flows.endpoints import _token_ok, _twilio_ok
+from sms_flows.endpoints import refused
 
 from ..voice_calls import Channel, VoiceRequest, channel_url
 from .voice import Hangup, Reply, at_says, at_xml, twilio_says, twiml
@@ -59,9 +59,10 @@ def _event(ev: str, digits: str, recording: str) -> str:
 def _channel(name: str, path: str) -> Channel:
     config = current_app.config
     base = str(config.get("MIGRANTLINE_BASE_URL") or "http://127.0.0.1:5000")
-    token = config.get("MIGRANTLINE_WEBHOOK_TOKEN") if name == "africastalking" else None
+    # The call's next request must pass the same check: with the shared token, it carries it.
+    token = current_app.extensions["webhook_auth"].url_token(f"voice_{name}")
     says = twilio_says if name == "twilio" else at_says
-    return Channel(name, says, channel_url(base, path, str(token) if token else None))
+    return Channel(name, says, channel_url(base, path, token))
 
 
 def _answer(req: VoiceRequest, channel: Channel) -> Reply:
@@ -78,8 +79,8 @@ def _answer(req: VoiceRequest, channel: Channel) -> Reply:
 def _twilio_call() -> tuple[Mapping[str, str], str, str, str] | Response:
     """A Twilio voice request's form, call, direction and the migrant's number; or the
     403/400 it gets."""
-    if not _twilio_ok():
-        return Response("forbidden: bad X-Twilio-Signature", status=403, mimetype="text/plain")
+    if (refusal := refused("voice_twilio")) is not None:
+        return refusal
     form = request.form
     call_id, direction = _field(form, "CallSid"), _field(form, "Direction") or "inbound"
     phone = _field(form, "From" if direction == "inbound" else "To")
@@ -121,8 +122,8 @@ def twilio_status() -> Response:
 
 @bp.post("/voice/africastalking")
 def africastalking() -> Response:
-    if not _token_ok():
-        return Response("forbidden: wrong or missing token", status=403, mimetype="text/plain")
+    if (refusal := refused("voice_africastalking")) is not None:
+        return refusal
     form = request.form
     call_id, direction = _field(form, "sessionId"), _field(form, "direction") or "inbound"
     phone = _field(form, "callerNumber" if direction == "inbound" else "destinationNumber")
