@@ -106,8 +106,9 @@ def standin() -> Iterator[VoiceStandIn]:
     server.close()
 
 
+# Call-backs to Nepal (the default is the country of FROM / AT_FROM: +1 / +254).
 CONFIG = {"MIGRANTLINE_CALLBACK_PER_DAY": "3", "MIGRANTLINE_CALLBACK_MIN_MINUTES": "10",
-          "MIGRANTLINE_CALLBACK_MAX_ATTEMPTS": "3"}
+          "MIGRANTLINE_CALLBACK_MAX_ATTEMPTS": "3", "MIGRANTLINE_CALLBACK_COUNTRIES": "977"}
 
 
 def twilio(url: str) -> TwilioVoice:
@@ -308,7 +309,8 @@ def test_the_number_is_never_in_clear_in_the_database_or_the_logs(
         tmp_path: Path, standin: VoiceStandIn, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     app = make_app(tmp_path, MIGRANTLINE_VOICE_PROVIDER="africastalking", AT_USERNAME="ml",
-                   AT_API_KEY="k", AT_VOICE_NUMBER=AT_FROM, AT_VOICE_API_URL=standin.url)
+                   AT_API_KEY="k", AT_VOICE_NUMBER=AT_FROM, AT_VOICE_API_URL=standin.url,
+                   MIGRANTLINE_CALLBACK_COUNTRIES="977")
     services = app.extensions["migrantline"]
     try:
         assert services.callbacks.request(PHONE, "africastalking", "ATVId_bg")
@@ -339,7 +341,8 @@ def test_the_cli_places_and_lists_with_masked_numbers(tmp_path: Path, standin: V
     env = {"MIGRANTLINE_DATA_DIR": str(tmp_path / "var"), "MIGRANTLINE_SECRET_KEY": "s",
            "MIGRANTLINE_VOICE_PROVIDER": "twilio", "TWILIO_ACCOUNT_SID": SID,
            "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_FROM_NUMBER": FROM,
-           "MIGRANTLINE_BASE_URL": BASE, "TWILIO_API_URL": standin.url}
+           "MIGRANTLINE_BASE_URL": BASE, "TWILIO_API_URL": standin.url,
+           "MIGRANTLINE_CALLBACK_COUNTRIES": "977"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     from ussd_app import settings

@@ -291,15 +291,21 @@ def test_a_call_that_was_used_or_placed_by_us_is_not_called_back(app: Flask) -> 
 
 def test_africastalking_missed_call_from_the_last_request(app: Flask) -> None:
     caller = VoiceCaller(app.test_client(), provider="africastalking")
-    caller.hang_up(duration=0)  # rang and hung up before any action ran
+    caller.dial()  # the service answered the call (its first request)...
+    caller.hang_up(duration=3)  # ...and the caller hung up at once
     rows = _callbacks(app)
     assert len(rows) == 1 and rows[0]["provider"] == "africastalking"
+    # The last request alone, for a call the service never answered, calls nobody back.
+    stray = VoiceCaller(app.test_client(), provider="africastalking")
+    stray.hang_up(duration=0)
+    assert len(_callbacks(app)) == 1
 
 
 def test_always_mode_refuses_the_call_unanswered_and_calls_back(tmp_path: Path) -> None:
     app = make_app(tmp_path, MIGRANTLINE_VOICE_CALLBACK="always",
                    MIGRANTLINE_VOICE_PROVIDER="twilio", TWILIO_ACCOUNT_SID="AC" + "1" * 32,
                    TWILIO_AUTH_TOKEN=TOKEN, TWILIO_FROM_NUMBER="+15005550006",
+                   MIGRANTLINE_CALLBACK_COUNTRIES="977",
                    TWILIO_API_URL="http://127.0.0.1:9")  # nothing listens: placing is retried
     caller = VoiceCaller(app.test_client(), auth_token=TOKEN)
     assert caller.dial().kind == "reject"

@@ -3,12 +3,17 @@
 A call to the service costs a migrant airtime they may not have; a missed
 call costs nothing. The voice webhooks see the missed call and call
 ``Callbacks.request``, which stores the request durably (idempotent by the
-provider's id of the missed call) and decides it at once: the rate limit
-(``MIGRANTLINE_CALLBACK_PER_DAY``, ``MIGRANTLINE_CALLBACK_MIN_MINUTES``) and
-an SMS opt-out (STOP) refuse it, visibly (status ``refused``), without a word
-to the provider. A queued call-back is then placed in the background through
-Twilio or Africa's Talking (``MIGRANTLINE_VOICE_PROVIDER``); the answered call
-arrives at the ordinary voice webhook, so the caller hears the usual menu.
+provider's id of the missed call) and decides it at once: the rate limits
+(``MIGRANTLINE_CALLBACK_PER_DAY``, ``MIGRANTLINE_CALLBACK_MIN_MINUTES``, and
+``MIGRANTLINE_CALLBACK_GLOBAL_PER_DAY`` for all numbers together), the
+countries the office calls (``MIGRANTLINE_CALLBACK_COUNTRIES``; never a
+premium-rate or shared-cost number) and an SMS opt-out (STOP) refuse it,
+visibly (status ``refused``), without a word to the provider. Only a call
+the service itself answered or rejected from its signed voice webhook is
+called back (``voice_calls``): a status callback alone never is. A queued
+call-back is then placed in the background through Twilio or Africa's
+Talking (``MIGRANTLINE_VOICE_PROVIDER``); the answered call arrives at the
+ordinary voice webhook, so the caller hears the usual menu.
 
 Every outbound call costs the office money, and a call placed twice is a
 stranger ringing twice, so placing follows the SMS outbox: a claim with a
@@ -33,6 +38,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+import phonenumbers
 import requests
 
 from . import jobs, settings
@@ -199,6 +205,67 @@ def make_voice_provider(config: Mapping[str, Any]) -> VoiceProvider | None:
                      f"not {name!r}")
 
 
+# Numbers never called back whatever the country: the office would pay a premium or share
+# the cost, or reach a forwarding service or a voicemail rather than a phone (what toll
+# fraud with call-backs aims at).
+_NEVER_CALLED = {
+    phonenumbers.PhoneNumberType.PREMIUM_RATE: "a premium-rate number",
+    phonenumbers.PhoneNumberType.SHARED_COST: "a shared-cost number",
+    phonenumbers.PhoneNumberType.PERSONAL_NUMBER: "a personal (forwarding) number",
+    phonenumbers.PhoneNumberType.UAN: "a universal access number",
+    phonenumbers.PhoneNumberType.VOICEMAIL: "a voicemail number",
+    phonenumbers.PhoneNumberType.PAGER: "a pager number",
+}
+
+
+def allowed_countries(setting: object, from_number: str | None) -> frozenset[int] | None:
+    """The country calling codes call-backs may go to; None: any.
+
+    ``MIGRANTLINE_CALLBACK_COUNTRIES`` lists them (``977,971`` or ``+977``), or
+    is ``*`` for any. Unset, the default is the country of the number
+    call-backs are placed from: a hotline calls back its own country's numbers
+    only, never a foreign or premium one on the strength of a missed call. With
+    no such number (no provider: nothing is placed) any country is stored, and
+    a provider set later checks again before it calls.
+    """
+    text = str(setting or "").strip()
+    if text == "*":
+        return None
+    if not text:
+        if not from_number:
+            return None
+        try:
+            return frozenset({phonenumbers.parse(str(from_number), None).country_code or 0})
+        except phonenumbers.NumberParseException:
+            raise ValueError(f"cannot tell the country of the call-back number {from_number!r}: "
+                             "set MIGRANTLINE_CALLBACK_COUNTRIES (e.g. 977)") from None
+    codes = set()
+    for part in text.replace(";", ",").split(","):
+        code = part.strip().lstrip("+")
+        if not code:
+            continue
+        if not (code.isascii() and code.isdigit() and len(code) <= 3) or \
+                phonenumbers.region_code_for_country_code(int(code)) == "ZZ":
+            raise ValueError(f"MIGRANTLINE_CALLBACK_COUNTRIES: {part.strip()!r} is not a "
+                             "country calling code (e.g. 977 for Nepal, 971 for the UAE)")
+        codes.add(int(code))
+    return frozenset(codes)
+
+
+def not_callable(phone: str, countries: frozenset[int] | None) -> str | None:
+    """Why the office must not call ``phone`` (+digits) back, or None if it may."""
+    try:
+        number = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return "not a phone number"
+    if countries is not None and number.country_code not in countries:
+        return (f"country +{number.country_code} is not called back "
+                "(MIGRANTLINE_CALLBACK_COUNTRIES)")
+    if not phonenumbers.is_valid_number(number):
+        return "not a valid number"
+    return _NEVER_CALLED.get(phonenumbers.number_type(number))
+
+
 def mask(phone: str) -> str:
     """+977 98******01: enough for an operator to tell two callers apart, no more."""
     digits = normalise_phone(phone)
@@ -217,7 +284,11 @@ class Callbacks:
         self.store, self.sealer, self.hasher = store, sealer, hasher
         self.provider: VoiceProvider | None = (make_voice_provider(config)
                                                if provider == "config" else provider)  # type: ignore[assignment]
+        config = {**{s.name: s.default for s in settings.SETTINGS}, **config}
         self.per_day = settings.integer(config, "MIGRANTLINE_CALLBACK_PER_DAY")
+        self.global_per_day = settings.integer(config, "MIGRANTLINE_CALLBACK_GLOBAL_PER_DAY")
+        self.countries = allowed_countries(config.get("MIGRANTLINE_CALLBACK_COUNTRIES"),
+                                           getattr(self.provider, "from_number", None))
         self.min_seconds = 60.0 * settings.integer(config, "MIGRANTLINE_CALLBACK_MIN_MINUTES")
         self.max_attempts = max(1, settings.integer(config, "MIGRANTLINE_CALLBACK_MAX_ATTEMPTS"))
         self.background, self.backoff, self.lease, self.batch = background, backoff, lease, batch
@@ -248,7 +319,8 @@ class Callbacks:
             row, added = db.request_callback(
                 self.store, str(key)[:200], self.sealer.seal(phone), phone_key,
                 str(provider or "")[:40], now, self.per_day, self.min_seconds,
-                opted_out=is_opted_out(self.store, phone_key))
+                opted_out=is_opted_out(self.store, phone_key),
+                global_per_day=self.global_per_day, refused=not_callable(phone, self.countries))
         except sqlite3.Error:  # a webhook must still answer: no call-back, nothing half-done
             log.exception("call-back: could not store the request")
             return False
@@ -318,6 +390,9 @@ class Callbacks:
                                                   "changed?)")
         if is_opted_out(self.store, row["phone_key"]):  # STOP sent since it was queued
             return self._finish(row, "refused", now, "the number sent STOP")
+        refused = not_callable(phone, self.countries)  # stored before this provider was set
+        if refused:
+            return self._finish(row, "refused", now, refused)
         try:
             call_id = self.provider.call(phone)
         except CallError as exc:

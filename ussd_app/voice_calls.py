@@ -240,8 +240,14 @@ class VoiceCalls:
              now: float) -> Reply:
         key = f"{req.provider}:{req.call_id}"
         if call is None:
-            call = vdb.start_voice_call(self.store, key, req.provider, caller.phone_key,
-                                        req.direction, "", "{}", 0, now)
+            # The end of a call this service never answered: a forged or stray status
+            # callback. Nothing to end, and above all nobody to call back at our cost.
+            log.info("voice: the end of a call this service did not answer (%s): ignored",
+                     req.provider)
+            return ()
+        if call.phone_key != caller.phone_key:  # the call's number is the one its webhook saw
+            log.warning("voice: a status callback with another number than its call: ignored")
+            return ()
         if not vdb.end_voice_call(self.store, key, "ended", now):
             return ()
         state = self._state(call)
@@ -253,7 +259,8 @@ class VoiceCalls:
                 self._expect_recordings(after, req.provider, key)
                 self._keep_what_was_said(ctx, after, req, key, now)
         missed = call.inputs == 0 and (req.duration is None or req.duration <= MISSED_SECONDS)
-        if self.callback_mode == "missed" and req.direction == "inbound" and missed:
+        # The direction the call's own webhook gave, not the status callback's.
+        if self.callback_mode == "missed" and call.direction == "inbound" and missed:
             self._call_back(req, f"missed:{key}")
         return ()
 

@@ -45,13 +45,16 @@ def m_voice_callbacks_001(db: Database) -> None:
 
 def request_callback(store: Store, key: str, phone_sealed: str, phone_key: str,
                      provider: str, now: float, per_day: int, min_seconds: float,
-                     opted_out: bool) -> tuple[dict[str, Any], bool]:
+                     opted_out: bool, global_per_day: int | None = None,
+                     refused: str | None = None) -> tuple[dict[str, Any], bool]:
     """Store one call-back request and decide it; (the row, whether this call added it).
 
-    The limit is checked and the row written in one write transaction:
-    requests for the same number cannot race past ``per_day`` or
-    ``min_seconds``. A refused row is kept (status ``refused``, the reason in
-    ``error``) so an office can see how often the limit bites.
+    The limits are checked and the row written in one write transaction:
+    requests cannot race past ``per_day`` or ``min_seconds`` for one number,
+    nor past ``global_per_day`` for all numbers together. ``refused`` is a
+    reason decided beforehand (a number the office does not call). A refused
+    row is kept (status ``refused``, the reason in ``error``) so an office can
+    see how often each limit bites.
     """
     conn = store.db().conn
     with write_transaction(conn):
@@ -62,6 +65,8 @@ def request_callback(store: Store, key: str, phone_sealed: str, phone_key: str,
         status, error = "queued", None
         if opted_out:
             status, error = "refused", "the number sent STOP"
+        elif refused:
+            status, error = "refused", refused
         else:
             count, last = conn.execute(
                 f"select count(*), max(created_at) from callbacks where phone_key = ? "
@@ -71,6 +76,10 @@ def request_callback(store: Store, key: str, phone_sealed: str, phone_key: str,
                 status, error = "refused", f"limit: {per_day} call-backs a day"
             elif last is not None and now - last < min_seconds:
                 status, error = "refused", f"limit: one call-back per {min_seconds / 60:g} min"
+            elif global_per_day is not None and conn.execute(
+                    f"select count(*) from callbacks where created_at > ? and status in "
+                    f"{_COUNTED}", [now - 24 * 3600]).fetchone()[0] >= global_per_day:
+                status, error = "refused", f"limit: {global_per_day} call-backs a day in all"
         cursor = conn.execute(
             "insert into callbacks (key, phone_sealed, phone_key, provider, status, attempts, "
             "next_attempt_at, error, created_at, updated_at) values (?, ?, ?, ?, ?, 0, ?, ?, "
