@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -158,7 +159,7 @@ def test_no_resume_offer_from_the_main_menu_or_after_the_window(tmp_path: Path) 
 
 @pytest.mark.parametrize("text", ["", "1*", "1**2", "*", "**", "1*1*3*", "abc", "1*x*y",
                                   "1*1*\u200f3", "1*😀", "1*\u0000", "1*" + "9" * 300,
-                                  "1*1*3*" + "*".join(["98"] * 400)])
+                                  "1*1*3*" + "*".join(["98"] * 190)])
 def test_odd_text_gets_a_screen_never_an_error(phone: Phone, text: str) -> None:
     phone.session = "ATUid_odd"
     body = phone.hop_text(text)
@@ -193,6 +194,42 @@ def test_ten_kilobytes_of_text(phone: Phone) -> None:
     phone.session = "ATUid_big"
     body = phone.hop_text("1*" + "x" * 10_000)
     assert body.startswith("CON Invalid choice")
+
+
+def test_a_text_past_200_inputs_ends_with_a_clean_screen(phone: Phone) -> None:
+    phone.session = "ATUid_hops"
+    assert phone.hop_text("*".join(["1", "1", "3"] + ["98"] * 197)).startswith("CON ")  # 200
+    for text in ["*".join(["1", "1", "3"] + ["98"] * 198),  # 201 inputs
+                 "1*" + "*" * 30_000,  # 30,000 empty inputs
+                 "1*" + "x" * 40_000]:  # two inputs, but longer than 200 of a handset's
+        assert phone.hop_text(text) == "END This session is too long. Please dial again."
+
+
+def test_the_too_long_screen_is_in_the_callers_language(client: FlaskClient) -> None:
+    phone = Phone(client)
+    phone.dial()
+    phone.press(LANG_KEYS["fr"], "1")
+    body = phone.hop_text("*".join(phone.inputs + ["1"] * 300))
+    assert body == "END Cette session est trop longue. Veuillez rappeler."
+    phone.dial()  # a new session of the same phone: its language is known from the store
+    assert phone.hop_text("*" * 500).startswith("END Cette session est trop longue")
+
+
+def test_a_30000_input_text_costs_less_than_a_normal_replay(client: FlaskClient) -> None:
+    """Before the limit, a 30,000-hop text cost as much CPU as 700 callers' hops."""
+    def fastest(text: str) -> float:
+        times = []
+        for i in range(3):
+            phone = Phone(client, number="+9779800055555")
+            phone.session = f"ATUid_cost_{len(text)}_{i}"  # never seen: a full replay
+            started = time.perf_counter()
+            phone.hop_text(text)
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    normal = fastest("*".join(["1", "1", "3"] + ["98"] * 100))
+    hostile = fastest("*".join(["1", "1", "3"] + ["1"] * 30_000))  # 60 kB: under 64 KiB
+    assert hostile < normal, (hostile, normal)
 
 
 def test_invalid_utf8_is_answered(client: FlaskClient) -> None:

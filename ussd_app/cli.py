@@ -27,7 +27,7 @@ def main() -> None:
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="worker processes")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 256),
-              help="threads per worker")
+              help="threads per worker running the app (slow uploads wait without one)")
 @click.option("--demo", is_flag=True,
               help="try it on this machine: webhooks without authentication answer 127.0.0.1 "
                    "only (MIGRANTLINE_DEMO=on); refused with another --host")
@@ -37,8 +37,9 @@ def main() -> None:
 def serve(host: str, port: int, workers: int, threads: int, demo: bool,
           insecure_open_webhooks: bool) -> None:
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces
 
+    from .server import THREADS_ENV, http1_settings, seconds
     from .sync import served_content_dir
 
     # The workers read the settings from the environment: the flags go there.
@@ -48,6 +49,11 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool,
         os.environ["MIGRANTLINE_INSECURE_OPEN_WEBHOOKS"] = "on"
     config = settings.load()
     auth = _webhook_auth(config, host)
+    try:  # refuse a bad timeout here, not in each worker
+        http1 = http1_settings(config)
+        seconds(config, "MIGRANTLINE_BODY_TIMEOUT_SECONDS")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     served = served_content_dir(config)  # the synced mirror once MIGRANTLINE_CENTRAL_URL is set
     if config.get("MIGRANTLINE_CENTRAL_URL") and not served.is_dir():
         raise click.ClickException(f"no content has been synced into {served.parent} yet: run "
@@ -72,8 +78,13 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool,
         click.echo("WARNING: webhooks open to anyone (insecure): "
                    + ", ".join(auth.unauthenticated()), err=True)
     click.echo(f"MigrantLine on http://{host}:{port} ({workers} workers); Ctrl-C stops it")
-    Granian("ussd_app.wsgi:app", address=host, port=port, workers=workers,
-            blocking_threads=threads, interface=Interfaces.WSGI, log_access=False,
+    # RSGI through ussd_app/server.py: bodies are read on the event loop under a timeout,
+    # and only complete requests take one of the --threads threads (see that module).
+    # HTTP/1 only: the header timeout is HTTP/1's, and providers and proxies speak it.
+    os.environ[THREADS_ENV] = str(threads)  # the workers are forked: they inherit it
+    Granian("ussd_app.server:app", address=host, port=port, workers=workers,
+            blocking_threads=1, interface=Interfaces.RSGI, http=HTTPModes.http1,
+            http1_settings=http1, websockets=False, log_access=False,
             working_dir=Path.cwd()).serve()
 
 

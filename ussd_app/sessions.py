@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from .complaints import Caller
 from .content import ContentRegistry
+from .engine import messages as m
 from .engine.answers import Action
 from .engine.encoding import sms_segments
 from .engine.machine import (
@@ -37,6 +38,11 @@ from .privacy import PhoneHasher, Sealer
 from .store import SessionRow, Store
 
 CACHE_SIZE = 20_000
+# A real session is tens of hops; each hop of a text may be replayed through the engine,
+# so a hostile 30,000-hop text cost as much CPU as 700 callers' hops. Past either limit
+# the hop gets one translated END screen, decided by counting, before any replay.
+MAX_HOPS = 200  # inputs in one cumulative text
+MAX_TEXT = 200 * 183  # characters: 200 inputs of a handset's longest USSD string (182) + '*'
 MAX_TEXT_KEPT = 4000  # enough inputs to resume; a 10 kB text is noise, not a session
 SEALED = "sealed:"  # a stored text that is encrypted (it holds what a caller typed)
 _Cached = tuple[SessionRow, str, str, State]
@@ -71,6 +77,8 @@ class UssdSessions:
         now = time.time() if now is None else now
         phone_key = self.hasher.key(phone)
         cached = self._cache.get(session_id)
+        if len(text) > MAX_TEXT or text.count("*") >= MAX_HOPS:
+            return self._too_long(phone_key, cached)
         # A session's start never changes, so a row this process has seen can be reused.
         row = cached[0] if cached else self.store.session(session_id)
         if row is None or row.phone_key != phone_key:
@@ -91,6 +99,17 @@ class UssdSessions:
             self.store.set_phone_language(phone_key, state.lang)
         if state.notice == SMS_REQUESTED and state.sms in tree.nodes:
             self._queue_sms(f"ussd:{session_id}:{text}", phone, tree, state)
+        return Answer(screen, self.layout.render(screen, self.t))
+
+    def _too_long(self, phone_key: str, cached: _Cached | None) -> Answer | None:
+        """The END screen for a text past the limits, in the caller's language if known."""
+        tree = self.content.current
+        if tree is None:
+            return None
+        lang = (cached[3].lang if cached else None) or self.store.phone_language(phone_key)
+        if lang not in tree.language_codes:
+            lang = tree.default_language
+        screen = Screen(lang=lang, body=self.t(lang, m.SESSION_TOO_LONG), end=True)
         return Answer(screen, self.layout.render(screen, self.t))
 
     def _ctx(self, tree: Tree, session_id: str, phone: str, phone_key: str) -> Context:

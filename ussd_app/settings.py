@@ -79,6 +79,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MIGRANTLINE_CONTENT_POLL_SECONDS", "2",
             "how often the content folder is checked for changes (hot reload); 0 turns it off"),
     Setting("MIGRANTLINE_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    Setting("MIGRANTLINE_HEADER_TIMEOUT_SECONDS", "10",
+            "`serve` closes a connection whose request headers are not complete this long "
+            "after it opened or after its previous answer (also ends idle keep-alives)"),
+    Setting("MIGRANTLINE_BODY_TIMEOUT_SECONDS", "10",
+            "`serve` answers 408 and closes the connection when a request body is not all "
+            "in this long after its headers; also the most a stalled download may wait"),
     Setting("MIGRANTLINE_SMS_CONVERSATION_HOURS", "24",
             "an SMS conversation (where a phone is in the menus) is kept this many hours"),
     Setting("MIGRANTLINE_SMS_MAX_SEGMENTS", "2",

@@ -44,6 +44,7 @@ RESUME_RESTART = N_("Start again")
 
 # Errors shown as the last screen of a session.
 UNAVAILABLE = N_("Sorry, the service is not available now. Please try again later.")
+SESSION_TOO_LONG = N_("This session is too long. Please dial again.")
 
 # "Send me this by SMS" on contact lists.
 SEND_SMS = N_("SMS")

@@ -1,0 +1,254 @@
+"""What ``migrantline serve`` runs in each granian worker: RSGI in front of our WSGI app.
+
+Why not granian's WSGI interface: it hands the request to a blocking thread
+as soon as the headers are in and the body is read, lazily, from inside that
+thread. A client that sends ``Content-Length: 1000`` and ten bytes then holds
+the thread as long as it likes; two such clients froze a default install
+(2 workers x 1 thread). Here the body is read on the worker's event loop,
+where a waiting connection costs a coroutine, not a thread: the whole body
+must arrive within ``MIGRANTLINE_BODY_TIMEOUT_SECONDS`` (else 408) and within
+the app's 64 KiB (else 413). Only a complete request reaches the bounded pool
+of ``--threads`` threads that runs the unchanged WSGI app (the USSD middleware
+and Flask). Headers are bounded by granian itself (``header_read_timeout``,
+which also closes idle keep-alive connections), see ``http1_settings``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from io import BytesIO
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+THREADS_ENV = "MIGRANTLINE_SERVE_THREADS"  # set by `serve --threads` for its workers
+DEFAULT_MAX_BODY = 64 * 1024  # when the app does not say (it does: MAX_CONTENT_LENGTH)
+BATCH = 256 * 1024  # a response bigger than this is streamed in batches of this size
+Refusal = tuple[int, str]
+_REASONS = {400: "bad request: the body is shorter than its Content-Length",
+            408: "request timeout: the body did not arrive in time",
+            413: "request too large",
+            500: "internal error"}
+
+
+def seconds(config: Any, name: str) -> float:
+    """A positive number of seconds from the settings (decimals allowed, e.g. 0.5)."""
+    value = config.get(name)
+    try:
+        number = float(str(value))
+    except ValueError:
+        number = 0.0
+    if not 0 < number <= 3600:  # also refuses nan and inf
+        raise ValueError(f"{name} must be a number of seconds above 0 and at most 3600, "
+                         f"not {value!r}")
+    return number
+
+
+def http1_settings(config: Any) -> Any:
+    """granian's HTTP/1 options: the header timeout, which also ends idle keep-alives."""
+    from granian.http import HTTP1Settings
+
+    millis = int(seconds(config, "MIGRANTLINE_HEADER_TIMEOUT_SECONDS") * 1000)
+    return HTTP1Settings(header_read_timeout=max(1, millis))
+
+
+class BodyRefused(Exception):
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
+
+class Bridge:
+    """The RSGI application: read the body on the loop, then run WSGI in a thread."""
+
+    def __init__(self, load: Callable[[], Any] | None = None):
+        self._load = load or _load_wsgi_app
+        self.app: Any = None
+        self.pool: ThreadPoolExecutor | None = None
+        self.threads = 1
+        self.body_timeout = 10.0
+        self.max_body = DEFAULT_MAX_BODY
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        from . import settings
+
+        config = settings.load()
+        self.body_timeout = seconds(config, "MIGRANTLINE_BODY_TIMEOUT_SECONDS")
+        self.threads = max(1, int(os.environ.get(THREADS_ENV) or 1))
+        self.app = self._load()
+        self.max_body = int(getattr(self.app, "config", {}).get("MAX_CONTENT_LENGTH")
+                            or DEFAULT_MAX_BODY)
+        self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wsgi")
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+    async def __rsgi__(self, scope: Any, proto: Any) -> None:
+        if scope.proto != "http":  # websockets are off in serve; refuse anything else
+            return
+        try:
+            body = await asyncio.wait_for(self._body(scope, proto), self.body_timeout)
+        except BodyRefused as refused:
+            return _refuse(proto, refused.status)
+        except TimeoutError:
+            return _refuse(proto, 408)
+        except Exception:  # the client went away mid-body (granian's ProtocolClosed/Error)
+            return _refuse(proto, 400)
+        loop = asyncio.get_running_loop()
+        environ = _environ(scope, body, self.threads > 1)
+        try:
+            status, headers, chunks, rest = await loop.run_in_executor(
+                self.pool, _call, self.app, environ)
+        except Exception:  # Flask answers its own errors; this is a bug in the bridge's path
+            log.exception("request failed: %s %s", scope.method, scope.path)
+            return _refuse(proto, 500)
+        if rest is None:
+            proto.response_bytes(status, headers, b"".join(chunks))
+            return
+        await self._stream(proto, status, headers, chunks, rest)
+
+    async def _body(self, scope: Any, proto: Any) -> bytes:
+        declared = scope.headers.get("content-length")
+        if declared is not None:
+            try:
+                length = int(declared)
+            except ValueError:
+                raise BodyRefused(400) from None
+            if length > self.max_body:
+                raise BodyRefused(413)  # refused before a byte of it is read
+            if length <= 0:
+                return b""
+            body: bytes = await proto()  # granian stops at Content-Length
+            if len(body) < length:
+                raise BodyRefused(400)
+            return body
+        chunks, size = [], 0  # chunked (or HTTP/2): count as it comes
+        async for chunk in proto:
+            size += len(chunk)
+            if size > self.max_body:
+                raise BodyRefused(413)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _stream(self, proto: Any, status: int, headers: list[tuple[str, str]],
+                      chunks: list[bytes], rest: _Rest) -> None:
+        """A large response (prompt audio): sent in batches, each read in a pool thread."""
+        loop = asyncio.get_running_loop()
+        try:
+            transport = proto.response_stream(status, headers)
+            while chunks:
+                # A reader that stops reading is dropped after the body timeout too.
+                await asyncio.wait_for(transport.send_bytes(b"".join(chunks)),
+                                       self.body_timeout)
+                chunks = await loop.run_in_executor(self.pool, rest.batch)
+        except Exception:  # the client went away or stalled: stop reading the file
+            pass
+        finally:
+            await loop.run_in_executor(self.pool, rest.close)
+
+
+class _Rest:
+    """The unread part of a WSGI response iterable."""
+
+    def __init__(self, result: Iterable[bytes], iterator: Iterator[bytes]):
+        self.result, self.iterator = result, iterator
+
+    def batch(self) -> list[bytes]:
+        chunks, size = [], 0
+        for chunk in self.iterator:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= BATCH:
+                break
+        return chunks
+
+    def close(self) -> None:
+        close = getattr(self.result, "close", None)
+        if close is not None:
+            close()
+
+
+def _call(app: Any, environ: dict[str, Any]
+          ) -> tuple[int, list[tuple[str, str]], list[bytes], _Rest | None]:
+    """Run the WSGI app in a pool thread: the status, headers and the first batch."""
+    started: list[Any] = []
+    written: list[bytes] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]],
+                       exc_info: Any = None) -> Callable[[bytes], None]:
+        if exc_info and started:
+            raise exc_info[1].with_traceback(exc_info[2])
+        started[:] = [status, headers]
+        return written.append
+
+    result = app(environ, start_response)
+    rest = _Rest(result, iter(result))
+    try:
+        chunks = written + rest.batch()
+    except BaseException:
+        rest.close()
+        raise
+    status, headers = started
+    code = int(str(status).split(" ", 1)[0])
+    if sum(len(c) for c in chunks) < BATCH:  # all of it: the common case
+        rest.close()
+        return code, list(headers), chunks, None
+    return code, list(headers), chunks, rest
+
+
+def _environ(scope: Any, body: bytes, multithread: bool) -> dict[str, Any]:
+    """The WSGI environ for a request granian parsed (PEP 3333, as granian's WSGI builds it)."""
+    server_host, _, server_port = scope.server.rpartition(":")
+    client_host, _, client_port = scope.client.rpartition(":")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope.method,
+        "SCRIPT_NAME": "",
+        # granian gives the path percent-decoded as text; WSGI wants it as latin-1 bytes
+        "PATH_INFO": scope.path.encode("utf-8", "surrogateescape").decode("latin-1"),
+        "QUERY_STRING": scope.query_string,
+        "SERVER_NAME": server_host.strip("[]"),
+        "SERVER_PORT": server_port,
+        "SERVER_PROTOCOL": "HTTP/" + scope.http_version,
+        "REMOTE_ADDR": client_host.strip("[]"),
+        "REMOTE_PORT": client_port,
+        "SERVER_SOFTWARE": "granian (migrantline rsgi bridge)",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.scheme,
+        "wsgi.input": BytesIO(body),
+        "wsgi.input_terminated": True,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": multithread,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    for name, value in scope.headers.items():
+        key = name.upper().replace("-", "_")
+        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            key = "HTTP_" + key
+        if key in environ:  # a repeated header: one value, as PEP 3333 asks
+            value = environ[key] + ("; " if key == "HTTP_COOKIE" else ", ") + value
+        environ[key] = value
+    if body or "CONTENT_LENGTH" in environ:
+        environ["CONTENT_LENGTH"] = str(len(body))
+    return environ
+
+
+def _refuse(proto: Any, status: int) -> None:
+    """A plain-text refusal that also closes the connection (its body may be unread)."""
+    proto.response_str(status, [("content-type", "text/plain; charset=utf-8"),
+                                ("connection", "close")], _REASONS[status] + "\n")
+
+
+def _load_wsgi_app() -> Any:
+    from .wsgi import app
+
+    return app
+
+
+app = Bridge()
