@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ussd_app import store as db
-from ussd_app.privacy import PhoneHasher, Sealer
+from ussd_app.privacy import PhoneHasher, Sealer, open_body
 
 from .providers import Provider, SendError, StoreOnly
 
@@ -84,13 +84,14 @@ class OutboxWorker:
         message_id, attempts = int(row["id"]), int(row["attempts"])
         try:
             phone = self.sealer.open(row["to_sealed"])
+            body = open_body(self.sealer, row["body"])
         except Exception:
-            return self._finish(row, "dead", error="cannot read the sealed number (secret key "
-                                                   "changed?)")
+            return self._finish(row, "dead", error="cannot read the sealed number or text "
+                                                   "(secret key changed?)")
         if row.get("kind") != "reply" and db.is_opted_out(self.store, self.hasher.key(phone)):
             return self._finish(row, "suppressed", error="the number sent STOP")
         try:
-            provider_id = self.provider.send(message_id, phone, row["body"],
+            provider_id = self.provider.send(message_id, phone, body,
                                              row.get("encoding") or "")
         except SendError as exc:
             if not exc.temporary:

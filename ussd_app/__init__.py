@@ -97,6 +97,9 @@ def build_services(config: Mapping[str, Any]) -> Services:
     # as they may be continued: nothing a caller typed lingers.
     jobs.every(300, lambda: _purge_drafts(store, draft_seconds, sms.conversation_seconds),
                "session-purge")
+    keep_days = settings.integer(config, "MIGRANTLINE_OUTBOX_KEEP_DAYS")
+    jobs.every(3600, lambda: purge_outbox_bodies(store, keep_days), "outbox-purge",
+               run_at_stop=False)
     recordings = VoiceRecordings(store, secret, config)
     recordings.start()  # retries due downloads, and those a crash left half done
     # Missed-call call-backs: placed in the background when a voice provider is set.
@@ -183,6 +186,18 @@ def prompt_library(config: Mapping[str, Any]) -> Any:
     return PromptLibrary([sync.served_content_dir(config) / "audio", recordings],
                          data_dir / "audio", str(config["MIGRANTLINE_BASE_URL"]), "en",
                          online=str(config.get("MIGRANTLINE_TTS_ONLINE") or "auto"))
+
+
+def purge_outbox_bodies(store: Store, keep_days: float) -> int:
+    """Erase the text and number of SMS done with for ``keep_days`` (hourly, and by
+    ``migrantline retention purge``); then fold the WAL so no old frame keeps them."""
+    from .store.privacy import checkpoint, erase_outbox_bodies
+
+    now = time.time()
+    count = erase_outbox_bodies(store, now - keep_days * 86400, now)
+    if count:
+        checkpoint(store)
+    return count
 
 
 def _purge_drafts(store: Store, draft_seconds: float, conversation_seconds: float) -> None:
