@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ussd_app import store as db
-from ussd_app.privacy import PhoneHasher, Sealer, open_body
+from ussd_app.privacy import PhoneHasher, Sealer, open_body, redact
 
 from .providers import Provider, SendError, StoreOnly
 
@@ -109,6 +109,8 @@ class OutboxWorker:
         return self._finish(row, "sent", provider_id=provider_id)
 
     def _finish(self, row: dict[str, Any], status: str, **fields: Any) -> str:
+        if fields.get("error"):  # stored and logged: never the number a provider quotes
+            fields["error"] = redact(str(fields["error"]))
         if not db.finish_outbox(self.store, int(row["id"]), int(row["attempts"]), status,
                                 **fields):
             log.warning("outbox: message %s was taken by another worker", row["id"])
@@ -124,9 +126,11 @@ class OutboxWorker:
 
 def make_worker(config: Any, store: db.Store, secret: bytes) -> OutboxWorker:
     """A worker for the configured provider (raises ValueError on missing settings)."""
-    from ussd_app import settings
+    from ussd_app import quiet_http_clients, settings
 
     from .providers import make_provider
+
+    quiet_http_clients()  # Kannel's request URL holds the number and the text
 
     return OutboxWorker(store, make_provider(config), Sealer(secret), PhoneHasher(secret),
                         max_attempts=settings.integer(config, "MIGRANTLINE_OUTBOX_MAX_ATTEMPTS"),

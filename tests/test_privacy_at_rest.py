@@ -13,8 +13,11 @@ not even sealed: the sealed tokens themselves are gone from every file.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -230,3 +233,58 @@ def test_delivered_sms_lose_their_text_after_the_keep_days(app: Flask) -> None:
         ("", "", "delivered", rows[0]["segments"])  # the figures stay
     assert first["erased_at"] and second["body"] == rows[1]["body"]  # queued: kept
     assert purge_outbox_bodies(store, 7) == 0
+
+
+class _Refusing(BaseHTTPRequestHandler):
+    """A Kannel that refuses every message and quotes the number back (as some do)."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server convention
+        to = parse_qs(urlsplit(self.path).query).get("to", [""])[0]
+        body = f"Invalid destination {to}".encode()
+        self.send_response(400)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_sending_logs_and_stores_no_number_and_no_text(tmp_path: Path,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    from bench.standin import StandIn
+    from sms_flows.outbox import make_worker
+
+    caplog.set_level(logging.DEBUG)
+    standin, refusing = StandIn(), ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    threading.Thread(target=refusing.serve_forever, daemon=True).start()
+    refusing_url = f"http://127.0.0.1:{refusing.server_address[1]}/cgi-bin/sendsms"
+    # DEBUG on purpose: the HTTP client's request lines (the whole Kannel URL) stay out.
+    app = make_app(tmp_path, MIGRANTLINE_LOG_LEVEL="DEBUG", MIGRANTLINE_SMS_PROVIDER="kannel",
+                   KANNEL_SENDSMS_URL=standin.url + "/cgi-bin/sendsms", KANNEL_USERNAME="ml",
+                   KANNEL_PASSWORD="pw", KANNEL_SENDER="5555",
+                   MIGRANTLINE_BASE_URL="https://ml.example.org")
+    try:
+        services = app.extensions["migrantline"]
+        texter = Texter(app)
+        texter.number = SMS_NUMBER
+        file_by_sms(texter, "en", description=f"{SENTINEL} sent", pin=PIN)
+        config = dict(app.config)
+        worker = make_worker(config, services.store, b"test-secret")
+        assert worker.drain().get("sent")
+        assert any(SENTINEL in r.get("text", "") for r in standin.received)  # it did go
+        texter.send("help")
+        worker = make_worker({**config, "KANNEL_SENDSMS_URL": refusing_url}, services.store,
+                             b"test-secret")
+        assert worker.drain() == {"failed": 1}
+        [failed] = services.store.outbox("failed")
+        assert failed["error"] == "Kannel 400: Invalid destination [number]"
+        services.store.flush()
+        needles = [SENTINEL, *number_forms(SMS_NUMBER), *pin_forms(PIN)]
+        assert found(log_text(caplog), needles) == []
+        assert found(files(tmp_path / "var"), needles) == []
+    finally:
+        app.extensions["migrantline"].store.close()
+        standin.close()
+        refusing.shutdown()
+        refusing.server_close()

@@ -227,6 +227,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     config = settings.load(overrides=test_config)
     logging.basicConfig(level=str(config.get("MIGRANTLINE_LOG_LEVEL") or "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_http_clients()
     app = Flask(__name__)
     app.config.update(config)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
@@ -258,6 +259,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         start_background(services)
     _error_pages(app)
     return app
+
+
+# HTTP clients that log whole request URLs (Kannel's carries the number and the text
+# in its query) or headers: never below WARNING, whatever MIGRANTLINE_LOG_LEVEL says.
+NOISY_LOGGERS = ("urllib3", "twilio.http_client", "requests")
+
+
+def quiet_http_clients() -> None:
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _error_pages(app: Flask) -> None:

@@ -18,11 +18,20 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _NOT_DIGIT = re.compile(r"[^0-9]")
+_NUMBER = re.compile(r"\+?\d(?:[\s\-.()]*\d){5,}")
 
 
 def normalise_phone(phone: str) -> str:
     """Digits only, so '+977 980-000' and '+977980000' are the same phone."""
     return _NOT_DIGIT.sub("", phone)
+
+
+def redact(text: str) -> str:
+    """A provider's error text with any phone-number-like run of digits masked.
+
+    Errors are stored and logged; some providers quote the number they refused.
+    """
+    return _NUMBER.sub("[number]", text)
 
 
 def is_withheld(phone: str) -> bool:
