@@ -288,3 +288,66 @@ def test_sending_logs_and_stores_no_number_and_no_text(tmp_path: Path,
         standin.close()
         refusing.shutdown()
         refusing.server_close()
+
+
+def test_a_voice_complaint_leaves_nothing_after_deletion(
+        tmp_path: Path, recording_server: object, audio: dict[str, bytes],
+        caplog: pytest.LogCaptureFixture) -> None:
+    from tests.test_voice_complaints import SID, TOKEN, recording, start_report
+    from tests.voice_phone import VoiceCaller
+
+    caplog.set_level(logging.DEBUG)
+    app = make_app(tmp_path, MIGRANTLINE_RECORDING_HOSTS="http://127.0.0.1",
+                   TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN)
+    try:
+        services = app.extensions["migrantline"]
+        store, data_dir = services.store, tmp_path / "var"
+        number = "+9779818887776"
+        caller = VoiceCaller(app.test_client(), auth_token=TOKEN, number=number)
+        start_report(caller)
+        caller.press("2")
+        caller.speak(recording(recording_server, "e", audio["mp3"]), seconds=6)
+        caller.press("3")
+        caller.speak(recording(recording_server, "c", audio["mp3"]), seconds=3)
+        caller.speak(recording(recording_server, "s", audio["wav"]), seconds=20)
+        caller.keys("1", "1")  # contact any time; choose a PIN
+        caller.press(PIN + "#")
+        caller.press("1")
+        done = caller.wait_out()
+        assert done.kind == "hangup"
+        [(reference, phone_key)] = store.db().execute(
+            "select reference, phone_key from complaints").fetchall()
+        deadline = time.monotonic() + 10
+        while len([r for r in services.recordings.for_complaint(reference)
+                   if r["status"] == "stored"]) < 3:
+            services.recordings.fetch_due()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        store.flush()
+        audio_chunk = audio["wav"][len(audio["wav"]) // 2:][:64]
+        needles = [*number_forms(number), *pin_forms(PIN)]
+        assert found(files(data_dir), needles) == []
+        assert not any(audio_chunk in data for data in files(data_dir).values())
+        [state] = store.db().execute("select state from voice_calls where phone_key = ?",
+                                     [phone_key]).fetchone()
+        opened = services.ussd.sealer.open(state.removeprefix("sealed:"))
+        assert PIN not in opened  # the filed call's state keeps the reference, no PIN
+        # "Delete my data" from the same phone, by voice.
+        again = VoiceCaller(app.test_client(), auth_token=TOKEN, number=number)
+        again.dial()
+        again.keys("7", "3")
+        again.press(reference + "#")
+        again.wait_out()
+        again.press("1")
+        again.wait_out()
+        store.flush()
+        assert store.db().execute("select erased_at is not null from complaints").fetchone()[0]
+        assert linked_counts(store, phone_key) == {"ussd_sessions": 0, "sms_conversations": 0,
+                                                   "voice_calls": 0, "phones": 0, "outbox": 0}
+        assert store.db().execute(
+            "select count(*) from voice_recordings where audio_sealed is not null "
+            "or url_sealed is not null").fetchone()[0] == 0
+        assert found(files(data_dir), [*needles, state.removeprefix("sealed:")]) == []
+        assert found(log_text(caplog), needles) == []
+    finally:
+        app.extensions["migrantline"].store.close()
