@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ussd_app import store as db
-from ussd_app.privacy import PhoneHasher, Sealer
+from ussd_app.privacy import PhoneHasher, Sealer, open_body, redact
 
 from .providers import Provider, SendError, StoreOnly
 
@@ -84,13 +84,14 @@ class OutboxWorker:
         message_id, attempts = int(row["id"]), int(row["attempts"])
         try:
             phone = self.sealer.open(row["to_sealed"])
+            body = open_body(self.sealer, row["body"])
         except Exception:
-            return self._finish(row, "dead", error="cannot read the sealed number (secret key "
-                                                   "changed?)")
+            return self._finish(row, "dead", error="cannot read the sealed number or text "
+                                                   "(secret key changed?)")
         if row.get("kind") != "reply" and db.is_opted_out(self.store, self.hasher.key(phone)):
             return self._finish(row, "suppressed", error="the number sent STOP")
         try:
-            provider_id = self.provider.send(message_id, phone, row["body"],
+            provider_id = self.provider.send(message_id, phone, body,
                                              row.get("encoding") or "")
         except SendError as exc:
             if not exc.temporary:
@@ -108,6 +109,8 @@ class OutboxWorker:
         return self._finish(row, "sent", provider_id=provider_id)
 
     def _finish(self, row: dict[str, Any], status: str, **fields: Any) -> str:
+        if fields.get("error"):  # stored and logged: never the number a provider quotes
+            fields["error"] = redact(str(fields["error"]))
         if not db.finish_outbox(self.store, int(row["id"]), int(row["attempts"]), status,
                                 **fields):
             log.warning("outbox: message %s was taken by another worker", row["id"])
@@ -123,9 +126,11 @@ class OutboxWorker:
 
 def make_worker(config: Any, store: db.Store, secret: bytes) -> OutboxWorker:
     """A worker for the configured provider (raises ValueError on missing settings)."""
-    from ussd_app import settings
+    from ussd_app import quiet_http_clients, settings
 
     from .providers import make_provider
+
+    quiet_http_clients()  # Kannel's request URL holds the number and the text
 
     return OutboxWorker(store, make_provider(config), Sealer(secret), PhoneHasher(secret),
                         max_attempts=settings.integer(config, "MIGRANTLINE_OUTBOX_MAX_ATTEMPTS"),

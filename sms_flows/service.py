@@ -32,6 +32,7 @@ from ussd_app.engine.machine import (
     Service,
     State,
     first_state,
+    settled,
     step,
     view,
 )
@@ -39,7 +40,7 @@ from ussd_app.engine.messages import BAD_REFERENCE
 from ussd_app.engine.model import ARTICLE, ASK, Tree
 from ussd_app.engine.paging import contacts_text
 from ussd_app.engine.screens import Layout, Translate
-from ussd_app.privacy import PhoneHasher, Sealer
+from ussd_app.privacy import PhoneHasher, Sealer, is_withheld, seal_body
 
 from . import keywords as kw
 
@@ -96,8 +97,11 @@ class SmsService:
 
     def receive(self, msg: Inbound, now: float | None = None) -> Outcome:
         now = time.time() if now is None else now
-        phone_key = self.hasher.key(msg.phone)
         message_id = msg.message_id[:200] or f"none:{uuid.uuid4()}"  # no id: no dedup
+        # No number: one message is all we know of this sender (no conversation, no
+        # reply: there is nobody to send it to), and no other withheld sender shares it.
+        withheld = is_withheld(msg.phone)
+        phone_key = self.hasher.caller_key(msg.phone, f"sms:{msg.provider}", message_id)
         if db.inbound_seen(self.store, msg.provider, message_id):
             return Outcome("duplicate")
         text = " ".join(_CONTROL.sub("", msg.text[:MAX_TEXT * 4]).split())[:MAX_TEXT]
@@ -112,7 +116,7 @@ class SmsService:
                                          digest, now)
             log.warning("SMS from a phone not answered: %s", quiet)
             return Outcome(quiet if recorded else "duplicate")
-        conversation = db.sms_conversation(self.store, phone_key)
+        conversation = None if withheld else db.sms_conversation(self.store, phone_key)
         if conversation and conversation.updated_at < now - self.conversation_seconds:
             conversation = None
         if conversation:
@@ -121,21 +125,24 @@ class SmsService:
         known_lang = (state.lang if state else None) or self.store.phone_language(phone_key)
         hop = Hop(f"sms:{msg.provider}:{message_id}", Caller("sms", msg.phone, phone_key))
         reply, state, opt_out = self._answer(hop, tree, state, known_lang, text)
-        items = [self._item(f"sms-reply:{msg.provider}:{message_id}", msg.phone,
+        items = [self._item(f"sms-reply:{msg.provider}:{message_id}", msg.phone, phone_key,
                             (state.lang if state else None) or known_lang
                             or tree.default_language, reply, "reply")]
         if state is not None and state.notice == SMS_REQUESTED and state.sms in tree.nodes:
             node = tree.nodes[str(state.sms)]
             lang = state.lang or tree.default_language
-            items.append(self._item(f"sms-list:{msg.provider}:{message_id}", msg.phone, lang,
-                                    tree.text(node.title, lang) + "\n"
+            items.append(self._item(f"sms-list:{msg.provider}:{message_id}", msg.phone,
+                                    phone_key, lang, tree.text(node.title, lang) + "\n"
                                     + contacts_text(tree, node, lang), "message"))
-        saved = (db.Conversation(tree.version, self._keep(state), now)
-                 if state is not None else None)
+        if withheld:
+            items, opt_out = [], None
+        saved = (db.Conversation(tree.version, self._keep(settled(tree, state)), now)
+                 if state is not None and not withheld
+                 and not self.store.forgotten(phone_key) else None)
         if not db.record_inbound(self.store, msg.provider, message_id, phone_key, digest, now,
                                  saved, opt_out, items):
             return Outcome("duplicate")
-        if state is not None and state.lang and state.lang != known_lang:
+        if state is not None and state.lang and state.lang != known_lang and not withheld:
             self.store.set_phone_language(phone_key, state.lang)
         return Outcome("replied", reply)
 
@@ -254,10 +261,11 @@ class SmsService:
             return self.t(lang, WRONG_PIN)
         return self.t(lang, BAD_REFERENCE)
 
-    def _item(self, key: str, phone: str, lang: str, body: str, kind: str) -> db.OutboxItem:
+    def _item(self, key: str, phone: str, phone_key: str, lang: str, body: str,
+              kind: str) -> db.OutboxItem:
         encoding, segments = sms_segments(body)
-        return db.OutboxItem(key, self.sealer.seal(phone), lang, body, encoding.value,
-                             segments, kind)
+        return db.OutboxItem(key, self.sealer.seal(phone), lang, seal_body(self.sealer, body),
+                             encoding.value, segments, kind, phone_key)
 
 
 def _asking(tree: Tree, state: State) -> bool:

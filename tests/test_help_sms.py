@@ -8,6 +8,7 @@ from flask import Flask
 from ussd_app.engine.encoding import Limits, fits, sms_segments
 from ussd_app.engine.loader import read_tree
 from ussd_app.engine.paging import contacts_text
+from ussd_app.privacy import SEALED_BODY, open_body
 
 from .conftest import DEMO_CONTENT, Phone
 
@@ -38,6 +39,9 @@ def test_send_the_hotlines_by_sms(app: Flask, phone: Phone, lang: str) -> None:
     queued = store.outbox("queued")
     assert len(queued) == 1
     message = queued[0]
+    sealer = app.extensions["migrantline"].ussd.sealer
+    assert message["body"].startswith(SEALED_BODY)  # sealed at rest, opened to be sent
+    message = {**message, "body": open_body(sealer, message["body"])}
     node = TREE.nodes["help_hotlines"]
     expected = TREE.text(node.title, lang) + "\n" + contacts_text(TREE, node, lang)
     assert message["body"] == expected
@@ -45,7 +49,6 @@ def test_send_the_hotlines_by_sms(app: Flask, phone: Phone, lang: str) -> None:
     encoding, segments = sms_segments(expected)
     assert (message["encoding"], message["segments"]) == (encoding.value, segments)
     assert message["lang"] == lang
-    sealer = app.extensions["migrantline"].ussd.sealer
     assert sealer.open(message["to_sealed"]) == phone.number
     assert phone.number.lstrip("+") not in store.path.read_bytes().decode("latin-1")
 

@@ -17,6 +17,7 @@ from ussd_app.engine.encoding import sms_segments
 from ussd_app.engine.loader import read_tree
 from ussd_app.engine.paging import node_pages
 from ussd_app.i18n import default_catalogs
+from ussd_app.privacy import open_body
 
 from .conftest import DEMO_CONTENT, make_app
 
@@ -43,7 +44,9 @@ class Texter:
     def outbox(self) -> list[dict]:
         store = self.app.extensions["migrantline"].store
         sealer = self.app.extensions["migrantline"].ussd.sealer
-        return [r for r in store.outbox() if sealer.open(r["to_sealed"]) == self.number]
+        # Bodies are sealed at rest: opened here as the outbox worker opens them.
+        return [{**r, "body": open_body(sealer, r["body"])} for r in store.outbox()
+                if r["to_sealed"] and sealer.open(r["to_sealed"]) == self.number]
 
 
 @pytest.fixture

@@ -97,6 +97,9 @@ def build_services(config: Mapping[str, Any]) -> Services:
     # as they may be continued: nothing a caller typed lingers.
     jobs.every(300, lambda: _purge_drafts(store, draft_seconds, sms.conversation_seconds),
                "session-purge")
+    keep_days = settings.integer(config, "MIGRANTLINE_OUTBOX_KEEP_DAYS")
+    jobs.every(3600, lambda: purge_outbox_bodies(store, keep_days), "outbox-purge",
+               run_at_stop=False)
     recordings = VoiceRecordings(store, secret, config)
     recordings.start()  # retries due downloads, and those a crash left half done
     # Missed-call call-backs: placed in the background when a voice provider is set.
@@ -185,6 +188,18 @@ def prompt_library(config: Mapping[str, Any]) -> Any:
                          online=str(config.get("MIGRANTLINE_TTS_ONLINE") or "auto"))
 
 
+def purge_outbox_bodies(store: Store, keep_days: float) -> int:
+    """Erase the text and number of SMS done with for ``keep_days`` (hourly, and by
+    ``migrantline retention purge``); then fold the WAL so no old frame keeps them."""
+    from .store.privacy import checkpoint, erase_outbox_bodies
+
+    now = time.time()
+    count = erase_outbox_bodies(store, now - keep_days * 86400, now)
+    if count:
+        checkpoint(store)
+    return count
+
+
 def _purge_drafts(store: Store, draft_seconds: float, conversation_seconds: float) -> None:
     now = time.time()
     store.purge_sessions(now - SESSION_KEEP_SECONDS, drafts_older_than=now - draft_seconds)
@@ -212,6 +227,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     config = settings.load(overrides=test_config)
     logging.basicConfig(level=str(config.get("MIGRANTLINE_LOG_LEVEL") or "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_http_clients()
     app = Flask(__name__)
     app.config.update(config)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
@@ -247,6 +263,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         start_background(services)
     _error_pages(app)
     return app
+
+
+# HTTP clients that log whole request URLs (Kannel's carries the number and the text
+# in its query) or headers: never below WARNING, whatever MIGRANTLINE_LOG_LEVEL says.
+NOISY_LOGGERS = ("urllib3", "twilio.http_client", "requests")
+
+
+def quiet_http_clients() -> None:
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _error_pages(app: Flask) -> None:

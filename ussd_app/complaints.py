@@ -27,9 +27,10 @@ from .engine.answers import ascii_digits
 from .engine.encoding import sms_segments
 from .engine.messages import N_
 from .engine.screens import Translate
-from .privacy import Sealer
+from .privacy import Sealer, is_withheld, seal_body
 from .store import OutboxItem, Store
 from .store import complaints as db
+from .store.privacy import checkpoint, erase_phones
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,12 @@ class Caller:
     phone: str
     phone_key: str
 
+    @property
+    def withheld(self) -> bool:
+        """No usable number: ``phone_key`` names this one session, and nothing is
+        shown for "the filing phone" (only a reference and its PIN open a case)."""
+        return is_withheld(self.phone)
+
 
 @dataclass(frozen=True)
 class Lookup:
@@ -198,7 +205,7 @@ class Complaints:
             "key": key, "channel": caller.channel, "lang": lang, "created_at": now,
             "updated_at": now, "status": "new", "urgent": int(urgent),
             "phone_key": caller.phone_key,
-            "phone_sealed": self.phone_sealer.seal(caller.phone),
+            "phone_sealed": None if caller.withheld else self.phone_sealer.seal(caller.phone),
             **({"contact": "unknown"} if urgent and "contact" not in fields else {}),
             **fields, "truncated": ",".join(cut),
         }
@@ -283,7 +290,7 @@ class Complaints:
         if to is None:
             return None
         body = self.t(lang, RECEIPT_SMS).format(reference=show_reference(str(row["reference"])))
-        return self._sms(f"complaint-receipt:{key}", to, lang, body)
+        return self._sms(f"complaint-receipt:{key}", to, lang, body, row.get("phone_key"))
 
     # -------------------------------------------------------- following
 
@@ -297,7 +304,7 @@ class Complaints:
         if reference is None:
             return Lookup("bad_reference")
         row = db.by_reference(self.store, reference)
-        if row is not None and not row.get("erased_at") and \
+        if row is not None and not row.get("erased_at") and not caller.withheld and \
                 row.get("phone_key") == caller.phone_key:
             return Lookup("status", row, reference)
         if pin is None:
@@ -336,24 +343,34 @@ class Complaints:
     # -------------------------------------------------------- erasure
 
     def erase_for_phone(self, caller: Caller, reason: str = "asked by the caller") -> int:
-        """The caller's own request: erase the personal data of what this phone filed."""
-        return db.erase(self.store, db.ids_for_phone(self.store, caller.phone_key), reason,
-                        self.clock())
+        """The caller's own request: erase the personal data of what this phone filed,
+        and what it left elsewhere (sessions, conversations, calls, SMS)."""
+        if caller.withheld:
+            return 0  # no phone to speak for: a case is erased by its reference and PIN
+        count = db.erase(self.store, db.ids_for_phone(self.store, caller.phone_key), reason,
+                         self.clock())
+        erase_phones(self.store, [caller.phone_key], self.clock())
+        checkpoint(self.store)
+        return count
 
     def erase(self, reference: str) -> bool:
         """Erase one case; the caller was found entitled by ``lookup`` (phone or PIN)."""
         row = db.by_reference(self.store, reference)
         if row is None or row.get("erased_at"):
             return False
-        return bool(db.erase(self.store, [int(row["id"])], "asked by the caller",
-                             self.clock()))
+        erased = bool(db.erase(self.store, [int(row["id"])], "asked by the caller",
+                               self.clock()))
+        checkpoint(self.store)  # no old WAL frame keeps what was erased
+        return erased
 
     def purge(self, retention_days: float) -> int:
         """Erase personal data of complaints closed longer ago than the retention period."""
         now = self.clock()
         ids = db.closed_before(self.store, now - retention_days * 86400)
         db.purge_pin_attempts(self.store, now - 7 * 86400)
-        return db.erase(self.store, ids, "retention period over", now)
+        count = db.erase(self.store, ids, "retention period over", now)
+        checkpoint(self.store)
+        return count
 
     # -------------------------------------------------------- operators
 
@@ -405,7 +422,7 @@ class Complaints:
             lang = row["lang"]
             body = self.t(lang, template).format(reference=show_reference(row["reference"]))
             messages.append(self._sms(f"complaint-status:{complaint_id}:{status}:{now}", to,
-                                      lang, body))
+                                      lang, body, row.get("phone_key")))
         event = {"at": now, "actor": actor, "operator_id": operator_id, "kind": "status",
                  "status": status, "detail_sealed": self._seal(detail)}
         stored = db.update(self.store, complaint_id, fields, event, messages)
@@ -440,7 +457,8 @@ class Complaints:
             self.store, complaint_id, {"updated_at": now, "last_action_at": now},
             {"at": now, "actor": actor, "operator_id": operator_id, "kind": "message",
              "status": template, "detail_sealed": self._seal(body)},
-            [self._sms(f"complaint-message:{complaint_id}:{template}:{now}", to, lang, body)])
+            [self._sms(f"complaint-message:{complaint_id}:{template}:{now}", to, lang, body,
+                       row.get("phone_key"))])
         assert stored is not None
         return stored
 
@@ -483,10 +501,12 @@ class Complaints:
                     if k]
         return receipts, [f"complaint-status:{row['id']}:", f"complaint-message:{row['id']}:"]
 
-    def _sms(self, key: str, to: str, lang: str, body: str) -> OutboxItem:
+    def _sms(self, key: str, to: str, lang: str, body: str,
+             phone_key: str | None = None) -> OutboxItem:
         encoding, segments = sms_segments(body)
-        return OutboxItem(key, self.phone_sealer.seal(to), lang, body, encoding.value,
-                          segments)
+        return OutboxItem(key, self.phone_sealer.seal(to), lang,
+                          seal_body(self.phone_sealer, body), encoding.value, segments,
+                          phone_key=phone_key)
 
     def _seal(self, text: str) -> str | None:
         return self.text_sealer.seal(text) if text else None

@@ -18,11 +18,30 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _NOT_DIGIT = re.compile(r"[^0-9]")
+_NUMBER = re.compile(r"\+?\d(?:[\s\-.()]*\d){5,}")
 
 
 def normalise_phone(phone: str) -> str:
     """Digits only, so '+977 980-000' and '+977980000' are the same phone."""
     return _NOT_DIGIT.sub("", phone)
+
+
+def redact(text: str) -> str:
+    """A provider's error text with any phone-number-like run of digits masked.
+
+    Errors are stored and logged; some providers quote the number they refused.
+    """
+    return _NUMBER.sub("[number]", text)
+
+
+def is_withheld(phone: str) -> bool:
+    """A caller with no usable number ('anonymous', 'Restricted', '+', withheld).
+
+    All of these normalise to the same empty string: keyed on it, every such
+    caller would share one identity (and read each other's drafts and cases).
+    Channels key them on their own session instead (``PhoneHasher.session_key``).
+    """
+    return not normalise_phone(phone)
 
 
 class PhoneHasher:
@@ -31,6 +50,16 @@ class PhoneHasher:
 
     def key(self, phone: str) -> str:
         return hmac.new(self._key, normalise_phone(phone).encode(), hashlib.sha256).hexdigest()[:32]
+
+    def session_key(self, channel: str, session_id: str) -> str:
+        """A pseudonym for a caller with no number, valid for one session (or call) only:
+        nothing is resumed, remembered or shown to the next withheld caller."""
+        return hmac.new(self._key, f"withheld:{channel}:{session_id}".encode(),
+                        hashlib.sha256).hexdigest()[:32]
+
+    def caller_key(self, phone: str, channel: str, session_id: str) -> str:
+        """``key`` for a real number, ``session_key`` for a withheld one."""
+        return self.session_key(channel, session_id) if is_withheld(phone) else self.key(phone)
 
 
 class Sealer:
@@ -54,6 +83,27 @@ class Sealer:
     def open(self, token: str) -> str:
         raw = base64.urlsafe_b64decode(token.encode())
         return self._aead.decrypt(raw[:12], raw[12:], None).decode()
+
+
+SEALED_BODY = "sealed:"  # an outbox body encrypted at rest (it answers a person)
+
+
+def seal_body(sealer: Sealer, body: str) -> str:
+    """An SMS body as stored in the outbox: every one is sealed, since a message
+    that answers a person may carry what they typed (a complaint's summary)."""
+    return SEALED_BODY + sealer.seal(body)
+
+
+def open_body(sealer: Sealer, stored: str | None) -> str:
+    """The text of a stored body: sealed ones opened; an erased one is ''.
+
+    Rows written before bodies were sealed are returned as they are.
+    """
+    if not stored:
+        return ""
+    if stored.startswith(SEALED_BODY):
+        return sealer.open(stored[len(SEALED_BODY):])
+    return stored
 
 
 class BytesSealer:

@@ -2,8 +2,11 @@
 
 Run it daily (cron or a systemd timer). What goes: phone numbers, free text,
 the phone's pseudonym, the PIN and operators' notes of complaints closed
-longer ago than ``MIGRANTLINE_RETENTION_DAYS``. What stays: category, country,
-status and dates, so the weekly figures still add up.
+longer ago than ``MIGRANTLINE_RETENTION_DAYS``, with everything linked to
+them (sessions, conversations, calls, SMS); the text of SMS sent more than
+``MIGRANTLINE_OUTBOX_KEEP_DAYS`` ago; sessions and drafts past their time.
+What stays: category, country, status and dates, so the weekly figures
+still add up.
 """
 
 from __future__ import annotations
@@ -28,10 +31,13 @@ def retention() -> None:
               help="retention period in days, instead of MIGRANTLINE_RETENTION_DAYS")
 @click.option("--dry-run", is_flag=True, help="only say how many would be erased")
 def purge(days: float | None, dry_run: bool) -> None:
+    from . import SESSION_KEEP_SECONDS, purge_outbox_bodies
     from .complaints import Complaints
     from .i18n import default_catalogs
     from .store import complaints as complaint_db
-    from .store import open_store
+    from .store import open_store, purge_sms_conversations
+    from .store.privacy import checkpoint
+    from .store.voice import purge_voice_calls
 
     config = settings.load()
     try:
@@ -52,7 +58,18 @@ def purge(days: float | None, dry_run: bool) -> None:
         complaints = Complaints(store, settings.secret_key(config, data_dir),
                                 default_catalogs().gettext)
         count = complaints.purge(period)
+        # What else holds personal data past its time: SMS texts, sessions, drafts.
+        keep_days = settings.integer(config, "MIGRANTLINE_OUTBOX_KEEP_DAYS")
+        sms = purge_outbox_bodies(store, keep_days)
+        now = time.time()
+        draft_seconds = 60 * settings.integer(config, "MIGRANTLINE_DRAFT_MINUTES")
+        store.purge_sessions(now - SESSION_KEEP_SECONDS, drafts_older_than=now - draft_seconds)
+        purge_sms_conversations(store, now - 3600 * settings.integer(
+            config, "MIGRANTLINE_SMS_CONVERSATION_HOURS"), now - draft_seconds)
+        purge_voice_calls(store, now - SESSION_KEEP_SECONDS)
+        checkpoint(store)
     finally:
         store.close()
     click.echo(f"erased the personal data of {count} complaint(s) closed before {when} "
-               f"(retention {period:g} days)")
+               f"(retention {period:g} days) and the text of {sms} SMS sent more than "
+               f"{keep_days} days ago")

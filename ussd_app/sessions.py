@@ -10,10 +10,12 @@ callbacks therefore get the same answer, and any worker can serve any hop.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from .complaints import Caller
 from .content import ContentRegistry
@@ -21,6 +23,7 @@ from .engine import messages as m
 from .engine.answers import Action
 from .engine.encoding import sms_segments
 from .engine.machine import (
+    LANGUAGE_NODE,
     SMS_REQUESTED,
     Context,
     Service,
@@ -34,7 +37,7 @@ from .engine.machine import (
 from .engine.model import Tree
 from .engine.paging import contacts_text
 from .engine.screens import Layout, Screen, Translate
-from .privacy import PhoneHasher, Sealer
+from .privacy import PhoneHasher, Sealer, is_withheld, seal_body
 from .store import SessionRow, Store
 
 CACHE_SIZE = 20_000
@@ -75,7 +78,9 @@ class UssdSessions:
                now: float | None = None) -> Answer | None:
         """The screen for one hop, or None when no content can be served."""
         now = time.time() if now is None else now
-        phone_key = self.hasher.key(phone)
+        # A withheld number is one caller per session: nothing resumed or remembered.
+        withheld = is_withheld(phone)
+        phone_key = self.hasher.caller_key(phone, "ussd", session_id)
         cached = self._cache.get(session_id)
         if len(text) > MAX_TEXT or text.count("*") >= MAX_HOPS:
             return self._too_long(phone_key, cached)
@@ -92,13 +97,16 @@ class UssdSessions:
         state = self._replay(ctx, row, text, cached)
         self._remember(session_id, row, ctx.tree.version, text, state)
         screen = view(ctx, state)
+        resumable = is_resumable(tree, state) and not withheld
         self.store.save_session(replace(
-            row, updated_at=now, last_text=self._keep(text[:MAX_TEXT_KEPT], state),
-            resumable=is_resumable(tree, state), ended=screen.end))
-        if state.lang and state.lang != self._start_lang(row):
+            row, updated_at=now, last_text=self._keep(text[:MAX_TEXT_KEPT], state, resumable),
+            resumable=resumable, ended=screen.end))
+        if state.lang and state.lang != self._start_lang(row) and not withheld:
             self.store.set_phone_language(phone_key, state.lang)
-        if state.notice == SMS_REQUESTED and state.sms in tree.nodes:
-            self._queue_sms(f"ussd:{session_id}:{text}", phone, tree, state)
+        if state.notice == SMS_REQUESTED and state.sms in tree.nodes and not is_withheld(phone):
+            # The key names the hop without the path typed (it may hold a PIN).
+            digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+            self._queue_sms(f"ussd:{session_id}:{digest}", phone, phone_key, tree, state)
         return Answer(screen, self.layout.render(screen, self.t))
 
     def _too_long(self, phone_key: str, cached: _Cached | None) -> Answer | None:
@@ -116,11 +124,28 @@ class UssdSessions:
         return Context(tree, self.layout, self.t, self.services, self.actions,
                        session=f"ussd:{session_id}", caller=Caller("ussd", phone, phone_key))
 
-    def _keep(self, text: str, state: State) -> str:
-        """The inputs to store for a resume: sealed once the caller has typed answers."""
+    def _keep(self, text: str, state: State, resumable: bool) -> str:
+        """The inputs to store for a resume: sealed once the caller has typed answers.
+
+        Only a resume reads them back, so a session that cannot be resumed (a case
+        filed, a status shown, data erased) keeps none: its PIN is in no stored path.
+        A provider's retry of the last hop replays its own ``text``, not this.
+        """
+        if not resumable:
+            return ""
         if state.answers or text.startswith(SEALED):
             return SEALED + self.sealer.seal(text)
         return text
+
+    def _start_json(self, stored: str) -> dict[str, Any]:
+        """How a session started; sealed when it offers a draft (what was typed) again."""
+        if stored.startswith(SEALED):
+            try:
+                stored = self.sealer.open(stored[len(SEALED):])
+            except Exception:  # the secret key changed: start at the first screen
+                return {"lang": None, "node": LANGUAGE_NODE}
+        data: dict[str, Any] = json.loads(stored)
+        return data
 
     def _kept(self, stored: str) -> str:
         if not stored.startswith(SEALED):
@@ -143,28 +168,33 @@ class UssdSessions:
             old_tree = self.content.get(previous.version) or tree
             # The dropped session's own id: its actions see their own keys again.
             where = replay(self._ctx(old_tree, previous.id, phone, phone_key),
-                           State.from_json(json.loads(previous.start)),
+                           State.from_json(self._start_json(previous.start)),
                            split_inputs(self._kept(previous.last_text)))
             # A complaint half written may be picked up for longer than a menu walk.
             window = self.draft_seconds if where.answers else self.resume_seconds
             if previous.updated_at >= now - window and is_resumable(old_tree, where):
                 start, version = resume_offer(where), old_tree.version
+        data = json.dumps(start.to_json(), ensure_ascii=False)
+        if start.resume is not None and start.resume.answers:  # a draft offered again
+            data = SEALED + self.sealer.seal(data)
         return SessionRow(id=session_id, phone_key=phone_key, started_at=now, updated_at=now,
-                          version=version, start=json.dumps(start.to_json(), ensure_ascii=False))
+                          version=version, start=data)
 
-    def _queue_sms(self, key: str, phone: str, tree: Tree, state: State) -> None:
+    def _queue_sms(self, key: str, phone: str, phone_key: str, tree: Tree,
+                   state: State) -> None:
         """Queue the contact list the caller asked for; a retried hop queues nothing more."""
         lang = state.lang or tree.default_language
         node = tree.nodes[str(state.sms)]
         body = tree.text(node.title, lang) + "\n" + contacts_text(tree, node, lang)
         encoding, segments = sms_segments(body)
-        self.store.enqueue_sms(key, self.sealer.seal(phone), lang, body, encoding.value,
-                               segments)
+        self.store.enqueue_sms(key, self.sealer.seal(phone), lang, seal_body(self.sealer, body),
+                               encoding.value, segments, phone_key=phone_key)
 
     def _start_lang(self, row: SessionRow) -> str | None:
         cached = self._start_langs.get(row.start)
         if cached is None:
-            cached = self._start_langs[row.start] = json.loads(row.start).get("lang") or ""
+            cached = self._start_langs[row.start] = \
+                self._start_json(row.start).get("lang") or ""
             if len(self._start_langs) > 1024:
                 self._start_langs.clear()
         return cached or None
@@ -178,7 +208,7 @@ class UssdSessions:
                 return state
             if not seen or text.startswith(seen + "*"):
                 return replay(ctx, state, split_inputs(text[len(seen) + 1:] if seen else text))
-        return replay(ctx, State.from_json(json.loads(row.start)), split_inputs(text))
+        return replay(ctx, State.from_json(self._start_json(row.start)), split_inputs(text))
 
     def _remember(self, session_id: str, row: SessionRow, version: str, text: str,
                   state: State) -> None:

@@ -100,6 +100,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MIGRANTLINE_OUTBOX_LEASE_SECONDS", "120",
             "how long a worker holds a message it is sending; a killed worker's messages are "
             "taken again after this"),
+    Setting("MIGRANTLINE_OUTBOX_KEEP_DAYS", "7",
+            "the text and number of an SMS are erased this many days after it was sent (or "
+            "failed); its status and size stay for the figures"),
     Setting("MIGRANTLINE_OUTBOX_WORKER", "off",
             "on: `serve` also runs the outbox worker in the background of each process"),
     Setting("MIGRANTLINE_VOICE_PROVIDER", "none",

@@ -35,7 +35,16 @@ from .complaints import Caller, Complaints, digits_of
 from .content import ContentRegistry
 from .engine import messages as m
 from .engine.answers import Action, with_answers
-from .engine.machine import LANGUAGE_NODE, Context, Service, State, first_state, step, view
+from .engine.machine import (
+    LANGUAGE_NODE,
+    Context,
+    Service,
+    State,
+    first_state,
+    settled,
+    step,
+    view,
+)
 from .engine.model import ASK, Tree
 from .engine.screens import Translate
 from .privacy import PhoneHasher, Sealer
@@ -119,7 +128,8 @@ class VoiceCalls:
     def answer(self, req: VoiceRequest, channel: Channel) -> Reply:
         now = self.clock()
         key = f"{req.provider}:{req.call_id}"
-        phone_key = self.hasher.key(req.phone)
+        # A withheld number is one caller per call: no language or draft remembered.
+        phone_key = self.hasher.caller_key(req.phone, "voice", key)
         caller = Caller("voice", req.phone, phone_key)
         call = vdb.voice_call(self.store, key)
         if req.event == "end":
@@ -164,7 +174,7 @@ class VoiceCalls:
                                    now):
             fresh = vdb.voice_call(self.store, key)  # another delivery of this step won
             after = (self._state(fresh) if fresh else None) or after
-        if after.lang and after.lang != state.lang:
+        if after.lang and after.lang != state.lang and not caller.withheld:
             self.store.set_phone_language(phone_key, after.lang)
         self._expect_recordings(after, req.provider, key)
         if req.ended:  # a recording's last request after the caller hung up
@@ -177,8 +187,8 @@ class VoiceCalls:
         try:
             tree = self.content.current
             assert tree is not None
-            lang = self.store.phone_language(self.hasher.key(req.phone)) or \
-                tree.default_language
+            lang = self.store.phone_language(self.hasher.caller_key(
+                req.phone, "voice", f"{req.provider}:{req.call_id}")) or tree.default_language
             return (Speak(tuple(self._spoken(tree, lang, self.t(lang, m.UNAVAILABLE), channel,
                                              [], MAX_WAITS))), Hangup())
         except Exception:
@@ -435,6 +445,11 @@ class VoiceCalls:
             return None
 
     def _keep(self, state: State) -> str:
+        """The state to store: sealed once it holds answers; on an outcome only what
+        that screen shows (a retried webhook hears it again), never the PIN."""
+        tree = self.content.current
+        if tree is not None and state.node in tree.nodes:
+            state = settled(tree, state)
         data = json.dumps(state.to_json(), ensure_ascii=False)
         return SEALED + self.sealer.seal(data) if state.answers else data
 

@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from ussd_app.privacy import open_body
 from ussd_app.store import operators as operators_db
 
 from .conftest import audit, file_complaint, page, post
@@ -17,7 +18,10 @@ PHONE = "+9779812345678"
 
 
 def outbox(app: Flask) -> list[dict]:
-    return app.extensions["migrantline"].store.outbox()
+    """The outbox with bodies opened (they are sealed at rest)."""
+    services = app.extensions["migrantline"]
+    return [{**r, "body": open_body(services.complaints.phone_sealer, r["body"])}
+            for r in services.store.outbox()]
 
 
 def test_the_page_shows_everything_and_audits_the_view(app: Flask, op: FlaskClient) -> None:

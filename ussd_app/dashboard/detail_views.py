@@ -18,6 +18,7 @@ from flask.typing import ResponseReturnValue
 
 from ..agencies import licence_key
 from ..complaints import MESSAGE_TEMPLATES, STATUSES, ContactNotSafe, NotFound, mask_phone
+from ..privacy import open_body
 from ..store import agencies_by_licence_key
 from ..store import operators as operators_db
 from ..store import queue as queue_db
@@ -38,7 +39,16 @@ def _complaint(cid: int) -> dict[str, Any]:
 
 
 def _outbox(row: dict[str, Any]) -> list[dict[str, Any]]:
-    return queue_db.outbox_for(services().store, *services().complaints.outbox_keys(row))
+    """The complaint's SMS, their text opened for the operator (sealed at rest)."""
+    complaints = services().complaints
+    shown = []
+    for message in queue_db.outbox_for(services().store, *complaints.outbox_keys(row)):
+        try:
+            message["body"] = open_body(complaints.phone_sealer, message["body"])
+        except Exception:  # a key change: say so rather than fail the page
+            message["body"] = "(cannot be decrypted with the current secret key)"
+        shown.append(message)
+    return shown
 
 
 @bp.get("/complaints/<int:cid>")

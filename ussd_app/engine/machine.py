@@ -129,6 +129,25 @@ def is_resumable(tree: Tree, state: State) -> bool:
     return state.lang is not None and state.node not in (tree.main, LANGUAGE_NODE)
 
 
+OUTCOME_FIELDS = ("reference", "receipt", "status")  # what an outcome screen shows
+
+
+def settled(tree: Tree, state: State) -> State:
+    """The state worth storing: on an outcome (a case filed, a status shown, data
+    erased) only what that screen shows is kept, never the PIN or the path typed.
+
+    Voice shows the stored state again to a retried webhook, so the screen's own
+    fields stay (sealed with the rest); SMS and USSD never read them back.
+    """
+    node = tree.nodes.get(state.node)
+    if node is None or node.type != RESULT or node.options:
+        return state
+    kept = tuple((k, v) for k, v in state.answers if k in OUTCOME_FIELDS)
+    if kept == state.answers and state.resume is None:
+        return state
+    return replace(state, answers=kept, resume=None, pending=None)
+
+
 def replay(ctx: Context, state: State, inputs: Iterable[str]) -> State:
     for raw in inputs:
         state = step(ctx, state, raw)

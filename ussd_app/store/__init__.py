@@ -20,7 +20,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,7 @@ from .. import jobs
 log = logging.getLogger(__name__)
 
 migrations = Migrations("migrantline")
+FORGET_SECONDS = 900.0  # a session erased mid-call is not written back for this long
 
 
 @migrations()
@@ -127,6 +128,9 @@ class Store:
         self._latest: dict[str, SessionRow] = {}  # phone key -> its newest buffered session
         self._languages: dict[str, tuple[str, float]] = {}
         self._flushing: dict[str, tuple[str, float]] = {}  # languages being written
+        # Phones whose data this process erased, and when: the erasing hop (and the rest of
+        # its session) leaves nothing behind for FORGET_SECONDS.
+        self._forgotten: dict[str, float] = {}
         self._flusher: jobs.Periodic | None = None
         self._pid = os.getpid()
 
@@ -222,6 +226,8 @@ class Store:
     def set_phone_language(self, phone_key: str, lang: str) -> None:
         self._ensure_flusher()
         with self._lock:
+            if self._is_forgotten(phone_key):
+                return
             self._languages[phone_key] = (lang, time.time())
 
     # ------------------------------------------------------------ USSD sessions
@@ -238,6 +244,8 @@ class Store:
     def save_session(self, row: SessionRow) -> None:
         self._ensure_flusher()
         with self._lock:
+            if self._is_forgotten(row.phone_key):  # the hop that erased this phone's data
+                return
             self._sessions[row.id] = row
             self._latest[row.phone_key] = row
 
@@ -258,18 +266,16 @@ class Store:
     # ------------------------------------------------------------ outbox
 
     def enqueue_sms(self, key: str, to_sealed: str, lang: str, body: str, encoding: str,
-                    segments: int) -> bool:
+                    segments: int, phone_key: str | None = None) -> bool:
         """Store an SMS for sending, once per key; True if this call added it.
 
         Written at once, not buffered: the caller is told it is on its way.
+        ``body`` arrives sealed (``privacy.seal_body``); ``phone_key`` links it to
+        the phone so that erasing the phone's data erases it too.
         """
-        now = time.time()
-        cursor = self.db().execute(
-            "insert into outbox (key, channel, to_sealed, lang, body, encoding, segments, "
-            "status, attempts, created_at, updated_at, next_attempt_at) "
-            "values (?, 'sms', ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?) on conflict(key) do nothing",
-            [key, to_sealed, lang, body, encoding, segments, now, now, now])
-        return bool(cursor.rowcount)
+        return _insert_outbox(self.db().conn, OutboxItem(key, to_sealed, lang, body, encoding,
+                                                         segments, phone_key=phone_key),
+                              time.time())
 
     def outbox(self, status: str | None = None) -> list[dict[str, Any]]:
         sql = "select * from outbox" + (" where status = ?" if status else "") + " order by id"
@@ -281,6 +287,34 @@ class Store:
         cursor = self.db().execute("select * from outbox where key >= ? and key < ? order by id",
                                    [prefix, prefix + "\uffff"])
         return _dicts(cursor)
+
+    def forget_phones(self, phone_keys: Iterable[str]) -> None:
+        """Drop what the write-behind buffer holds for these phones (their data is erased):
+        a flush must not write back a session or a language that was just deleted."""
+        keys = set(phone_keys)
+        if not keys:
+            return
+        with self._lock:
+            for buffer in (self._sessions, self._latest):
+                for name in [k for k, row in buffer.items() if row.phone_key in keys]:
+                    del buffer[name]
+            now = time.time()
+            if len(self._forgotten) > 10_000:
+                self._forgotten = {k: at for k, at in self._forgotten.items()
+                                   if at > now - FORGET_SECONDS}
+            for key in keys:
+                self._languages.pop(key, None)
+                self._forgotten[key] = now
+
+    def forgotten(self, phone_key: str) -> bool:
+        """Whether this process erased the phone's data a moment ago (see forget_phones)."""
+        with self._lock:
+            return self._is_forgotten(phone_key)
+
+    def _is_forgotten(self, phone_key: str) -> bool:
+        """Under ``self._lock``."""
+        at = self._forgotten.get(phone_key)
+        return at is not None and at > time.time() - FORGET_SECONDS
 
     def purge_sessions(self, older_than: float, drafts_older_than: float | None = None) -> int:
         """Forget sessions nobody can resume any more; drafts (sealed text) sooner."""
@@ -322,7 +356,7 @@ def open_store(data_dir: Path, flush_ms: int = 100) -> Store:
 # when a content tree with a new registry file is loaded.
 
 if TYPE_CHECKING:  # kept in this section: names only the registry's signatures use
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
 AGENCY_COLUMNS = ("licence_key", "licence", "licence_digits", "name", "other_names",
                   "country", "status", "expires", "source", "data_date")
@@ -425,6 +459,7 @@ class OutboxItem:
     encoding: str
     segments: int
     kind: str = "message"
+    phone_key: str | None = None  # whose data it is: erased with the phone's or case's
 
 
 @dataclass(frozen=True)
@@ -515,10 +550,11 @@ def enqueue(store: Store, item: OutboxItem) -> bool:
 def _insert_outbox(conn: sqlite3.Connection, item: OutboxItem, now: float) -> bool:
     cursor = conn.execute(
         "insert into outbox (key, channel, to_sealed, lang, body, encoding, segments, kind, "
-        "status, attempts, created_at, updated_at, next_attempt_at) "
-        "values (?, 'sms', ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?) on conflict(key) do nothing",
+        "phone_key, status, attempts, created_at, updated_at, next_attempt_at) "
+        "values (?, 'sms', ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?) "
+        "on conflict(key) do nothing",
         [item.key, item.to_sealed, item.lang, item.body, item.encoding, item.segments,
-         item.kind, now, now, now])
+         item.kind, item.phone_key, now, now, now])
     return bool(cursor.rowcount)
 
 
@@ -584,3 +620,9 @@ from . import operators, queue  # noqa: E402,F401
 # Calls, call-backs, and a complaint's recordings fetched from the voice provider (after
 # the complaints: a recording's rows belong to one, and its erasure joins theirs).
 from . import callbacks, voice, voice_recordings  # noqa: E402,F401
+
+# isort: split
+# ---------------------------------------------------------------- erasure of linked data
+# Outbox bodies erased after delivery, and what a case's phone left elsewhere (sessions,
+# conversations, calls, SMS) erased with the case. Last: its migration alters the outbox.
+from . import privacy  # noqa: E402,F401

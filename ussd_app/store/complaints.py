@@ -179,13 +179,24 @@ def erase(store: Store, complaint_ids: Iterable[int], reason: str, at: float) ->
     ids = list(complaint_ids)
     if not ids:
         return 0
+    from .privacy import erase_linked, secure_delete
+
     conn = store.db().conn
     blank = ", ".join(f"{c} = null" for c in SEALED)
+    found = _dicts(conn.execute(
+        f"select id, key, details_key, phone_key from complaints where id in "
+        f"({', '.join('?' * len(ids))}) and erased_at is null", ids))
+    phones = [str(r["phone_key"]) for r in found if r["phone_key"]]
+    store.forget_phones(phones)  # the write-behind buffer must not bring them back
     # Freed pages (a recording's audio) are overwritten with zeros, not only unlinked.
-    was = int(conn.execute("PRAGMA secure_delete").fetchone()[0])
-    conn.execute("PRAGMA secure_delete = ON")
-    try:
+    with secure_delete(conn):
         with write_transaction(conn):
+            # What the same person left elsewhere: sessions, conversations, calls, SMS.
+            erase_linked(conn, phones,
+                         [f"complaint-receipt:{r[k]}" for r in found
+                          for k in ("key", "details_key") if r[k]],
+                         [p for r in found for p in (f"complaint-status:{r['id']}:",
+                                                     f"complaint-message:{r['id']}:")], at)
             for complaint_id in ids:
                 conn.execute(f"update complaints set {blank}, phone_key = null, "
                              "pin_hash = null, erased_at = ?, erased_reason = ?, updated_at = ? "
@@ -197,8 +208,6 @@ def erase(store: Store, complaint_ids: Iterable[int], reason: str, at: float) ->
                     eraser(conn, complaint_id, at)
                 _insert_event(conn, complaint_id, {"at": at, "actor": "system",
                                                    "kind": "erased", "status": reason})
-    finally:
-        conn.execute(f"PRAGMA secure_delete = {was}")
     return len(ids)
 
 

@@ -1,0 +1,135 @@
+"""Erasure of what a case or a phone left outside the complaints table.
+
+A complaint's own columns are erased by ``complaints.erase``; what the same
+person left elsewhere is erased here, in the same transaction: the SMS the
+service sent them (the outbox), their USSD sessions (the path typed, PIN
+included), their SMS conversation and voice call states, their language.
+Everything is found by the phone's pseudonym (``phone_key``; for a caller
+with no number, the pseudonym of their one session) and by the outbox keys
+the case itself caused.
+
+Outbox bodies are also erased on their own once delivered and kept
+``MIGRANTLINE_OUTBOX_KEEP_DAYS`` (``erase_outbox_bodies``): the row stays
+(status, segments, dates: the figures), the text and the number go.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlite_utils import Database
+
+from . import OUTBOX_DONE, Store, migrations, write_transaction
+
+
+@migrations()
+def m_privacy_001(db: Database) -> None:
+    """Outbox rows name the phone (pseudonym) they were for, and when their text went."""
+    db["outbox"].add_column("phone_key", str)
+    db["outbox"].add_column("erased_at", float)
+    db["outbox"].create_index(["phone_key"])
+    db["voice_calls"].create_index(["phone_key"])
+
+
+@contextmanager
+def secure_delete(conn: sqlite3.Connection) -> Iterator[None]:
+    """Pages freed or rewritten by the erasure are zeroed, not only unlinked."""
+    was = int(conn.execute("PRAGMA secure_delete").fetchone()[0])
+    conn.execute("PRAGMA secure_delete = ON")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA secure_delete = {was}")
+
+
+_ERASE_OUTBOX = (
+    "update outbox set body = '', to_sealed = '', phone_key = null, erased_at = ?, "
+    "status = case when status in ('queued', 'sending') then 'suppressed' else status end, "
+    "error = case when status in ('queued', 'sending') then 'erased before sending' "
+    "else error end, updated_at = ? where erased_at is null and ")
+
+
+def erase_linked(conn: sqlite3.Connection, phone_keys: Iterable[str],
+                 outbox_keys: Sequence[str], outbox_prefixes: Sequence[str],
+                 at: float) -> int:
+    """Erase, inside the caller's transaction, what these phones and outbox keys hold.
+
+    Outbox rows keep their metadata (status, segments, dates) for the figures;
+    a message not sent yet is not sent any more (``suppressed``).
+    """
+    keys = sorted({k for k in phone_keys if k})
+    count = 0
+    for key in keys:
+        count += _rows(conn.execute("delete from ussd_sessions where phone_key = ?", [key]))
+        count += _rows(conn.execute("delete from sms_conversations where phone_key = ?",
+                                    [key]))
+        count += _rows(conn.execute("update voice_calls set state = '{}', phone_key = '' "
+                                    "where phone_key = ?", [key]))
+        count += _rows(conn.execute("delete from phones where key = ?", [key]))
+        count += _rows(conn.execute(_ERASE_OUTBOX + "phone_key = ?", [at, at, key]))
+        conn.execute("update sms_inbound set phone_key = null, digest = null "
+                     "where phone_key = ?", [key])
+        conn.execute("update pin_attempts set phone_key = null where phone_key = ?", [key])
+        # A call-back not placed yet is not placed any more ("refused" stops the worker).
+        count += _rows(conn.execute(
+            "update callbacks set phone_sealed = '', phone_key = '', updated_at = ?, "
+            "status = case when status = 'queued' then 'refused' else status end, "
+            "error = case when status = 'queued' then 'erased' else error end "
+            "where phone_key = ?", [at, key]))
+    for outbox_key in outbox_keys:
+        count += _rows(conn.execute(_ERASE_OUTBOX + "key = ?", [at, at, outbox_key]))
+    for prefix in outbox_prefixes:
+        count += _rows(conn.execute(_ERASE_OUTBOX + "key >= ? and key < ?",
+                                    [at, at, prefix, prefix + "\uffff"]))
+    return count
+
+
+def erase_phones(store: Store, phone_keys: Iterable[str], at: float) -> int:
+    """``erase_linked`` for phones alone, in a transaction of its own."""
+    keys = list(phone_keys)
+    store.forget_phones(keys)
+    conn = store.db().conn
+    with secure_delete(conn), write_transaction(conn):
+        return erase_linked(conn, keys, (), (), at)
+
+
+def erase_outbox_bodies(store: Store, before: float, at: float) -> int:
+    """Erase the text and number of messages done with (sent, failed...) before ``before``."""
+    conn = store.db().conn
+    done = ", ".join(f"'{s}'" for s in OUTBOX_DONE)
+    with secure_delete(conn), write_transaction(conn):
+        return _rows(conn.execute(
+            "update outbox set body = '', to_sealed = '', phone_key = null, erased_at = ? "
+            f"where erased_at is null and status in ({done}) and updated_at < ?",
+            [at, before]))
+
+
+def checkpoint(store: Store) -> None:
+    """Fold the WAL into the database and truncate it: erased text must not linger in
+    the ``-wal`` file's old frames (secure_delete zeroes the database's pages only)."""
+    store.db().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+
+def linked_counts(store: Store, phone_key: str) -> dict[str, Any]:
+    """How many rows still hold something of this phone (for tests and the CLI)."""
+    db = store.db()
+    return {
+        "ussd_sessions": db.execute("select count(*) from ussd_sessions where phone_key = ?",
+                                    [phone_key]).fetchone()[0],
+        "sms_conversations": db.execute(
+            "select count(*) from sms_conversations where phone_key = ?",
+            [phone_key]).fetchone()[0],
+        "voice_calls": db.execute("select count(*) from voice_calls where phone_key = ?",
+                                  [phone_key]).fetchone()[0],
+        "phones": db.execute("select count(*) from phones where key = ?",
+                             [phone_key]).fetchone()[0],
+        "outbox": db.execute("select count(*) from outbox where phone_key = ?",
+                             [phone_key]).fetchone()[0],
+    }
+
+
+def _rows(cursor: sqlite3.Cursor) -> int:
+    return int(cursor.rowcount or 0)
