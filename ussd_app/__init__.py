@@ -212,6 +212,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     config = settings.load(overrides=test_config)
     logging.basicConfig(level=str(config.get("MIGRANTLINE_LOG_LEVEL") or "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data_dir = Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()
+    settings.secure_data_dir(data_dir)
+    settings.secret_key(config, data_dir)  # a weak key stops here, before anything starts
+    warning = settings.key_warning(config, data_dir)
+    if warning:
+        log.warning(warning)
     app = Flask(__name__)
     app.config.update(config)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024

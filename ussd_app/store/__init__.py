@@ -146,7 +146,12 @@ class Store:
         return db
 
     def migrate(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Owner-only before SQLite opens it: its WAL and SHM files take the database's mode.
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        for path in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+            if path.exists() and path.stat().st_mode & 0o077:
+                path.chmod(0o600)
         db = self.db()
         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             db.enable_wal()
