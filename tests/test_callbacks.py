@@ -347,7 +347,8 @@ def test_the_cli_places_and_lists_with_masked_numbers(tmp_path: Path, standin: V
 
     store = db.open_store(tmp_path / "var")
     config = settings.load()
-    make_callbacks(config, store, b"s", background=False).request(PHONE, "twilio", "cli1")
+    make_callbacks(config, store, TEST_SECRET.encode(), background=False).request(
+        PHONE, "twilio", "cli1")
     runner = CliRunner()
     result = runner.invoke(main, ["callbacks", "list"])
     assert result.exit_code == 0 and "queued" in result.output

@@ -63,6 +63,12 @@ def ussd_limits(config: Mapping[str, Any]) -> Limits:
 
 
 def build_services(config: Mapping[str, Any]) -> Services:
+    """Every part of the service; its background jobs report to /healthz of this data dir."""
+    with jobs.owned_by(str(Path(config["MIGRANTLINE_DATA_DIR"]).resolve())):
+        return _build_services(config)
+
+
+def _build_services(config: Mapping[str, Any]) -> Services:
     data_dir = Path(config["MIGRANTLINE_DATA_DIR"]).resolve()
     store = open_store(data_dir, settings.integer(config, "MIGRANTLINE_SESSION_FLUSH_MS"))
     catalogs = default_catalogs()

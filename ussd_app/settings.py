@@ -31,6 +31,9 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("MIGRANTLINE_DATA_DIR", "./var",
             "SQLite database, mirrored content, generated audio, outbox"),
+    Setting("MIGRANTLINE_MIN_FREE_MB", "200",
+            "/healthz answers 503 when the disk holding the data folder has less free space "
+            "than this many megabytes (filings would soon fail)"),
     Setting("MIGRANTLINE_CONTENT_DIR", "./content", "content tree to serve"),
     Setting("MIGRANTLINE_RECORDINGS_DIR", "./voice_prompts/recordings",
             "field recordings of voice prompts (`migrantline prompts record` writes here)"),
@@ -84,6 +87,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MIGRANTLINE_OUTBOX_LEASE_SECONDS", "120",
             "how long a worker holds a message it is sending; a killed worker's messages are "
             "taken again after this"),
+    Setting("MIGRANTLINE_OUTBOX_MAX_AGE_MINUTES", "60",
+            "with a real MIGRANTLINE_SMS_PROVIDER, /healthz answers 503 when a message has "
+            "waited to be sent longer than this; 0 turns the check off"),
     Setting("MIGRANTLINE_OUTBOX_WORKER", "off",
             "on: `serve` also runs the outbox worker in the background of each process"),
     Setting("MIGRANTLINE_VOICE_PROVIDER", "none",
