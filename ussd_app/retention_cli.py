@@ -11,10 +11,17 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from . import settings
+from .actor import cli_actor
+
+if TYPE_CHECKING:
+    from .store import Store
+
+RETENTION_REASON = "retention period over"  # what ``Complaints.purge`` records
 
 
 @click.group(help="Erase personal data that is no longer needed.")
@@ -51,8 +58,27 @@ def purge(days: float | None, dry_run: bool) -> None:
             return
         complaints = Complaints(store, settings.secret_key(config, data_dir),
                                 default_catalogs().gettext)
+        started = time.time()
         count = complaints.purge(period)
+        _audit(store, started, count, when, period)
     finally:
         store.close()
     click.echo(f"erased the personal data of {count} complaint(s) closed before {when} "
                f"(retention {period:g} days)")
+
+
+def _audit(store: Store, started: float, count: int, when: str, period: float) -> None:
+    """One audit row per complaint erased, and one for the run (even when it erased none):
+    a supervisor sees that a purge ran, by whom (``cli:<unix user>``), and what it took."""
+    from .store import operators as operators_db
+
+    actor = cli_actor()
+    erased = [int(r[0]) for r in store.db().execute(
+        "select id from complaints where erased_reason = ? and erased_at >= ? order by id",
+        [RETENTION_REASON, started])]
+    for complaint_id in erased:
+        operators_db.audit(store, time.time(), None, "complaint_erased", complaint_id,
+                           "retention purge", "", actor=actor)
+    operators_db.audit(store, time.time(), None, "retention_purge", None,
+                       f"erased the personal data of {count} complaint(s) closed before "
+                       f"{when} (retention {period:g} days)", "", actor=actor)
