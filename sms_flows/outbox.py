@@ -22,6 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ussd_app import jobs
 from ussd_app import store as db
 from ussd_app.privacy import PhoneHasher, Sealer, open_body, redact
 
@@ -70,13 +71,20 @@ class OutboxWorker:
             for status, n in counts.items():
                 total[status] = total.get(status, 0) + n
 
-    def forever(self, stop: threading.Event, idle: float = 1.0) -> None:
+    def forever(self, stop: threading.Event, idle: float = 1.0,
+                heartbeat: jobs.Heartbeat | None = None) -> None:
+        """Send until ``stop`` is set; each batch reports to ``heartbeat`` (for /healthz)."""
         while not stop.is_set():
             try:
                 busy = self.run_once()
-            except Exception:  # the database was locked too long, say: try again
+            except Exception as exc:  # the database was locked too long, say: try again
                 log.exception("outbox worker: batch failed; trying again")
+                if heartbeat is not None:
+                    heartbeat.failed(exc)
                 busy = {}
+            else:
+                if heartbeat is not None:
+                    heartbeat.ok()
             if not busy:
                 stop.wait(idle)
 
@@ -148,6 +156,8 @@ def start_background(services: Any) -> threading.Event:
     data_dir = Path(config["MIGRANTLINE_DATA_DIR"]).resolve()
     worker = make_worker(config, services.store, settings.secret_key(config, data_dir))
     stop = threading.Event()
-    threading.Thread(target=worker.forever, args=(stop,), name="outbox-worker",
-                     daemon=True).start()
+    heartbeat = jobs.Heartbeat("outbox-worker", 1.0, owner=str(data_dir))  # for /healthz
+    heartbeat.thread = threading.Thread(target=worker.forever, args=(stop, 1.0, heartbeat),
+                                        name="outbox-worker", daemon=True)
+    heartbeat.thread.start()
     return stop

@@ -15,13 +15,15 @@ from ussd_app import create_app
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONTENT = ROOT / "content"
 _ids = itertools.count(1)
+# A key as strong as production needs (the service refuses weak ones): 43 base64 characters.
+TEST_SECRET = "test-secret-OnYH9FJ7j3YpmozvtyYrpBRVr3vr5Uu5tfoenZ_WLaE"
 
 
 def make_app(tmp_path: Path, **overrides: object) -> Flask:
     config = {
         "MIGRANTLINE_DATA_DIR": str(tmp_path / "var"),
         "MIGRANTLINE_CONTENT_DIR": str(DEMO_CONTENT),
-        "MIGRANTLINE_SECRET_KEY": "test-secret",
+        "MIGRANTLINE_SECRET_KEY": TEST_SECRET,
         "MIGRANTLINE_WEBHOOK_TOKEN": None,
         # The explicit opt-out: tests post unauthenticated unless they configure a token
         # (tests/test_webhook_auth.py builds apps without it and attacks them).

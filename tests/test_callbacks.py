@@ -23,7 +23,7 @@ from ussd_app.callbacks import AtVoice, Callbacks, TwilioVoice, mask
 from ussd_app.cli import main
 from ussd_app.store import callbacks as cdb
 
-from .conftest import make_app
+from .conftest import TEST_SECRET, make_app
 from .test_sms import Texter
 
 SID = "AC" + "1" * 32
@@ -338,7 +338,7 @@ def test_the_number_is_never_in_clear_in_the_database_or_the_logs(
 
 def test_the_cli_places_and_lists_with_masked_numbers(tmp_path: Path, standin: VoiceStandIn,
                                                       monkeypatch) -> None:
-    env = {"MIGRANTLINE_DATA_DIR": str(tmp_path / "var"), "MIGRANTLINE_SECRET_KEY": "s",
+    env = {"MIGRANTLINE_DATA_DIR": str(tmp_path / "var"), "MIGRANTLINE_SECRET_KEY": TEST_SECRET,
            "MIGRANTLINE_VOICE_PROVIDER": "twilio", "TWILIO_ACCOUNT_SID": SID,
            "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_FROM_NUMBER": FROM,
            "MIGRANTLINE_BASE_URL": BASE, "TWILIO_API_URL": standin.url,
@@ -350,7 +350,8 @@ def test_the_cli_places_and_lists_with_masked_numbers(tmp_path: Path, standin: V
 
     store = db.open_store(tmp_path / "var")
     config = settings.load()
-    make_callbacks(config, store, b"s", background=False).request(PHONE, "twilio", "cli1")
+    make_callbacks(config, store, TEST_SECRET.encode(), background=False).request(
+        PHONE, "twilio", "cli1")
     runner = CliRunner()
     result = runner.invoke(main, ["callbacks", "list"])
     assert result.exit_code == 0 and "queued" in result.output

@@ -18,7 +18,7 @@ from ussd_app.engine.loader import read_tree
 from ussd_app.i18n import default_catalogs
 from ussd_app.privacy import open_body
 
-from .conftest import DEMO_CONTENT, Phone, make_app
+from .conftest import DEMO_CONTENT, TEST_SECRET, Phone, make_app
 
 TREE = read_tree(DEMO_CONTENT)
 LANG_KEYS = {lang.code: str(i + 1) for i, lang in enumerate(TREE.languages)}
@@ -464,7 +464,7 @@ def test_retention_purge_erases_closed_complaints(app: Flask, client: FlaskClien
     services.store.db().execute("update complaints set closed_at = ? where id = ?",
                                 [time.time() - 400 * 86400, first["id"]])
     monkeypatch.setenv("MIGRANTLINE_DATA_DIR", app.config["MIGRANTLINE_DATA_DIR"])
-    monkeypatch.setenv("MIGRANTLINE_SECRET_KEY", "test-secret")
+    monkeypatch.setenv("MIGRANTLINE_SECRET_KEY", TEST_SECRET)
     runner = CliRunner()
     dry = runner.invoke(main, ["retention", "purge", "--dry-run"])
     assert dry.exit_code == 0 and "1 closed complaint(s)" in dry.output

@@ -27,6 +27,7 @@ from ussd_app.complaints import Complaints, parse_reference
 from ussd_app.i18n import default_catalogs
 from ussd_app.store import open_store
 
+from .conftest import TEST_SECRET
 from .test_complaints import choice, menu_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +45,7 @@ class Server:
     def __init__(self, tmp: Path):
         self.port = free_port()
         self.env = {**os.environ, "MIGRANTLINE_DATA_DIR": str(tmp / "var"),
-                    "MIGRANTLINE_SECRET_KEY": "crash-secret",
+                    "MIGRANTLINE_SECRET_KEY": TEST_SECRET,
                     "MIGRANTLINE_CONTENT_POLL_SECONDS": "0",
                     "MIGRANTLINE_SYNC_INTERVAL_SECONDS": "0", "MIGRANTLINE_DEMO": "on"}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -144,7 +145,7 @@ def test_sigkill_during_filings_loses_no_reference_and_doubles_none(tmp_path: Pa
     assert len(set(RETRIED)) >= KILLS, "the kills did not interrupt any session"
     print(f"{len(shown)} references shown, {len(set(RETRIED))} sessions interrupted")
     store = open_store(tmp_path / "var")
-    complaints = Complaints(store, b"crash-secret", default_catalogs().gettext)
+    complaints = Complaints(store, TEST_SECRET.encode(), default_catalogs().gettext)
     rows = [dict(r) for r in store.db().query("select * from complaints")]
     by_reference = {r["reference"]: r for r in rows}
     for reference, (session, description) in shown.items():

@@ -14,6 +14,7 @@ from sms_flows.outbox import OutboxWorker
 from sms_flows.providers import AtProvider, KannelProvider, TwilioProvider, make_provider
 from ussd_app import store as db
 
+from .conftest import TEST_SECRET
 from .test_sms import Texter
 
 SID = "AC" + "0" * 32
@@ -178,7 +179,7 @@ def test_outbox_send_command(tmp_path: Path, standin: StandIn, monkeypatch) -> N
     app = make_app(tmp_path)
     Texter(app).send("help")
     for name, value in {"MIGRANTLINE_DATA_DIR": str(tmp_path / "var"),
-                        "MIGRANTLINE_SECRET_KEY": "test-secret",
+                        "MIGRANTLINE_SECRET_KEY": TEST_SECRET,
                         "MIGRANTLINE_SMS_PROVIDER": "twilio", "TWILIO_ACCOUNT_SID": SID,
                         "TWILIO_AUTH_TOKEN": "t", "TWILIO_FROM_NUMBER": "+15005550006",
                         "TWILIO_API_URL": standin.url}.items():
@@ -208,7 +209,7 @@ def test_a_worker_killed_with_sigkill_loses_nothing(tmp_path: Path, standin: Sta
     store.close()
     standin.delay = 0.05
     env = {**os.environ, "MIGRANTLINE_DATA_DIR": str(tmp_path / "var"),
-           "MIGRANTLINE_SECRET_KEY": "test-secret", "MIGRANTLINE_SMS_PROVIDER": "kannel",
+           "MIGRANTLINE_SECRET_KEY": TEST_SECRET, "MIGRANTLINE_SMS_PROVIDER": "kannel",
            "KANNEL_SENDSMS_URL": standin.url + "/cgi-bin/sendsms", "KANNEL_USERNAME": "u",
            "KANNEL_PASSWORD": "p", "MIGRANTLINE_OUTBOX_LEASE_SECONDS": "2"}
     cli = [str(Path(sys.executable).parent / "migrantline"), "outbox", "send", "--forever",

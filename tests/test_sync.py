@@ -30,7 +30,7 @@ from ussd_app import sync as sync_module
 from ussd_app.cli import main
 from ussd_app.sync import next_delay
 
-from .conftest import DEMO_CONTENT, Phone, make_app
+from .conftest import DEMO_CONTENT, TEST_SECRET, Phone, make_app
 from .static_server import Fault, StaticServer, serving
 
 ARTICLE = Path("nodes/before_you_go/bg_contract.yaml")
@@ -62,7 +62,7 @@ class Setup:
             "MIGRANTLINE_CENTRAL_URL": server.url,
             "MIGRANTLINE_CENTRAL_PUBKEY": str(self.keys / "signing.pub"),
             "MIGRANTLINE_SIGNING_KEY": str(self.keys / "signing.key"),
-            "MIGRANTLINE_SECRET_KEY": "sync-test",
+            "MIGRANTLINE_SECRET_KEY": TEST_SECRET,
             "MIGRANTLINE_SYNC_INTERVAL_SECONDS": "0",
         }
         self.runner = CliRunner()

@@ -27,7 +27,7 @@ from ussd_app.voice_recordings import (
     sniff_audio,
 )
 
-from .conftest import Phone, make_app
+from .conftest import TEST_SECRET, Phone, make_app
 from .recording_server import RecordingServer, Reply
 from .test_complaints import choice, complaints_menu, file_report, menu_key, reference_in
 
@@ -438,7 +438,7 @@ def test_the_retention_purge_erases_recordings_of_old_closed_complaints(
     services.store.db().execute("update complaints set closed_at = ? where id = ?",
                                 [time.time() - 400 * 86400, old["id"]])
     monkeypatch.setenv("MIGRANTLINE_DATA_DIR", app.config["MIGRANTLINE_DATA_DIR"])
-    monkeypatch.setenv("MIGRANTLINE_SECRET_KEY", "test-secret")
+    monkeypatch.setenv("MIGRANTLINE_SECRET_KEY", TEST_SECRET)
     result = CliRunner().invoke(main, ["retention", "purge"])
     assert result.exit_code == 0, result.output
     assert "erased the personal data of 1 complaint(s)" in result.output
@@ -488,7 +488,7 @@ def test_a_shutting_down_process_starts_no_download(
         "key": "exit", "complaint_id": c["id"], "reference": c["reference"],
         "provider": "africastalking", "url_sealed": rec(app).url_sealer.seal(url),
         "created_at": time.time()})
-    worker = VoiceRecordings(services.store, b"test-secret", app.config)
+    worker = VoiceRecordings(services.store, TEST_SECRET.encode(), app.config)
     worker.start()
     worker.stop()  # at exit: the periodic retry does not run once more, unlike a flush
     assert not recording_server.log

@@ -63,6 +63,12 @@ def ussd_limits(config: Mapping[str, Any]) -> Limits:
 
 
 def build_services(config: Mapping[str, Any]) -> Services:
+    """Every part of the service; its background jobs report to /healthz of this data dir."""
+    with jobs.owned_by(str(Path(config["MIGRANTLINE_DATA_DIR"]).resolve())):
+        return _build_services(config)
+
+
+def _build_services(config: Mapping[str, Any]) -> Services:
     data_dir = Path(config["MIGRANTLINE_DATA_DIR"]).resolve()
     store = open_store(data_dir, settings.integer(config, "MIGRANTLINE_SESSION_FLUSH_MS"))
     catalogs = default_catalogs()
@@ -228,6 +234,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=str(config.get("MIGRANTLINE_LOG_LEVEL") or "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet_http_clients()
+    data_dir = Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()
+    settings.secure_data_dir(data_dir)
+    settings.secret_key(config, data_dir)  # a weak key stops here, before anything starts
+    warning = settings.key_warning(config, data_dir)
+    if warning:
+        log.warning(warning)
     app = Flask(__name__)
     app.config.update(config)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024

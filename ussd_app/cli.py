@@ -16,7 +16,17 @@ import click
 from . import settings
 
 
-@click.group(help="MigrantLine: safe-migration information by USSD, SMS and voice.")
+class _Main(click.Group):
+    """Turns a refused secret key into a one-line error (exit 1), from any command."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except settings.SecretKeyError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Main, help="MigrantLine: safe-migration information by USSD, SMS and voice.")
 def main() -> None:
     pass
 
@@ -65,8 +75,14 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool,
             "`migrantline content check` to see them, fix them, then start again")
     from .store import open_store
 
-    open_store(Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve())  # migrate once, up front
-    settings.secret_key(config, Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve())
+    os.umask(0o077)  # what the workers create (audio, the database's WAL) is owner-only
+    data_dir = Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()
+    settings.secret_key(config, data_dir)  # a weak key: refused before anything starts
+    settings.secure_data_dir(data_dir)
+    open_store(data_dir)  # migrate once, up front
+    warning = settings.key_warning(config, data_dir)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     from .webhook_auth import DEMO_BANNER, refusal_to_start
 
     refusal = refusal_to_start(auth)
@@ -235,6 +251,15 @@ def _add_outbox() -> None:  # the SMS outbox commands live beside the worker
 
 
 _add_outbox()
+
+
+def _add_keys() -> None:  # generate, rotate
+    from .keys_cli import keys
+
+    main.add_command(keys)
+
+
+_add_keys()
 
 
 def _add_retention() -> None:

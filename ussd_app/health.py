@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import threading
 import time
 from typing import Any
@@ -9,7 +11,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
-from . import jobs
+from . import jobs, settings
 from .sync import health as sync_health
 
 bp = Blueprint("health", __name__)
@@ -22,7 +24,8 @@ def healthz() -> ResponseReturnValue:
     database = services.store.health()
     tree = services.content.current
     missing = services.catalogs.missing(tree.language_codes) if tree else []
-    if content["status"] == "error" or database["status"] == "error":
+    problems, checks = _problems(services)
+    if content["status"] == "error" or database["status"] == "error" or problems:
         status, code = "error", 503
     elif content["status"] != "ok" or database["status"] != "ok" or missing:
         status, code = "degraded", 200
@@ -30,6 +33,8 @@ def healthz() -> ResponseReturnValue:
         status, code = "ok", 200
     return jsonify({
         "status": status,
+        "problems": problems,  # why filings or messages would fail now; empty when none
+        **checks,
         "content_version": content["version"],
         "content": content,
         "database": database,
@@ -41,6 +46,57 @@ def healthz() -> ResponseReturnValue:
         **current_app.extensions["webhook_auth"].health(),
         "time": time.time(),
     }), code
+
+
+def _problems(services: Any) -> tuple[list[str], dict[str, object]]:
+    """What stops this deployment from keeping a filing or sending a message, and the
+    figures behind it: a write to the database, free disk, background jobs, the outbox.
+
+    Each is cheap (the write probe is cached a few seconds, the rest are a system
+    call or an indexed query): /healthz is polled, and nothing here waits on the network.
+    """
+    config, store = services.config, services.store
+    data_dir = store.path.parent
+    problems: list[str] = []
+    probe = store.write_probe()
+    if probe:
+        problems.append(probe)
+    disk: dict[str, object] = {}
+    try:
+        min_free = settings.integer(config, "MIGRANTLINE_MIN_FREE_MB")
+        free = shutil.disk_usage(data_dir).free // (1024 * 1024)
+        disk = {"free_mb": free, "min_free_mb": min_free}
+        if free < min_free:
+            problems.append(f"the disk holding {data_dir} has {free} MB free, less than "
+                            f"MIGRANTLINE_MIN_FREE_MB ({min_free})")
+    except (OSError, ValueError) as exc:
+        problems.append(f"free disk space unknown: {exc}")
+    beats = jobs.heartbeats(str(data_dir))
+    problems += [p for p in (h.problem() for h in beats) if p]
+    outbox = _outbox(config, store, problems)
+    return problems, {"disk": disk, "jobs": [h.as_dict() for h in beats], "outbox": outbox}
+
+
+def _outbox(config: Any, store: Any, problems: list[str]) -> dict[str, object]:
+    """The age of the oldest message waiting to be sent, checked only with a real provider:
+    with ``outbox`` (store only) messages wait by design. Whatever runs the worker (this
+    process or ``migrantline outbox send --forever``), a message that waits too long means
+    callers are not getting their receipts and answers."""
+    provider = str(config.get("MIGRANTLINE_SMS_PROVIDER") or "outbox").lower()
+    try:
+        max_age = settings.integer(config, "MIGRANTLINE_OUTBOX_MAX_AGE_MINUTES")
+        oldest = store.oldest_unsent()
+    except (ValueError, sqlite3.Error) as exc:
+        problems.append(f"outbox not checked: {exc}")
+        return {"provider": provider}
+    age = None if oldest is None else round((time.time() - oldest) / 60, 1)
+    checked = provider != "outbox" and max_age > 0
+    if checked and age is not None and age > max_age:
+        problems.append(f"the oldest SMS waiting in the outbox was stored {age:g} minutes ago, "
+                        f"more than MIGRANTLINE_OUTBOX_MAX_AGE_MINUTES ({max_age}): is the "
+                        f"outbox worker running and {provider} reachable?")
+    return {"provider": provider, "oldest_unsent_minutes": age, "max_age_minutes": max_age,
+            "checked": checked}
 
 
 def _agencies(services: Any) -> dict[str, object] | None:

@@ -14,10 +14,17 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from . import settings
+from .actor import cli_actor
+
+if TYPE_CHECKING:
+    from .store import Store
+
+RETENTION_REASON = "retention period over"  # what ``Complaints.purge`` records
 
 
 @click.group(help="Erase personal data that is no longer needed.")
@@ -57,6 +64,7 @@ def purge(days: float | None, dry_run: bool) -> None:
             return
         complaints = Complaints(store, settings.secret_key(config, data_dir),
                                 default_catalogs().gettext)
+        started = time.time()
         count = complaints.purge(period)
         # What else holds personal data past its time: SMS texts, sessions, drafts.
         keep_days = settings.integer(config, "MIGRANTLINE_OUTBOX_KEEP_DAYS")
@@ -67,9 +75,27 @@ def purge(days: float | None, dry_run: bool) -> None:
         purge_sms_conversations(store, now - 3600 * settings.integer(
             config, "MIGRANTLINE_SMS_CONVERSATION_HOURS"), now - draft_seconds)
         purge_voice_calls(store, now - SESSION_KEEP_SECONDS)
+        _audit(store, started, count, when, period)
         checkpoint(store)
     finally:
         store.close()
     click.echo(f"erased the personal data of {count} complaint(s) closed before {when} "
                f"(retention {period:g} days) and the text of {sms} SMS sent more than "
                f"{keep_days} days ago")
+
+
+def _audit(store: Store, started: float, count: int, when: str, period: float) -> None:
+    """One audit row per complaint erased, and one for the run (even when it erased none):
+    a supervisor sees that a purge ran, by whom (``cli:<unix user>``), and what it took."""
+    from .store import operators as operators_db
+
+    actor = cli_actor()
+    erased = [int(r[0]) for r in store.db().execute(
+        "select id from complaints where erased_reason = ? and erased_at >= ? order by id",
+        [RETENTION_REASON, started])]
+    for complaint_id in erased:
+        operators_db.audit(store, time.time(), None, "complaint_erased", complaint_id,
+                           "retention purge", "", actor=actor)
+    operators_db.audit(store, time.time(), None, "retention_purge", None,
+                       f"erased the personal data of {count} complaint(s) closed before "
+                       f"{when} (retention {period:g} days)", "", actor=actor)

@@ -8,8 +8,11 @@ README's settings table is checked against this list by a test.
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
 import secrets
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +31,9 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("MIGRANTLINE_DATA_DIR", "./var",
             "SQLite database, mirrored content, generated audio, outbox"),
+    Setting("MIGRANTLINE_MIN_FREE_MB", "200",
+            "/healthz answers 503 when the disk holding the data folder has less free space "
+            "than this many megabytes (filings would soon fail)"),
     Setting("MIGRANTLINE_CONTENT_DIR", "./content", "content tree to serve"),
     Setting("MIGRANTLINE_RECORDINGS_DIR", "./voice_prompts/recordings",
             "field recordings of voice prompts (`migrantline prompts record` writes here)"),
@@ -44,8 +50,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MIGRANTLINE_BASE_URL", "http://127.0.0.1:5000",
             "public base URL: audio links and Twilio signature checks"),
     Setting("MIGRANTLINE_SECRET_KEY", None,
-            "signs cookies and derives encryption keys; made once and kept in the data dir "
-            "(with a warning) when unset"),
+            "signs cookies and derives encryption keys (at least 256 bits of entropy: "
+            "`migrantline keys generate`); made once and kept in the data dir (with a warning "
+            "at every start) when unset"),
     Setting("MIGRANTLINE_WEBHOOK_TOKEN", None,
             "every Africa's Talking and Kannel callback (and Twilio's, while TWILIO_AUTH_TOKEN "
             "is unset) must carry ?token=<value>; without it those webhooks answer 403 and "
@@ -103,6 +110,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MIGRANTLINE_OUTBOX_KEEP_DAYS", "7",
             "the text and number of an SMS are erased this many days after it was sent (or "
             "failed); its status and size stay for the figures"),
+    Setting("MIGRANTLINE_OUTBOX_MAX_AGE_MINUTES", "60",
+            "with a real MIGRANTLINE_SMS_PROVIDER, /healthz answers 503 when a message has "
+            "waited to be sent longer than this; 0 turns the check off"),
     Setting("MIGRANTLINE_OUTBOX_WORKER", "off",
             "on: `serve` also runs the outbox worker in the background of each process"),
     Setting("MIGRANTLINE_VOICE_PROVIDER", "none",
@@ -196,17 +206,121 @@ def integer(config: Mapping[str, Any], name: str) -> int:
         raise ValueError(f"{name} must be a whole number, not {value!r}") from exc
 
 
-def secret_key(config: Mapping[str, Any], data_dir: Path) -> bytes:
-    """The configured secret, or one made once and kept beside the database."""
+KEY_HELP = ("make one with `migrantline keys generate` (or `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`) and set it in MIGRANTLINE_SECRET_KEY")
+MIN_KEY_BITS = 256
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_BASE64 = re.compile(r"[A-Za-z0-9_\-+/]+=*")
+
+
+class SecretKeyError(ValueError):
+    """The secret key is unusable (too weak); the message says how to make a good one."""
+
+
+def key_bits(key: str) -> float:
+    """A conservative estimate of the entropy of ``key``, in bits.
+
+    Why an estimate and not a rule on length: the key derives every encryption
+    key of the data at rest, so a short or patterned one (``a``, ``aaaa…``,
+    ``password…``) makes a stolen database readable by guessing. Per character
+    a key is credited with what its alphabet allows (hex 4 bits, base64 6
+    bits, otherwise log2 of the character classes it uses, and 2 bits for words
+    separated by spaces); then no more than
+    its zlib-compressed size, so repeated or patterned text counts for little.
+    """
+    if not key:
+        return 0.0
+    if _HEX.fullmatch(key):
+        alphabet = 16
+    elif _BASE64.fullmatch(key):
+        alphabet = 64
+    else:
+        alphabet = sum(size for test, size in (
+            (str.islower, 26), (str.isupper, 26), (str.isdigit, 10),
+            (lambda c: not c.isalnum(), 33)) if any(test(c) for c in key))
+    by_alphabet = len(key) * math.log2(alphabet) if alphabet > 1 else 0.0
+    if any(c.isspace() for c in key):  # words: English carries about 2 bits a letter
+        by_alphabet = min(by_alphabet, 2.0 * len(key))
+    unique = len(set(key))
+    if unique < 8:  # 'aaaa…', 'abab…': whatever the length
+        by_alphabet = min(by_alphabet, len(key) * math.log2(max(unique, 1)) / 4)
+    by_compression = 8.0 * max(len(zlib.compress(key.encode(), 9)) - 6, 0)
+    return min(by_alphabet, by_compression)
+
+
+def check_key(key: str, name: str = "MIGRANTLINE_SECRET_KEY") -> None:
+    """Refuse a key of less than 256 bits of (estimated) entropy, saying how to make one."""
+    bits = key_bits(key)
+    if bits < MIN_KEY_BITS:
+        raise SecretKeyError(
+            f"{name} is too weak (about {int(bits)} bits of entropy; at least "
+            f"{MIN_KEY_BITS} are needed, e.g. 43 random base64 or 64 hex characters): "
+            + KEY_HELP)
+
+
+def key_file(data_dir: Path) -> Path:
+    return data_dir / "secret_key"
+
+
+def secret_key(config: Mapping[str, Any], data_dir: Path, check: bool = True) -> bytes:
+    """The configured secret, or one made once and kept beside the database.
+
+    ``check=False`` only for ``keys rotate``, which must still open data sealed
+    with an old weak key to re-seal it with a strong one.
+    """
     configured = config.get("MIGRANTLINE_SECRET_KEY")
     if configured:
-        return str(configured).encode()
-    path = data_dir / "secret_key"
+        key = str(configured).strip()
+        if check:
+            check_key(key)
+        return key.encode()
+    path = key_file(data_dir)
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
-        log.warning("MIGRANTLINE_SECRET_KEY is not set: made one in %s. Set it in production "
-                    "and keep it safe: it protects stored personal data.", path)
-    return path.read_text().strip().encode()
+    key = path.read_text().strip()
+    if check:
+        check_key(key, str(path))
+    return key.encode()
+
+
+def key_warning(config: Mapping[str, Any], data_dir: Path) -> str | None:
+    """What to say at every start when the key lives in the data folder (or None).
+
+    Said at every start, not only the first: a copy of the data folder (a
+    backup, a lost laptop) then holds the key with the data it protects.
+    """
+    if config.get("MIGRANTLINE_SECRET_KEY"):
+        return None
+    return (f"MIGRANTLINE_SECRET_KEY is not set: the key is kept in {key_file(data_dir)}, "
+            "beside the data it protects, so a copy of the data folder can be read. Set "
+            "MIGRANTLINE_SECRET_KEY in the environment (`migrantline keys generate`, or keep "
+            f"the present key: its value is in that file), then delete {key_file(data_dir)}.")
+
+
+def secure_data_dir(data_dir: Path) -> None:
+    """The data folder 0700 and everything in it owner-only (files 0600, folders 0700).
+
+    Why at every start and not only at creation: folders made by an older
+    version (0755, files 0644) are fixed too. Other local users then cannot
+    read the database, its WAL and SHM, the key or generated audio.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for root, dirs, files in os.walk(data_dir):
+        _chmod(Path(root), 0o700)
+        for name in files:
+            path = Path(root) / name
+            if not path.is_symlink():
+                _chmod(path, 0o600)
+        dirs[:] = [d for d in dirs if not (Path(root) / d).is_symlink()]
+
+
+def _chmod(path: Path, mode: int) -> None:
+    try:
+        if path.stat().st_mode & 0o777 != mode:
+            path.chmod(mode)
+    except OSError as exc:  # not ours (a mounted folder, say): say so, do not stop
+        log.warning("cannot make %s private (%s): do it by hand (chmod %o)", path,
+                    exc.strerror, mode)

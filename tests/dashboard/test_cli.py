@@ -6,11 +6,12 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from tests.conftest import TEST_SECRET
 from ussd_app.cli import main
 
 
 def run(tmp_path: Path, *args: str, stdin: str = "") -> tuple[int, str]:
-    env = {"MIGRANTLINE_DATA_DIR": str(tmp_path / "var"), "MIGRANTLINE_SECRET_KEY": "k"}
+    env = {"MIGRANTLINE_DATA_DIR": str(tmp_path / "var"), "MIGRANTLINE_SECRET_KEY": TEST_SECRET}
     result = CliRunner().invoke(main, ["operators", *args], input=stdin, env=env)
     return result.exit_code, result.output
 

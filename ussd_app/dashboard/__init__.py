@@ -46,7 +46,7 @@ def init_app(app: Flask, services: Any) -> None:
         SESSION_COOKIE_SECURE=str(config.get("MIGRANTLINE_BASE_URL") or "").startswith(
             "https://"))
     app.extensions["dashboard"] = Dashboard(
-        Accounts(services.store, config),
+        Accounts(services.store, config, secret=secret),
         settings.integer(config, "MIGRANTLINE_OPERATOR_IDLE_MINUTES"))
     _templates(app)
     from . import (  # noqa: F401  (routes)

@@ -8,10 +8,13 @@ costs the same hash as a known one, so timing does not tell which exist.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -47,9 +50,14 @@ def normalise_email(email: str) -> str:
 class Accounts:
     def __init__(self, store: Store, config: Mapping[str, Any],
                  clock: Callable[[], float] = time.time,
-                 hasher: PasswordHasher | None = None):
+                 hasher: PasswordHasher | None = None, secret: bytes | None = None):
         self.store, self.clock = store, clock
         self.hasher = hasher or PasswordHasher()
+        if secret is None:
+            secret = settings.secret_key(config, Path(str(config["MIGRANTLINE_DATA_DIR"])
+                                                      ).resolve())
+        self._email_key = hmac.new(secret, b"migrantline sign-in email v1",
+                                   hashlib.sha256).digest()
         self.max_failures = settings.integer(config, "MIGRANTLINE_LOGIN_MAX_FAILURES")
         self.ip_max_failures = settings.integer(config, "MIGRANTLINE_LOGIN_IP_MAX_FAILURES")
         self.lock_seconds = 60 * settings.integer(config, "MIGRANTLINE_LOGIN_LOCK_MINUTES")
@@ -102,10 +110,28 @@ class Accounts:
 
     # -------------------------------------------------------- signing in
 
+    def email_key(self, email: str) -> str:
+        """What is kept of an email typed at sign-in: a keyed hash, never the text.
+
+        Why: people type a password, or a victim's name, into the wrong field; the
+        attempts table and the audit log must not keep it. The same text gives the
+        same hash (lock-outs count per account; a supervisor sees which known
+        account was tried, as ``known_emails`` resolves them), and without the
+        secret key a hash cannot be tested against guesses.
+        """
+        digest = hmac.new(self._email_key, normalise_email(email)[:254].encode(),
+                          hashlib.sha256).hexdigest()
+        return f"email#{digest[:20]}"
+
+    def known_emails(self) -> dict[str, str]:
+        """The hash of each operator's email, to its email (for the audit page)."""
+        return {self.email_key(o["email"]): o["email"] for o in self.all()}
+
     def sign_in(self, email: str, password: str, ip: str) -> SignIn:
         email = normalise_email(email)[:254]
         now = self.clock()
-        by_email, by_ip, _ = db.login_failures(self.store, email, ip, now - self.lock_seconds)
+        typed = self.email_key(email)
+        by_email, by_ip, _ = db.login_failures(self.store, typed, ip, now - self.lock_seconds)
         if by_email >= self.max_failures or by_ip >= self.ip_max_failures:
             return SignIn("locked")
         operator = db.operator_by_email(self.store, email) if email else None
@@ -113,7 +139,7 @@ class Accounts:
             self._dummy = self.hasher.hash("not the password of anyone")
         ok = self._verify(operator["password_hash"] if operator else self._dummy, password)
         ok = ok and operator is not None and bool(operator["active"])
-        db.record_login(self.store, email, ip, ok, now)
+        db.record_login(self.store, typed, ip, ok, now)
         if not ok or operator is None:
             if by_email + 1 >= self.max_failures or by_ip + 1 >= self.ip_max_failures:
                 return SignIn("locked")

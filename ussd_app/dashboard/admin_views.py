@@ -39,7 +39,8 @@ def audit_log() -> ResponseReturnValue:
                                 complaint_id, operator_id)
     return render_template("dashboard/audit.html", rows=rows, total=total, page=page,
                            pages=max(1, -(-total // AUDIT_PAGE)), reference=typed,
-                           operator_id=operator_id, operators=accounts().all())
+                           operator_id=operator_id, operators=accounts().all(),
+                           known=accounts().known_emails())
 
 
 @bp.get("/partners")

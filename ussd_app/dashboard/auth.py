@@ -127,7 +127,7 @@ def login() -> ResponseReturnValue:
     if result.result != "ok" or result.operator is None:
         g.operator = None
         audit("sign_in_locked" if result.result == "locked" else "sign_in_failed",
-              detail=email.strip().lower()[:254])
+              detail=accounts().email_key(email))  # a keyed hash: never the text typed
         minutes = accounts().lock_seconds // 60
         message = _("Too many failed sign-ins. Try again in %(minutes)s minutes.",
                     minutes=minutes) if result.result == "locked" else \

@@ -8,11 +8,15 @@ standard input when it is not one (``echo "$PW" | migrantline operators add
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import click
 
 from .. import settings
+from ..actor import cli_actor
+from ..store import operators as operators_db
 from .accounts import ROLES, AccountError, Accounts
 
 
@@ -21,6 +25,14 @@ def _accounts() -> Accounts:
 
     config = settings.load()
     return Accounts(open_store(Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()), config)
+
+
+def _audit(accounts: Accounts, action: str, operator: dict[str, Any], detail: str = "") -> None:
+    """Every change made here is in the audit log too, as ``cli:<unix user>``: supervisors
+    see accounts added, disabled or given a new password on the server as on the page."""
+    text = f"operator {operator['id']} ({operator['email']})" + (f", {detail}" if detail else "")
+    operators_db.audit(accounts.store, time.time(), None, action, None, text, "",
+                       actor=cli_actor())
 
 
 def _password() -> str:
@@ -47,9 +59,11 @@ def operators() -> None:
 def add(email: str, role: str, name: str) -> None:
     accounts = _accounts()
     try:
-        accounts.add(email, role, _password(), name)
+        operator_id = accounts.add(email, role, _password(), name)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
+    _audit(accounts, "operator_add", {"id": operator_id, "email": email.strip().lower()},
+           f"role {role}")
     click.echo(f"{role} {email.strip().lower()} added; sign in at "
                f"{str(settings.load()['MIGRANTLINE_BASE_URL']).rstrip('/')}/operator/")
 
@@ -75,6 +89,7 @@ def _set_active(email: str, active: bool) -> None:
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     accounts.set_active(operator["id"], active)
+    _audit(accounts, "operator_enable" if active else "operator_disable", operator)
     click.echo(f"{operator['email']} {'enabled' if active else 'disabled and signed out'}")
 
 
@@ -94,8 +109,11 @@ def enable(email: str) -> None:
                    "account out everywhere.")
 @click.argument("email")
 def password(email: str) -> None:
+    accounts = _accounts()
     try:
-        _accounts().set_password(email, _password())
+        accounts.set_password(email, _password())
+        operator = accounts.get(email)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
+    _audit(accounts, "operator_password", operator, "signed out everywhere")
     click.echo(f"password of {email.strip().lower()} changed")

@@ -63,6 +63,16 @@ def m002_outbox(db: Database) -> None:
     db["outbox"].create_index(["status", "next_attempt_at"])
 
 
+@migrations()
+def m_health_001(db: Database) -> None:
+    """One row /healthz rewrites: proof that the database takes writes (see ``write_probe``)."""
+    db["health_probe"].create({"id": int, "at": float, "pid": int}, pk="id")
+
+
+PROBE_SECONDS = 5.0  # /healthz is polled: the write probe runs at most this often
+PROBE_TIMEOUT = 0.5  # a probe waits no longer than this for the write lock
+
+
 @dataclass(frozen=True)
 class SessionRow:
     """One USSD session: how it started (JSON, written once) and its inputs so far.
@@ -133,6 +143,7 @@ class Store:
         self._forgotten: dict[str, float] = {}
         self._flusher: jobs.Periodic | None = None
         self._pid = os.getpid()
+        self._probe: tuple[float, str | None] | None = None
 
     # ------------------------------------------------------------ connections
 
@@ -150,7 +161,12 @@ class Store:
         return db
 
     def migrate(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Owner-only before SQLite opens it: its WAL and SHM files take the database's mode.
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        for path in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+            if path.exists() and path.stat().st_mode & 0o077:
+                path.chmod(0o600)
         db = self.db()
         if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             db.enable_wal()
@@ -167,6 +183,40 @@ class Store:
         except sqlite3.Error as exc:
             return {"status": "error", "error": str(exc)}
 
+    def write_probe(self) -> str | None:
+        """Why the database cannot take a write now (None when it can); cached a few seconds.
+
+        A real write (an UPSERT of one row, committed) on a connection of its
+        own, waiting at most ``PROBE_TIMEOUT`` for the lock: a read-only file, a
+        full disk or a writer holding the lock too long all show, and a monitor
+        polling /healthz never waits long. The result is kept ``PROBE_SECONDS``.
+        """
+        now = time.monotonic()
+        with self._lock:
+            cached = self._probe
+            if cached is not None and now - cached[0] < PROBE_SECONDS:
+                return cached[1]
+        problem: str | None = None
+        try:
+            conn = sqlite3.connect(str(self.path), timeout=PROBE_TIMEOUT, isolation_level=None)
+            try:
+                conn.execute("insert into health_probe (id, at, pid) values (1, ?, ?) "
+                             "on conflict(id) do update set at = excluded.at, pid = excluded.pid",
+                             [time.time(), os.getpid()])
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            problem = f"the database cannot be written: {exc}"
+        with self._lock:
+            self._probe = (time.monotonic(), problem)
+        return problem
+
+    def oldest_unsent(self) -> float | None:
+        """When the oldest message still waiting to be sent (queued or sending) was stored."""
+        row = self.db().execute("select min(created_at) from outbox "
+                                "where status in ('queued', 'sending')").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
     # ------------------------------------------------------------ write-behind
 
     def _ensure_flusher(self) -> None:
@@ -175,7 +225,8 @@ class Store:
         with self._lock:
             if self._flusher is None or self._pid != os.getpid():
                 self._pid = os.getpid()
-                self._flusher = jobs.every(self.flush_interval, self.flush, "session-flush")
+                self._flusher = jobs.every(self.flush_interval, self.flush, "session-flush",
+                                           owner=str(self.path.parent))
 
     def flush(self) -> int:
         """Write buffered session progress and language choices; return rows written."""
@@ -542,9 +593,9 @@ def record_inbound(store: Store, provider: str, message_id: str, phone_key: str,
         raise
 
 
-def enqueue(store: Store, item: OutboxItem) -> bool:
+def enqueue(store: Store, item: OutboxItem, now: float | None = None) -> bool:
     """Store one SMS for sending (once per key); True if this call added it."""
-    return _insert_outbox(store.db().conn, item, time.time())
+    return _insert_outbox(store.db().conn, item, time.time() if now is None else now)
 
 
 def _insert_outbox(conn: sqlite3.Connection, item: OutboxItem, now: float) -> bool:

@@ -47,6 +47,22 @@ def m_operators_001(db: Database) -> None:
         pk="id", not_null={"name", "active", "created_at"}, defaults={"active": 1})
 
 
+@migrations()
+def m_operators_002_audit_actor(db: Database) -> None:
+    """Who acted when no operator was signed in (``cli:<unix user>``); and no typed text.
+
+    Failed sign-ins used to keep the email typed, in clear, in ``login_attempts``
+    and in the audit log; a password typed into the email field stayed there.
+    They now keep a keyed hash (``Accounts.email_key``); the old rows cannot be
+    hashed here (no key in a migration), so they go: the attempts only counted
+    for a lock-out of minutes, and the audit rows keep the fact, not the text.
+    """
+    db["audit_log"].add_column("actor", str)
+    db.execute("delete from login_attempts")
+    db.execute("update audit_log set detail = null "
+                "where action in ('sign_in_failed', 'sign_in_locked')")
+
+
 class EmailTaken(Exception):
     """An operator with this email exists already."""
 
@@ -131,10 +147,12 @@ def purge_login_attempts(store: Store, before: float) -> int:
 
 
 def audit(store: Store, at: float, operator_id: int | None, action: str,
-          complaint_id: int | None, detail: str, ip: str) -> None:
+          complaint_id: int | None, detail: str, ip: str, actor: str | None = None) -> None:
+    """One row; ``actor`` names who acted when it was no operator (``cli:<unix user>``)."""
     store.db().execute(
-        "insert into audit_log (at, operator_id, action, complaint_id, detail, ip) "
-        "values (?, ?, ?, ?, ?, ?)", [at, operator_id, action, complaint_id, detail, ip])
+        "insert into audit_log (at, operator_id, action, complaint_id, detail, ip, actor) "
+        "values (?, ?, ?, ?, ?, ?, ?)",
+        [at, operator_id, action, complaint_id, detail, ip, actor])
 
 
 def audit_rows(store: Store, limit: int, offset: int, complaint_id: int | None = None,
@@ -152,7 +170,7 @@ def audit_rows(store: Store, limit: int, offset: int, complaint_id: int | None =
     total = conn.execute(f"select count(*) from audit_log a {clause}", params).fetchone()[0]
     rows = _dicts(conn.execute(
         "select a.id, a.at, a.operator_id, o.email as operator_email, a.action, "
-        "a.complaint_id, c.reference, a.detail, a.ip from audit_log a "
+        "a.complaint_id, c.reference, a.detail, a.ip, a.actor from audit_log a "
         "left join operators o on o.id = a.operator_id "
         f"left join complaints c on c.id = a.complaint_id {clause} "
         "order by a.at desc, a.id desc limit ? offset ?", [*params, limit, offset]))
