@@ -468,6 +468,15 @@ def test_serve_with_a_token_checks_it(tmp_path: Path) -> None:
         assert status == 403 and body.startswith("forbidden")
         status, body = _post(base + "/ussd/africastalking?token=" + TOKEN, USSD_HOP)
         assert status == 200 and body.startswith("CON ")
+        # The terminal phone passes the token too, on USSD and on Twilio's voice line.
+        env = env_for(tmp_path, MIGRANTLINE_WEBHOOK_TOKEN=TOKEN, MIGRANTLINE_BASE_URL=base)
+        for channel, keys, heard in (("ussd", "1\n", "Before you go"),
+                                     ("voice", "1\n\n\n", "(the call ends)")):
+            result = subprocess.run([str(BIN), "simulate", "--channel", channel, "--url", base],
+                                    input=keys, capture_output=True, text=True, env=env,
+                                    timeout=60, cwd=ROOT)
+            assert result.returncode == 0, result.stderr
+            assert heard in result.stdout
     finally:
         output = _stop(proc)
     assert "DEMO MODE" not in output
