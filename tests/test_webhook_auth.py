@@ -398,6 +398,7 @@ def test_serve_refuses_to_start_without_authentication(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "ussd_africastalking" in result.stderr and "voice_twilio" in result.stderr
     assert "MIGRANTLINE_WEBHOOK_TOKEN" in result.stderr and "--demo" in result.stderr
+    assert not (tmp_path / "var").exists()  # refused before anything was written
     # Twilio's token alone leaves Africa's Talking and Kannel open: still refused.
     result = _serve(tmp_path, TWILIO_AUTH_TOKEN=TWILIO)
     assert result.returncode == 1 and "sms_kannel" in result.stderr

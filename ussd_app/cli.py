@@ -57,15 +57,15 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool,
         raise click.ClickException(
             "the content tree has errors and would not be served; run "
             "`migrantline content check` to see them, fix them, then start again")
+    from .webhook_auth import DEMO_BANNER, refusal_to_start
+
+    refusal = refusal_to_start(auth)  # before anything is written
+    if refusal:
+        raise click.ClickException(refusal)
     from .store import open_store
 
     open_store(Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve())  # migrate once, up front
     settings.secret_key(config, Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve())
-    from .webhook_auth import DEMO_BANNER, refusal_to_start
-
-    refusal = refusal_to_start(auth)
-    if refusal:
-        raise click.ClickException(refusal)
     if auth.demo:
         click.echo(DEMO_BANNER, err=True)
     elif auth.insecure and auth.unauthenticated():
