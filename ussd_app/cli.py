@@ -73,6 +73,11 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool,
         raise click.ClickException(
             "the content tree has errors and would not be served; run "
             "`migrantline content check` to see them, fix them, then start again")
+    from .webhook_auth import DEMO_BANNER, refusal_to_start
+
+    refusal = refusal_to_start(auth)  # before anything is written
+    if refusal:
+        raise click.ClickException(refusal)
     from .store import open_store
 
     os.umask(0o077)  # what the workers create (audio, the database's WAL) is owner-only
@@ -83,11 +88,6 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool,
     warning = settings.key_warning(config, data_dir)
     if warning:
         click.echo(f"warning: {warning}", err=True)
-    from .webhook_auth import DEMO_BANNER, refusal_to_start
-
-    refusal = refusal_to_start(auth)
-    if refusal:
-        raise click.ClickException(refusal)
     if auth.demo:
         click.echo(DEMO_BANNER, err=True)
     elif auth.insecure and auth.unauthenticated():
