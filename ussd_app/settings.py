@@ -86,7 +86,7 @@ SETTINGS: tuple[Setting, ...] = (
             "wait before the first retry; it doubles after each failed attempt (at most 6 h)"),
     Setting("MIGRANTLINE_OUTBOX_LEASE_SECONDS", "120",
             "how long a worker holds a message it is sending; a killed worker's messages are "
-            "taken again after this"),
+            "taken again after this (the provider's HTTP timeouts are kept under half of it)"),
     Setting("MIGRANTLINE_OUTBOX_MAX_AGE_MINUTES", "60",
             "with a real MIGRANTLINE_SMS_PROVIDER, /healthz answers 503 when a message has "
             "waited to be sent longer than this; 0 turns the check off"),
