@@ -68,6 +68,12 @@ def m_health_001(db: Database) -> None:
     db["health_probe"].create({"id": int, "at": float, "pid": int}, pk="id")
 
 
+@migrations()
+def m_keys_001(db: Database) -> None:
+    """Which secret key sealed this data: a keyed hash of a constant (see ``rekey.py``)."""
+    db["key_check"].create({"id": int, "fingerprint": str, "set_at": float}, pk="id")
+
+
 PROBE_SECONDS = 5.0  # /healthz is polled: the write probe runs at most this often
 PROBE_TIMEOUT = 0.5  # a probe waits no longer than this for the write lock
 
