@@ -225,17 +225,16 @@ def _pins(conn: sqlite3.Connection, old: bytes, new: bytes) -> int:
     for rowid, reference, stored in conn.execute(
             "select rowid, reference, pin_hash from complaints where pin_hash is not null"
     ).fetchall():
-        for n in range(10000):
-            pin = f"{n:04d}"
-            if hmac.compare_digest(hmac.new(old_key, f"{reference}:{pin}".encode(),
-                                            hashlib.sha256).hexdigest(), str(stored)):
-                conn.execute("update complaints set pin_hash = ? where rowid = ?",
-                             [hmac.new(new_key, f"{reference}:{pin}".encode(),
-                                       hashlib.sha256).hexdigest(), rowid])
-                count += 1
-                break
-        else:
+        target = bytes.fromhex(str(stored))
+        # hmac.digest: the one-shot C path, about 3x quicker than hmac.new for 10,000 tries
+        pin = next((f"{n:04d}" for n in range(10000) if hmac.digest(
+            old_key, f"{reference}:{n:04d}".encode(), "sha256") == target), None)
+        if pin is None:
             raise Unreadable(f"the PIN of complaint row {rowid} does not match the current key")
+        conn.execute("update complaints set pin_hash = ? where rowid = ?",
+                     [hmac.digest(new_key, f"{reference}:{pin}".encode(), "sha256").hex(),
+                      rowid])
+        count += 1
     return count
 
 
