@@ -3,6 +3,7 @@ the new key reads everything back; the old key opens nothing left in the data fo
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from ussd_app.cli import main
 from ussd_app.privacy import BytesSealer, PhoneHasher, Sealer
 from ussd_app.store import voice_recordings as recordings_db
 
-from .conftest import TEST_SECRET, Phone, make_app
+from .conftest import ROOT, TEST_SECRET, Phone, make_app
+from .test_cli import BIN, env_for, free_port
 from .test_complaints import (
     DESCRIPTION,
     choice,
@@ -108,6 +110,9 @@ def test_rotate_reseals_everything_and_the_old_key_opens_nothing(tmp_path: Path)
 
     with pytest.raises(settings.SecretKeyError, match="not the key the data"):
         make_app(tmp_path)  # the old key: refused, nothing sealed with it any more
+    served = subprocess.run([str(BIN), "serve", "--port", str(free_port())], cwd=ROOT,
+                            env=env_for(tmp_path), capture_output=True, text=True, timeout=60)
+    assert served.returncode == 1 and "not the key the data" in served.stderr
     app = make_app(tmp_path, MIGRANTLINE_SECRET_KEY=NEW_KEY)
     services = app.extensions["migrantline"]
     client = app.test_client()
