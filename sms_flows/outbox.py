@@ -8,18 +8,33 @@ listed, never silently dropped). A worker killed mid-send leaves the message
 ``sending`` until its lease runs out, then another worker takes it again.
 Opted-out numbers get only direct replies: anything else is ``suppressed``.
 
-The one window where a message could go twice is a crash after the provider
-took it and before ``sent`` is committed; the lease (not a short timer)
-keeps that window to real crashes.
+Sent once where the provider answered: the provider's id is appended to a
+journal file in the data folder (``outbox-sent.journal``, fsynced) the moment
+the send returns, before the database is written; every batch first marks
+the journaled messages ``sent``, and a message with a provider id is never
+claimed again. A worker killed (or a database locked) between the provider's
+answer and the ``sent`` commit therefore sends nothing twice. The HTTP
+timeouts are derived from the lease (connect plus read under half of it), so
+a send normally returns, and is journaled, long before its lease can run out.
+
+What is left at-least-once: a crash (or a timeout) after the provider took
+the message and before its answer reached the worker; a send outlasting its
+lease (a provider trickling its answer past the read timeout, or a process
+paused longer than the lease); and the journal itself failing (a full disk).
+Then the message may be sent again after the lease.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
+import os
 import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from ussd_app import jobs
@@ -33,6 +48,61 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = 6 * 3600.0
 
 
+class SentJournal:
+    """Provider ids written down the moment a send returns, before the database.
+
+    One JSON line per message taken by the provider (``[outbox id, provider
+    id]``), appended under an exclusive ``flock`` and fsynced: it survives the
+    process being killed, or the database being locked, before ``sent`` is
+    committed. ``replay`` marks what it holds ``sent`` in one transaction and
+    empties it; every worker process of a data folder shares the one file.
+    No personal data: ids only.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def append(self, message_id: int, provider_id: str) -> None:
+        line = json.dumps([message_id, provider_id]).encode() + b"\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)  # and the lock with it
+
+    def replay(self, store: db.Store) -> int:
+        """Mark every journaled message sent, then empty the journal; how many changed."""
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+        except FileNotFoundError:
+            return 0
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            data = b""
+            while chunk := os.read(fd, 1 << 16):
+                data += chunk
+            if not data:
+                return 0
+            sent: list[tuple[int, str]] = []
+            for line in data.splitlines():
+                try:
+                    message_id, provider_id = json.loads(line)
+                    sent.append((int(message_id), str(provider_id)))
+                except (ValueError, TypeError):  # a line cut short by a crash: no answer kept
+                    log.warning("outbox journal: skipped an unreadable line")
+            changed = db.record_sent(store, sent) if sent else 0
+            os.ftruncate(fd, 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if changed:
+            log.warning("outbox: %d message(s) the provider had taken before a crash marked "
+                        "sent from the journal (not sent again)", changed)
+        return changed
+
+
 class OutboxWorker:
     def __init__(self, store: db.Store, provider: Provider, sealer: Sealer,
                  hasher: PhoneHasher, max_attempts: int = 8, backoff: float = 30.0,
@@ -41,11 +111,13 @@ class OutboxWorker:
         self.max_attempts, self.backoff, self.lease = max_attempts, backoff, lease
         self.batch, self.threads = batch, threads
         self._pool: ThreadPoolExecutor | None = None
+        self.journal = SentJournal(store.path.parent / "outbox-sent.journal")
 
     def run_once(self, now: float | None = None) -> dict[str, int]:
         """Send one batch of due messages; counts by what became of them."""
         if isinstance(self.provider, StoreOnly):
             return {}
+        self.journal.replay(self.store)  # what a killed worker had sent: never claimed again
         claimed = db.claim_outbox(self.store, time.time() if now is None else now, self.lease,
                                   self.batch)
         counts: dict[str, int] = {}
@@ -114,6 +186,11 @@ class OutboxWorker:
             log.exception("outbox: provider %s failed unexpectedly", self.provider.name)
             return self._finish(row, "queued", error=type(exc).__name__,
                                 next_attempt_at=time.time() + self.backoff)
+        try:  # before the database: a crash or a locked database now cannot resend it
+            self.journal.append(message_id, provider_id)
+        except OSError as exc:  # a full disk, say: the database write below still counts
+            log.error("outbox: could not journal message %s (%s); a crash before it is "
+                      "marked sent would send it again", message_id, exc)
         return self._finish(row, "sent", provider_id=provider_id)
 
     def _finish(self, row: dict[str, Any], status: str, **fields: Any) -> str:
@@ -136,20 +213,19 @@ def make_worker(config: Any, store: db.Store, secret: bytes) -> OutboxWorker:
     """A worker for the configured provider (raises ValueError on missing settings)."""
     from ussd_app import quiet_http_clients, settings
 
-    from .providers import make_provider
+    from .providers import make_provider, send_timeout
 
     quiet_http_clients()  # Kannel's request URL holds the number and the text
-
-    return OutboxWorker(store, make_provider(config), Sealer(secret), PhoneHasher(secret),
+    lease = float(config.get("MIGRANTLINE_OUTBOX_LEASE_SECONDS") or 120)
+    return OutboxWorker(store, make_provider(config, send_timeout(lease)), Sealer(secret),
+                        PhoneHasher(secret),
                         max_attempts=settings.integer(config, "MIGRANTLINE_OUTBOX_MAX_ATTEMPTS"),
                         backoff=float(config.get("MIGRANTLINE_OUTBOX_BACKOFF_SECONDS") or 30),
-                        lease=float(config.get("MIGRANTLINE_OUTBOX_LEASE_SECONDS") or 120))
+                        lease=lease)
 
 
 def start_background(services: Any) -> threading.Event:
     """Run the worker in a daemon thread of this process; set the event to stop it."""
-    from pathlib import Path
-
     from ussd_app import settings
 
     config = services.config

@@ -15,7 +15,18 @@ from urllib.parse import urlencode
 
 import requests
 
-TIMEOUT = (3.05, 10.0)
+TIMEOUT = (3.05, 10.0)  # (connect, read) at most; shorter when the outbox lease is short
+
+
+def send_timeout(lease: float) -> tuple[float, float]:
+    """HTTP timeouts that leave a send well inside the outbox lease.
+
+    Why: a send still waiting on the provider when its lease runs out is
+    taken by another worker and sent again. Connect plus read stay under half
+    the lease. (A read timeout bounds each read, not the whole answer: a
+    provider that trickles its answer byte by byte could still outlast it.)
+    """
+    return (min(TIMEOUT[0], lease / 4), min(TIMEOUT[1], lease / 4))
 
 
 class SendError(Exception):
@@ -49,9 +60,10 @@ class AtProvider:
     name = "africastalking"
 
     def __init__(self, username: str, api_key: str, sender_id: str | None = None,
-                 base_url: str | None = None):
+                 base_url: str | None = None, timeout: tuple[float, float] | None = None):
         from africastalking.SMS import SMSService
 
+        self.timeout = timeout or TIMEOUT
         self.sms = SMSService(username, api_key)
         if base_url:  # a sandbox or stand-in: the SDK's own base URL, re-pointed
             self.sms._baseUrl = base_url.rstrip("/") + "/version1"
@@ -62,7 +74,7 @@ class AtProvider:
 
         to = "+" + to.lstrip("+")
         try:
-            answer = self.sms.send(body, [to], sender_id=self.sender_id, timeout=TIMEOUT)
+            answer = self.sms.send(body, [to], sender_id=self.sender_id, timeout=self.timeout)
         except ValueError as exc:
             raise SendError(f"rejected number: {type(exc).__name__}", temporary=False) from None
         except AfricasTalkingException as exc:
@@ -86,12 +98,14 @@ class TwilioProvider:
     name = "twilio"
 
     def __init__(self, account_sid: str, auth_token: str, from_number: str,
-                 status_callback: str | None = None, base_url: str | None = None):
+                 status_callback: str | None = None, base_url: str | None = None,
+                 timeout: tuple[float, float] | None = None):
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
+        self.timeout = timeout or TIMEOUT
         self.client = Client(account_sid, auth_token,
-                             http_client=TwilioHttpClient(timeout=TIMEOUT[1]))
+                             http_client=TwilioHttpClient(timeout=self.timeout[1]))
         if base_url:  # a stand-in for api.twilio.com
             self.client.api.base_url = base_url.rstrip("/")
         self.from_number, self.status_callback = from_number, status_callback
@@ -117,8 +131,10 @@ class KannelProvider:
     name = "kannel"
 
     def __init__(self, sendsms_url: str, username: str, password: str,
-                 sender: str | None = None, dlr_url: str | None = None):
+                 sender: str | None = None, dlr_url: str | None = None,
+                 timeout: tuple[float, float] | None = None):
         self.url, self.username, self.password = sendsms_url, username, password
+        self.timeout = timeout or TIMEOUT
         self.sender, self.dlr_url = sender, dlr_url
         self.http = requests.Session()
 
@@ -135,7 +151,7 @@ class KannelProvider:
             params["dlr-url"] = self.dlr_url + ("&" if "?" in self.dlr_url else "?") + \
                 urlencode({"id": provider_id}) + "&type=%d"
         try:
-            answer = self.http.get(self.url, params=params, timeout=TIMEOUT)
+            answer = self.http.get(self.url, params=params, timeout=self.timeout)
         except requests.RequestException as exc:
             raise SendError(f"Kannel unreachable: {type(exc).__name__}") from None
         if answer.status_code in (200, 202):
@@ -144,7 +160,8 @@ class KannelProvider:
         raise SendError(f"Kannel {answer.status_code}: {answer.text[:200]}", temporary)
 
 
-def make_provider(config: Mapping[str, Any]) -> Provider:
+def make_provider(config: Mapping[str, Any],
+                  timeout: tuple[float, float] | None = None) -> Provider:
     """The provider MIGRANTLINE_SMS_PROVIDER names, from its settings."""
     name = str(config.get("MIGRANTLINE_SMS_PROVIDER") or "outbox").lower()
     base = str(config.get("MIGRANTLINE_BASE_URL") or "").rstrip("/")
@@ -162,15 +179,15 @@ def make_provider(config: Mapping[str, Any]) -> Provider:
     if name == "africastalking":
         username, key = need("AT_USERNAME", "AT_API_KEY")
         return AtProvider(username, key, config.get("AT_SENDER_ID"),
-                          config.get("AT_API_URL") or None)
+                          config.get("AT_API_URL") or None, timeout)
     if name == "twilio":
         sid, token_, number = need("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
                                    "TWILIO_FROM_NUMBER")
         return TwilioProvider(sid, token_, number, f"{base}/sms/twilio/status" if base else None,
-                              config.get("TWILIO_API_URL") or None)
+                              config.get("TWILIO_API_URL") or None, timeout)
     if name == "kannel":
         url, user, password = need("KANNEL_SENDSMS_URL", "KANNEL_USERNAME", "KANNEL_PASSWORD")
         return KannelProvider(url, user, password, config.get("KANNEL_SENDER") or None,
-                              f"{base}/sms/kannel/delivery{query}" if base else None)
+                              f"{base}/sms/kannel/delivery{query}" if base else None, timeout)
     raise ValueError(f"MIGRANTLINE_SMS_PROVIDER must be africastalking, twilio, kannel or "
                      f"outbox, not {name!r}")

@@ -71,7 +71,7 @@ def test_a_key_in_the_data_folder_is_warned_about_at_every_start(
         assert "MIGRANTLINE_SECRET_KEY" in warned[0]
     caplog.clear()
     with caplog.at_level(logging.WARNING):  # a key in the environment: nothing to say
-        make_app(tmp_path, MIGRANTLINE_SECRET_KEY=TEST_SECRET).extensions[
+        make_app(tmp_path / "other", MIGRANTLINE_SECRET_KEY=TEST_SECRET).extensions[
             "migrantline"].store.close()
     assert not [r for r in caplog.records if "secret_key" in r.getMessage()]
 

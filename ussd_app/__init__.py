@@ -19,7 +19,7 @@ from flask import Flask, Response
 
 from sms_flows.service import SmsService
 
-from . import jobs, settings, sync
+from . import jobs, rekey, settings, sync
 from .agencies import AgencyRegistry
 from .callbacks import Callbacks
 from .complaint_actions import make_actions
@@ -71,6 +71,12 @@ def build_services(config: Mapping[str, Any]) -> Services:
 def _build_services(config: Mapping[str, Any]) -> Services:
     data_dir = Path(config["MIGRANTLINE_DATA_DIR"]).resolve()
     store = open_store(data_dir, settings.integer(config, "MIGRANTLINE_SESSION_FLUSH_MS"))
+    secret = settings.secret_key(config, data_dir)
+    if not rekey.check_fingerprint(store, secret):  # before anything starts with it
+        raise settings.SecretKeyError(
+            f"MIGRANTLINE_SECRET_KEY is not the key the data in {data_dir} was sealed with "
+            "(was it rotated with `migrantline keys rotate`? set the new key); not starting, "
+            "so that nothing is sealed with the wrong key")
     catalogs = default_catalogs()
     layouts = content_layouts(config)
     layout, sms_layouts = layouts[0], layouts[1:]
@@ -82,7 +88,6 @@ def _build_services(config: Mapping[str, Any]) -> Services:
     content.load()
     content.watch(float(config.get("MIGRANTLINE_CONTENT_POLL_SECONDS") or 0))
     background_sync = sync.start_background(config, on_switch=content.poll)
-    secret = settings.secret_key(config, data_dir)
     complaints = Complaints(store, secret, catalogs.gettext, resolve_agency=agencies.resolve)
     actions = make_actions(complaints, catalogs.gettext)
     draft_seconds = 60 * settings.integer(config, "MIGRANTLINE_DRAFT_MINUTES")

@@ -82,9 +82,15 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool,
 
     os.umask(0o077)  # what the workers create (audio, the database's WAL) is owner-only
     data_dir = Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()
-    settings.secret_key(config, data_dir)  # a weak key: refused before anything starts
+    secret = settings.secret_key(config, data_dir)  # a weak key: refused before anything
     settings.secure_data_dir(data_dir)
-    open_store(data_dir)  # migrate once, up front
+    store = open_store(data_dir)  # migrate once, up front
+    from .rekey import check_fingerprint
+
+    if not check_fingerprint(store, secret):
+        raise click.ClickException(
+            f"MIGRANTLINE_SECRET_KEY is not the key the data in {data_dir} was sealed with "
+            "(was it rotated with `migrantline keys rotate`? set the new key)")
     warning = settings.key_warning(config, data_dir)
     if warning:
         click.echo(f"warning: {warning}", err=True)

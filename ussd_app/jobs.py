@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -55,6 +56,7 @@ class Heartbeat:
         self.last_error_at: float | None = None
         self.failures = 0  # consecutive
         self.stopped = False
+        self.pid = os.getpid()  # a forked child has the entry, not the thread: not its job
         with _registry_lock:
             _registry.append(self)
 
@@ -92,7 +94,7 @@ class Heartbeat:
 
 def heartbeats(owner: str) -> list[Heartbeat]:
     with _registry_lock:
-        return [h for h in _registry if h.owner == owner]
+        return [h for h in _registry if h.owner == owner and h.pid == os.getpid()]
 
 
 def problems(owner: str) -> list[str]:

@@ -106,7 +106,7 @@ SETTINGS: tuple[Setting, ...] = (
             "wait before the first retry; it doubles after each failed attempt (at most 6 h)"),
     Setting("MIGRANTLINE_OUTBOX_LEASE_SECONDS", "120",
             "how long a worker holds a message it is sending; a killed worker's messages are "
-            "taken again after this"),
+            "taken again after this (the provider's HTTP timeouts are kept under half of it)"),
     Setting("MIGRANTLINE_OUTBOX_KEEP_DAYS", "7",
             "the text and number of an SMS are erased this many days after it was sent (or "
             "failed); its status and size stay for the figures"),

@@ -69,6 +69,12 @@ def m_health_001(db: Database) -> None:
     db["health_probe"].create({"id": int, "at": float, "pid": int}, pk="id")
 
 
+@migrations()
+def m_keys_001(db: Database) -> None:
+    """Which secret key sealed this data: a keyed hash of a constant (see ``rekey.py``)."""
+    db["key_check"].create({"id": int, "fingerprint": str, "set_at": float}, pk="id")
+
+
 PROBE_SECONDS = 5.0  # /healthz is polled: the write probe runs at most this often
 PROBE_TIMEOUT = 0.5  # a probe waits no longer than this for the write lock
 
@@ -618,9 +624,28 @@ def claim_outbox(store: Store, now: float, lease: float, limit: int) -> list[dic
     cursor = store.db().execute(
         "update outbox set status = 'sending', attempts = attempts + 1, updated_at = ?, "
         "next_attempt_at = ? where id in (select id from outbox where status in "
-        "('queued', 'sending') and next_attempt_at <= ? order by next_attempt_at, id "
-        "limit ?) returning *", [now, now + lease, now, limit])
+        "('queued', 'sending') and next_attempt_at <= ? and provider_id is null "
+        "order by next_attempt_at, id limit ?) returning *", [now, now + lease, now, limit])
     return _dicts(cursor)
+
+
+def record_sent(store: Store, sent: Sequence[tuple[int, str]]) -> int:
+    """Mark messages the provider took (id, provider's id) as sent, in one transaction.
+
+    For the outbox worker's journal: a provider's answer written down before a
+    crash (or a locked database) kept it from the ``sent`` commit. A message
+    already sent, delivered or failed is left as it is.
+    """
+    conn = store.db().conn
+    count = 0
+    with write_transaction(conn):
+        for message_id, provider_id in sent:
+            cursor = conn.execute(
+                "update outbox set status = 'sent', provider_id = ?, error = null, "
+                "updated_at = ? where id = ? and status in ('queued', 'sending')",
+                [provider_id, time.time(), message_id])
+            count += int(cursor.rowcount or 0)
+    return count
 
 
 def finish_outbox(store: Store, message_id: int, attempts: int, status: str,
