@@ -26,7 +26,7 @@ def main() -> None:
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="worker processes")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 256),
-              help="threads per worker running the app (slow uploads wait without one)")
+              help="threads per worker running the app (slow clients wait without one)")
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces

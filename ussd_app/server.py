@@ -7,10 +7,11 @@ the thread as long as it likes; two such clients froze a default install
 (2 workers x 1 thread). Here the body is read on the worker's event loop,
 where a waiting connection costs a coroutine, not a thread: the whole body
 must arrive within ``MIGRANTLINE_BODY_TIMEOUT_SECONDS`` (else 408) and within
-the app's 64 KiB (else 413). Only a complete request reaches the bounded pool
-of ``--threads`` threads that runs the unchanged WSGI app (the USSD middleware
-and Flask). Headers are bounded by granian itself (``header_read_timeout``,
-which also closes idle keep-alive connections), see ``http1_settings``.
+the app's 64 KiB (else 413). Only a complete request reaches the unchanged
+WSGI app (the USSD middleware and Flask): on the loop's own thread with
+``--threads 1`` (the default), else in a pool of ``--threads`` threads.
+Headers are bounded by granian itself (``header_read_timeout``, which also
+closes idle keep-alive connections), see ``http1_settings``.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ class Bridge:
         self.app = self._load()
         self.max_body = int(getattr(self.app, "config", {}).get("MAX_CONTENT_LENGTH")
                             or DEFAULT_MAX_BODY)
-        self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wsgi")
+        if self.threads > 1:
+            self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wsgi")
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         if self.pool is not None:
@@ -93,18 +95,17 @@ class Bridge:
         if scope.proto != "http":  # websockets are off in serve; refuse anything else
             return
         try:
-            body = await asyncio.wait_for(self._body(scope, proto), self.body_timeout)
+            async with asyncio.timeout(self.body_timeout):
+                body = await self._body(scope, proto)
         except BodyRefused as refused:
             return _refuse(proto, refused.status)
         except TimeoutError:
             return _refuse(proto, 408)
         except Exception:  # the client went away mid-body (granian's ProtocolClosed/Error)
             return _refuse(proto, 400)
-        loop = asyncio.get_running_loop()
         environ = _environ(scope, body, self.threads > 1)
         try:
-            status, headers, chunks, rest = await loop.run_in_executor(
-                self.pool, _call, self.app, environ)
+            status, headers, chunks, rest = await self._run(_call, self.app, environ)
         except Exception:  # Flask answers its own errors; this is a bug in the bridge's path
             log.exception("request failed: %s %s", scope.method, scope.path)
             return _refuse(proto, 500)
@@ -112,6 +113,18 @@ class Bridge:
             proto.response_bytes(status, headers, b"".join(chunks))
             return
         await self._stream(proto, status, headers, chunks, rest)
+
+    async def _run(self, call: Callable[..., Any], *args: Any) -> Any:
+        """``call`` in a pool thread; with one thread per worker, on the loop itself.
+
+        Why inline for one thread: it gives the same one-request-at-a-time as a pool
+        of one, without the hand-over to another thread and back, which cost as much
+        CPU as the USSD hop itself (bench/README.md). Only complete requests get here,
+        so a slow client still holds nothing but its coroutine.
+        """
+        if self.pool is None:
+            return call(*args)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, call, *args)
 
     async def _body(self, scope: Any, proto: Any) -> bytes:
         declared = scope.headers.get("content-length")
@@ -139,18 +152,17 @@ class Bridge:
     async def _stream(self, proto: Any, status: int, headers: list[tuple[str, str]],
                       chunks: list[bytes], rest: _Rest) -> None:
         """A large response (prompt audio): sent in batches, each read in a pool thread."""
-        loop = asyncio.get_running_loop()
         try:
             transport = proto.response_stream(status, headers)
             while chunks:
                 # A reader that stops reading is dropped after the body timeout too.
-                await asyncio.wait_for(transport.send_bytes(b"".join(chunks)),
-                                       self.body_timeout)
-                chunks = await loop.run_in_executor(self.pool, rest.batch)
+                async with asyncio.timeout(self.body_timeout):
+                    await transport.send_bytes(b"".join(chunks))
+                chunks = await self._run(rest.batch)
         except Exception:  # the client went away or stalled: stop reading the file
             pass
         finally:
-            await loop.run_in_executor(self.pool, rest.close)
+            await self._run(rest.close)
 
 
 class _Rest:
