@@ -47,18 +47,24 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``migrantline serve`` with 2 workers x 1 thread (the defaults) and short timeouts."""
+@pytest.fixture(scope="module", params=[1, 3], ids=["1-thread", "3-threads"])
+def server(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``migrantline serve`` with 2 workers and short timeouts.
+
+    One thread per worker (the default) runs the app on the event loop's thread;
+    more run it in a pool: both must keep slow clients away from the app.
+    """
     tmp = tmp_path_factory.mktemp("slow")
     port = free_port()
     env = env_for(tmp, MIGRANTLINE_HEADER_TIMEOUT_SECONDS=str(TIMEOUT),
                   MIGRANTLINE_BODY_TIMEOUT_SECONDS=str(TIMEOUT),
                   MIGRANTLINE_WEBHOOK_TOKEN=TOKEN, MIGRANTLINE_PROMPTS_RENDER="off",
                   MIGRANTLINE_RECORDINGS_DIR=str(tmp / "recordings"))
-    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port), "--workers", "2"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port), "--workers", "2",
+                             "--threads", str(request.param)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     try:
         deadline = time.time() + 30
         while not _answers(port):
