@@ -31,13 +31,14 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces
 
-    from .server import THREADS_ENV, http1_settings, seconds
+    from .server import THREADS_ENV, http1_settings, seconds, trusted_proxies
     from .sync import served_content_dir
 
     config = settings.load()
     try:  # refuse a bad timeout here, not in each worker
         http1 = http1_settings(config)
         seconds(config, "MIGRANTLINE_BODY_TIMEOUT_SECONDS")
+        trusted_proxies(config)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     served = served_content_dir(config)  # the synced mirror once MIGRANTLINE_CENTRAL_URL is set

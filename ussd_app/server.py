@@ -17,6 +17,7 @@ closes idle keep-alive connections), see ``http1_settings``.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import sys
@@ -58,6 +59,34 @@ def http1_settings(config: Any) -> Any:
     return HTTP1Settings(header_read_timeout=max(1, millis))
 
 
+def trusted_proxies(config: Any) -> frozenset[str]:
+    """Addresses whose X-Forwarded-For is believed (the reverse proxy's, e.g. 127.0.0.1)."""
+    found = set()
+    for item in str(config.get("MIGRANTLINE_TRUSTED_PROXIES") or "").split(","):
+        if item.strip():
+            try:
+                found.add(str(ipaddress.ip_address(item.strip())))
+            except ValueError:
+                raise ValueError(f"MIGRANTLINE_TRUSTED_PROXIES: {item.strip()!r} is not an "
+                                 "IP address") from None
+    return frozenset(found)
+
+
+def _forwarded_for(environ: dict[str, Any]) -> str | None:
+    """The client address the nearest proxy saw: the last X-Forwarded-For entry.
+
+    Only the last one: a client can send any X-Forwarded-For it likes, and a
+    proxy appends (or, as deploy/nginx.conf does, sets) the address it saw.
+    Why it matters: the dashboard locks sign-ins per address; behind a proxy
+    every client would otherwise share the proxy's one address and lock.
+    """
+    forwarded = str(environ.get("HTTP_X_FORWARDED_FOR") or "")
+    try:
+        return str(ipaddress.ip_address(forwarded.rsplit(",", 1)[-1].strip()))
+    except ValueError:
+        return None
+
+
 class BodyRefused(Exception):
     def __init__(self, status: int):
         super().__init__(status)
@@ -74,12 +103,14 @@ class Bridge:
         self.threads = 1
         self.body_timeout = 10.0
         self.max_body = DEFAULT_MAX_BODY
+        self.proxies: frozenset[str] = frozenset()
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         from . import settings
 
         config = settings.load()
         self.body_timeout = seconds(config, "MIGRANTLINE_BODY_TIMEOUT_SECONDS")
+        self.proxies = trusted_proxies(config)
         self.threads = max(1, int(os.environ.get(THREADS_ENV) or 1))
         self.app = self._load()
         self.max_body = int(getattr(self.app, "config", {}).get("MAX_CONTENT_LENGTH")
@@ -104,6 +135,8 @@ class Bridge:
         except Exception:  # the client went away mid-body (granian's ProtocolClosed/Error)
             return _refuse(proto, 400)
         environ = _environ(scope, body, self.threads > 1)
+        if environ["REMOTE_ADDR"] in self.proxies:
+            environ["REMOTE_ADDR"] = _forwarded_for(environ) or environ["REMOTE_ADDR"]
         try:
             status, headers, chunks, rest = await self._run(_call, self.app, environ)
         except Exception:  # Flask answers its own errors; this is a bug in the bridge's path
