@@ -241,6 +241,23 @@ def test_a_chunked_body_within_the_limit_reaches_the_app(server: Server) -> None
     assert answer.startswith(b"HTTP/1.1 200 ") and b"\r\n\r\nCON " in answer
 
 
+def test_a_body_shorter_than_its_content_length_is_refused(server: Server) -> None:
+    sock = connect(server.port, PARTIAL_BODY)
+    sock.shutdown(socket.SHUT_WR)  # 10 of 1,000 bytes, then the end of the stream
+    answer = answer_of(sock, TIMEOUT + 3)
+    sock.close()
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 400 "), answer[:80]
+
+
+@pytest.mark.parametrize("length", ["+5", "\u0661\u0660", "1_0", "-1", "5, 5"])
+def test_a_malformed_content_length_is_refused(server: Server, length: str) -> None:
+    sock = connect(server.port, PARTIAL_BODY.replace(b"Content-Length: 1000",
+                                                     b"Content-Length: " + length.encode()))
+    answer = answer_of(sock, TIMEOUT + 3)
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:80]
+
+
 def test_a_client_that_hangs_up_mid_body_costs_nothing(server: Server) -> None:
     for _ in range(20):
         connect(server.port, PARTIAL_BODY).close()

@@ -32,7 +32,7 @@ THREADS_ENV = "MIGRANTLINE_SERVE_THREADS"  # set by `serve --threads` for its wo
 DEFAULT_MAX_BODY = 64 * 1024  # when the app does not say (it does: MAX_CONTENT_LENGTH)
 BATCH = 256 * 1024  # a response bigger than this is streamed in batches of this size
 Refusal = tuple[int, str]
-_REASONS = {400: "bad request: the body is shorter than its Content-Length",
+_REASONS = {400: "bad request: a bad Content-Length, or a body shorter than it",
             408: "request timeout: the body did not arrive in time",
             413: "request too large",
             500: "internal error"}
@@ -94,7 +94,7 @@ class BodyRefused(Exception):
 
 
 class Bridge:
-    """The RSGI application: read the body on the loop, then run WSGI in a thread."""
+    """The RSGI application: read the body on the loop, then run the WSGI app."""
 
     def __init__(self, load: Callable[[], Any] | None = None):
         self._load = load or _load_wsgi_app
@@ -162,10 +162,9 @@ class Bridge:
     async def _body(self, scope: Any, proto: Any) -> bytes:
         declared = scope.headers.get("content-length")
         if declared is not None:
-            try:
-                length = int(declared)
-            except ValueError:
-                raise BodyRefused(400) from None
+            if not (declared.isascii() and declared.isdigit()):  # int() takes "+1", "١"
+                raise BodyRefused(400)
+            length = int(declared)
             if length > self.max_body:
                 raise BodyRefused(413)  # refused before a byte of it is read
             if length <= 0:
@@ -184,7 +183,7 @@ class Bridge:
 
     async def _stream(self, proto: Any, status: int, headers: list[tuple[str, str]],
                       chunks: list[bytes], rest: _Rest) -> None:
-        """A large response (prompt audio): sent in batches, each read in a pool thread."""
+        """A large response (prompt audio): sent in batches read where the app runs."""
         try:
             transport = proto.response_stream(status, headers)
             while chunks:
