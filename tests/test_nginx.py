@@ -80,7 +80,9 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
     # `serve` uses its own (longer) timeouts: what is cut below, nginx cut
     app = subprocess.Popen([str(BIN), "serve", "--port", str(app_port), "--workers", "2"],
                            cwd=ROOT, env=env_for(tmp, MIGRANTLINE_WEBHOOK_TOKEN=TOKEN,
-                                                 MIGRANTLINE_PROMPTS_RENDER="off"),
+                                                 MIGRANTLINE_PROMPTS_RENDER="off",
+                                                 MIGRANTLINE_TRUSTED_PROXIES="127.0.0.1",
+                                                 MIGRANTLINE_LOGIN_IP_MAX_FAILURES="3"),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            start_new_session=True)
     nginx = subprocess.Popen([str(NGINX), "-c", str(conf), "-p", str(tmp), "-g", "daemon off;"],
@@ -111,11 +113,14 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
 
 
 def request(port: int, context: ssl.SSLContext | None, method: str, path: str,
-            body: str | None = None, headers: dict[str, str] | None = None
-            ) -> tuple[int, http.client.HTTPMessage, bytes]:
+            body: str | None = None, headers: dict[str, str] | None = None,
+            source: str = "127.0.0.1") -> tuple[int, http.client.HTTPMessage, bytes]:
+    """One request; ``source`` is the client's own address (any of 127.0.0.0/8)."""
     conn: http.client.HTTPConnection = (
-        http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=context)
-        if context else http.client.HTTPConnection("127.0.0.1", port, timeout=5))
+        http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=context,
+                                    source_address=(source, 0))
+        if context else http.client.HTTPConnection("127.0.0.1", port, timeout=5,
+                                                   source_address=(source, 0)))
     try:
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
@@ -197,3 +202,29 @@ def test_slow_clients_are_cut_by_nginx_while_the_service_answers(proxy: Proxy) -
         assert answer == b"" or answer.startswith(b"HTTP/1.1 408 "), answer[:80]
         sock.close()
     assert time.monotonic() - started < TIMEOUT + 4
+
+
+def failed_sign_in(proxy: Proxy, source: str, email: str) -> int:
+    """A wrong password typed on the login page, from the client address ``source``."""
+    _, headers, page = request(proxy.https, proxy.context, "GET", "/operator/login",
+                               source=source)
+    cookie = headers["Set-Cookie"].split(";", 1)[0]
+    found = re.search(rb'name="csrf_token" value="([^"]+)"', page)
+    assert found, "no CSRF token on the login page"
+    form = urllib.parse.urlencode({"csrf_token": found.group(1).decode(), "email": email,
+                                   "password": "wrong-wrong-wrong"})
+    status, _, _ = request(proxy.https, proxy.context, "POST", "/operator/login", form,
+                           {"Content-Type": "application/x-www-form-urlencoded",
+                            "Cookie": cookie, "X-Forwarded-For": "127.0.0.3"}, source=source)
+    return status
+
+
+def test_sign_in_limits_count_each_client_behind_the_proxy(proxy: Proxy) -> None:
+    """One guesser locks out its own address, not every operator behind nginx.
+
+    The guesser also claims another client's address in X-Forwarded-For:
+    nginx replaces the header, so the claim is not believed.
+    """
+    codes = [failed_sign_in(proxy, "127.0.0.2", f"guess{i}@example.org") for i in range(4)]
+    assert codes[0] == 401 and codes[-1] == 429  # MIGRANTLINE_LOGIN_IP_MAX_FAILURES=3
+    assert failed_sign_in(proxy, "127.0.0.3", "op@example.org") == 401  # not locked

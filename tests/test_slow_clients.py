@@ -47,18 +47,24 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``migrantline serve`` with 2 workers x 1 thread (the defaults) and short timeouts."""
+@pytest.fixture(scope="module", params=[1, 3], ids=["1-thread", "3-threads"])
+def server(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``migrantline serve`` with 2 workers and short timeouts.
+
+    One thread per worker (the default) runs the app on the event loop's thread;
+    more run it in a pool: both must keep slow clients away from the app.
+    """
     tmp = tmp_path_factory.mktemp("slow")
     port = free_port()
     env = env_for(tmp, MIGRANTLINE_HEADER_TIMEOUT_SECONDS=str(TIMEOUT),
                   MIGRANTLINE_BODY_TIMEOUT_SECONDS=str(TIMEOUT),
                   MIGRANTLINE_WEBHOOK_TOKEN=TOKEN, MIGRANTLINE_PROMPTS_RENDER="off",
                   MIGRANTLINE_RECORDINGS_DIR=str(tmp / "recordings"))
-    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port), "--workers", "2"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port), "--workers", "2",
+                             "--threads", str(request.param)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     try:
         deadline = time.time() + 30
         while not _answers(port):
@@ -233,6 +239,23 @@ def test_a_chunked_body_within_the_limit_reaches_the_app(server: Server) -> None
     answer = answer_of(sock, 5)
     sock.close()
     assert answer.startswith(b"HTTP/1.1 200 ") and b"\r\n\r\nCON " in answer
+
+
+def test_a_body_shorter_than_its_content_length_is_refused(server: Server) -> None:
+    sock = connect(server.port, PARTIAL_BODY)
+    sock.shutdown(socket.SHUT_WR)  # 10 of 1,000 bytes, then the end of the stream
+    answer = answer_of(sock, TIMEOUT + 3)
+    sock.close()
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 400 "), answer[:80]
+
+
+@pytest.mark.parametrize("length", ["+5", "\u0661\u0660", "1_0", "-1", "5, 5"])
+def test_a_malformed_content_length_is_refused(server: Server, length: str) -> None:
+    sock = connect(server.port, PARTIAL_BODY.replace(b"Content-Length: 1000",
+                                                     b"Content-Length: " + length.encode()))
+    answer = answer_of(sock, TIMEOUT + 3)
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:80]
 
 
 def test_a_client_that_hangs_up_mid_body_costs_nothing(server: Server) -> None:

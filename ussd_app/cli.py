@@ -37,7 +37,7 @@ def main() -> None:
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="worker processes")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 256),
-              help="threads per worker running the app (slow uploads wait without one)")
+              help="threads per worker running the app (slow clients wait without one)")
 @click.option("--demo", is_flag=True,
               help="try it on this machine: webhooks without authentication answer 127.0.0.1 "
                    "only (MIGRANTLINE_DEMO=on); refused with another --host")
@@ -49,7 +49,7 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool,
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces
 
-    from .server import THREADS_ENV, http1_settings, seconds
+    from .server import THREADS_ENV, http1_settings, seconds, trusted_proxies
     from .sync import served_content_dir
 
     # The workers read the settings from the environment: the flags go there.
@@ -62,6 +62,7 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool,
     try:  # refuse a bad timeout here, not in each worker
         http1 = http1_settings(config)
         seconds(config, "MIGRANTLINE_BODY_TIMEOUT_SECONDS")
+        trusted_proxies(config)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     served = served_content_dir(config)  # the synced mirror once MIGRANTLINE_CENTRAL_URL is set

@@ -7,15 +7,17 @@ the thread as long as it likes; two such clients froze a default install
 (2 workers x 1 thread). Here the body is read on the worker's event loop,
 where a waiting connection costs a coroutine, not a thread: the whole body
 must arrive within ``MIGRANTLINE_BODY_TIMEOUT_SECONDS`` (else 408) and within
-the app's 64 KiB (else 413). Only a complete request reaches the bounded pool
-of ``--threads`` threads that runs the unchanged WSGI app (the USSD middleware
-and Flask). Headers are bounded by granian itself (``header_read_timeout``,
-which also closes idle keep-alive connections), see ``http1_settings``.
+the app's 64 KiB (else 413). Only a complete request reaches the unchanged
+WSGI app (the USSD middleware and Flask): on the loop's own thread with
+``--threads 1`` (the default), else in a pool of ``--threads`` threads.
+Headers are bounded by granian itself (``header_read_timeout``, which also
+closes idle keep-alive connections), see ``http1_settings``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import sys
@@ -30,7 +32,7 @@ THREADS_ENV = "MIGRANTLINE_SERVE_THREADS"  # set by `serve --threads` for its wo
 DEFAULT_MAX_BODY = 64 * 1024  # when the app does not say (it does: MAX_CONTENT_LENGTH)
 BATCH = 256 * 1024  # a response bigger than this is streamed in batches of this size
 Refusal = tuple[int, str]
-_REASONS = {400: "bad request: the body is shorter than its Content-Length",
+_REASONS = {400: "bad request: a bad Content-Length, or a body shorter than it",
             408: "request timeout: the body did not arrive in time",
             413: "request too large",
             500: "internal error"}
@@ -57,6 +59,34 @@ def http1_settings(config: Any) -> Any:
     return HTTP1Settings(header_read_timeout=max(1, millis))
 
 
+def trusted_proxies(config: Any) -> frozenset[str]:
+    """Addresses whose X-Forwarded-For is believed (the reverse proxy's, e.g. 127.0.0.1)."""
+    found = set()
+    for item in str(config.get("MIGRANTLINE_TRUSTED_PROXIES") or "").split(","):
+        if item.strip():
+            try:
+                found.add(str(ipaddress.ip_address(item.strip())))
+            except ValueError:
+                raise ValueError(f"MIGRANTLINE_TRUSTED_PROXIES: {item.strip()!r} is not an "
+                                 "IP address") from None
+    return frozenset(found)
+
+
+def _forwarded_for(environ: dict[str, Any]) -> str | None:
+    """The client address the nearest proxy saw: the last X-Forwarded-For entry.
+
+    Only the last one: a client can send any X-Forwarded-For it likes, and a
+    proxy appends (or, as deploy/nginx.conf does, sets) the address it saw.
+    Why it matters: the dashboard locks sign-ins per address; behind a proxy
+    every client would otherwise share the proxy's one address and lock.
+    """
+    forwarded = str(environ.get("HTTP_X_FORWARDED_FOR") or "")
+    try:
+        return str(ipaddress.ip_address(forwarded.rsplit(",", 1)[-1].strip()))
+    except ValueError:
+        return None
+
+
 class BodyRefused(Exception):
     def __init__(self, status: int):
         super().__init__(status)
@@ -64,7 +94,7 @@ class BodyRefused(Exception):
 
 
 class Bridge:
-    """The RSGI application: read the body on the loop, then run WSGI in a thread."""
+    """The RSGI application: read the body on the loop, then run the WSGI app."""
 
     def __init__(self, load: Callable[[], Any] | None = None):
         self._load = load or _load_wsgi_app
@@ -73,17 +103,20 @@ class Bridge:
         self.threads = 1
         self.body_timeout = 10.0
         self.max_body = DEFAULT_MAX_BODY
+        self.proxies: frozenset[str] = frozenset()
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         from . import settings
 
         config = settings.load()
         self.body_timeout = seconds(config, "MIGRANTLINE_BODY_TIMEOUT_SECONDS")
+        self.proxies = trusted_proxies(config)
         self.threads = max(1, int(os.environ.get(THREADS_ENV) or 1))
         self.app = self._load()
         self.max_body = int(getattr(self.app, "config", {}).get("MAX_CONTENT_LENGTH")
                             or DEFAULT_MAX_BODY)
-        self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wsgi")
+        if self.threads > 1:
+            self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wsgi")
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         if self.pool is not None:
@@ -93,18 +126,19 @@ class Bridge:
         if scope.proto != "http":  # websockets are off in serve; refuse anything else
             return
         try:
-            body = await asyncio.wait_for(self._body(scope, proto), self.body_timeout)
+            async with asyncio.timeout(self.body_timeout):
+                body = await self._body(scope, proto)
         except BodyRefused as refused:
             return _refuse(proto, refused.status)
         except TimeoutError:
             return _refuse(proto, 408)
         except Exception:  # the client went away mid-body (granian's ProtocolClosed/Error)
             return _refuse(proto, 400)
-        loop = asyncio.get_running_loop()
         environ = _environ(scope, body, self.threads > 1)
+        if environ["REMOTE_ADDR"] in self.proxies:
+            environ["REMOTE_ADDR"] = _forwarded_for(environ) or environ["REMOTE_ADDR"]
         try:
-            status, headers, chunks, rest = await loop.run_in_executor(
-                self.pool, _call, self.app, environ)
+            status, headers, chunks, rest = await self._run(_call, self.app, environ)
         except Exception:  # Flask answers its own errors; this is a bug in the bridge's path
             log.exception("request failed: %s %s", scope.method, scope.path)
             return _refuse(proto, 500)
@@ -113,13 +147,24 @@ class Bridge:
             return
         await self._stream(proto, status, headers, chunks, rest)
 
+    async def _run(self, call: Callable[..., Any], *args: Any) -> Any:
+        """``call`` in a pool thread; with one thread per worker, on the loop itself.
+
+        Why inline for one thread: it gives the same one-request-at-a-time as a pool
+        of one, without the hand-over to another thread and back, which cost as much
+        CPU as the USSD hop itself (bench/README.md). Only complete requests get here,
+        so a slow client still holds nothing but its coroutine.
+        """
+        if self.pool is None:
+            return call(*args)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, call, *args)
+
     async def _body(self, scope: Any, proto: Any) -> bytes:
         declared = scope.headers.get("content-length")
         if declared is not None:
-            try:
-                length = int(declared)
-            except ValueError:
-                raise BodyRefused(400) from None
+            if not (declared.isascii() and declared.isdigit()):  # int() takes "+1", "١"
+                raise BodyRefused(400)
+            length = int(declared)
             if length > self.max_body:
                 raise BodyRefused(413)  # refused before a byte of it is read
             if length <= 0:
@@ -138,19 +183,18 @@ class Bridge:
 
     async def _stream(self, proto: Any, status: int, headers: list[tuple[str, str]],
                       chunks: list[bytes], rest: _Rest) -> None:
-        """A large response (prompt audio): sent in batches, each read in a pool thread."""
-        loop = asyncio.get_running_loop()
+        """A large response (prompt audio): sent in batches read where the app runs."""
         try:
             transport = proto.response_stream(status, headers)
             while chunks:
                 # A reader that stops reading is dropped after the body timeout too.
-                await asyncio.wait_for(transport.send_bytes(b"".join(chunks)),
-                                       self.body_timeout)
-                chunks = await loop.run_in_executor(self.pool, rest.batch)
+                async with asyncio.timeout(self.body_timeout):
+                    await transport.send_bytes(b"".join(chunks))
+                chunks = await self._run(rest.batch)
         except Exception:  # the client went away or stalled: stop reading the file
             pass
         finally:
-            await loop.run_in_executor(self.pool, rest.close)
+            await self._run(rest.close)
 
 
 class _Rest:

@@ -92,6 +92,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MIGRANTLINE_BODY_TIMEOUT_SECONDS", "10",
             "`serve` answers 408 and closes the connection when a request body is not all "
             "in this long after its headers; also the most a stalled download may wait"),
+    Setting("MIGRANTLINE_TRUSTED_PROXIES", None,
+            "comma-separated addresses of reverse proxies (e.g. 127.0.0.1 for nginx on the "
+            "same host): for requests from them `serve` takes the client's address from the "
+            "last X-Forwarded-For entry"),
     Setting("MIGRANTLINE_SMS_CONVERSATION_HOURS", "24",
             "an SMS conversation (where a phone is in the menus) is kept this many hours"),
     Setting("MIGRANTLINE_SMS_MAX_SEGMENTS", "2",
