@@ -12,6 +12,7 @@ not even sealed: the sealed tokens themselves are gone from every file.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -50,8 +51,10 @@ def number_forms(number: str) -> list[str]:
 
 
 def pin_forms(pin: str) -> list[str]:
-    """A PIN as a stored path or state would hold it."""
-    return [f"*{pin}*", f"*{pin}", f'"{pin}"', f"pin_typed\", \"{pin}", f"'{pin}'"]
+    """A PIN as a stored path or state would hold it, or as an unkeyed hash of the
+    message that carried it (reversed by trying all 10,000)."""
+    return [f"*{pin}*", f"*{pin}", f'"{pin}"', f"pin_typed\", \"{pin}", f"'{pin}'",
+            hashlib.sha256(pin.encode()).hexdigest()[:16]]
 
 
 def files(data_dir: Path) -> dict[str, bytes]:
@@ -351,3 +354,23 @@ def test_a_voice_complaint_leaves_nothing_after_deletion(
         assert found(log_text(caplog), needles) == []
     finally:
         app.extensions["migrantline"].store.close()
+
+
+def test_a_draft_offered_again_is_sealed_in_the_new_session(app: Flask,
+                                                            client: FlaskClient) -> None:
+    from .test_complaints import start_report
+
+    services = app.extensions["migrantline"]
+    phone = Phone(client)
+    start_report(phone, "en")
+    for key in (choice("report_danger", "no"), choice("report_who", "self"),
+                choice("report_category", "fees"), choice("report_against", "employer")):
+        phone.press(key)
+    phone.press(SENTINEL)
+    offer = phone.dial()  # dropped; dialled again: the new session starts on the draft
+    assert "Continue where you stopped?" in offer
+    services.store.flush()
+    starts = [r[0] for r in services.store.db().execute("select start from ussd_sessions")]
+    assert any(s.startswith("sealed:") for s in starts)
+    assert found(files(Path(app.config["MIGRANTLINE_DATA_DIR"])), [SENTINEL]) == []
+    assert title("report_country", "en") in phone.press("1")  # and it still resumes
