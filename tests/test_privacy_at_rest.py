@@ -374,3 +374,30 @@ def test_a_draft_offered_again_is_sealed_in_the_new_session(app: Flask,
     assert any(s.startswith("sealed:") for s in starts)
     assert found(files(Path(app.config["MIGRANTLINE_DATA_DIR"])), [SENTINEL]) == []
     assert title("report_country", "en") in phone.press("1")  # and it still resumes
+
+
+def test_another_workers_late_flush_does_not_bring_erased_sessions_back(
+        tmp_path: Path) -> None:
+    """Worker B buffered a hop of the phone; worker A erases the case; B flushes after."""
+    first = make_app(tmp_path)
+    second = make_app(tmp_path, MIGRANTLINE_SESSION_FLUSH_MS="600000")  # flushes when told
+    try:
+        phone = Phone(first.test_client(), USSD_NUMBER)
+        reference = reference_in(file_report(phone, pin=PIN))
+        first.extensions["migrantline"].store.flush()
+        late = Phone(second.test_client(), USSD_NUMBER)
+        complaints_menu(late, "fr")  # buffered in B: a session and a new language
+        key = second.extensions["migrantline"].ussd.hasher.key(USSD_NUMBER)
+        assert first.extensions["migrantline"].complaints.erase(reference)
+        second.extensions["migrantline"].store.flush()
+        store = first.extensions["migrantline"].store
+        assert linked_counts(store, key) == {"ussd_sessions": 0, "sms_conversations": 0,
+                                             "voice_calls": 0, "phones": 0, "outbox": 0}
+        # The phone uses the service again afterwards: that is kept as usual.
+        again = Phone(second.test_client(), USSD_NUMBER)
+        again.dial()
+        second.extensions["migrantline"].store.flush()
+        assert linked_counts(store, key)["ussd_sessions"] == 1
+    finally:
+        first.extensions["migrantline"].store.close()
+        second.extensions["migrantline"].store.close()

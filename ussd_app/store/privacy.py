@@ -32,6 +32,9 @@ def m_privacy_001(db: Database) -> None:
     db["outbox"].add_column("erased_at", float)
     db["outbox"].create_index(["phone_key"])
     db["voice_calls"].create_index(["phone_key"])
+    # Phones erased a moment ago, and when: another process's write-behind buffer may
+    # still hold a session or language of theirs from before; its flush skips those.
+    db["erased_phones"].create({"phone_key": str, "at": float}, pk="phone_key")
 
 
 @contextmanager
@@ -63,6 +66,8 @@ def erase_linked(conn: sqlite3.Connection, phone_keys: Iterable[str],
     keys = sorted({k for k in phone_keys if k})
     count = 0
     for key in keys:
+        conn.execute("insert into erased_phones (phone_key, at) values (?, ?) on conflict "
+                     "do update set at = excluded.at", [key, at])
         count += _rows(conn.execute("delete from ussd_sessions where phone_key = ?", [key]))
         count += _rows(conn.execute("delete from sms_conversations where phone_key = ?",
                                     [key]))
@@ -105,6 +110,15 @@ def erase_outbox_bodies(store: Store, before: float, at: float) -> int:
             "update outbox set body = '', to_sealed = '', phone_key = null, erased_at = ? "
             f"where erased_at is null and status in ({done}) and updated_at < ?",
             [at, before]))
+
+
+ERASED_PHONES_KEEP_SECONDS = 3600.0  # far longer than any buffer waits to be flushed
+
+
+def purge_erased_phones(store: Store, now: float) -> int:
+    """Forget which phones were erased once no buffer can hold anything older."""
+    return _rows(store.db().execute("delete from erased_phones where at < ?",
+                                    [now - ERASED_PHONES_KEEP_SECONDS]))
 
 
 def checkpoint(store: Store) -> None:
