@@ -401,3 +401,35 @@ def test_another_workers_late_flush_does_not_bring_erased_sessions_back(
     finally:
         first.extensions["migrantline"].store.close()
         second.extensions["migrantline"].store.close()
+
+
+def test_an_erasure_never_hangs_on_a_long_reader(app: Flask, client: FlaskClient,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """A dashboard query holding a snapshot: the erasing hop answers at once, and the
+    WAL is truncated in the background once the reader is done."""
+    import sqlite3
+
+    services = app.extensions["migrantline"]
+    phone = Phone(client)
+    reference = reference_in(file_report(phone, pin=PIN))
+    db_path = Path(app.config["MIGRANTLINE_DATA_DIR"]) / "migrantline.db"
+    reader = sqlite3.connect(db_path, isolation_level=None)
+    reader.execute("begin")
+    reader.execute("select count(*) from complaints").fetchone()  # holds its snapshot
+    try:
+        complaints_menu(phone, "en")
+        phone.press(menu_key("complaints", "erase_ref"), reference)
+        started = time.monotonic()
+        assert "deleted" in phone.press(choice("erase_confirm", "yes"))
+        assert time.monotonic() - started < 5  # the 2 s wait, not the 10 s busy timeout
+        assert "waits for a reader" in caplog.text  # it was blocked, and did not hang
+    finally:
+        reader.execute("commit")
+        reader.close()
+    wal = db_path.with_name("migrantline.db-wal")
+    deadline = time.monotonic() + 15
+    while wal.exists() and wal.stat().st_size and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert services.store.db().execute(
+        "select erased_at is not null from complaints").fetchone()[0]

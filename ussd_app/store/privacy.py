@@ -15,6 +15,7 @@ Outbox bodies are also erased on their own once delivered and kept
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +24,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from . import OUTBOX_DONE, Store, migrations, write_transaction
+
+log = logging.getLogger(__name__)
 
 
 @migrations()
@@ -121,10 +124,34 @@ def purge_erased_phones(store: Store, now: float) -> int:
                                     [now - ERASED_PHONES_KEEP_SECONDS]))
 
 
-def checkpoint(store: Store) -> None:
+def checkpoint(store: Store, wait_ms: int = 2000, retry: bool = True) -> bool:
     """Fold the WAL into the database and truncate it: erased text must not linger in
-    the ``-wal`` file's old frames (secure_delete zeroes the database's pages only)."""
-    store.db().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    the ``-wal`` file's old frames (secure_delete zeroes the database's pages only).
+
+    It waits for the readers of older snapshots to finish, at most ``wait_ms`` (an
+    erasure asked for on a USSD hop must not hang it); if one still reads, it is tried
+    again in the background with the usual timeout. True if the WAL was truncated now.
+    """
+    db = store.db()
+    db.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+    try:
+        busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+    except sqlite3.OperationalError:
+        busy = 1
+    finally:
+        db.execute("PRAGMA busy_timeout = 10000")
+    if busy:
+        from .. import jobs
+
+        if retry:
+            log.warning("WAL checkpoint after an erasure waits for a reader; retrying in "
+                        "the background")
+            jobs.once(lambda: checkpoint(store, 10000, retry=False), "wal-checkpoint")
+        else:
+            log.warning("WAL checkpoint still blocked by a reader; the next erasure or the "
+                        "hourly outbox purge checkpoints again")
+        return False
+    return True
 
 
 def linked_counts(store: Store, phone_key: str) -> dict[str, Any]:
