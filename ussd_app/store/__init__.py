@@ -146,6 +146,9 @@ class Store:
             db.execute("PRAGMA busy_timeout = 10000")
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA foreign_keys = ON")
+            # Whatever is deleted or rewritten (a draft replaced, a session purged) is
+            # zeroed in the file, not left in free pages for a copy of the folder to find.
+            db.execute("PRAGMA secure_delete = ON")
             self._local.db, self._local.pid = db, os.getpid()
         return db
 
