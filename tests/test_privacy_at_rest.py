@@ -12,6 +12,7 @@ not even sealed: the sealed tokens themselves are gone from every file.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -50,8 +51,10 @@ def number_forms(number: str) -> list[str]:
 
 
 def pin_forms(pin: str) -> list[str]:
-    """A PIN as a stored path or state would hold it."""
-    return [f"*{pin}*", f"*{pin}", f'"{pin}"', f"pin_typed\", \"{pin}", f"'{pin}'"]
+    """A PIN as a stored path or state would hold it, or as an unkeyed hash of the
+    message that carried it (reversed by trying all 10,000)."""
+    return [f"*{pin}*", f"*{pin}", f'"{pin}"', f"pin_typed\", \"{pin}", f"'{pin}'",
+            hashlib.sha256(pin.encode()).hexdigest()[:16]]
 
 
 def files(data_dir: Path) -> dict[str, bytes]:
@@ -351,3 +354,82 @@ def test_a_voice_complaint_leaves_nothing_after_deletion(
         assert found(log_text(caplog), needles) == []
     finally:
         app.extensions["migrantline"].store.close()
+
+
+def test_a_draft_offered_again_is_sealed_in_the_new_session(app: Flask,
+                                                            client: FlaskClient) -> None:
+    from .test_complaints import start_report
+
+    services = app.extensions["migrantline"]
+    phone = Phone(client)
+    start_report(phone, "en")
+    for key in (choice("report_danger", "no"), choice("report_who", "self"),
+                choice("report_category", "fees"), choice("report_against", "employer")):
+        phone.press(key)
+    phone.press(SENTINEL)
+    offer = phone.dial()  # dropped; dialled again: the new session starts on the draft
+    assert "Continue where you stopped?" in offer
+    services.store.flush()
+    starts = [r[0] for r in services.store.db().execute("select start from ussd_sessions")]
+    assert any(s.startswith("sealed:") for s in starts)
+    assert found(files(Path(app.config["MIGRANTLINE_DATA_DIR"])), [SENTINEL]) == []
+    assert title("report_country", "en") in phone.press("1")  # and it still resumes
+
+
+def test_another_workers_late_flush_does_not_bring_erased_sessions_back(
+        tmp_path: Path) -> None:
+    """Worker B buffered a hop of the phone; worker A erases the case; B flushes after."""
+    first = make_app(tmp_path)
+    second = make_app(tmp_path, MIGRANTLINE_SESSION_FLUSH_MS="600000")  # flushes when told
+    try:
+        phone = Phone(first.test_client(), USSD_NUMBER)
+        reference = reference_in(file_report(phone, pin=PIN))
+        first.extensions["migrantline"].store.flush()
+        late = Phone(second.test_client(), USSD_NUMBER)
+        complaints_menu(late, "fr")  # buffered in B: a session and a new language
+        key = second.extensions["migrantline"].ussd.hasher.key(USSD_NUMBER)
+        assert first.extensions["migrantline"].complaints.erase(reference)
+        second.extensions["migrantline"].store.flush()
+        store = first.extensions["migrantline"].store
+        assert linked_counts(store, key) == {"ussd_sessions": 0, "sms_conversations": 0,
+                                             "voice_calls": 0, "phones": 0, "outbox": 0}
+        # The phone uses the service again afterwards: that is kept as usual.
+        again = Phone(second.test_client(), USSD_NUMBER)
+        again.dial()
+        second.extensions["migrantline"].store.flush()
+        assert linked_counts(store, key)["ussd_sessions"] == 1
+    finally:
+        first.extensions["migrantline"].store.close()
+        second.extensions["migrantline"].store.close()
+
+
+def test_an_erasure_never_hangs_on_a_long_reader(app: Flask, client: FlaskClient,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """A dashboard query holding a snapshot: the erasing hop answers at once, and the
+    WAL is truncated in the background once the reader is done."""
+    import sqlite3
+
+    services = app.extensions["migrantline"]
+    phone = Phone(client)
+    reference = reference_in(file_report(phone, pin=PIN))
+    db_path = Path(app.config["MIGRANTLINE_DATA_DIR"]) / "migrantline.db"
+    reader = sqlite3.connect(db_path, isolation_level=None)
+    reader.execute("begin")
+    reader.execute("select count(*) from complaints").fetchone()  # holds its snapshot
+    try:
+        complaints_menu(phone, "en")
+        phone.press(menu_key("complaints", "erase_ref"), reference)
+        started = time.monotonic()
+        assert "deleted" in phone.press(choice("erase_confirm", "yes"))
+        assert time.monotonic() - started < 5  # the 2 s wait, not the 10 s busy timeout
+        assert "waits for a reader" in caplog.text  # it was blocked, and did not hang
+    finally:
+        reader.execute("commit")
+        reader.close()
+    wal = db_path.with_name("migrantline.db-wal")
+    deadline = time.monotonic() + 15
+    while wal.exists() and wal.stat().st_size and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert services.store.db().execute(
+        "select erased_at is not null from complaints").fetchone()[0]

@@ -212,7 +212,10 @@ def purge_outbox_bodies(store: Store, keep_days: float) -> int:
 
 
 def _purge_drafts(store: Store, draft_seconds: float, conversation_seconds: float) -> None:
+    from .store.privacy import purge_erased_phones
+
     now = time.time()
+    purge_erased_phones(store, now)
     store.purge_sessions(now - SESSION_KEEP_SECONDS, drafts_older_than=now - draft_seconds)
     purge_sms_conversations(store, now - conversation_seconds, now - draft_seconds)
 

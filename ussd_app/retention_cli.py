@@ -43,7 +43,7 @@ def purge(days: float | None, dry_run: bool) -> None:
     from .i18n import default_catalogs
     from .store import complaints as complaint_db
     from .store import open_store, purge_sms_conversations
-    from .store.privacy import checkpoint
+    from .store.privacy import checkpoint, purge_erased_phones
     from .store.voice import purge_voice_calls
 
     config = settings.load()
@@ -75,6 +75,7 @@ def purge(days: float | None, dry_run: bool) -> None:
         purge_sms_conversations(store, now - 3600 * settings.integer(
             config, "MIGRANTLINE_SMS_CONVERSATION_HOURS"), now - draft_seconds)
         purge_voice_calls(store, now - SESSION_KEEP_SECONDS)
+        purge_erased_phones(store, now)
         _audit(store, started, count, when, period)
         checkpoint(store)
     finally:

@@ -163,6 +163,9 @@ class Store:
             db.execute("PRAGMA busy_timeout = 10000")
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("PRAGMA foreign_keys = ON")
+            # Whatever is deleted or rewritten (a draft replaced, a session purged) is
+            # zeroed in the file, not left in free pages for a copy of the folder to find.
+            db.execute("PRAGMA secure_delete = ON")
             self._local.db, self._local.pid = db, os.getpid()
         return db
 
@@ -390,13 +393,18 @@ class Store:
 _SESSION_COLUMNS = ("id", "phone_key", "started_at", "updated_at", "version", "start",
                     "last_text", "resumable", "ended")
 _COLUMNS_SQL = ", ".join(_SESSION_COLUMNS)
+# A row buffered before its phone's data was erased (by this or another process) is not
+# written: ?2 is its phone key, ?4 the time of its hop (see store/privacy.py).
 _UPSERT_SESSION = (
-    f"insert into ussd_sessions ({_COLUMNS_SQL}) values ({', '.join('?' * 9)}) "
+    f"insert into ussd_sessions ({_COLUMNS_SQL}) "
+    f"select {', '.join(f'?{i}' for i in range(1, 10))} where not exists "
+    "(select 1 from erased_phones where phone_key = ?2 and at >= ?4) "
     "on conflict(id) do update set updated_at = excluded.updated_at, "
     "last_text = excluded.last_text, resumable = excluded.resumable, ended = excluded.ended "
     # Workers flush their own buffers: an older hop flushed late never undoes a newer one.
     "where excluded.updated_at >= ussd_sessions.updated_at")
-_UPSERT_PHONE = ("insert into phones (key, lang, updated_at) values (?, ?, ?) "
+_UPSERT_PHONE = ("insert into phones (key, lang, updated_at) select ?1, ?2, ?3 where not exists "
+                 "(select 1 from erased_phones where phone_key = ?1 and at >= ?3) "
                  "on conflict(key) do update set lang = excluded.lang, "
                  "updated_at = excluded.updated_at where excluded.updated_at >= phones.updated_at")
 

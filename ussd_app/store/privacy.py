@@ -15,6 +15,7 @@ Outbox bodies are also erased on their own once delivered and kept
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,8 @@ from sqlite_utils import Database
 
 from . import OUTBOX_DONE, Store, migrations, write_transaction
 
+log = logging.getLogger(__name__)
+
 
 @migrations()
 def m_privacy_001(db: Database) -> None:
@@ -32,6 +35,9 @@ def m_privacy_001(db: Database) -> None:
     db["outbox"].add_column("erased_at", float)
     db["outbox"].create_index(["phone_key"])
     db["voice_calls"].create_index(["phone_key"])
+    # Phones erased a moment ago, and when: another process's write-behind buffer may
+    # still hold a session or language of theirs from before; its flush skips those.
+    db["erased_phones"].create({"phone_key": str, "at": float}, pk="phone_key")
 
 
 @contextmanager
@@ -63,6 +69,8 @@ def erase_linked(conn: sqlite3.Connection, phone_keys: Iterable[str],
     keys = sorted({k for k in phone_keys if k})
     count = 0
     for key in keys:
+        conn.execute("insert into erased_phones (phone_key, at) values (?, ?) on conflict "
+                     "do update set at = excluded.at", [key, at])
         count += _rows(conn.execute("delete from ussd_sessions where phone_key = ?", [key]))
         count += _rows(conn.execute("delete from sms_conversations where phone_key = ?",
                                     [key]))
@@ -107,10 +115,43 @@ def erase_outbox_bodies(store: Store, before: float, at: float) -> int:
             [at, before]))
 
 
-def checkpoint(store: Store) -> None:
+ERASED_PHONES_KEEP_SECONDS = 3600.0  # far longer than any buffer waits to be flushed
+
+
+def purge_erased_phones(store: Store, now: float) -> int:
+    """Forget which phones were erased once no buffer can hold anything older."""
+    return _rows(store.db().execute("delete from erased_phones where at < ?",
+                                    [now - ERASED_PHONES_KEEP_SECONDS]))
+
+
+def checkpoint(store: Store, wait_ms: int = 2000, retry: bool = True) -> bool:
     """Fold the WAL into the database and truncate it: erased text must not linger in
-    the ``-wal`` file's old frames (secure_delete zeroes the database's pages only)."""
-    store.db().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    the ``-wal`` file's old frames (secure_delete zeroes the database's pages only).
+
+    It waits for the readers of older snapshots to finish, at most ``wait_ms`` (an
+    erasure asked for on a USSD hop must not hang it); if one still reads, it is tried
+    again in the background with the usual timeout. True if the WAL was truncated now.
+    """
+    db = store.db()
+    db.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+    try:
+        busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+    except sqlite3.OperationalError:
+        busy = 1
+    finally:
+        db.execute("PRAGMA busy_timeout = 10000")
+    if busy:
+        from .. import jobs
+
+        if retry:
+            log.warning("WAL checkpoint after an erasure waits for a reader; retrying in "
+                        "the background")
+            jobs.once(lambda: checkpoint(store, 10000, retry=False), "wal-checkpoint")
+        else:
+            log.warning("WAL checkpoint still blocked by a reader; the next erasure or the "
+                        "hourly outbox purge checkpoints again")
+        return False
+    return True
 
 
 def linked_counts(store: Store, phone_key: str) -> dict[str, Any]:
