@@ -27,6 +27,7 @@ from .complaints import Complaints
 from .content import ContentRegistry
 from .engine.encoding import Limits
 from .i18n import Catalogs, default_catalogs
+from .parsing import IdConverter
 from .privacy import PhoneHasher, Sealer
 from .sessions import UssdSessions
 from .store import Store, open_store, purge_sms_conversations
@@ -213,6 +214,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=str(config.get("MIGRANTLINE_LOG_LEVEL") or "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
+    app.url_map.converters["int"] = IdConverter  # bounded ids in every route (parsing.py)
     app.config.update(config)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     app.extensions["migrantline"] = build_services(config)
