@@ -27,7 +27,7 @@ from .complaints import Complaints
 from .content import ContentRegistry
 from .engine.encoding import Limits
 from .i18n import Catalogs, default_catalogs
-from .parsing import IdConverter
+from .parsing import IdConverter, Utf8Urls
 from .privacy import PhoneHasher, Sealer
 from .sessions import UssdSessions
 from .store import Store, open_store, purge_sms_conversations
@@ -228,6 +228,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     token = config.get("MIGRANTLINE_WEBHOOK_TOKEN")
     app.wsgi_app = ussd.UssdEndpoint(app.wsgi_app, services,  # type: ignore[method-assign]
                                      str(token) if token else None)
+    app.wsgi_app = Utf8Urls(app.wsgi_app)  # type: ignore[method-assign]
     app.register_blueprint(health_bp)
     app.register_blueprint(sms_bp)
     from voice_prompts.serve import bp as audio_bp  # /audio/: prompt audio for the voice line
