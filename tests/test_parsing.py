@@ -6,13 +6,17 @@ a handset or an attacker would.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from flask.testing import FlaskClient
 
 from ussd_app.engine.loader import read_tree
 from ussd_app.parsing import ascii_digits_of, bounded_float, bounded_int
 
-from .conftest import DEMO_CONTENT, Phone
+from .conftest import DEMO_CONTENT, Phone, make_app
+from .recording_server import RecordingServer, Reply
+from .test_voice_complaints import start_report
 from .voice_phone import VoiceCaller, parse
 
 TREE = read_tree(DEMO_CONTENT)
@@ -143,3 +147,60 @@ def test_a_url_in_utf8_passes_the_check(client: FlaskClient) -> None:
     response = client.get("/sms/kannel", environ_overrides={
         "QUERY_STRING": query.decode("latin-1")})
     assert response.status_code == 200
+
+
+def test_a_spoken_answer_whose_url_has_a_space_is_still_fetched(
+        tmp_path: Path, recording_server: RecordingServer) -> None:
+    """The recording's length is read from the end of "<url> <seconds>", not cut at the
+    URL's first space (that raised, and the caller's words were never fetched)."""
+    app = make_app(tmp_path, MIGRANTLINE_RECORDING_HOSTS="http://127.0.0.1")
+    services = app.extensions["migrantline"]
+    caller = VoiceCaller(app.test_client(), provider="africastalking")
+    start_report(caller)
+    caller.press("2")
+    body = Reply(200, b"ID3\x03\x00\x00\x00" + bytes(400))
+    caller.speak(recording_server.route("/rec/the boss.mp3", body))
+    caller.press("1")
+    caller.speak(recording_server.route("/rec/town.mp3", body))
+    caller.speak(recording_server.route("/rec/my story.mp3", body), hung_up=True)
+    [(reference,)] = services.store.db().execute("select reference from complaints")
+    assert len(services.recordings.for_complaint(reference)) == 3
+    services.store.close()
+
+
+@pytest.mark.parametrize("code", ['1e400', '"1e400"', '"abc"', '"9999999999999999999999"',
+                                  '"²"', 'null'])
+def test_an_sms_provider_status_code_that_is_no_number_is_a_send_error(code: str) -> None:
+    """Africa's Talking's answer to a send, when its statusCode is not a small number: a
+    retryable SendError for the outbox, never a ValueError that stops the worker's pass."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from sms_flows.providers import AtProvider, SendError
+
+    answer = ('{"SMSMessageData": {"Message": "Sent to 1/1", "Recipients": [{"statusCode": '
+              + code + ', "number": "+9779800000001", "status": "Success", '
+              '"messageId": "ATXid_1"}]}}').encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server convention
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        provider = AtProvider("demo", "key", base_url=f"http://127.0.0.1:{server.server_port}")
+        with pytest.raises(SendError) as raised:
+            provider.send(1, "+9779800000001", "hello", "gsm7")
+        assert raised.value.temporary
+    finally:
+        server.shutdown()
+        server.server_close()
