@@ -15,6 +15,8 @@ from urllib.parse import urlencode
 
 import requests
 
+from ussd_app.parsing import bounded_int
+
 TIMEOUT = (3.05, 10.0)  # (connect, read) at most; shorter when the outbox lease is short
 
 
@@ -88,7 +90,7 @@ class AtProvider:
             message = (answer.get("SMSMessageData") or {}).get("Message", "")
             raise SendError(f"no recipient accepted: {str(message)[:200]}")
         first = recipients[0]
-        code = int(first.get("statusCode") or 0)
+        code = bounded_int(str(first.get("statusCode") or 0), 0, 9999) or 0
         if code in (100, 101, 102):
             return str(first.get("messageId"))
         raise SendError(f"{code} {first.get('status')}", temporary=code not in _AT_PERMANENT)

@@ -27,6 +27,7 @@ from .complaints import Complaints
 from .content import ContentRegistry
 from .engine.encoding import Limits
 from .i18n import Catalogs, default_catalogs
+from .parsing import IdConverter, Utf8Urls
 from .privacy import PhoneHasher, Sealer
 from .sessions import UssdSessions
 from .store import Store, open_store, purge_sms_conversations
@@ -249,6 +250,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if warning:
         log.warning(warning)
     app = Flask(__name__)
+    app.url_map.converters["int"] = IdConverter  # bounded ids in every route (parsing.py)
     app.config.update(config)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     from .webhook_auth import WebhookAuth
@@ -266,6 +268,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     services: Services = app.extensions["migrantline"]
     app.wsgi_app = ussd.UssdEndpoint(app.wsgi_app, services,  # type: ignore[method-assign]
                                      app.extensions["webhook_auth"])
+    app.wsgi_app = Utf8Urls(app.wsgi_app)  # type: ignore[method-assign]
     app.register_blueprint(health_bp)
     app.register_blueprint(sms_bp)
     from voice_prompts.serve import bp as audio_bp  # /audio/: prompt audio for the voice line

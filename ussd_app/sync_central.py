@@ -241,7 +241,7 @@ def _receive(chunks: Any, part: Path, have: int, size: int, label: str,
 
 
 def _range_start(header: str | None) -> int | None:
-    found = re.match(r"bytes (\d+)-", header or "")
+    found = re.match(r"bytes ([0-9]{1,18})-", header or "")
     return int(found.group(1)) if found else None
 
 

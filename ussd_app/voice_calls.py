@@ -47,6 +47,7 @@ from .engine.machine import (
 )
 from .engine.model import ASK, Tree
 from .engine.screens import Translate
+from .parsing import bounded_int
 from .privacy import PhoneHasher, Sealer
 from .store import voice as vdb
 
@@ -219,11 +220,11 @@ class VoiceCalls:
             return
         for name, value in answers.items():
             if name.startswith(RECORDING):
-                url, _, seconds = value.partition(" ")
+                url, _, seconds = value.rpartition(" ")  # a URL may hold a space
                 field = name[len(RECORDING):]
                 try:
                     self.recordings.expect(reference, provider, url,
-                                           int(seconds) if seconds else None,
+                                           bounded_int(seconds, 0, 86_400),
                                            f"{key}:{field}")
                 except Exception:  # the fetch is retried from the stored row; never lost
                     log.exception("could not record the voice answer to fetch")

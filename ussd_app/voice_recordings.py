@@ -31,6 +31,7 @@ import requests
 
 from . import jobs, settings
 from .complaints import TEXT_PURPOSE
+from .parsing import MAX_ID, bounded_int
 from .privacy import BytesSealer, Sealer
 from .store import Store
 from .store import complaints as complaint_db
@@ -313,7 +314,8 @@ class VoiceRecordings:
 
     def _read(self, response: requests.Response, deadline: float) -> tuple[bytes, str]:
         length = response.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > self.max_bytes:
+        declared = bounded_int(length.strip(), 0, MAX_ID)  # else the limit is checked below
+        if declared is not None and declared > self.max_bytes:
             raise FetchError(f"recording of {length} bytes is over the limit of "
                              f"{self.max_bytes}", permanent=True)
         data = bytearray()

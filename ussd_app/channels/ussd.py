@@ -19,6 +19,7 @@ from babel import Locale, UnknownLocaleError
 from ..engine import messages as m
 from ..engine.encoding import Encoding, Limits, detect, fits
 from ..engine.screens import Screen, Translate
+from ..parsing import bounded_int
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +129,8 @@ class UssdEndpoint:
         refused = self.auth.check("ussd_africastalking", environ)
         if refused:  # before the body is read: nothing of a forger's hop is looked at
             return 403, refused
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
+        length = bounded_int(str(environ.get("CONTENT_LENGTH") or "0"), 0, 10**12)
+        if length is None:  # '-1' would read to the end of the stream; '١٢', '1e3': no
             return 400, "bad Content-Length"
         if length > MAX_BODY:
             return 413, "request too large"

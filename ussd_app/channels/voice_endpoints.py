@@ -16,6 +16,7 @@ from flask import Blueprint, Response, current_app, request
 
 from sms_flows.endpoints import refused
 
+from ..parsing import bounded_float, bounded_int
 from ..voice_calls import Channel, VoiceRequest, channel_url
 from .voice import Hangup, Reply, at_says, at_xml, twilio_says, twiml
 
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__)
 
 MAX_FIELD = 256
+MAX_SEQ = 10**9  # inputs in one call: far more than any call makes
+MAX_SECONDS = 86_400.0
 ENDED = ("completed", "busy", "failed", "no-answer", "canceled")
 
 
@@ -34,18 +37,19 @@ def _field(form: Mapping[str, str], name: str) -> str:
     return str(form.get(name, "")).strip()[:MAX_FIELD]
 
 
-def _int(value: str) -> int | None:
-    try:
-        return int(float(value))
-    except ValueError:
-        return None
+def _seconds(value: str) -> int | None:
+    """A provider's duration (whole seconds; a decimal is rounded down), up to a day."""
+    seconds = bounded_float(value, 0, MAX_SECONDS)
+    return None if seconds is None else int(seconds)
 
 
 def _query() -> tuple[int | None, str, int, int]:
-    seq = _int(request.args.get("s", "")) if request.args.get("s") else None
-    wait = _int(request.args.get("w", "0")) or 0
-    nth = _int(request.args.get("n", "1")) or 1
-    return seq, request.args.get("ev", ""), max(0, min(wait, 10)), max(1, min(nth, 5))
+    """The step, event, wait and silence count our own action URLs carry; a value that is
+    not a small ASCII number counts as absent (a retry of nothing, no wait, first silence)."""
+    seq = bounded_int(request.args.get("s", ""), 0, MAX_SEQ)
+    wait = bounded_int(request.args.get("w", ""), 0, MAX_SEQ) or 0
+    nth = bounded_int(request.args.get("n", ""), 0, MAX_SEQ) or 1
+    return seq, request.args.get("ev", ""), min(wait, 10), max(1, min(nth, 5))
 
 
 def _event(ev: str, digits: str, recording: str) -> str:
@@ -99,7 +103,7 @@ def twilio() -> Response:
     seq, ev, wait, nth = _query()
     digits, recording = _field(form, "Digits")[:32], _field(form, "RecordingUrl")
     req = VoiceRequest("twilio", call_id, phone, direction, _event(ev, digits, recording), seq,
-                       digits, recording, _int(_field(form, "RecordingDuration")), wait=wait,
+                       digits, recording, _seconds(_field(form, "RecordingDuration")), wait=wait,
                        silence=nth, ended=_field(form, "CallStatus") in ENDED)
     return Response(twiml(_answer(req, _channel("twilio", "/voice/twilio"))),
                     mimetype="text/xml")
@@ -114,7 +118,7 @@ def twilio_status() -> Response:
     form, call_id, direction, phone = call
     if _field(form, "CallStatus") in ENDED:
         _answer(VoiceRequest("twilio", call_id, phone, direction, "end",
-                             duration=_int(_field(form, "CallDuration")) or 0,
+                             duration=_seconds(_field(form, "CallDuration")) or 0,
                              recording_url=_field(form, "RecordingUrl")),
                 _channel("twilio", "/voice/twilio"))
     return Response("<Response/>", mimetype="text/xml")
@@ -136,7 +140,7 @@ def africastalking() -> Response:
     if _field(form, "isActive") == "0":  # the last request: the call is over
         req = VoiceRequest("africastalking", call_id, phone, direction, "end",
                            recording_url=recording,
-                           duration=_int(_field(form, "durationInSeconds")) or 0)
+                           duration=_seconds(_field(form, "durationInSeconds")) or 0)
     else:
         req = VoiceRequest("africastalking", call_id, phone, direction,
                            _event(ev, digits, recording), seq, digits, recording, wait=wait,

@@ -8,12 +8,13 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ..complaints import parse_reference
+from ..parsing import MAX_ID, bounded_int
 from ..store import complaints as complaints_db
 from ..store import operators as db
 from .auth import accounts, audit, supervisor
 from .blueprint import bp
 from .i18n import _
-from .queue_views import services
+from .queue_views import MAX_PAGE, services
 
 AUDIT_PAGE = 50
 
@@ -22,8 +23,7 @@ AUDIT_PAGE = 50
 @supervisor
 def audit_log() -> ResponseReturnValue:
     """Newest first; for one complaint (by reference) or one operator when asked."""
-    page = int(request.args["page"]) if request.args.get("page", "").isdigit() else 1
-    page = max(page, 1)
+    page = bounded_int(request.args.get("page", ""), 1, MAX_PAGE) or 1
     typed = request.args.get("reference", "").strip()
     complaint_id = None
     if typed:
@@ -34,7 +34,7 @@ def audit_log() -> ResponseReturnValue:
             return redirect(url_for("dashboard.audit_log"))
         complaint_id = int(row["id"])
     operator = request.args.get("operator", "")
-    operator_id = int(operator) if operator.isdigit() else None
+    operator_id = bounded_int(operator, 0, MAX_ID)
     rows, total = db.audit_rows(services().store, AUDIT_PAGE, (page - 1) * AUDIT_PAGE,
                                 complaint_id, operator_id)
     return render_template("dashboard/audit.html", rows=rows, total=total, page=page,

@@ -18,6 +18,7 @@ from flask.typing import ResponseReturnValue
 
 from ..agencies import licence_key
 from ..complaints import MESSAGE_TEMPLATES, STATUSES, ContactNotSafe, NotFound, mask_phone
+from ..parsing import MAX_ID, bounded_int
 from ..privacy import open_body
 from ..store import agencies_by_licence_key
 from ..store import operators as operators_db
@@ -130,7 +131,8 @@ def _change_status(cid: int, row: dict[str, Any], status: str, detail: str = "")
 @action("assign")
 def assign(cid: int, row: dict[str, Any]) -> str:
     wanted = request.form.get("operator_id", "")
-    operator = accounts().by_id(int(wanted)) if wanted.isdigit() else None
+    operator_id = bounded_int(wanted, 0, MAX_ID)
+    operator = accounts().by_id(operator_id) if operator_id is not None else None
     if operator is None or not operator["active"]:
         return _("Choose an operator to assign it to.")
     who = operator["name"] or operator["email"]
@@ -180,7 +182,9 @@ def message(cid: int, row: dict[str, Any]) -> str:
 @action("refer")
 def refer(cid: int, row: dict[str, Any]) -> str:
     wanted = request.form.get("partner_id", "")
-    partner = operators_db.partner(services().store, int(wanted)) if wanted.isdigit() else None
+    partner_id = bounded_int(wanted, 0, MAX_ID)
+    partner = (operators_db.partner(services().store, partner_id)
+               if partner_id is not None else None)
     if partner is None or not partner["active"]:
         return _("Choose a partner organisation.")
     text = request.form.get("note", "").strip()[:NOTE_LIMIT]

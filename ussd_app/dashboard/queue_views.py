@@ -17,6 +17,7 @@ from flask import Response, current_app, g, render_template, request, stream_wit
 from flask.typing import ResponseReturnValue
 
 from ..complaints import CATEGORIES, STATUSES, mask_phone
+from ..parsing import bounded_int
 from ..store import queue as db
 from . import chart
 from .auth import audit, supervisor
@@ -24,6 +25,8 @@ from .blueprint import bp
 from .export import csv_lines
 
 PAGE_SIZE = 25
+MAX_PAGE = 10**6  # a page past the end shows no rows; past this, page 1
+MAX_DAYS = 100 * 366  # "older than N days": more than a century is no filter anyone means
 FILTER_NAMES = ("status", "category", "country", "urgent", "older", "untouched", "assigned",
                 "q")
 
@@ -38,7 +41,7 @@ def read_filter(args: Mapping[str, str]) -> tuple[db.QueueFilter, dict[str, str]
     if "status" not in args:
         form["status"] = "open"
     status = form["status"] if form["status"] in (*STATUSES, "open") else ""
-    older = int(form["older"]) if form["older"].isdigit() else None
+    older = bounded_int(form["older"], 0, MAX_DAYS)
     assigned = {"me": g.operator["id"], "nobody": 0}.get(form["assigned"])
     return db.QueueFilter(
         status=status, category=form["category"] if form["category"] in CATEGORIES else "",
@@ -65,8 +68,7 @@ def masked_phone(row: Mapping[str, Any]) -> str:
 @bp.get("/")
 def queue() -> ResponseReturnValue:
     f, form = read_filter(request.args)
-    page = max(1, int(request.args.get("page", "1"))
-               if request.args.get("page", "").isdigit() else 1)
+    page = bounded_int(request.args.get("page", ""), 1, MAX_PAGE) or 1
     now = time.time()
     rows, total = db.queue(services().store, f, now, PAGE_SIZE, (page - 1) * PAGE_SIZE)
     for row in rows:

@@ -10,11 +10,11 @@ I/O happens behind the callable the channel passes in.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..parsing import ascii_digits_of
 from . import messages as m
 from .model import CHOICE, Node, Tree
 from .paging import text_pages
@@ -59,9 +59,9 @@ def with_answers(answers: tuple[tuple[str, str], ...],
 def ascii_digits(text: str) -> str | None:
     """Digits typed in any script as ASCII; None if anything else but spaces was typed."""
     out = []
-    for ch in text:
-        if ch.isdigit():
-            out.append(str(unicodedata.digit(ch, 0)))
+    for ch in ascii_digits_of(text):  # decimal digits only: not '²' or '①'
+        if "0" <= ch <= "9":
+            out.append(ch)
         elif not (ch.isspace() or ch in "-./"):
             return None
     return "".join(out)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from ..parsing import ascii_digits_of, bounded_int
 from . import messages as m
 from .answers import (
     CUT_FIELD,
@@ -34,6 +35,7 @@ RESUME_NODE = "__resume__"
 SMS_CONFIRM_NODE = "__sms_confirm__"
 SMS_SENT_NODE = "__sms_sent__"
 SMS_REQUESTED = "sms"  # State.notice when this very input asked for an SMS
+MAX_KEY = 9999  # an option number; a longer run of digits is no key
 
 # A service answers an ask node: (answer, language) -> text to show.
 Service = Callable[[str, str], str]
@@ -164,7 +166,9 @@ def step(ctx: Context, state: State, raw: str) -> State:
 
 def _step(ctx: Context, state: State, raw: str) -> State:
     tree = ctx.tree
-    answer = " ".join(raw.split())
+    # A key typed on an Arabic or Devanagari keypad ('١', '٩٨') is the same key; free text
+    # is still read from ``raw``.
+    answer = ascii_digits_of(" ".join(raw.split()))
     if state.node == RESUME_NODE:
         return _step_resume(tree, state, answer)
     if state.node in (SMS_CONFIRM_NODE, SMS_SENT_NODE) and answer not in ("00", "99"):
@@ -190,7 +194,7 @@ def _step(ctx: Context, state: State, raw: str) -> State:
         if state.node == tree.help and state.page == 0:
             return state
         return _go(state, tree.help)
-    number = int(answer) if answer.isascii() and answer.isdigit() else 0
+    number = bounded_int(answer, 0, MAX_KEY, max_len=4) or 0
     if node.type in (MENU, LANGUAGE) and number:
         return _choose(ctx, state, node, number)
     if node.type in (CHOICE, RESULT, ASK) and 1 <= number <= len(node.options):
