@@ -34,7 +34,7 @@ def test_a_weak_key_is_refused_with_how_to_make_one(tmp_path: Path, key: str) ->
 
 def test_serve_refuses_a_weak_key_before_listening(tmp_path: Path) -> None:
     port = free_port()
-    result = subprocess.run([str(BIN), "serve", "--port", str(port)], cwd=ROOT,
+    result = subprocess.run([str(BIN), "serve", "--demo", "--port", str(port)], cwd=ROOT,
                             env=env_for(tmp_path, MIGRANTLINE_SECRET_KEY="a"),
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
@@ -80,8 +80,8 @@ def test_serve_warns_about_a_key_in_the_data_folder(tmp_path: Path) -> None:
     env = env_for(tmp_path)
     del env["MIGRANTLINE_SECRET_KEY"]
     for _ in range(2):  # every start, not only the one that made the key
-        proc = subprocess.Popen([str(BIN), "serve", "--port", str(free_port()), "--workers",
-                                 "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        proc = subprocess.Popen([str(BIN), "serve", "--demo", "--port", str(free_port()),
+                                 "--workers", "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
         try:
             seen = []

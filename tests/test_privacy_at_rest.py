@@ -29,7 +29,7 @@ from ussd_app.cli import main
 from ussd_app.privacy import SEALED_BODY, open_body
 from ussd_app.store.privacy import linked_counts
 
-from .conftest import Phone, make_app
+from .conftest import TEST_SECRET, Phone, make_app
 from .test_complaints import choice, complaints_menu, file_report, menu_key, reference_in, title
 from .test_complaints_sms import file_by_sms
 from .test_sms import Texter
@@ -172,7 +172,7 @@ def test_nothing_in_clear_and_deletion_deletes(app: Flask, client: FlaskClient,
                [time.time() - 400 * 86400, row[0]])
     assert linked_counts(store, row[1])["ussd_sessions"] == 2
     monkeypatch.setenv("MIGRANTLINE_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("MIGRANTLINE_SECRET_KEY", "test-secret")
+    monkeypatch.setenv("MIGRANTLINE_SECRET_KEY", TEST_SECRET)
     result = CliRunner().invoke(main, ["retention", "purge"])
     assert result.exit_code == 0, result.output
     assert linked_counts(store, row[1]) == {"ussd_sessions": 0, "sms_conversations": 0,
@@ -273,12 +273,12 @@ def test_sending_logs_and_stores_no_number_and_no_text(tmp_path: Path,
         texter.number = SMS_NUMBER
         file_by_sms(texter, "en", description=f"{SENTINEL} sent", pin=PIN)
         config = dict(app.config)
-        worker = make_worker(config, services.store, b"test-secret")
+        worker = make_worker(config, services.store, TEST_SECRET.encode())
         assert worker.drain().get("sent")
         assert any(SENTINEL in r.get("text", "") for r in standin.received)  # it did go
         texter.send("help")
         worker = make_worker({**config, "KANNEL_SENDSMS_URL": refusing_url}, services.store,
-                             b"test-secret")
+                             TEST_SECRET.encode())
         assert worker.drain() == {"failed": 1}
         [failed] = services.store.outbox("failed")
         assert failed["error"] == "Kannel 400: Invalid destination [number]"
