@@ -40,7 +40,7 @@ from flask.testing import FlaskClient
 
 from ussd_app.engine.loader import read_tree
 
-from .conftest import DEMO_CONTENT, ROOT, Phone, make_app
+from .conftest import DEMO_CONTENT, ROOT, TEST_SECRET, Phone, make_app
 from .dashboard.conftest import add_operator, cheap_hashes, csrf, file_complaint, sign_in
 from .recording_server import RecordingServer, Reply
 
@@ -519,8 +519,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIGRANTLINE_")}
     env.update({"MIGRANTLINE_DATA_DIR": str(tmp / "var"),
                 "MIGRANTLINE_CONTENT_DIR": str(DEMO_CONTENT),
-                "MIGRANTLINE_SECRET_KEY": "fuzz-serve-secret-0123456789abcdefghij",
-                "MIGRANTLINE_WEBHOOK_TOKEN": TOKEN, "MIGRANTLINE_PROMPTS_RENDER": "off"})
+                "MIGRANTLINE_SECRET_KEY": TEST_SECRET,
+                "MIGRANTLINE_WEBHOOK_TOKEN": TOKEN, "MIGRANTLINE_PROMPTS_RENDER": "off",
+                # a request that announces a body and never sends it (``Transfer-Encoding:
+                # chunked`` on a GET) waits for it: 408 within the bound, not a hang
+                "MIGRANTLINE_BODY_TIMEOUT_SECONDS": "1", "MIGRANTLINE_HEADER_TIMEOUT_SECONDS": "1"})
     log = (tmp / "serve.log").open("wb")
     proc = subprocess.Popen([str(Path(sys.executable).parent / "migrantline"), "serve",
                              "--port", str(port), "--workers", "1"], cwd=ROOT, env=env,
@@ -534,8 +537,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path
             time.sleep(0.2)
         yield port, tmp / "serve.log"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
         log.close()
 
 

@@ -253,9 +253,11 @@ def _environ(scope: Any, body: bytes, multithread: bool) -> dict[str, Any]:
     environ: dict[str, Any] = {
         "REQUEST_METHOD": scope.method,
         "SCRIPT_NAME": "",
-        # granian gives the path percent-decoded as text; WSGI wants it as latin-1 bytes
+        # granian gives the path (percent-decoded) and the query as text decoded from
+        # UTF-8; WSGI wants both as latin-1 bytes (raw UTF-8 in a query gave Werkzeug a
+        # character it cannot encode: a 500, found by tests/test_fuzz.py)
         "PATH_INFO": scope.path.encode("utf-8", "surrogateescape").decode("latin-1"),
-        "QUERY_STRING": scope.query_string,
+        "QUERY_STRING": scope.query_string.encode("utf-8", "surrogateescape").decode("latin-1"),
         "SERVER_NAME": server_host.strip("[]"),
         "SERVER_PORT": server_port,
         "SERVER_PROTOCOL": "HTTP/" + scope.http_version,
