@@ -32,7 +32,7 @@ def set_main_title(tree: Path, title: str, label: str | None = None) -> None:
     temp.replace(tree / MAIN)  # an editor's atomic save
 
 
-def wait_for(client: FlaskClient, predicate, timeout: float = 10) -> dict:  # type: ignore[no-untyped-def, type-arg]
+def wait_for(client: FlaskClient, predicate, timeout: float = 30) -> dict:  # type: ignore[no-untyped-def, type-arg]
     deadline = time.time() + timeout
     while True:
         health = client.get("/healthz").json

@@ -91,9 +91,9 @@ def _audit(store: Store, started: float, count: int, when: str, period: float) -
     from .store import operators as operators_db
 
     actor = cli_actor()
-    erased = [int(r[0]) for r in store.db().execute(
-        "select id from complaints where erased_reason = ? and erased_at >= ? order by id",
-        [RETENTION_REASON, started])]
+    from .store import complaints as complaint_db
+
+    erased = complaint_db.erased_since(store, RETENTION_REASON, started)
     for complaint_id in erased:
         operators_db.audit(store, time.time(), None, "complaint_erased", complaint_id,
                            "retention purge", "", actor=actor)

@@ -156,6 +156,13 @@ def closed_before(store: Store, cutoff: float) -> list[int]:
         "and erased_at is null", [cutoff])]
 
 
+def erased_since(store: Store, reason: str, since: float) -> list[int]:
+    """Complaints erased for ``reason`` at or after ``since``: what one purge run erased."""
+    return [int(r[0]) for r in store.db().execute(
+        "select id from complaints where erased_reason = ? and erased_at >= ? order by id",
+        [reason, since])]
+
+
 def events(store: Store, complaint_id: int) -> list[dict[str, Any]]:
     cursor = store.db().execute(
         "select id, complaint_id, at, actor, operator_id, kind, status, detail_sealed "
