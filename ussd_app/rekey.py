@@ -11,11 +11,22 @@ so the old key opens nothing left in the data folder.
 Keyed hashes need their input to be recomputed:
 
 * phone pseudonyms (``phone_key``): recomputed for every number the database
-  holds sealed (complaints, outbox, call-backs); rows of pseudonym-only tables
-  whose number is not held anywhere (a language choice, a finished session,
-  an old inbound message or PIN attempt, an opt-out of a number we could not
-  message anyway) are deleted: they could not be matched again, and an old
-  key would still test phone numbers against them;
+  holds sealed (complaints' filing and "contact me on" numbers, outbox,
+  call-backs); rows of pseudonym-only tables whose number is not held anywhere
+  (a language choice, a finished session, an opt-out of a number we could not
+  message anyway, an erased phone's marker) are deleted: they could not be
+  matched again, and an old key would still test phone numbers against them.
+  So are the rows of a withheld caller (``PhoneHasher.caller_key``: a key of
+  one session or call, no number anywhere): nothing of them is ever resumed.
+  Rows that count for something else keep their row with the pseudonym emptied:
+  complaints, outbox messages, call-backs, an inbound SMS's claim (a provider's
+  retry is still recognised by its id) and a PIN attempt (the reference's
+  lock-out still counts it);
+* an inbound SMS's keyed digest (``PhoneHasher.text_digest``) cannot be
+  recomputed (the text is not kept): it is emptied. It only spots an
+  auto-responder repeating itself within ``LOOP_WINDOW`` (10 minutes) of the
+  same phone, so the worst is one loop noticed a few messages late; the old
+  digest would let whoever holds the old key test guesses (a PIN) against it;
 * a complaint's PIN hash: its 4-digit PIN is found with the old key (10,000
   tries) and hashed with the new one;
 * a failed sign-in's email hash: recomputed for operators' emails; the others
@@ -51,6 +62,7 @@ class SealedColumn:
     purpose: str = PERSONAL
     prefix: str = ""  # only values starting with it are sealed (sessions: "sealed:")
     context_column: str | None = None  # binary (BytesSealer), authenticated with this column
+    seal_plain: bool = False  # a non-empty value without the prefix is sealed too
 
 
 SEALED_COLUMNS: tuple[SealedColumn, ...] = (
@@ -58,24 +70,33 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
       for c in complaint_db.SEALED),
     SealedColumn("complaint_events", "detail_sealed", TEXT_PURPOSE),
     SealedColumn("outbox", "to_sealed"),
+    # Every SMS text (privacy.seal_body, the outbox's key); a body from before bodies
+    # were sealed is sealed now, with the new key.
+    SealedColumn("outbox", "body", prefix="sealed:", seal_plain=True),
     SealedColumn("callbacks", "phone_sealed"),
     SealedColumn("ussd_sessions", "last_text", prefix="sealed:"),
+    SealedColumn("ussd_sessions", "start", prefix="sealed:"),  # a draft offered on redial
     SealedColumn("sms_conversations", "state", prefix="sealed:"),
     SealedColumn("voice_calls", "state", prefix="sealed:"),
     SealedColumn("voice_recordings", "url_sealed", "voice recording url v1"),
     SealedColumn("voice_recordings", "audio_sealed", "voice recording audio v1",
                  context_column="key"),
 )
-# Where a number is held sealed: what phone pseudonyms can be recomputed from.
-PHONE_SOURCES = (("complaints", "phone_sealed"), ("outbox", "to_sealed"),
-                 ("callbacks", "phone_sealed"))
+# Where a number is held sealed (table, column, purpose): what phone pseudonyms can be
+# recomputed from. The "contact me on" number too: its opt-out (STOP) must survive.
+PHONE_SOURCES = (("complaints", "phone_sealed", PERSONAL),
+                 ("complaints", "contact_phone_sealed", TEXT_PURPOSE),
+                 ("outbox", "to_sealed", PERSONAL), ("callbacks", "phone_sealed", PERSONAL))
 # (table, column, keep): rows whose pseudonym cannot be recomputed are deleted, or, when
 # ``keep``, keep the row with the pseudonym emptied (a complaint is never deleted here).
 PSEUDONYMS = (("phones", "key", False), ("ussd_sessions", "phone_key", False),
-              ("complaints", "phone_key", True), ("pin_attempts", "phone_key", False),
-              ("sms_conversations", "phone_key", False), ("sms_inbound", "phone_key", False),
+              ("complaints", "phone_key", True), ("pin_attempts", "phone_key", True),
+              ("sms_conversations", "phone_key", False), ("sms_inbound", "phone_key", True),
               ("sms_optouts", "phone_key", False), ("voice_calls", "phone_key", False),
-              ("callbacks", "phone_key", True))
+              ("callbacks", "phone_key", True), ("outbox", "phone_key", True),
+              ("erased_phones", "phone_key", False))
+# (table, column): keyed digests of text not kept anywhere: emptied (see above).
+DIGESTS = (("sms_inbound", "digest"),)
 PIN_KEY = b"migrantline complaint pin v1"  # as ``Complaints``
 EMAIL_KEY = b"migrantline sign-in email v1"  # as ``Accounts``
 FINGERPRINT = b"migrantline key check v1"
@@ -131,6 +152,11 @@ def rotate(store: Store, old: bytes, new: bytes,
                 counts[f"{table}.{name}"] = rekeyed
                 progress(f"{table}.{name}: {rekeyed} pseudonyms recomputed, {dropped} "
                          f"{'emptied' if keep else 'deleted'} (no number held for them)")
+            for table, name in DIGESTS:
+                count = _rows(conn.execute(
+                    f"update {table} set {name} = null where {name} is not null"))
+                counts[f"{table}.{name}"] = count
+                progress(f"{table}.{name}: {count} emptied (keyed digests of text not kept)")
             counts["complaints.pin_hash"] = _pins(conn, old, new)
             progress(f"complaints.pin_hash: {counts['complaints.pin_hash']} recomputed")
             counts["sign-in emails"] = _emails(conn, old, new)
@@ -156,11 +182,14 @@ def _open(sealer: Sealer, value: str, where: str) -> str:
 
 def _phone_keys(conn: sqlite3.Connection, old: bytes, new: bytes) -> dict[str, str]:
     """Old pseudonym -> new one, for every number held sealed."""
-    sealer, old_hasher, new_hasher = Sealer(old), PhoneHasher(old), PhoneHasher(new)
+    old_hasher, new_hasher = PhoneHasher(old), PhoneHasher(new)
     mapping: dict[str, str] = {}
-    for table, column in PHONE_SOURCES:
+    for table, column, purpose in PHONE_SOURCES:
+        sealer = Sealer(old, purpose)
+        # '' is an erased number (outbox after the keep days, a call-back erased with its case)
         for rowid, value in conn.execute(
-                f"select rowid, {column} from {table} where {column} is not null").fetchall():
+                f"select rowid, {column} from {table} where {column} is not null "
+                f"and {column} != ''").fetchall():
             phone = _open(sealer, str(value), f"{table}.{column} of row {rowid}")
             mapping[old_hasher.key(phone)] = new_hasher.key(phone)
     return mapping
@@ -191,9 +220,14 @@ def _reseal(conn: sqlite3.Connection, column: SealedColumn, old: bytes, new: byt
     for rowid, value in conn.execute(
             f"select rowid, {name} from {table} where {name} is not null").fetchall():
         text = str(value)
-        if not text or not text.startswith(prefix):
-            continue  # "": nothing sealed; no prefix: a state that holds no answers
-        plain = _open(old_sealer, text[len(prefix):], f"{where} of row {rowid}")
+        if not text:
+            continue  # "": nothing sealed (erased)
+        if not text.startswith(prefix):
+            if not column.seal_plain:
+                continue  # no prefix: a state that holds no answers
+            plain = text  # written before this column was sealed: sealed now
+        else:
+            plain = _open(old_sealer, text[len(prefix):], f"{where} of row {rowid}")
         conn.execute(f"update {table} set {name} = ? where rowid = ?",
                      [prefix + new_sealer.seal(plain), rowid])
         count += 1
@@ -203,13 +237,16 @@ def _reseal(conn: sqlite3.Connection, column: SealedColumn, old: bytes, new: byt
 def _rekey(conn: sqlite3.Connection, table: str, name: str, keep: bool,
            mapping: dict[str, str]) -> tuple[int, int]:
     rekeyed = dropped = 0
-    for rowid, key in conn.execute(
-            f"select rowid, {name} from {table} where {name} is not null").fetchall():
+    not_null = any(r[1] == name and r[3] for r in conn.execute(f"PRAGMA table_info({table})"))
+    emptied = "''" if not_null else "null"  # call-backs' phone_key is NOT NULL
+    for rowid, key in conn.execute(  # '': already erased, nothing to recompute
+            f"select rowid, {name} from {table} where {name} is not null "
+            f"and {name} != ''").fetchall():
         if key in mapping:
             conn.execute(f"update {table} set {name} = ? where rowid = ?", [mapping[key], rowid])
             rekeyed += 1
         elif keep:
-            conn.execute(f"update {table} set {name} = null where rowid = ?", [rowid])
+            conn.execute(f"update {table} set {name} = {emptied} where rowid = ?", [rowid])
             dropped += 1
         else:
             conn.execute(f"delete from {table} where rowid = ?", [rowid])
@@ -263,3 +300,7 @@ def _emails(conn: sqlite3.Connection, old: bytes, new: bytes) -> int:
                      [mapping.get(detail, "email#(before a key rotation)"), rowid])
         count += detail in mapping
     return count
+
+
+def _rows(cursor: sqlite3.Cursor) -> int:
+    return int(cursor.rowcount or 0)
