@@ -172,7 +172,13 @@ class Store:
     def migrate(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Owner-only before SQLite opens it: its WAL and SHM files take the database's mode.
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        # Only a new file is opened here: closing any descriptor of a database this process
+        # has open drops SQLite's POSIX locks on it, and another process could then take
+        # itself for the last user and delete the WAL (found with two stores in one process).
+        try:
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
         for path in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
             if path.exists() and path.stat().st_mode & 0o077:
                 path.chmod(0o600)
