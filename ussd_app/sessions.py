@@ -10,7 +10,6 @@ callbacks therefore get the same answer, and any worker can serve any hop.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Mapping
@@ -104,8 +103,9 @@ class UssdSessions:
         if state.lang and state.lang != self._start_lang(row) and not withheld:
             self.store.set_phone_language(phone_key, state.lang)
         if state.notice == SMS_REQUESTED and state.sms in tree.nodes and not is_withheld(phone):
-            # The key names the hop without the path typed (it may hold a PIN).
-            digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+            # The key names the hop without the path typed (it may hold a PIN): keyed, as an
+            # unkeyed hash of a short path is found by trying them all.
+            digest = self.hasher.text_digest(text)
             self._queue_sms(f"ussd:{session_id}:{digest}", phone, phone_key, tree, state)
         return Answer(screen, self.layout.render(screen, self.t))
 
