@@ -26,6 +26,7 @@ import pytest
 
 from .conftest import ROOT
 from .test_cli import BIN, env_for, free_port
+from .test_slow_clients import answer_of
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 pytestmark = pytest.mark.skipif(
@@ -137,16 +138,7 @@ def tls_socket(proxy: Proxy, data: bytes) -> ssl.SSLSocket:
 
 
 def until_closed(sock: socket.socket, within: float) -> bytes:
-    sock.settimeout(within)
-    data = b""
-    try:
-        while chunk := sock.recv(4096):
-            data += chunk
-    except TimeoutError:
-        pytest.fail(f"nginx did not close a held connection within {within} s")
-    except (ConnectionResetError, ssl.SSLError):
-        pass
-    return data
+    return answer_of(sock, within, "nginx")
 
 
 def test_a_ussd_hop_and_healthz_through_nginx(proxy: Proxy) -> None:
