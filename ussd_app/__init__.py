@@ -108,7 +108,7 @@ def _build_services(config: Mapping[str, Any]) -> Services:
     # Sessions are kept a day (resume needs minutes), drafts of complaints only as long
     # as they may be continued: nothing a caller typed lingers.
     jobs.every(300, lambda: _purge_drafts(store, draft_seconds, sms.conversation_seconds),
-               "session-purge")
+               "session-purge", run_at_stop=False)  # a purge is no buffer to flush at exit
     keep_days = settings.integer(config, "MIGRANTLINE_OUTBOX_KEEP_DAYS")
     jobs.every(3600, lambda: purge_outbox_bodies(store, keep_days), "outbox-purge",
                run_at_stop=False)
@@ -123,7 +123,7 @@ def _build_services(config: Mapping[str, Any]) -> Services:
                        complaints=complaints, recordings=recordings, callbacks=callbacks,
                        callback_mode=str(config.get("MIGRANTLINE_VOICE_CALLBACK") or "missed"),
                        background=jobs.once)
-    jobs.every(3600, lambda: _purge_voice(store, prompts), "voice-purge")
+    jobs.every(3600, lambda: _purge_voice(store, prompts), "voice-purge", run_at_stop=False)
     if settings.flag(config, "MIGRANTLINE_PROMPTS_RENDER"):
         jobs.once(lambda: render_missing(prompts, content, catalogs.gettext, data_dir),
                   "prompts-render")

@@ -431,9 +431,11 @@ class Callbacks:
         """Place due call-backs every ``interval`` seconds (retries come due this way), and
         forget finished ones after ``KEEP_SECONDS`` (stored numbers are kept no longer)."""
         if self._purger is None:
-            self._purger = jobs.every(3600, self.purge, "callback-purge")
+            self._purger = jobs.every(3600, self.purge, "callback-purge", run_at_stop=False)
         if self.provider is not None and self._periodic is None:
-            self._periodic = jobs.every(interval, self.place_due, "callback-worker")
+            # a process shutting down places no call
+            self._periodic = jobs.every(interval, self.place_due, "callback-worker",
+                                        run_at_stop=False)
 
     def stop(self) -> None:
         for job in (self._periodic, self._purger):

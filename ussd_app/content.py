@@ -171,7 +171,8 @@ class ContentRegistry:
         if interval > 0 and self._watcher is None:
             if self._fingerprint is None:
                 self._fingerprint = self.fingerprint()
-            self._watcher = jobs.every(interval, self.poll, "content-reload")
+            self._watcher = jobs.every(interval, self.poll, "content-reload",
+                                       run_at_stop=False)
 
     def health(self) -> dict[str, Any]:
         tree = self.current
