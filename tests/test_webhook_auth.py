@@ -434,8 +434,8 @@ def _started(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[byt
 
 def _stop(proc: subprocess.Popen[bytes]) -> str:
     os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=15)
-    return proc.stdout.read().decode() if proc.stdout else ""
+    output, _ = proc.communicate(timeout=30)  # reading while it stops: a full pipe blocks none
+    return output.decode() if output else ""
 
 
 def _post(url: str, form: dict[str, str]) -> tuple[int, str]:

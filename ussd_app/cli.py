@@ -26,6 +26,9 @@ class _Main(click.Group):
             raise click.ClickException(str(exc)) from None
 
 
+WORKER_STOP_SECONDS = 8  # see serve
+
+
 @click.group(cls=_Main, help="MigrantLine: safe-migration information by USSD, SMS and voice.")
 def main() -> None:
     pass
@@ -108,6 +111,9 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool,
     Granian("ussd_app.server:app", address=host, port=port, workers=workers,
             blocking_threads=1, interface=Interfaces.RSGI, http=HTTPModes.http1,
             http1_settings=http1, websockets=False, log_access=False,
+            # A worker that does not stop within this (its exit flushes buffered session
+            # progress in milliseconds) is killed: a stop never hangs on one stuck thread.
+            workers_kill_timeout=WORKER_STOP_SECONDS,
             working_dir=Path.cwd()).serve()
 
 
