@@ -63,7 +63,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
+        proc.communicate(timeout=30)  # drains its output while it stops
 
 
 def simulate(base: str, tmp_path: Path, keys: str, *args: str) -> subprocess.CompletedProcess[str]:

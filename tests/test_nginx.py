@@ -110,7 +110,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
         for proc in (nginx, app):
             os.killpg(proc.pid, signal.SIGTERM)
         for proc in (nginx, app):
-            proc.wait(timeout=15)
+            proc.communicate(timeout=30)  # drains its output while it stops
 
 
 def request(port: int, context: ssl.SSLContext | None, method: str, path: str,

@@ -76,7 +76,7 @@ def server(request: pytest.FixtureRequest,
         yield Server(port, tmp / "recordings")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
+        proc.communicate(timeout=30)  # drains its output while it stops
 
 
 def _answers(port: int) -> bool:
