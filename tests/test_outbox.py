@@ -211,7 +211,10 @@ def test_a_worker_killed_with_sigkill_loses_nothing(tmp_path: Path, standin: Sta
     env = {**os.environ, "MIGRANTLINE_DATA_DIR": str(tmp_path / "var"),
            "MIGRANTLINE_SECRET_KEY": TEST_SECRET, "MIGRANTLINE_SMS_PROVIDER": "kannel",
            "KANNEL_SENDSMS_URL": standin.url + "/cgi-bin/sendsms", "KANNEL_USERNAME": "u",
-           "KANNEL_PASSWORD": "p", "MIGRANTLINE_OUTBOX_LEASE_SECONDS": "2"}
+           # The lease bounds the send timeouts (a quarter of it each): 6 s leaves 1.5 s
+           # for a stand-in slowed by a loaded machine, and a failed send is retried in 1 s.
+           "KANNEL_PASSWORD": "p", "MIGRANTLINE_OUTBOX_LEASE_SECONDS": "6",
+           "MIGRANTLINE_OUTBOX_BACKOFF_SECONDS": "1"}
     cli = [str(Path(sys.executable).parent / "migrantline"), "outbox", "send", "--forever",
            "--interval", "0.1"]
     worker = subprocess.Popen(cli, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
