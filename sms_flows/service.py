@@ -22,22 +22,22 @@ from ussd_app import store as db
 from ussd_app.complaint_actions import WRONG_PIN
 from ussd_app.complaints import Caller, Complaints, digits_of
 from ussd_app.content import ContentRegistry
+from ussd_app.conversation_effects import apply_events
 from ussd_app.engine.answers import Action
 from ussd_app.engine.encoding import sms_segments
+from ussd_app.engine.events import Event
 from ussd_app.engine.machine import (
     LANGUAGE_NODE,
-    SMS_REQUESTED,
     Context,
     Service,
     State,
     first_state,
     settled,
-    step,
+    step_events,
     view,
 )
 from ussd_app.engine.messages import BAD_REFERENCE
 from ussd_app.engine.model import ARTICLE, ASK, Tree
-from ussd_app.engine.paging import contacts_text
 from ussd_app.engine.screens import Layout, Translate
 from ussd_app.privacy import PhoneHasher, Sealer, is_withheld, seal_body
 
@@ -124,16 +124,13 @@ class SmsService:
         state = self._state(conversation, now)
         known_lang = (state.lang if state else None) or self.store.phone_language(phone_key)
         hop = Hop(f"sms:{msg.provider}:{message_id}", Caller("sms", msg.phone, phone_key))
-        reply, state, opt_out = self._answer(hop, tree, state, known_lang, text)
+        reply, state, opt_out, events = self._answer(hop, tree, state, known_lang, text)
         items = [self._item(f"sms-reply:{msg.provider}:{message_id}", msg.phone, phone_key,
                             (state.lang if state else None) or known_lang
                             or tree.default_language, reply, "reply")]
-        if state is not None and state.notice == SMS_REQUESTED and state.sms in tree.nodes:
-            node = tree.nodes[str(state.sms)]
-            lang = state.lang or tree.default_language
-            items.append(self._item(f"sms-list:{msg.provider}:{message_id}", msg.phone,
-                                    phone_key, lang, tree.text(node.title, lang) + "\n"
-                                    + contacts_text(tree, node, lang), "message"))
+        # Stored with the message's claim below: one transaction, so a retry adds none.
+        apply_events(events, tree, msg.phone, phone_key, self.sealer,
+                     f"sms-list:{msg.provider}:{message_id}", items.append)
         if withheld:
             items, opt_out = [], None
         saved = (db.Conversation(tree.version, self._keep(settled(tree, state)), now)
@@ -186,8 +183,8 @@ class SmsService:
         return found
 
     def _answer(self, hop: Hop, tree: Tree, state: State | None, lang: str | None,
-                text: str) -> tuple[str, State | None, bool | None]:
-        """(reply text, new state or None to keep none, opt-out change)."""
+                text: str) -> tuple[str, State | None, bool | None, list[Event]]:
+        """(reply text, new state or None to keep none, opt-out change, the step's events)."""
         match = self.keywords(tree).match(text, prefer=lang)
         if match is not None and match.argument and state is not None and \
                 state.pending and match.keyword != "status":
@@ -197,17 +194,18 @@ class SmsService:
         say_lang = lang or tree.default_language
         if match is None:
             if state is not None and (text.isdigit() or _asking(tree, state)) and text:
-                return self._show(hop, tree, step(self._ctx(hop, tree, state), state, text))
+                after, events = step_events(self._ctx(hop, tree, state), state, text)
+                return self._show(hop, tree, after, events)
             if state is None and (not text or text.isdigit()):
                 return self._show(hop, tree, first_state(tree, lang))
-            return self.t(say_lang, kw.UNKNOWN), state, None
+            return self.t(say_lang, kw.UNKNOWN), state, None, []
         keyword = match.keyword
         if keyword == "stop":
-            return self.t(say_lang, kw.STOPPED), state, True
+            return self.t(say_lang, kw.STOPPED), state, True, []
         if keyword == "start":
-            return self.t(say_lang, kw.STARTED), state, False
+            return self.t(say_lang, kw.STARTED), state, False, []
         if keyword == "status":
-            return self._status(hop, say_lang, match.argument), state, None
+            return self._status(hop, say_lang, match.argument), state, None, []
         if lang is None and keyword != "help":
             return self._show(hop, tree, first_state(tree, None))
         main = ((tree.main, 0),)
@@ -229,10 +227,11 @@ class SmsService:
                                               answers=((node.id, match.argument[:160]),)))
         return self._show(hop, tree, first_state(tree, lang))
 
-    def _show(self, hop: Hop, tree: Tree, state: State) -> tuple[str, State, None]:
+    def _show(self, hop: Hop, tree: Tree, state: State,
+              events: list[Event] | None = None) -> tuple[str, State, None, list[Event]]:
         ctx = self._ctx(hop, tree, state)
         screen = view(ctx, state)
-        return ctx.layout.render(screen, self.t), state, None
+        return ctx.layout.render(screen, self.t), state, None, events or []
 
     def _ctx(self, hop: Hop, tree: Tree, state: State) -> Context:
         """Articles page with the article layout (more parts); everything else with menus'."""

@@ -18,12 +18,12 @@ from typing import Any
 
 from .complaints import Caller
 from .content import ContentRegistry
+from .conversation_effects import apply_events, into_store
 from .engine import messages as m
 from .engine.answers import Action
-from .engine.encoding import sms_segments
+from .engine.events import Event
 from .engine.machine import (
     LANGUAGE_NODE,
-    SMS_REQUESTED,
     Context,
     Service,
     State,
@@ -31,12 +31,12 @@ from .engine.machine import (
     is_resumable,
     replay,
     resume_offer,
+    step_events,
     view,
 )
 from .engine.model import Tree
-from .engine.paging import contacts_text
 from .engine.screens import Layout, Screen, Translate
-from .privacy import PhoneHasher, Sealer, is_withheld, seal_body
+from .privacy import PhoneHasher, Sealer, is_withheld
 from .store import SessionRow, Store
 
 CACHE_SIZE = 20_000
@@ -47,7 +47,7 @@ MAX_HOPS = 200  # inputs in one cumulative text
 MAX_TEXT = 200 * 183  # characters: 200 inputs of a handset's longest USSD string (182) + '*'
 MAX_TEXT_KEPT = 4000  # enough inputs to resume; a 10 kB text is noise, not a session
 SEALED = "sealed:"  # a stored text that is encrypted (it holds what a caller typed)
-_Cached = tuple[SessionRow, str, str, State]
+_Cached = tuple[SessionRow, str, str, State, list[Event]]
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,8 @@ class UssdSessions:
         if tree is None:
             return None
         ctx = self._ctx(tree, session_id, phone, phone_key)
-        state = self._replay(ctx, row, text, cached)
-        self._remember(session_id, row, ctx.tree.version, text, state)
+        state, events = self._replay(ctx, row, text, cached)
+        self._remember(session_id, row, ctx.tree.version, text, state, events)
         screen = view(ctx, state)
         resumable = is_resumable(tree, state) and not withheld
         self.store.save_session(replace(
@@ -102,11 +102,12 @@ class UssdSessions:
             resumable=resumable, ended=screen.end))
         if state.lang and state.lang != self._start_lang(row) and not withheld:
             self.store.set_phone_language(phone_key, state.lang)
-        if state.notice == SMS_REQUESTED and state.sms in tree.nodes and not is_withheld(phone):
+        if events:
             # The key names the hop without the path typed (it may hold a PIN): keyed, as an
             # unkeyed hash of a short path is found by trying them all.
             digest = self.hasher.text_digest(text)
-            self._queue_sms(f"ussd:{session_id}:{digest}", phone, phone_key, tree, state)
+            apply_events(events, tree, phone, phone_key, self.sealer,
+                         f"ussd:{session_id}:{digest}", into_store(self.store))
         return Answer(screen, self.layout.render(screen, self.t))
 
     def _too_long(self, phone_key: str, cached: _Cached | None) -> Answer | None:
@@ -180,16 +181,6 @@ class UssdSessions:
         return SessionRow(id=session_id, phone_key=phone_key, started_at=now, updated_at=now,
                           version=version, start=data)
 
-    def _queue_sms(self, key: str, phone: str, phone_key: str, tree: Tree,
-                   state: State) -> None:
-        """Queue the contact list the caller asked for; a retried hop queues nothing more."""
-        lang = state.lang or tree.default_language
-        node = tree.nodes[str(state.sms)]
-        body = tree.text(node.title, lang) + "\n" + contacts_text(tree, node, lang)
-        encoding, segments = sms_segments(body)
-        self.store.enqueue_sms(key, self.sealer.seal(phone), lang, seal_body(self.sealer, body),
-                               encoding.value, segments, phone_key=phone_key)
-
     def _start_lang(self, row: SessionRow) -> str | None:
         cached = self._start_langs.get(row.start)
         if cached is None:
@@ -200,21 +191,33 @@ class UssdSessions:
         return cached or None
 
     def _replay(self, ctx: Context, row: SessionRow, text: str,
-                cached: _Cached | None) -> State:
-        """Step only the new inputs when this process saw the session's previous hop."""
+                cached: _Cached | None) -> tuple[State, list[Event]]:
+        """Step only the new inputs when this process saw the session's previous hop.
+
+        The events are the newest input's only: the earlier ones were applied on their
+        own hops, and a retried hop gives the same events again (applied once by key)."""
         if cached and cached[0] is row and cached[1] == ctx.tree.version:
-            _, _, seen, state = cached
+            _, _, seen, state, events = cached
             if text == seen:
-                return state
+                return state, events
             if not seen or text.startswith(seen + "*"):
-                return replay(ctx, state, split_inputs(text[len(seen) + 1:] if seen else text))
-        return replay(ctx, State.from_json(self._start_json(row.start)), split_inputs(text))
+                return _last_events(ctx, state,
+                                    split_inputs(text[len(seen) + 1:] if seen else text))
+        return _last_events(ctx, State.from_json(self._start_json(row.start)),
+                            split_inputs(text))
 
     def _remember(self, session_id: str, row: SessionRow, version: str, text: str,
-                  state: State) -> None:
+                  state: State, events: list[Event]) -> None:
         if len(self._cache) >= CACHE_SIZE:
             self._cache.pop(next(iter(self._cache)), None)
-        self._cache[session_id] = (row, version, text, state)
+        self._cache[session_id] = (row, version, text, state, events)
+
+
+def _last_events(ctx: Context, state: State, inputs: list[str]) -> tuple[State, list[Event]]:
+    """Replay the inputs; the events of the last one only."""
+    if not inputs:
+        return state, []
+    return step_events(ctx, replay(ctx, state, inputs[:-1]), inputs[-1])
 
 
 def split_inputs(text: str) -> list[str]:

@@ -33,8 +33,10 @@ from . import store as db
 from .channels.voice import Gather, Hangup, Record, Redirect, Reject, Reply, Speak, VoiceLayout
 from .complaints import Caller, Complaints, digits_of
 from .content import ContentRegistry
+from .conversation_effects import apply_events, into_store
 from .engine import messages as m
 from .engine.answers import Action, with_answers
+from .engine.events import Event
 from .engine.machine import (
     LANGUAGE_NODE,
     Context,
@@ -42,7 +44,7 @@ from .engine.machine import (
     State,
     first_state,
     settled,
-    step,
+    step_events,
     view,
 )
 from .engine.model import ASK, Tree
@@ -164,13 +166,19 @@ class VoiceCalls:
                 return self._goodbye(ctx, state, channel)
             return self._screen(ctx, replace(state, hint=NO_KEY), channel, key, silence=nth)
         if req.event == "input" and req.digits:
-            after = self._step(ctx, state, req.digits)
+            after, events = self._step(ctx, state, req.digits)
         elif req.event == "record":
-            after = self._recorded(ctx, state, req)
-            if after is None:
+            recorded = self._recorded(ctx, state, req)
+            if recorded is None:
                 return self._screen(ctx, replace(state, hint=NO_RECORDING), channel, key)
+            after, events = recorded
         else:
             return self._screen(ctx, state, channel, key, welcome=first, wait=req.wait)
+        # Keyed by the step this request answers (``s`` in its URL): a retried webhook, or
+        # a second delivery of it, queues nothing more. Before the step is saved, so a
+        # crash in between is made good by the provider's retry.
+        apply_events(events, tree, req.phone, phone_key, self.sealer,
+                     f"voice-list:{key}:{state.seq}", into_store(self.store))
         if not vdb.save_voice_step(self.store, key, state.seq, self._keep(after), after.seq,
                                    now):
             fresh = vdb.voice_call(self.store, key)  # another delivery of this step won
@@ -196,10 +204,11 @@ class VoiceCalls:
             log.exception("could not even say goodbye")
             return (Hangup(),)
 
-    def _step(self, ctx: Context, state: State, digits: str) -> State:
-        return step(ctx, state, digits.strip().rstrip("#"))
+    def _step(self, ctx: Context, state: State, digits: str) -> tuple[State, list[Event]]:
+        return step_events(ctx, state, digits.strip().rstrip("#"))
 
-    def _recorded(self, ctx: Context, state: State, req: VoiceRequest) -> State | None:
+    def _recorded(self, ctx: Context, state: State,
+                  req: VoiceRequest) -> tuple[State, list[Event]] | None:
         """A spoken answer: kept by its URL (fetched later), the question answered."""
         node = ctx.tree.nodes.get(state.node)
         if node is None or not state.pending or node.type != ASK or not req.recording_url:
@@ -265,8 +274,9 @@ class VoiceCalls:
         tree = self.content.get(call.version) or self.content.current
         if req.recording_url and state is not None and tree is not None:
             ctx = self._ctx(tree, state, key, caller)
-            after = self._recorded(ctx, state, req)
-            if after is not None:
+            recorded = self._recorded(ctx, state, req)
+            if recorded is not None:  # a spoken answer asks for no SMS: no events here
+                after = recorded[0]
                 self._expect_recordings(after, req.provider, key)
                 self._keep_what_was_said(ctx, after, req, key, now)
         missed = call.inputs == 0 and (req.duration is None or req.duration <= MISSED_SECONDS)

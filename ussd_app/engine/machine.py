@@ -26,6 +26,7 @@ from .answers import (
     result_pages,
     with_answers,
 )
+from .events import Event, LanguageChosen, SmsRequested
 from .model import ASK, CHOICE, CONFIRM, CONTACTS, LANGUAGE, MENU, RESULT, Node, Tree
 from .paging import longest_hint, menu_pages, nav, node_pages, text_pages
 from .screens import Layout, Screen, Translate
@@ -157,14 +158,22 @@ def replay(ctx: Context, state: State, inputs: Iterable[str]) -> State:
 
 
 def step(ctx: Context, state: State, raw: str) -> State:
-    """The state after one input. Every input counts in ``seq``, whatever state follows,
-    so no two hops of a session give an action the same key."""
+    """The state after one input (``step_events`` without its events)."""
+    return step_events(ctx, state, raw)[0]
+
+
+def step_events(ctx: Context, state: State, raw: str) -> tuple[State, list[Event]]:
+    """The state after one input, and what this very input asks the channel to do.
+
+    Every input counts in ``seq``, whatever state follows, so no two hops of a
+    session give an action the same key."""
     seq = state.seq + 1
-    after = _step(ctx, replace(state, hint="", notice="", seq=seq), raw)
-    return after if after.seq == seq else replace(after, seq=seq)
+    events: list[Event] = []
+    after = _step(ctx, replace(state, hint="", notice="", seq=seq), raw, events)
+    return (after if after.seq == seq else replace(after, seq=seq)), events
 
 
-def _step(ctx: Context, state: State, raw: str) -> State:
+def _step(ctx: Context, state: State, raw: str, events: list[Event]) -> State:
     tree = ctx.tree
     # A key typed on an Arabic or Devanagari keypad ('١', '٩٨') is the same key; free text
     # is still read from ``raw``.
@@ -172,7 +181,7 @@ def _step(ctx: Context, state: State, raw: str) -> State:
     if state.node == RESUME_NODE:
         return _step_resume(tree, state, answer)
     if state.node in (SMS_CONFIRM_NODE, SMS_SENT_NODE) and answer not in ("00", "99"):
-        return _step_sms(tree, state, answer)
+        return _step_sms(tree, state, answer, events)
     node = tree.nodes.get(state.node)
     if node is None:  # content changed under an old session: start from the menu
         return first_state(tree, state.lang)
@@ -196,7 +205,7 @@ def _step(ctx: Context, state: State, raw: str) -> State:
         return _go(state, tree.help)
     number = bounded_int(answer, 0, MAX_KEY, max_len=4) or 0
     if node.type in (MENU, LANGUAGE) and number:
-        return _choose(ctx, state, node, number)
+        return _choose(ctx, state, node, number, events)
     if node.type in (CHOICE, RESULT, ASK) and 1 <= number <= len(node.options):
         return _pick(ctx, state, node, node.options[number - 1])
     if node.type == CONFIRM and answer in ("1", "2"):
@@ -210,9 +219,11 @@ def _step(ctx: Context, state: State, raw: str) -> State:
     return replace(state, hint=m.INVALID)
 
 
-def _step_sms(tree: Tree, state: State, answer: str) -> State:
-    """Confirm, then say it is queued; the channel sends it when it sees the notice."""
+def _step_sms(tree: Tree, state: State, answer: str, events: list[Event]) -> State:
+    """Confirm, then say it is queued; the channel sends it on ``SmsRequested``."""
     if state.node == SMS_CONFIRM_NODE and answer == "1":
+        if state.sms in tree.nodes:
+            events.append(SmsRequested(str(state.sms), state.lang or tree.default_language))
         return replace(state, node=SMS_SENT_NODE, notice=SMS_REQUESTED)
     if answer in ("0", "2") or (state.node == SMS_SENT_NODE and answer == "0"):
         return _back(tree, replace(state, sms=None))
@@ -250,10 +261,12 @@ def _back(tree: Tree, state: State) -> State:
     return State(lang=state.lang, node=tree.main, answers=state.answers)
 
 
-def _choose(ctx: Context, state: State, node: Node, number: int) -> State:
+def _choose(ctx: Context, state: State, node: Node, number: int,
+            events: list[Event]) -> State:
     tree = ctx.tree
     if node.type == LANGUAGE:
         if 1 <= number <= len(tree.languages):
+            events.append(LanguageChosen(tree.languages[number - 1].code))
             return State(lang=tree.languages[number - 1].code, node=tree.main,
                          answers=state.answers, seq=state.seq)
         return replace(state, hint=m.INVALID)
@@ -385,7 +398,7 @@ def _with_hint(ctx: Context, screen: Screen, hint: str) -> Screen:
     return screen
 
 
-__all__ = ["Action", "ActionResult", "Context", "LANGUAGE_NODE", "Query", "RESUME_NODE",
-           "SMS_REQUESTED", "Service", "State",
+__all__ = ["Action", "ActionResult", "Context", "Event", "LANGUAGE_NODE", "LanguageChosen",
+           "Query", "RESUME_NODE", "SMS_REQUESTED", "Service", "SmsRequested", "State",
            "first_state",
-           "is_resumable", "nav", "replay", "resume_offer", "step", "view"]
+           "is_resumable", "nav", "replay", "resume_offer", "step", "step_events", "view"]
