@@ -29,7 +29,7 @@ from sms_flows.outbox import OutboxWorker  # noqa: E402
 from sms_flows.providers import KannelProvider  # noqa: E402
 from tests.conftest import make_app  # noqa: E402
 from ussd_app import store as db  # noqa: E402
-from ussd_app.privacy import seal_body  # noqa: E402
+from ussd_app.privacy import seal_text  # noqa: E402
 
 THREADS = 8
 
@@ -43,7 +43,7 @@ def bench_outbox(app, n: int, standin: StandIn) -> tuple[float, float]:
     sealer = services.ussd.sealer
     for i in range(n):
         db.enqueue(services.store, db.OutboxItem(f"bench:{i}", sealer.seal(f"+97798{i:08d}"),
-                                                 "en", seal_body(sealer, f"Bench message {i}"),
+                                                 "en", seal_text(sealer, f"Bench message {i}"),
                                                  "GSM-7", 1))
     worker = OutboxWorker(services.store, KannelProvider(standin.url + "/cgi-bin/sendsms",
                                                          "u", "p", "5555"),

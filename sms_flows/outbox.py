@@ -39,7 +39,7 @@ from typing import Any
 
 from ussd_app import jobs
 from ussd_app import store as db
-from ussd_app.privacy import PhoneHasher, Sealer, open_body, redact
+from ussd_app.privacy import PhoneHasher, Sealer, open_text, redact
 
 from .providers import Provider, SendError, StoreOnly
 
@@ -164,7 +164,7 @@ class OutboxWorker:
         message_id, attempts = int(row["id"]), int(row["attempts"])
         try:
             phone = self.sealer.open(row["to_sealed"])
-            body = open_body(self.sealer, row["body"])
+            body = open_text(self.sealer, row["body"])
         except Exception:
             return self._finish(row, "dead", error="cannot read the sealed number or text "
                                                    "(secret key changed?)")

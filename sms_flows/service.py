@@ -39,7 +39,7 @@ from ussd_app.engine.machine import (
 from ussd_app.engine.messages import BAD_REFERENCE
 from ussd_app.engine.model import ARTICLE, ASK, Tree
 from ussd_app.engine.screens import Layout, Translate
-from ussd_app.privacy import PhoneHasher, Sealer, is_withheld, seal_body
+from ussd_app.privacy import SEALED, PhoneHasher, Sealer, is_withheld, open_text, seal_text
 
 from . import keywords as kw
 
@@ -53,7 +53,6 @@ _AUTO_REPLY = re.compile(r"auto.?reply|automatic reply|out of (the )?office|auto
                          re.I)
 RIGHTS_NODE = "at_work"
 REPORT_NODE = "report_consent"  # where the REPORT keyword starts a complaint
-SEALED = "sealed:"  # a stored state holding what the caller typed is encrypted
 
 
 @dataclass(frozen=True)
@@ -152,7 +151,7 @@ class SmsService:
             if conversation.updated_at < now - self.draft_seconds:
                 return None
             try:
-                stored = self.sealer.open(stored[len(SEALED):])
+                stored = open_text(self.sealer, stored)
             except Exception:  # the secret key changed: start afresh
                 return None
         return State.from_json(json.loads(stored))
@@ -160,7 +159,7 @@ class SmsService:
     def _keep(self, state: State) -> str:
         """The state to store: encrypted once it holds what the caller typed."""
         data = json.dumps(state.to_json(), ensure_ascii=False)
-        return SEALED + self.sealer.seal(data) if state.answers else data
+        return seal_text(self.sealer, data) if state.answers else data
 
     def _quiet(self, text: str, digest: str, recent: list[tuple[str, float]],
                now: float) -> str | None:
@@ -263,7 +262,7 @@ class SmsService:
     def _item(self, key: str, phone: str, phone_key: str, lang: str, body: str,
               kind: str) -> db.OutboxItem:
         encoding, segments = sms_segments(body)
-        return db.OutboxItem(key, self.sealer.seal(phone), lang, seal_body(self.sealer, body),
+        return db.OutboxItem(key, self.sealer.seal(phone), lang, seal_text(self.sealer, body),
                              encoding.value, segments, kind, phone_key)
 
 

@@ -16,7 +16,7 @@ from ussd_app.complaints import damm, parse_reference, show_reference
 from ussd_app.engine.encoding import Limits, fits
 from ussd_app.engine.loader import read_tree
 from ussd_app.i18n import default_catalogs
-from ussd_app.privacy import open_body
+from ussd_app.privacy import open_text
 
 from .conftest import DEMO_CONTENT, TEST_SECRET, Phone, make_app
 
@@ -96,7 +96,7 @@ def rows(app: Flask) -> list[dict]:
 
 def opened_outbox(app: Flask) -> list[tuple[str, str]]:
     services = app.extensions["migrantline"]
-    return [(services.ussd.sealer.open(r["to_sealed"]), open_body(services.ussd.sealer, r["body"]))
+    return [(services.ussd.sealer.open(r["to_sealed"]), open_text(services.ussd.sealer, r["body"]))
             for r in services.store.outbox() if r["to_sealed"]]
 
 

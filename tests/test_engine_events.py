@@ -17,7 +17,7 @@ from ussd_app.engine.loader import read_tree
 from ussd_app.engine.machine import Context, State, first_state, step_events
 from ussd_app.engine.paging import contacts_text
 from ussd_app.i18n import Catalogs
-from ussd_app.privacy import SEALED_BODY, open_body
+from ussd_app.privacy import SEALED, open_text
 
 from .conftest import DEMO_CONTENT, Phone
 from .test_sms import Texter
@@ -47,8 +47,8 @@ def contact_lists(app: Flask, number: str) -> list[dict]:
     for row in services.store.outbox():
         if row["kind"] == "reply" or sealer.open(row["to_sealed"]) != number:
             continue
-        assert row["body"].startswith(SEALED_BODY)  # sealed at rest
-        found.append({**row, "body": open_body(sealer, row["body"])})
+        assert row["body"].startswith(SEALED)  # sealed at rest
+        found.append({**row, "body": open_text(sealer, row["body"])})
     return found
 
 

@@ -8,7 +8,7 @@ from flask import Flask
 from ussd_app.engine.encoding import Limits, fits, sms_segments
 from ussd_app.engine.loader import read_tree
 from ussd_app.engine.paging import contacts_text
-from ussd_app.privacy import SEALED_BODY, open_body
+from ussd_app.privacy import SEALED, open_text
 
 from .conftest import DEMO_CONTENT, Phone
 
@@ -40,8 +40,8 @@ def test_send_the_hotlines_by_sms(app: Flask, phone: Phone, lang: str) -> None:
     assert len(queued) == 1
     message = queued[0]
     sealer = app.extensions["migrantline"].ussd.sealer
-    assert message["body"].startswith(SEALED_BODY)  # sealed at rest, opened to be sent
-    message = {**message, "body": open_body(sealer, message["body"])}
+    assert message["body"].startswith(SEALED)  # sealed at rest, opened to be sent
+    message = {**message, "body": open_text(sealer, message["body"])}
     node = TREE.nodes["help_hotlines"]
     expected = TREE.text(node.title, lang) + "\n" + contacts_text(TREE, node, lang)
     assert message["body"] == expected

@@ -16,7 +16,7 @@ from flask import Flask
 from sms_flows.service import Inbound
 from ussd_app import rekey, settings
 from ussd_app.cli import main
-from ussd_app.privacy import SEALED_BODY, BytesSealer, PhoneHasher, Sealer, open_body
+from ussd_app.privacy import SEALED, BytesSealer, PhoneHasher, Sealer, open_text
 from ussd_app.store import is_opted_out
 from ussd_app.store import voice_recordings as recordings_db
 from ussd_app.store.privacy import erase_outbox_bodies
@@ -278,11 +278,11 @@ def test_rotate_reseals_everything_and_the_old_key_opens_nothing(tmp_path: Path)
         # Every SMS text is sealed with the new key (legacy plain ones too), none with the old.
         new_sealer, old_sealer = Sealer(NEW_KEY.encode()), Sealer(TEST_SECRET.encode())
         outbox = [r for r in store.outbox() if r["body"]]
-        assert outbox and all(r["body"].startswith(SEALED_BODY) for r in outbox)
+        assert outbox and all(r["body"].startswith(SEALED) for r in outbox)
         for message in outbox:
             with pytest.raises(Exception):  # noqa: B017 - any failure to open will do
-                open_body(old_sealer, message["body"])
-        bodies = {r["id"]: open_body(new_sealer, r["body"]) for r in outbox}
+                open_text(old_sealer, message["body"])
+        bodies = {r["id"]: open_text(new_sealer, r["body"]) for r in outbox}
         assert LEGACY_BODY in bodies.values()
         assert any(SMS_STORY in b and "Check and send" in b for b in bodies.values())
         # The complaint page shows its SMS (the receipt) opened ...

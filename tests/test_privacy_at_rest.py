@@ -26,7 +26,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ussd_app.cli import main
-from ussd_app.privacy import SEALED_BODY, open_body
+from ussd_app.privacy import SEALED, open_text
 from ussd_app.store.privacy import linked_counts
 
 from .conftest import TEST_SECRET, Phone, make_app
@@ -115,8 +115,8 @@ def test_nothing_in_clear_and_deletion_deletes(app: Flask, client: FlaskClient,
     assert found(log_text(caplog), needles) == []
     # Every SMS body is sealed at rest, and opens to what is sent.
     outbox = store.outbox()
-    assert outbox and all(r["body"].startswith(SEALED_BODY) for r in outbox)
-    assert any(SENTINEL in open_body(sealer, r["body"]) for r in outbox)
+    assert outbox and all(r["body"].startswith(SEALED) for r in outbox)
+    assert any(SENTINEL in open_text(sealer, r["body"]) for r in outbox)
 
     # The sealed tokens of each case: after deletion they must be in no file at all.
     db = store.db()
@@ -126,9 +126,9 @@ def test_nothing_in_clear_and_deletion_deletes(app: Flask, client: FlaskClient,
         "select phone_sealed, description_sealed, employer_sealed, city_sealed "
         "from complaints where reference = ?", [ref]).fetchone() if v]
         for ref in (ussd_ref, sms_ref)}
-    sealed[ussd_ref] += [r["body"][len(SEALED_BODY):] for r in outbox
+    sealed[ussd_ref] += [r["body"][len(SEALED):] for r in outbox
                          if r["phone_key"] == keys[ussd_ref]]
-    sealed[sms_ref] += [r["body"][len(SEALED_BODY):] for r in outbox
+    sealed[sms_ref] += [r["body"][len(SEALED):] for r in outbox
                         if r["phone_key"] == keys[sms_ref]]
     sessions = [r[0][len("sealed:"):] for r in db.execute(
         "select last_text from ussd_sessions where phone_key = ? and last_text like 'sealed:%'",

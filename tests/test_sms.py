@@ -17,7 +17,7 @@ from ussd_app.engine.encoding import sms_segments
 from ussd_app.engine.loader import read_tree
 from ussd_app.engine.paging import node_pages
 from ussd_app.i18n import default_catalogs
-from ussd_app.privacy import open_body
+from ussd_app.privacy import open_text
 
 from .conftest import DEMO_CONTENT, make_app
 
@@ -45,7 +45,7 @@ class Texter:
         store = self.app.extensions["migrantline"].store
         sealer = self.app.extensions["migrantline"].ussd.sealer
         # Bodies are sealed at rest: opened here as the outbox worker opens them.
-        return [{**r, "body": open_body(sealer, r["body"])} for r in store.outbox()
+        return [{**r, "body": open_text(sealer, r["body"])} for r in store.outbox()
                 if r["to_sealed"] and sealer.open(r["to_sealed"]) == self.number]
 
 

@@ -27,7 +27,7 @@ from .engine.answers import ascii_digits
 from .engine.encoding import sms_segments
 from .engine.messages import N_
 from .engine.screens import Translate
-from .privacy import Sealer, is_withheld, seal_body
+from .privacy import Sealer, is_withheld, seal_text
 from .store import OutboxItem, Store
 from .store import complaints as db
 from .store.privacy import checkpoint, erase_phones
@@ -505,7 +505,7 @@ class Complaints:
              phone_key: str | None = None) -> OutboxItem:
         encoding, segments = sms_segments(body)
         return OutboxItem(key, self.phone_sealer.seal(to), lang,
-                          seal_body(self.phone_sealer, body), encoding.value, segments,
+                          seal_text(self.phone_sealer, body), encoding.value, segments,
                           phone_key=phone_key)
 
     def _seal(self, text: str) -> str | None:

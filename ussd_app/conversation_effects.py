@@ -1,7 +1,7 @@
 """What an engine step's events do, the same on every channel (USSD, SMS, voice).
 
 ``apply_events`` turns ``SmsRequested`` into one contact-list SMS to the caller:
-built here once, sealed (``privacy.seal_body``), linked to the phone's keyed hash
+built here once, sealed (``privacy.seal_text``), linked to the phone's keyed hash
 so erasing the phone erases it, and stored under the idempotency key the
 channel gives (its hop, message or call step), so a retried input queues
 nothing more. No SMS ever goes to a withheld number; an opted-out phone's is
@@ -18,7 +18,7 @@ from .engine.encoding import sms_segments
 from .engine.events import Event, SmsRequested
 from .engine.model import Tree
 from .engine.paging import contacts_text
-from .privacy import Sealer, is_withheld, seal_body
+from .privacy import Sealer, is_withheld, seal_text
 
 Enqueue = Callable[[db.OutboxItem], object]
 
@@ -44,7 +44,7 @@ def apply_events(events: Iterable[Event], tree: Tree, phone: str, phone_key: str
             lang = event.lang
             body = contact_list_body(tree, event.list_node, lang)
             encoding, segments = sms_segments(body)
-            item = db.OutboxItem(key, sealer.seal(phone), lang, seal_body(sealer, body),
+            item = db.OutboxItem(key, sealer.seal(phone), lang, seal_text(sealer, body),
                                  encoding.value, segments, "message", phone_key)
             enqueue(item)
             items.append(item)

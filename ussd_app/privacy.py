@@ -90,24 +90,22 @@ class Sealer:
         return self._aead.decrypt(raw[:12], raw[12:], None).decode()
 
 
-SEALED_BODY = "sealed:"  # an outbox body encrypted at rest (it answers a person)
+SEALED = "sealed:"  # a stored text encrypted at rest: what a person typed or is told
 
 
-def seal_body(sealer: Sealer, body: str) -> str:
-    """An SMS body as stored in the outbox: every one is sealed, since a message
-    that answers a person may carry what they typed (a complaint's summary)."""
-    return SEALED_BODY + sealer.seal(body)
+def seal_text(sealer: Sealer, text: str) -> str:
+    """A text as stored when it is personal: an SMS body (a message that answers a
+    person may carry what they typed), a session's inputs, an engine state with answers."""
+    return SEALED + sealer.seal(text)
 
 
-def open_body(sealer: Sealer, stored: str | None) -> str:
-    """The text of a stored body: sealed ones opened; an erased one is ''.
-
-    Rows written before bodies were sealed are returned as they are.
-    """
+def open_text(sealer: Sealer, stored: str | None) -> str:
+    """A stored text: sealed ones opened (raises if the key does not open it); '' when
+    erased; one stored in clear (a state without answers, an older row) as it is."""
     if not stored:
         return ""
-    if stored.startswith(SEALED_BODY):
-        return sealer.open(stored[len(SEALED_BODY):])
+    if stored.startswith(SEALED):
+        return sealer.open(stored[len(SEALED):])
     return stored
 
 

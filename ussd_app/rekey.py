@@ -48,7 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .complaints import TEXT_PURPOSE
-from .privacy import BytesSealer, PhoneHasher, Sealer
+from .privacy import SEALED, BytesSealer, PhoneHasher, Sealer
 from .store import Store, write_transaction
 from .store import complaints as complaint_db
 
@@ -60,7 +60,7 @@ class SealedColumn:
     table: str
     column: str
     purpose: str = PERSONAL
-    prefix: str = ""  # only values starting with it are sealed (sessions: "sealed:")
+    prefix: str = ""  # only values starting with it are sealed (``privacy.SEALED``)
     context_column: str | None = None  # binary (BytesSealer), authenticated with this column
     seal_plain: bool = False  # a non-empty value without the prefix is sealed too
 
@@ -70,14 +70,14 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
       for c in complaint_db.SEALED),
     SealedColumn("complaint_events", "detail_sealed", TEXT_PURPOSE),
     SealedColumn("outbox", "to_sealed"),
-    # Every SMS text (privacy.seal_body, the outbox's key); a body from before bodies
+    # Every SMS text (privacy.seal_text, the outbox's key); a body from before bodies
     # were sealed is sealed now, with the new key.
-    SealedColumn("outbox", "body", prefix="sealed:", seal_plain=True),
+    SealedColumn("outbox", "body", prefix=SEALED, seal_plain=True),
     SealedColumn("callbacks", "phone_sealed"),
-    SealedColumn("ussd_sessions", "last_text", prefix="sealed:"),
-    SealedColumn("ussd_sessions", "start", prefix="sealed:"),  # a draft offered on redial
-    SealedColumn("sms_conversations", "state", prefix="sealed:"),
-    SealedColumn("voice_calls", "state", prefix="sealed:"),
+    SealedColumn("ussd_sessions", "last_text", prefix=SEALED),
+    SealedColumn("ussd_sessions", "start", prefix=SEALED),  # a draft offered on redial
+    SealedColumn("sms_conversations", "state", prefix=SEALED),
+    SealedColumn("voice_calls", "state", prefix=SEALED),
     SealedColumn("voice_recordings", "url_sealed", "voice recording url v1"),
     SealedColumn("voice_recordings", "audio_sealed", "voice recording audio v1",
                  context_column="key"),

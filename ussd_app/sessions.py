@@ -36,7 +36,7 @@ from .engine.machine import (
 )
 from .engine.model import Tree
 from .engine.screens import Layout, Screen, Translate
-from .privacy import PhoneHasher, Sealer, is_withheld
+from .privacy import SEALED, PhoneHasher, Sealer, is_withheld, open_text, seal_text
 from .store import SessionRow, Store
 
 CACHE_SIZE = 20_000
@@ -46,7 +46,6 @@ CACHE_SIZE = 20_000
 MAX_HOPS = 200  # inputs in one cumulative text
 MAX_TEXT = 200 * 183  # characters: 200 inputs of a handset's longest USSD string (182) + '*'
 MAX_TEXT_KEPT = 4000  # enough inputs to resume; a 10 kB text is noise, not a session
-SEALED = "sealed:"  # a stored text that is encrypted (it holds what a caller typed)
 _Cached = tuple[SessionRow, str, str, State, list[Event]]
 
 
@@ -135,24 +134,21 @@ class UssdSessions:
         if not resumable:
             return ""
         if state.answers or text.startswith(SEALED):
-            return SEALED + self.sealer.seal(text)
+            return seal_text(self.sealer, text)
         return text
 
     def _start_json(self, stored: str) -> dict[str, Any]:
         """How a session started; sealed when it offers a draft (what was typed) again."""
-        if stored.startswith(SEALED):
-            try:
-                stored = self.sealer.open(stored[len(SEALED):])
-            except Exception:  # the secret key changed: start at the first screen
-                return {"lang": None, "node": LANGUAGE_NODE}
+        try:
+            stored = open_text(self.sealer, stored)
+        except Exception:  # the secret key changed: start at the first screen
+            return {"lang": None, "node": LANGUAGE_NODE}
         data: dict[str, Any] = json.loads(stored)
         return data
 
     def _kept(self, stored: str) -> str:
-        if not stored.startswith(SEALED):
-            return stored
         try:
-            return self.sealer.open(stored[len(SEALED):])
+            return open_text(self.sealer, stored)
         except Exception:  # the secret key changed: nothing to resume
             return ""
 
@@ -177,7 +173,7 @@ class UssdSessions:
                 start, version = resume_offer(where), old_tree.version
         data = json.dumps(start.to_json(), ensure_ascii=False)
         if start.resume is not None and start.resume.answers:  # a draft offered again
-            data = SEALED + self.sealer.seal(data)
+            data = seal_text(self.sealer, data)
         return SessionRow(id=session_id, phone_key=phone_key, started_at=now, updated_at=now,
                           version=version, start=data)
 

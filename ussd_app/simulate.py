@@ -147,7 +147,7 @@ def run_sms(base: str, phone: str, token: str | None, data_dir: Path,
     if token:
         url += "?" + urllib.parse.urlencode({"token": token})
     from . import settings
-    from .privacy import Sealer, open_body
+    from .privacy import Sealer, open_text
 
     store = db.open_store(data_dir)
     # Bodies are sealed at rest: the simulator opens them with the service's key.
@@ -174,7 +174,7 @@ def run_sms(base: str, phone: str, token: str | None, data_dir: Path,
             click.echo("  (no reply: rate limit, a repeated text, or the service uses another "
                        "data folder than MIGRANTLINE_DATA_DIR)")
         for reply in replies:
-            show_sms(open_body(sealer, reply["body"]), reply["encoding"], reply["segments"])
+            show_sms(open_text(sealer, reply["body"]), reply["encoding"], reply["segments"])
 
 
 def show_sms(body: str, encoding: str, segments: int) -> None:

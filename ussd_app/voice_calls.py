@@ -50,12 +50,11 @@ from .engine.machine import (
 from .engine.model import ASK, Tree
 from .engine.screens import Translate
 from .parsing import bounded_int
-from .privacy import PhoneHasher, Sealer
+from .privacy import PhoneHasher, Sealer, open_text, seal_text
 from .store import voice as vdb
 
 log = logging.getLogger(__name__)
 
-SEALED = "sealed:"
 RECORDING = "voice:"  # answers["voice:<field>"] = "<url> <seconds>": a spoken answer
 KEYPAD_INPUTS = ("digits", "pin", "phone", "reference")
 LONG_ANSWER = "description"  # the complaint itself: two minutes; other spoken answers less
@@ -448,9 +447,7 @@ class VoiceCalls:
     def _state(self, call: vdb.VoiceCall) -> State | None:
         stored = call.state
         try:
-            if stored.startswith(SEALED):
-                stored = self.sealer.open(stored[len(SEALED):])
-            data = json.loads(stored)
+            data = json.loads(open_text(self.sealer, stored))
             return State.from_json(data) if data else None
         except Exception:
             return None
@@ -462,7 +459,7 @@ class VoiceCalls:
         if tree is not None and state.node in tree.nodes:
             state = settled(tree, state)
         data = json.dumps(state.to_json(), ensure_ascii=False)
-        return SEALED + self.sealer.seal(data) if state.answers else data
+        return seal_text(self.sealer, data) if state.answers else data
 
 
 def channel_url(base: str, path: str, token: str | None) -> Callable[[Mapping[str, str]], str]:

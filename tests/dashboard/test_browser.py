@@ -18,7 +18,7 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from ussd_app.privacy import open_body
+from ussd_app.privacy import open_text
 
 from .conftest import PASSWORD, file_complaint
 
@@ -85,5 +85,5 @@ def test_sign_in_triage_and_see_the_sms(app: Flask, served: str) -> None:
     assert row["status"] == "in_progress" and row["assigned_to"] is not None
     [queued] = [m for m in app.extensions["migrantline"].store.outbox()
                 if m["key"].startswith(f"complaint-status:{urgent['id']}:")]
-    body = open_body(app.extensions["migrantline"].complaints.phone_sealer, queued["body"])
+    body = open_text(app.extensions["migrantline"].complaints.phone_sealer, queued["body"])
     assert queued["lang"] == "fr" and queued["status"] == "queued" and shown in body

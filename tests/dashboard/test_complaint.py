@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ussd_app.privacy import open_body
+from ussd_app.privacy import open_text
 from ussd_app.store import operators as operators_db
 
 from .conftest import audit, file_complaint, page, post
@@ -20,7 +20,7 @@ PHONE = "+9779812345678"
 def outbox(app: Flask) -> list[dict]:
     """The outbox with bodies opened (they are sealed at rest)."""
     services = app.extensions["migrantline"]
-    return [{**r, "body": open_body(services.complaints.phone_sealer, r["body"])}
+    return [{**r, "body": open_text(services.complaints.phone_sealer, r["body"])}
             for r in services.store.outbox()]
 
 

@@ -19,7 +19,7 @@ from flask.typing import ResponseReturnValue
 from ..agencies import licence_key
 from ..complaints import MESSAGE_TEMPLATES, STATUSES, ContactNotSafe, NotFound, mask_phone
 from ..parsing import MAX_ID, bounded_int
-from ..privacy import open_body
+from ..privacy import open_text
 from ..store import agencies_by_licence_key
 from ..store import operators as operators_db
 from ..store import queue as queue_db
@@ -45,7 +45,7 @@ def _outbox(row: dict[str, Any]) -> list[dict[str, Any]]:
     shown = []
     for message in queue_db.outbox_for(services().store, *complaints.outbox_keys(row)):
         try:
-            message["body"] = open_body(complaints.phone_sealer, message["body"])
+            message["body"] = open_text(complaints.phone_sealer, message["body"])
         except Exception:  # a key change: say so rather than fail the page
             message["body"] = "(cannot be decrypted with the current secret key)"
         shown.append(message)

@@ -336,7 +336,7 @@ class Store:
         """Store an SMS for sending, once per key; True if this call added it.
 
         Written at once, not buffered: the caller is told it is on its way.
-        ``body`` arrives sealed (``privacy.seal_body``); ``phone_key`` links it to
+        ``body`` arrives sealed (``privacy.seal_text``); ``phone_key`` links it to
         the phone so that erasing the phone's data erases it too.
         """
         return _insert_outbox(self.db().conn, OutboxItem(key, to_sealed, lang, body, encoding,
