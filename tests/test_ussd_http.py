@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -129,6 +131,34 @@ def test_redial_within_five_minutes_offers_to_continue(phone: Phone) -> None:
     phone.dial()
     fresh = phone.press("2")
     assert title("main", "fr") in fresh
+
+
+def test_a_session_being_flushed_is_still_found(tmp_path: Path) -> None:
+    """A flush held up by another writer (a real SQLite lock): while its batch is neither in
+    the buffer nor committed, the session is still read and a redial is still offered it
+    (before, both found nothing in that window: a flaky key-rotation test showed it)."""
+    app = make_app(tmp_path, MIGRANTLINE_SESSION_FLUSH_MS="3600000")  # flushed by hand only
+    store = app.extensions["migrantline"].store
+    phone = Phone(app.test_client())
+    phone.dial()
+    phone.press(LANG_KEYS["fr"], "2")
+    article = phone.press("1")
+    blocker = sqlite3.connect(store.path, timeout=0)
+    blocker.execute("begin immediate")  # another writer holds the database
+    flushing = threading.Thread(target=store.flush)
+    flushing.start()
+    try:
+        time.sleep(0.3)  # the flush has taken the batch and waits for the lock
+        assert flushing.is_alive()
+        assert store.session(phone.session) is not None
+        offer = phone.dial()  # the session dropped; the phone dials again
+        assert "Reprendre" in offer
+    finally:
+        blocker.rollback()
+        blocker.close()
+        flushing.join(timeout=30)
+    assert phone.press("1") == article
+    app.extensions["migrantline"].store.close()
 
 
 def test_resume_survives_a_restart(tmp_path: Path) -> None:

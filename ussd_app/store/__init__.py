@@ -143,7 +143,11 @@ class Store:
         self._sessions: dict[str, SessionRow] = {}
         self._latest: dict[str, SessionRow] = {}  # phone key -> its newest buffered session
         self._languages: dict[str, tuple[str, float]] = {}
+        # What a flush is writing stays readable until it is committed: a hop (or a redial
+        # looking for its dropped session) in between must not find it in neither place.
         self._flushing: dict[str, tuple[str, float]] = {}  # languages being written
+        self._flushing_sessions: dict[str, SessionRow] = {}
+        self._flushing_latest: dict[str, SessionRow] = {}
         # Phones whose data this process erased, and when: the erasing hop (and the rest of
         # its session) leaves nothing behind for FORGET_SECONDS.
         self._forgotten: dict[str, float] = {}
@@ -248,10 +252,11 @@ class Store:
         with self._lock:
             sessions, self._sessions = self._sessions, {}
             languages, self._languages = self._languages, {}
-            self._latest = {}
-            # Read until committed: a caller's language must not vanish between the
-            # buffer and the table (the next call would ask for it again).
+            latest, self._latest = self._latest, {}
+            # Read until committed: a caller's language, a session or a dropped session's
+            # resume offer must not vanish between the buffer and the table.
             self._flushing = languages
+            self._flushing_sessions, self._flushing_latest = dict(sessions), latest
         if not sessions and not languages:
             return 0
         try:
@@ -268,11 +273,14 @@ class Store:
                     self._latest.setdefault(row.phone_key, row)
                 for key, value in languages.items():
                     self._languages.setdefault(key, value)
-                self._flushing = {}
+                self._end_flush()
             return 0
         with self._lock:
-            self._flushing = {}
+            self._end_flush()
         return len(sessions) + len(languages)
+
+    def _end_flush(self) -> None:
+        self._flushing, self._flushing_sessions, self._flushing_latest = {}, {}, {}
 
     def close(self) -> None:
         if self._flusher is not None:
@@ -300,7 +308,7 @@ class Store:
 
     def session(self, session_id: str) -> SessionRow | None:
         with self._lock:
-            buffered = self._sessions.get(session_id)
+            buffered = self._sessions.get(session_id) or self._flushing_sessions.get(session_id)
         if buffered is not None:
             return buffered
         row = self.db().execute(f"select {_COLUMNS_SQL} from ussd_sessions where id = ?",
@@ -318,7 +326,7 @@ class Store:
     def latest_session(self, phone_key: str, since: float, exclude: str) -> SessionRow | None:
         """The phone's most recent other session updated after ``since``."""
         with self._lock:
-            newest = self._latest.get(phone_key)
+            newest = self._latest.get(phone_key) or self._flushing_latest.get(phone_key)
         buffered = [newest] if newest and newest.id != exclude and newest.updated_at >= since \
             else []
         row = self.db().execute(
@@ -361,7 +369,8 @@ class Store:
         if not keys:
             return
         with self._lock:
-            for buffer in (self._sessions, self._latest):
+            for buffer in (self._sessions, self._latest, self._flushing_sessions,
+                           self._flushing_latest):
                 for name in [k for k, row in buffer.items() if row.phone_key in keys]:
                     del buffer[name]
             now = time.time()
