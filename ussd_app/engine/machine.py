@@ -35,7 +35,6 @@ LANGUAGE_NODE = "language"
 RESUME_NODE = "__resume__"
 SMS_CONFIRM_NODE = "__sms_confirm__"
 SMS_SENT_NODE = "__sms_sent__"
-SMS_REQUESTED = "sms"  # State.notice when this very input asked for an SMS
 MAX_KEY = 9999  # an option number; a longer run of digits is no key
 
 # A service answers an ask node: (answer, language) -> text to show.
@@ -55,7 +54,6 @@ class State:
     hint: str = ""
     resume: State | None = None  # the state a resume offer would go back to
     sms: str | None = None  # id of the contact list the caller asked to get by SMS
-    notice: str = ""  # set by the input that asked for an effect, cleared by the next
     # Inputs stepped so far: with Context.session, names an action's hop. Not part of
     # where the caller is, so two states at the same place compare equal.
     seq: int = field(default=0, compare=False)
@@ -74,7 +72,7 @@ class State:
             answers=tuple((str(k), str(v)) for k, v in data.get("answers", ())),
             hint=str(data.get("hint", "")),
             resume=cls.from_json(data["resume"]) if data.get("resume") else None,
-            sms=data.get("sms"), notice=str(data.get("notice", "")),
+            sms=data.get("sms"),
             seq=int(data.get("seq", 0)),
         )
 
@@ -116,7 +114,7 @@ def resume_offer(previous: State) -> State:
     if previous.node == RESUME_NODE and previous.resume is not None:
         previous = previous.resume
     return State(lang=previous.lang, node=RESUME_NODE,
-                 resume=replace(previous, hint="", notice=""))
+                 resume=replace(previous, hint=""))
 
 
 def is_resumable(tree: Tree, state: State) -> bool:
@@ -169,7 +167,7 @@ def step_events(ctx: Context, state: State, raw: str) -> tuple[State, list[Event
     session give an action the same key."""
     seq = state.seq + 1
     events: list[Event] = []
-    after = _step(ctx, replace(state, hint="", notice="", seq=seq), raw, events)
+    after = _step(ctx, replace(state, hint="", seq=seq), raw, events)
     return (after if after.seq == seq else replace(after, seq=seq)), events
 
 
@@ -224,7 +222,7 @@ def _step_sms(tree: Tree, state: State, answer: str, events: list[Event]) -> Sta
     if state.node == SMS_CONFIRM_NODE and answer == "1":
         if state.sms in tree.nodes:
             events.append(SmsRequested(str(state.sms), state.lang or tree.default_language))
-        return replace(state, node=SMS_SENT_NODE, notice=SMS_REQUESTED)
+        return replace(state, node=SMS_SENT_NODE)
     if answer in ("0", "2") or (state.node == SMS_SENT_NODE and answer == "0"):
         return _back(tree, replace(state, sms=None))
     return replace(state, hint=m.INVALID)
@@ -399,6 +397,6 @@ def _with_hint(ctx: Context, screen: Screen, hint: str) -> Screen:
 
 
 __all__ = ["Action", "ActionResult", "Context", "Event", "LANGUAGE_NODE", "LanguageChosen",
-           "Query", "RESUME_NODE", "SMS_REQUESTED", "Service", "SmsRequested", "State",
+           "Query", "RESUME_NODE", "Service", "SmsRequested", "State",
            "first_state",
            "is_resumable", "nav", "replay", "resume_offer", "step", "step_events", "view"]
