@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ussd_app import store as db  # noqa: E402
-from ussd_app.agencies import (  # noqa: E402
+from ussd_app.agencies.registry import (  # noqa: E402
     AGENCY_FILE,
     COLUMNS,
     AgencyRegistry,

@@ -29,7 +29,7 @@ from sms_flows.outbox import OutboxWorker  # noqa: E402
 from sms_flows.providers import KannelProvider  # noqa: E402
 from tests.conftest import make_app  # noqa: E402
 from ussd_app import store as db  # noqa: E402
-from ussd_app.privacy import seal_text  # noqa: E402
+from ussd_app.privacy.protect import seal_text  # noqa: E402
 
 THREADS = 8
 

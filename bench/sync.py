@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.content_load import _cpu, build  # noqa: E402
 from tests.static_server import serving  # noqa: E402
-from ussd_app import bundle, sync  # noqa: E402
+from ussd_app.content import bundle, sync  # noqa: E402
 
 
 def wav(rng: random.Random, size: int) -> bytes:

@@ -13,9 +13,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
+from sms_flows.service import Inbound, SmsService
 from ussd_app import store as db
-
-from .service import Inbound, SmsService
 
 log = logging.getLogger(__name__)
 bp = Blueprint("sms", __name__, url_prefix="/sms")

@@ -37,11 +37,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from sms_flows.providers import Provider, SendError, StoreOnly
 from ussd_app import jobs
 from ussd_app import store as db
-from ussd_app.privacy import PhoneHasher, Sealer, open_text, redact
-
-from .providers import Provider, SendError, StoreOnly
+from ussd_app.privacy.protect import PhoneHasher, Sealer, open_text, redact
 
 log = logging.getLogger(__name__)
 
@@ -211,9 +210,9 @@ class OutboxWorker:
 
 def make_worker(config: Any, store: db.Store, secret: bytes) -> OutboxWorker:
     """A worker for the configured provider (raises ValueError on missing settings)."""
-    from ussd_app import quiet_http_clients, settings
-
-    from .providers import make_provider, send_timeout
+    from sms_flows.providers import make_provider, send_timeout
+    from ussd_app import settings
+    from ussd_app.web import quiet_http_clients
 
     quiet_http_clients()  # Kannel's request URL holds the number and the text
     lease = float(config.get("MIGRANTLINE_OUTBOX_LEASE_SECONDS") or 120)

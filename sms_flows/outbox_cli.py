@@ -22,9 +22,8 @@ def outbox() -> None:
 @click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(0.05, 60),
               help="seconds between polls when idle (with --forever)")
 def send(forever: bool, interval: float) -> None:
+    from sms_flows.outbox import make_worker
     from ussd_app.store import open_store
-
-    from .outbox import make_worker
 
     config = settings.load()
     data_dir = Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()

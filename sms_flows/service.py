@@ -18,11 +18,12 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from sms_flows import keywords as kw
 from ussd_app import store as db
-from ussd_app.complaint_actions import WRONG_PIN
-from ussd_app.complaints import Caller, Complaints, digits_of
-from ussd_app.content import ContentRegistry
-from ussd_app.conversation_effects import apply_events
+from ussd_app.complaints.actions import WRONG_PIN
+from ussd_app.complaints.service import Caller, Complaints, digits_of
+from ussd_app.content.registry import ContentRegistry
+from ussd_app.conversation import apply_events
 from ussd_app.engine.answers import Action
 from ussd_app.engine.encoding import sms_segments
 from ussd_app.engine.events import Event
@@ -39,9 +40,7 @@ from ussd_app.engine.machine import (
 from ussd_app.engine.messages import BAD_REFERENCE
 from ussd_app.engine.model import ARTICLE, ASK, Tree
 from ussd_app.engine.screens import Layout, Translate
-from ussd_app.privacy import SEALED, PhoneHasher, Sealer, is_withheld, open_text, seal_text
-
-from . import keywords as kw
+from ussd_app.privacy.protect import SEALED, PhoneHasher, Sealer, is_withheld, open_text, seal_text
 
 log = logging.getLogger(__name__)
 

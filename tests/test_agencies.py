@@ -12,8 +12,9 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ussd_app import agencies, store
-from ussd_app.agencies import NameIndex, fold, licence_key, parse_agencies
+from ussd_app import store
+from ussd_app.agencies import registry as agencies
+from ussd_app.agencies.registry import NameIndex, fold, licence_key, parse_agencies
 from ussd_app.cli import main
 from ussd_app.engine import messages as m
 from ussd_app.engine.encoding import Limits, fits

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from flask import Flask
 
 from ussd_app import store as db
-from ussd_app.callbacks import AtVoice, Callbacks, TwilioVoice, mask
+from ussd_app.channels.voice.callbacks import AtVoice, Callbacks, TwilioVoice, mask
 from ussd_app.cli import main
 from ussd_app.store import callbacks as cdb
 
@@ -204,7 +204,7 @@ def test_a_worker_killed_before_the_provider_answered_is_retried_after_its_lease
                                    "hang"])
 def test_a_temporary_error_is_retried_with_backoff(app: Flask, standin: VoiceStandIn,
                                                    monkeypatch, first: Any) -> None:
-    import ussd_app.callbacks as module
+    import ussd_app.channels.voice.callbacks as module
 
     monkeypatch.setattr(module, "TIMEOUT", (0.5, 0.2))
     callbacks = callbacks_for(app, twilio(standin.url) if first != "hang" else at(standin.url))
@@ -346,7 +346,7 @@ def test_the_cli_places_and_lists_with_masked_numbers(tmp_path: Path, standin: V
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     from ussd_app import settings
-    from ussd_app.callbacks import make_callbacks
+    from ussd_app.channels.voice.callbacks import make_callbacks
 
     store = db.open_store(tmp_path / "var")
     config = settings.load()

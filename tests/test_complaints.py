@@ -12,11 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ussd_app.cli import main
-from ussd_app.complaints import damm, parse_reference, show_reference
+from ussd_app.complaints.service import damm, parse_reference, show_reference
 from ussd_app.engine.encoding import Limits, fits
 from ussd_app.engine.loader import read_tree
 from ussd_app.i18n import default_catalogs
-from ussd_app.privacy import open_text
+from ussd_app.privacy.protect import open_text
 
 from .conftest import DEMO_CONTENT, TEST_SECRET, Phone, make_app
 

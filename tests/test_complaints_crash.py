@@ -23,7 +23,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from ussd_app.complaints import Complaints, parse_reference
+from ussd_app.complaints.service import Complaints, parse_reference
 from ussd_app.i18n import default_catalogs
 from ussd_app.store import open_store
 

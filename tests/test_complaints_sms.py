@@ -7,7 +7,7 @@ import re
 import pytest
 from flask import Flask
 
-from ussd_app.complaints import parse_reference, show_reference
+from ussd_app.complaints.service import parse_reference, show_reference
 from ussd_app.engine.encoding import sms_segments
 from ussd_app.engine.loader import read_tree
 from ussd_app.i18n import default_catalogs

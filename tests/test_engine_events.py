@@ -10,14 +10,14 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from ussd_app.channels.ussd import UssdLayout
+from ussd_app.channels.ussd.endpoints import UssdLayout
 from ussd_app.engine.encoding import Limits
 from ussd_app.engine.events import LanguageChosen, SmsRequested
 from ussd_app.engine.loader import read_tree
 from ussd_app.engine.machine import Context, State, first_state, step_events
 from ussd_app.engine.paging import contacts_text
 from ussd_app.i18n import Catalogs
-from ussd_app.privacy import SEALED, open_text
+from ussd_app.privacy.protect import SEALED, open_text
 
 from .conftest import DEMO_CONTENT, Phone
 from .test_sms import Texter

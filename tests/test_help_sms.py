@@ -8,7 +8,7 @@ from flask import Flask
 from ussd_app.engine.encoding import Limits, fits, sms_segments
 from ussd_app.engine.loader import read_tree
 from ussd_app.engine.paging import contacts_text
-from ussd_app.privacy import SEALED, open_text
+from ussd_app.privacy.protect import SEALED, open_text
 
 from .conftest import DEMO_CONTENT, Phone
 

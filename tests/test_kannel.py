@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 
 from sms_flows.outbox import OutboxWorker
 from sms_flows.providers import KannelProvider
-from ussd_app.complaints import Caller, show_reference
+from ussd_app.complaints.service import Caller, show_reference
 
 from .conftest import make_app
 

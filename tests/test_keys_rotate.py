@@ -14,9 +14,10 @@ from click.testing import CliRunner
 from flask import Flask
 
 from sms_flows.service import Inbound
-from ussd_app import rekey, settings
+from ussd_app import settings
 from ussd_app.cli import main
-from ussd_app.privacy import SEALED, BytesSealer, PhoneHasher, Sealer, open_text
+from ussd_app.privacy import rekey
+from ussd_app.privacy.protect import SEALED, BytesSealer, PhoneHasher, Sealer, open_text
 from ussd_app.store import is_opted_out
 from ussd_app.store import voice_recordings as recordings_db
 from ussd_app.store.privacy import erase_outbox_bodies

@@ -26,7 +26,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ussd_app.cli import main
-from ussd_app.privacy import SEALED, open_text
+from ussd_app.privacy.protect import SEALED, open_text
 from ussd_app.store.privacy import linked_counts
 
 from .conftest import TEST_SECRET, Phone, make_app
@@ -219,7 +219,7 @@ def test_sms_state_keeps_no_pin_once_filed(app: Flask) -> None:
 
 
 def test_delivered_sms_lose_their_text_after_the_keep_days(app: Flask) -> None:
-    from ussd_app import purge_outbox_bodies
+    from ussd_app.web import purge_outbox_bodies
 
     services = app.extensions["migrantline"]
     store = services.store

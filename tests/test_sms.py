@@ -17,7 +17,7 @@ from ussd_app.engine.encoding import sms_segments
 from ussd_app.engine.loader import read_tree
 from ussd_app.engine.paging import node_pages
 from ussd_app.i18n import default_catalogs
-from ussd_app.privacy import open_text
+from ussd_app.privacy.protect import open_text
 
 from .conftest import DEMO_CONTENT, make_app
 

@@ -25,10 +25,10 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 
-from ussd_app import bundle
-from ussd_app import sync as sync_module
 from ussd_app.cli import main
-from ussd_app.sync import next_delay
+from ussd_app.content import bundle
+from ussd_app.content import sync as sync_module
+from ussd_app.content.sync import next_delay
 
 from .conftest import DEMO_CONTENT, TEST_SECRET, Phone, make_app
 from .static_server import Fault, StaticServer, serving

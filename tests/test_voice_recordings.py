@@ -16,16 +16,16 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ussd_app.cli import main
-from ussd_app.complaints import Caller
-from ussd_app.store import voice_recordings as recordings_db
-from ussd_app.voice_recordings import (
+from ussd_app.channels.voice.recordings import (
     LEASE,
     NotStored,
     VoiceRecordings,
     parse_hosts,
     sniff_audio,
 )
+from ussd_app.cli import main
+from ussd_app.complaints.service import Caller
+from ussd_app.store import voice_recordings as recordings_db
 
 from .conftest import TEST_SECRET, Phone, make_app
 from .recording_server import RecordingServer, Reply

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from ussd_app.callbacks import Callbacks, TwilioVoice
+from ussd_app.channels.voice.callbacks import Callbacks, TwilioVoice
 from ussd_app.engine.loader import read_tree
 from ussd_app.store import callbacks as cdb
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from . import settings
+from ussd_app import settings
 
 
 class _Main(click.Group):
@@ -52,8 +52,8 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool,
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces
 
-    from .server import THREADS_ENV, http1_settings, seconds, trusted_proxies
-    from .sync import served_content_dir
+    from ussd_app.content.sync import served_content_dir
+    from ussd_app.server import THREADS_ENV, http1_settings, seconds, trusted_proxies
 
     # The workers read the settings from the environment: the flags go there.
     if demo:
@@ -77,19 +77,19 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool,
         raise click.ClickException(
             "the content tree has errors and would not be served; run "
             "`migrantline content check` to see them, fix them, then start again")
-    from .webhook_auth import DEMO_BANNER, refusal_to_start
+    from ussd_app.channels.webhook_auth import DEMO_BANNER, refusal_to_start
 
     refusal = refusal_to_start(auth)  # before anything is written
     if refusal:
         raise click.ClickException(refusal)
-    from .store import open_store
+    from ussd_app.store import open_store
 
     os.umask(0o077)  # what the workers create (audio, the database's WAL) is owner-only
     data_dir = Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()
     secret = settings.secret_key(config, data_dir)  # a weak key: refused before anything
     settings.secure_data_dir(data_dir)
     store = open_store(data_dir)  # migrate once, up front
-    from .rekey import check_fingerprint
+    from ussd_app.privacy.rekey import check_fingerprint
 
     if not check_fingerprint(store, secret):
         raise click.ClickException(
@@ -119,7 +119,7 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool,
 
 def _webhook_auth(config: dict[str, object], host: str) -> Any:
     """The webhooks' policy ``serve`` starts with; a demo bound beyond this machine refused."""
-    from .webhook_auth import WebhookAuth
+    from ussd_app.channels.webhook_auth import WebhookAuth
 
     try:
         auth = WebhookAuth(config)
@@ -140,12 +140,12 @@ def content() -> None:
 
 def _check_content(directory: Path, quiet: bool = False, verbose: bool = False) -> list[str]:
     """Print every problem (and, verbose, the SMS size of articles); return the errors."""
-    from . import content_layouts
-    from .agencies import check_file as check_agency_file
-    from .content import fit_problems
-    from .engine.checks import coverage, sms_info
-    from .engine.loader import ERROR, WARNING, parse_tree, read_files
-    from .i18n import default_catalogs
+    from ussd_app.agencies.registry import check_file as check_agency_file
+    from ussd_app.content.registry import fit_problems
+    from ussd_app.engine.checks import coverage, sms_info
+    from ussd_app.engine.loader import ERROR, WARNING, parse_tree, read_files
+    from ussd_app.i18n import default_catalogs
+    from ussd_app.web import content_layouts
 
     if not directory.is_dir():
         raise click.ClickException(f"{directory} is not a folder; give the content tree's path")
@@ -196,11 +196,11 @@ def content_check(directory: Path | None, verbose: bool) -> None:
 @click.option("--content", "directory", default=None, type=click.Path(path_type=Path),
               help="content tree (default: MIGRANTLINE_CONTENT_DIR)")
 def content_preview(out: Path, lang: str | None, directory: Path | None) -> None:
-    from . import ussd_limits
-    from .channels.ussd import UssdLayout
-    from .engine.loader import ERROR
-    from .i18n import default_catalogs
-    from .preview import load, render
+    from ussd_app.channels.ussd.endpoints import UssdLayout
+    from ussd_app.content.preview import load, render
+    from ussd_app.engine.loader import ERROR
+    from ussd_app.i18n import default_catalogs
+    from ussd_app.web import ussd_limits
 
     config = settings.load()
     directory = directory or Path(str(config["MIGRANTLINE_CONTENT_DIR"]))
@@ -241,7 +241,7 @@ def content_preview(out: Path, lang: str | None, directory: Path | None) -> None
 @click.option("--service-code", default="*384*1234#", show_default=True)
 def simulate(channel: str, phone: str, lang: str | None, url: str | None,
              service_code: str) -> None:
-    from .simulate import run, run_sms, run_voice
+    from ussd_app.simulate import run, run_sms, run_voice
 
     config = settings.load()
     base = url or str(config["MIGRANTLINE_BASE_URL"])
@@ -267,7 +267,7 @@ _add_outbox()
 
 
 def _add_keys() -> None:  # generate, rotate
-    from .keys_cli import keys
+    from ussd_app.privacy.keys_cli import keys
 
     main.add_command(keys)
 
@@ -276,7 +276,7 @@ _add_keys()
 
 
 def _add_retention() -> None:
-    from .retention_cli import retention
+    from ussd_app.privacy.retention_cli import retention
 
     main.add_command(retention)
 
@@ -285,7 +285,7 @@ _add_retention()
 
 
 def _add_sync_commands() -> None:
-    from .sync_cli import COMMANDS  # keygen, publish, sync, rollback
+    from ussd_app.content.sync_cli import COMMANDS  # keygen, publish, sync, rollback
 
     for command in COMMANDS:
         content.add_command(command)
@@ -295,7 +295,7 @@ _add_sync_commands()
 
 
 def _add_operators() -> None:  # the dashboard's accounts live beside the dashboard
-    from .dashboard.cli import operators
+    from ussd_app.dashboard.cli import operators
 
     main.add_command(operators)
 
@@ -313,7 +313,7 @@ _add_prompts()
 
 
 def _add_callbacks() -> None:  # missed-call call-backs (voice)
-    from .callbacks_cli import callbacks
+    from ussd_app.channels.voice.callbacks_cli import callbacks
 
     main.add_command(callbacks)
 

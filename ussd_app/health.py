@@ -11,8 +11,8 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
-from . import jobs, settings
-from .sync import health as sync_health
+from ussd_app import jobs, settings
+from ussd_app.content.sync import health as sync_health
 
 bp = Blueprint("health", __name__)
 

@@ -106,7 +106,7 @@ class Bridge:
         self.proxies: frozenset[str] = frozenset()
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        from . import settings
+        from ussd_app import settings
 
         config = settings.load()
         self.body_timeout = seconds(config, "MIGRANTLINE_BODY_TIMEOUT_SECONDS")
@@ -292,7 +292,7 @@ def _refuse(proto: Any, status: int) -> None:
 
 
 def _load_wsgi_app() -> Any:
-    from .wsgi import app
+    from ussd_app.wsgi import app
 
     return app
 

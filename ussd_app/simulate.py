@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from .engine.encoding import measure
+from ussd_app.engine.encoding import measure
 
 HELP = "Type a reply and press Enter. :r redial  :q hang up"
 
@@ -71,8 +71,8 @@ def send(url: str, base: str, fields: dict[str, str]) -> str | None:
 
 def language_number(lang: str) -> str | None:
     """The picker's number for a language code, read from the local content tree."""
-    from . import settings
-    from .engine.loader import ContentError, read_tree
+    from ussd_app import settings
+    from ussd_app.engine.loader import ContentError, read_tree
 
     try:
         tree = read_tree(Path(str(settings.load()["MIGRANTLINE_CONTENT_DIR"])))
@@ -141,13 +141,13 @@ def run_sms(base: str, phone: str, token: str | None, data_dir: Path,
     SMS replies are not in the HTTP answer: they go through the outbox, so the
     simulator reads the outbox of the same data folder (the local service's).
     """
-    from . import store as db
+    from ussd_app import store as db
 
     url = base.rstrip("/") + "/sms/africastalking"
     if token:
         url += "?" + urllib.parse.urlencode({"token": token})
-    from . import settings
-    from .privacy import Sealer, open_text
+    from ussd_app import settings
+    from ussd_app.privacy.protect import Sealer, open_text
 
     store = db.open_store(data_dir)
     # Bodies are sealed at rest: the simulator opens them with the service's key.
@@ -184,9 +184,9 @@ def show_sms(body: str, encoding: str, segments: int) -> None:
 def _prompt_texts() -> dict[str, str]:
     """What each audio file says, from the local content: generated files are named by
     their text's hash, recordings by their prompt id."""
-    from . import settings
-    from .engine.loader import ContentError, read_tree
-    from .i18n import default_catalogs
+    from ussd_app import settings
+    from ussd_app.engine.loader import ContentError, read_tree
+    from ussd_app.i18n import default_catalogs
 
     try:
         tree = read_tree(Path(str(settings.load()["MIGRANTLINE_CONTENT_DIR"])))

@@ -3,7 +3,7 @@
 import gc
 import os
 
-from ussd_app import create_app
+from ussd_app.web import create_app
 
 # Whatever server imports this (granian via `migrantline serve`, or another), the files the
 # service creates (database WAL, generated and dynamic audio, the outbox journal) are

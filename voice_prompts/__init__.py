@@ -10,13 +10,12 @@ while any of those exists.
 
 from __future__ import annotations
 
-from ussd_app import complaint_actions as _a
-from ussd_app import complaints as _c
+from ussd_app.complaints import actions as _a
+from ussd_app.complaints import service as _c
 from ussd_app.engine import messages as _m
-
-from . import phrases as _p
-from .library import PromptLibrary, Spoken
-from .manifest import Manifest, Prompt, build_manifest
+from voice_prompts import phrases as _p
+from voice_prompts.library import PromptLibrary, Spoken
+from voice_prompts.manifest import Manifest, Prompt, build_manifest
 
 # The interface msgids the voice line speaks; the lead extends this tuple.
 VOICE_UI_MESSAGES: tuple[str, ...] = (

@@ -22,9 +22,8 @@ from typing import Any
 
 from ussd_app.engine.model import Tree
 from ussd_app.engine.screens import Translate
-
-from . import tts
-from .manifest import Manifest, Prompt, build_manifest, text_sha256
+from voice_prompts import tts
+from voice_prompts.manifest import Manifest, Prompt, build_manifest, text_sha256
 
 AUDIO_EXTENSIONS = (".wav", ".mp3")
 MIN_AUDIO_BYTES = 512  # a header and a blink of sound is not a recording
@@ -167,7 +166,7 @@ class PromptLibrary:
             found = self._manifests.get(tree.version)
         if found is None:
             if self.ui_messages is None:
-                from . import VOICE_UI_MESSAGES
+                from voice_prompts import VOICE_UI_MESSAGES
 
                 messages: Sequence[str] = VOICE_UI_MESSAGES
             else:

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 
 from ussd_app.engine.model import Node, Text, Tree
 from ussd_app.engine.screens import Translate
-
-from .phrases import DIGITS, FOR_LANGUAGE
+from voice_prompts.phrases import DIGITS, FOR_LANGUAGE
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 

@@ -13,7 +13,7 @@ from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ussd_app.complaints import Caller
+from ussd_app.complaints.service import Caller
 from ussd_app.store import operators as operators_db
 
 from ..conftest import make_app

@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ussd_app.complaints import show_reference
+from ussd_app.complaints.service import show_reference
 
 from .conftest import file_complaint, page, post
 

@@ -18,7 +18,7 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from ussd_app.privacy import open_text
+from ussd_app.privacy.protect import open_text
 
 from .conftest import PASSWORD, file_complaint
 

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ussd_app.privacy import open_text
+from ussd_app.privacy.protect import open_text
 from ussd_app.store import operators as operators_db
 
 from .conftest import audit, file_complaint, page, post
@@ -98,7 +98,7 @@ def test_a_message_from_a_template_in_the_migrants_language(app: Flask,
                                                             op: FlaskClient) -> None:
     c = file_complaint(app, lang="fr")
     catalogs = app.extensions["migrantline"].catalogs
-    from ussd_app.complaints import MESSAGE_TEMPLATES
+    from ussd_app.complaints.service import MESSAGE_TEMPLATES
 
     french = catalogs.gettext("fr", MESSAGE_TEMPLATES["more_info"])
     assert french != MESSAGE_TEMPLATES["more_info"]

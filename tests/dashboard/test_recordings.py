@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ussd_app.voice_recordings import VoiceRecordings
+from ussd_app.channels.voice.recordings import VoiceRecordings
 
 from ..conftest import make_app
 from ..recording_server import RecordingServer, Reply

@@ -17,11 +17,11 @@ from typing import Any
 from flask import Flask, Response, current_app, g, render_template
 from flask.typing import ResponseReturnValue
 
-from .. import settings
-from ..sync import health as sync_health
-from .accounts import Accounts
-from .blueprint import bp
-from .i18n import _
+from ussd_app import settings
+from ussd_app.content.sync import health as sync_health
+from ussd_app.dashboard.accounts import Accounts
+from ussd_app.dashboard.blueprint import bp
+from ussd_app.dashboard.i18n import _
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; "
        "form-action 'self'; "
@@ -49,20 +49,14 @@ def init_app(app: Flask, services: Any) -> None:
         Accounts(services.store, config, secret=secret),
         settings.integer(config, "MIGRANTLINE_OPERATOR_IDLE_MINUTES"))
     _templates(app)
-    from . import (  # noqa: F401  (routes)
-        admin_views,
-        auth,
-        detail_views,
-        queue_views,
-        recording_views,
-    )
+    from ussd_app.dashboard import admin_views, auth, detail_views, queue_views, recording_views  # noqa: F401  (routes)
 
     app.register_blueprint(bp)
 
 
 def _templates(app: Flask) -> None:
-    from . import i18n
-    from .auth import csrf_token
+    from ussd_app.dashboard import i18n
+    from ussd_app.dashboard.auth import csrf_token
 
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]

@@ -20,9 +20,9 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from .. import settings
-from ..store import Store
-from ..store import operators as db
+from ussd_app import settings
+from ussd_app.store import Store
+from ussd_app.store import operators as db
 
 ROLES = ("operator", "supervisor")
 MIN_PASSWORD = 10

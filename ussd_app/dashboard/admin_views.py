@@ -7,14 +7,14 @@ import time
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ..complaints import parse_reference
-from ..parsing import MAX_ID, bounded_int
-from ..store import complaints as complaints_db
-from ..store import operators as db
-from .auth import accounts, audit, supervisor
-from .blueprint import bp
-from .i18n import _
-from .queue_views import MAX_PAGE, services
+from ussd_app.complaints.service import parse_reference
+from ussd_app.dashboard.auth import accounts, audit, supervisor
+from ussd_app.dashboard.blueprint import bp
+from ussd_app.dashboard.i18n import _
+from ussd_app.dashboard.queue_views import MAX_PAGE, services
+from ussd_app.parsing import MAX_ID, bounded_int
+from ussd_app.store import complaints as complaints_db
+from ussd_app.store import operators as db
 
 AUDIT_PAGE = 50
 

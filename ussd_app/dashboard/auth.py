@@ -23,10 +23,10 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
-from ..store import operators as db
-from .accounts import Accounts
-from .blueprint import bp
-from .i18n import _
+from ussd_app.dashboard.accounts import Accounts
+from ussd_app.dashboard.blueprint import bp
+from ussd_app.dashboard.i18n import _
+from ussd_app.store import operators as db
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
@@ -156,7 +156,7 @@ def logout() -> ResponseReturnValue:
 
 @bp.post("/language")
 def language() -> ResponseReturnValue:
-    from .i18n import languages
+    from ussd_app.dashboard.i18n import languages
 
     lang = request.form.get("lang", "en")
     if lang in dict(languages()):

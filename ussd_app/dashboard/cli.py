@@ -14,14 +14,14 @@ from typing import Any
 
 import click
 
-from .. import settings
-from ..actor import cli_actor
-from ..store import operators as operators_db
-from .accounts import ROLES, AccountError, Accounts
+from ussd_app import settings
+from ussd_app.actor import cli_actor
+from ussd_app.dashboard.accounts import ROLES, AccountError, Accounts
+from ussd_app.store import operators as operators_db
 
 
 def _accounts() -> Accounts:
-    from ..store import open_store
+    from ussd_app.store import open_store
 
     config = settings.load()
     return Accounts(open_store(Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()), config)
@@ -70,7 +70,7 @@ def add(email: str, role: str, name: str) -> None:
 
 @operators.command("list", help="Every account, with its role and last sign-in.")
 def list_() -> None:
-    from .i18n import when
+    from ussd_app.dashboard.i18n import when
 
     rows = _accounts().all()
     if not rows:

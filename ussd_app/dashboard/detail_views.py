@@ -16,17 +16,23 @@ from babel import Locale, UnknownLocaleError
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ..agencies import licence_key
-from ..complaints import MESSAGE_TEMPLATES, STATUSES, ContactNotSafe, NotFound, mask_phone
-from ..parsing import MAX_ID, bounded_int
-from ..privacy import open_text
-from ..store import agencies_by_licence_key
-from ..store import operators as operators_db
-from ..store import queue as queue_db
-from .auth import accounts, audit
-from .blueprint import bp
-from .i18n import ACTOR_NAMES, STATUS_NAMES, _, current_lang, label
-from .queue_views import services, untouched
+from ussd_app.agencies.registry import licence_key
+from ussd_app.complaints.service import (
+    MESSAGE_TEMPLATES,
+    STATUSES,
+    ContactNotSafe,
+    NotFound,
+    mask_phone,
+)
+from ussd_app.dashboard.auth import accounts, audit
+from ussd_app.dashboard.blueprint import bp
+from ussd_app.dashboard.i18n import ACTOR_NAMES, STATUS_NAMES, _, current_lang, label
+from ussd_app.dashboard.queue_views import services, untouched
+from ussd_app.parsing import MAX_ID, bounded_int
+from ussd_app.privacy.protect import open_text
+from ussd_app.store import agencies_by_licence_key
+from ussd_app.store import operators as operators_db
+from ussd_app.store import queue as queue_db
 
 NOTE_LIMIT = 2000
 Action = Callable[[int, dict[str, Any]], str]

@@ -15,9 +15,9 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 from flask import current_app, g, session
 
-from ..agencies import country_name
-from ..engine.messages import N_
-from ..i18n import TRANSLATIONS_DIR
+from ussd_app.agencies.registry import country_name
+from ussd_app.engine.messages import N_
+from ussd_app.i18n import TRANSLATIONS_DIR
 
 STATUS_NAMES = {"new": N_("New"), "in_progress": N_("In progress"),
                 "referred": N_("Referred"), "resolved": N_("Resolved"),

@@ -16,13 +16,13 @@ from typing import Any
 from flask import Response, current_app, g, render_template, request, stream_with_context
 from flask.typing import ResponseReturnValue
 
-from ..complaints import CATEGORIES, STATUSES, mask_phone
-from ..parsing import bounded_int
-from ..store import queue as db
-from . import chart
-from .auth import audit, supervisor
-from .blueprint import bp
-from .export import csv_lines
+from ussd_app.complaints.service import CATEGORIES, STATUSES, mask_phone
+from ussd_app.dashboard import chart
+from ussd_app.dashboard.auth import audit, supervisor
+from ussd_app.dashboard.blueprint import bp
+from ussd_app.dashboard.export import csv_lines
+from ussd_app.parsing import bounded_int
+from ussd_app.store import queue as db
 
 PAGE_SIZE = 25
 MAX_PAGE = 10**6  # a page past the end shows no rows; past this, page 1

@@ -12,11 +12,11 @@ from __future__ import annotations
 from flask import Response, abort, request
 from flask.typing import ResponseReturnValue
 
-from ..voice_recordings import NotStored
-from .auth import audit
-from .blueprint import bp
-from .detail_views import _complaint
-from .queue_views import services
+from ussd_app.channels.voice.recordings import NotStored
+from ussd_app.dashboard.auth import audit
+from ussd_app.dashboard.blueprint import bp
+from ussd_app.dashboard.detail_views import _complaint
+from ussd_app.dashboard.queue_views import services
 
 
 @bp.get("/complaints/<int:cid>/recordings/<int:rid>")

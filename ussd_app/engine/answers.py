@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..parsing import ascii_digits_of
-from . import messages as m
-from .model import CHOICE, Node, Tree
-from .paging import text_pages
-from .screens import Layout, Screen, Translate
+from ussd_app.engine import messages as m
+from ussd_app.engine.model import CHOICE, Node, Tree
+from ussd_app.engine.paging import text_pages
+from ussd_app.engine.screens import Layout, Screen, Translate
+from ussd_app.parsing import ascii_digits_of
 
 CUT_FIELD = "_cut"  # answers: the fields whose text was too long and was shortened
 PIN_MASK = "****"
@@ -195,7 +195,7 @@ SAMPLE_ANSWERS = {"reference": "1234 5678", "receipt": "x " * 40,
 def filled_pages(tree: Tree, node: Node, lang: str, layout: Layout,
                  t: Translate) -> list[Screen]:
     """Page a confirm or result node with sample answers (raises ``FitError``)."""
-    from .paging import longest_hint
+    from ussd_app.engine.paging import longest_hint
 
     reserve = longest_hint(lang, t)
     if node.type == "confirm":

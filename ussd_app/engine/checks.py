@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import phonenumbers
 from babel import Locale
 
-from .encoding import measure, sms_segments
-from .loader import ERROR, INFO, WARNING, Problem, _texts_of, locate
-from .model import ARTICLE, Node, Tree
+from ussd_app.engine.encoding import measure, sms_segments
+from ussd_app.engine.loader import ERROR, INFO, WARNING, Problem, _texts_of, locate
+from ussd_app.engine.model import ARTICLE, Node, Tree
 
 PHONE_HINT = ("write the number in international form: +, the country code, then the number "
               "(for example +977 1 4000000)")

@@ -23,7 +23,7 @@ import fastjsonschema
 import jsonschema
 import yaml
 
-from .model import (
+from ussd_app.engine.model import (
     ASK,
     CHOICE,
     CONFIRM,
@@ -369,7 +369,7 @@ def parse_tree(files: Mapping[str, bytes], root: str = "") -> tuple[Tree | None,
     if site is not None:
         problems += [p for p in _link_problems(site, nodes, texts)
                      if not any(f"'{stem}'" in p.message for stem in broken)]
-    from .checks import node_problems  # checks.py builds on this module
+    from ussd_app.engine.checks import node_problems  # checks.py builds on this module
 
     problems += node_problems(nodes, texts)
     if any(p.severity == ERROR for p in problems):

@@ -14,9 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from ..parsing import ascii_digits_of, bounded_int
-from . import messages as m
-from .answers import (
+from ussd_app.engine import messages as m
+from ussd_app.engine.answers import (
     CUT_FIELD,
     Action,
     ActionResult,
@@ -26,10 +25,21 @@ from .answers import (
     result_pages,
     with_answers,
 )
-from .events import Event, LanguageChosen, SmsRequested
-from .model import ASK, CHOICE, CONFIRM, CONTACTS, LANGUAGE, MENU, RESULT, Node, Tree
-from .paging import longest_hint, menu_pages, nav, node_pages, text_pages
-from .screens import Layout, Screen, Translate
+from ussd_app.engine.events import Event, LanguageChosen, SmsRequested
+from ussd_app.engine.model import (
+    ASK,
+    CHOICE,
+    CONFIRM,
+    CONTACTS,
+    LANGUAGE,
+    MENU,
+    RESULT,
+    Node,
+    Tree,
+)
+from ussd_app.engine.paging import longest_hint, menu_pages, nav, node_pages, text_pages
+from ussd_app.engine.screens import Layout, Screen, Translate
+from ussd_app.parsing import ascii_digits_of, bounded_int
 
 LANGUAGE_NODE = "language"
 RESUME_NODE = "__resume__"

@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import lru_cache
 
-from . import messages as m
-from .encoding import measure
-from .model import ARTICLE, ASK, CHOICE, CONTACTS, LANGUAGE, MENU, Node, Tree
-from .screens import Layout, Screen, Translate
+from ussd_app.engine import messages as m
+from ussd_app.engine.encoding import measure
+from ussd_app.engine.model import ARTICLE, ASK, CHOICE, CONTACTS, LANGUAGE, MENU, Node, Tree
+from ussd_app.engine.screens import Layout, Screen, Translate
 
 
 class FitError(Exception):
@@ -107,7 +107,7 @@ def _build(tree: Tree, node: Node, lang: str, layout: Layout, t: Translate,
         return text_pages(lang, title, prompt, layout, t, back, node.id, reserve=reserve)
     # Confirm and result nodes show answers: paged here with the longest samples, as the
     # content check sees them; callers get theirs paged with their own answers.
-    from .answers import filled_pages
+    from ussd_app.engine.answers import filled_pages
 
     return filled_pages(tree, node, lang, layout, t)
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from .. import jobs
+from ussd_app import jobs
 
 log = logging.getLogger(__name__)
 
@@ -706,22 +706,22 @@ def outbox_counts(store: Store) -> dict[str, int]:
 # ---------------------------------------------------------------- complaints
 # In a module of their own (tables, history, PIN attempts); imported here so their
 # migrations register after the ones above.
-from . import complaints  # noqa: E402,F401
+from ussd_app.store import complaints  # noqa: E402,F401
 
 # isort: split
 # ---------------------------------------------------------------- operators' dashboard
 # Operators, login attempts, the audit log and partners; the queue's queries. Imported
 # last: their migrations come after the complaints' (the queue joins both).
-from . import operators, queue  # noqa: E402,F401
+from ussd_app.store import operators, queue  # noqa: E402,F401
 
 # isort: split
 # ---------------------------------------------------------------- voice
 # Calls, call-backs, and a complaint's recordings fetched from the voice provider (after
 # the complaints: a recording's rows belong to one, and its erasure joins theirs).
-from . import callbacks, voice, voice_recordings  # noqa: E402,F401
+from ussd_app.store import callbacks, voice, voice_recordings  # noqa: E402,F401
 
 # isort: split
 # ---------------------------------------------------------------- erasure of linked data
 # Outbox bodies erased after delivery, and what a case's phone left elsewhere (sessions,
 # conversations, calls, SMS) erased with the case. Last: its migration alters the outbox.
-from . import privacy  # noqa: E402,F401
+from ussd_app.store import privacy  # noqa: E402,F401

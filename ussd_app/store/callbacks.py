@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from . import Store, _dicts, migrations, write_transaction
+from ussd_app.store import Store, _dicts, migrations, write_transaction
 
 STATUSES = ("queued", "calling", "placed", "failed", "dead", "refused")
 DONE = ("placed", "failed", "dead", "refused")

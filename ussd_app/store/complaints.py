@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from . import OutboxItem, Store, _dicts, _insert_outbox, migrations, write_transaction
+from ussd_app.store import OutboxItem, Store, _dicts, _insert_outbox, migrations, write_transaction
 
 SEALED = ("phone_sealed", "contact_when_sealed", "contact_phone_sealed", "against_sealed",
           "employer_sealed", "city_sealed", "country_other_sealed", "description_sealed")
@@ -186,7 +186,7 @@ def erase(store: Store, complaint_ids: Iterable[int], reason: str, at: float) ->
     ids = list(complaint_ids)
     if not ids:
         return 0
-    from .privacy import erase_linked, secure_delete
+    from ussd_app.store.privacy import erase_linked, secure_delete
 
     conn = store.db().conn
     blank = ", ".join(f"{c} = null" for c in SEALED)

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from . import Store, _dicts, migrations
+from ussd_app.store import Store, _dicts, migrations
 
 OPERATOR_COLUMNS = ("id", "email", "name", "role", "password_hash", "active", "created_at",
                     "last_login_at", "session_epoch", "lang")

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from . import OUTBOX_DONE, Store, migrations, write_transaction
+from ussd_app.store import OUTBOX_DONE, Store, migrations, write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def checkpoint(store: Store, wait_ms: int = 2000, retry: bool = True) -> bool:
     finally:
         db.execute("PRAGMA busy_timeout = 10000")
     if busy:
-        from .. import jobs
+        from ussd_app import jobs
 
         if retry:
             log.warning("WAL checkpoint after an erasure waits for a reader; retrying in "

@@ -13,8 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import Store, _dicts
-from .complaints import COLUMNS
+from ussd_app.store import Store, _dicts
+from ussd_app.store.complaints import COLUMNS
 
 OPEN = ("new", "in_progress", "referred")  # a complaint still waiting on someone
 UNTOUCHED_SECONDS = 48 * 3600

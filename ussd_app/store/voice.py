@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from . import Store, migrations, write_transaction
+from ussd_app.store import Store, migrations, write_transaction
 
 
 @migrations()

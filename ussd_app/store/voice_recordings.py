@@ -25,8 +25,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from . import Store, _dicts, migrations, write_transaction
-from . import complaints as complaint_db
+from ussd_app.store import Store, _dicts, migrations, write_transaction
+from ussd_app.store import complaints as complaint_db
 
 STATUSES = ("pending", "fetching", "failed", "stored", "dead", "erased")
 DUE = ("pending", "fetching", "failed")  # "fetching" only once its lease ran out

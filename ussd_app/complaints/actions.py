@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from .complaints import Caller, Complaints, show_reference
-from .engine import messages as m
-from .engine.answers import Action, ActionResult, Query
-from .engine.messages import N_
-from .engine.screens import Translate
+from ussd_app.complaints.service import Caller, Complaints, show_reference
+from ussd_app.engine import messages as m
+from ussd_app.engine.answers import Action, ActionResult, Query
+from ussd_app.engine.messages import N_
+from ussd_app.engine.screens import Translate
 
 log = logging.getLogger(__name__)
 

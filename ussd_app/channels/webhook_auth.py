@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from . import settings
+from ussd_app import settings
 
 log = logging.getLogger(__name__)
 

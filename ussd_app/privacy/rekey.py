@@ -47,10 +47,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .complaints import TEXT_PURPOSE
-from .privacy import SEALED, BytesSealer, PhoneHasher, Sealer
-from .store import Store, write_transaction
-from .store import complaints as complaint_db
+from ussd_app.complaints.service import TEXT_PURPOSE
+from ussd_app.privacy.protect import SEALED, BytesSealer, PhoneHasher, Sealer
+from ussd_app.store import Store, write_transaction
+from ussd_app.store import complaints as complaint_db
 
 PERSONAL = "personal data v1"  # Sealer's default purpose: numbers, session states
 

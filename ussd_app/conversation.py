@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from . import store as db
-from .engine.encoding import sms_segments
-from .engine.events import Event, SmsRequested
-from .engine.model import Tree
-from .engine.paging import contacts_text
-from .privacy import Sealer, is_withheld, seal_text
+from ussd_app import store as db
+from ussd_app.engine.encoding import sms_segments
+from ussd_app.engine.events import Event, SmsRequested
+from ussd_app.engine.model import Tree
+from ussd_app.engine.paging import contacts_text
+from ussd_app.privacy.protect import Sealer, is_withheld, seal_text
 
 Enqueue = Callable[[db.OutboxItem], object]
 

@@ -29,15 +29,24 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
-from . import store as db
-from .channels.voice import Gather, Hangup, Record, Redirect, Reject, Reply, Speak, VoiceLayout
-from .complaints import Caller, Complaints, digits_of
-from .content import ContentRegistry
-from .conversation_effects import apply_events, into_store
-from .engine import messages as m
-from .engine.answers import Action, with_answers
-from .engine.events import Event
-from .engine.machine import (
+from ussd_app import store as db
+from ussd_app.channels.voice.reply import (
+    Gather,
+    Hangup,
+    Record,
+    Redirect,
+    Reject,
+    Reply,
+    Speak,
+    VoiceLayout,
+)
+from ussd_app.complaints.service import Caller, Complaints, digits_of
+from ussd_app.content.registry import ContentRegistry
+from ussd_app.conversation import apply_events, into_store
+from ussd_app.engine import messages as m
+from ussd_app.engine.answers import Action, with_answers
+from ussd_app.engine.events import Event
+from ussd_app.engine.machine import (
     LANGUAGE_NODE,
     Context,
     Service,
@@ -47,11 +56,11 @@ from .engine.machine import (
     step_events,
     view,
 )
-from .engine.model import ASK, Tree
-from .engine.screens import Translate
-from .parsing import bounded_int
-from .privacy import PhoneHasher, Sealer, open_text, seal_text
-from .store import voice as vdb
+from ussd_app.engine.model import ASK, Tree
+from ussd_app.engine.screens import Translate
+from ussd_app.parsing import bounded_int
+from ussd_app.privacy.protect import PhoneHasher, Sealer, open_text, seal_text
+from ussd_app.store import voice as vdb
 
 log = logging.getLogger(__name__)
 

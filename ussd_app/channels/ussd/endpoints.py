@@ -16,10 +16,10 @@ from urllib.parse import parse_qsl
 
 from babel import Locale, UnknownLocaleError
 
-from ..engine import messages as m
-from ..engine.encoding import Encoding, Limits, detect, fits
-from ..engine.screens import Screen, Translate
-from ..parsing import bounded_int
+from ussd_app.engine import messages as m
+from ussd_app.engine.encoding import Encoding, Limits, detect, fits
+from ussd_app.engine.screens import Screen, Translate
+from ussd_app.parsing import bounded_int
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from xml.etree import ElementTree as ET
 
-from ..engine.screens import Screen, Translate
+from ussd_app.engine.screens import Screen, Translate
 
 
 class Piece(Protocol):

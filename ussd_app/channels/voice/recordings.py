@@ -29,13 +29,13 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 
-from . import jobs, settings
-from .complaints import TEXT_PURPOSE
-from .parsing import MAX_ID, bounded_int
-from .privacy import BytesSealer, Sealer
-from .store import Store
-from .store import complaints as complaint_db
-from .store import voice_recordings as db
+from ussd_app import jobs, settings
+from ussd_app.complaints.service import TEXT_PURPOSE
+from ussd_app.parsing import MAX_ID, bounded_int
+from ussd_app.privacy.protect import BytesSealer, Sealer
+from ussd_app.store import Store
+from ussd_app.store import complaints as complaint_db
+from ussd_app.store import voice_recordings as db
 
 log = logging.getLogger(__name__)
 

@@ -17,15 +17,15 @@ from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
 
-from .channels.ussd import UssdLayout
-from .content import fit_problems
-from .engine.checks import article_sms_text, coverage
-from .engine.encoding import measure, sms_segments
-from .engine.loader import ERROR, Problem, _texts_of, parse_tree, read_files
-from .engine.machine import LANGUAGE_NODE, Context, first_state, view
-from .engine.model import ARTICLE, Node, Tree
-from .engine.paging import node_pages
-from .engine.screens import Translate
+from ussd_app.channels.ussd.endpoints import UssdLayout
+from ussd_app.content.registry import fit_problems
+from ussd_app.engine.checks import article_sms_text, coverage
+from ussd_app.engine.encoding import measure, sms_segments
+from ussd_app.engine.loader import ERROR, Problem, _texts_of, parse_tree, read_files
+from ussd_app.engine.machine import LANGUAGE_NODE, Context, first_state, view
+from ussd_app.engine.model import ARTICLE, Node, Tree
+from ussd_app.engine.paging import node_pages
+from ussd_app.engine.screens import Translate
 
 Progress = Callable[[str], None]
 

@@ -15,10 +15,9 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 
 from sms_flows.endpoints import refused
-
-from ..parsing import bounded_float, bounded_int
-from ..voice_calls import Channel, VoiceRequest, channel_url
-from .voice import Hangup, Reply, at_says, at_xml, twilio_says, twiml
+from ussd_app.channels.voice.calls import Channel, VoiceRequest, channel_url
+from ussd_app.channels.voice.reply import Hangup, Reply, at_says, at_xml, twilio_says, twiml
+from ussd_app.parsing import bounded_float, bounded_int
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__)

@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .engine.answers import ascii_digits
-from .engine.encoding import sms_segments
-from .engine.messages import N_
-from .engine.screens import Translate
-from .privacy import Sealer, is_withheld, seal_text
-from .store import OutboxItem, Store
-from .store import complaints as db
-from .store.privacy import checkpoint, erase_phones
+from ussd_app.engine.answers import ascii_digits
+from ussd_app.engine.encoding import sms_segments
+from ussd_app.engine.messages import N_
+from ussd_app.engine.screens import Translate
+from ussd_app.privacy.protect import Sealer, is_withheld, seal_text
+from ussd_app.store import OutboxItem, Store
+from ussd_app.store import complaints as db
+from ussd_app.store.privacy import checkpoint, erase_phones
 
 log = logging.getLogger(__name__)
 

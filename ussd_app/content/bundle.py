@@ -396,11 +396,11 @@ def publish(directory: Path, out: Path, key: Ed25519PrivateKey, content_version:
 def check_tree(directory: Path, config: Mapping[str, Any]) -> tuple[Any, list[str]]:
     """The content check: the tree, and every error. Screens are paged for every layout
     the service pages them for (USSD and SMS), so a tree that passes is one it serves."""
-    from . import content_layouts
-    from .agencies import check_file
-    from .content import fit_problems
-    from .engine.loader import ERROR, parse_tree, read_files
-    from .i18n import default_catalogs
+    from ussd_app.agencies.registry import check_file
+    from ussd_app.content.registry import fit_problems
+    from ussd_app.engine.loader import ERROR, parse_tree, read_files
+    from ussd_app.i18n import default_catalogs
+    from ussd_app.web import content_layouts
 
     tree, problems = parse_tree(read_files(directory), root=str(directory))
     problems += check_file(directory)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from . import settings
+from ussd_app import settings
 
 
 @click.group(help="Missed-call call-backs: a caller rings and hangs up, the service calls back.")
@@ -18,8 +18,8 @@ def callbacks() -> None:
 
 
 def _callbacks(background: bool = False):  # noqa: ANN202 - the import stays lazy
-    from .callbacks import make_callbacks
-    from .store import open_store
+    from ussd_app.channels.voice.callbacks import make_callbacks
+    from ussd_app.store import open_store
 
     config = settings.load()
     data_dir = Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()

@@ -42,10 +42,10 @@ from babel import Locale, UnknownLocaleError
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
-from . import store as db
-from .engine import messages as m
-from .engine.loader import ERROR, WARNING, ContentError, Problem, decode_text
-from .engine.screens import Translate
+from ussd_app import store as db
+from ussd_app.engine import messages as m
+from ussd_app.engine.loader import ERROR, WARNING, ContentError, Problem, decode_text
+from ussd_app.engine.screens import Translate
 
 log = logging.getLogger(__name__)
 

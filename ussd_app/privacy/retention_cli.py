@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from . import settings
-from .actor import cli_actor
+from ussd_app import settings
+from ussd_app.actor import cli_actor
 
 if TYPE_CHECKING:
-    from .store import Store
+    from ussd_app.store import Store
 
 RETENTION_REASON = "retention period over"  # what ``Complaints.purge`` records
 
@@ -38,13 +38,13 @@ def retention() -> None:
               help="retention period in days, instead of MIGRANTLINE_RETENTION_DAYS")
 @click.option("--dry-run", is_flag=True, help="only say how many would be erased")
 def purge(days: float | None, dry_run: bool) -> None:
-    from . import SESSION_KEEP_SECONDS, purge_outbox_bodies
-    from .complaints import Complaints
-    from .i18n import default_catalogs
-    from .store import complaints as complaint_db
-    from .store import open_store, purge_sms_conversations
-    from .store.privacy import checkpoint, purge_erased_phones
-    from .store.voice import purge_voice_calls
+    from ussd_app.complaints.service import Complaints
+    from ussd_app.i18n import default_catalogs
+    from ussd_app.store import complaints as complaint_db
+    from ussd_app.store import open_store, purge_sms_conversations
+    from ussd_app.store.privacy import checkpoint, purge_erased_phones
+    from ussd_app.store.voice import purge_voice_calls
+    from ussd_app.web import SESSION_KEEP_SECONDS, purge_outbox_bodies
 
     config = settings.load()
     try:
@@ -88,10 +88,10 @@ def purge(days: float | None, dry_run: bool) -> None:
 def _audit(store: Store, started: float, count: int, when: str, period: float) -> None:
     """One audit row per complaint erased, and one for the run (even when it erased none):
     a supervisor sees that a purge ran, by whom (``cli:<unix user>``), and what it took."""
-    from .store import operators as operators_db
+    from ussd_app.store import operators as operators_db
 
     actor = cli_actor()
-    from .store import complaints as complaint_db
+    from ussd_app.store import complaints as complaint_db
 
     erased = complaint_db.erased_since(store, RETENTION_REASON, started)
     for complaint_id in erased:

@@ -45,8 +45,8 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from . import jobs
-from .bundle import (
+from ussd_app import jobs
+from ussd_app.content.bundle import (
     BundleError,
     Entry,
     Manifest,
@@ -59,7 +59,7 @@ from .bundle import (
     parse_part,
     sha256_file,
 )
-from .sync_central import (  # noqa: F401 - SyncError is part of this module's interface
+from ussd_app.content.central import (  # noqa: F401 - SyncError is part of this module's interface
     CHUNK,
     DirCentral,
     HttpCentral,

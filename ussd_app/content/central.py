@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .bundle import LATEST, MAX_ENVELOPE_BYTES
+from ussd_app.content.bundle import LATEST, MAX_ENVELOPE_BYTES
 
 CONNECT_TIMEOUT = 10.0  # seconds to open a connection to the central store
 READ_TIMEOUT = 30.0  # seconds without a byte before a download is given up

@@ -16,13 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .complaints import Caller
-from .content import ContentRegistry
-from .conversation_effects import apply_events, into_store
-from .engine import messages as m
-from .engine.answers import Action
-from .engine.events import Event
-from .engine.machine import (
+from ussd_app.complaints.service import Caller
+from ussd_app.content.registry import ContentRegistry
+from ussd_app.conversation import apply_events, into_store
+from ussd_app.engine import messages as m
+from ussd_app.engine.answers import Action
+from ussd_app.engine.events import Event
+from ussd_app.engine.machine import (
     LANGUAGE_NODE,
     Context,
     Service,
@@ -34,10 +34,10 @@ from .engine.machine import (
     step_events,
     view,
 )
-from .engine.model import Tree
-from .engine.screens import Layout, Screen, Translate
-from .privacy import SEALED, PhoneHasher, Sealer, is_withheld, open_text, seal_text
-from .store import SessionRow, Store
+from ussd_app.engine.model import Tree
+from ussd_app.engine.screens import Layout, Screen, Translate
+from ussd_app.privacy.protect import SEALED, PhoneHasher, Sealer, is_withheld, open_text, seal_text
+from ussd_app.store import SessionRow, Store
 
 CACHE_SIZE = 20_000
 # A real session is tens of hops; each hop of a text may be replayed through the engine,

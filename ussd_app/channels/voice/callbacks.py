@@ -41,10 +41,10 @@ from typing import Any, Protocol
 import phonenumbers
 import requests
 
-from . import jobs, settings
-from .privacy import PhoneHasher, Sealer, normalise_phone
-from .store import Store, is_opted_out
-from .store import callbacks as db
+from ussd_app import jobs, settings
+from ussd_app.privacy.protect import PhoneHasher, Sealer, normalise_phone
+from ussd_app.store import Store, is_opted_out
+from ussd_app.store import callbacks as db
 
 log = logging.getLogger(__name__)
 

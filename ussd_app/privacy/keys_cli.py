@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from . import settings
+from ussd_app import settings
 
 
 @click.group(help="The secret key that protects stored personal data.")
@@ -36,10 +36,10 @@ def generate() -> None:
               help="read the new key from standard input (default: make one)")
 @click.option("--yes", is_flag=True, help="do not ask whether the service is stopped")
 def rotate(new_key_stdin: bool, yes: bool) -> None:
-    from . import rekey
-    from .actor import cli_actor
-    from .store import open_store
-    from .store import operators as operators_db
+    from ussd_app.actor import cli_actor
+    from ussd_app.privacy import rekey
+    from ussd_app.store import open_store
+    from ussd_app.store import operators as operators_db
 
     config = settings.load()
     data_dir = Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()

@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from . import jobs
-from .engine.loader import ContentError, Problem, read_tree
-from .engine.model import ARTICLE, Tree
-from .engine.paging import FitError, article_fits, node_pages
-from .engine.screens import Layout, Translate
+from ussd_app import jobs
+from ussd_app.engine.loader import ContentError, Problem, read_tree
+from ussd_app.engine.model import ARTICLE, Tree
+from ussd_app.engine.paging import FitError, article_fits, node_pages
+from ussd_app.engine.screens import Layout, Translate
 
 log = logging.getLogger(__name__)
 KEEP_VERSIONS = 8

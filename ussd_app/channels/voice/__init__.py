@@ -1,0 +1,1 @@
+"""Voice: calls over the menu engine, recordings, missed-call call-backs, TwiML and AT XML."""

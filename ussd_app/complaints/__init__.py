@@ -1,0 +1,1 @@
+"""Complaints: filing, following by reference, operators' actions, erasure."""

@@ -1,0 +1,1 @@
+"""Personal data kept safe: pseudonyms, sealed text, keys and their rotation, retention."""
