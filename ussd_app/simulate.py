@@ -14,11 +14,21 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from xml.etree import ElementTree as ET
 
 import click
+from twilio.request_validator import RequestValidator
 
+from ussd_app import settings
+from ussd_app import store as db
 from ussd_app.engine.encoding import measure
+from ussd_app.engine.loader import ContentError, read_tree
+from ussd_app.i18n import default_catalogs
+from ussd_app.privacy.protect import Sealer, open_text
+from voice_prompts import VOICE_UI_MESSAGES, build_manifest
+from voice_prompts.manifest import text_sha256
 
 HELP = "Type a reply and press Enter. :r redial  :q hang up"
 
@@ -71,9 +81,6 @@ def send(url: str, base: str, fields: dict[str, str]) -> str | None:
 
 def language_number(lang: str) -> str | None:
     """The picker's number for a language code, read from the local content tree."""
-    from ussd_app import settings
-    from ussd_app.engine.loader import ContentError, read_tree
-
     try:
         tree = read_tree(Path(str(settings.load()["MIGRANTLINE_CONTENT_DIR"])))
     except ContentError:
@@ -141,14 +148,9 @@ def run_sms(base: str, phone: str, token: str | None, data_dir: Path,
     SMS replies are not in the HTTP answer: they go through the outbox, so the
     simulator reads the outbox of the same data folder (the local service's).
     """
-    from ussd_app import store as db
-
     url = base.rstrip("/") + "/sms/africastalking"
     if token:
         url += "?" + urllib.parse.urlencode({"token": token})
-    from ussd_app import settings
-    from ussd_app.privacy.protect import Sealer, open_text
-
     store = db.open_store(data_dir)
     # Bodies are sealed at rest: the simulator opens them with the service's key.
     sealer = Sealer(settings.secret_key(settings.load(), data_dir))
@@ -184,17 +186,10 @@ def show_sms(body: str, encoding: str, segments: int) -> None:
 def _prompt_texts() -> dict[str, str]:
     """What each audio file says, from the local content: generated files are named by
     their text's hash, recordings by their prompt id."""
-    from ussd_app import settings
-    from ussd_app.engine.loader import ContentError, read_tree
-    from ussd_app.i18n import default_catalogs
-
     try:
         tree = read_tree(Path(str(settings.load()["MIGRANTLINE_CONTENT_DIR"])))
     except ContentError:
         return {}
-    from voice_prompts import VOICE_UI_MESSAGES, build_manifest
-    from voice_prompts.manifest import text_sha256
-
     texts: dict[str, str] = {}
     for prompt in build_manifest(tree, default_catalogs().gettext, VOICE_UI_MESSAGES).all():
         texts[text_sha256(prompt.text)] = prompt.text
@@ -204,8 +199,6 @@ def _prompt_texts() -> dict[str, str]:
 
 def _heard(xml: str, texts: dict[str, str]) -> tuple[str, str, str]:
     """Print what the caller hears; (what happens next, its URL, the silence URL)."""
-    from xml.etree import ElementTree as ET
-
     root = ET.fromstring(xml)
     for element in root.iter():
         if element.tag == "Play":
@@ -226,6 +219,44 @@ def _heard(xml: str, texts: dict[str, str]) -> tuple[str, str, str]:
     return ("redirect", silence, "") if silence else ("end", "", "")
 
 
+def _twilio_requests(base: str, auth_token: str | None
+                     ) -> Callable[[str, dict[str, str]], urllib.request.Request]:
+    """Requests as Twilio makes them: signed for the public ``url``, sent to ``base``."""
+
+    def request_for(url: str, form: dict[str, str]) -> urllib.request.Request:
+        headers = {}
+        if auth_token:
+            headers["X-Twilio-Signature"] = RequestValidator(auth_token).compute_signature(
+                url, form)
+        parts = urllib.parse.urlsplit(url)
+        target = base.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
+        return urllib.request.Request(target, data=urllib.parse.urlencode(form).encode(),
+                                      headers=headers, method="POST")
+
+    return request_for
+
+
+def _fetch_twiml(request: urllib.request.Request, base: str) -> str | None:
+    """The service's answer to one webhook, or None (said why) when there is none."""
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return str(response.read().decode("utf-8", "replace"))
+    except urllib.error.HTTPError as exc:
+        click.echo(f"the service answered HTTP {exc.code}: {exc.read()[:200]!r}", err=True)
+    except (urllib.error.URLError, OSError) as exc:
+        click.echo(f"cannot reach the service at {base} ({exc}). Start it with "
+                   "`migrantline serve` (or `make run`), or pass --url.", err=True)
+    return None
+
+
+def _hang_up(request: urllib.request.Request) -> None:
+    """The status callback, authenticated as Twilio's would be."""
+    try:
+        urllib.request.urlopen(request, timeout=10).close()  # noqa: S310
+    except (urllib.error.URLError, OSError):
+        pass  # the call is over either way
+
+
 def run_voice(base: str, phone: str, auth_token: str | None, interactive: bool,
               public: str | None = None, token: str | None = None) -> int:
     """Call the service as Twilio does: each answer is read out as the caller hears it.
@@ -236,8 +267,6 @@ def run_voice(base: str, phone: str, auth_token: str | None, interactive: bool,
     ``auth_token`` but with the shared ``token``, the requests carry ``?token=`` as the
     service then expects of Twilio.
     """
-    from twilio.request_validator import RequestValidator
-
     texts = _prompt_texts()
     sid = "CASIM" + uuid.uuid4().hex[:29]
     fields = {"CallSid": sid, "From": phone, "To": "+15005550006", "Direction": "inbound",
@@ -250,28 +279,10 @@ def run_voice(base: str, phone: str, auth_token: str | None, interactive: bool,
         click.echo(f"Calling {base} from {phone}. Type keys then Enter; Enter alone is "
                    "silence; :q hangs up.")
     extra: dict[str, str] = {}
-
-    def request_for(url: str, form: dict[str, str]) -> urllib.request.Request:
-        headers = {}
-        if auth_token:
-            headers["X-Twilio-Signature"] = RequestValidator(auth_token).compute_signature(
-                url, form)
-        parts = urllib.parse.urlsplit(url)
-        target = base.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
-        return urllib.request.Request(target, data=urllib.parse.urlencode(form).encode(),
-                                      headers=headers, method="POST")
-
+    request_for = _twilio_requests(base, auth_token)
     while True:
-        request = request_for(url, {**fields, **extra})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-                xml = response.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError as exc:
-            click.echo(f"the service answered HTTP {exc.code}: {exc.read()[:200]!r}", err=True)
-            return 1
-        except (urllib.error.URLError, OSError) as exc:
-            click.echo(f"cannot reach the service at {base} ({exc}). Start it with "
-                       "`migrantline serve` (or `make run`), or pass --url.", err=True)
+        xml = _fetch_twiml(request_for(url, {**fields, **extra}), base)
+        if xml is None:
             return 1
         kind, action, silence = _heard(xml, texts)
         extra = {}
@@ -284,12 +295,8 @@ def run_voice(base: str, phone: str, auth_token: str | None, interactive: bool,
         line = _prompt() if interactive else sys.stdin.readline()
         if line is None or (not interactive and line == "") or line.strip() == ":q":
             status = {**fields, "CallStatus": "completed", "CallDuration": "30"}
-            try:  # the status callback, authenticated as Twilio's would be
-                urllib.request.urlopen(request_for(  # noqa: S310
-                    (public or base).rstrip("/") + "/voice/twilio/status" + query, status),
-                    timeout=10).close()
-            except (urllib.error.URLError, OSError):
-                pass  # the call is over either way
+            _hang_up(request_for((public or base).rstrip("/") + "/voice/twilio/status" + query,
+                                 status))
             return 0
         keys = line.strip()
         if not interactive:
