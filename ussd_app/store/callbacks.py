@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ussd_app.store.base import Handle, dicts, write_transaction
+from ussd_app.store.base import Handle, dicts, one, rowcount, write_transaction
 
 STATUSES = ("queued", "calling", "placed", "failed", "dead", "refused")
 DONE = ("placed", "failed", "dead", "refused")
@@ -89,12 +89,11 @@ def request_callback(store: Handle, key: str, phone_sealed: str, phone_key: str,
 
 def recover_callbacks(store: Handle, now: float) -> int:
     """Rows whose worker died after the provider took the call: they were placed."""
-    cursor = store.db().execute(
+    return rowcount(store.db().execute(
         "update callbacks set status = 'placed', updated_at = ?, lease_until = null, "
         "error = 'placed (the worker stopped before finishing)' "
         "where status = 'calling' and lease_until <= ? and provider_call_id is not null",
-        [now, now])
-    return int(cursor.rowcount or 0)
+        [now, now]))
 
 
 def claim_callbacks(store: Handle, now: float, lease: float, limit: int) -> list[dict[str, Any]]:
@@ -137,16 +136,14 @@ def finish_callback(store: Handle, callback_id: int, attempts: int, status: str,
 
 def expire_callbacks(store: Handle, older_than: float, now: float) -> int:
     """Queued call-backs too old to be useful are ``dead``: nobody expects that call now."""
-    cursor = store.db().execute(
+    return rowcount(store.db().execute(
         "update callbacks set status = 'dead', updated_at = ?, "
         "error = coalesce(error || '; ', '') || 'too old to call back' "
-        "where status = 'queued' and created_at < ?", [now, older_than])
-    return int(cursor.rowcount or 0)
+        "where status = 'queued' and created_at < ?", [now, older_than]))
 
 
 def callback_by_key(store: Handle, key: str) -> dict[str, Any] | None:
-    rows = dicts(store.db().execute("select * from callbacks where key = ?", [key]))
-    return rows[0] if rows else None
+    return one(store.db().execute("select * from callbacks where key = ?", [key]))
 
 
 def callbacks(store: Handle, status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
@@ -170,6 +167,5 @@ def recent_callbacks(store: Handle, phone_key: str, since: float) -> list[dict[s
 
 def purge_callbacks(store: Handle, older_than: float) -> int:
     """Forget finished call-backs (and their sealed numbers) past their use."""
-    cursor = store.db().execute(
-        f"delete from callbacks where created_at < ? and status in {DONE}", [older_than])
-    return int(cursor.rowcount or 0)
+    return rowcount(store.db().execute(
+        f"delete from callbacks where created_at < ? and status in {DONE}", [older_than]))

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ussd_app.store.base import Handle, dicts
+from ussd_app.store.base import Handle, dicts, one, rowcount
 
 OPERATOR_COLUMNS = ("id", "email", "name", "role", "password_hash", "active", "created_at",
                     "last_login_at", "session_epoch", "lang")
@@ -81,15 +81,13 @@ def add_operator(store: Handle, email: str, name: str, role: str, password_hash:
 
 
 def operator_by_email(store: Handle, email: str) -> dict[str, Any] | None:
-    rows = dicts(store.db().execute(
+    return one(store.db().execute(
         f"select {_OPERATOR_SQL} from operators where email = ?", [email]))
-    return rows[0] if rows else None
 
 
 def operator_by_id(store: Handle, operator_id: int) -> dict[str, Any] | None:
-    rows = dicts(store.db().execute(
+    return one(store.db().execute(
         f"select {_OPERATOR_SQL} from operators where id = ?", [operator_id]))
-    return rows[0] if rows else None
 
 
 def operators(store: Handle) -> list[dict[str, Any]]:
@@ -137,8 +135,7 @@ def login_failures(store: Handle, email: str, ip: str, since: float) -> tuple[in
 
 
 def purge_login_attempts(store: Handle, before: float) -> int:
-    cursor = store.db().execute("delete from login_attempts where at < ?", [before])
-    return int(cursor.rowcount or 0)
+    return rowcount(store.db().execute("delete from login_attempts where at < ?", [before]))
 
 
 # ---------------------------------------------------------------- audit log
@@ -192,10 +189,9 @@ def partners(store: Handle, active_only: bool = False) -> list[dict[str, Any]]:
 
 
 def partner(store: Handle, partner_id: int) -> dict[str, Any] | None:
-    rows = dicts(store.db().execute(
+    return one(store.db().execute(
         "select id, name, country, contact, active, created_at from partners where id = ?",
         [partner_id]))
-    return rows[0] if rows else None
 
 
 def set_partner_active(store: Handle, partner_id: int, active: bool) -> None:

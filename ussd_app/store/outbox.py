@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ussd_app.store.base import Connections, Handle, dicts, write_transaction
+from ussd_app.store.base import Connections, Handle, dicts, rowcount, write_transaction
 
 OUTBOX_DONE = ("sent", "delivered", "failed", "dead", "suppressed")
 
@@ -99,7 +99,7 @@ def record_sent(store: Handle, sent: Sequence[tuple[int, str]]) -> int:
                 "update outbox set status = 'sent', provider_id = ?, error = null, "
                 "updated_at = ? where id = ? and status in ('queued', 'sending')",
                 [provider_id, time.time(), message_id])
-            count += int(cursor.rowcount or 0)
+            count += rowcount(cursor)
     return count
 
 
