@@ -1,6 +1,6 @@
 """All SQL lives here: the one package that talks to the database.
 
-The parts, bottom up (each imports only those before it, never this package):
+The parts (none imports this package, and no two import each other in a ring):
 
 * ``base``: one connection per thread, transactions, row helpers;
 * a module per table family: ``sessions`` (USSD sessions and language choices,
