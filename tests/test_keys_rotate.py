@@ -18,7 +18,7 @@ from ussd_app import settings
 from ussd_app.cli import main
 from ussd_app.privacy import rekey
 from ussd_app.privacy.protect import SEALED, BytesSealer, PhoneHasher, Sealer, open_text
-from ussd_app.store import is_opted_out
+from ussd_app.store import OutboxItem, enqueue, is_opted_out
 from ussd_app.store import voice_recordings as recordings_db
 from ussd_app.store.privacy import erase_outbox_bodies
 
@@ -131,8 +131,9 @@ def fill(app: Flask) -> dict[str, object]:
     assert erase_outbox_bodies(store, 2, time.time()) == len(stop_rows)
     erase(Phone(client), first, "2222")
     # An SMS queued before bodies were sealed (plain text, as a migration left it).
-    store.enqueue_sms("legacy-rotate-1", services.ussd.sealer.seal(texter.number), "en",
-                      LEGACY_BODY, "gsm", 1, phone_key=services.ussd.hasher.key(texter.number))
+    enqueue(store, OutboxItem("legacy-rotate-1", services.ussd.sealer.seal(texter.number), "en",
+                              LEGACY_BODY, "gsm", 1,
+                              phone_key=services.ussd.hasher.key(texter.number)))
     row = services.store.db().execute("select id from complaints where reference = ?",
                                       [reference]).fetchone()
     services.complaints.act(row[0], "note", None, "operator:test", "called her brother back")

@@ -42,15 +42,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ussd_app.complaints.service import TEXT_PURPOSE
 from ussd_app.privacy.protect import SEALED, BytesSealer, PhoneHasher, Sealer
-from ussd_app.store import Store, write_transaction
+from ussd_app.store import Store
 from ussd_app.store import complaints as complaint_db
+from ussd_app.store.keys import Rekeying, recorded_fingerprint, rekeying
 
 PERSONAL = "personal data v1"  # Sealer's default purpose: numbers, session states
 
@@ -118,13 +118,8 @@ def check_fingerprint(store: Store, secret: bytes) -> bool:
     typo) would seal new data that the right key cannot read, and show every
     stored number as undecryptable; better to refuse to start.
     """
-    conn = store.db().conn
-    row = conn.execute("select fingerprint from key_check where id = 1").fetchone()
-    if row is None:
-        conn.execute("insert into key_check (id, fingerprint, set_at) values (1, ?, ?) "
-                     "on conflict(id) do nothing", [fingerprint(secret), time.time()])
-        row = conn.execute("select fingerprint from key_check where id = 1").fetchone()
-    return hmac.compare_digest(str(row[0]), fingerprint(secret))
+    recorded = recorded_fingerprint(store, fingerprint(secret), time.time())
+    return hmac.compare_digest(recorded, fingerprint(secret))
 
 
 def rotate(store: Store, old: bytes, new: bytes,
@@ -134,42 +129,33 @@ def rotate(store: Store, old: bytes, new: bytes,
     Raises ``Unreadable`` (nothing changed) when a value does not open with
     ``old``. Returns counts per table and column.
     """
-    conn = store.db().conn
     store.flush()  # buffered session progress goes in first, under the old key
     counts: dict[str, int] = {}
-    was = int(conn.execute("PRAGMA secure_delete").fetchone()[0])
-    conn.execute("PRAGMA secure_delete = ON")  # old ciphertexts' space is zeroed, not freed
-    try:
-        with write_transaction(conn):
-            mapping = _phone_keys(conn, old, new)
-            progress(f"phone numbers held sealed: {len(mapping)}")
-            for column in SEALED_COLUMNS:
-                count = _reseal(conn, column, old, new)
-                counts[f"{column.table}.{column.column}"] = count
-                progress(f"{column.table}.{column.column}: {count} re-sealed")
-            for table, name, keep in PSEUDONYMS:
-                rekeyed, dropped = _rekey(conn, table, name, keep, mapping)
-                counts[f"{table}.{name}"] = rekeyed
-                progress(f"{table}.{name}: {rekeyed} pseudonyms recomputed, {dropped} "
-                         f"{'emptied' if keep else 'deleted'} (no number held for them)")
-            for table, name in DIGESTS:
-                count = _rows(conn.execute(
-                    f"update {table} set {name} = null where {name} is not null"))
-                counts[f"{table}.{name}"] = count
-                progress(f"{table}.{name}: {count} emptied (keyed digests of text not kept)")
-            counts["complaints.pin_hash"] = _pins(conn, old, new)
-            progress(f"complaints.pin_hash: {counts['complaints.pin_hash']} recomputed")
-            counts["sign-in emails"] = _emails(conn, old, new)
-            progress(f"failed sign-ins: {counts['sign-in emails']} email hashes recomputed")
-            conn.execute("update operators set session_epoch = session_epoch + 1")
-            progress("operators: every dashboard session ended (sign in again)")
-            conn.execute("insert into key_check (id, fingerprint, set_at) values (1, ?, ?) "
-                         "on conflict(id) do update set fingerprint = excluded.fingerprint, "
-                         "set_at = excluded.set_at", [fingerprint(new), time.time()])
-    finally:
-        conn.execute(f"PRAGMA secure_delete = {was}")
-    # The WAL still holds the old pages until it is checkpointed and truncated.
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    # Old ciphertexts' space is zeroed, not freed; the WAL, which still holds the old
+    # pages, is checkpointed and truncated after the commit.
+    with rekeying(store) as rows:
+        mapping = _phone_keys(rows, old, new)
+        progress(f"phone numbers held sealed: {len(mapping)}")
+        for column in SEALED_COLUMNS:
+            count = _reseal(rows, column, old, new)
+            counts[f"{column.table}.{column.column}"] = count
+            progress(f"{column.table}.{column.column}: {count} re-sealed")
+        for table, name, keep in PSEUDONYMS:
+            rekeyed, dropped = _rekey(rows, table, name, keep, mapping)
+            counts[f"{table}.{name}"] = rekeyed
+            progress(f"{table}.{name}: {rekeyed} pseudonyms recomputed, {dropped} "
+                     f"{'emptied' if keep else 'deleted'} (no number held for them)")
+        for table, name in DIGESTS:
+            count = rows.clear(table, name)
+            counts[f"{table}.{name}"] = count
+            progress(f"{table}.{name}: {count} emptied (keyed digests of text not kept)")
+        counts["complaints.pin_hash"] = _pins(rows, old, new)
+        progress(f"complaints.pin_hash: {counts['complaints.pin_hash']} recomputed")
+        counts["sign-in emails"] = _emails(rows, old, new)
+        progress(f"failed sign-ins: {counts['sign-in emails']} email hashes recomputed")
+        rows.end_operator_sessions()
+        progress("operators: every dashboard session ended (sign in again)")
+        rows.set_fingerprint(fingerprint(new), time.time())
     return counts
 
 
@@ -180,102 +166,86 @@ def _open(sealer: Sealer, value: str, where: str) -> str:
         raise Unreadable(f"{where} does not open with the current key") from exc
 
 
-def _phone_keys(conn: sqlite3.Connection, old: bytes, new: bytes) -> dict[str, str]:
+def _phone_keys(rows: Rekeying, old: bytes, new: bytes) -> dict[str, str]:
     """Old pseudonym -> new one, for every number held sealed."""
     old_hasher, new_hasher = PhoneHasher(old), PhoneHasher(new)
     mapping: dict[str, str] = {}
     for table, column, purpose in PHONE_SOURCES:
         sealer = Sealer(old, purpose)
         # '' is an erased number (outbox after the keep days, a call-back erased with its case)
-        for rowid, value in conn.execute(
-                f"select rowid, {column} from {table} where {column} is not null "
-                f"and {column} != ''").fetchall():
+        for rowid, value in rows.values(table, column):
             phone = _open(sealer, str(value), f"{table}.{column} of row {rowid}")
             mapping[old_hasher.key(phone)] = new_hasher.key(phone)
     return mapping
 
 
-def _reseal(conn: sqlite3.Connection, column: SealedColumn, old: bytes, new: bytes) -> int:
+def _reseal(rows: Rekeying, column: SealedColumn, old: bytes, new: bytes) -> int:
     table, name, prefix = column.table, column.column, column.prefix
     where = f"{table}.{name}"
     if column.context_column is not None:
         opener, sealer = BytesSealer(old, column.purpose), BytesSealer(new, column.purpose)
-        ids = [r[0] for r in conn.execute(
-            f"select rowid from {table} where {name} is not null").fetchall()]
+        ids = rows.rowids(table, name)
         for rowid in ids:  # one at a time: recordings are megabytes
-            data, context = conn.execute(
-                f"select {name}, {column.context_column} from {table} where rowid = ?",
-                [rowid]).fetchone()
+            data, context = rows.value_with(table, name, column.context_column, rowid)
             ctx = str(context).encode()
             try:
                 plain = opener.open(bytes(data), ctx)
             except Exception as exc:
                 raise Unreadable(f"{where} of row {rowid} does not open with the current "
                                  "key") from exc
-            conn.execute(f"update {table} set {name} = ? where rowid = ?",
-                         [sealer.seal(plain, ctx), rowid])
+            rows.set(table, name, rowid, sealer.seal(plain, ctx))
         return len(ids)
     old_sealer, new_sealer = Sealer(old, column.purpose), Sealer(new, column.purpose)
     count = 0
-    for rowid, value in conn.execute(
-            f"select rowid, {name} from {table} where {name} is not null").fetchall():
+    for rowid, value in rows.values(table, name):  # '': nothing sealed (erased)
         text = str(value)
-        if not text:
-            continue  # "": nothing sealed (erased)
         if not text.startswith(prefix):
             if not column.seal_plain:
                 continue  # no prefix: a state that holds no answers
             plain = text  # written before this column was sealed: sealed now
         else:
             plain = _open(old_sealer, text[len(prefix):], f"{where} of row {rowid}")
-        conn.execute(f"update {table} set {name} = ? where rowid = ?",
-                     [prefix + new_sealer.seal(plain), rowid])
+        rows.set(table, name, rowid, prefix + new_sealer.seal(plain))
         count += 1
     return count
 
 
-def _rekey(conn: sqlite3.Connection, table: str, name: str, keep: bool,
+def _rekey(rows: Rekeying, table: str, name: str, keep: bool,
            mapping: dict[str, str]) -> tuple[int, int]:
     rekeyed = dropped = 0
-    not_null = any(r[1] == name and r[3] for r in conn.execute(f"PRAGMA table_info({table})"))
-    emptied = "''" if not_null else "null"  # call-backs' phone_key is NOT NULL
-    for rowid, key in conn.execute(  # '': already erased, nothing to recompute
-            f"select rowid, {name} from {table} where {name} is not null "
-            f"and {name} != ''").fetchall():
+    emptied = "" if rows.not_null(table, name) else None  # call-backs' phone_key is NOT NULL
+    for rowid, key in rows.values(table, name):  # '': already erased, nothing to recompute
         if key in mapping:
-            conn.execute(f"update {table} set {name} = ? where rowid = ?", [mapping[key], rowid])
+            rows.set(table, name, rowid, mapping[key])
             rekeyed += 1
         elif keep:
-            conn.execute(f"update {table} set {name} = {emptied} where rowid = ?", [rowid])
+            rows.set(table, name, rowid, emptied)
             dropped += 1
         else:
-            conn.execute(f"delete from {table} where rowid = ?", [rowid])
+            rows.delete(table, rowid)
             dropped += 1
     return rekeyed, dropped
 
 
-def _pins(conn: sqlite3.Connection, old: bytes, new: bytes) -> int:
+def _pins(rows: Rekeying, old: bytes, new: bytes) -> int:
     """A PIN is 4 digits: found again with the old key, then hashed with the new one."""
     old_key = hmac.new(old, PIN_KEY, hashlib.sha256).digest()
     new_key = hmac.new(new, PIN_KEY, hashlib.sha256).digest()
     count = 0
-    for rowid, reference, stored in conn.execute(
-            "select rowid, reference, pin_hash from complaints where pin_hash is not null"
-    ).fetchall():
+    for rowid, reference, stored in rows.pin_hashes():
         target = bytes.fromhex(str(stored))
         # hmac.digest: the one-shot C path, about 3x quicker than hmac.new for 10,000 tries
         pin = next((f"{n:04d}" for n in range(10000) if hmac.digest(
             old_key, f"{reference}:{n:04d}".encode(), "sha256") == target), None)
         if pin is None:
             raise Unreadable(f"the PIN of complaint row {rowid} does not match the current key")
-        conn.execute("update complaints set pin_hash = ? where rowid = ?",
-                     [hmac.digest(new_key, f"{reference}:{pin}".encode(), "sha256").hex(),
-                      rowid])
+        rows.set("complaints", "pin_hash", rowid,
+                 hmac.digest(new_key, f"{reference}:{pin}".encode(), "sha256").hex())
         count += 1
     return count
 
 
-def _emails(conn: sqlite3.Connection, old: bytes, new: bytes) -> int:
+def _emails(rows: Rekeying, old: bytes, new: bytes) -> int:
     """Failed sign-ins keep a keyed hash of the email typed: recomputed for operators'
     emails; anything else typed cannot be, and is replaced by a marker."""
     old_key = hmac.new(old, EMAIL_KEY, hashlib.sha256).digest()
@@ -284,23 +254,15 @@ def _emails(conn: sqlite3.Connection, old: bytes, new: bytes) -> int:
     def digest(key: bytes, email: str) -> str:
         return "email#" + hmac.new(key, email.encode(), hashlib.sha256).hexdigest()[:20]
 
-    mapping = {digest(old_key, e): digest(new_key, e)
-               for (e,) in conn.execute("select email from operators").fetchall()}
+    mapping = {digest(old_key, e): digest(new_key, e) for e in rows.operator_emails()}
     count = 0
-    for rowid, email in conn.execute("select rowid, email from login_attempts").fetchall():
+    for rowid, email in rows.login_attempt_emails():
         if email in mapping:
-            conn.execute("update login_attempts set email = ? where rowid = ?",
-                         [mapping[email], rowid])
+            rows.set("login_attempts", "email", rowid, mapping[email])
             count += 1
         else:
-            conn.execute("delete from login_attempts where rowid = ?", [rowid])
-    for rowid, detail in conn.execute(
-            "select rowid, detail from audit_log where detail like 'email#%'").fetchall():
-        conn.execute("update audit_log set detail = ? where rowid = ?",
-                     [mapping.get(detail, "email#(before a key rotation)"), rowid])
+            rows.delete("login_attempts", rowid)
+    for rowid, detail in rows.audit_email_details():
+        rows.set("audit_log", "detail", rowid, mapping.get(detail, "email#(before a key rotation)"))
         count += detail in mapping
     return count
-
-
-def _rows(cursor: sqlite3.Cursor) -> int:
-    return int(cursor.rowcount or 0)

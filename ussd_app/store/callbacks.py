@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ussd_app.store import Store, _dicts, migrations, write_transaction
+from ussd_app.store.base import Handle, dicts, one, rowcount, write_transaction
 
 STATUSES = ("queued", "calling", "placed", "failed", "dead", "refused")
 DONE = ("placed", "failed", "dead", "refused")
@@ -29,21 +29,20 @@ DONE = ("placed", "failed", "dead", "refused")
 _COUNTED = "('queued', 'calling', 'placed', 'failed', 'dead')"
 
 
-@migrations()
 def m_voice_callbacks_001(db: Database) -> None:
-    db["callbacks"].create(
+    db.table("callbacks").create(
         {"id": int, "key": str, "phone_sealed": str, "phone_key": str, "provider": str,
          "placed_via": str, "status": str, "attempts": int, "next_attempt_at": float,
          "lease_until": float, "provider_call_id": str, "error": str,
          "created_at": float, "updated_at": float},
         pk="id", not_null={"key", "phone_sealed", "phone_key", "provider", "status"},
         defaults={"status": "queued", "attempts": 0})
-    db["callbacks"].create_index(["key"], unique=True)
-    db["callbacks"].create_index(["status", "next_attempt_at"])
-    db["callbacks"].create_index(["phone_key", "created_at"])
+    db.table("callbacks").create_index(["key"], unique=True)
+    db.table("callbacks").create_index(["status", "next_attempt_at"])
+    db.table("callbacks").create_index(["phone_key", "created_at"])
 
 
-def request_callback(store: Store, key: str, phone_sealed: str, phone_key: str,
+def request_callback(store: Handle, key: str, phone_sealed: str, phone_key: str,
                      provider: str, now: float, per_day: int, min_seconds: float,
                      opted_out: bool, global_per_day: int | None = None,
                      refused: str | None = None) -> tuple[dict[str, Any], bool]:
@@ -59,7 +58,7 @@ def request_callback(store: Store, key: str, phone_sealed: str, phone_key: str,
     conn = store.db().conn
     with write_transaction(conn):
         existing = conn.execute("select * from callbacks where key = ?", [key])
-        rows = _dicts(existing)
+        rows = dicts(existing)
         if rows:
             return rows[0], False
         status, error = "queued", None
@@ -85,20 +84,19 @@ def request_callback(store: Store, key: str, phone_sealed: str, phone_key: str,
             "next_attempt_at, error, created_at, updated_at) values (?, ?, ?, ?, ?, 0, ?, ?, "
             "?, ?) returning *",
             [key, phone_sealed, phone_key, provider, status, now, error, now, now])
-        return _dicts(cursor)[0], True
+        return dicts(cursor)[0], True
 
 
-def recover_callbacks(store: Store, now: float) -> int:
+def recover_callbacks(store: Handle, now: float) -> int:
     """Rows whose worker died after the provider took the call: they were placed."""
-    cursor = store.db().execute(
+    return rowcount(store.db().execute(
         "update callbacks set status = 'placed', updated_at = ?, lease_until = null, "
         "error = 'placed (the worker stopped before finishing)' "
         "where status = 'calling' and lease_until <= ? and provider_call_id is not null",
-        [now, now])
-    return int(cursor.rowcount or 0)
+        [now, now]))
 
 
-def claim_callbacks(store: Store, now: float, lease: float, limit: int) -> list[dict[str, Any]]:
+def claim_callbacks(store: Handle, now: float, lease: float, limit: int) -> list[dict[str, Any]]:
     """Atomically take up to ``limit`` due call-backs for ``lease`` seconds.
 
     Due: queued and past ``next_attempt_at``, or ``calling`` with its lease
@@ -111,10 +109,10 @@ def claim_callbacks(store: Store, now: float, lease: float, limit: int) -> list[
         "and ((status = 'queued' and next_attempt_at <= ?) or "
         "(status = 'calling' and lease_until <= ?)) order by next_attempt_at, id limit ?) "
         "returning *", [now, now + lease, now, now, limit])
-    return _dicts(cursor)
+    return dicts(cursor)
 
 
-def record_call_id(store: Store, callback_id: int, attempts: int, placed_via: str,
+def record_call_id(store: Handle, callback_id: int, attempts: int, placed_via: str,
                    provider_call_id: str, now: float) -> bool:
     """Write the provider's call id at once: from here the row is never called again."""
     cursor = store.db().execute(
@@ -124,7 +122,7 @@ def record_call_id(store: Store, callback_id: int, attempts: int, placed_via: st
     return bool(cursor.rowcount)
 
 
-def finish_callback(store: Store, callback_id: int, attempts: int, status: str, now: float,
+def finish_callback(store: Handle, callback_id: int, attempts: int, status: str, now: float,
                     error: str | None = None, next_attempt_at: float | None = None,
                     placed_via: str | None = None) -> bool:
     """Record what became of a claimed call-back, unless another worker has taken it since."""
@@ -136,41 +134,38 @@ def finish_callback(store: Store, callback_id: int, attempts: int, status: str, 
     return bool(cursor.rowcount)
 
 
-def expire_callbacks(store: Store, older_than: float, now: float) -> int:
+def expire_callbacks(store: Handle, older_than: float, now: float) -> int:
     """Queued call-backs too old to be useful are ``dead``: nobody expects that call now."""
-    cursor = store.db().execute(
+    return rowcount(store.db().execute(
         "update callbacks set status = 'dead', updated_at = ?, "
         "error = coalesce(error || '; ', '') || 'too old to call back' "
-        "where status = 'queued' and created_at < ?", [now, older_than])
-    return int(cursor.rowcount or 0)
+        "where status = 'queued' and created_at < ?", [now, older_than]))
 
 
-def callback_by_key(store: Store, key: str) -> dict[str, Any] | None:
-    rows = _dicts(store.db().execute("select * from callbacks where key = ?", [key]))
-    return rows[0] if rows else None
+def callback_by_key(store: Handle, key: str) -> dict[str, Any] | None:
+    return one(store.db().execute("select * from callbacks where key = ?", [key]))
 
 
-def callbacks(store: Store, status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+def callbacks(store: Handle, status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
     """The newest call-backs first (all, or those with one status)."""
     sql = "select * from callbacks" + (" where status = ?" if status else "") + \
         " order by id desc limit ?"
-    return _dicts(store.db().execute(sql, [status, limit] if status else [limit]))
+    return dicts(store.db().execute(sql, [status, limit] if status else [limit]))
 
 
-def callback_counts(store: Store) -> dict[str, int]:
+def callback_counts(store: Handle) -> dict[str, int]:
     return dict(store.db().execute("select status, count(*) from callbacks group by status")
                 .fetchall())
 
 
-def recent_callbacks(store: Store, phone_key: str, since: float) -> list[dict[str, Any]]:
+def recent_callbacks(store: Handle, phone_key: str, since: float) -> list[dict[str, Any]]:
     """A number's call-backs created after ``since`` (what its rate limit looks at)."""
-    return _dicts(store.db().execute(
+    return dicts(store.db().execute(
         "select * from callbacks where phone_key = ? and created_at > ? order by created_at",
         [phone_key, since]))
 
 
-def purge_callbacks(store: Store, older_than: float) -> int:
+def purge_callbacks(store: Handle, older_than: float) -> int:
     """Forget finished call-backs (and their sealed numbers) past their use."""
-    cursor = store.db().execute(
-        f"delete from callbacks where created_at < ? and status in {DONE}", [older_than])
-    return int(cursor.rowcount or 0)
+    return rowcount(store.db().execute(
+        f"delete from callbacks where created_at < ? and status in {DONE}", [older_than]))

@@ -20,7 +20,11 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ussd_app.store import OutboxItem, Store, _dicts, _insert_outbox, migrations, write_transaction
+from ussd_app.store.base import Handle, dicts, one, rowcount, secure_delete, write_transaction
+from ussd_app.store.complaint_events import insert_event
+from ussd_app.store.outbox import OutboxItem, insert_outbox
+from ussd_app.store.privacy import erase_linked
+from ussd_app.store.voice_recordings import erase_for_complaint
 
 SEALED = ("phone_sealed", "contact_when_sealed", "contact_phone_sealed", "against_sealed",
           "employer_sealed", "city_sealed", "country_other_sealed", "description_sealed")
@@ -32,28 +36,27 @@ COLUMNS = ("id", *PLAIN, *SEALED)
 _SQL_COLUMNS = ", ".join(COLUMNS)
 
 
-@migrations()
 def m_complaints_001(db: Database) -> None:
     numbers = {"created_at": float, "updated_at": float, "last_action_at": float,
                "urgent": int, "assigned_to": int, "closed_at": float, "erased_at": float}
-    db["complaints"].create(
+    db.table("complaints").create(
         {"id": int, **{c: numbers.get(c, str) for c in PLAIN}, **{c: str for c in SEALED}},
         pk="id", not_null={"reference", "key", "channel", "lang", "status"},
         defaults={"status": "new", "urgent": 0})
-    db["complaints"].create_index(["reference"], unique=True)
-    db["complaints"].create_index(["key"], unique=True)
-    db["complaints"].create_index(["status", "urgent", "created_at"])
-    db["complaints"].create_index(["phone_key"])
-    db["complaint_events"].create(
+    db.table("complaints").create_index(["reference"], unique=True)
+    db.table("complaints").create_index(["key"], unique=True)
+    db.table("complaints").create_index(["status", "urgent", "created_at"])
+    db.table("complaints").create_index(["phone_key"])
+    db.table("complaint_events").create(
         {"id": int, "complaint_id": int, "at": float, "actor": str, "operator_id": int,
          "kind": str, "status": str, "detail_sealed": str},
         pk="id", not_null={"complaint_id", "at", "actor", "kind"},
         foreign_keys=[("complaint_id", "complaints", "id")])
-    db["complaint_events"].create_index(["complaint_id", "at"])
-    db["pin_attempts"].create(
+    db.table("complaint_events").create_index(["complaint_id", "at"])
+    db.table("pin_attempts").create(
         {"key": str, "reference": str, "phone_key": str, "at": float, "ok": int}, pk="key")
-    db["pin_attempts"].create_index(["reference", "at"])
-    db["pin_attempts"].create_index(["phone_key", "at"])
+    db.table("pin_attempts").create_index(["reference", "at"])
+    db.table("pin_attempts").create_index(["phone_key", "at"])
 
 
 @contextmanager
@@ -72,16 +75,19 @@ def durable(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("PRAGMA synchronous = NORMAL")
 
 
-# Other personal data kept per complaint (its voice recordings, say) registers here how
-# to erase it: ``fn(conn, complaint_id, at)``, run inside ``erase``'s transaction.
-ERASERS: list[Callable[[sqlite3.Connection, int, float], None]] = []
+# Other personal data kept per complaint (its voice recordings) and how to erase it:
+# ``fn(conn, complaint_id, at)``, run inside ``erase``'s transaction. Any new table that
+# holds a complaint's personal data adds its function here.
+ERASERS: tuple[Callable[[sqlite3.Connection, int, float], None], ...] = (
+    erase_for_complaint,
+)
 
 
 class ReferenceTaken(Exception):
     """The generated reference exists already: draw another one."""
 
 
-def insert(store: Store, row: Mapping[str, Any], event: Mapping[str, Any],
+def insert(store: Handle, row: Mapping[str, Any], event: Mapping[str, Any],
            receipt: OutboxItem | None = None) -> tuple[dict[str, Any], bool]:
     """Store a new complaint with its first event and receipt; (the row, True if new).
 
@@ -103,15 +109,15 @@ def insert(store: Store, row: Mapping[str, Any], event: Mapping[str, Any],
                 raise ReferenceTaken(str(exc)) from exc
             raise
         complaint_id = int(cursor.lastrowid or 0)
-        _insert_event(conn, complaint_id, event)
+        insert_event(conn, complaint_id, event)
         if receipt is not None:
-            _insert_outbox(conn, receipt, float(row["created_at"]))
+            insert_outbox(conn, receipt, float(row["created_at"]))
         stored = _one(conn, "id = ?", [complaint_id])
     assert stored is not None
     return stored, True
 
 
-def update(store: Store, complaint_id: int, fields: Mapping[str, Any],
+def update(store: Handle, complaint_id: int, fields: Mapping[str, Any],
            event: Mapping[str, Any] | None = None,
            messages: Sequence[OutboxItem] = ()) -> dict[str, Any] | None:
     """Change some columns, add an event and queue SMS, all or nothing."""
@@ -125,58 +131,58 @@ def update(store: Store, complaint_id: int, fields: Mapping[str, Any],
                 f"update complaints set {', '.join(f'{c} = ?' for c in fields)} where id = ?",
                 [*fields.values(), complaint_id])
         if event is not None:
-            _insert_event(conn, complaint_id, event)
+            insert_event(conn, complaint_id, event)
         at = float(event["at"]) if event else 0.0
         for item in messages:
-            _insert_outbox(conn, item, at)
+            insert_outbox(conn, item, at)
         return _one(conn, "id = ?", [complaint_id])
 
 
-def by_reference(store: Store, reference: str) -> dict[str, Any] | None:
+def by_reference(store: Handle, reference: str) -> dict[str, Any] | None:
     return _one(store.db().conn, "reference = ?", [reference])
 
 
-def by_id(store: Store, complaint_id: int) -> dict[str, Any] | None:
+def by_id(store: Handle, complaint_id: int) -> dict[str, Any] | None:
     return _one(store.db().conn, "id = ?", [complaint_id])
 
 
-def by_key(store: Store, key: str) -> dict[str, Any] | None:
+def by_key(store: Handle, key: str) -> dict[str, Any] | None:
     return _one(store.db().conn, "key = ?", [key])
 
 
-def ids_for_phone(store: Store, phone_key: str) -> list[int]:
+def ids_for_phone(store: Handle, phone_key: str) -> list[int]:
     return [int(r[0]) for r in store.db().execute(
         "select id from complaints where phone_key = ? and erased_at is null", [phone_key])]
 
 
-def closed_before(store: Store, cutoff: float) -> list[int]:
+def closed_before(store: Handle, cutoff: float) -> list[int]:
     """Complaints closed before ``cutoff`` whose personal data is still kept."""
     return [int(r[0]) for r in store.db().execute(
         "select id from complaints where status = 'closed' and closed_at < ? "
         "and erased_at is null", [cutoff])]
 
 
-def erased_since(store: Store, reason: str, since: float) -> list[int]:
+def erased_since(store: Handle, reason: str, since: float) -> list[int]:
     """Complaints erased for ``reason`` at or after ``since``: what one purge run erased."""
     return [int(r[0]) for r in store.db().execute(
         "select id from complaints where erased_reason = ? and erased_at >= ? order by id",
         [reason, since])]
 
 
-def events(store: Store, complaint_id: int) -> list[dict[str, Any]]:
+def events(store: Handle, complaint_id: int) -> list[dict[str, Any]]:
     cursor = store.db().execute(
         "select id, complaint_id, at, actor, operator_id, kind, status, detail_sealed "
         "from complaint_events where complaint_id = ? order by at, id", [complaint_id])
-    return _dicts(cursor)
+    return dicts(cursor)
 
 
-def add_event(store: Store, complaint_id: int, event: Mapping[str, Any]) -> None:
+def add_event(store: Handle, complaint_id: int, event: Mapping[str, Any]) -> None:
     conn = store.db().conn
     with write_transaction(conn):
-        _insert_event(conn, complaint_id, event)
+        insert_event(conn, complaint_id, event)
 
 
-def erase(store: Store, complaint_ids: Iterable[int], reason: str, at: float) -> int:
+def erase(store: Handle, complaint_ids: Iterable[int], reason: str, at: float) -> int:
     """Erase the personal data of these complaints; keep what statistics need.
 
     Category, country, status and dates stay (they count complaints, not
@@ -186,11 +192,9 @@ def erase(store: Store, complaint_ids: Iterable[int], reason: str, at: float) ->
     ids = list(complaint_ids)
     if not ids:
         return 0
-    from ussd_app.store.privacy import erase_linked, secure_delete
-
     conn = store.db().conn
     blank = ", ".join(f"{c} = null" for c in SEALED)
-    found = _dicts(conn.execute(
+    found = dicts(conn.execute(
         f"select id, key, details_key, phone_key from complaints where id in "
         f"({', '.join('?' * len(ids))}) and erased_at is null", ids))
     phones = [str(r["phone_key"]) for r in found if r["phone_key"]]
@@ -213,12 +217,12 @@ def erase(store: Store, complaint_ids: Iterable[int], reason: str, at: float) ->
                              "where complaint_id = ?", [complaint_id])
                 for eraser in ERASERS:
                     eraser(conn, complaint_id, at)
-                _insert_event(conn, complaint_id, {"at": at, "actor": "system",
+                insert_event(conn, complaint_id, {"at": at, "actor": "system",
                                                    "kind": "erased", "status": reason})
     return len(ids)
 
 
-def record_pin_attempt(store: Store, key: str, reference: str, phone_key: str, ok: bool,
+def record_pin_attempt(store: Handle, key: str, reference: str, phone_key: str, ok: bool,
                        at: float) -> None:
     """Count one PIN attempt, once per hop (a retried hop counts nothing more)."""
     store.db().execute(
@@ -226,7 +230,7 @@ def record_pin_attempt(store: Store, key: str, reference: str, phone_key: str, o
         "on conflict(key) do nothing", [key, reference, phone_key, at, int(ok)])
 
 
-def pin_failures(store: Store, reference: str, phone_key: str, since: float,
+def pin_failures(store: Handle, reference: str, phone_key: str, since: float,
                  exclude_key: str = "") -> tuple[int, int, float]:
     """(failures on this reference, failures from this phone, time of the latest) since then.
 
@@ -240,20 +244,9 @@ def pin_failures(store: Store, reference: str, phone_key: str, since: float,
     return int(row[0]), int(row[1]), float(row[2])
 
 
-def purge_pin_attempts(store: Store, before: float) -> int:
-    cursor = store.db().execute("delete from pin_attempts where at < ?", [before])
-    return int(cursor.rowcount or 0)
-
-
-def _insert_event(conn: sqlite3.Connection, complaint_id: int,
-                  event: Mapping[str, Any]) -> None:
-    conn.execute(
-        "insert into complaint_events (complaint_id, at, actor, operator_id, kind, status, "
-        "detail_sealed) values (?, ?, ?, ?, ?, ?, ?)",
-        [complaint_id, event["at"], event["actor"], event.get("operator_id"), event["kind"],
-         event.get("status"), event.get("detail_sealed")])
+def purge_pin_attempts(store: Handle, before: float) -> int:
+    return rowcount(store.db().execute("delete from pin_attempts where at < ?", [before]))
 
 
 def _one(conn: sqlite3.Connection, where: str, params: list[Any]) -> dict[str, Any] | None:
-    rows = _dicts(conn.execute(f"select {_SQL_COLUMNS} from complaints where {where}", params))
-    return rows[0] if rows else None
+    return one(conn.execute(f"select {_SQL_COLUMNS} from complaints where {where}", params))

@@ -14,40 +14,38 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ussd_app.store import Store, _dicts, migrations
+from ussd_app.store.base import Handle, dicts, one, rowcount
 
 OPERATOR_COLUMNS = ("id", "email", "name", "role", "password_hash", "active", "created_at",
                     "last_login_at", "session_epoch", "lang")
 _OPERATOR_SQL = ", ".join(OPERATOR_COLUMNS)
 
 
-@migrations()
 def m_operators_001(db: Database) -> None:
-    db["operators"].create(
+    db.table("operators").create(
         {"id": int, "email": str, "name": str, "role": str, "password_hash": str,
          "active": int, "created_at": float, "last_login_at": float, "session_epoch": int,
          "lang": str},
         pk="id", not_null={"email", "role", "password_hash", "active", "created_at"},
         defaults={"active": 1, "session_epoch": 0})
-    db["operators"].create_index(["email"], unique=True)
-    db["login_attempts"].create({"id": int, "at": float, "email": str, "ip": str, "ok": int},
+    db.table("operators").create_index(["email"], unique=True)
+    db.table("login_attempts").create({"id": int, "at": float, "email": str, "ip": str, "ok": int},
                                 pk="id", not_null={"at", "email", "ip", "ok"})
-    db["login_attempts"].create_index(["email", "at"])
-    db["login_attempts"].create_index(["ip", "at"])
-    db["audit_log"].create(
+    db.table("login_attempts").create_index(["email", "at"])
+    db.table("login_attempts").create_index(["ip", "at"])
+    db.table("audit_log").create(
         {"id": int, "at": float, "operator_id": int, "action": str, "complaint_id": int,
          "detail": str, "ip": str},
         pk="id", not_null={"at", "action"})
-    db["audit_log"].create_index(["at"])
-    db["audit_log"].create_index(["complaint_id", "at"])
-    db["audit_log"].create_index(["operator_id", "at"])
-    db["partners"].create(
+    db.table("audit_log").create_index(["at"])
+    db.table("audit_log").create_index(["complaint_id", "at"])
+    db.table("audit_log").create_index(["operator_id", "at"])
+    db.table("partners").create(
         {"id": int, "name": str, "country": str, "contact": str, "active": int,
          "created_at": float},
         pk="id", not_null={"name", "active", "created_at"}, defaults={"active": 1})
 
 
-@migrations()
 def m_operators_002_audit_actor(db: Database) -> None:
     """Who acted when no operator was signed in (``cli:<unix user>``); and no typed text.
 
@@ -57,7 +55,7 @@ def m_operators_002_audit_actor(db: Database) -> None:
     hashed here (no key in a migration), so they go: the attempts only counted
     for a lock-out of minutes, and the audit rows keep the fact, not the text.
     """
-    db["audit_log"].add_column("actor", str)
+    db.table("audit_log").add_column("actor", str)
     db.execute("delete from login_attempts")
     db.execute("update audit_log set detail = null "
                 "where action in ('sign_in_failed', 'sign_in_locked')")
@@ -70,7 +68,7 @@ class EmailTaken(Exception):
 # ---------------------------------------------------------------- operators
 
 
-def add_operator(store: Store, email: str, name: str, role: str, password_hash: str,
+def add_operator(store: Handle, email: str, name: str, role: str, password_hash: str,
                  at: float) -> int:
     try:
         cursor = store.db().execute(
@@ -82,23 +80,21 @@ def add_operator(store: Store, email: str, name: str, role: str, password_hash: 
     return int(cursor.lastrowid or 0)
 
 
-def operator_by_email(store: Store, email: str) -> dict[str, Any] | None:
-    rows = _dicts(store.db().execute(
+def operator_by_email(store: Handle, email: str) -> dict[str, Any] | None:
+    return one(store.db().execute(
         f"select {_OPERATOR_SQL} from operators where email = ?", [email]))
-    return rows[0] if rows else None
 
 
-def operator_by_id(store: Store, operator_id: int) -> dict[str, Any] | None:
-    rows = _dicts(store.db().execute(
+def operator_by_id(store: Handle, operator_id: int) -> dict[str, Any] | None:
+    return one(store.db().execute(
         f"select {_OPERATOR_SQL} from operators where id = ?", [operator_id]))
-    return rows[0] if rows else None
 
 
-def operators(store: Store) -> list[dict[str, Any]]:
-    return _dicts(store.db().execute(f"select {_OPERATOR_SQL} from operators order by email"))
+def operators(store: Handle) -> list[dict[str, Any]]:
+    return dicts(store.db().execute(f"select {_OPERATOR_SQL} from operators order by email"))
 
 
-def update_operator(store: Store, operator_id: int, fields: Mapping[str, Any]) -> None:
+def update_operator(store: Handle, operator_id: int, fields: Mapping[str, Any]) -> None:
     unknown = set(fields) - set(OPERATOR_COLUMNS[1:])
     if unknown:
         raise ValueError(f"not operator columns: {sorted(unknown)}")
@@ -107,7 +103,7 @@ def update_operator(store: Store, operator_id: int, fields: Mapping[str, Any]) -
         [*fields.values(), operator_id])
 
 
-def end_sessions(store: Store, operator_id: int) -> None:
+def end_sessions(store: Handle, operator_id: int) -> None:
     """Every signed-in browser of this operator is signed out at its next request."""
     store.db().execute("update operators set session_epoch = session_epoch + 1 where id = ?",
                        [operator_id])
@@ -116,12 +112,12 @@ def end_sessions(store: Store, operator_id: int) -> None:
 # ---------------------------------------------------------------- login attempts
 
 
-def record_login(store: Store, email: str, ip: str, ok: bool, at: float) -> None:
+def record_login(store: Handle, email: str, ip: str, ok: bool, at: float) -> None:
     store.db().execute("insert into login_attempts (at, email, ip, ok) values (?, ?, ?, ?)",
                        [at, email, ip, int(ok)])
 
 
-def login_failures(store: Store, email: str, ip: str, since: float) -> tuple[int, int, float]:
+def login_failures(store: Handle, email: str, ip: str, since: float) -> tuple[int, int, float]:
     """(failures for this account, failures from this address, time of the latest) since then.
 
     An account's count restarts at its last successful login.
@@ -138,15 +134,14 @@ def login_failures(store: Store, email: str, ip: str, since: float) -> tuple[int
     return int(by_email), int(by_ip), float(max(latest_email, latest_ip))
 
 
-def purge_login_attempts(store: Store, before: float) -> int:
-    cursor = store.db().execute("delete from login_attempts where at < ?", [before])
-    return int(cursor.rowcount or 0)
+def purge_login_attempts(store: Handle, before: float) -> int:
+    return rowcount(store.db().execute("delete from login_attempts where at < ?", [before]))
 
 
 # ---------------------------------------------------------------- audit log
 
 
-def audit(store: Store, at: float, operator_id: int | None, action: str,
+def audit(store: Handle, at: float, operator_id: int | None, action: str,
           complaint_id: int | None, detail: str, ip: str, actor: str | None = None) -> None:
     """One row; ``actor`` names who acted when it was no operator (``cli:<unix user>``)."""
     store.db().execute(
@@ -155,7 +150,7 @@ def audit(store: Store, at: float, operator_id: int | None, action: str,
         [at, operator_id, action, complaint_id, detail, ip, actor])
 
 
-def audit_rows(store: Store, limit: int, offset: int, complaint_id: int | None = None,
+def audit_rows(store: Handle, limit: int, offset: int, complaint_id: int | None = None,
                operator_id: int | None = None) -> tuple[list[dict[str, Any]], int]:
     """A page of the audit log, newest first, with the complaint's reference; and the total."""
     where, params = [], []
@@ -168,7 +163,7 @@ def audit_rows(store: Store, limit: int, offset: int, complaint_id: int | None =
     clause = f"where {' and '.join(where)}" if where else ""
     conn = store.db().conn
     total = conn.execute(f"select count(*) from audit_log a {clause}", params).fetchone()[0]
-    rows = _dicts(conn.execute(
+    rows = dicts(conn.execute(
         "select a.id, a.at, a.operator_id, o.email as operator_email, a.action, "
         "a.complaint_id, c.reference, a.detail, a.ip, a.actor from audit_log a "
         "left join operators o on o.id = a.operator_id "
@@ -180,26 +175,25 @@ def audit_rows(store: Store, limit: int, offset: int, complaint_id: int | None =
 # ---------------------------------------------------------------- partners
 
 
-def add_partner(store: Store, name: str, country: str, contact: str, at: float) -> int:
+def add_partner(store: Handle, name: str, country: str, contact: str, at: float) -> int:
     cursor = store.db().execute(
         "insert into partners (name, country, contact, active, created_at) "
         "values (?, ?, ?, 1, ?)", [name, country, contact, at])
     return int(cursor.lastrowid or 0)
 
 
-def partners(store: Store, active_only: bool = False) -> list[dict[str, Any]]:
+def partners(store: Handle, active_only: bool = False) -> list[dict[str, Any]]:
     sql = "select id, name, country, contact, active, created_at from partners" + \
         (" where active = 1" if active_only else "") + " order by name"
-    return _dicts(store.db().execute(sql))
+    return dicts(store.db().execute(sql))
 
 
-def partner(store: Store, partner_id: int) -> dict[str, Any] | None:
-    rows = _dicts(store.db().execute(
+def partner(store: Handle, partner_id: int) -> dict[str, Any] | None:
+    return one(store.db().execute(
         "select id, name, country, contact, active, created_at from partners where id = ?",
         [partner_id]))
-    return rows[0] if rows else None
 
 
-def set_partner_active(store: Store, partner_id: int, active: bool) -> None:
+def set_partner_active(store: Handle, partner_id: int, active: bool) -> None:
     store.db().execute("update partners set active = ? where id = ?",
                        [int(active), partner_id])

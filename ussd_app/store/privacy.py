@@ -17,38 +17,27 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlite_utils import Database
 
-from ussd_app.store import OUTBOX_DONE, Store, migrations, write_transaction
+from ussd_app import jobs
+from ussd_app.store.base import Handle, rowcount, secure_delete, write_transaction
+from ussd_app.store.outbox import OUTBOX_DONE
 
 log = logging.getLogger(__name__)
 
 
-@migrations()
 def m_privacy_001(db: Database) -> None:
     """Outbox rows name the phone (pseudonym) they were for, and when their text went."""
-    db["outbox"].add_column("phone_key", str)
-    db["outbox"].add_column("erased_at", float)
-    db["outbox"].create_index(["phone_key"])
-    db["voice_calls"].create_index(["phone_key"])
+    db.table("outbox").add_column("phone_key", str)
+    db.table("outbox").add_column("erased_at", float)
+    db.table("outbox").create_index(["phone_key"])
+    db.table("voice_calls").create_index(["phone_key"])
     # Phones erased a moment ago, and when: another process's write-behind buffer may
     # still hold a session or language of theirs from before; its flush skips those.
-    db["erased_phones"].create({"phone_key": str, "at": float}, pk="phone_key")
-
-
-@contextmanager
-def secure_delete(conn: sqlite3.Connection) -> Iterator[None]:
-    """Pages freed or rewritten by the erasure are zeroed, not only unlinked."""
-    was = int(conn.execute("PRAGMA secure_delete").fetchone()[0])
-    conn.execute("PRAGMA secure_delete = ON")
-    try:
-        yield
-    finally:
-        conn.execute(f"PRAGMA secure_delete = {was}")
+    db.table("erased_phones").create({"phone_key": str, "at": float}, pk="phone_key")
 
 
 _ERASE_OUTBOX = (
@@ -71,31 +60,31 @@ def erase_linked(conn: sqlite3.Connection, phone_keys: Iterable[str],
     for key in keys:
         conn.execute("insert into erased_phones (phone_key, at) values (?, ?) on conflict "
                      "do update set at = excluded.at", [key, at])
-        count += _rows(conn.execute("delete from ussd_sessions where phone_key = ?", [key]))
-        count += _rows(conn.execute("delete from sms_conversations where phone_key = ?",
+        count += rowcount(conn.execute("delete from ussd_sessions where phone_key = ?", [key]))
+        count += rowcount(conn.execute("delete from sms_conversations where phone_key = ?",
                                     [key]))
-        count += _rows(conn.execute("update voice_calls set state = '{}', phone_key = '' "
+        count += rowcount(conn.execute("update voice_calls set state = '{}', phone_key = '' "
                                     "where phone_key = ?", [key]))
-        count += _rows(conn.execute("delete from phones where key = ?", [key]))
-        count += _rows(conn.execute(_ERASE_OUTBOX + "phone_key = ?", [at, at, key]))
+        count += rowcount(conn.execute("delete from phones where key = ?", [key]))
+        count += rowcount(conn.execute(_ERASE_OUTBOX + "phone_key = ?", [at, at, key]))
         conn.execute("update sms_inbound set phone_key = null, digest = null "
                      "where phone_key = ?", [key])
         conn.execute("update pin_attempts set phone_key = null where phone_key = ?", [key])
         # A call-back not placed yet is not placed any more ("refused" stops the worker).
-        count += _rows(conn.execute(
+        count += rowcount(conn.execute(
             "update callbacks set phone_sealed = '', phone_key = '', updated_at = ?, "
             "status = case when status = 'queued' then 'refused' else status end, "
             "error = case when status = 'queued' then 'erased' else error end "
             "where phone_key = ?", [at, key]))
     for outbox_key in outbox_keys:
-        count += _rows(conn.execute(_ERASE_OUTBOX + "key = ?", [at, at, outbox_key]))
+        count += rowcount(conn.execute(_ERASE_OUTBOX + "key = ?", [at, at, outbox_key]))
     for prefix in outbox_prefixes:
-        count += _rows(conn.execute(_ERASE_OUTBOX + "key >= ? and key < ?",
+        count += rowcount(conn.execute(_ERASE_OUTBOX + "key >= ? and key < ?",
                                     [at, at, prefix, prefix + "\uffff"]))
     return count
 
 
-def erase_phones(store: Store, phone_keys: Iterable[str], at: float) -> int:
+def erase_phones(store: Handle, phone_keys: Iterable[str], at: float) -> int:
     """``erase_linked`` for phones alone, in a transaction of its own."""
     keys = list(phone_keys)
     store.forget_phones(keys)
@@ -104,12 +93,12 @@ def erase_phones(store: Store, phone_keys: Iterable[str], at: float) -> int:
         return erase_linked(conn, keys, (), (), at)
 
 
-def erase_outbox_bodies(store: Store, before: float, at: float) -> int:
+def erase_outbox_bodies(store: Handle, before: float, at: float) -> int:
     """Erase the text and number of messages done with (sent, failed...) before ``before``."""
     conn = store.db().conn
     done = ", ".join(f"'{s}'" for s in OUTBOX_DONE)
     with secure_delete(conn), write_transaction(conn):
-        return _rows(conn.execute(
+        return rowcount(conn.execute(
             "update outbox set body = '', to_sealed = '', phone_key = null, erased_at = ? "
             f"where erased_at is null and status in ({done}) and updated_at < ?",
             [at, before]))
@@ -118,13 +107,13 @@ def erase_outbox_bodies(store: Store, before: float, at: float) -> int:
 ERASED_PHONES_KEEP_SECONDS = 3600.0  # far longer than any buffer waits to be flushed
 
 
-def purge_erased_phones(store: Store, now: float) -> int:
+def purge_erased_phones(store: Handle, now: float) -> int:
     """Forget which phones were erased once no buffer can hold anything older."""
-    return _rows(store.db().execute("delete from erased_phones where at < ?",
+    return rowcount(store.db().execute("delete from erased_phones where at < ?",
                                     [now - ERASED_PHONES_KEEP_SECONDS]))
 
 
-def checkpoint(store: Store, wait_ms: int = 2000, retry: bool = True) -> bool:
+def checkpoint(store: Handle, wait_ms: int = 2000, retry: bool = True) -> bool:
     """Fold the WAL into the database and truncate it: erased text must not linger in
     the ``-wal`` file's old frames (secure_delete zeroes the database's pages only).
 
@@ -141,8 +130,6 @@ def checkpoint(store: Store, wait_ms: int = 2000, retry: bool = True) -> bool:
     finally:
         db.execute("PRAGMA busy_timeout = 10000")
     if busy:
-        from ussd_app import jobs
-
         if retry:
             log.warning("WAL checkpoint after an erasure waits for a reader; retrying in "
                         "the background")
@@ -154,7 +141,7 @@ def checkpoint(store: Store, wait_ms: int = 2000, retry: bool = True) -> bool:
     return True
 
 
-def linked_counts(store: Store, phone_key: str) -> dict[str, Any]:
+def linked_counts(store: Handle, phone_key: str) -> dict[str, Any]:
     """How many rows still hold something of this phone (for tests and the CLI)."""
     db = store.db()
     return {
@@ -170,7 +157,3 @@ def linked_counts(store: Store, phone_key: str) -> dict[str, Any]:
         "outbox": db.execute("select count(*) from outbox where phone_key = ?",
                              [phone_key]).fetchone()[0],
     }
-
-
-def _rows(cursor: sqlite3.Cursor) -> int:
-    return int(cursor.rowcount or 0)

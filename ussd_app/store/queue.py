@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ussd_app.store import Store, _dicts
+from ussd_app.store.base import Handle, dicts
 from ussd_app.store.complaints import COLUMNS
 
 OPEN = ("new", "in_progress", "referred")  # a complaint still waiting on someone
@@ -77,13 +77,13 @@ def _where(f: QueueFilter, now: float) -> tuple[str, list[Any]]:
     return (f"where {' and '.join(where)}" if where else ""), params
 
 
-def queue(store: Store, f: QueueFilter, now: float, limit: int,
+def queue(store: Handle, f: QueueFilter, now: float, limit: int,
           offset: int) -> tuple[list[dict[str, Any]], int]:
     """A page of the queue (urgent first, then the oldest) and how many match in all."""
     clause, params = _where(f, now)
     conn = store.db().conn
     total = conn.execute(f"select count(*) from complaints c {clause}", params).fetchone()[0]
-    rows = _dicts(conn.execute(
+    rows = dicts(conn.execute(
         f"select {_LIST_COLUMNS}, o.email as assigned_email from complaints c "
         f"left join operators o on o.id = c.assigned_to {clause} "
         "order by c.urgent desc, c.created_at asc, c.id asc limit ? offset ?",
@@ -91,7 +91,7 @@ def queue(store: Store, f: QueueFilter, now: float, limit: int,
     return rows, int(total)
 
 
-def export_rows(store: Store, f: QueueFilter, now: float,
+def export_rows(store: Handle, f: QueueFilter, now: float,
                 batch: int = 500) -> Iterator[dict[str, Any]]:
     """Every complaint the filter matches, in queue order, read a batch at a time."""
     offset = 0
@@ -103,19 +103,19 @@ def export_rows(store: Store, f: QueueFilter, now: float,
         offset += batch
 
 
-def countries(store: Store) -> list[str]:
+def countries(store: Handle) -> list[str]:
     return [r[0] for r in store.db().execute(
         "select distinct country from complaints where country is not null order by country")]
 
 
-def daily_counts(store: Store, since: float) -> list[tuple[str, str, int]]:
+def daily_counts(store: Handle, since: float) -> list[tuple[str, str, int]]:
     """(day as YYYY-MM-DD in UTC, category, complaints filed) since then."""
     return [(r[0], r[1] or "other", int(r[2])) for r in store.db().execute(
         "select date(created_at, 'unixepoch'), category, count(*) from complaints "
         "where created_at >= ? group by 1, 2 order by 1", [since])]
 
 
-def outbox_for(store: Store, keys: Sequence[str],
+def outbox_for(store: Handle, keys: Sequence[str],
                prefixes: Sequence[str]) -> list[dict[str, Any]]:
     """SMS in the outbox under these keys or key prefixes (what one complaint caused).
 
@@ -129,6 +129,6 @@ def outbox_for(store: Store, keys: Sequence[str],
         params += [prefix, prefix + "\uffff"]
     if not parts:
         return []
-    return _dicts(store.db().execute(
+    return dicts(store.db().execute(
         "select id, key, lang, body, encoding, segments, status, attempts, created_at, "
         f"updated_at, error from outbox where {' or '.join(parts)} order by id", params))

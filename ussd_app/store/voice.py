@@ -16,12 +16,11 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ussd_app.store import Store, migrations, write_transaction
+from ussd_app.store.base import Handle, write_transaction
 
 
-@migrations()
 def m_voice_calls_001(db: Database) -> None:
-    db["voice_calls"].create(
+    db.table("voice_calls").create(
         {"key": str, "provider": str, "phone_key": str, "direction": str, "version": str,
          "state": str, "seq": int, "silent_seq": int, "silent_count": int,
          "inputs": int, "started_at": float, "updated_at": float, "ended_at": float,
@@ -29,7 +28,7 @@ def m_voice_calls_001(db: Database) -> None:
         pk="key", not_null={"provider", "phone_key", "state"},
         defaults={"seq": 0, "silent_seq": -1, "silent_count": 0, "inputs": 0},
     )
-    db["voice_calls"].create_index(["updated_at"])
+    db.table("voice_calls").create_index(["updated_at"])
 
 
 @dataclass(frozen=True)
@@ -56,12 +55,12 @@ _COLUMNS = ("key", "provider", "phone_key", "direction", "version", "state", "se
 _SQL = ", ".join(_COLUMNS)
 
 
-def voice_call(store: Store, key: str) -> VoiceCall | None:
+def voice_call(store: Handle, key: str) -> VoiceCall | None:
     row = store.db().execute(f"select {_SQL} from voice_calls where key = ?", [key]).fetchone()
     return VoiceCall(*row) if row else None
 
 
-def start_voice_call(store: Store, key: str, provider: str, phone_key: str, direction: str,
+def start_voice_call(store: Handle, key: str, provider: str, phone_key: str, direction: str,
                      version: str, state: str, seq: int, now: float) -> VoiceCall:
     """The call's row; a retried first webhook finds the one its first try made."""
     conn = store.db().conn
@@ -76,7 +75,7 @@ def start_voice_call(store: Store, key: str, provider: str, phone_key: str, dire
     return found
 
 
-def save_voice_step(store: Store, key: str, expected_seq: int, state: str, seq: int,
+def save_voice_step(store: Handle, key: str, expected_seq: int, state: str, seq: int,
                     now: float, inputs: int = 1) -> bool:
     """Store the state after a step, only if no other request stepped this call meanwhile
     (two deliveries of one webhook racing in two workers apply it once)."""
@@ -89,7 +88,7 @@ def save_voice_step(store: Store, key: str, expected_seq: int, state: str, seq: 
     return cursor.rowcount == 1
 
 
-def count_silence(store: Store, key: str, seq: int, nth: int, now: float) -> int:
+def count_silence(store: Handle, key: str, seq: int, nth: int, now: float) -> int:
     """The caller pressed nothing on screen ``seq`` for the ``nth`` time in a row.
 
     The redirect that reports it carries ``nth``, so a retry of it counts once.
@@ -104,7 +103,7 @@ def count_silence(store: Store, key: str, seq: int, nth: int, now: float) -> int
     return int(row[0]) if row else 0
 
 
-def end_voice_call(store: Store, key: str, outcome: str, now: float) -> bool:
+def end_voice_call(store: Handle, key: str, outcome: str, now: float) -> bool:
     """Mark the call over; True only the first time (its end is handled once)."""
     conn = store.db().conn
     with write_transaction(conn):
@@ -114,7 +113,7 @@ def end_voice_call(store: Store, key: str, outcome: str, now: float) -> bool:
     return cursor.rowcount == 1
 
 
-def purge_voice_calls(store: Store, older_than: float) -> int:
+def purge_voice_calls(store: Handle, older_than: float) -> int:
     """Calls are kept a day for retries and missed-call checks, then forgotten."""
     conn = store.db().conn
     with write_transaction(conn):
@@ -122,7 +121,7 @@ def purge_voice_calls(store: Store, older_than: float) -> int:
     return cursor.rowcount
 
 
-def voice_call_counts(store: Store) -> dict[str, Any]:
+def voice_call_counts(store: Handle) -> dict[str, Any]:
     row = store.db().execute(
         "select count(*), sum(ended_at is null) from voice_calls").fetchone()
     return {"calls": int(row[0] or 0), "active": int(row[1] or 0)}

@@ -25,8 +25,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ussd_app.store import Store, _dicts, migrations, write_transaction
-from ussd_app.store import complaints as complaint_db
+from ussd_app.store.base import Handle, dicts, one, write_transaction
+from ussd_app.store.complaint_events import insert_event
 
 STATUSES = ("pending", "fetching", "failed", "stored", "dead", "erased")
 DUE = ("pending", "fetching", "failed")  # "fetching" only once its lease ran out
@@ -35,9 +35,8 @@ LISTED = ("id", "complaint_id", "reference", "provider", "status", "attempts", "
 _LISTED_SQL = ", ".join(LISTED)
 
 
-@migrations()
 def m_voice_recordings_001(db: Database) -> None:
-    db["voice_recordings"].create(
+    db.table("voice_recordings").create(
         {"id": int, "key": str, "complaint_id": int, "reference": str, "provider": str,
          "url_sealed": str, "status": str, "attempts": int, "next_attempt_at": float,
          "lease": str, "duration": int, "bytes": int, "mimetype": str, "error": str,
@@ -47,12 +46,12 @@ def m_voice_recordings_001(db: Database) -> None:
                            "attempts", "created_at", "updated_at"},
         defaults={"status": "pending", "attempts": 0},
         foreign_keys=[("complaint_id", "complaints", "id")])
-    db["voice_recordings"].create_index(["key"], unique=True)
-    db["voice_recordings"].create_index(["complaint_id"])
-    db["voice_recordings"].create_index(["status", "next_attempt_at"])
+    db.table("voice_recordings").create_index(["key"], unique=True)
+    db.table("voice_recordings").create_index(["complaint_id"])
+    db.table("voice_recordings").create_index(["status", "next_attempt_at"])
 
 
-def insert(store: Store, row: Mapping[str, Any]) -> bool:
+def insert(store: Handle, row: Mapping[str, Any]) -> bool:
     """Store an expected recording once per key; True if this call added it.
 
     Nothing is added for an unknown or erased complaint: audio arriving after
@@ -74,7 +73,7 @@ def insert(store: Store, row: Mapping[str, Any]) -> bool:
         return bool(cursor.rowcount)
 
 
-def claim(store: Store, now: float, lease: float, token: str,
+def claim(store: Handle, now: float, lease: float, token: str,
           limit: int) -> list[dict[str, Any]]:
     """Atomically take up to ``limit`` due recordings for ``lease`` seconds.
 
@@ -88,10 +87,10 @@ def claim(store: Store, now: float, lease: float, token: str,
         "order by next_attempt_at, id limit ?) "
         "returning id, key, complaint_id, reference, provider, url_sealed, attempts, duration",
         [token, now, now + lease, *DUE, now, limit])
-    return _dicts(cursor)
+    return dicts(cursor)
 
 
-def finish(store: Store, recording_id: int, token: str, fields: Mapping[str, Any],
+def finish(store: Handle, recording_id: int, token: str, fields: Mapping[str, Any],
            event: Mapping[str, Any] | None = None) -> bool:
     """Record what became of a claimed recording (and a history event), all or nothing.
 
@@ -114,24 +113,23 @@ def finish(store: Store, recording_id: int, token: str, fields: Mapping[str, Any
         if event is not None:
             complaint_id = conn.execute("select complaint_id from voice_recordings "
                                         "where id = ?", [recording_id]).fetchone()[0]
-            complaint_db._insert_event(conn, int(complaint_id), event)
+            insert_event(conn, int(complaint_id), event)
         return True
 
 
-def for_complaint(store: Store, complaint_id: int) -> list[dict[str, Any]]:
+def for_complaint(store: Handle, complaint_id: int) -> list[dict[str, Any]]:
     cursor = store.db().execute(
         f"select {_LISTED_SQL} from voice_recordings where complaint_id = ? "
         "order by created_at, id", [complaint_id])
-    return _dicts(cursor)
+    return dicts(cursor)
 
 
-def by_id(store: Store, recording_id: int) -> dict[str, Any] | None:
-    rows = _dicts(store.db().execute(
+def by_id(store: Handle, recording_id: int) -> dict[str, Any] | None:
+    return one(store.db().execute(
         f"select {_LISTED_SQL} from voice_recordings where id = ?", [recording_id]))
-    return rows[0] if rows else None
 
 
-def sealed_audio(store: Store, recording_id: int) -> tuple[str, bytes, str] | None:
+def sealed_audio(store: Handle, recording_id: int) -> tuple[str, bytes, str] | None:
     """(key, sealed audio, mimetype) of a stored recording, else None."""
     row = store.db().execute(
         "select key, audio_sealed, mimetype from voice_recordings where id = ? "
@@ -139,12 +137,12 @@ def sealed_audio(store: Store, recording_id: int) -> tuple[str, bytes, str] | No
     return (str(row[0]), bytes(row[1]), str(row[2] or "")) if row else None
 
 
-def counts(store: Store) -> dict[str, int]:
+def counts(store: Handle) -> dict[str, int]:
     return dict(store.db().execute(
         "select status, count(*) from voice_recordings group by status").fetchall())
 
 
-def _erase(conn: sqlite3.Connection, complaint_id: int, at: float) -> None:
+def erase_for_complaint(conn: sqlite3.Connection, complaint_id: int, at: float) -> None:
     """The audio and its URL go; the row stays (as ``erased``) so that a provider's late
     retry of the same callback, or a worker holding a lease, cannot bring it back."""
     conn.execute(
@@ -152,5 +150,3 @@ def _erase(conn: sqlite3.Connection, complaint_id: int, at: float) -> None:
         "lease = null, error = null, erased_at = ?, updated_at = ? "
         "where complaint_id = ? and status != 'erased'", [at, at, complaint_id])
 
-
-complaint_db.ERASERS.append(_erase)

@@ -1,0 +1,156 @@
+"""The outbox: every SMS the service sends is stored here first; the SMS channel delivers it.
+
+One way in: ``enqueue`` (or, inside a caller's own transaction, ``insert_outbox``),
+keyed by an idempotency ``key`` so a second enqueue of the same message is a
+no-op. Written at once, not buffered: the caller is told it is on its way. The
+body arrives sealed (``privacy.seal_text``); ``phone_key`` links a message to
+the phone so that erasing the phone's data erases it too.
+
+The outbox worker claims due messages with a lease, records what the provider
+said, and delivery reports move a sent message on (see ``sms_flows/outbox.py``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+from ussd_app.store.base import Connections, Handle, dicts, rowcount, write_transaction
+
+OUTBOX_DONE = ("sent", "delivered", "failed", "dead", "suppressed")
+
+
+def m002_outbox(db: Database) -> None:
+    """Every SMS the service sends is stored here first (the SMS channel delivers it)."""
+    db.table("outbox").create(
+        {"id": int, "key": str, "channel": str, "to_sealed": str, "lang": str, "body": str,
+         "encoding": str, "segments": int, "status": str, "attempts": int,
+         "created_at": float, "updated_at": float, "next_attempt_at": float,
+         "provider_id": str, "error": str},
+        pk="id", not_null={"key", "channel", "to_sealed", "body", "status"},
+        defaults={"status": "queued", "attempts": 0},
+    )
+    db.table("outbox").create_index(["key"], unique=True)
+    db.table("outbox").create_index(["status", "next_attempt_at"])
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One SMS to store for sending; ``key`` makes a second enqueue of it a no-op."""
+
+    key: str
+    to_sealed: str
+    lang: str
+    body: str
+    encoding: str
+    segments: int
+    kind: str = "message"
+    phone_key: str | None = None  # whose data it is: erased with the phone's or case's
+
+
+def enqueue(store: Handle, item: OutboxItem, now: float | None = None) -> bool:
+    """Store one SMS for sending (once per key); True if this call added it."""
+    return insert_outbox(store.db().conn, item, time.time() if now is None else now)
+
+
+def insert_outbox(conn: sqlite3.Connection, item: OutboxItem, now: float) -> bool:
+    """``enqueue`` inside the caller's transaction (a complaint and its receipt, say)."""
+    cursor = conn.execute(
+        "insert into outbox (key, channel, to_sealed, lang, body, encoding, segments, kind, "
+        "phone_key, status, attempts, created_at, updated_at, next_attempt_at) "
+        "values (?, 'sms', ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?) "
+        "on conflict(key) do nothing",
+        [item.key, item.to_sealed, item.lang, item.body, item.encoding, item.segments,
+         item.kind, item.phone_key, now, now, now])
+    return bool(cursor.rowcount)
+
+
+def claim_outbox(store: Handle, now: float, lease: float, limit: int) -> list[dict[str, Any]]:
+    """Atomically take up to ``limit`` due messages for ``lease`` seconds.
+
+    A message stays ``sending`` while a worker holds it; if that worker dies,
+    the lease runs out and another worker takes it again.
+    """
+    cursor = store.db().execute(
+        "update outbox set status = 'sending', attempts = attempts + 1, updated_at = ?, "
+        "next_attempt_at = ? where id in (select id from outbox where status in "
+        "('queued', 'sending') and next_attempt_at <= ? and provider_id is null "
+        "order by next_attempt_at, id limit ?) returning *", [now, now + lease, now, limit])
+    return dicts(cursor)
+
+
+def record_sent(store: Handle, sent: Sequence[tuple[int, str]]) -> int:
+    """Mark messages the provider took (id, provider's id) as sent, in one transaction.
+
+    For the outbox worker's journal: a provider's answer written down before a
+    crash (or a locked database) kept it from the ``sent`` commit. A message
+    already sent, delivered or failed is left as it is.
+    """
+    conn = store.db().conn
+    count = 0
+    with write_transaction(conn):
+        for message_id, provider_id in sent:
+            cursor = conn.execute(
+                "update outbox set status = 'sent', provider_id = ?, error = null, "
+                "updated_at = ? where id = ? and status in ('queued', 'sending')",
+                [provider_id, time.time(), message_id])
+            count += rowcount(cursor)
+    return count
+
+
+def finish_outbox(store: Handle, message_id: int, attempts: int, status: str,
+                  provider_id: str | None = None, error: str | None = None,
+                  next_attempt_at: float | None = None) -> bool:
+    """Record what became of a claimed message, unless another worker has taken it since."""
+    now = time.time()
+    cursor = store.db().execute(
+        "update outbox set status = ?, provider_id = coalesce(?, provider_id), error = ?, "
+        "updated_at = ?, next_attempt_at = coalesce(?, next_attempt_at) "
+        "where id = ? and attempts = ? and status = 'sending'",
+        [status, provider_id, error, now, next_attempt_at, message_id, attempts])
+    return bool(cursor.rowcount)
+
+
+def delivery_report(store: Handle, provider_id: str, status: str, error: str | None) -> bool:
+    """Set a sent message's status from the provider's report; False if unknown."""
+    # Reports may arrive out of order: "sent" never overwrites a final status.
+    allowed = "('sent', 'sending')" if status == "sent" else "('sent', 'delivered', 'failed')"
+    cursor = store.db().execute(
+        "update outbox set status = ?, error = coalesce(?, error), updated_at = ? "
+        f"where provider_id = ? and status in {allowed}",
+        [status, error, time.time(), provider_id])
+    if not cursor.rowcount:  # known but already final: still not an unknown message
+        return store.db().execute("select 1 from outbox where provider_id = ?",
+                                  [provider_id]).fetchone() is not None
+    return bool(cursor.rowcount)
+
+
+def outbox_counts(store: Handle) -> dict[str, int]:
+    return dict(store.db().execute("select status, count(*) from outbox group by status")
+                .fetchall())
+
+
+class OutboxReads(Connections):
+    """The ``Store`` methods that read the outbox (tests, ``/healthz``, the CLI)."""
+
+    def oldest_unsent(self) -> float | None:
+        """When the oldest message still waiting to be sent (queued or sending) was stored."""
+        row = self.db().execute("select min(created_at) from outbox "
+                                "where status in ('queued', 'sending')").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def outbox(self, status: str | None = None) -> list[dict[str, Any]]:
+        sql = "select * from outbox" + (" where status = ?" if status else "") + " order by id"
+        cursor = self.db().execute(sql, [status] if status else [])
+        return dicts(cursor)
+
+    def outbox_by_key_prefix(self, prefix: str) -> list[dict[str, Any]]:
+        """Messages whose idempotency key starts with ``prefix`` (what one inbound caused)."""
+        cursor = self.db().execute("select * from outbox where key >= ? and key < ? order by id",
+                                   [prefix, prefix + "\uffff"])
+        return dicts(cursor)
