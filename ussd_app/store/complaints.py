@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from ussd_app.errors import Conflict
 from ussd_app.store import OutboxItem, Store, _dicts, _insert_outbox, migrations, write_transaction
 
 SEALED = ("phone_sealed", "contact_when_sealed", "contact_phone_sealed", "against_sealed",
@@ -77,7 +78,7 @@ def durable(conn: sqlite3.Connection) -> Iterator[None]:
 ERASERS: list[Callable[[sqlite3.Connection, int, float], None]] = []
 
 
-class ReferenceTaken(Exception):
+class ReferenceTaken(Conflict):
     """The generated reference exists already: draw another one."""
 
 
