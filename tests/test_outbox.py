@@ -207,8 +207,8 @@ def test_a_worker_killed_with_sigkill_loses_nothing(tmp_path: Path, standin: Sta
     store = app.extensions["migrantline"].store
     sealer = app.extensions["migrantline"].ussd.sealer
     for i in range(40):
-        store.enqueue_sms(f"kill-test:{i}", sealer.seal(f"+97798000{i:05d}"), "en",
-                          f"message {i}", "GSM-7", 1)
+        db.enqueue(store, db.OutboxItem(f"kill-test:{i}", sealer.seal(f"+97798000{i:05d}"),
+                                        "en", f"message {i}", "GSM-7", 1))
     store.close()
     standin.delay = 0.05
     env = {**os.environ, "MIGRANTLINE_DATA_DIR": str(tmp_path / "var"),

@@ -85,8 +85,9 @@ def test_a_worker_killed_after_the_provider_answered_does_not_send_twice(
         tmp_path: Path, kannel: Kannel) -> None:
     app = make_app(tmp_path)
     store = app.extensions["migrantline"].store
-    store.enqueue_sms("once:1", app.extensions["migrantline"].ussd.sealer.seal("+9779800000001"),
-                      "en", "your reference is 1234 5678", "GSM-7", 1)
+    sealed = app.extensions["migrantline"].ussd.sealer.seal("+9779800000001")
+    db.enqueue(store, db.OutboxItem("once:1", sealed, "en", "your reference is 1234 5678",
+                                    "GSM-7", 1))
     store.close()
     path = tmp_path / "var" / "migrantline.db"
     holder = sqlite3.connect(str(path), isolation_level=None, timeout=10,
@@ -126,7 +127,7 @@ def test_a_worker_killed_after_the_provider_answered_does_not_send_twice(
 def test_a_message_with_a_provider_id_is_never_claimed_again(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     store = app.extensions["migrantline"].store
-    store.enqueue_sms("once:2", "x", "en", "hello", "GSM-7", 1)
+    db.enqueue(store, db.OutboxItem("once:2", "x", "en", "hello", "GSM-7", 1))
     (claimed,) = db.claim_outbox(store, time.time(), 0.01, 10)
     # The provider's id is known but the worker died before "sent": never claimed again.
     store.db().execute("update outbox set provider_id = 'AT-1' where id = ?", [claimed["id"]])
