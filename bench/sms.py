@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.standin import StandIn  # noqa: E402
 from sms_flows.outbox import OutboxWorker  # noqa: E402
-from sms_flows.providers import KannelProvider  # noqa: E402
 from tests.conftest import make_app  # noqa: E402
 from ussd_app import store as db  # noqa: E402
 from ussd_app.privacy.protect import seal_text  # noqa: E402
+from ussd_app.providers.kannel import KannelSms  # noqa: E402
 
 THREADS = 8
 
@@ -45,7 +45,7 @@ def bench_outbox(app, n: int, standin: StandIn) -> tuple[float, float]:
         db.enqueue(services.store, db.OutboxItem(f"bench:{i}", sealer.seal(f"+97798{i:08d}"),
                                                  "en", seal_text(sealer, f"Bench message {i}"),
                                                  "GSM-7", 1))
-    worker = OutboxWorker(services.store, KannelProvider(standin.url + "/cgi-bin/sendsms",
+    worker = OutboxWorker(services.store, KannelSms(standin.url + "/cgi-bin/sendsms",
                                                          "u", "p", "5555"),
                           sealer, services.ussd.hasher, threads=THREADS)
     start = time.perf_counter()

@@ -37,9 +37,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from sms_flows.providers import Provider, SendError, StoreOnly
+from sms_flows.providers import Provider, StoreOnly
 from ussd_app import jobs
 from ussd_app import store as db
+from ussd_app.errors import ProviderError
 from ussd_app.privacy.protect import PhoneHasher, Sealer, open_text, redact
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ class OutboxWorker:
         try:
             provider_id = self.provider.send(message_id, phone, body,
                                              row.get("encoding") or "")
-        except SendError as exc:
+        except ProviderError as exc:
             if not exc.temporary:
                 return self._finish(row, "failed", error=str(exc))
             if attempts >= self.max_attempts:

@@ -19,8 +19,10 @@ from click.testing import CliRunner
 from flask import Flask
 
 from ussd_app import store as db
-from ussd_app.channels.voice.callbacks import AtVoice, Callbacks, TwilioVoice, mask
+from ussd_app.channels.voice.callbacks import Callbacks, mask
 from ussd_app.cli import main
+from ussd_app.providers.africastalking import AtVoice
+from ussd_app.providers.twilio import TwilioVoice
 from ussd_app.store import callbacks as cdb
 
 from .conftest import TEST_SECRET, make_app
@@ -204,7 +206,7 @@ def test_a_worker_killed_before_the_provider_answered_is_retried_after_its_lease
                                    "hang"])
 def test_a_temporary_error_is_retried_with_backoff(app: Flask, standin: VoiceStandIn,
                                                    monkeypatch, first: Any) -> None:
-    import ussd_app.channels.voice.callbacks as module
+    import ussd_app.providers.transport as module
 
     monkeypatch.setattr(module, "TIMEOUT", (0.5, 0.2))
     callbacks = callbacks_for(app, twilio(standin.url) if first != "hang" else at(standin.url))

@@ -84,14 +84,14 @@ def test_the_requested_list_is_delivered_by_the_outbox_worker(app: Flask, phone:
     """USSD asks, the outbox worker sends it through the provider, in the caller's language."""
     from bench.standin import StandIn
     from sms_flows.outbox import OutboxWorker
-    from sms_flows.providers import KannelProvider
+    from ussd_app.providers.kannel import KannelSms
 
     open_hotlines(phone, "ne")
     phone.press("1", "1")
     standin = StandIn()
     try:
         services = app.extensions["migrantline"]
-        worker = OutboxWorker(services.store, KannelProvider(
+        worker = OutboxWorker(services.store, KannelSms(
             standin.url + "/cgi-bin/sendsms", "ml", "pw", "5555"), services.ussd.sealer,
             services.ussd.hasher)
         assert worker.drain() == {"sent": 1}

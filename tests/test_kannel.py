@@ -21,8 +21,8 @@ import pytest
 from werkzeug.serving import make_server
 
 from sms_flows.outbox import OutboxWorker
-from sms_flows.providers import KannelProvider
 from ussd_app.complaints.service import Caller, show_reference
+from ussd_app.providers.kannel import KannelSms
 
 from .conftest import make_app
 
@@ -130,7 +130,7 @@ def test_an_sms_round_trip_through_kannel(gateway: dict) -> None:
     queued = store.outbox()
     assert len(queued) == 1, (gateway["tmp"] / "smsbox.log").read_text()[-2000:]
     services = app.extensions["migrantline"]
-    worker = OutboxWorker(store, KannelProvider(
+    worker = OutboxWorker(store, KannelSms(
         f"http://127.0.0.1:{ports['sendsms']}/cgi-bin/sendsms", "ml", "pw", "5555"),
         services.ussd.sealer, services.ussd.hasher)
     assert worker.drain() == {"sent": 1}
@@ -161,7 +161,7 @@ def test_a_whole_conversation_through_kannel(gateway: dict) -> None:
     app, ports = gateway["app"], gateway["ports"]
     store = app.extensions["migrantline"].store
     services = app.extensions["migrantline"]
-    worker = OutboxWorker(store, KannelProvider(
+    worker = OutboxWorker(store, KannelSms(
         f"http://127.0.0.1:{ports['sendsms']}/cgi-bin/sendsms", "ml", "pw", "5555"),
         services.ussd.sealer, services.ussd.hasher)
     phone_number = "+9779811100002"

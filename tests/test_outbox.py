@@ -11,8 +11,11 @@ from flask import Flask
 
 from bench.standin import StandIn
 from sms_flows.outbox import OutboxWorker
-from sms_flows.providers import AtProvider, KannelProvider, TwilioProvider, make_provider
+from sms_flows.providers import make_provider
 from ussd_app import store as db
+from ussd_app.providers.africastalking import AtSms
+from ussd_app.providers.kannel import KannelSms
+from ussd_app.providers.twilio import TwilioSms
 
 from .conftest import TEST_SECRET
 from .test_sms import Texter
@@ -35,11 +38,11 @@ def worker_for(app: Flask, provider, **kw) -> OutboxWorker:
 
 def providers(url: str) -> dict:
     return {
-        "africastalking": AtProvider("demo", "key", "MigrantLine", base_url=url),
-        "twilio": TwilioProvider(SID, "token", "+15005550006",
-                                 "https://ml.example.org/sms/twilio/status", base_url=url),
-        "kannel": KannelProvider(url + "/cgi-bin/sendsms", "ml", "pw", "5555",
-                                 "https://ml.example.org/sms/kannel/delivery"),
+        "africastalking": AtSms("demo", "key", "MigrantLine", base_url=url),
+        "twilio": TwilioSms(SID, "token", "+15005550006",
+                             "https://ml.example.org/sms/twilio/status", base_url=url),
+        "kannel": KannelSms(url + "/cgi-bin/sendsms", "ml", "pw", "5555",
+                             "https://ml.example.org/sms/kannel/delivery"),
     }
 
 
@@ -110,7 +113,7 @@ def test_a_provider_that_recovers_gets_the_message_once(app: Flask, standin: Sta
 
 
 def test_a_timeout_is_retried(app: Flask, standin: StandIn, monkeypatch) -> None:
-    import sms_flows.providers as providers_module
+    import ussd_app.providers.transport as providers_module
 
     monkeypatch.setattr(providers_module, "TIMEOUT", (0.5, 0.2))
     texter = Texter(app)

@@ -170,13 +170,14 @@ def test_a_spoken_answer_whose_url_has_a_space_is_still_fetched(
 
 @pytest.mark.parametrize("code", ['1e400', '"1e400"', '"abc"', '"9999999999999999999999"',
                                   '"²"', 'null'])
-def test_an_sms_provider_status_code_that_is_no_number_is_a_send_error(code: str) -> None:
+def test_an_sms_provider_status_code_that_is_no_number_is_a_provider_error(code: str) -> None:
     """Africa's Talking's answer to a send, when its statusCode is not a small number: a
-    retryable SendError for the outbox, never a ValueError that stops the worker's pass."""
+    retryable ProviderError for the outbox, never a ValueError that stops the worker's pass."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from sms_flows.providers import AtProvider, SendError
+    from ussd_app.errors import ProviderError
+    from ussd_app.providers.africastalking import AtSms
 
     answer = ('{"SMSMessageData": {"Message": "Sent to 1/1", "Recipients": [{"statusCode": '
               + code + ', "number": "+9779800000001", "status": "Success", '
@@ -197,8 +198,8 @@ def test_an_sms_provider_status_code_that_is_no_number_is_a_send_error(code: str
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        provider = AtProvider("demo", "key", base_url=f"http://127.0.0.1:{server.server_port}")
-        with pytest.raises(SendError) as raised:
+        provider = AtSms("demo", "key", base_url=f"http://127.0.0.1:{server.server_port}")
+        with pytest.raises(ProviderError) as raised:
             provider.send(1, "+9779800000001", "hello", "gsm7")
         assert raised.value.temporary
     finally:

@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from ussd_app.channels.voice.callbacks import Callbacks, TwilioVoice
+from ussd_app.channels.voice.callbacks import Callbacks
 from ussd_app.engine.loader import read_tree
+from ussd_app.providers.twilio import TwilioVoice
 from ussd_app.store import callbacks as cdb
 
 from .conftest import DEMO_CONTENT, ROOT, Phone, make_app

@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 from typing import Any
 
+from ussd_app.errors import InvalidInput
+
 log = logging.getLogger(__name__)
 
 THREADS_ENV = "MIGRANTLINE_SERVE_THREADS"  # set by `serve --threads` for its workers
@@ -87,7 +89,7 @@ def _forwarded_for(environ: dict[str, Any]) -> str | None:
         return None
 
 
-class BodyRefused(Exception):
+class BodyRefused(InvalidInput):
     def __init__(self, status: int):
         super().__init__(status)
         self.status = status

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ussd_app.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -217,7 +219,7 @@ _HEX = re.compile(r"[0-9a-fA-F]+")
 _BASE64 = re.compile(r"[A-Za-z0-9_\-+/]+=*")
 
 
-class SecretKeyError(ValueError):
+class SecretKeyError(ConfigError):
     """The secret key is unusable (too weak); the message says how to make a good one."""
 
 

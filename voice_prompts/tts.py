@@ -17,6 +17,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from ussd_app.errors import AudioError
+
 RATE = 8000
 TIMEOUT_SECONDS = 120  # a long article takes espeak-ng a few seconds; a hung one is killed
 PROBE_HOST = "translate.google.com"
@@ -37,7 +39,7 @@ GTTS_LANGS = frozenset("af am ar bg bn bs ca cs cy da de el en es et eu fi fr gl
                        "sk sq sr su sv sw ta te th tl tr uk ur vi".split())
 
 
-class TtsError(RuntimeError):
+class TtsError(AudioError):
     """Audio could not be made; the message says why and what to do."""
 
 

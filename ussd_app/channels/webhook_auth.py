@@ -20,7 +20,10 @@ Per channel (see ``CHANNELS``):
   or ``MIGRANTLINE_DEMO=on`` (open to this machine only: loopback peers).
 
 Secrets are compared in constant time (``hmac.compare_digest``; Twilio's own
-validator does the same).
+validator does the same). What is particular to a provider (its channels, its
+allow-list setting, Twilio's signature) is in its module, ``ussd_app.providers``;
+this module is the policy over all of them, and ``refused`` is how a Flask view
+applies it.
 """
 
 from __future__ import annotations
@@ -32,22 +35,19 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from flask import Response, current_app, request
+
 from ussd_app import settings
+from ussd_app.providers import africastalking, kannel, twilio
 
 log = logging.getLogger(__name__)
 
 # channel -> provider. The channel names are what /healthz and `serve` show.
-CHANNELS: dict[str, str] = {
-    "ussd_africastalking": "africastalking",
-    "sms_africastalking": "africastalking",
-    "voice_africastalking": "africastalking",
-    "sms_twilio": "twilio",
-    "voice_twilio": "twilio",
-    "sms_kannel": "kannel",
-}
+CHANNELS: dict[str, str] = {channel: provider.NAME
+                             for provider in (africastalking, twilio, kannel)
+                             for channel in provider.CHANNELS}
 # Twilio publishes no fixed source addresses for webhooks (its signature is the check).
-ALLOW_LISTS = {"africastalking": "MIGRANTLINE_AT_ALLOWED_IPS",
-               "kannel": "MIGRANTLINE_KANNEL_ALLOWED_IPS"}
+ALLOW_LISTS = {provider.NAME: provider.ALLOWED_IPS for provider in (africastalking, kannel)}
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -100,7 +100,7 @@ class WebhookAuth:
 
     def method(self, channel: str) -> str | None:
         """``signature``, ``token``, or None: the channel has no authentication."""
-        if CHANNELS[channel] == "twilio" and self.twilio_token:
+        if CHANNELS[channel] == twilio.NAME and self.twilio_token:
             return "signature"
         return "token" if self.token else None
 
@@ -139,14 +139,12 @@ class WebhookAuth:
         return f"forbidden: no authentication is configured for this webhook: {WHAT_TO_SET}"
 
     def _signed(self, environ: Mapping[str, Any], query: str, form: Mapping[str, str]) -> bool:
-        signature = str(environ.get("HTTP_X_TWILIO_SIGNATURE") or "")
+        signature = str(environ.get(twilio.SIGNATURE) or "")
         if not signature or self.twilio_token is None:
             return False
-        from twilio.request_validator import RequestValidator
-
         path = str(environ.get("SCRIPT_NAME") or "") + str(environ.get("PATH_INFO") or "")
         url = self.base_url + path + (f"?{query}" if query else "")
-        return bool(RequestValidator(self.twilio_token).validate(url, form, signature))
+        return twilio.signed(self.twilio_token, url, form, signature)
 
     # ------------------------------------------------------------ what an admin sees
 
@@ -173,6 +171,18 @@ class WebhookAuth:
         elif open_channels and not self.demo:
             log.error("webhooks without authentication answer 403: %s; %s",
                       ", ".join(open_channels), WHAT_TO_SET)
+
+
+def refused(channel: str) -> Response | None:
+    """The 403 this Flask request gets, or None to go on.
+
+    Checked before anything is read or applied: a forged callback changes nothing.
+    Twilio signs the POST fields, so they are read (and only then) for its channels.
+    """
+    form = request.form if CHANNELS[channel] == twilio.NAME and \
+        request.method == "POST" else None
+    reason = current_app.extensions["webhook_auth"].check(channel, request.environ, form)
+    return Response(reason, status=403, mimetype="text/plain") if reason else None
 
 
 def refusal_to_start(auth: WebhookAuth) -> str | None:

@@ -27,6 +27,7 @@ from ussd_app.engine.answers import ascii_digits
 from ussd_app.engine.encoding import sms_segments
 from ussd_app.engine.messages import N_
 from ussd_app.engine.screens import Translate
+from ussd_app.errors import NotAllowed, NotFound
 from ussd_app.privacy.protect import Sealer, is_withheld, seal_text
 from ussd_app.store import OutboxItem, Store
 from ussd_app.store import complaints as db
@@ -86,12 +87,8 @@ STATUS_ERASED = N_("The personal data of this case was erased.")
 TEXT_PURPOSE = "complaint text v1"
 
 
-class ContactNotSafe(Exception):
+class ContactNotSafe(NotAllowed):
     """The caller said not to contact them (or was never asked): no SMS goes."""
-
-
-class NotFound(Exception):
-    """No complaint with that id."""
 
 
 # ---------------------------------------------------------------- references

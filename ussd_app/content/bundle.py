@@ -40,6 +40,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ussd_app.errors import BundleError
+
 FORMAT = 1
 LATEST = "latest.json"
 PART_FILES = 100  # files per manifest part
@@ -49,10 +51,6 @@ MAX_PATH = 512
 VERSION_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
-
-
-class BundleError(Exception):
-    """A bundle cannot be written or read; the message says what to do."""
 
 
 # ---------------------------------------------------------------- keys

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ussd_app.content.bundle import LATEST, MAX_ENVELOPE_BYTES
+from ussd_app.errors import SyncError
 
 CONNECT_TIMEOUT = 10.0  # seconds to open a connection to the central store
 READ_TIMEOUT = 30.0  # seconds without a byte before a download is given up
@@ -32,14 +33,6 @@ def public_url(url: str) -> str:
         netloc = f"{host}:{parts.port}" if parts.port else host
         return urlunsplit(parts._replace(netloc=netloc))
     return url
-
-
-class SyncError(Exception):
-    """A sync cannot go on; the message says what happened and what to do."""
-
-    def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.code = code
 
 
 def _reason(exc: Exception) -> str:

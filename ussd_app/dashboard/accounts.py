@@ -21,6 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from ussd_app import settings
+from ussd_app.errors import InvalidInput
 from ussd_app.store import Store
 from ussd_app.store import operators as db
 
@@ -30,7 +31,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 KEEP_ATTEMPTS_SECONDS = 7 * 86400
 
 
-class AccountError(Exception):
+class AccountError(InvalidInput):
     """Something the person adding or changing an account must fix (the message says what)."""
 
 

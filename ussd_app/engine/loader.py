@@ -37,6 +37,7 @@ from ussd_app.engine.model import (
     Text,
     Tree,
 )
+from ussd_app.errors import ContentError
 
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
 
@@ -90,14 +91,6 @@ class Problem:
         return f"{text} (hint: {self.hint})" if self.hint else text
 
 
-class ContentError(Exception):
-    """A tree has errors and must not be served."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        errors = [p for p in problems if p.severity == ERROR]
-        first = str(errors[0]) if errors else "no error"
-        super().__init__(f"{len(errors)} error(s) in content; first: {first}")
 
 
 def _schema(name: str) -> dict[str, Any]:

@@ -17,11 +17,7 @@ from ussd_app.engine import messages as m
 from ussd_app.engine.encoding import measure
 from ussd_app.engine.model import ARTICLE, ASK, CHOICE, CONTACTS, LANGUAGE, MENU, Node, Tree
 from ussd_app.engine.screens import Layout, Screen, Translate
-
-
-class FitError(Exception):
-    """Content that cannot be shown on one screen however it is cut."""
-
+from ussd_app.errors import FitError
 
 HINTS = (m.INVALID, m.NO_MORE, m.EMPTY_ANSWER, m.PICK_LANGUAGE)
 

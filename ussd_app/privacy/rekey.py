@@ -46,6 +46,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ussd_app import errors
 from ussd_app.complaints.service import TEXT_PURPOSE
 from ussd_app.privacy.protect import SEALED, BytesSealer, PhoneHasher, Sealer
 from ussd_app.store import Store
@@ -102,7 +103,7 @@ EMAIL_KEY = b"migrantline sign-in email v1"  # as ``Accounts``
 FINGERPRINT = b"migrantline key check v1"
 
 
-class Unreadable(Exception):
+class Unreadable(errors.Unreadable):
     """A stored value does not open with the old key: it is not the key the data uses."""
 
 

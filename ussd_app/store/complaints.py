@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from ussd_app.errors import Conflict
 from ussd_app.store.base import Handle, dicts, one, rowcount, secure_delete, write_transaction
 from ussd_app.store.complaint_events import insert_event
 from ussd_app.store.outbox import OutboxItem, insert_outbox
@@ -83,7 +84,7 @@ ERASERS: tuple[Callable[[sqlite3.Connection, int, float], None], ...] = (
 )
 
 
-class ReferenceTaken(Exception):
+class ReferenceTaken(Conflict):
     """The generated reference exists already: draw another one."""
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from ussd_app.errors import Conflict
 from ussd_app.store.base import Handle, dicts, one, rowcount
 
 OPERATOR_COLUMNS = ("id", "email", "name", "role", "password_hash", "active", "created_at",
@@ -61,7 +62,7 @@ def m_operators_002_audit_actor(db: Database) -> None:
                 "where action in ('sign_in_failed', 'sign_in_locked')")
 
 
-class EmailTaken(Exception):
+class EmailTaken(Conflict):
     """An operator with this email exists already."""
 
 

@@ -20,10 +20,9 @@ from ussd_app.engine import messages as m
 from ussd_app.engine.encoding import Encoding, Limits, detect, fits
 from ussd_app.engine.screens import Screen, Translate
 from ussd_app.parsing import bounded_int
+from ussd_app.providers import africastalking
 
 log = logging.getLogger(__name__)
-
-MAX_FIELD = 200
 
 
 @dataclass(frozen=True)
@@ -139,11 +138,10 @@ class UssdEndpoint:
         raw = environ["wsgi.input"].read(length) if length else b""
         form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True,
                               errors="replace"))
-        session_id = form.get("sessionId", "").strip()
-        phone = form.get("phoneNumber", "").strip()
-        if not session_id or not phone or len(session_id) > MAX_FIELD or len(phone) > MAX_FIELD:
+        hop = africastalking.ussd_hop(form)
+        if hop is None:
             return 400, "not a USSD callback: sessionId and phoneNumber are required"
-        answer = self.services.ussd.answer(session_id, phone, form.get("text", ""))
+        answer = self.services.ussd.answer(hop.session_id, hop.phone, hop.text)
         if answer is None:
             return 200, "END " + self.services.t(self._lang(), m.UNAVAILABLE)
         return 200, ("END " if answer.end else "CON ") + answer.text

@@ -39,28 +39,22 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 import phonenumbers
-import requests
 
 from ussd_app import jobs, settings
+from ussd_app.errors import ProviderError
 from ussd_app.privacy.protect import PhoneHasher, Sealer, normalise_phone
+from ussd_app.providers.africastalking import AtVoice
+from ussd_app.providers.transport import Transport
+from ussd_app.providers.twilio import TwilioVoice
 from ussd_app.store import Store, is_opted_out
 from ussd_app.store import callbacks as db
 
 log = logging.getLogger(__name__)
 
 PROVIDERS = ("twilio", "africastalking", "none")
-TIMEOUT = (3.05, 10.0)
 MAX_BACKOFF = 3600.0
 STALE_SECONDS = 2 * 3600.0
 KEEP_SECONDS = 30 * 24 * 3600.0  # finished call-backs are listed this long, then forgotten
-
-
-class CallError(Exception):
-    """The provider did not place the call; ``temporary`` if a retry may work."""
-
-    def __init__(self, message: str, temporary: bool = True):
-        super().__init__(message)
-        self.temporary = temporary
 
 
 class VoiceProvider(Protocol):
@@ -71,117 +65,8 @@ class VoiceProvider(Protocol):
         ...
 
 
-class TwilioVoice:
-    """Outbound calls through Twilio's Calls resource; the answered call fetches our TwiML."""
-
-    name = "twilio"
-
-    def __init__(self, account_sid: str, auth_token: str, from_number: str, answer_url: str,
-                 base_url: str | None = None):
-        from twilio.http.http_client import TwilioHttpClient
-        from twilio.rest import Client
-
-        self.client = Client(account_sid, auth_token,
-                             http_client=TwilioHttpClient(timeout=TIMEOUT[1]))
-        if base_url:  # a stand-in for api.twilio.com
-            self.client.api.base_url = base_url.rstrip("/")
-        self.from_number, self.answer_url = from_number, answer_url
-
-    def call(self, phone: str) -> str:
-        from twilio.base.exceptions import TwilioException, TwilioRestException
-
-        try:
-            call = self.client.calls.create(to=phone, from_=self.from_number,
-                                            url=self.answer_url, method="POST")
-        except TwilioRestException as exc:
-            temporary = exc.status >= 500 or exc.status == 429
-            raise CallError(f"Twilio {exc.status} {exc.code}", temporary=temporary) from None
-        except (TwilioException, requests.RequestException) as exc:
-            raise CallError(f"Twilio unreachable: {type(exc).__name__}") from None
-        if not call.sid:
-            raise CallError("Twilio answered without a call sid")
-        return str(call.sid)
-
-
-class _HttpStatus(Exception):
-    def __init__(self, status: int, text: str):
-        super().__init__(f"{status} {text[:200]}")
-        self.status = status
-
-
-def _at_voice_service(username: str, api_key: str) -> Any:
-    """The SDK's VoiceService, keeping the HTTP status it otherwise folds into its exception.
-
-    The SDK builds the request (fields username/from/to, the apiKey header,
-    the number check); only the sending is ours, so a 400 (permanent) can be
-    told from a 500 (retry) and a timeout applies.
-    """
-    from africastalking.Voice import VoiceService
-
-    class Voice(VoiceService):  # type: ignore[misc]
-        def _make_request(self, url: str, method: str, headers: dict[str, str],
-                          data: Any, params: Any, callback: Any = None,
-                          timeout: Any = TIMEOUT) -> Any:
-            answer = requests.request(method, url, headers=headers, data=data, params=params,
-                                      timeout=TIMEOUT)
-            if not 200 <= answer.status_code < 300:
-                raise _HttpStatus(answer.status_code, answer.text)
-            try:
-                return answer.json()
-            except ValueError:
-                return answer.text
-
-    return Voice(username, api_key)
-
-
-# AT per-number statuses that no retry will change.
-_AT_PERMANENT = ("invalid", "notsupported", "not supported", "unsupported")
-
-
-class AtVoice:
-    """Outbound calls through Africa's Talking; AT then POSTs the answered call to the
-    number's callback URL (set in AT's dashboard to /voice/africastalking)."""
-
-    name = "africastalking"
-
-    def __init__(self, username: str, api_key: str, from_number: str,
-                 base_url: str | None = None):
-        self.voice = _at_voice_service(username, api_key)
-        if base_url:  # a sandbox or stand-in for https://voice.africastalking.com
-            self.voice._baseUrl = base_url.rstrip("/")
-        self.from_number = from_number
-
-    def call(self, phone: str) -> str:
-        try:
-            answer = self.voice.call(callFrom=self.from_number, callTo=[phone])
-        except ValueError:
-            raise CallError("rejected number", temporary=False) from None
-        except _HttpStatus as exc:
-            temporary = exc.status >= 500 or exc.status == 429
-            raise CallError(f"Africa's Talking {exc.status}", temporary=temporary) from None
-        except requests.RequestException as exc:
-            raise CallError(f"Africa's Talking unreachable: {type(exc).__name__}") from None
-        if not isinstance(answer, dict):
-            raise CallError(f"Africa's Talking answered: {str(answer)[:100]!r}")
-        entries = answer.get("entries") or []
-        if not entries:
-            message = str(answer.get("errorMessage") or "no entry")[:200]
-            raise CallError(f"Africa's Talking: {message}",
-                            temporary=not _permanent(message))
-        first = entries[0] if isinstance(entries[0], dict) else {}
-        status = str(first.get("status") or "")
-        if status.lower() == "queued" and first.get("sessionId"):
-            return str(first["sessionId"])
-        raise CallError(f"Africa's Talking: {status[:100] or 'no status'}",
-                        temporary=not _permanent(status))
-
-
-def _permanent(status: str) -> bool:
-    squeezed = status.lower().replace(" ", "")
-    return any(word.replace(" ", "") in squeezed for word in _AT_PERMANENT)
-
-
-def make_voice_provider(config: Mapping[str, Any]) -> VoiceProvider | None:
+def make_voice_provider(config: Mapping[str, Any],
+                        transport: Transport | None = None) -> VoiceProvider | None:
     """The provider MIGRANTLINE_VOICE_PROVIDER names; None for ``none`` (store only)."""
     name = str(config.get("MIGRANTLINE_VOICE_PROVIDER") or "none").lower()
 
@@ -197,10 +82,11 @@ def make_voice_provider(config: Mapping[str, Any]) -> VoiceProvider | None:
         sid, token, number, base = need("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
                                         "TWILIO_FROM_NUMBER", "MIGRANTLINE_BASE_URL")
         return TwilioVoice(sid, token, number, base.rstrip("/") + "/voice/twilio",
-                           config.get("TWILIO_API_URL") or None)
+                           config.get("TWILIO_API_URL") or None, transport=transport)
     if name == "africastalking":
         username, key, number = need("AT_USERNAME", "AT_API_KEY", "AT_VOICE_NUMBER")
-        return AtVoice(username, key, number, config.get("AT_VOICE_API_URL") or None)
+        return AtVoice(username, key, number, config.get("AT_VOICE_API_URL") or None,
+                       transport=transport)
     raise ValueError(f"MIGRANTLINE_VOICE_PROVIDER must be one of {', '.join(PROVIDERS)}, "
                      f"not {name!r}")
 
@@ -395,7 +281,7 @@ class Callbacks:
             return self._finish(row, "refused", now, refused)
         try:
             call_id = self.provider.call(phone)
-        except CallError as exc:
+        except ProviderError as exc:
             if not exc.temporary:
                 return self._finish(row, "failed", now, str(exc))
             if attempts >= self.max_attempts:

@@ -1,7 +1,8 @@
 """The voice webhooks: Twilio at ``/voice/twilio``, Africa's Talking at ``/voice/africastalking``.
 
-Parsing, the providers' checks (Twilio's signature, the webhook token) and
-their XML only; what a call hears is ``voice_calls``. A failure inside never
+Routes and the providers' XML only; their checks (Twilio's signature, the
+webhook token) and fields are in their modules (``ussd_app.providers``); what
+a call hears is ``voice_calls``. A failure inside never
 reaches the caller as silence or an error page: they hear goodbye in their
 language, or the provider's own error tone at worst, and the log says why.
 """
@@ -9,31 +10,27 @@ language, or the provider's own error tone at worst, and the log says why.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from sms_flows.endpoints import refused
 from ussd_app.channels.voice.calls import Channel, VoiceRequest, channel_url
 from ussd_app.channels.voice.reply import Hangup, Reply, at_says, at_xml, twilio_says, twiml
+from ussd_app.channels.webhook_auth import refused
 from ussd_app.parsing import bounded_float, bounded_int
+from ussd_app.providers import africastalking as at
+from ussd_app.providers import twilio as tw
+from ussd_app.providers.inbound import VoiceHit
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__)
 
-MAX_FIELD = 256
 MAX_SEQ = 10**9  # inputs in one call: far more than any call makes
 MAX_SECONDS = 86_400.0
-ENDED = ("completed", "busy", "failed", "no-answer", "canceled")
 
 
 def _services() -> Any:
     return current_app.extensions["migrantline"]
-
-
-def _field(form: Mapping[str, str], name: str) -> str:
-    return str(form.get(name, "")).strip()[:MAX_FIELD]
 
 
 def _seconds(value: str) -> int | None:
@@ -79,31 +76,27 @@ def _answer(req: VoiceRequest, channel: Channel) -> Reply:
         return voice.failure(req, channel)
 
 
-def _twilio_call() -> tuple[Mapping[str, str], str, str, str] | Response:
-    """A Twilio voice request's form, call, direction and the migrant's number; or the
-    403/400 it gets."""
+def _twilio_call() -> VoiceHit | Response:
+    """A Twilio voice request's call; or the 403/400 it gets."""
     if (refusal := refused("voice_twilio")) is not None:
         return refusal
-    form = request.form
-    call_id, direction = _field(form, "CallSid"), _field(form, "Direction") or "inbound"
-    phone = _field(form, "From" if direction == "inbound" else "To")
-    if not call_id or not phone:
+    hit = tw.voice(request.form)
+    if hit is None:
         return Response("not a Twilio voice request: CallSid and From are required",
                         status=400, mimetype="text/plain")
-    return form, call_id, direction.split("-")[0], phone
+    return hit
 
 
 @bp.post("/voice/twilio")
 def twilio() -> Response:
-    call = _twilio_call()
-    if isinstance(call, Response):
-        return call
-    form, call_id, direction, phone = call
+    hit = _twilio_call()
+    if isinstance(hit, Response):
+        return hit
     seq, ev, wait, nth = _query()
-    digits, recording = _field(form, "Digits")[:32], _field(form, "RecordingUrl")
-    req = VoiceRequest("twilio", call_id, phone, direction, _event(ev, digits, recording), seq,
-                       digits, recording, _seconds(_field(form, "RecordingDuration")), wait=wait,
-                       silence=nth, ended=_field(form, "CallStatus") in ENDED)
+    req = VoiceRequest("twilio", hit.call_id, hit.phone, hit.direction,
+                       _event(ev, hit.digits, hit.recording_url), seq, hit.digits,
+                       hit.recording_url, _seconds(hit.recording_seconds), wait=wait,
+                       silence=nth, ended=hit.ended)
     return Response(twiml(_answer(req, _channel("twilio", "/voice/twilio"))),
                     mimetype="text/xml")
 
@@ -111,14 +104,13 @@ def twilio() -> Response:
 @bp.post("/voice/twilio/status")
 def twilio_status() -> Response:
     """The number's status callback: how a call ended (a missed call is called back)."""
-    call = _twilio_call()
-    if isinstance(call, Response):
-        return call
-    form, call_id, direction, phone = call
-    if _field(form, "CallStatus") in ENDED:
-        _answer(VoiceRequest("twilio", call_id, phone, direction, "end",
-                             duration=_seconds(_field(form, "CallDuration")) or 0,
-                             recording_url=_field(form, "RecordingUrl")),
+    hit = _twilio_call()
+    if isinstance(hit, Response):
+        return hit
+    if hit.ended:
+        _answer(VoiceRequest("twilio", hit.call_id, hit.phone, hit.direction, "end",
+                             duration=_seconds(hit.duration) or 0,
+                             recording_url=hit.recording_url),
                 _channel("twilio", "/voice/twilio"))
     return Response("<Response/>", mimetype="text/xml")
 
@@ -127,21 +119,18 @@ def twilio_status() -> Response:
 def africastalking() -> Response:
     if (refusal := refused("voice_africastalking")) is not None:
         return refusal
-    form = request.form
-    call_id, direction = _field(form, "sessionId"), _field(form, "direction") or "inbound"
-    phone = _field(form, "callerNumber" if direction == "inbound" else "destinationNumber")
-    if not call_id or not phone:
+    hit = at.voice(request.form)
+    if hit is None:
         return Response("not an Africa's Talking voice callback: sessionId and callerNumber "
                         "are required", status=400, mimetype="text/plain")
     seq, ev, wait, nth = _query()
-    digits, recording = _field(form, "dtmfDigits")[:32], _field(form, "recordingUrl")
     channel = _channel("africastalking", "/voice/africastalking")
-    if _field(form, "isActive") == "0":  # the last request: the call is over
-        req = VoiceRequest("africastalking", call_id, phone, direction, "end",
-                           recording_url=recording,
-                           duration=_seconds(_field(form, "durationInSeconds")) or 0)
+    if hit.ended:  # the last request: the call is over
+        req = VoiceRequest("africastalking", hit.call_id, hit.phone, hit.direction, "end",
+                           recording_url=hit.recording_url,
+                           duration=_seconds(hit.duration) or 0)
     else:
-        req = VoiceRequest("africastalking", call_id, phone, direction,
-                           _event(ev, digits, recording), seq, digits, recording, wait=wait,
-                           silence=nth)
+        req = VoiceRequest("africastalking", hit.call_id, hit.phone, hit.direction,
+                           _event(ev, hit.digits, hit.recording_url), seq, hit.digits,
+                           hit.recording_url, wait=wait, silence=nth)
     return Response(at_xml(_answer(req, channel)), mimetype="application/xml")

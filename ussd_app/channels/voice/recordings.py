@@ -25,14 +25,16 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
-
-import requests
+from urllib.parse import urljoin, urlsplit
 
 from ussd_app import jobs, settings
 from ussd_app.complaints.service import TEXT_PURPOSE
+from ussd_app.errors import NotFound, ProviderError, TransportError
 from ussd_app.parsing import MAX_ID, bounded_int
 from ussd_app.privacy.protect import BytesSealer, Sealer
+from ussd_app.providers import africastalking, twilio
+from ussd_app.providers import transport as http
+from ussd_app.providers.transport import Request, Response, Transport
 from ussd_app.store import Store
 from ussd_app.store import complaints as complaint_db
 from ussd_app.store import voice_recordings as db
@@ -50,18 +52,12 @@ RETRY_EVERY = 30.0  # how often the periodic job looks for due retries
 PERMANENT_HTTP = (400, 410)  # retrying cannot help; other errors may pass (a 404 while the
 # provider is still processing the recording, a 401 while credentials are being fixed)
 AUDIO_HEADER = 12  # bytes the magic-number check needs
+REDIRECTS = (301, 302, 303, 307, 308)
+ACCEPT = {"Accept": "audio/mpeg, audio/wav, audio/ogg, audio/*"}
 
 
-class NotStored(LookupError):
+class NotStored(NotFound):
     """No stored audio with that id (unknown, not fetched yet, dead or erased)."""
-
-
-class FetchError(Exception):
-    """One download attempt failed; ``permanent`` when another attempt cannot help."""
-
-    def __init__(self, message: str, permanent: bool = False):
-        super().__init__(message)
-        self.permanent = permanent
 
 
 @dataclass(frozen=True)
@@ -147,8 +143,10 @@ def wav_seconds(data: bytes) -> int | None:
 class VoiceRecordings:
     """Expected recordings, their downloads and their encrypted audio."""
 
-    def __init__(self, store: Store, secret: bytes, config: Mapping[str, Any]):
+    def __init__(self, store: Store, secret: bytes, config: Mapping[str, Any],
+                 transport: Transport | None = None):
         self.store = store
+        self.transport = transport or http.default_transport()
         self.url_sealer = Sealer(secret, "voice recording url v1")
         self.audio_sealer = BytesSealer(secret, "voice recording audio v1")
         self.event_sealer = Sealer(secret, TEXT_PURPOSE)  # history details, as complaints'
@@ -158,7 +156,7 @@ class VoiceRecordings:
                                                     "MIGRANTLINE_RECORDING_MAX_ATTEMPTS"))
         self.backoff = float(config.get("MIGRANTLINE_RECORDING_BACKOFF_SECONDS") or 60)
         sid, token = config.get("TWILIO_ACCOUNT_SID"), config.get("TWILIO_AUTH_TOKEN")
-        self.twilio_auth = (str(sid), str(token)) if sid and token else None
+        self.twilio_account = (str(sid), str(token)) if sid and token else (None, None)
         self._periodic: jobs.Periodic | None = None
 
     # -------------------------------------------------------- the provider's callback
@@ -218,8 +216,8 @@ class VoiceRecordings:
             return self._dead(row, token, now, "cannot read the sealed URL (secret key changed?)")
         try:
             data, mimetype = self._download(str(row["provider"]), url)
-        except FetchError as exc:
-            if exc.permanent or attempts >= self.max_attempts:
+        except ProviderError as exc:
+            if not exc.temporary or attempts >= self.max_attempts:
                 return self._dead(row, token, now, f"{exc} (attempt {attempts})")
             delay = min(self.backoff * 2 ** (attempts - 1), MAX_BACKOFF)
             delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
@@ -255,85 +253,81 @@ class VoiceRecordings:
 
     # -------------------------------------------------------- the download
 
-    def request_url(self, provider: str, url: str) -> str:
-        """What to GET: Twilio's RecordingUrl has no extension and serves ``.mp3`` or
-        ``.wav`` by suffix; Africa's Talking's recordingUrl is the mp3 itself."""
-        if provider != "twilio":
-            return url
-        parts = urlsplit(url)
-        if parts.path.lower().endswith((".mp3", ".wav")):
-            return url
-        return urlunsplit(parts._replace(path=parts.path + ".mp3"))
+    def request(self, provider: str, url: str) -> tuple[str, dict[str, str]]:
+        """What to GET for a provider's recording URL, and the credentials it needs."""
+        if provider == "twilio":
+            return twilio.recording_request(url, *self.twilio_account)
+        return africastalking.recording_request(url)
 
     def check_url(self, url: str) -> None:
-        """Raise a permanent ``FetchError`` unless ``url`` may be fetched."""
+        """Raise a permanent ``ProviderError`` unless ``url`` may be fetched."""
         try:
             parts = urlsplit(url)
             port = parts.port
         except ValueError as exc:
-            raise FetchError("not a valid URL", permanent=True) from exc
+            raise ProviderError("not a valid URL", temporary=False) from exc
         scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
         if scheme not in ("http", "https") or not host:
-            raise FetchError("only http(s) URLs are fetched", permanent=True)
+            raise ProviderError("only http(s) URLs are fetched", temporary=False)
         if parts.username or parts.password:
-            raise FetchError("URLs with credentials are not fetched", permanent=True)
+            raise ProviderError("URLs with credentials are not fetched", temporary=False)
         if not any(h.matches(scheme, host, port) for h in self.hosts):
-            raise FetchError(f"host {host} is not in MIGRANTLINE_RECORDING_HOSTS"
-                             + (" (or not for plain http)" if scheme == "http" else ""),
-                             permanent=True)
+            raise ProviderError(f"host {host} is not in MIGRANTLINE_RECORDING_HOSTS"
+                                + (" (or not for plain http)" if scheme == "http" else ""),
+                                temporary=False)
 
     def _download(self, provider: str, url: str) -> tuple[bytes, str]:
-        """The audio at ``url`` and its type, within the limits; ``FetchError`` otherwise.
+        """The audio at ``url`` and its type, within the limits; ``ProviderError`` otherwise.
 
         Redirects are followed by hand, each target checked like the first URL,
         and the Twilio credentials never go to another host than the first.
         """
-        url = self.request_url(provider, url)
+        url, auth = self.request(provider, url)
         first_host = urlsplit(url).hostname
-        auth = self.twilio_auth if provider == "twilio" else None
         deadline = time.monotonic() + TOTAL_SECONDS
         for _ in range(MAX_REDIRECTS + 1):
             self.check_url(url)
+            headers = ACCEPT | (auth if urlsplit(url).hostname == first_host else {})
             try:
-                response = requests.get(
-                    url, auth=auth if urlsplit(url).hostname == first_host else None,
-                    timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), stream=True,
-                    allow_redirects=False,
-                    headers={"Accept": "audio/mpeg, audio/wav, audio/ogg, audio/*"})
-            except requests.RequestException as exc:
-                raise FetchError(f"{type(exc).__name__} fetching the recording") from exc
-            with response:
-                if response.is_redirect and response.headers.get("Location"):
-                    url = urljoin(url, response.headers["Location"])
+                response = self.transport(Request("GET", url, headers,
+                                                  timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                                                  stream=True))
+            except TransportError as exc:
+                raise ProviderError(f"{exc.reason} fetching the recording") from exc
+            try:
+                if response.status in REDIRECTS and response.header("Location"):
+                    url = urljoin(url, response.header("Location"))
                     continue
-                if response.status_code != 200:
-                    raise FetchError(f"HTTP {response.status_code}",
-                                     permanent=response.status_code in PERMANENT_HTTP)
+                if response.status != 200:
+                    raise ProviderError(f"HTTP {response.status}",
+                                        temporary=response.status not in PERMANENT_HTTP)
                 return self._read(response, deadline)
-        raise FetchError("too many redirects", permanent=True)
+            finally:
+                response.close()
+        raise ProviderError("too many redirects", temporary=False)
 
-    def _read(self, response: requests.Response, deadline: float) -> tuple[bytes, str]:
-        length = response.headers.get("Content-Length", "")
+    def _read(self, response: Response, deadline: float) -> tuple[bytes, str]:
+        length = response.header("Content-Length")
         declared = bounded_int(length.strip(), 0, MAX_ID)  # else the limit is checked below
         if declared is not None and declared > self.max_bytes:
-            raise FetchError(f"recording of {length} bytes is over the limit of "
-                             f"{self.max_bytes}", permanent=True)
+            raise ProviderError(f"recording of {length} bytes is over the limit of "
+                                f"{self.max_bytes}", temporary=False)
         data = bytearray()
         try:
-            for chunk in response.iter_content(64 * 1024):
+            for chunk in response.iter_bytes():
                 data += chunk
                 if len(data) > self.max_bytes:
-                    raise FetchError(f"recording is over the limit of {self.max_bytes} bytes",
-                                     permanent=True)
+                    raise ProviderError(f"recording is over the limit of {self.max_bytes} "
+                                        "bytes", temporary=False)
                 if len(data) >= AUDIO_HEADER and sniff_audio(bytes(data[:AUDIO_HEADER])) is None:
-                    raise FetchError("not audio (by its first bytes)", permanent=True)
+                    raise ProviderError("not audio (by its first bytes)", temporary=False)
                 if time.monotonic() > deadline:
-                    raise FetchError("the download took too long")
-        except requests.RequestException as exc:
-            raise FetchError(f"{type(exc).__name__} reading the recording") from exc
+                    raise ProviderError("the download took too long")
+        except TransportError as exc:
+            raise ProviderError(f"{exc.reason} reading the recording") from exc
         mimetype = sniff_audio(bytes(data[:AUDIO_HEADER]))
         if mimetype is None:
-            raise FetchError("not audio (by its first bytes)", permanent=True)
+            raise ProviderError("not audio (by its first bytes)", temporary=False)
         return bytes(data), mimetype
 
     # -------------------------------------------------------- operators
