@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from sms_flows.service import Inbound, SmsService
+from sms_flows.service import SmsService, sms_inbound
 from ussd_app import store as db
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def _inbound(provider: str, fields: Mapping[str, str], names: tuple[str, str, st
         return _text(f"not an SMS callback: {phone_field} is required", 400)
     sms: SmsService = _services().sms
     try:
-        outcome = sms.receive(Inbound(provider, (fields.get(id_field) or "").strip(), phone,
+        outcome = sms.receive(sms_inbound(provider, (fields.get(id_field) or "").strip(), phone,
                                       fields.get(text_field) or ""))
     except Exception:  # never a 500: a 503 makes the provider try again later
         log.exception("inbound SMS from %s failed", provider)
