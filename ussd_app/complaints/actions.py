@@ -32,19 +32,22 @@ REFERENCE = "reference_typed"  # the fields the status and erase questions keep
 PIN = "pin_typed"
 
 
-def make_actions(complaints: Complaints, t: Translate) -> Mapping[str, Action]:
-    """Every action the content may name (the schema lists the same names)."""
+def guarded(run: Action) -> Action:
+    """The action, or "not now" when it fails: nothing is shown as done that was not."""
+    def action(q: Query) -> ActionResult:
+        if not isinstance(q.caller, Caller):
+            return ActionResult(hint=m.NOT_NOW)
+        try:
+            return run(q)
+        except Exception:  # the database is locked or gone: nothing was shown as done
+            log.exception("complaint action %s failed", q.action)
+            return ActionResult(hint=m.NOT_NOW)
+    return action
 
-    def guarded(run: Action) -> Action:
-        def action(q: Query) -> ActionResult:
-            if not isinstance(q.caller, Caller):
-                return ActionResult(hint=m.NOT_NOW)
-            try:
-                return run(q)
-            except Exception:  # the database is locked or gone: nothing was shown as done
-                log.exception("complaint action %s failed", q.action)
-                return ActionResult(hint=m.NOT_NOW)
-        return action
+
+def make_actions(complaints: Complaints, t: Translate) -> Mapping[str, Action]:
+    """Every action the content may name (the schema lists the same names), and
+    ``file_dropped``."""
 
     def file(q: Query, urgent: bool = False) -> ActionResult:
         row = complaints.file(q.key, q.caller, q.lang, q.answers, urgent=urgent)

@@ -97,11 +97,9 @@ class State:
 class Context:
     """What the engine needs besides the state: content, layout, words, services.
 
-    ``outcomes`` are what actions the flow asked for (file a complaint, look up
-    a status) gave, by the key of their input: ``session`` (the channel's
-    stable id for this conversation) and the input's ``seq``, so a retried or
-    replayed hop names the same action again. Data only: the conversation core
-    runs the actions (``ussd_app.conversation``).
+    ``outcomes``: what the actions a flow asked for gave (the conversation core
+    runs them), by their input's key, ``session`` (the channel's stable id for
+    this conversation) and ``seq``: a retried or replayed hop has the same key.
     """
 
     tree: Tree
@@ -316,10 +314,8 @@ def _pick(ctx: Context, state: State, node: Node, option: Any,
 
 def _act(ctx: Context, state: State, node: Node, action: str | None, target: str,
          events: list[Event]) -> State:
-    """The node's action's outcome, if any, then go where it leads.
-
-    An outcome not known yet is asked for (``ActionRequested``) and, until it
-    is given, the caller stays put with "not now"."""
+    """Go where the node's action's outcome leads; one not known yet is asked for
+    (``ActionRequested``), and until it is given the caller stays put: "not now"."""
     if action:
         key = f"{ctx.session}:{state.seq}"
         result = (ctx.outcomes or {}).get(key)
