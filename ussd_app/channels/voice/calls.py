@@ -111,7 +111,7 @@ class VoiceCalls:
         caller = identify(self.hasher, msg)
         call = vdb.voice_call(self.store, key)
         if msg.session_event == CLOSE:
-            return self._end(req, call, caller, now)
+            return self._end(req, key, call, caller, now)
         tree = self.content.current
         if tree is None:
             return (Hangup(),)
@@ -217,9 +217,8 @@ class VoiceCalls:
 
     # ------------------------------------------------------------ the end of a call
 
-    def _end(self, req: VoiceRequest, call: vdb.VoiceCall | None, caller: Caller,
+    def _end(self, req: VoiceRequest, key: str, call: vdb.VoiceCall | None, caller: Caller,
              now: float) -> Reply:
-        key = f"{req.provider}:{req.call_id}"
         if call is None:
             # The end of a call this service never answered: a forged or stray status
             # callback. Nothing to end, and above all nobody to call back at our cost.
