@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from sms_flows.service import Inbound, SmsService
+from sms_flows.service import SmsService, sms_inbound
 from ussd_app import store as db
 from ussd_app.channels.webhook_auth import refused
 from ussd_app.providers import africastalking as at
@@ -40,8 +40,8 @@ def _inbound(provider: str, message: SmsIn, phone_field: str,
         return _text(f"not an SMS callback: {phone_field} is required", 400)
     sms: SmsService = _services().sms
     try:
-        outcome = sms.receive(Inbound(provider, message.message_id, message.phone,
-                                      message.text))
+        outcome = sms.receive(sms_inbound(provider, message.message_id, message.phone,
+                                          message.text))
     except Exception:  # never a 500: a 503 makes the provider try again later
         log.exception("inbound SMS from %s failed", provider)
         return _text("try again later", 503)

@@ -10,7 +10,6 @@ in one transaction, so a provider's retry neither loses nor doubles a reply.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -21,11 +20,19 @@ from dataclasses import dataclass
 from sms_flows import keywords as kw
 from ussd_app import store as db
 from ussd_app.complaints.actions import WRONG_PIN
-from ussd_app.complaints.service import Caller, Complaints, digits_of
+from ussd_app.complaints.service import Complaints, digits_of
 from ussd_app.content.registry import ContentRegistry
-from ussd_app.conversation import apply_events
+from ussd_app.conversation import (
+    Caller,
+    Conversation,
+    Inbound,
+    apply_events,
+    dump_state,
+    identify,
+    load_state,
+    sms_item,
+)
 from ussd_app.engine.answers import Action
-from ussd_app.engine.encoding import sms_segments
 from ussd_app.engine.events import Event
 from ussd_app.engine.machine import (
     LANGUAGE_NODE,
@@ -34,13 +41,12 @@ from ussd_app.engine.machine import (
     State,
     first_state,
     settled,
-    step_events,
     view,
 )
 from ussd_app.engine.messages import BAD_REFERENCE
 from ussd_app.engine.model import ARTICLE, ASK, Tree
 from ussd_app.engine.screens import Layout, Translate
-from ussd_app.privacy.protect import SEALED, PhoneHasher, Sealer, is_withheld, open_text, seal_text
+from ussd_app.privacy.protect import SEALED, PhoneHasher, Sealer
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +60,9 @@ RIGHTS_NODE = "at_work"
 REPORT_NODE = "report_consent"  # where the REPORT keyword starts a complaint
 
 
-@dataclass(frozen=True)
-class Inbound:
-    provider: str
-    message_id: str
-    phone: str
-    text: str
+def sms_inbound(provider: str, message_id: str, phone: str, text: str) -> Inbound:
+    """An inbound SMS in the conversation core's shape: no session (one message)."""
+    return Inbound("sms", provider, message_id, phone, text)
 
 
 @dataclass(frozen=True)
@@ -86,22 +89,22 @@ class SmsService:
                  draft_seconds: float = 3600):
         self.store, self.content, self.hasher, self.sealer = store, content, hasher, sealer
         self.layout, self.article_layout, self.t = layout, article_layout, t
-        self.services = services or {}
-        self.actions, self.complaints = actions or {}, complaints
+        self.conversation = Conversation(t, services, actions)
+        self.complaints = complaints
         self.draft_seconds = draft_seconds
         self.conversation_seconds, self.rate_per_hour = conversation_seconds, rate_per_hour
         self._keywords: dict[tuple[str, ...], kw.Keywords] = {}
 
     def receive(self, msg: Inbound, now: float | None = None) -> Outcome:
         now = time.time() if now is None else now
-        message_id = msg.message_id[:200] or f"none:{uuid.uuid4()}"  # no id: no dedup
+        message_id = msg.session_id[:200] or f"none:{uuid.uuid4()}"  # no id: no dedup
         # No number: one message is all we know of this sender (no conversation, no
         # reply: there is nobody to send it to), and no other withheld sender shares it.
-        withheld = is_withheld(msg.phone)
-        phone_key = self.hasher.caller_key(msg.phone, f"sms:{msg.provider}", message_id)
+        caller = identify(self.hasher, Inbound("sms", msg.provider, message_id, msg.phone))
+        withheld, phone_key = caller.withheld, caller.phone_key
         if db.inbound_seen(self.store, msg.provider, message_id):
             return Outcome("duplicate")
-        text = " ".join(_CONTROL.sub("", msg.text[:MAX_TEXT * 4]).split())[:MAX_TEXT]
+        text = " ".join(_CONTROL.sub("", msg.content[:MAX_TEXT * 4]).split())[:MAX_TEXT]
         # Keyed: a plain hash of a short message (a PIN, a number) is reversed by trying all.
         digest = self.hasher.text_digest(kw.normalise(text))
         recent = db.recent_inbound(self.store, phone_key, now - 3600)
@@ -121,13 +124,13 @@ class SmsService:
             tree = self.content.get(conversation.version) or tree
         state = self._state(conversation, now)
         known_lang = (state.lang if state else None) or self.store.phone_language(phone_key)
-        hop = Hop(f"sms:{msg.provider}:{message_id}", Caller("sms", msg.phone, phone_key))
+        hop = Hop(f"sms:{msg.provider}:{message_id}", caller)
         reply, state, opt_out, events = self._answer(hop, tree, state, known_lang, text)
-        items = [self._item(f"sms-reply:{msg.provider}:{message_id}", msg.phone, phone_key,
-                            (state.lang if state else None) or known_lang
-                            or tree.default_language, reply, "reply")]
+        items = [sms_item(self.sealer, f"sms-reply:{msg.provider}:{message_id}", caller,
+                          (state.lang if state else None) or known_lang
+                          or tree.default_language, reply, "reply")]
         # Stored with the message's claim below: one transaction, so a retry adds none.
-        apply_events(events, tree, msg.phone, phone_key, self.sealer,
+        apply_events(events, tree, caller, self.sealer,
                      f"sms-list:{msg.provider}:{message_id}", items.append)
         if withheld:
             items, opt_out = [], None
@@ -145,20 +148,14 @@ class SmsService:
         """The stored state; a draft complaint left longer than the draft time is dropped."""
         if conversation is None:
             return None
-        stored = conversation.state
-        if stored.startswith(SEALED):
-            if conversation.updated_at < now - self.draft_seconds:
-                return None
-            try:
-                stored = open_text(self.sealer, stored)
-            except Exception:  # the secret key changed: start afresh
-                return None
-        return State.from_json(json.loads(stored))
+        if conversation.state.startswith(SEALED) and \
+                conversation.updated_at < now - self.draft_seconds:
+            return None
+        return load_state(self.sealer, conversation.state)  # unreadable: start afresh
 
     def _keep(self, state: State) -> str:
         """The state to store: encrypted once it holds what the caller typed."""
-        data = json.dumps(state.to_json(), ensure_ascii=False)
-        return seal_text(self.sealer, data) if state.answers else data
+        return dump_state(self.sealer, state)
 
     def _quiet(self, text: str, digest: str, recent: list[tuple[str, float]],
                now: float) -> str | None:
@@ -192,7 +189,8 @@ class SmsService:
         say_lang = lang or tree.default_language
         if match is None:
             if state is not None and (text.isdigit() or _asking(tree, state)) and text:
-                after, events = step_events(self._ctx(hop, tree, state), state, text)
+                after, events = self.conversation.step(self._ctx(hop, tree, state), state,
+                                                       text, hop.caller)
                 return self._show(hop, tree, after, events)
             if state is None and (not text or text.isdigit()):
                 return self._show(hop, tree, first_state(tree, lang))
@@ -236,7 +234,7 @@ class SmsService:
         node = tree.nodes.get(state.node)
         layout = self.article_layout if node is not None and node.type == ARTICLE \
             else self.layout
-        return Context(tree, layout, self.t, self.services, self.actions, hop.key, hop.caller)
+        return self.conversation.context(tree, layout, hop.key)
 
     def _status(self, hop: Hop, lang: str, argument: str) -> str:
         """STATUS REFERENCE [PIN]: the same answers as the status menu gives."""
@@ -257,12 +255,6 @@ class SmsService:
         if found.kind == "denied":
             return self.t(lang, WRONG_PIN)
         return self.t(lang, BAD_REFERENCE)
-
-    def _item(self, key: str, phone: str, phone_key: str, lang: str, body: str,
-              kind: str) -> db.OutboxItem:
-        encoding, segments = sms_segments(body)
-        return db.OutboxItem(key, self.sealer.seal(phone), lang, seal_text(self.sealer, body),
-                             encoding.value, segments, kind, phone_key)
 
 
 def _asking(tree: Tree, state: State) -> bool:

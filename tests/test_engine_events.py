@@ -7,17 +7,37 @@ caller in their language; a retried hop, message or webhook queues no second.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from flask import Flask
 
 from ussd_app.channels.ussd.endpoints import UssdLayout
+from ussd_app.conversation import (
+    NEW,
+    Caller,
+    Conversation,
+    Inbound,
+    dump_state,
+    identify,
+    load_state,
+    recordings_expected,
+    with_spoken,
+)
+from ussd_app.engine import messages as m
+from ussd_app.engine.answers import ActionResult, Query
 from ussd_app.engine.encoding import Limits
-from ussd_app.engine.events import LanguageChosen, SmsRequested
+from ussd_app.engine.events import (
+    ActionRequested,
+    LanguageChosen,
+    RecordingExpected,
+    SmsRequested,
+)
 from ussd_app.engine.loader import read_tree
 from ussd_app.engine.machine import Context, State, first_state, step_events
 from ussd_app.engine.paging import contacts_text
 from ussd_app.i18n import Catalogs
-from ussd_app.privacy.protect import SEALED, open_text
+from ussd_app.privacy.protect import SEALED, PhoneHasher, Sealer, open_text
 
 from .conftest import DEMO_CONTENT, Phone
 from .test_sms import Texter
@@ -184,3 +204,105 @@ def test_no_list_for_a_withheld_caller(app: Flask) -> None:
     caller.dial()
     press(caller, *keys("en"))
     assert app.extensions["migrantline"].store.outbox() == []
+
+
+# ------------------------------------------------------------ actions: asked, run by the core
+
+ANSWERS = (("consent", "yes"), ("category", "unpaid_wages"), ("description", "unpaid"))
+
+
+def at_confirm(seq: int = 7) -> State:
+    return State(lang="en", node="report_confirm", answers=ANSWERS, seq=seq)
+
+
+def test_the_engine_asks_for_the_complaint_and_files_nothing(ctx: Context) -> None:
+    """Pure: without the outcome the engine stops on "not now" and asks for the action."""
+    session_ctx = replace(ctx, session="ussd:S1")
+    after, events = step_events(session_ctx, at_confirm(), "1")
+    assert events == [ActionRequested("ussd:S1:8", "file_complaint", "en", ANSWERS,
+                                      "report_confirm")]
+    assert after.node == "report_confirm" and after.hint == m.NOT_NOW
+    given = replace(session_ctx, outcomes={"ussd:S1:8": ActionResult(
+        answers={"reference": "1234 5678"})})
+    done, events = step_events(given, at_confirm(), "1")
+    assert events == [] and done.node == "report_done"
+    assert done.answer_map["reference"] == "1234 5678"
+
+
+class Filer:
+    """A complaints feature that counts what it is asked to do."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def __call__(self, q: Query) -> ActionResult:
+        self.keys.append(q.key)
+        assert q.caller == CALLER and q.answers == dict(ANSWERS)
+        return ActionResult(answers={"reference": "1234 5678"})
+
+
+CALLER = Caller("voice", "+9779800000001", "k1")
+
+
+def test_the_core_runs_the_action_once_and_the_screen_shows_its_outcome(ctx: Context) -> None:
+    filer = Filer()
+    core = Conversation(ctx.t, actions={"file_complaint": filer})
+    voice_ctx = core.context(TREE, ctx.layout, "twilio:CA1")
+    after, events = core.step(voice_ctx, at_confirm(), "1", CALLER)
+    assert after.node == "report_done" and after.answer_map["reference"] == "1234 5678"
+    assert events == [ActionRequested("twilio:CA1:8", "file_complaint", "en", ANSWERS,
+                                      "report_confirm")]
+    again = core.replay(voice_ctx, at_confirm(), ["1"], CALLER)  # a replayed input: same key
+    assert again == after and filer.keys == ["twilio:CA1:8", "twilio:CA1:8"]
+
+
+def test_an_action_nobody_provides_is_not_now(ctx: Context) -> None:
+    core = Conversation(ctx.t)
+    after, _ = core.step(core.context(TREE, ctx.layout, "s"), at_confirm(), "1", CALLER)
+    assert after.node == "report_confirm" and after.hint == m.NOT_NOW
+
+
+def test_spoken_answers_of_a_filed_complaint_are_expected_recordings() -> None:
+    state = with_spoken(at_confirm(), "description", "https://rec/1 a", 42)
+    assert recordings_expected(state, "twilio", "twilio:CA1") == []  # no reference yet
+    filed = replace(state, answers=(*state.answers, ("reference", "1234 5678")))
+    assert recordings_expected(filed, "twilio", "twilio:CA1") == [RecordingExpected(
+        "12345678", "twilio", "https://rec/1 a", 42, "twilio:CA1:description")]
+
+
+def test_a_hang_up_after_speaking_files_through_the_core(ctx: Context) -> None:
+    asked: list[Query] = []
+
+    def dropped(q: Query) -> ActionResult:
+        asked.append(q)
+        return ActionResult(answers={"reference": "87654321"})
+
+    core = Conversation(ctx.t, actions={"file_dropped": dropped})
+    call = core.context(TREE, ctx.layout, "twilio:CA2")
+    assert core.hung_up(call, at_confirm(), CALLER) == at_confirm()  # nothing spoken
+    spoken = with_spoken(at_confirm(), "description", "https://rec/2", None)
+    kept = core.hung_up(call, spoken, CALLER)
+    assert [q.key for q in asked] == ["twilio:CA2:dropped"]
+    assert recordings_expected(kept, "twilio", "twilio:CA2") == [RecordingExpected(
+        "87654321", "twilio", "https://rec/2", None, "twilio:CA2:description")]
+
+
+def test_the_state_codec_seals_answers_and_reads_a_bad_row_as_none() -> None:
+    sealer = Sealer(b"k" * 32)
+    plain, sealed = State(lang="en", node="main"), at_confirm()
+    assert load_state(sealer, dump_state(sealer, plain)) == plain
+    stored = dump_state(sealer, sealed)
+    assert stored.startswith(SEALED) and load_state(sealer, stored) == sealed
+    assert load_state(Sealer(b"o" * 32), stored) is None  # the key changed: start again
+    assert load_state(sealer, "") is None and load_state(sealer, "{}") is None
+
+
+def test_one_inbound_shape_keys_each_channel_as_before() -> None:
+    hasher = PhoneHasher(b"k" * 32)
+    voice = Inbound("voice", "twilio", "CA1", "anonymous")
+    assert voice.session == "twilio:CA1"
+    assert identify(hasher, voice).phone_key == hasher.session_key("voice", "twilio:CA1")
+    sms = Inbound("sms", "kannel", "m1", "Restricted", "help")
+    assert identify(hasher, sms).phone_key == hasher.session_key("sms:kannel", "m1")
+    ussd = Inbound("ussd", "africastalking", "ATU1", "+9779800000001", "", NEW)
+    assert identify(hasher, ussd) == Caller("ussd", ussd.phone, hasher.key(ussd.phone))

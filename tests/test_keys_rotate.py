@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 
-from sms_flows.service import Inbound
+from sms_flows.service import sms_inbound as Inbound
 from ussd_app import settings
 from ussd_app.cli import main
 from ussd_app.privacy import rekey

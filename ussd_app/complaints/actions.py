@@ -5,6 +5,9 @@ these say *what*: file, look up, erase, through ``Complaints``. Each gets the
 hop's key, so a provider's retry or another worker's replay of the same hop
 files nothing twice and counts no PIN attempt twice. A failure never shows a
 reference that was not stored: the caller stays on the screen with a hint.
+
+``file_dropped`` is no content's: the conversation core asks for it when a
+caller hangs up after speaking answers (voice) that nothing filed yet.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from ussd_app.complaints.service import Caller, Complaints, show_reference
+from ussd_app.complaints.service import Complaints, show_reference
+from ussd_app.conversation.inbound import Caller
 from ussd_app.engine import messages as m
 from ussd_app.engine.answers import Action, ActionResult, Query
 from ussd_app.engine.messages import N_
@@ -28,31 +32,44 @@ REFERENCE = "reference_typed"  # the fields the status and erase questions keep
 PIN = "pin_typed"
 
 
-def make_actions(complaints: Complaints, t: Translate) -> Mapping[str, Action]:
-    """Every action the content may name (the schema lists the same names)."""
+def guarded(run: Action) -> Action:
+    """The action, or "not now" when it fails: nothing is shown as done that was not."""
+    def action(q: Query) -> ActionResult:
+        if not isinstance(q.caller, Caller):
+            return ActionResult(hint=m.NOT_NOW)
+        try:
+            return run(q)
+        except Exception:  # the database is locked or gone: nothing was shown as done
+            log.exception("complaint action %s failed", q.action)
+            return ActionResult(hint=m.NOT_NOW)
+    return action
 
-    def guarded(run: Action) -> Action:
-        def action(q: Query) -> ActionResult:
-            if not isinstance(q.caller, Caller):
-                return ActionResult(hint=m.NOT_NOW)
-            try:
-                return run(q)
-            except Exception:  # the database is locked or gone: nothing was shown as done
-                log.exception("complaint action %s failed", q.action)
-                return ActionResult(hint=m.NOT_NOW)
-        return action
+
+def make_actions(complaints: Complaints, t: Translate) -> Mapping[str, Action]:
+    """Every action the content may name (the schema lists the same names), and
+    ``file_dropped``."""
 
     def file(q: Query, urgent: bool = False) -> ActionResult:
         row = complaints.file(q.key, q.caller, q.lang, q.answers, urgent=urgent)
         if q.caller.channel == "sms":  # this very reply carries the reference
             receipt = ""
         else:
-            receipt = t(q.lang, RECEIPT_SENT if complaints.will_text(row) else RECEIPT_NOT_SENT)
+            receipt = t(q.lang, RECEIPT_SENT if complaints.can_message(row) else RECEIPT_NOT_SENT)
         return ActionResult(answers={"reference": show_reference(row["reference"]),
                                      "receipt": receipt})
 
     def file_urgent(q: Query) -> ActionResult:
         return file(q, urgent=True)
+
+    def file_dropped(q: Query) -> ActionResult:
+        """What a caller said before hanging up, filed if they agreed to report: they
+        are contacted never (nobody asked them how)."""
+        if q.answers.get("consent") != "yes":
+            return ActionResult()
+        row = complaints.file(q.key, q.caller, q.lang, {"contact": "never", **q.answers},
+                              urgent=q.answers.get("urgent") == "yes")
+        log.info("voice complaint kept after the caller hung up")
+        return ActionResult(answers={"reference": str(row["reference"])})
 
     def status(q: Query, pin: str | None) -> ActionResult:
         found = complaints.lookup(q.answers.get(REFERENCE, ""), q.caller, pin, q.key)
@@ -83,6 +100,6 @@ def make_actions(complaints: Complaints, t: Translate) -> Mapping[str, Action]:
         return ActionResult()
 
     return {name: guarded(run) for name, run in (
-        ("file_complaint", file), ("file_urgent", file_urgent),
+        ("file_complaint", file), ("file_urgent", file_urgent), ("file_dropped", file_dropped),
         ("status_lookup", status_lookup), ("status_pin", status_pin),
         ("erase_complaint", erase_complaint))}

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ussd_app.conversation.inbound import Caller
 from ussd_app.engine.answers import ascii_digits
 from ussd_app.engine.encoding import sms_segments
 from ussd_app.engine.messages import N_
 from ussd_app.engine.screens import Translate
 from ussd_app.errors import NotAllowed, NotFound
-from ussd_app.privacy.protect import Sealer, is_withheld, seal_text
+from ussd_app.privacy.protect import Sealer, seal_text
 from ussd_app.store import OutboxItem, Store
 from ussd_app.store import complaints as db
 from ussd_app.store.privacy import checkpoint, erase_phones
@@ -142,21 +143,6 @@ def mask_phone(phone: str) -> str:
 
 
 # ---------------------------------------------------------------- the service
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is on the line: the channel, the number, and its keyed hash."""
-
-    channel: str
-    phone: str
-    phone_key: str
-
-    @property
-    def withheld(self) -> bool:
-        """No usable number: ``phone_key`` names this one session, and nothing is
-        shown for "the filing phone" (only a reference and its PIN open a case)."""
-        return is_withheld(self.phone)
 
 
 @dataclass(frozen=True)
@@ -461,10 +447,6 @@ class Complaints:
 
     # -------------------------------------------------------- helpers
 
-    def will_text(self, row: Mapping[str, Any]) -> bool:
-        """Whether receipts and replies may go by SMS to this complaint's number."""
-        return self._contact_number(row) is not None
-
     def _contact_number(self, row: Mapping[str, Any], automatic: bool = False) -> str | None:
         """The number it is safe to text, or None. Automatic updates skip "only at times"."""
         contact = row.get("contact") or "unknown"
@@ -485,7 +467,8 @@ class Complaints:
             return None
 
     def can_message(self, row: Mapping[str, Any]) -> bool:
-        """Whether ``message`` would queue an SMS (rather than raise ``ContactNotSafe``)."""
+        """Whether ``message`` would queue an SMS (rather than raise ``ContactNotSafe``):
+        whether receipts and replies may go by SMS to this complaint's number."""
         return self._contact_number(row) is not None
 
     def outbox_keys(self, row: Mapping[str, Any]) -> tuple[list[str], list[str]]:

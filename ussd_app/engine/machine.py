@@ -5,7 +5,9 @@ show. Both are pure: no clock, no database, no network. That is what lets a
 USSD hop be recomputed from the ``text`` Africa's Talking resends each time,
 so a retried callback gets the same answer and two workers need not share
 memory. Services (an agency search, say) are passed in by the caller; the
-engine only calls them.
+engine only calls them. Actions (file a complaint) it never runs: it asks for
+them with an ``ActionRequested`` event and reads their outcome, once the
+conversation core has it, from ``Context.outcomes``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ussd_app.engine.answers import (
     result_pages,
     with_answers,
 )
-from ussd_app.engine.events import Event, LanguageChosen, SmsRequested
+from ussd_app.engine.events import ActionRequested, Event, LanguageChosen, SmsRequested
 from ussd_app.engine.model import (
     ASK,
     CHOICE,
@@ -95,19 +97,17 @@ class State:
 class Context:
     """What the engine needs besides the state: content, layout, words, services.
 
-    ``actions`` do what a flow asks (file a complaint, look up a status); the
-    channel provides them, with ``session`` (its stable id for this
-    conversation) and ``caller`` (who is on the line), so that an action
-    knows its hop: a retried or replayed hop passes the same key again.
+    ``outcomes``: what the actions a flow asked for gave (the conversation core
+    runs them), by their input's key, ``session`` (the channel's stable id for
+    this conversation) and ``seq``: a retried or replayed hop has the same key.
     """
 
     tree: Tree
     layout: Layout
     t: Translate
     services: Mapping[str, Service] | None = None
-    actions: Mapping[str, Action] | None = None
+    outcomes: Mapping[str, ActionResult] | None = None
     session: str = ""
-    caller: Any = None
 
     def lang(self, state: State) -> str:
         return state.lang or self.tree.default_language
@@ -196,7 +196,7 @@ def _step(ctx: Context, state: State, raw: str, events: list[Event]) -> State:
     if state.pending and answer == "98" and state.page + 1 < _page_count(ctx, state, node):
         return replace(state, page=state.page + 1)  # a question long enough to page
     if state.pending and answer not in ("0", "00", "99"):
-        return _answer(ctx, state, node, raw)
+        return _answer(ctx, state, node, raw, events)
     if answer == "00":
         if state.lang is None:
             return replace(state, hint=m.PICK_LANGUAGE)
@@ -215,13 +215,13 @@ def _step(ctx: Context, state: State, raw: str, events: list[Event]) -> State:
     if node.type in (MENU, LANGUAGE) and number:
         return _choose(ctx, state, node, number, events)
     if node.type in (CHOICE, RESULT, ASK) and 1 <= number <= len(node.options):
-        return _pick(ctx, state, node, node.options[number - 1])
+        return _pick(ctx, state, node, node.options[number - 1], events)
     if node.type == CONFIRM and answer in ("1", "2"):
         if answer == "2":  # cancel: nothing is kept
             return State(lang=state.lang, node=tree.main)
-        return _act(ctx, state, node, node.action, node.next or tree.main)
+        return _act(ctx, state, node, node.action, node.next or tree.main, events)
     if node.type == ASK and node.service and answer:  # on a results screen: search again
-        return _answer(ctx, state, node, raw)
+        return _answer(ctx, state, node, raw, events)
     if node.type == CONTACTS and answer == "1":
         return replace(_go(state, SMS_CONFIRM_NODE), sms=node.id)
     return replace(state, hint=m.INVALID)
@@ -298,7 +298,8 @@ def _enter(ctx: Context, state: State, target_id: str) -> State:
     return replace(moved, pending=target.id) if target.type == ASK else moved
 
 
-def _pick(ctx: Context, state: State, node: Node, option: Any) -> State:
+def _pick(ctx: Context, state: State, node: Node, option: Any,
+          events: list[Event]) -> State:
     """A choice's value kept under its field; an option on a results page; a link."""
     updates: dict[str, str] = {}
     if node.type == CHOICE:
@@ -308,18 +309,20 @@ def _pick(ctx: Context, state: State, node: Node, option: Any) -> State:
     target = option.target or option.next or node.next or ctx.tree.main
     state = replace(state, answers=with_answers(state.answers, updates))
     return _act(ctx, state, node, option.action or (node.action if node.type == CHOICE
-                                                     else None), target)
+                                                     else None), target, events)
 
 
-def _act(ctx: Context, state: State, node: Node, action: str | None, target: str) -> State:
-    """Run the node's action, if any, then go where its outcome leads."""
+def _act(ctx: Context, state: State, node: Node, action: str | None, target: str,
+         events: list[Event]) -> State:
+    """Go where the node's action's outcome leads; one not known yet is asked for
+    (``ActionRequested``), and until it is given the caller stays put: "not now"."""
     if action:
-        run = (ctx.actions or {}).get(action)
-        if run is None:
+        key = f"{ctx.session}:{state.seq}"
+        result = (ctx.outcomes or {}).get(key)
+        if result is None:
+            events.append(ActionRequested(key, action, ctx.lang(state), state.answers,
+                                          node.id))
             return replace(state, hint=m.NOT_NOW, pending=node.id if node.type == ASK else None)
-        result: ActionResult = run(Query(
-            key=f"{ctx.session}:{state.seq}", action=action, lang=ctx.lang(state),
-            answers=state.answer_map, caller=ctx.caller, node=node.id))
         state = replace(state, answers=with_answers(state.answers, result.answers))
         if result.hint:
             return replace(state, hint=result.hint,
@@ -328,7 +331,7 @@ def _act(ctx: Context, state: State, node: Node, action: str | None, target: str
     return _enter(ctx, state, target)
 
 
-def _answer(ctx: Context, state: State, node: Node, raw: str) -> State:
+def _answer(ctx: Context, state: State, node: Node, raw: str, events: list[Event]) -> State:
     text, problem, cut = check_input(raw, node.input, node.max_length)
     if problem:
         return replace(state, hint=problem, pending=node.id)
@@ -338,7 +341,7 @@ def _answer(ctx: Context, state: State, node: Node, raw: str) -> State:
         updates[CUT_FIELD] = ",".join(sorted(cuts | {node.answer_field}))
     state = replace(state, answers=with_answers(state.answers, updates))
     if node.action or node.next:
-        moved = _act(ctx, state, node, node.action, node.next or ctx.tree.main)
+        moved = _act(ctx, state, node, node.action, node.next or ctx.tree.main, events)
         return replace(moved, hint=moved.hint or (m.TEXT_CUT if cut else ""))
     return replace(state, pending=None, page=0)
 
@@ -406,7 +409,7 @@ def _with_hint(ctx: Context, screen: Screen, hint: str) -> Screen:
     return screen
 
 
-__all__ = ["Action", "ActionResult", "Context", "Event", "LANGUAGE_NODE", "LanguageChosen",
-           "Query", "RESUME_NODE", "Service", "SmsRequested", "State",
+__all__ = ["Action", "ActionRequested", "ActionResult", "Context", "Event", "LANGUAGE_NODE",
+           "LanguageChosen", "Query", "RESUME_NODE", "Service", "SmsRequested", "State",
            "first_state",
            "is_resumable", "nav", "replay", "resume_offer", "step", "step_events", "view"]

@@ -6,19 +6,31 @@ text. Only the start (language, content version, resume offer) is decided
 from the database, once; after that each hop replays inputs through the
 engine, usually just the newest one thanks to a per-process cache. Retried
 callbacks therefore get the same answer, and any worker can serve any hop.
+
+A hop reads as parse (the endpoint's ``Inbound``) -> step (the conversation
+core, which runs the actions a replayed input asks for again under the same
+key: the same reference) -> apply (the newest input's events) -> render.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
-from ussd_app.complaints.service import Caller
 from ussd_app.content.registry import ContentRegistry
-from ussd_app.conversation import apply_events, into_store
+from ussd_app.conversation import (
+    NEW,
+    RESUME,
+    Caller,
+    Conversation,
+    Inbound,
+    apply_events,
+    dump_state,
+    identify,
+    into_store,
+    load_state,
+)
 from ussd_app.engine import messages as m
 from ussd_app.engine.answers import Action
 from ussd_app.engine.events import Event
@@ -29,14 +41,12 @@ from ussd_app.engine.machine import (
     State,
     first_state,
     is_resumable,
-    replay,
     resume_offer,
-    step_events,
     view,
 )
 from ussd_app.engine.model import Tree
 from ussd_app.engine.screens import Layout, Screen, Translate
-from ussd_app.privacy.protect import SEALED, PhoneHasher, Sealer, is_withheld, open_text, seal_text
+from ussd_app.privacy.protect import SEALED, PhoneHasher, Sealer, open_text, seal_text
 from ussd_app.store import SessionRow, Store
 
 CACHE_SIZE = 20_000
@@ -67,46 +77,55 @@ class UssdSessions:
         self.store, self.content, self.hasher, self.sealer = store, content, hasher, sealer
         self.layout, self.t = layout, t
         self.resume_seconds, self.draft_seconds = resume_seconds, draft_seconds
-        self.services = services or {}
-        self.actions = actions or {}
+        self.conversation = Conversation(t, services, actions)
         self._cache: dict[str, _Cached] = {}
         self._start_langs: dict[str, str] = {}
 
+    @property
+    def services(self) -> Mapping[str, Service]:
+        """The services the content may name (the agency search): health reads them."""
+        return self.conversation.services
+
     def answer(self, session_id: str, phone: str, text: str,
                now: float | None = None) -> Answer | None:
+        """The screen for one Africa's Talking hop (``receive`` of its ``Inbound``)."""
+        return self.receive(Inbound("ussd", "africastalking", session_id, phone, text,
+                                    RESUME if text else NEW), now)
+
+    def receive(self, msg: Inbound, now: float | None = None) -> Answer | None:
         """The screen for one hop, or None when no content can be served."""
         now = time.time() if now is None else now
+        session_id, text = msg.session_id, msg.content
         # A withheld number is one caller per session: nothing resumed or remembered.
-        withheld = is_withheld(phone)
-        phone_key = self.hasher.caller_key(phone, "ussd", session_id)
+        caller = identify(self.hasher, msg)
         cached = self._cache.get(session_id)
         if len(text) > MAX_TEXT or text.count("*") >= MAX_HOPS:
-            return self._too_long(phone_key, cached)
+            return self._too_long(caller.phone_key, cached)
         # A session's start never changes, so a row this process has seen can be reused.
         row = cached[0] if cached else self.store.session(session_id)
-        if row is None or row.phone_key != phone_key:
-            row = self._start(session_id, phone, phone_key, now)
+        if row is None or row.phone_key != caller.phone_key:
+            row = self._start(session_id, caller, now)
             if row is None:
                 return None
         tree = self.content.get(row.version)
         if tree is None:
             return None
-        ctx = self._ctx(tree, session_id, phone, phone_key)
-        state, events = self._replay(ctx, row, text, cached)
+        ctx = self._ctx(tree, session_id)
+        state, events = self._replay(ctx, row, text, cached, caller)
         self._remember(session_id, row, ctx.tree.version, text, state, events)
         screen = view(ctx, state)
-        resumable = is_resumable(tree, state) and not withheld
+        resumable = is_resumable(tree, state) and not caller.withheld
         self.store.save_session(replace(
             row, updated_at=now, last_text=self._keep(text[:MAX_TEXT_KEPT], state, resumable),
             resumable=resumable, ended=screen.end))
-        if state.lang and state.lang != self._start_lang(row) and not withheld:
-            self.store.set_phone_language(phone_key, state.lang)
+        if state.lang and state.lang != self._start_lang(row) and not caller.withheld:
+            self.store.set_phone_language(caller.phone_key, state.lang)
         if events:
             # The key names the hop without the path typed (it may hold a PIN): keyed, as an
             # unkeyed hash of a short path is found by trying them all.
             digest = self.hasher.text_digest(text)
-            apply_events(events, tree, phone, phone_key, self.sealer,
-                         f"ussd:{session_id}:{digest}", into_store(self.store))
+            apply_events(events, tree, caller, self.sealer, f"ussd:{session_id}:{digest}",
+                         into_store(self.store))
         return Answer(screen, self.layout.render(screen, self.t))
 
     def _too_long(self, phone_key: str, cached: _Cached | None) -> Answer | None:
@@ -120,9 +139,8 @@ class UssdSessions:
         screen = Screen(lang=lang, body=self.t(lang, m.SESSION_TOO_LONG), end=True)
         return Answer(screen, self.layout.render(screen, self.t))
 
-    def _ctx(self, tree: Tree, session_id: str, phone: str, phone_key: str) -> Context:
-        return Context(tree, self.layout, self.t, self.services, self.actions,
-                       session=f"ussd:{session_id}", caller=Caller("ussd", phone, phone_key))
+    def _ctx(self, tree: Tree, session_id: str) -> Context:
+        return self.conversation.context(tree, self.layout, f"ussd:{session_id}")
 
     def _keep(self, text: str, state: State, resumable: bool) -> str:
         """The inputs to store for a resume: sealed once the caller has typed answers.
@@ -137,14 +155,10 @@ class UssdSessions:
             return seal_text(self.sealer, text)
         return text
 
-    def _start_json(self, stored: str) -> dict[str, Any]:
-        """How a session started; sealed when it offers a draft (what was typed) again."""
-        try:
-            stored = open_text(self.sealer, stored)
-        except Exception:  # the secret key changed: start at the first screen
-            return {"lang": None, "node": LANGUAGE_NODE}
-        data: dict[str, Any] = json.loads(stored)
-        return data
+    def _start_state(self, stored: str) -> State:
+        """How a session started; sealed when it offers a draft (what was typed) again.
+        Unreadable (the secret key changed): at the first screen."""
+        return load_state(self.sealer, stored) or State(lang=None, node=LANGUAGE_NODE)
 
     def _kept(self, stored: str) -> str:
         try:
@@ -152,11 +166,11 @@ class UssdSessions:
         except Exception:  # the secret key changed: nothing to resume
             return ""
 
-    def _start(self, session_id: str, phone: str, phone_key: str,
-               now: float) -> SessionRow | None:
+    def _start(self, session_id: str, caller: Caller, now: float) -> SessionRow | None:
         tree = self.content.current
         if tree is None:
             return None
+        phone_key = caller.phone_key
         start = first_state(tree, self.store.phone_language(phone_key))
         version = tree.version
         since = now - max(self.resume_seconds, self.draft_seconds)
@@ -164,30 +178,30 @@ class UssdSessions:
         if previous and previous.resumable and not previous.ended:
             old_tree = self.content.get(previous.version) or tree
             # The dropped session's own id: its actions see their own keys again.
-            where = replay(self._ctx(old_tree, previous.id, phone, phone_key),
-                           State.from_json(self._start_json(previous.start)),
-                           split_inputs(self._kept(previous.last_text)))
+            where = self.conversation.replay(self._ctx(old_tree, previous.id),
+                                             self._start_state(previous.start),
+                                             split_inputs(self._kept(previous.last_text)),
+                                             caller)
             # A complaint half written may be picked up for longer than a menu walk.
             window = self.draft_seconds if where.answers else self.resume_seconds
             if previous.updated_at >= now - window and is_resumable(old_tree, where):
                 start, version = resume_offer(where), old_tree.version
-        data = json.dumps(start.to_json(), ensure_ascii=False)
-        if start.resume is not None and start.resume.answers:  # a draft offered again
-            data = seal_text(self.sealer, data)
+        # Sealed when it offers a draft (what was typed) again.
+        data = dump_state(self.sealer, start, start.resume is not None
+                          and bool(start.resume.answers))
         return SessionRow(id=session_id, phone_key=phone_key, started_at=now, updated_at=now,
                           version=version, start=data)
 
     def _start_lang(self, row: SessionRow) -> str | None:
         cached = self._start_langs.get(row.start)
         if cached is None:
-            cached = self._start_langs[row.start] = \
-                self._start_json(row.start).get("lang") or ""
+            cached = self._start_langs[row.start] = self._start_state(row.start).lang or ""
             if len(self._start_langs) > 1024:
                 self._start_langs.clear()
         return cached or None
 
-    def _replay(self, ctx: Context, row: SessionRow, text: str,
-                cached: _Cached | None) -> tuple[State, list[Event]]:
+    def _replay(self, ctx: Context, row: SessionRow, text: str, cached: _Cached | None,
+                caller: Caller) -> tuple[State, list[Event]]:
         """Step only the new inputs when this process saw the session's previous hop.
 
         The events are the newest input's only: the earlier ones were applied on their
@@ -197,23 +211,23 @@ class UssdSessions:
             if text == seen:
                 return state, events
             if not seen or text.startswith(seen + "*"):
-                return _last_events(ctx, state,
-                                    split_inputs(text[len(seen) + 1:] if seen else text))
-        return _last_events(ctx, State.from_json(self._start_json(row.start)),
-                            split_inputs(text))
+                return self._last_events(ctx, state, split_inputs(
+                    text[len(seen) + 1:] if seen else text), caller)
+        return self._last_events(ctx, self._start_state(row.start), split_inputs(text), caller)
+
+    def _last_events(self, ctx: Context, state: State, inputs: list[str],
+                     caller: Caller) -> tuple[State, list[Event]]:
+        """Replay the inputs; the events of the last one only."""
+        if not inputs:
+            return state, []
+        before = self.conversation.replay(ctx, state, inputs[:-1], caller)
+        return self.conversation.step(ctx, before, inputs[-1], caller)
 
     def _remember(self, session_id: str, row: SessionRow, version: str, text: str,
                   state: State, events: list[Event]) -> None:
         if len(self._cache) >= CACHE_SIZE:
             self._cache.pop(next(iter(self._cache)), None)
         self._cache[session_id] = (row, version, text, state, events)
-
-
-def _last_events(ctx: Context, state: State, inputs: list[str]) -> tuple[State, list[Event]]:
-    """Replay the inputs; the events of the last one only."""
-    if not inputs:
-        return state, []
-    return step_events(ctx, replay(ctx, state, inputs[:-1]), inputs[-1])
 
 
 def split_inputs(text: str) -> list[str]:

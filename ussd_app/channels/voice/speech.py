@@ -1,0 +1,240 @@
+"""What a voice caller hears: a screen read out, its keys, and the verb that listens.
+
+A menu is read out with "press N" after each option; typed answers become
+keypad entries ending with ``#`` (a PIN, a reference, a phone number) and
+free-text questions are answered by speaking after the tone. What the caller
+hears comes from the prompt library: a field recording, else generated
+speech, else the provider's own voice, else the fallback language; never
+silence. A text with no prompt yet is made in the background while the
+caller hears "one moment" (at most ``MAX_WAITS`` times).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from ussd_app.channels.voice.reply import Gather, Hangup, Record, Redirect, Reply, Speak
+from ussd_app.engine.machine import LANGUAGE_NODE, Context, State, view
+from ussd_app.engine.model import ASK, Tree
+from ussd_app.engine.screens import Translate
+from voice_prompts import Spoken
+from voice_prompts.manifest import sentences
+
+# Phrases only the voice line speaks (the menus' own labels come from the content).
+from voice_prompts.phrases import (
+    GOODBYE,
+    KEYPAD_THEN_HASH,
+    ONE_MOMENT,
+    PRESS,
+    RECORD_AFTER_TONE,
+    SPEAK_AFTER_TONE,
+    WELCOME,
+)
+
+KEYPAD_INPUTS = ("digits", "pin", "phone", "reference")
+# A question whose answer may be longer than one SMS (the complaint itself): two minutes
+# to say it; other spoken answers less.
+LONG_TEXT = 160
+LONG_SECONDS, SHORT_SECONDS = 120, 30
+MAX_WAITS = 3  # "one moment" while a piece is rendered, then go on without it
+# A reference or a phone number (6 digits or more): spoken digit by digit. Shorter
+# numbers (a day, a year) are words of their sentence.
+_DIGITS = re.compile(r"\+?\d(?:[ \-]?\d){5,}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_WORDLESS = re.compile(r"^[\W_]*$")
+
+
+class Prompts:
+    """What the call logic needs of ``voice_prompts.PromptLibrary`` (see there)."""
+
+    def speak(self, tree: Tree, t: Translate, lang: str, text: str,
+              says: Callable[[str], bool]) -> Any: ...
+    def prompt(self, tree: Tree, t: Translate, lang: str, prompt_id: str,
+               says: Callable[[str], bool]) -> Any: ...
+    def digit(self, tree: Tree, t: Translate, lang: str, d: str,
+              says: Callable[[str], bool]) -> Any: ...
+    def render_dynamic(self, lang: str, text: str) -> None: ...
+
+
+@dataclass
+class Channel:
+    """A provider's particulars: its speech, and the URL its next request goes to."""
+
+    name: str
+    says: Callable[[str], bool]
+    url: Callable[[Mapping[str, str]], str]
+
+
+def channel_url(base: str, path: str, token: str | None) -> Callable[[Mapping[str, str]], str]:
+    def url(params: Mapping[str, str]) -> str:
+        query = dict(params)
+        if token:
+            query["token"] = token
+        return f"{base.rstrip('/')}{path}?{urlencode(query)}"
+    return url
+
+
+class Speech:
+    def __init__(self, prompts: Prompts, t: Translate,
+                 background: Callable[[Callable[[], object], str], None] | None = None):
+        self.prompts, self.t = prompts, t
+        self._background = background
+        self._rendering: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def sorry(self, tree: Tree, lang: str, text: str, channel: Channel) -> Reply:
+        """Say ``text`` and end the call (something broke: never silence)."""
+        return (Speak(tuple(self._spoken(tree, lang, text, channel, [], MAX_WAITS))), Hangup())
+
+    def screen(self, ctx: Context, state: State, channel: Channel, welcome: bool = False,
+               wait: int = 0, silence: int = 0) -> Reply:
+        """What the caller hears of a state, and the verb that waits for their answer."""
+        tree, lang = ctx.tree, ctx.lang(state)
+        screen = view(ctx, state)
+        node = tree.nodes.get(state.node)
+        missing: list[str] = []
+        pieces: list[Any] = []
+
+        def say(text: str, as_lang: str = lang) -> None:
+            pieces.extend(self._spoken(tree, as_lang, text, channel, missing, wait))
+
+        def ui(msgid: str, as_lang: str = lang) -> None:
+            say(self.t(as_lang, msgid), as_lang)
+
+        def keys(key_text: str, as_lang: str = lang) -> None:
+            for d in key_text:
+                piece = self.prompts.digit(tree, self.t, as_lang, d, channel.says)
+                if piece is not None:
+                    pieces.append(piece)
+
+        if welcome:
+            ui(WELCOME)
+        for text in (screen.hint, screen.title, screen.body):
+            if text:
+                say(text)
+        if state.node == LANGUAGE_NODE:
+            for number, language in enumerate(tree.languages, start=1):
+                piece = self.prompts.prompt(tree, self.t, language.code,
+                                            f"language/{language.code}", channel.says)
+                if piece is not None:
+                    pieces.append(piece)
+                keys(str(number), language.code)
+        else:
+            for option_key, label in (*screen.options, *screen.nav):
+                say(label)
+                ui(PRESS)
+                keys(option_key)
+        seq = {"s": str(state.seq)}
+        if missing and wait < MAX_WAITS:
+            for text in missing:
+                self._render_later(lang, text)
+            hold = list(self._spoken(tree, lang, self.t(lang, ONE_MOMENT), channel, [], 99))
+            return (Speak(tuple(hold)),
+                    Redirect(channel.url({**seq, "ev": "wait", "w": str(wait + 1)}), pause=1))
+        if screen.end:
+            ui(GOODBYE)
+            return (Speak(tuple(pieces)), Hangup())
+        quiet = channel.url({**seq, "ev": "silence", "n": str(silence + 1)})
+        if node is not None and node.type == ASK and state.pending:
+            if node.input in KEYPAD_INPUTS or node.service:
+                ui(KEYPAD_THEN_HASH)
+                return (Gather(tuple(pieces), channel.url(seq), quiet, timeout=8),)
+            long = node.max_length > LONG_TEXT
+            ui(RECORD_AFTER_TONE if long else SPEAK_AFTER_TONE)
+            seconds = LONG_SECONDS if long else SHORT_SECONDS
+            return (Record(tuple(pieces), channel.url({**seq, "ev": "record"}), quiet,
+                           max_length=seconds),)
+        return (Gather(tuple(pieces), channel.url(seq), quiet),)
+
+    def goodbye(self, ctx: Context, state: State, channel: Channel) -> Reply:
+        lang = ctx.lang(state)
+        pieces = self._spoken(ctx.tree, lang, self.t(lang, GOODBYE), channel, [], MAX_WAITS)
+        return (Speak(tuple(pieces)), Hangup())
+
+    def _spoken(self, tree: Tree, lang: str, text: str, channel: Channel, missing: list[str],
+                wait: int) -> list[Any]:
+        """A text as pieces: its prompt; else line by line, "label: answer" as its two
+        prompts, and numbers digit by digit between the words."""
+        lines = [" ".join(line.replace("\u200f", "").split()) for line in text.split("\n")]
+        lines = [line for line in lines if line and not _WORDLESS.match(line)]
+        if not lines:
+            return []
+        whole = self.prompts.speak(tree, self.t, lang, " ".join(lines), channel.says)
+        if whole is not None:
+            return [whole]
+        pieces: list[Any] = []
+        for line in lines:
+            found = self.prompts.speak(tree, self.t, lang, line, channel.says) \
+                if len(lines) > 1 else None
+            if found is not None:
+                pieces.append(found)
+                continue
+            label, colon, value = line.partition(": ")
+            parts = [label, value] if colon and not _DIGITS.search(label) else [line]
+            for part in parts:
+                pieces += self._numbers(tree, lang, part, channel, missing, wait)
+        return [p for p in pieces if p is not None]
+
+    def _numbers(self, tree: Tree, lang: str, text: str, channel: Channel,
+                 missing: list[str], wait: int) -> list[Any]:
+        bare = "".join(text.split())
+        if len(bare) >= 3 and bare.isascii() and bare.isdigit():  # a PIN, a short number
+            return [self.prompts.digit(tree, self.t, lang, d, channel.says) for d in bare]
+        pieces: list[Any] = []
+        at = 0
+        for found in _DIGITS.finditer(text):
+            if _DATE.fullmatch(found.group()):
+                continue  # a date is said as a date, with its sentence
+            pieces += self._words(tree, lang, text[at:found.start()], channel, missing, wait)
+            pieces += [self.prompts.digit(tree, self.t, lang, d, channel.says)
+                       for d in found.group() if d.isdigit()]
+            at = found.end()
+        pieces += self._words(tree, lang, text[at:], channel, missing, wait)
+        return pieces
+
+    def _words(self, tree: Tree, lang: str, text: str, channel: Channel, missing: list[str],
+               wait: int) -> list[Any]:
+        """Words between numbers: the whole, else sentence by sentence (a template's fixed
+        words and a filled-in status are prompts of their own); else made on the side."""
+        text = text.strip(" :.,;-")
+        if not text or _WORDLESS.match(text):
+            return []
+        found = self.prompts.speak(tree, self.t, lang, text, channel.says)
+        if found is not None:
+            return [found]
+        parts = sentences(text)
+        if len(parts) > 1:
+            return [p for part in parts
+                    for p in self._words(tree, lang, part, channel, missing, wait)]
+        if wait < MAX_WAITS:
+            missing.append(text)
+        elif channel.says(lang):
+            return [Spoken(kind="say", text=text, lang=lang, source="provider")]
+        return []
+
+    def _render_later(self, lang: str, text: str) -> None:
+        """Speech for a text not in the manifest (a status, a date), made off the webhook."""
+        with self._lock:
+            if (lang, text) in self._rendering:
+                return
+            self._rendering.add((lang, text))
+
+        def render() -> None:
+            try:
+                self.prompts.render_dynamic(lang, text)
+            finally:
+                with self._lock:
+                    self._rendering.discard((lang, text))
+
+        if self._background is not None:
+            self._background(render, "voice-render")
+
+
+
+
+__all__ = ["Channel", "KEYPAD_INPUTS", "MAX_WAITS", "Prompts", "Speech", "channel_url"]
