@@ -9,12 +9,12 @@ provider sends nothing: messages stay stored (offline, development).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import requests
 
+from ussd_app import settings
 from ussd_app.parsing import bounded_int
 
 TIMEOUT = (3.05, 10.0)  # (connect, read) at most; shorter when the outbox lease is short
@@ -162,34 +162,34 @@ class KannelProvider:
         raise SendError(f"Kannel {answer.status_code}: {answer.text[:200]}", temporary)
 
 
-def make_provider(config: Mapping[str, Any],
+def make_provider(config: settings.Config,
                   timeout: tuple[float, float] | None = None) -> Provider:
     """The provider MIGRANTLINE_SMS_PROVIDER names, from its settings."""
-    name = str(config.get("MIGRANTLINE_SMS_PROVIDER") or "outbox").lower()
-    base = str(config.get("MIGRANTLINE_BASE_URL") or "").rstrip("/")
-    token = config.get("MIGRANTLINE_WEBHOOK_TOKEN")
+    config = settings.of(config)
+    name = config.sms_provider
+    base = config.base_url.rstrip("/")
+    token = config.webhook_token
     query = f"?{urlencode({'token': token})}" if token else ""
 
     def need(*names: str) -> list[str]:
-        missing = [n for n in names if not config.get(n)]
+        missing = [n for n in names if not config.named(n)]
         if missing:
             raise ValueError(f"MIGRANTLINE_SMS_PROVIDER={name} needs " + ", ".join(missing))
-        return [str(config[n]) for n in names]
+        return [str(config.named(n)) for n in names]
 
     if name == "outbox":
         return StoreOnly()
     if name == "africastalking":
         username, key = need("AT_USERNAME", "AT_API_KEY")
-        return AtProvider(username, key, config.get("AT_SENDER_ID"),
-                          config.get("AT_API_URL") or None, timeout)
+        return AtProvider(username, key, config.at_sender_id, config.at_api_url, timeout)
     if name == "twilio":
         sid, token_, number = need("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
                                    "TWILIO_FROM_NUMBER")
         return TwilioProvider(sid, token_, number, f"{base}/sms/twilio/status" if base else None,
-                              config.get("TWILIO_API_URL") or None, timeout)
+                              config.twilio_api_url, timeout)
     if name == "kannel":
         url, user, password = need("KANNEL_SENDSMS_URL", "KANNEL_USERNAME", "KANNEL_PASSWORD")
-        return KannelProvider(url, user, password, config.get("KANNEL_SENDER") or None,
+        return KannelProvider(url, user, password, config.kannel_sender,
                               f"{base}/sms/kannel/delivery{query}" if base else None, timeout)
     raise ValueError(f"MIGRANTLINE_SMS_PROVIDER must be africastalking, twilio, kannel or "
                      f"outbox, not {name!r}")

@@ -75,7 +75,7 @@ def language_number(lang: str) -> str | None:
     from ussd_app.engine.loader import ContentError, read_tree
 
     try:
-        tree = read_tree(Path(str(settings.load()["MIGRANTLINE_CONTENT_DIR"])))
+        tree = read_tree(settings.load().content_dir)
     except ContentError:
         return None
     codes = list(tree.language_codes)
@@ -189,7 +189,7 @@ def _prompt_texts() -> dict[str, str]:
     from ussd_app.i18n import default_catalogs
 
     try:
-        tree = read_tree(Path(str(settings.load()["MIGRANTLINE_CONTENT_DIR"])))
+        tree = read_tree(settings.load().content_dir)
     except ContentError:
         return {}
     from voice_prompts import VOICE_UI_MESSAGES, build_manifest

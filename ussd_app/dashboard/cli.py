@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import click
@@ -24,7 +23,7 @@ def _accounts() -> Accounts:
     from ussd_app.store import open_store
 
     config = settings.load()
-    return Accounts(open_store(Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()), config)
+    return Accounts(open_store(config.data_dir), config)
 
 
 def _audit(accounts: Accounts, action: str, operator: dict[str, Any], detail: str = "") -> None:
