@@ -184,7 +184,7 @@ def _relative(directory: Path, line: str) -> str:
 @click.option("--verbose", "-v", is_flag=True,
               help="also print each article's SMS segments and encoding per language")
 def content_check(directory: Path | None, verbose: bool) -> None:
-    directory = directory or Path(str(settings.load()["MIGRANTLINE_CONTENT_DIR"]))
+    directory = directory or settings.load().content_dir
     if _check_content(directory, verbose=verbose):
         sys.exit(1)
 

@@ -64,7 +64,7 @@ def add(email: str, role: str, name: str) -> None:
     _audit(accounts, "operator_add", {"id": operator_id, "email": email.strip().lower()},
            f"role {role}")
     click.echo(f"{role} {email.strip().lower()} added; sign in at "
-               f"{str(settings.load()['MIGRANTLINE_BASE_URL']).rstrip('/')}/operator/")
+               f"{settings.load().base_url.rstrip('/')}/operator/")
 
 
 @operators.command("list", help="Every account, with its role and last sign-in.")
