@@ -109,10 +109,18 @@ class Setting:
     parse: Parse = text
 
     def read(self, value: Any) -> Any:
-        """The typed value of ``value`` (the default when it is None or blank)."""
-        raw = "" if value is None else str(value).strip()
-        raw = raw or (self.default or "")
-        return self.parse(self.name, raw) if raw else None
+        """The typed value of ``value`` (the default when it is None or blank).
+
+        Text and paths are kept as written (a password may end in a space); numbers,
+        switches and choices are read without the spaces around them.
+        """
+        raw = "" if value is None else str(value)
+        if not raw.strip():
+            raw = self.default or ""
+        if not raw:
+            return None
+        return self.parse(self.name, raw if self.parse in (text, path, resolved_path)
+                          else raw.strip())
 
 
 def setting(name: str, default: str | None, parse: Parse, help: str) -> Any:
