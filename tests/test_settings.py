@@ -28,6 +28,7 @@ BAD = [  # (setting, value): words, signs, exponents, other scripts' digits, out
     ("MIGRANTLINE_OUTBOX_LEASE_SECONDS", "0"), ("MIGRANTLINE_BODY_TIMEOUT_SECONDS", "-2"),
     ("MIGRANTLINE_DEMO", "maybe"), ("MIGRANTLINE_OUTBOX_WORKER", "enabled"),
     ("MIGRANTLINE_SMS_PROVIDER", "pigeon"), ("MIGRANTLINE_LOG_LEVEL", "LOUD"),
+    ("MIGRANTLINE_TTS_ONLINE", "sometimes"), ("MIGRANTLINE_VOICE_CALLBACK", "never"),
 ]
 
 
@@ -89,6 +90,18 @@ def test_every_switch_accepts_the_same_words() -> None:
             assert settings.load(environ={setting.name: word}).named(setting.name) is False
         with pytest.raises(SettingError, match=f"{setting.name} must be on or off"):
             settings.load(environ={setting.name: "enabled"})
+
+
+def test_settings_that_can_be_off_take_the_switch_words_for_it() -> None:
+    for name in ("MIGRANTLINE_TTS_ONLINE", "MIGRANTLINE_VOICE_CALLBACK"):
+        for word in ("off", "0", "false", "no", "OFF", " No "):
+            assert settings.load(environ={name: word}).named(name) == "off"
+    for word in ("on", "1", "true", "yes", "auto", "AUTO"):  # gTTS when reachable
+        assert settings.load(environ={"MIGRANTLINE_TTS_ONLINE": word}).tts_online == "auto"
+    assert settings.load(environ={"MIGRANTLINE_VOICE_CALLBACK": "Always"}).voice_callback \
+        == "always"
+    with pytest.raises(SettingError, match="MIGRANTLINE_VOICE_CALLBACK must be one of missed"):
+        settings.load(environ={"MIGRANTLINE_VOICE_CALLBACK": "yes"})  # missed or always?
 
 
 def test_yes_turns_the_outbox_worker_on_as_it_does_every_switch(tmp_path: Path) -> None:

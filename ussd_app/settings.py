@@ -91,13 +91,20 @@ def decimal(lo: float, hi: float) -> Parse:
     return parse
 
 
-def choice(*words: str) -> Parse:
-    """One of ``words``, in any case (kept in the case ``words`` are written in)."""
+def choice(*words: str, on: str | None = None, off: str | None = None) -> Parse:
+    """One of ``words``, in any case (kept in the case ``words`` are written in); with
+    ``on``/``off``, the switch's words too (``no`` is ``off``), as every switch takes them."""
     def parse(name: str, value: str) -> str:
         for word in words:
             if value.lower() == word.lower():
                 return word
-        raise _refuse(name, "one of " + ", ".join(words), value)
+        if on is not None and value.lower() in ON_WORDS:
+            return on
+        if off is not None and value.lower() in OFF_WORDS:
+            return off
+        also = [f"{', '.join(w)} for {v}" for v, w in ((on, ON_WORDS), (off, OFF_WORDS)) if v]
+        raise _refuse(name, "one of " + ", ".join(words)
+                      + (f" ({'; '.join(also)})" if also else ""), value)
     return parse
 
 
@@ -144,11 +151,12 @@ class Settings:
         "on: the service generates, in the background, the audio of prompts that have "
         "none yet (one process at a time); off: only `migrantline prompts render` does")
     voice_callback: str = setting(
-        "MIGRANTLINE_VOICE_CALLBACK", "missed", choice("missed", "always", "off"),
+        "MIGRANTLINE_VOICE_CALLBACK", "missed", choice("missed", "always", "off", off="off"),
         "missed: call back an inbound caller who hung up within 20 s without pressing a "
         "key; always: refuse every inbound call unanswered (free for the caller) and call "
         "back; off: never call back")
-    tts_online: str = setting("MIGRANTLINE_TTS_ONLINE", "auto", choice("auto", "off"),
+    tts_online: str = setting(
+        "MIGRANTLINE_TTS_ONLINE", "auto", choice("auto", "off", on="auto", off="off"),
         "auto: generate prompts with gTTS when it is installed and Google is reachable "
         "(else espeak-ng); off: espeak-ng only")
     base_url: str = setting("MIGRANTLINE_BASE_URL", "http://127.0.0.1:5000", text,
