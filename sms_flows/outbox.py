@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from sms_flows.providers import Provider, StoreOnly
-from ussd_app import jobs
+from ussd_app import jobs, settings
 from ussd_app import store as db
 from ussd_app.errors import ProviderError
 from ussd_app.privacy.protect import PhoneHasher, Sealer, open_text, redact
@@ -209,27 +209,25 @@ class OutboxWorker:
             self._pool = None
 
 
-def make_worker(config: Any, store: db.Store, secret: bytes) -> OutboxWorker:
+def make_worker(config: settings.Config, store: db.Store, secret: bytes) -> OutboxWorker:
     """A worker for the configured provider (raises ValueError on missing settings)."""
     from sms_flows.providers import make_provider, send_timeout
-    from ussd_app import settings
     from ussd_app.web import quiet_http_clients
 
     quiet_http_clients()  # Kannel's request URL holds the number and the text
-    lease = float(config.get("MIGRANTLINE_OUTBOX_LEASE_SECONDS") or 120)
+    config = settings.of(config)
+    lease = config.outbox_lease_seconds
     return OutboxWorker(store, make_provider(config, send_timeout(lease)), Sealer(secret),
                         PhoneHasher(secret),
-                        max_attempts=settings.integer(config, "MIGRANTLINE_OUTBOX_MAX_ATTEMPTS"),
-                        backoff=float(config.get("MIGRANTLINE_OUTBOX_BACKOFF_SECONDS") or 30),
+                        max_attempts=config.outbox_max_attempts,
+                        backoff=config.outbox_backoff_seconds,
                         lease=lease)
 
 
 def start_background(services: Any) -> threading.Event:
     """Run the worker in a daemon thread of this process; set the event to stop it."""
-    from ussd_app import settings
-
-    config = services.config
-    data_dir = Path(config["MIGRANTLINE_DATA_DIR"]).resolve()
+    config: settings.Settings = services.config
+    data_dir = config.data_dir
     worker = make_worker(config, services.store, settings.secret_key(config, data_dir))
     stop = threading.Event()
     heartbeat = jobs.Heartbeat("outbox-worker", 1.0, owner=str(data_dir))  # for /healthz

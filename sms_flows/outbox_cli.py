@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import threading
-from pathlib import Path
 
 import click
 
@@ -26,7 +25,7 @@ def send(forever: bool, interval: float) -> None:
     from ussd_app.store import open_store
 
     config = settings.load()
-    data_dir = Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()
+    data_dir = config.data_dir
     store = open_store(data_dir)
     try:
         worker = make_worker(config, store, settings.secret_key(config, data_dir))
@@ -55,7 +54,7 @@ def status() -> None:
     from ussd_app.store import open_store, outbox_counts
 
     config = settings.load()
-    store = open_store(Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve())
+    store = open_store(config.data_dir)
     counts = outbox_counts(store)
     for name in ("queued", "sending", "sent", "delivered", "failed", "dead", "suppressed"):
         click.echo(f"{name:<11}{counts.get(name, 0)}")

@@ -10,10 +10,10 @@ stay stored (offline, development).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlencode
 
+from ussd_app import settings
 from ussd_app.errors import ProviderError
 from ussd_app.providers.africastalking import AtSms
 from ussd_app.providers.kannel import KannelSms
@@ -47,34 +47,34 @@ class StoreOnly:
         raise ProviderError("the outbox provider only stores messages")
 
 
-def make_provider(config: Mapping[str, Any], timeout: tuple[float, float] | None = None,
+def make_provider(config: settings.Config, timeout: tuple[float, float] | None = None,
                   transport: Transport | None = None) -> Provider:
     """The provider MIGRANTLINE_SMS_PROVIDER names, from its settings."""
-    name = str(config.get("MIGRANTLINE_SMS_PROVIDER") or "outbox").lower()
-    base = str(config.get("MIGRANTLINE_BASE_URL") or "").rstrip("/")
-    token = config.get("MIGRANTLINE_WEBHOOK_TOKEN")
+    config = settings.of(config)
+    name = config.sms_provider
+    base = config.base_url.rstrip("/")
+    token = config.webhook_token
     query = f"?{urlencode({'token': token})}" if token else ""
 
     def need(*names: str) -> list[str]:
-        missing = [n for n in names if not config.get(n)]
+        missing = [n for n in names if not config.named(n)]
         if missing:
             raise ValueError(f"MIGRANTLINE_SMS_PROVIDER={name} needs " + ", ".join(missing))
-        return [str(config[n]) for n in names]
+        return [str(config.named(n)) for n in names]
 
     if name == "outbox":
         return StoreOnly()
     if name == "africastalking":
         username, key = need("AT_USERNAME", "AT_API_KEY")
-        return AtSms(username, key, config.get("AT_SENDER_ID"),
-                     config.get("AT_API_URL") or None, timeout, transport)
+        return AtSms(username, key, config.at_sender_id, config.at_api_url, timeout, transport)
     if name == "twilio":
         sid, token_, number = need("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
                                    "TWILIO_FROM_NUMBER")
         return TwilioSms(sid, token_, number, f"{base}/sms/twilio/status" if base else None,
-                         config.get("TWILIO_API_URL") or None, timeout, transport)
+                         config.twilio_api_url, timeout, transport)
     if name == "kannel":
         url, user, password = need("KANNEL_SENDSMS_URL", "KANNEL_USERNAME", "KANNEL_PASSWORD")
-        return KannelSms(url, user, password, config.get("KANNEL_SENDER") or None,
+        return KannelSms(url, user, password, config.kannel_sender,
                          f"{base}/sms/kannel/delivery{query}" if base else None, timeout,
                          transport)
     raise ValueError(f"MIGRANTLINE_SMS_PROVIDER must be africastalking, twilio, kannel or "

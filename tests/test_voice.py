@@ -226,7 +226,7 @@ def test_a_missing_or_corrupt_audio_file_falls_back_never_silence(voiced: Flask)
     caller.dial()
     main = caller.press("1")
     # Break every generated file of this screen: truncate one, delete another.
-    root = Path(services(voiced).config["MIGRANTLINE_DATA_DIR"]) / "audio" / "generated"
+    root = services(voiced).config.data_dir / "audio" / "generated"
     paths = [root / urlsplit(u).path.split("/audio/tts/")[1] for u in main.plays]
     paths[0].write_bytes(b"RIFF\x00\x00")
     paths[1].unlink()
@@ -257,7 +257,7 @@ def test_the_phone_number_is_not_stored_in_clear(app: Flask) -> None:
     caller.dial()
     caller.keys("1", "7")
     services(app).store.flush()
-    raw = (Path(services(app).config["MIGRANTLINE_DATA_DIR"]) / "migrantline.db").read_bytes()
+    raw = (services(app).config.data_dir / "migrantline.db").read_bytes()
     assert b"9779812345678" not in raw
 
 

@@ -17,12 +17,13 @@ from ussd_app import settings
 
 
 class _Main(click.Group):
-    """Turns a refused secret key into a one-line error (exit 1), from any command."""
+    """Turns a refused secret key or setting into a one-line error (exit 1), from any
+    command."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except settings.SecretKeyError as exc:
+        except (settings.SecretKeyError, settings.SettingError) as exc:
             raise click.ClickException(str(exc)) from None
 
 
@@ -53,7 +54,7 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool,
     from granian.constants import HTTPModes, Interfaces
 
     from ussd_app.content.sync import served_content_dir
-    from ussd_app.server import THREADS_ENV, http1_settings, seconds, trusted_proxies
+    from ussd_app.server import THREADS_ENV, http1_settings, trusted_proxies
 
     # The workers read the settings from the environment: the flags go there.
     if demo:
@@ -62,14 +63,13 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool,
         os.environ["MIGRANTLINE_INSECURE_OPEN_WEBHOOKS"] = "on"
     config = settings.load()
     auth = _webhook_auth(config, host)
-    try:  # refuse a bad timeout here, not in each worker
+    try:  # refuse a bad proxy address here, not in each worker (timeouts: settings.load)
         http1 = http1_settings(config)
-        seconds(config, "MIGRANTLINE_BODY_TIMEOUT_SECONDS")
         trusted_proxies(config)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     served = served_content_dir(config)  # the synced mirror once MIGRANTLINE_CENTRAL_URL is set
-    if config.get("MIGRANTLINE_CENTRAL_URL") and not served.is_dir():
+    if config.central_url and not served.is_dir():
         raise click.ClickException(f"no content has been synced into {served.parent} yet: run "
                                    "`migrantline content sync` first")
     problems = _check_content(served, quiet=True)
@@ -85,7 +85,7 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool,
     from ussd_app.store import open_store
 
     os.umask(0o077)  # what the workers create (audio, the database's WAL) is owner-only
-    data_dir = Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()
+    data_dir = config.data_dir
     secret = settings.secret_key(config, data_dir)  # a weak key: refused before anything
     settings.secure_data_dir(data_dir)
     store = open_store(data_dir)  # migrate once, up front
@@ -117,7 +117,7 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool,
             working_dir=Path.cwd()).serve()
 
 
-def _webhook_auth(config: dict[str, object], host: str) -> Any:
+def _webhook_auth(config: settings.Settings, host: str) -> Any:
     """The webhooks' policy ``serve`` starts with; a demo bound beyond this machine refused."""
     from ussd_app.channels.webhook_auth import WebhookAuth
 
@@ -184,7 +184,7 @@ def _relative(directory: Path, line: str) -> str:
 @click.option("--verbose", "-v", is_flag=True,
               help="also print each article's SMS segments and encoding per language")
 def content_check(directory: Path | None, verbose: bool) -> None:
-    directory = directory or Path(str(settings.load()["MIGRANTLINE_CONTENT_DIR"]))
+    directory = directory or settings.load().content_dir
     if _check_content(directory, verbose=verbose):
         sys.exit(1)
 
@@ -203,7 +203,7 @@ def content_preview(out: Path, lang: str | None, directory: Path | None) -> None
     from ussd_app.web import ussd_limits
 
     config = settings.load()
-    directory = directory or Path(str(config["MIGRANTLINE_CONTENT_DIR"]))
+    directory = directory or config.content_dir
     if not directory.is_dir():
         raise click.ClickException(f"{directory} is not a folder; give the content tree's path")
     layout = UssdLayout(ussd_limits(config))
@@ -244,16 +244,14 @@ def simulate(channel: str, phone: str, lang: str | None, url: str | None,
     from ussd_app.simulate import run, run_sms, run_voice
 
     config = settings.load()
-    base = url or str(config["MIGRANTLINE_BASE_URL"])
-    token = os.environ.get("MIGRANTLINE_WEBHOOK_TOKEN")
+    base = url or config.base_url
+    token = config.webhook_token
     if channel == "voice":  # as Twilio calls: signed when TWILIO_AUTH_TOKEN is set
-        auth = config.get("TWILIO_AUTH_TOKEN")
-        sys.exit(run_voice(base, phone, str(auth) if auth else None,
+        sys.exit(run_voice(base, phone, config.twilio_auth_token,
                            interactive=sys.stdin.isatty(),
-                           public=str(config["MIGRANTLINE_BASE_URL"]), token=token))
+                           public=config.base_url, token=token))
     if channel == "sms":
-        data_dir = Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()
-        sys.exit(run_sms(base, phone, token, data_dir, interactive=sys.stdin.isatty()))
+        sys.exit(run_sms(base, phone, token, config.data_dir, interactive=sys.stdin.isatty()))
     sys.exit(run(base, phone, lang, service_code, token, interactive=sys.stdin.isatty()))
 
 

@@ -63,13 +63,13 @@ def _problems(services: Any) -> tuple[list[str], dict[str, object]]:
         problems.append(probe)
     disk: dict[str, object] = {}
     try:
-        min_free = settings.integer(config, "MIGRANTLINE_MIN_FREE_MB")
+        min_free = config.min_free_mb
         free = shutil.disk_usage(data_dir).free // (1024 * 1024)
         disk = {"free_mb": free, "min_free_mb": min_free}
         if free < min_free:
             problems.append(f"the disk holding {data_dir} has {free} MB free, less than "
                             f"MIGRANTLINE_MIN_FREE_MB ({min_free})")
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         problems.append(f"free disk space unknown: {exc}")
     beats = jobs.heartbeats(str(data_dir))
     problems += [p for p in (h.problem() for h in beats) if p]
@@ -77,16 +77,15 @@ def _problems(services: Any) -> tuple[list[str], dict[str, object]]:
     return problems, {"disk": disk, "jobs": [h.as_dict() for h in beats], "outbox": outbox}
 
 
-def _outbox(config: Any, store: Any, problems: list[str]) -> dict[str, object]:
+def _outbox(config: settings.Settings, store: Any, problems: list[str]) -> dict[str, object]:
     """The age of the oldest message waiting to be sent, checked only with a real provider:
     with ``outbox`` (store only) messages wait by design. Whatever runs the worker (this
     process or ``migrantline outbox send --forever``), a message that waits too long means
     callers are not getting their receipts and answers."""
-    provider = str(config.get("MIGRANTLINE_SMS_PROVIDER") or "outbox").lower()
+    provider, max_age = config.sms_provider, config.outbox_max_age_minutes
     try:
-        max_age = settings.integer(config, "MIGRANTLINE_OUTBOX_MAX_AGE_MINUTES")
         oldest = store.oldest_unsent()
-    except (ValueError, sqlite3.Error) as exc:
+    except sqlite3.Error as exc:
         problems.append(f"outbox not checked: {exc}")
         return {"provider": provider}
     age = None if oldest is None else round((time.time() - oldest) / 60, 1)

@@ -24,7 +24,10 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ussd_app.settings import Settings
 
 from ussd_app.errors import InvalidInput
 
@@ -40,31 +43,18 @@ _REASONS = {400: "bad request: a bad Content-Length, or a body shorter than it",
             500: "internal error"}
 
 
-def seconds(config: Any, name: str) -> float:
-    """A positive number of seconds from the settings (decimals allowed, e.g. 0.5)."""
-    value = config.get(name)
-    try:
-        number = float(str(value))
-    except ValueError:
-        number = 0.0
-    if not 0 < number <= 3600:  # also refuses nan and inf
-        raise ValueError(f"{name} must be a number of seconds above 0 and at most 3600, "
-                         f"not {value!r}")
-    return number
-
-
-def http1_settings(config: Any) -> Any:
+def http1_settings(config: Settings) -> Any:
     """granian's HTTP/1 options: the header timeout, which also ends idle keep-alives."""
     from granian.http import HTTP1Settings
 
-    millis = int(seconds(config, "MIGRANTLINE_HEADER_TIMEOUT_SECONDS") * 1000)
+    millis = int(config.header_timeout_seconds * 1000)
     return HTTP1Settings(header_read_timeout=max(1, millis))
 
 
-def trusted_proxies(config: Any) -> frozenset[str]:
+def trusted_proxies(config: Settings) -> frozenset[str]:
     """Addresses whose X-Forwarded-For is believed (the reverse proxy's, e.g. 127.0.0.1)."""
     found = set()
-    for item in str(config.get("MIGRANTLINE_TRUSTED_PROXIES") or "").split(","):
+    for item in (config.trusted_proxies or "").split(","):
         if item.strip():
             try:
                 found.add(str(ipaddress.ip_address(item.strip())))
@@ -111,7 +101,7 @@ class Bridge:
         from ussd_app import settings
 
         config = settings.load()
-        self.body_timeout = seconds(config, "MIGRANTLINE_BODY_TIMEOUT_SECONDS")
+        self.body_timeout = config.body_timeout_seconds
         self.proxies = trusted_proxies(config)
         self.threads = max(1, int(os.environ.get(THREADS_ENV) or 1))
         self.app = self._load()

@@ -1,26 +1,112 @@
-"""Every configuration setting, with its default and help, in one list.
+"""Every configuration setting, with its default and help, read once into one typed object.
 
 Configuration comes only from the environment (and an optional ``.env``), so
 a deployment is described by one file and a fresh clone runs with none. The
 README's settings table is checked against this list by a test.
+
+``load()`` reads and parses every setting once, at start: a bad value stops
+the start with a message that names the setting and what it accepts (a
+``SettingError``), never a traceback from deep inside the first request that
+reads it. The result, a frozen ``Settings``, is what the code reads
+(``config.draft_minutes``, an int), never the raw strings. Numbers are parsed
+as requests are (``parsing.bounded_int``/``bounded_float``: ASCII digits, within
+bounds); every on/off switch by the one ``switch`` parser; a setting set to an
+empty value counts as unset (its default).
 """
 
 from __future__ import annotations
 
-import logging
-import math
 import os
-import re
-import secrets
-import zlib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ussd_app.errors import ConfigError
+from ussd_app.privacy import secret_key as _keys
+from ussd_app.privacy.secret_key import (  # noqa: F401 - re-exported: settings.check_key & co.
+    KEY_HELP,
+    MIN_KEY_BITS,
+    SecretKeyError,
+    check_key,
+    key_bits,
+    key_file,
+    secure_data_dir,
+)
 
-log = logging.getLogger(__name__)
+Parse = Callable[[str, str], Any]  # (setting name, non-empty text) -> value, or SettingError
+ON_WORDS = ("on", "1", "true", "yes")
+OFF_WORDS = ("off", "0", "false", "no")
+MINUTES_A_YEAR = 366 * 24 * 60
+SIX_HOURS = 6 * 3600
+
+
+class SettingError(ConfigError):
+    """A setting has a value the service cannot use; the message names it and what it takes."""
+
+
+def _refuse(name: str, accepts: str, text: str) -> SettingError:
+    return SettingError(f"{name} must be {accepts}, not {text!r}")
+
+
+def text(name: str, value: str) -> str:
+    return value
+
+
+def path(name: str, value: str) -> Path:
+    return Path(value)
+
+
+def resolved_path(name: str, value: str) -> Path:
+    return Path(value).resolve()
+
+
+def switch(name: str, value: str) -> bool:
+    """Every on/off setting: on, 1, true, yes or off, 0, false, no (any case)."""
+    word = value.lower()
+    if word in ON_WORDS or word in OFF_WORDS:
+        return word in ON_WORDS
+    raise _refuse(name, f"on or off ({', '.join(ON_WORDS)} / {', '.join(OFF_WORDS)})", value)
+
+
+def whole(lo: int, hi: int) -> Parse:
+    def parse(name: str, value: str) -> int:
+        from ussd_app.parsing import bounded_int  # lazy: werkzeug, not at CLI start-up
+
+        number = bounded_int(value, lo, hi)
+        if number is None:
+            raise _refuse(name, f"a whole number from {lo} to {hi}", value)
+        return number
+    return parse
+
+
+def decimal(lo: float, hi: float) -> Parse:
+    def parse(name: str, value: str) -> float:
+        from ussd_app.parsing import bounded_float  # lazy: werkzeug, not at CLI start-up
+
+        number = bounded_float(value, lo, hi)
+        if number is None:
+            raise _refuse(name, f"a number from {lo:g} to {hi:g} (decimals allowed, e.g. 0.5)",
+                          value)
+        return number
+    return parse
+
+
+def choice(*words: str, on: str | None = None, off: str | None = None) -> Parse:
+    """One of ``words``, in any case (kept in the case ``words`` are written in); with
+    ``on``/``off``, the switch's words too (``no`` is ``off``), as every switch takes them."""
+    def parse(name: str, value: str) -> str:
+        for word in words:
+            if value.lower() == word.lower():
+                return word
+        if on is not None and value.lower() in ON_WORDS:
+            return on
+        if off is not None and value.lower() in OFF_WORDS:
+            return off
+        also = [f"{', '.join(w)} for {v}" for v, w in ((on, ON_WORDS), (off, OFF_WORDS)) if v]
+        raise _refuse(name, "one of " + ", ".join(words)
+                      + (f" ({'; '.join(also)})" if also else ""), value)
+    return parse
 
 
 @dataclass(frozen=True)
@@ -28,305 +114,285 @@ class Setting:
     name: str
     default: str | None
     help: str
+    parse: Parse = text
+
+    def read(self, value: Any) -> Any:
+        """The typed value of ``value`` (the default when it is None or blank).
+
+        Text and paths are kept as written (a password may end in a space); numbers,
+        switches and choices are read without the spaces around them.
+        """
+        raw = "" if value is None else str(value)
+        if not raw.strip():
+            raw = self.default or ""
+        if not raw:
+            return None
+        return self.parse(self.name, raw if self.parse in (text, path, resolved_path)
+                          else raw.strip())
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("MIGRANTLINE_DATA_DIR", "./var",
-            "SQLite database, mirrored content, generated audio, outbox"),
-    Setting("MIGRANTLINE_MIN_FREE_MB", "200",
-            "/healthz answers 503 when the disk holding the data folder has less free space "
-            "than this many megabytes (filings would soon fail)"),
-    Setting("MIGRANTLINE_CONTENT_DIR", "./content", "content tree to serve"),
-    Setting("MIGRANTLINE_RECORDINGS_DIR", "./voice_prompts/recordings",
-            "field recordings of voice prompts (`migrantline prompts record` writes here)"),
-    Setting("MIGRANTLINE_PROMPTS_RENDER", "on",
-            "on: the service generates, in the background, the audio of prompts that have "
-            "none yet (one process at a time); off: only `migrantline prompts render` does"),
-    Setting("MIGRANTLINE_VOICE_CALLBACK", "missed",
-            "missed: call back an inbound caller who hung up within 20 s without pressing a "
-            "key; always: refuse every inbound call unanswered (free for the caller) and call "
-            "back; off: never call back"),
-    Setting("MIGRANTLINE_TTS_ONLINE", "auto",
-            "auto: generate prompts with gTTS when it is installed and Google is reachable "
-            "(else espeak-ng); off: espeak-ng only"),
-    Setting("MIGRANTLINE_BASE_URL", "http://127.0.0.1:5000",
-            "public base URL: audio links and Twilio signature checks"),
-    Setting("MIGRANTLINE_SECRET_KEY", None,
-            "signs cookies and derives encryption keys (at least 256 bits of entropy: "
-            "`migrantline keys generate`); made once and kept in the data dir (with a warning "
-            "at every start) when unset"),
-    Setting("MIGRANTLINE_WEBHOOK_TOKEN", None,
-            "every Africa's Talking and Kannel callback (and Twilio's, while TWILIO_AUTH_TOKEN "
-            "is unset) must carry ?token=<value>; without it those webhooks answer 403 and "
-            "`serve` refuses to start"),
-    Setting("MIGRANTLINE_AT_ALLOWED_IPS", None,
-            "Africa's Talking callbacks are also refused unless they come from one of these "
-            "addresses or networks (comma-separated CIDRs; the direct peer)"),
-    Setting("MIGRANTLINE_KANNEL_ALLOWED_IPS", None,
-            "Kannel callbacks are also refused unless they come from one of these addresses "
-            "or networks (comma-separated CIDRs; the direct peer)"),
-    Setting("MIGRANTLINE_INSECURE_OPEN_WEBHOOKS", "off",
-            "on: webhooks with no authentication configured are open to anyone (not for real "
-            "callers); `serve --insecure-open-webhooks` sets it"),
-    Setting("MIGRANTLINE_DEMO", "off",
-            "on: webhooks with no authentication configured answer this machine (loopback) "
-            "only, and `serve` binds 127.0.0.1 only; `serve --demo` (`make run`) sets it"),
-    Setting("MIGRANTLINE_SMS_PROVIDER", "outbox",
-            "africastalking, twilio, kannel or outbox (store only)"),
-    Setting("MIGRANTLINE_USSD_MAX_GSM7", "160", "characters per USSD screen in GSM-7"),
-    Setting("MIGRANTLINE_USSD_MAX_UCS2", "70", "characters per USSD screen in UCS-2"),
-    Setting("MIGRANTLINE_RESUME_MINUTES", "5",
-            "a redial within this many minutes of a dropped USSD session offers to continue"),
-    Setting("MIGRANTLINE_DRAFT_MINUTES", "60",
-            "a complaint half written (USSD or SMS) can be continued this long after the "
-            "caller dropped; then it is erased"),
-    Setting("MIGRANTLINE_RETENTION_DAYS", "365",
-            "`migrantline retention purge` erases the personal data of complaints closed "
-            "longer ago than this"),
-    Setting("MIGRANTLINE_SESSION_FLUSH_MS", "100",
-            "how often USSD session progress is written to the database, in milliseconds"),
-    Setting("MIGRANTLINE_CONTENT_POLL_SECONDS", "2",
-            "how often the content folder is checked for changes (hot reload); 0 turns it off"),
-    Setting("MIGRANTLINE_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
-    Setting("MIGRANTLINE_HEADER_TIMEOUT_SECONDS", "10",
-            "`serve` closes a connection whose request headers are not complete this long "
-            "after it opened or after its previous answer (also ends idle keep-alives)"),
-    Setting("MIGRANTLINE_BODY_TIMEOUT_SECONDS", "10",
-            "`serve` answers 408 and closes the connection when a request body is not all "
-            "in this long after its headers; also the most a stalled download may wait"),
-    Setting("MIGRANTLINE_TRUSTED_PROXIES", None,
-            "comma-separated addresses of reverse proxies (e.g. 127.0.0.1 for nginx on the "
-            "same host): for requests from them `serve` takes the client's address from the "
-            "last X-Forwarded-For entry"),
-    Setting("MIGRANTLINE_SMS_CONVERSATION_HOURS", "24",
-            "an SMS conversation (where a phone is in the menus) is kept this many hours"),
-    Setting("MIGRANTLINE_SMS_MAX_SEGMENTS", "2",
-            "SMS parts a menu reply may use before it pages behind 98"),
-    Setting("MIGRANTLINE_SMS_ARTICLE_MAX_SEGMENTS", "6",
-            "SMS parts an article asked for by SMS may use, sent concatenated"),
-    Setting("MIGRANTLINE_SMS_RATE_PER_HOUR", "30",
-            "inbound SMS answered per phone per hour; more are stored, not answered"),
-    Setting("MIGRANTLINE_OUTBOX_MAX_ATTEMPTS", "8",
-            "sending attempts before an outbox message is dead (kept, not sent)"),
-    Setting("MIGRANTLINE_OUTBOX_BACKOFF_SECONDS", "30",
-            "wait before the first retry; it doubles after each failed attempt (at most 6 h)"),
-    Setting("MIGRANTLINE_OUTBOX_LEASE_SECONDS", "120",
-            "how long a worker holds a message it is sending; a killed worker's messages are "
-            "taken again after this (the provider's HTTP timeouts are kept under half of it)"),
-    Setting("MIGRANTLINE_OUTBOX_KEEP_DAYS", "7",
-            "the text and number of an SMS are erased this many days after it was sent (or "
-            "failed); its status and size stay for the figures"),
-    Setting("MIGRANTLINE_OUTBOX_MAX_AGE_MINUTES", "60",
-            "with a real MIGRANTLINE_SMS_PROVIDER, /healthz answers 503 when a message has "
-            "waited to be sent longer than this; 0 turns the check off"),
-    Setting("MIGRANTLINE_OUTBOX_WORKER", "off",
-            "on: `serve` also runs the outbox worker in the background of each process"),
-    Setting("MIGRANTLINE_VOICE_PROVIDER", "none",
-            "places missed-call call-backs: twilio, africastalking or none (stored, not placed)"),
-    Setting("MIGRANTLINE_CALLBACK_PER_DAY", "3",
-            "call-backs one number can get in 24 hours; more missed calls are refused"),
-    Setting("MIGRANTLINE_CALLBACK_MIN_MINUTES", "10",
-            "a number's missed calls within this many minutes of its last call-back are refused"),
-    Setting("MIGRANTLINE_CALLBACK_GLOBAL_PER_DAY", "200",
-            "call-backs all numbers together can get in 24 hours; more missed calls are refused"),
-    Setting("MIGRANTLINE_CALLBACK_COUNTRIES", None,
-            "country calling codes call-backs may go to (e.g. 977,971), or * for any; unset: "
-            "the country of the number call-backs are placed from (TWILIO_FROM_NUMBER or "
-            "AT_VOICE_NUMBER). Premium-rate, shared-cost and personal numbers never"),
-    Setting("MIGRANTLINE_CALLBACK_MAX_ATTEMPTS", "5",
-            "attempts to place a call-back before it is dead (temporary errors only)"),
-    Setting("MIGRANTLINE_RECORDING_HOSTS", "api.twilio.com,*.africastalking.com",
-            "hosts complaint recordings are downloaded from (https only; an entry "
-            "`http://host[:port]` also allows plain http there, for a local stand-in)"),
-    Setting("MIGRANTLINE_RECORDING_MAX_MB", "10",
-            "a complaint recording larger than this many megabytes is refused"),
-    Setting("MIGRANTLINE_RECORDING_MAX_ATTEMPTS", "8",
-            "download attempts before a complaint recording is given up (dead)"),
-    Setting("MIGRANTLINE_RECORDING_BACKOFF_SECONDS", "60",
-            "wait before the first retry of a recording download; it doubles after each "
-            "failed attempt (at most 6 h)"),
-    Setting("AT_USERNAME", None, "Africa's Talking username"),
-    Setting("AT_API_KEY", None, "Africa's Talking API key"),
-    Setting("AT_SENDER_ID", None, "Africa's Talking sender id or short code"),
-    Setting("AT_API_URL", None,
-            "Africa's Talking API base URL for a stand-in (default: the SDK's own)"),
-    Setting("AT_VOICE_NUMBER", None,
-            "Africa's Talking voice number that call-backs are placed from (+E.164)"),
-    Setting("AT_VOICE_API_URL", None,
-            "Africa's Talking voice API base URL for a stand-in (default: the SDK's own)"),
-    Setting("TWILIO_ACCOUNT_SID", None, "Twilio account"),
-    Setting("TWILIO_AUTH_TOKEN", None,
-            "Twilio auth token; when set, webhooks with a bad X-Twilio-Signature get 403"),
-    Setting("TWILIO_FROM_NUMBER", None, "Twilio sending number"),
-    Setting("TWILIO_API_URL", None, "Twilio API base URL for a stand-in (default: the SDK's own)"),
-    Setting("KANNEL_SENDSMS_URL", None, "a local Kannel gateway's sendsms URL"),
-    Setting("KANNEL_USERNAME", None, "Kannel sendsms user"),
-    Setting("KANNEL_PASSWORD", None, "Kannel sendsms password"),
-    Setting("KANNEL_SENDER", None,
-            "sender (the short code or modem number) for Kannel sendsms; unset: global-sender"),
-    Setting("MIGRANTLINE_CENTRAL_URL", None, "central content store that sync mirrors"),
-    Setting("MIGRANTLINE_CENTRAL_PUBKEY", None,
-            "path of the Ed25519 public key that sync checks bundles against"),
-    Setting("MIGRANTLINE_SIGNING_KEY", None,
-            "path of the Ed25519 private key that publish signs with (central side only)"),
-    Setting("MIGRANTLINE_SYNC_INTERVAL_SECONDS", "900",
-            "how often the service syncs content from MIGRANTLINE_CENTRAL_URL in the "
-            "background (jittered; backs off while failing); 0 turns it off"),
-    Setting("MIGRANTLINE_LOGIN_MAX_FAILURES", "5",
-            "failed dashboard sign-ins on one account before it is locked"),
-    Setting("MIGRANTLINE_LOGIN_IP_MAX_FAILURES", "20",
-            "failed dashboard sign-ins from one address before it is locked"),
-    Setting("MIGRANTLINE_LOGIN_LOCK_MINUTES", "15",
-            "how long a locked account or address waits; failures older than this are forgotten"),
-    Setting("MIGRANTLINE_OPERATOR_IDLE_MINUTES", "30",
-            "an operator idle this long is signed out of the dashboard"),
-)
+def setting(name: str, default: str | None, parse: Parse, help: str) -> Any:
+    return field(metadata={"setting": Setting(name, default, help, parse)})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, parsed: one attribute per variable, named without ``MIGRANTLINE_``."""
+
+    data_dir: Path = setting("MIGRANTLINE_DATA_DIR", "./var", resolved_path,
+        "SQLite database, mirrored content, generated audio, outbox")
+    min_free_mb: int = setting("MIGRANTLINE_MIN_FREE_MB", "200", whole(0, 10**12),
+        "/healthz answers 503 when the disk holding the data folder has less free space "
+        "than this many megabytes (filings would soon fail)")
+    content_dir: Path = setting("MIGRANTLINE_CONTENT_DIR", "./content", path,
+        "content tree to serve")
+    recordings_dir: Path = setting("MIGRANTLINE_RECORDINGS_DIR", "./voice_prompts/recordings", path,
+        "field recordings of voice prompts (`migrantline prompts record` writes here)")
+    prompts_render: bool = setting("MIGRANTLINE_PROMPTS_RENDER", "on", switch,
+        "on: the service generates, in the background, the audio of prompts that have "
+        "none yet (one process at a time); off: only `migrantline prompts render` does")
+    voice_callback: str = setting(
+        "MIGRANTLINE_VOICE_CALLBACK", "missed", choice("missed", "always", "off", off="off"),
+        "missed: call back an inbound caller who hung up within 20 s without pressing a "
+        "key; always: refuse every inbound call unanswered (free for the caller) and call "
+        "back; off: never call back")
+    tts_online: str = setting(
+        "MIGRANTLINE_TTS_ONLINE", "auto", choice("auto", "off", on="auto", off="off"),
+        "auto: generate prompts with gTTS when it is installed and Google is reachable "
+        "(else espeak-ng); off: espeak-ng only")
+    base_url: str = setting("MIGRANTLINE_BASE_URL", "http://127.0.0.1:5000", text,
+        "public base URL: audio links and Twilio signature checks")
+    secret_key: str | None = setting("MIGRANTLINE_SECRET_KEY", None, text,
+        "signs cookies and derives encryption keys (at least 256 bits of entropy: "
+        "`migrantline keys generate`); made once and kept in the data dir (with a warning "
+        "at every start) when unset")
+    webhook_token: str | None = setting("MIGRANTLINE_WEBHOOK_TOKEN", None, text,
+        "every Africa's Talking and Kannel callback (and Twilio's, while TWILIO_AUTH_TOKEN "
+        "is unset) must carry ?token=<value>; without it those webhooks answer 403 and "
+        "`serve` refuses to start")
+    at_allowed_ips: str | None = setting("MIGRANTLINE_AT_ALLOWED_IPS", None, text,
+        "Africa's Talking callbacks are also refused unless they come from one of these "
+        "addresses or networks (comma-separated CIDRs; the direct peer)")
+    kannel_allowed_ips: str | None = setting("MIGRANTLINE_KANNEL_ALLOWED_IPS", None, text,
+        "Kannel callbacks are also refused unless they come from one of these addresses "
+        "or networks (comma-separated CIDRs; the direct peer)")
+    insecure_open_webhooks: bool = setting("MIGRANTLINE_INSECURE_OPEN_WEBHOOKS", "off", switch,
+        "on: webhooks with no authentication configured are open to anyone (not for real "
+        "callers); `serve --insecure-open-webhooks` sets it")
+    demo: bool = setting("MIGRANTLINE_DEMO", "off", switch,
+        "on: webhooks with no authentication configured answer this machine (loopback) "
+        "only, and `serve` binds 127.0.0.1 only; `serve --demo` (`make run`) sets it")
+    sms_provider: str = setting(
+        "MIGRANTLINE_SMS_PROVIDER", "outbox",
+        choice("africastalking", "twilio", "kannel", "outbox"),
+        "africastalking, twilio, kannel or outbox (store only)")
+    ussd_max_gsm7: int = setting("MIGRANTLINE_USSD_MAX_GSM7", "160", whole(20, 1000),
+        "characters per USSD screen in GSM-7")
+    ussd_max_ucs2: int = setting("MIGRANTLINE_USSD_MAX_UCS2", "70", whole(10, 1000),
+        "characters per USSD screen in UCS-2")
+    resume_minutes: int = setting("MIGRANTLINE_RESUME_MINUTES", "5", whole(0, MINUTES_A_YEAR),
+        "a redial within this many minutes of a dropped USSD session offers to continue")
+    draft_minutes: int = setting("MIGRANTLINE_DRAFT_MINUTES", "60", whole(0, MINUTES_A_YEAR),
+        "a complaint half written (USSD or SMS) can be continued this long after the "
+        "caller dropped; then it is erased")
+    retention_days: int = setting("MIGRANTLINE_RETENTION_DAYS", "365", whole(0, 36500),
+        "`migrantline retention purge` erases the personal data of complaints closed "
+        "longer ago than this")
+    session_flush_ms: int = setting("MIGRANTLINE_SESSION_FLUSH_MS", "100", whole(0, 86_400_000),
+        "how often USSD session progress is written to the database, in milliseconds")
+    content_poll_seconds: float = setting(
+        "MIGRANTLINE_CONTENT_POLL_SECONDS", "2", decimal(0, 86400),
+        "how often the content folder is checked for changes (hot reload); 0 turns it off")
+    log_level: str = setting(
+        "MIGRANTLINE_LOG_LEVEL", "INFO", choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        "DEBUG, INFO, WARNING or ERROR")
+    header_timeout_seconds: float = setting(
+        "MIGRANTLINE_HEADER_TIMEOUT_SECONDS", "10", decimal(0.001, 3600),
+        "`serve` closes a connection whose request headers are not complete this long "
+        "after it opened or after its previous answer (also ends idle keep-alives)")
+    body_timeout_seconds: float = setting(
+        "MIGRANTLINE_BODY_TIMEOUT_SECONDS", "10", decimal(0.001, 3600),
+        "`serve` answers 408 and closes the connection when a request body is not all "
+        "in this long after its headers; also the most a stalled download may wait")
+    trusted_proxies: str | None = setting("MIGRANTLINE_TRUSTED_PROXIES", None, text,
+        "comma-separated addresses of reverse proxies (e.g. 127.0.0.1 for nginx on the "
+        "same host): for requests from them `serve` takes the client's address from the "
+        "last X-Forwarded-For entry")
+    sms_conversation_hours: int = setting(
+        "MIGRANTLINE_SMS_CONVERSATION_HOURS", "24", whole(0, 24 * 366),
+        "an SMS conversation (where a phone is in the menus) is kept this many hours")
+    sms_max_segments: int = setting("MIGRANTLINE_SMS_MAX_SEGMENTS", "2", whole(1, 255),
+        "SMS parts a menu reply may use before it pages behind 98")
+    sms_article_max_segments: int = setting(
+        "MIGRANTLINE_SMS_ARTICLE_MAX_SEGMENTS", "6", whole(1, 255),
+        "SMS parts an article asked for by SMS may use, sent concatenated")
+    sms_rate_per_hour: int = setting("MIGRANTLINE_SMS_RATE_PER_HOUR", "30", whole(0, 10**9),
+        "inbound SMS answered per phone per hour; more are stored, not answered")
+    outbox_max_attempts: int = setting("MIGRANTLINE_OUTBOX_MAX_ATTEMPTS", "8", whole(1, 1000),
+        "sending attempts before an outbox message is dead (kept, not sent)")
+    outbox_backoff_seconds: float = setting(
+        "MIGRANTLINE_OUTBOX_BACKOFF_SECONDS", "30", decimal(0, SIX_HOURS),
+        "wait before the first retry; it doubles after each failed attempt (at most 6 h)")
+    outbox_lease_seconds: float = setting(
+        "MIGRANTLINE_OUTBOX_LEASE_SECONDS", "120", decimal(1, 86400),
+        "how long a worker holds a message it is sending; a killed worker's messages are "
+        "taken again after this (the provider's HTTP timeouts are kept under half of it)")
+    outbox_keep_days: int = setting("MIGRANTLINE_OUTBOX_KEEP_DAYS", "7", whole(0, 36500),
+        "the text and number of an SMS are erased this many days after it was sent (or "
+        "failed); its status and size stay for the figures")
+    outbox_max_age_minutes: int = setting(
+        "MIGRANTLINE_OUTBOX_MAX_AGE_MINUTES", "60", whole(0, MINUTES_A_YEAR),
+        "with a real MIGRANTLINE_SMS_PROVIDER, /healthz answers 503 when a message has "
+        "waited to be sent longer than this; 0 turns the check off")
+    outbox_worker: bool = setting("MIGRANTLINE_OUTBOX_WORKER", "off", switch,
+        "on: `serve` also runs the outbox worker in the background of each process")
+    voice_provider: str = setting(
+        "MIGRANTLINE_VOICE_PROVIDER", "none", choice("twilio", "africastalking", "none"),
+        "places missed-call call-backs: twilio, africastalking or none (stored, not placed)")
+    callback_per_day: int = setting("MIGRANTLINE_CALLBACK_PER_DAY", "3", whole(0, 10**6),
+        "call-backs one number can get in 24 hours; more missed calls are refused")
+    callback_min_minutes: int = setting(
+        "MIGRANTLINE_CALLBACK_MIN_MINUTES", "10", whole(0, MINUTES_A_YEAR),
+        "a number's missed calls within this many minutes of its last call-back are refused")
+    callback_global_per_day: int = setting(
+        "MIGRANTLINE_CALLBACK_GLOBAL_PER_DAY", "200", whole(0, 10**9),
+        "call-backs all numbers together can get in 24 hours; more missed calls are refused")
+    callback_countries: str | None = setting("MIGRANTLINE_CALLBACK_COUNTRIES", None, text,
+        "country calling codes call-backs may go to (e.g. 977,971), or * for any; unset: "
+        "the country of the number call-backs are placed from (TWILIO_FROM_NUMBER or "
+        "AT_VOICE_NUMBER). Premium-rate, shared-cost and personal numbers never")
+    callback_max_attempts: int = setting("MIGRANTLINE_CALLBACK_MAX_ATTEMPTS", "5", whole(1, 1000),
+        "attempts to place a call-back before it is dead (temporary errors only)")
+    recording_hosts: str = setting(
+        "MIGRANTLINE_RECORDING_HOSTS", "api.twilio.com,*.africastalking.com", text,
+        "hosts complaint recordings are downloaded from (https only; an entry "
+        "`http://host[:port]` also allows plain http there, for a local stand-in)")
+    recording_max_mb: int = setting("MIGRANTLINE_RECORDING_MAX_MB", "10", whole(1, 10**4),
+        "a complaint recording larger than this many megabytes is refused")
+    recording_max_attempts: int = setting("MIGRANTLINE_RECORDING_MAX_ATTEMPTS", "8", whole(1, 1000),
+        "download attempts before a complaint recording is given up (dead)")
+    recording_backoff_seconds: float = setting(
+        "MIGRANTLINE_RECORDING_BACKOFF_SECONDS", "60", decimal(0, SIX_HOURS),
+        "wait before the first retry of a recording download; it doubles after each "
+        "failed attempt (at most 6 h)")
+    at_username: str | None = setting("AT_USERNAME", None, text,
+        "Africa's Talking username")
+    at_api_key: str | None = setting("AT_API_KEY", None, text,
+        "Africa's Talking API key")
+    at_sender_id: str | None = setting("AT_SENDER_ID", None, text,
+        "Africa's Talking sender id or short code")
+    at_api_url: str | None = setting("AT_API_URL", None, text,
+        "Africa's Talking API base URL for a stand-in (default: the SDK's own)")
+    at_voice_number: str | None = setting("AT_VOICE_NUMBER", None, text,
+        "Africa's Talking voice number that call-backs are placed from (+E.164)")
+    at_voice_api_url: str | None = setting("AT_VOICE_API_URL", None, text,
+        "Africa's Talking voice API base URL for a stand-in (default: the SDK's own)")
+    twilio_account_sid: str | None = setting("TWILIO_ACCOUNT_SID", None, text,
+        "Twilio account")
+    twilio_auth_token: str | None = setting("TWILIO_AUTH_TOKEN", None, text,
+        "Twilio auth token; when set, webhooks with a bad X-Twilio-Signature get 403")
+    twilio_from_number: str | None = setting("TWILIO_FROM_NUMBER", None, text,
+        "Twilio sending number")
+    twilio_api_url: str | None = setting("TWILIO_API_URL", None, text,
+        "Twilio API base URL for a stand-in (default: the SDK's own)")
+    kannel_sendsms_url: str | None = setting("KANNEL_SENDSMS_URL", None, text,
+        "a local Kannel gateway's sendsms URL")
+    kannel_username: str | None = setting("KANNEL_USERNAME", None, text,
+        "Kannel sendsms user")
+    kannel_password: str | None = setting("KANNEL_PASSWORD", None, text,
+        "Kannel sendsms password")
+    kannel_sender: str | None = setting("KANNEL_SENDER", None, text,
+        "sender (the short code or modem number) for Kannel sendsms; unset: global-sender")
+    central_url: str | None = setting("MIGRANTLINE_CENTRAL_URL", None, text,
+        "central content store that sync mirrors")
+    central_pubkey: Path | None = setting("MIGRANTLINE_CENTRAL_PUBKEY", None, path,
+        "path of the Ed25519 public key that sync checks bundles against")
+    signing_key: Path | None = setting("MIGRANTLINE_SIGNING_KEY", None, path,
+        "path of the Ed25519 private key that publish signs with (central side only)")
+    sync_interval_seconds: float = setting(
+        "MIGRANTLINE_SYNC_INTERVAL_SECONDS", "900", decimal(0, 7 * 86400),
+        "how often the service syncs content from MIGRANTLINE_CENTRAL_URL in the "
+        "background (jittered; backs off while failing); 0 turns it off")
+    login_max_failures: int = setting("MIGRANTLINE_LOGIN_MAX_FAILURES", "5", whole(1, 10**9),
+        "failed dashboard sign-ins on one account before it is locked")
+    login_ip_max_failures: int = setting("MIGRANTLINE_LOGIN_IP_MAX_FAILURES", "20", whole(1, 10**9),
+        "failed dashboard sign-ins from one address before it is locked")
+    login_lock_minutes: int = setting(
+        "MIGRANTLINE_LOGIN_LOCK_MINUTES", "15", whole(0, MINUTES_A_YEAR),
+        "how long a locked account or address waits; failures older than this are forgotten")
+    operator_idle_minutes: int = setting(
+        "MIGRANTLINE_OPERATOR_IDLE_MINUTES", "30", whole(1, MINUTES_A_YEAR),
+        "an operator idle this long is signed out of the dashboard")
+
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def named(self, name: str) -> Any:
+        """The typed value of the variable ``name`` (for messages that list variables)."""
+        return getattr(self, attribute(name))
+
+    def as_config(self) -> dict[str, Any]:
+        """The settings as they were given, by variable name (for Flask's ``app.config``)."""
+        return dict(self.raw)
+
+
+Config = Settings | Mapping[str, Any]  # what reads settings takes: a test may pass a dict
+SETTINGS: tuple[Setting, ...] = tuple(f.metadata["setting"] for f in fields(Settings)
+                                      if "setting" in f.metadata)
+
+
+def from_mapping(values: Mapping[str, Any]) -> Settings:
+    """Every setting read from ``values`` (by variable name); missing ones take their default."""
+    raw = {s.name: values.get(s.name, s.default) for s in SETTINGS}
+    typed = {f.name: f.metadata["setting"].read(raw[f.metadata["setting"].name])
+             for f in fields(Settings) if "setting" in f.metadata}
+    return Settings(**typed, raw=raw)
 
 
 def load(environ: Mapping[str, str] | None = None,
-         overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+         overrides: Mapping[str, Any] | None = None) -> Settings:
     """Settings from the environment (after ``.env``), then test overrides."""
     if environ is None:
         try:
-            from dotenv import load_dotenv
+            from dotenv import load_dotenv  # lazy: only when reading the real environment
 
             load_dotenv(override=False)
         except ImportError:  # pragma: no cover - python-dotenv is a dependency
             pass
         environ = os.environ
-    config: dict[str, Any] = {s.name: environ.get(s.name, s.default) for s in SETTINGS}
-    config.update(overrides or {})
-    return config
+    return from_mapping({**{s.name: environ[s.name] for s in SETTINGS if s.name in environ},
+                         **(overrides or {})})
 
 
-def flag(config: Mapping[str, Any], name: str) -> bool:
-    """on/off settings: on, 1, true, yes (any case) are on; anything else is off."""
-    return str(config.get(name) or "").strip().lower() in ("on", "1", "true", "yes")
+def of(config: Config) -> Settings:
+    """``config`` itself when already read; else read from a mapping (a test's dict, or
+    Flask's ``app.config``)."""
+    return config if isinstance(config, Settings) else from_mapping(config)
 
 
-def integer(config: Mapping[str, Any], name: str) -> int:
-    value = config.get(name)
-    try:
-        return int(str(value))
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a whole number, not {value!r}") from exc
-
-
-KEY_HELP = ("make one with `migrantline keys generate` (or `python -c 'import secrets; "
-            "print(secrets.token_urlsafe(32))'`) and set it in MIGRANTLINE_SECRET_KEY")
-MIN_KEY_BITS = 256
-_HEX = re.compile(r"[0-9a-fA-F]+")
-_BASE64 = re.compile(r"[A-Za-z0-9_\-+/]+=*")
-
-
-class SecretKeyError(ConfigError):
-    """The secret key is unusable (too weak); the message says how to make a good one."""
-
-
-def key_bits(key: str) -> float:
-    """A conservative estimate of the entropy of ``key``, in bits.
-
-    Why an estimate and not a rule on length: the key derives every encryption
-    key of the data at rest, so a short or patterned one (``a``, ``aaaa…``,
-    ``password…``) makes a stolen database readable by guessing. Per character
-    a key is credited with what its alphabet allows (hex 4 bits, base64 6
-    bits, otherwise log2 of the character classes it uses, and 2 bits for words
-    separated by spaces); then no more than
-    its zlib-compressed size, so repeated or patterned text counts for little.
-    """
-    if not key:
-        return 0.0
-    if _HEX.fullmatch(key):
-        alphabet = 16
-    elif _BASE64.fullmatch(key):
-        alphabet = 64
-    else:
-        alphabet = sum(size for test, size in (
-            (str.islower, 26), (str.isupper, 26), (str.isdigit, 10),
-            (lambda c: not c.isalnum(), 33)) if any(test(c) for c in key))
-    by_alphabet = len(key) * math.log2(alphabet) if alphabet > 1 else 0.0
-    if any(c.isspace() for c in key):  # words: English carries about 2 bits a letter
-        by_alphabet = min(by_alphabet, 2.0 * len(key))
-    unique = len(set(key))
-    if unique < 8:  # 'aaaa…', 'abab…': whatever the length
-        by_alphabet = min(by_alphabet, len(key) * math.log2(max(unique, 1)) / 4)
-    by_compression = 8.0 * max(len(zlib.compress(key.encode(), 9)) - 6, 0)
-    return min(by_alphabet, by_compression)
-
-
-def check_key(key: str, name: str = "MIGRANTLINE_SECRET_KEY") -> None:
-    """Refuse a key of less than 256 bits of (estimated) entropy, saying how to make one."""
-    bits = key_bits(key)
-    if bits < MIN_KEY_BITS:
-        raise SecretKeyError(
-            f"{name} is too weak (about {int(bits)} bits of entropy; at least "
-            f"{MIN_KEY_BITS} are needed, e.g. 43 random base64 or 64 hex characters): "
-            + KEY_HELP)
-
-
-def key_file(data_dir: Path) -> Path:
-    return data_dir / "secret_key"
-
-
-def secret_key(config: Mapping[str, Any], data_dir: Path, check: bool = True) -> bytes:
+def secret_key(config: Config, data_dir: Path, check: bool = True) -> bytes:
     """The configured secret, or one made once and kept beside the database.
 
     ``check=False`` only for ``keys rotate``, which must still open data sealed
     with an old weak key to re-seal it with a strong one.
     """
-    configured = config.get("MIGRANTLINE_SECRET_KEY")
-    if configured:
-        key = str(configured).strip()
-        if check:
-            check_key(key)
-        return key.encode()
-    path = key_file(data_dir)
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-    key = path.read_text().strip()
-    if check:
-        check_key(key, str(path))
-    return key.encode()
+    return _keys.secret_key(of(config).secret_key, data_dir, check)
 
 
-def key_warning(config: Mapping[str, Any], data_dir: Path) -> str | None:
-    """What to say at every start when the key lives in the data folder (or None).
-
-    Said at every start, not only the first: a copy of the data folder (a
-    backup, a lost laptop) then holds the key with the data it protects.
-    """
-    if config.get("MIGRANTLINE_SECRET_KEY"):
-        return None
-    return (f"MIGRANTLINE_SECRET_KEY is not set: the key is kept in {key_file(data_dir)}, "
-            "beside the data it protects, so a copy of the data folder can be read. Set "
-            "MIGRANTLINE_SECRET_KEY in the environment (`migrantline keys generate`, or keep "
-            f"the present key: its value is in that file), then delete {key_file(data_dir)}.")
+def key_warning(config: Config, data_dir: Path) -> str | None:
+    """What to say at every start when the key lives in the data folder (or None)."""
+    return _keys.key_warning(of(config).secret_key, data_dir)
 
 
-def secure_data_dir(data_dir: Path) -> None:
-    """The data folder 0700 and everything in it owner-only (files 0600, folders 0700).
-
-    Why at every start and not only at creation: folders made by an older
-    version (0755, files 0644) are fixed too. Other local users then cannot
-    read the database, its WAL and SHM, the key or generated audio.
-    """
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for root, dirs, files in os.walk(data_dir):
-        _chmod(Path(root), 0o700)
-        for name in files:
-            path = Path(root) / name
-            if not path.is_symlink():
-                _chmod(path, 0o600)
-        dirs[:] = [d for d in dirs if not (Path(root) / d).is_symlink()]
+def flag(config: Config, name: str) -> bool:
+    """A switch by variable name, for code not yet reading ``Settings`` attributes."""
+    return bool(of(config).named(name))
 
 
-def _chmod(path: Path, mode: int) -> None:
-    try:
-        if path.stat().st_mode & 0o777 != mode:
-            path.chmod(mode)
-    except OSError as exc:  # not ours (a mounted folder, say): say so, do not stop
-        log.warning("cannot make %s private (%s): do it by hand (chmod %o)", path,
-                    exc.strerror, mode)
+def integer(config: Config, name: str) -> int:
+    """A whole-number setting by variable name, for code not yet reading attributes."""
+    return int(of(config).named(name))
+
+
+def attribute(name: str) -> str:
+    """The ``Settings`` attribute of a variable: ``MIGRANTLINE_DRAFT_MINUTES`` -> draft_minutes."""
+    return name.removeprefix("MIGRANTLINE_").lower()

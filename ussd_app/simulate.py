@@ -82,7 +82,7 @@ def send(url: str, base: str, fields: dict[str, str]) -> str | None:
 def language_number(lang: str) -> str | None:
     """The picker's number for a language code, read from the local content tree."""
     try:
-        tree = read_tree(Path(str(settings.load()["MIGRANTLINE_CONTENT_DIR"])))
+        tree = read_tree(settings.load().content_dir)
     except ContentError:
         return None
     codes = list(tree.language_codes)
@@ -187,7 +187,7 @@ def _prompt_texts() -> dict[str, str]:
     """What each audio file says, from the local content: generated files are named by
     their text's hash, recordings by their prompt id."""
     try:
-        tree = read_tree(Path(str(settings.load()["MIGRANTLINE_CONTENT_DIR"])))
+        tree = read_tree(settings.load().content_dir)
     except ContentError:
         return {}
     texts: dict[str, str] = {}

@@ -42,7 +42,7 @@ SESSION_KEEP_SECONDS = 24 * 3600
 
 @dataclass
 class Services:
-    config: Mapping[str, Any]
+    config: settings.Settings
     store: Store
     content: ContentRegistry
     catalogs: Catalogs
@@ -59,20 +59,21 @@ class Services:
         return self.catalogs.gettext(lang, message)
 
 
-def ussd_limits(config: Mapping[str, Any]) -> Limits:
-    return Limits(gsm7=settings.integer(config, "MIGRANTLINE_USSD_MAX_GSM7"),
-                  ucs2=settings.integer(config, "MIGRANTLINE_USSD_MAX_UCS2"))
+def ussd_limits(config: settings.Config) -> Limits:
+    config = settings.of(config)
+    return Limits(gsm7=config.ussd_max_gsm7, ucs2=config.ussd_max_ucs2)
 
 
-def build_services(config: Mapping[str, Any]) -> Services:
+def build_services(config: settings.Config) -> Services:
     """Every part of the service; its background jobs report to /healthz of this data dir."""
-    with jobs.owned_by(str(Path(config["MIGRANTLINE_DATA_DIR"]).resolve())):
+    config = settings.of(config)
+    with jobs.owned_by(str(config.data_dir)):
         return _build_services(config)
 
 
-def _build_services(config: Mapping[str, Any]) -> Services:
-    data_dir = Path(config["MIGRANTLINE_DATA_DIR"]).resolve()
-    store = open_store(data_dir, settings.integer(config, "MIGRANTLINE_SESSION_FLUSH_MS"))
+def _build_services(config: settings.Settings) -> Services:
+    data_dir = config.data_dir
+    store = open_store(data_dir, config.session_flush_ms)
     secret = settings.secret_key(config, data_dir)
     if not rekey.check_fingerprint(store, secret):  # before anything starts with it
         raise settings.SecretKeyError(
@@ -88,29 +89,27 @@ def _build_services(config: Mapping[str, Any]) -> Services:
     content = ContentRegistry(sync.served_content_dir(config), layouts, catalogs.gettext,
                               load_data=agencies.load)
     content.load()
-    content.watch(float(config.get("MIGRANTLINE_CONTENT_POLL_SECONDS") or 0))
+    content.watch(config.content_poll_seconds)
     background_sync = sync.start_background(config, on_switch=content.poll)
     complaints = Complaints(store, secret, catalogs.gettext, resolve_agency=agencies.resolve)
     actions = make_actions(complaints, catalogs.gettext)
-    draft_seconds = 60 * settings.integer(config, "MIGRANTLINE_DRAFT_MINUTES")
+    draft_seconds = 60 * config.draft_minutes
     ussd = UssdSessions(store, content, PhoneHasher(secret), Sealer(secret), layout,
                         catalogs.gettext,
-                        resume_seconds=60 * settings.integer(config,
-                                                             "MIGRANTLINE_RESUME_MINUTES"),
+                        resume_seconds=60 * config.resume_minutes,
                         services={"agency_search": agencies}, actions=actions,
                         draft_seconds=draft_seconds)
     sms = SmsService(store, content, ussd.hasher, ussd.sealer, *sms_layouts, catalogs.gettext,
                      services={"agency_search": agencies}, actions=actions,
                      complaints=complaints,
-                     conversation_seconds=3600 * settings.integer(
-                         config, "MIGRANTLINE_SMS_CONVERSATION_HOURS"),
-                     rate_per_hour=settings.integer(config, "MIGRANTLINE_SMS_RATE_PER_HOUR"),
+                     conversation_seconds=3600 * config.sms_conversation_hours,
+                     rate_per_hour=config.sms_rate_per_hour,
                      draft_seconds=draft_seconds)
     # Sessions are kept a day (resume needs minutes), drafts of complaints only as long
     # as they may be continued: nothing a caller typed lingers.
     jobs.every(300, lambda: _purge_drafts(store, draft_seconds, sms.conversation_seconds),
                "session-purge", run_at_stop=False)  # a purge is no buffer to flush at exit
-    keep_days = settings.integer(config, "MIGRANTLINE_OUTBOX_KEEP_DAYS")
+    keep_days = config.outbox_keep_days
     jobs.every(3600, lambda: purge_outbox_bodies(store, keep_days), "outbox-purge",
                run_at_stop=False)
     recordings = VoiceRecordings(store, secret, config)
@@ -122,10 +121,10 @@ def _build_services(config: Mapping[str, Any]) -> Services:
     voice = VoiceCalls(store, content, ussd.hasher, ussd.sealer, prompts, catalogs.gettext,
                        services={"agency_search": agencies}, actions=actions,
                        complaints=complaints, recordings=recordings, callbacks=callbacks,
-                       callback_mode=str(config.get("MIGRANTLINE_VOICE_CALLBACK") or "missed"),
+                       callback_mode=config.voice_callback,
                        background=jobs.once)
     jobs.every(3600, lambda: _purge_voice(store, prompts), "voice-purge", run_at_stop=False)
-    if settings.flag(config, "MIGRANTLINE_PROMPTS_RENDER"):
+    if config.prompts_render:
         jobs.once(lambda: render_missing(prompts, content, catalogs.gettext, data_dir),
                   "prompts-render")
     return Services(config, store, content, catalogs, ussd, sms, complaints,
@@ -189,16 +188,15 @@ def render_missing(prompts: Any, content: ContentRegistry, t: Any, data_dir: Pat
         return done
 
 
-def prompt_library(config: Mapping[str, Any]) -> Any:
+def prompt_library(config: settings.Config) -> Any:
     """The voice prompts: synced recordings first, then the local ones, then generated audio."""
     from voice_prompts import PromptLibrary
 
-    data_dir = Path(config["MIGRANTLINE_DATA_DIR"]).resolve()
-    recordings = Path(str(config.get("MIGRANTLINE_RECORDINGS_DIR")
-                          or "./voice_prompts/recordings")).resolve()
+    config = settings.of(config)
+    recordings = config.recordings_dir.resolve()
     return PromptLibrary([sync.served_content_dir(config) / "audio", recordings],
-                         data_dir / "audio", str(config["MIGRANTLINE_BASE_URL"]), "en",
-                         online=str(config.get("MIGRANTLINE_TTS_ONLINE") or "auto"))
+                         config.data_dir / "audio", config.base_url, "en",
+                         online=config.tts_online)
 
 
 def purge_outbox_bodies(store: Store, keep_days: float) -> int:
@@ -222,29 +220,30 @@ def _purge_drafts(store: Store, draft_seconds: float, conversation_seconds: floa
     purge_sms_conversations(store, now - conversation_seconds, now - draft_seconds)
 
 
-def _sms_layouts(config: Mapping[str, Any]) -> tuple[Any, Any]:
+def _sms_layouts(config: settings.Settings) -> tuple[Any, Any]:
     """The SMS layouts: menu replies, and articles asked for by SMS."""
     from sms_flows.layout import SmsLayout
 
-    return (SmsLayout(settings.integer(config, "MIGRANTLINE_SMS_MAX_SEGMENTS"),
+    return (SmsLayout(config.sms_max_segments,
                       node_types=("menu", "contacts", "ask", "language")),
-            SmsLayout(settings.integer(config, "MIGRANTLINE_SMS_ARTICLE_MAX_SEGMENTS"),
+            SmsLayout(config.sms_article_max_segments,
                       node_types=("article",)))
 
 
-def content_layouts(config: Mapping[str, Any]) -> list[Any]:
+def content_layouts(config: settings.Config) -> list[Any]:
     """Every layout a tree is paged for before it is served (sync checks with the same)."""
     from ussd_app.channels.ussd.endpoints import UssdLayout
 
+    config = settings.of(config)
     return [UssdLayout(ussd_limits(config)), *_sms_layouts(config)]
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    config = settings.load(overrides=test_config)
-    logging.basicConfig(level=str(config.get("MIGRANTLINE_LOG_LEVEL") or "INFO").upper(),
+    config = settings.load(overrides=test_config)  # a bad value stops here (SettingError)
+    logging.basicConfig(level=config.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet_http_clients()
-    data_dir = Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()
+    data_dir = config.data_dir
     settings.secure_data_dir(data_dir)
     settings.secret_key(config, data_dir)  # a weak key stops here, before anything starts
     warning = settings.key_warning(config, data_dir)
@@ -252,7 +251,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         log.warning(warning)
     app = Flask(__name__)
     app.url_map.converters["int"] = IdConverter  # bounded ids in every route (parsing.py)
-    app.config.update(config)
+    app.config.update(config.as_config())  # as given, by name: tests read them there
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     from ussd_app.channels.webhook_auth import WebhookAuth
 
@@ -284,7 +283,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
 
     init_dashboard(app, services)
-    if str(config.get("MIGRANTLINE_OUTBOX_WORKER") or "off").lower() in ("on", "1", "true"):
+    if config.outbox_worker:
         from sms_flows.outbox import start_background
 
         start_background(services)

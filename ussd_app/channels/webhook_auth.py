@@ -89,13 +89,14 @@ def _peer_in(peer: object, nets: tuple[Network, ...]) -> bool:
 class WebhookAuth:
     """The authentication of every provider webhook, and the opt-outs."""
 
-    def __init__(self, config: Mapping[str, Any]):
-        self.token = str(config.get("MIGRANTLINE_WEBHOOK_TOKEN") or "") or None
-        self.twilio_token = str(config.get("TWILIO_AUTH_TOKEN") or "") or None
-        self.base_url = str(config.get("MIGRANTLINE_BASE_URL") or "").rstrip("/")
-        self.insecure = settings.flag(config, "MIGRANTLINE_INSECURE_OPEN_WEBHOOKS")
-        self.demo = settings.flag(config, "MIGRANTLINE_DEMO")
-        self.allowed = {provider: networks(config.get(name), name)
+    def __init__(self, config: settings.Config):
+        config = settings.of(config)
+        self.token = config.webhook_token
+        self.twilio_token = config.twilio_auth_token
+        self.base_url = config.base_url.rstrip("/")
+        self.insecure = config.insecure_open_webhooks
+        self.demo = config.demo
+        self.allowed = {provider: networks(config.named(name), name)
                         for provider, name in ALLOW_LISTS.items()}
 
     def method(self, channel: str) -> str | None:

@@ -45,7 +45,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from ussd_app import jobs
+from ussd_app import jobs, settings
 from ussd_app.content.bundle import (
     BundleError,
     Entry,
@@ -111,23 +111,24 @@ class Result:
         return 0 if self.ok else self.code
 
 
-def data_dir(config: Mapping[str, Any]) -> Path:
-    return Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()
+def data_dir(config: settings.Config) -> Path:
+    return settings.of(config).data_dir
 
 
-def configured(config: Mapping[str, Any]) -> bool:
-    return bool(config.get("MIGRANTLINE_CENTRAL_URL"))
+def configured(config: settings.Config) -> bool:
+    return bool(settings.of(config).central_url)
 
 
-def served_content_dir(config: Mapping[str, Any]) -> Path:
+def served_content_dir(config: settings.Config) -> Path:
     """The folder the service serves: the mirror's ``current`` once sync is configured.
 
     Not resolved: ``current`` is a symlink, and the registry must follow it
     when a sync (or a rollback, from another process) switches it.
     """
+    config = settings.of(config)
     if configured(config):
         return data_dir(config) / "content" / "current"
-    return Path(str(config["MIGRANTLINE_CONTENT_DIR"])).resolve()
+    return config.content_dir.resolve()
 
 
 
@@ -281,10 +282,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def sync(config: Mapping[str, Any], progress: Progress | None = None) -> Result:
+def sync(config: settings.Config, progress: Progress | None = None) -> Result:
     """Bring the mirror to the central store's newest version, or leave it as it was."""
     started = time.monotonic()
-    url = str(config.get("MIGRANTLINE_CENTRAL_URL") or "")
+    config = settings.of(config)
+    url = config.central_url or ""
     if not url:
         return Result("failed", "MIGRANTLINE_CENTRAL_URL is not set: set it to the URL "
                       "(or folder) where the central store serves what `migrantline content "
@@ -300,17 +302,17 @@ def sync(config: Mapping[str, Any], progress: Progress | None = None) -> Result:
         return Result("failed", f"cannot use {mirror.root}: {exc.strerror}")
 
 
-def _locked_sync(mirror: Mirror, url: str, config: Mapping[str, Any],
+def _locked_sync(mirror: Mirror, url: str, config: settings.Settings,
                  progress: Progress | None, started: float) -> Result:
     state = mirror.read_state()
     central: HttpCentral | DirCentral | None = None
     try:
-        pubkey = config.get("MIGRANTLINE_CENTRAL_PUBKEY")
+        pubkey = config.central_pubkey
         if not pubkey:
             raise SyncError("MIGRANTLINE_CENTRAL_PUBKEY is not set: sync refuses to run "
                             "without it. Set it to the path of the signing.pub that "
                             "`migrantline content keygen` wrote centrally", code=2)
-        key = load_public_key(Path(str(pubkey)))
+        key = load_public_key(pubkey)
         central = open_central(url)
         result = _sync(mirror, central, key, state, config, progress)
     except (SyncError, BundleError) as exc:
@@ -366,7 +368,7 @@ def _created(manifest: Manifest | None) -> str:
 
 
 def _sync(mirror: Mirror, central: HttpCentral | DirCentral, key: Any, state: dict[str, Any],
-          config: Mapping[str, Any], progress: Progress | None) -> Result:
+          config: settings.Settings, progress: Progress | None) -> Result:
     current, previous = mirror.current(), mirror.previous()
     pinned = state.get("rolled_back_from") or None
     validators = dict(state.get("validators") or {})
@@ -544,7 +546,7 @@ def _assemble(mirror: Mirror, version: str, entries: list[Entry],
 # ---------------------------------------------------------------- rollback
 
 
-def rollback(config: Mapping[str, Any]) -> Result:
+def rollback(config: settings.Config) -> Result:
     """Serve the previous version again; sync leaves it until a newer one is published."""
     mirror = Mirror(data_dir(config) / "content")
     if not mirror.root.is_dir():
@@ -581,14 +583,14 @@ def rollback(config: Mapping[str, Any]) -> Result:
 # ---------------------------------------------------------------- in the service
 
 
-def health(config: Mapping[str, Any]) -> dict[str, Any]:
+def health(config: settings.Config) -> dict[str, Any]:
     """The last sync as /healthz shows it (read from disk: every worker shows the same)."""
     if not configured(config):
         return {"configured": False}
     state = Mirror(data_dir(config) / "content").read_state()
     return {
         "configured": True,
-        "central": public_url(str(config["MIGRANTLINE_CENTRAL_URL"])),
+        "central": public_url(settings.of(config).central_url or ""),
         "result": state.get("result"),
         "message": state.get("message"),
         "last_attempt": state.get("last_attempt"),
@@ -618,12 +620,12 @@ class BackgroundSync:
     the job's thread, so no request of the service ever waits on it.
     """
 
-    def __init__(self, config: Mapping[str, Any], on_switch: Callable[[], object] | None = None,
+    def __init__(self, config: settings.Config, on_switch: Callable[[], object] | None = None,
                  rng: random.Random | None = None):
-        self.config = config
+        self.config = config = settings.of(config)
         self.on_switch = on_switch
         self.rng = rng or random.Random()
-        self.interval = float(config.get("MIGRANTLINE_SYNC_INTERVAL_SECONDS") or 0)
+        self.interval = config.sync_interval_seconds
         self.failures = 0
         self.last: Result | None = None
         self.next_due = time.monotonic() + self.rng.uniform(0, min(self.interval, FIRST_WITHIN))
@@ -655,8 +657,8 @@ class BackgroundSync:
         self._job.stop()
 
 
-def start_background(config: Mapping[str, Any],
+def start_background(config: settings.Config,
                      on_switch: Callable[[], object] | None = None) -> BackgroundSync | None:
-    if not configured(config) or float(config.get("MIGRANTLINE_SYNC_INTERVAL_SECONDS") or 0) <= 0:
+    if not configured(config) or settings.of(config).sync_interval_seconds <= 0:
         return None
     return BackgroundSync(config, on_switch)

@@ -48,8 +48,7 @@ def publish(directory: Path, out: Path, key_path: Path | None) -> None:
     from ussd_app.content.bundle import publish as write_bundle
 
     config = settings.load()
-    key_path = key_path or (Path(str(config["MIGRANTLINE_SIGNING_KEY"]))
-                            if config.get("MIGRANTLINE_SIGNING_KEY") else None)
+    key_path = key_path or config.signing_key
     if key_path is None:
         raise click.UsageError("publish signs what it writes and needs the private key: set "
                                "MIGRANTLINE_SIGNING_KEY or give --key (make a key pair with "

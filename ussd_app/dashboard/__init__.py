@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, current_app, g, render_template
@@ -35,19 +34,18 @@ class Dashboard:
 
 
 def init_app(app: Flask, services: Any) -> None:
-    config = services.config
-    secret = settings.secret_key(config, Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve())
+    config: settings.Settings = services.config
+    secret = settings.secret_key(config, config.data_dir)
     # A key of its own for the cookie, derived from the one secret (as privacy.py does).
     app.secret_key = hmac.new(secret, b"migrantline dashboard session v1",
                               hashlib.sha256).hexdigest()
     app.config.update(
         SESSION_COOKIE_NAME="migrantline_operator", SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_PATH="/operator",
-        SESSION_COOKIE_SECURE=str(config.get("MIGRANTLINE_BASE_URL") or "").startswith(
-            "https://"))
+        SESSION_COOKIE_SECURE=config.base_url.startswith("https://"))
     app.extensions["dashboard"] = Dashboard(
         Accounts(services.store, config, secret=secret),
-        settings.integer(config, "MIGRANTLINE_OPERATOR_IDLE_MINUTES"))
+        config.operator_idle_minutes)
     _templates(app)
     from ussd_app.dashboard import admin_views, auth, detail_views, queue_views, recording_views  # noqa: F401  (routes)
 

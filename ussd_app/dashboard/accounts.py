@@ -12,9 +12,8 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -49,19 +48,19 @@ def normalise_email(email: str) -> str:
 
 
 class Accounts:
-    def __init__(self, store: Store, config: Mapping[str, Any],
+    def __init__(self, store: Store, config: settings.Config,
                  clock: Callable[[], float] = time.time,
                  hasher: PasswordHasher | None = None, secret: bytes | None = None):
         self.store, self.clock = store, clock
         self.hasher = hasher or PasswordHasher()
+        config = settings.of(config)
         if secret is None:
-            secret = settings.secret_key(config, Path(str(config["MIGRANTLINE_DATA_DIR"])
-                                                      ).resolve())
+            secret = settings.secret_key(config, config.data_dir)
         self._email_key = hmac.new(secret, b"migrantline sign-in email v1",
                                    hashlib.sha256).digest()
-        self.max_failures = settings.integer(config, "MIGRANTLINE_LOGIN_MAX_FAILURES")
-        self.ip_max_failures = settings.integer(config, "MIGRANTLINE_LOGIN_IP_MAX_FAILURES")
-        self.lock_seconds = 60 * settings.integer(config, "MIGRANTLINE_LOGIN_LOCK_MINUTES")
+        self.max_failures = config.login_max_failures
+        self.ip_max_failures = config.login_ip_max_failures
+        self.lock_seconds = 60 * config.login_lock_minutes
         self._dummy = ""  # a hash to check unknown emails against; made at the first need
 
     # -------------------------------------------------------- managing

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import click
@@ -24,7 +23,7 @@ def _accounts() -> Accounts:
     from ussd_app.store import open_store
 
     config = settings.load()
-    return Accounts(open_store(Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()), config)
+    return Accounts(open_store(config.data_dir), config)
 
 
 def _audit(accounts: Accounts, action: str, operator: dict[str, Any], detail: str = "") -> None:
@@ -65,7 +64,7 @@ def add(email: str, role: str, name: str) -> None:
     _audit(accounts, "operator_add", {"id": operator_id, "email": email.strip().lower()},
            f"role {role}")
     click.echo(f"{role} {email.strip().lower()} added; sign in at "
-               f"{str(settings.load()['MIGRANTLINE_BASE_URL']).rstrip('/')}/operator/")
+               f"{settings.load().base_url.rstrip('/')}/operator/")
 
 
 @operators.command("list", help="Every account, with its role and last sign-in.")

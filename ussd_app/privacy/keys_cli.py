@@ -42,8 +42,8 @@ def rotate(new_key_stdin: bool, yes: bool) -> None:
     from ussd_app.store import operators as operators_db
 
     config = settings.load()
-    data_dir = Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()
-    from_file = not config.get("MIGRANTLINE_SECRET_KEY")
+    data_dir = config.data_dir
+    from_file = not config.secret_key
     old = settings.secret_key(config, data_dir, check=False)  # a weak old key: rotate it away
     if new_key_stdin:
         new = sys.stdin.readline().strip()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -47,12 +46,8 @@ def purge(days: float | None, dry_run: bool) -> None:
     from ussd_app.web import SESSION_KEEP_SECONDS, purge_outbox_bodies
 
     config = settings.load()
-    try:
-        period = days if days is not None else float(settings.integer(
-            config, "MIGRANTLINE_RETENTION_DAYS"))
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    data_dir = Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()
+    period = days if days is not None else float(config.retention_days)
+    data_dir = config.data_dir
     store = open_store(data_dir)
     cutoff = time.time() - period * 86400
     when = datetime.fromtimestamp(cutoff, UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -67,13 +62,13 @@ def purge(days: float | None, dry_run: bool) -> None:
         started = time.time()
         count = complaints.purge(period)
         # What else holds personal data past its time: SMS texts, sessions, drafts.
-        keep_days = settings.integer(config, "MIGRANTLINE_OUTBOX_KEEP_DAYS")
+        keep_days = config.outbox_keep_days
         sms = purge_outbox_bodies(store, keep_days)
         now = time.time()
-        draft_seconds = 60 * settings.integer(config, "MIGRANTLINE_DRAFT_MINUTES")
+        draft_seconds = 60 * config.draft_minutes
         store.purge_sessions(now - SESSION_KEEP_SECONDS, drafts_older_than=now - draft_seconds)
-        purge_sms_conversations(store, now - 3600 * settings.integer(
-            config, "MIGRANTLINE_SMS_CONVERSATION_HOURS"), now - draft_seconds)
+        purge_sms_conversations(store, now - 3600 * config.sms_conversation_hours,
+                                now - draft_seconds)
         purge_voice_calls(store, now - SESSION_KEEP_SECONDS)
         purge_erased_phones(store, now)
         _audit(store, started, count, when, period)

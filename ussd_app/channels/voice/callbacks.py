@@ -35,7 +35,6 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any, Protocol
 
 import phonenumbers
@@ -65,16 +64,17 @@ class VoiceProvider(Protocol):
         ...
 
 
-def make_voice_provider(config: Mapping[str, Any],
+def make_voice_provider(config: settings.Config,
                         transport: Transport | None = None) -> VoiceProvider | None:
     """The provider MIGRANTLINE_VOICE_PROVIDER names; None for ``none`` (store only)."""
-    name = str(config.get("MIGRANTLINE_VOICE_PROVIDER") or "none").lower()
+    config = settings.of(config)
+    name = config.voice_provider
 
     def need(*names: str) -> list[str]:
-        missing = [n for n in names if not config.get(n)]
+        missing = [n for n in names if not config.named(n)]
         if missing:
             raise ValueError(f"MIGRANTLINE_VOICE_PROVIDER={name} needs " + ", ".join(missing))
-        return [str(config[n]) for n in names]
+        return [str(config.named(n)) for n in names]
 
     if name == "none":
         return None
@@ -82,11 +82,10 @@ def make_voice_provider(config: Mapping[str, Any],
         sid, token, number, base = need("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN",
                                         "TWILIO_FROM_NUMBER", "MIGRANTLINE_BASE_URL")
         return TwilioVoice(sid, token, number, base.rstrip("/") + "/voice/twilio",
-                           config.get("TWILIO_API_URL") or None, transport=transport)
+                           config.twilio_api_url, transport=transport)
     if name == "africastalking":
         username, key, number = need("AT_USERNAME", "AT_API_KEY", "AT_VOICE_NUMBER")
-        return AtVoice(username, key, number, config.get("AT_VOICE_API_URL") or None,
-                       transport=transport)
+        return AtVoice(username, key, number, config.at_voice_api_url, transport=transport)
     raise ValueError(f"MIGRANTLINE_VOICE_PROVIDER must be one of {', '.join(PROVIDERS)}, "
                      f"not {name!r}")
 
@@ -164,19 +163,19 @@ class Callbacks:
     """Missed calls in, outbound calls out: the rate limit, the opt-out, the worker."""
 
     def __init__(self, store: Store, sealer: Sealer, hasher: PhoneHasher,
-                 config: Mapping[str, Any], provider: VoiceProvider | None | str = "config",
+                 config: settings.Config, provider: VoiceProvider | None | str = "config",
                  background: bool = True, backoff: float = 30.0, lease: float = 120.0,
                  batch: int = 20):
         self.store, self.sealer, self.hasher = store, sealer, hasher
+        config = settings.of(config)  # a test's partial dict: the rest at their defaults
         self.provider: VoiceProvider | None = (make_voice_provider(config)
                                                if provider == "config" else provider)  # type: ignore[assignment]
-        config = {**{s.name: s.default for s in settings.SETTINGS}, **config}
-        self.per_day = settings.integer(config, "MIGRANTLINE_CALLBACK_PER_DAY")
-        self.global_per_day = settings.integer(config, "MIGRANTLINE_CALLBACK_GLOBAL_PER_DAY")
-        self.countries = allowed_countries(config.get("MIGRANTLINE_CALLBACK_COUNTRIES"),
+        self.per_day = config.callback_per_day
+        self.global_per_day = config.callback_global_per_day
+        self.countries = allowed_countries(config.callback_countries,
                                            getattr(self.provider, "from_number", None))
-        self.min_seconds = 60.0 * settings.integer(config, "MIGRANTLINE_CALLBACK_MIN_MINUTES")
-        self.max_attempts = max(1, settings.integer(config, "MIGRANTLINE_CALLBACK_MAX_ATTEMPTS"))
+        self.min_seconds = 60.0 * config.callback_min_minutes
+        self.max_attempts = config.callback_max_attempts
         self.background, self.backoff, self.lease, self.batch = background, backoff, lease, batch
         self._periodic: jobs.Periodic | None = None
         self._purger: jobs.Periodic | None = None
@@ -350,7 +349,7 @@ class Callbacks:
         return shown
 
 
-def make_callbacks(config: Mapping[str, Any], store: Store, secret: bytes,
+def make_callbacks(config: settings.Config, store: Store, secret: bytes,
                    background: bool = True) -> Callbacks:
     """The call-backs of one deployment (raises ValueError on missing provider settings)."""
     return Callbacks(store, Sealer(secret), PhoneHasher(secret), config, background=background)

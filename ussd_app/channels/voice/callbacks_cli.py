@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
 import click
 
@@ -22,7 +21,7 @@ def _callbacks(background: bool = False):  # noqa: ANN202 - the import stays laz
     from ussd_app.store import open_store
 
     config = settings.load()
-    data_dir = Path(str(config["MIGRANTLINE_DATA_DIR"])).resolve()
+    data_dir = config.data_dir
     store = open_store(data_dir)
     try:
         return make_callbacks(config, store, settings.secret_key(config, data_dir),

@@ -57,8 +57,7 @@ def _event(ev: str, digits: str, recording: str) -> str:
 
 
 def _channel(name: str, path: str) -> Channel:
-    config = current_app.config
-    base = str(config.get("MIGRANTLINE_BASE_URL") or "http://127.0.0.1:5000")
+    base = current_app.extensions["migrantline"].config.base_url
     # The call's next request must pass the same check: with the shared token, it carries it.
     token = current_app.extensions["webhook_auth"].url_token(f"voice_{name}")
     says = twilio_says if name == "twilio" else at_says

@@ -22,7 +22,6 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -143,20 +142,20 @@ def wav_seconds(data: bytes) -> int | None:
 class VoiceRecordings:
     """Expected recordings, their downloads and their encrypted audio."""
 
-    def __init__(self, store: Store, secret: bytes, config: Mapping[str, Any],
+    def __init__(self, store: Store, secret: bytes, config: settings.Config,
                  transport: Transport | None = None):
         self.store = store
         self.transport = transport or http.default_transport()
         self.url_sealer = Sealer(secret, "voice recording url v1")
         self.audio_sealer = BytesSealer(secret, "voice recording audio v1")
         self.event_sealer = Sealer(secret, TEXT_PURPOSE)  # history details, as complaints'
-        self.hosts = parse_hosts(str(config.get("MIGRANTLINE_RECORDING_HOSTS") or ""))
-        self.max_bytes = settings.integer(config, "MIGRANTLINE_RECORDING_MAX_MB") * 1_000_000
-        self.max_attempts = max(1, settings.integer(config,
-                                                    "MIGRANTLINE_RECORDING_MAX_ATTEMPTS"))
-        self.backoff = float(config.get("MIGRANTLINE_RECORDING_BACKOFF_SECONDS") or 60)
-        sid, token = config.get("TWILIO_ACCOUNT_SID"), config.get("TWILIO_AUTH_TOKEN")
-        self.twilio_account = (str(sid), str(token)) if sid and token else (None, None)
+        config = settings.of(config)
+        self.hosts = parse_hosts(config.recording_hosts)
+        self.max_bytes = config.recording_max_mb * 1_000_000
+        self.max_attempts = config.recording_max_attempts
+        self.backoff = config.recording_backoff_seconds
+        sid, token = config.twilio_account_sid, config.twilio_auth_token
+        self.twilio_account = (sid, token) if sid and token else (None, None)
         self._periodic: jobs.Periodic | None = None
 
     # -------------------------------------------------------- the provider's callback
