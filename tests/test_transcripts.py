@@ -27,7 +27,9 @@ from collections.abc import Iterator
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -44,6 +46,8 @@ REFRESH = "make transcripts"
 CALLER = {"ussd": "+9779812300101", "sms": "+9779812300202", "voice": "+9779812300303"}
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 WIDTH = 96
+COMPLAINT_FIELDS = ("channel", "lang", "filed_by", "category", "against_kind", "country",
+                    "contact", "status", "urgent")
 
 # ------------------------------------------------------------------ the flows
 
@@ -55,7 +59,7 @@ class Speak:
     seconds: int
 
 
-DIAL = "(dial again)"  # a new USSD session or a new call from the same phone
+DIAL = "(dial again)"  # a new USSD session, or a new call, from the same phone
 REF = "<REF>"  # type the reference the flow filed
 Step = str | Speak
 
@@ -132,40 +136,44 @@ class Changes:
             return [dict(row) for row in conn.execute(sql)]
 
     def read(self) -> tuple[list[dict[str, Any]], list[str]]:
-        """The new outbox rows (opened), and event lines."""
-        services = self.app.extensions["migrantline"]
-        services.store.flush()  # languages and sessions are written behind
-        events: list[str] = []
+        """The outbox rows added since the last read (opened), and event lines."""
+        self.app.extensions["migrantline"].store.flush()  # languages are written behind
+        events = [*self._complaints(), *self._languages(), *self._recordings()]
+        return self._outbox(), events
+
+    def _complaints(self) -> Iterator[str]:
         for row in self.query("select * from complaints order by id"):
             old = self.complaints.get(row["id"])
             self.complaints[row["id"]] = row
             if row["reference"] not in self.references:
                 self.references.append(row["reference"])
             if old is None:
-                events.append(f"complaint {row['reference']} filed: " + ", ".join(
-                    f"{k} {row[k]}" for k in ("channel", "lang", "filed_by", "category",
-                                              "against_kind", "country", "contact", "status",
-                                              "urgent") if row[k] not in (None, "", 0)))
+                yield f"complaint {row['reference']} filed: " + ", ".join(
+                    f"{k} {row[k]}" for k in COMPLAINT_FIELDS if row[k] not in (None, "", 0))
             elif old["status"] != row["status"]:
-                events.append(f"complaint {row['reference']} status {old['status']} -> "
-                              f"{row['status']}")
+                yield f"complaint {row['reference']} status {old['status']} -> {row['status']}"
+
+    def _languages(self) -> Iterator[str]:
         for row in self.query("select key, lang from phones order by key"):
             if self.languages.get(row["key"]) != row["lang"]:
-                events.append(f"language remembered: {row['lang']}")
+                yield f"language remembered: {row['lang']}"
             self.languages[row["key"]] = row["lang"]
-        for row in self.query(f"select reference, duration from voice_recordings "
+
+    def _recordings(self) -> Iterator[str]:
+        for row in self.query(f"select id, reference, duration from voice_recordings "
                               f"where id > {self.recording_id} order by id"):
-            events.append(f"recording expected for {row['reference']} ({row['duration']} s)")
-        self.recording_id = max([self.recording_id, *(r["id"] for r in self.query(
-            "select id from voice_recordings"))])
-        sealer = services.ussd.sealer
-        outbox = []
+            self.recording_id = row["id"]
+            yield f"recording expected for {row['reference']} ({row['duration']} s)"
+
+    def _outbox(self) -> list[dict[str, Any]]:
+        sealer = self.app.extensions["migrantline"].ussd.sealer  # bodies are sealed at rest
+        rows = []
         for row in self.query(f"select * from outbox where id > {self.outbox_id} order by id"):
             self.outbox_id = row["id"]
             to = sealer.open(row["to_sealed"]) if row["to_sealed"] else "(no number)"
-            outbox.append({**row, "to": "the caller" if to == self.caller else to,
-                           "body": open_text(sealer, row["body"])})
-        return outbox, events
+            rows.append({**row, "to": "the caller" if to == self.caller else to,
+                         "body": open_text(sealer, row["body"])})
+        return rows
 
     def settle(self) -> None:
         """Let the background fetch of recordings finish before the app closes."""
@@ -242,7 +250,7 @@ def voice_walk(app: Flask, flow: Flow, changes: Changes) -> Iterator[list[str]]:
         for step in flow.voice:
             if step == DIAL:
                 caller = VoiceCaller(app.test_client(), number=CALLER["voice"])
-                yield [DIAL, *voice.heard(caller, caller.dial())]
+                yield ["(calls again)", *voice.heard(caller, caller.dial())]
             elif isinstance(step, Speak):
                 heard = caller.speak(url, seconds=step.seconds)
                 yield [f"> (speaks for {step.seconds} s, then #)", *voice.heard(caller, heard)]
@@ -326,7 +334,8 @@ class Voice:
                 said.append(text if voice == self.voice else f"[{voice}] {text}")
                 self.voice = voice
             elif piece.tag == "Play":
-                said.append("[play " + (piece.text or "").strip().split("?")[0] + "]")
+                path = urlsplit((piece.text or piece.get("url") or "").strip()).path
+                said.append(f"[play {path.removeprefix('/audio/')}]")  # the prompt's file
         said = self.references_as_words(said)
         if not said:
             return []
@@ -402,3 +411,20 @@ def test_every_transcript_file_has_its_flow() -> None:
     kept = {p.name for p in HERE.glob("*.txt")}
     expected = {f"{name}.{channel}.txt" for name in FLOWS for channel in CHANNELS}
     assert kept <= expected, f"no flow writes {sorted(kept - expected)}: delete them"
+
+
+def test_the_voice_reader() -> None:
+    """Plays, records, a reference read digit by digit, repeated "one moment"s."""
+    changes = SimpleNamespace(references=["12345670"])  # what the reader uses of Changes
+    voice = Voice(changes)  # type: ignore[arg-type]
+    digits = "".join(f'<Say voice="woman" language="en-US">{DIGIT_WORDS[int(d)]}</Say>'
+                     for d in "12345670")
+    assert voice.render(
+        '<Response><Say voice="woman" language="en-US">Your reference</Say>' + digits +
+        '<Play>http://127.0.0.1:5000/audio/recordings/en/bye.mp3?v=0a1b2c3d</Play>'
+        '<Record action="x" maxLength="30" finishOnKey="#"/><Redirect>y</Redirect>'
+        '</Response>') == [
+        "< [en-US woman] Your reference / 12345670 / [play recordings/en/bye.mp3]",
+        "< [recording, # ends; up to 30 s]"]
+    assert normalise("Case 1234 5670, 12345670 on 2026-12-04  \n", changes.references) == \
+        "Case <REF>, <REF> on <DATE>\u2420\u2420\n"
