@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck setup setup-test catalogs clean
+.PHONY: run test lint typecheck setup setup-test catalogs transcripts clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,9 @@ catalogs: setup-test  ## extract interface strings and update every language's c
 	$(BIN)/pybabel extract -F pyproject.toml -k N_ -k NP_:1,2 --no-location --sort-output -o translations/messages.pot .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
 	$(BIN)/pybabel compile -d translations --statistics
+
+transcripts: setup-test  ## rewrite the golden transcripts (tests/transcripts/) after a wanted change
+	$(BIN)/pytest -q -p no:cacheprovider tests/test_transcripts.py --refresh-transcripts
 
 clean:
 	rm -rf $(VENV) var

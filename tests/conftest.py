@@ -102,3 +102,8 @@ def recording_server() -> Iterator[object]:
 
     with serving() as server:
         yield server
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--refresh-transcripts", action="store_true",
+                     help="rewrite tests/transcripts/*.txt from the app (make transcripts)")
