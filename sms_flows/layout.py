@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ussd_app.channels.ussd.endpoints import is_rtl, rtl_lines
+from ussd_app.channels.ussd.layout import is_rtl, rtl_lines
 from ussd_app.engine import messages as m
 from ussd_app.engine.encoding import Encoding, detect, sms_segments
 from ussd_app.engine.screens import Screen, Translate

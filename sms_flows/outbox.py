@@ -212,7 +212,7 @@ class OutboxWorker:
 def make_worker(config: settings.Config, store: db.Store, secret: bytes) -> OutboxWorker:
     """A worker for the configured provider (raises ValueError on missing settings)."""
     from sms_flows.providers import make_provider, send_timeout
-    from ussd_app.web import quiet_http_clients
+    from ussd_app.logs import quiet_http_clients
 
     quiet_http_clients()  # Kannel's request URL holds the number and the text
     config = settings.of(config)

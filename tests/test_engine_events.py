@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 from flask import Flask
 
-from ussd_app.channels.ussd.endpoints import UssdLayout
+from ussd_app.channels.ussd.layout import UssdLayout
 from ussd_app.conversation import (
     NEW,
     Caller,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ussd_app.channels.ussd.endpoints import UssdLayout
+from ussd_app.channels.ussd.layout import UssdLayout
 from ussd_app.engine import messages as m
 from ussd_app.engine.encoding import Limits, fits
 from ussd_app.engine.loader import read_tree

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ussd_app.channels.ussd.endpoints import UssdLayout
+from ussd_app.channels.ussd.layout import UssdLayout
 from ussd_app.engine.checks import article_sms_text, coverage, phone_problem
 from ussd_app.engine.encoding import Limits, measure, sms_segments
 from ussd_app.engine.loader import ERROR, WARNING, parse_tree, read_files, read_tree

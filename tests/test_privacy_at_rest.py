@@ -219,7 +219,7 @@ def test_sms_state_keeps_no_pin_once_filed(app: Flask) -> None:
 
 
 def test_delivered_sms_lose_their_text_after_the_keep_days(app: Flask) -> None:
-    from ussd_app.web import purge_outbox_bodies
+    from ussd_app.privacy.purges import purge_outbox_bodies
 
     services = app.extensions["migrantline"]
     store = services.store

@@ -16,7 +16,7 @@ from pathlib import Path
 from bidi import get_display
 from flask.testing import FlaskClient
 
-from ussd_app.channels.ussd.endpoints import UssdLayout
+from ussd_app.channels.ussd.layout import UssdLayout
 from ussd_app.engine.encoding import Limits, fits
 from ussd_app.engine.loader import read_tree
 from ussd_app.engine.paging import node_pages

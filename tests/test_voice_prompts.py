@@ -11,10 +11,10 @@ from click.testing import CliRunner
 
 from tests.conftest import DEMO_CONTENT, make_app
 from tests.voice_phone import wav_info
+from ussd_app.channels.voice.prompts import prompt_library
 from ussd_app.cli import main
 from ussd_app.engine.loader import read_tree
 from ussd_app.i18n import default_catalogs
-from ussd_app.web import prompt_library
 from voice_prompts import VOICE_UI_MESSAGES, build_manifest, tts
 from voice_prompts.manifest import fragments, key, normalise
 
@@ -309,7 +309,7 @@ def test_the_service_generates_what_is_missing_in_the_background(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """MIGRANTLINE_PROMPTS_RENDER=on: a deployment that never ran `prompts render` plays
     generated audio all the same; without espeak-ng it says so once, not per prompt."""
-    from ussd_app.web import render_missing
+    from ussd_app.channels.voice.prompts import render_missing
 
     app = make_app(Path(env["MIGRANTLINE_DATA_DIR"]).parent, **env)
     services = app.extensions["migrantline"]

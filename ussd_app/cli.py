@@ -141,11 +141,11 @@ def content() -> None:
 def _check_content(directory: Path, quiet: bool = False, verbose: bool = False) -> list[str]:
     """Print every problem (and, verbose, the SMS size of articles); return the errors."""
     from ussd_app.agencies.registry import check_file as check_agency_file
+    from ussd_app.content.layouts import content_layouts
     from ussd_app.content.registry import fit_problems
     from ussd_app.engine.checks import coverage, sms_info
     from ussd_app.engine.loader import ERROR, WARNING, parse_tree, read_files
     from ussd_app.i18n import default_catalogs
-    from ussd_app.web import content_layouts
 
     if not directory.is_dir():
         raise click.ClickException(f"{directory} is not a folder; give the content tree's path")
@@ -196,11 +196,11 @@ def content_check(directory: Path | None, verbose: bool) -> None:
 @click.option("--content", "directory", default=None, type=click.Path(path_type=Path),
               help="content tree (default: MIGRANTLINE_CONTENT_DIR)")
 def content_preview(out: Path, lang: str | None, directory: Path | None) -> None:
-    from ussd_app.channels.ussd.endpoints import UssdLayout
+    from ussd_app.channels.ussd.layout import UssdLayout
+    from ussd_app.content.layouts import ussd_limits
     from ussd_app.content.preview import load, render
     from ussd_app.engine.loader import ERROR
     from ussd_app.i18n import default_catalogs
-    from ussd_app.web import ussd_limits
 
     config = settings.load()
     directory = directory or config.content_dir

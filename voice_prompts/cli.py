@@ -21,10 +21,10 @@ WORKERS = 3  # espeak-ng is a subprocess: a few at once use the 2 cores without 
 
 def _load() -> tuple[Any, Any, Any]:
     """(library, tree, translate) for the served content, as the service builds them."""
+    from ussd_app.channels.voice.prompts import prompt_library
     from ussd_app.content.sync import served_content_dir
     from ussd_app.engine.loader import ContentError, read_tree
     from ussd_app.i18n import default_catalogs
-    from ussd_app.web import prompt_library
 
     config = settings.load()
     directory = served_content_dir(config)

@@ -166,7 +166,7 @@ def test_french_and_arabic_dashboards(app: Flask, op: FlaskClient) -> None:
 def test_the_last_content_sync_is_shown(app: Flask, op: FlaskClient,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     assert "Content sync is not configured" in page(op, "/operator/")
-    import ussd_app.dashboard as dashboard
+    import ussd_app.dashboard.app as dashboard
 
     monkeypatch.setattr(dashboard, "sync_health", lambda config: {
         "configured": True, "result": "failed", "message": "central store unreachable",

@@ -395,10 +395,10 @@ def check_tree(directory: Path, config: Mapping[str, Any]) -> tuple[Any, list[st
     """The content check: the tree, and every error. Screens are paged for every layout
     the service pages them for (USSD and SMS), so a tree that passes is one it serves."""
     from ussd_app.agencies.registry import check_file
+    from ussd_app.content.layouts import content_layouts
     from ussd_app.content.registry import fit_problems
     from ussd_app.engine.loader import ERROR, parse_tree, read_files
     from ussd_app.i18n import default_catalogs
-    from ussd_app.web import content_layouts
 
     tree, problems = parse_tree(read_files(directory), root=str(directory))
     problems += check_file(directory)

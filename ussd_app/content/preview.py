@@ -17,7 +17,7 @@ from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
 
-from ussd_app.channels.ussd.endpoints import UssdLayout
+from ussd_app.channels.ussd.layout import UssdLayout
 from ussd_app.content.registry import fit_problems
 from ussd_app.engine.checks import article_sms_text, coverage
 from ussd_app.engine.encoding import measure, sms_segments

@@ -39,11 +39,11 @@ def retention() -> None:
 def purge(days: float | None, dry_run: bool) -> None:
     from ussd_app.complaints.service import Complaints
     from ussd_app.i18n import default_catalogs
+    from ussd_app.privacy.purges import SESSION_KEEP_SECONDS, purge_outbox_bodies
     from ussd_app.store import complaints as complaint_db
     from ussd_app.store import open_store, purge_sms_conversations
     from ussd_app.store.privacy import checkpoint, purge_erased_phones
     from ussd_app.store.voice import purge_voice_calls
-    from ussd_app.web import SESSION_KEEP_SECONDS, purge_outbox_bodies
 
     config = settings.load()
     period = days if days is not None else float(config.retention_days)

@@ -7,91 +7,15 @@ decided by ``sessions.UssdSessions`` and the engine.
 from __future__ import annotations
 
 import logging
-import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
-from babel import Locale, UnknownLocaleError
-
 from ussd_app.engine import messages as m
-from ussd_app.engine.encoding import Encoding, Limits, detect, fits
-from ussd_app.engine.screens import Screen, Translate
 from ussd_app.parsing import bounded_int
 from ussd_app.providers import africastalking
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class UssdLayout:
-    """A USSD screen: lines of text within the per-encoding character limit."""
-
-    limits: Limits
-
-    @property
-    def key(self) -> str:
-        return f"ussd:{self.limits.gsm7}:{self.limits.ucs2}"
-
-    def render(self, screen: Screen, t: Translate) -> str:
-        text = self._lines(screen, t)
-        return rtl_lines(text) if is_rtl(screen.lang) else text
-
-    def _lines(self, screen: Screen, t: Translate) -> str:
-        option, item = _formats(t, screen.lang)
-        lines = [line for line in (screen.hint, screen.title, screen.body) if line]
-        lines += [option.format(key=key, label=label) for key, label in screen.options]
-        if screen.nav:
-            lines.append(" ".join(item.format(key=key, label=label) for key, label in screen.nav))
-        return "\n".join(lines)
-
-    def fits(self, text: str) -> bool:
-        return fits(text, self.limits)
-
-    def limit_for(self, text: str) -> int:
-        """Most characters a screen showing (part of) ``text`` can hold."""
-        return self.limits.gsm7 if detect(text) is Encoding.GSM7 else self.limits.ucs2
-
-
-@lru_cache(maxsize=256)
-def _formats(t: Translate, lang: str) -> tuple[str, str]:
-    """The option-line and nav-item patterns of a language, looked up once."""
-    return t(lang, m.OPTION_LINE), t(lang, m.NAV_ITEM)
-
-
-RLM = "\u200f"
-
-
-@lru_cache(maxsize=64)
-def is_rtl(lang: str) -> bool:
-    try:
-        return bool(Locale.parse(lang).text_direction == "rtl")
-    except (ValueError, UnknownLocaleError):
-        return False
-
-
-def _first_strong(line: str) -> str:
-    for ch in line:
-        kind = unicodedata.bidirectional(ch)
-        if kind in ("L", "R", "AL"):
-            return kind
-    return ""
-
-
-def rtl_lines(text: str) -> str:
-    """Mark right-to-left the lines that would otherwise start left-to-right.
-
-    A handset lays out each line by its first strong character. An Arabic
-    line that opens with a Latin word ("ILO", a brand) would be drawn
-    left-to-right with its words out of order; one RLM in front fixes it and
-    costs one character, so it is added only where needed. Lines that start
-    with an option number need nothing: digits are weak, so the Arabic
-    decides and the number stays at the right, where reading starts.
-    """
-    return "\n".join(RLM + line if _first_strong(line) == "L" else line
-                     for line in text.split("\n"))
 
 
 PATH = "/ussd/africastalking"

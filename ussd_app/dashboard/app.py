@@ -1,0 +1,105 @@
+"""The operators' dashboard wired into the app: its cookie, templates, headers and routes.
+
+Server-rendered HTML with no script at all (the Content-Security-Policy
+forbids it), one small stylesheet and inline SVG for the chart: offices have
+poor links and no CDN is reachable. Jinja autoescapes everything a caller
+typed. ``init_app`` wires it into ``create_app``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, current_app, g, render_template
+from flask.typing import ResponseReturnValue
+
+from ussd_app import settings
+from ussd_app.content.sync import health as sync_health
+from ussd_app.dashboard import (  # noqa: F401 - imported for their routes on ``bp``
+    admin_views,
+    detail_views,
+    i18n,
+    queue_views,
+    recording_views,
+)
+from ussd_app.dashboard.accounts import Accounts
+from ussd_app.dashboard.auth import csrf_token
+from ussd_app.dashboard.blueprint import bp
+from ussd_app.dashboard.i18n import _
+
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; "
+       "form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+
+
+@dataclass
+class Dashboard:
+    accounts: Accounts
+    idle_minutes: int
+
+
+def init_app(app: Flask, services: Any) -> None:
+    config: settings.Settings = services.config
+    secret = settings.secret_key(config, config.data_dir)
+    # A key of its own for the cookie, derived from the one secret (as privacy.py does).
+    app.secret_key = hmac.new(secret, b"migrantline dashboard session v1",
+                              hashlib.sha256).hexdigest()
+    app.config.update(
+        SESSION_COOKIE_NAME="migrantline_operator", SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_PATH="/operator",
+        SESSION_COOKIE_SECURE=config.base_url.startswith("https://"))
+    app.extensions["dashboard"] = Dashboard(
+        Accounts(services.store, config, secret=secret),
+        config.operator_idle_minutes)
+    _templates(app)
+    app.register_blueprint(bp)
+
+
+def _templates(app: Flask) -> None:
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n._, i18n.ngettext, newstyle=True)
+    app.jinja_env.globals.update(
+        csrf_token=csrf_token, when=i18n.when, age=i18n.age, label=i18n.label,
+        country=i18n.country, languages=i18n.languages, current_lang=i18n.current_lang,
+        text_direction=i18n.text_direction, STATUS_NAMES=i18n.STATUS_NAMES,
+        CATEGORY_NAMES=i18n.CATEGORY_NAMES, CONTACT_NAMES=i18n.CONTACT_NAMES,
+        FILED_BY_NAMES=i18n.FILED_BY_NAMES, AGAINST_NAMES=i18n.AGAINST_NAMES,
+        EVENT_NAMES=i18n.EVENT_NAMES, FIELD_NAMES=i18n.FIELD_NAMES,
+        TEMPLATE_NAMES=i18n.TEMPLATE_NAMES, OUTBOX_NAMES=i18n.OUTBOX_NAMES,
+        RECORDING_NAMES=i18n.RECORDING_NAMES, size=i18n.size)
+
+
+@bp.context_processor
+def _page() -> dict[str, Any]:
+    """Who is signed in, and at every page's foot the content served and its last sync."""
+    services = current_app.extensions["migrantline"]
+    tree = services.content.current
+    return {"operator": g.get("operator"), "content_version": tree.version if tree else None,
+            "sync": sync_health(services.config)}
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    """Pages with personal data: no caching, no framing, no script, no referrer."""
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    if response.mimetype != "text/css":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.errorhandler(403)
+def _forbidden(error: Exception) -> ResponseReturnValue:
+    return render_template("dashboard/error.html",
+                           message=_("Only supervisors can open this page.")), 403
+
+
+@bp.errorhandler(404)
+def _not_found(error: Exception) -> ResponseReturnValue:
+    return render_template("dashboard/error.html", message=_("There is no such page.")), 404

@@ -1,0 +1,136 @@
+"""Every part of a running service, built once per process from the settings.
+
+``build_services`` is what ``create_app`` (and the CLI, and the tests) use, so
+each builds the same objects the server does. Background jobs started here
+report to ``/healthz`` of this data folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sms_flows.service import SmsService
+from ussd_app import jobs, settings
+from ussd_app.agencies.registry import AgencyRegistry
+from ussd_app.channels.ussd.sessions import UssdSessions
+from ussd_app.channels.voice import prompts as voice_prompts
+from ussd_app.channels.voice.callbacks import Callbacks
+from ussd_app.channels.voice.calls import VoiceCalls
+from ussd_app.channels.voice.recordings import VoiceRecordings
+from ussd_app.complaints.actions import make_actions
+from ussd_app.complaints.service import Complaints
+from ussd_app.content import sync
+from ussd_app.content.layouts import content_layouts
+from ussd_app.content.registry import ContentRegistry
+from ussd_app.i18n import Catalogs, default_catalogs
+from ussd_app.privacy import rekey
+from ussd_app.privacy.protect import PhoneHasher, Sealer
+from ussd_app.privacy.purges import purge_drafts, purge_outbox_bodies
+from ussd_app.store import Store, open_store
+
+
+@dataclass
+class Services:
+    config: settings.Settings
+    store: Store
+    content: ContentRegistry
+    catalogs: Catalogs
+    ussd: UssdSessions
+    sms: SmsService | None = None
+    complaints: Complaints | None = None
+    sync: Any = None  # the background content sync (sync.BackgroundSync), when configured
+    prompts: Any = None  # the voice prompts (voice_prompts.PromptLibrary)
+    voice: Any = None  # the voice line (channels.voice.calls.VoiceCalls)
+    callbacks: Callbacks | None = None  # missed-call call-backs (voice)
+    recordings: VoiceRecordings | None = None  # complaint recordings from the voice line
+
+    def t(self, lang: str, message: str) -> str:
+        return self.catalogs.gettext(lang, message)
+
+
+def build_services(config: settings.Config) -> Services:
+    """Every part of the service; its background jobs report to /healthz of this data dir."""
+    config = settings.of(config)
+    with jobs.owned_by(str(config.data_dir)):
+        return _build_services(config)
+
+
+def _open_store(config: settings.Settings) -> tuple[Store, bytes]:
+    """The store and the secret key, refused when the key is not the data's."""
+    store = open_store(config.data_dir, config.session_flush_ms)
+    secret = settings.secret_key(config, config.data_dir)
+    if not rekey.check_fingerprint(store, secret):  # before anything starts with it
+        raise settings.SecretKeyError(
+            f"MIGRANTLINE_SECRET_KEY is not the key the data in {config.data_dir} was sealed "
+            "with (was it rotated with `migrantline keys rotate`? set the new key); not "
+            "starting, so that nothing is sealed with the wrong key")
+    return store, secret
+
+
+def _content(config: settings.Settings, store: Store, catalogs: Catalogs
+             ) -> tuple[ContentRegistry, AgencyRegistry, Any]:
+    """The tree being served (with content/agencies.csv loaded alongside), and its sync."""
+    agencies = AgencyRegistry(store, catalogs.gettext, catalogs.ngettext)
+    # the synced mirror (a symlink to the current version) once MIGRANTLINE_CENTRAL_URL is set
+    content = ContentRegistry(sync.served_content_dir(config), content_layouts(config),
+                              catalogs.gettext, load_data=agencies.load)
+    content.load()
+    content.watch(config.content_poll_seconds)
+    background_sync = sync.start_background(config, on_switch=content.poll)
+    return content, agencies, background_sync
+
+
+def _purges(store: Store, config: settings.Settings, sms: SmsService) -> None:
+    """Sessions are kept a day (resume needs minutes), drafts of complaints only as long
+    as they may be continued: nothing a caller typed lingers."""
+    draft_seconds = 60 * config.draft_minutes
+    jobs.every(300, lambda: purge_drafts(store, draft_seconds, sms.conversation_seconds),
+               "session-purge", run_at_stop=False)  # a purge is no buffer to flush at exit
+    keep_days = config.outbox_keep_days
+    jobs.every(3600, lambda: purge_outbox_bodies(store, keep_days), "outbox-purge",
+               run_at_stop=False)
+
+
+def _build_services(config: settings.Settings) -> Services:
+    store, secret = _open_store(config)
+    catalogs = default_catalogs()
+    t = catalogs.gettext
+    content, agencies, background_sync = _content(config, store, catalogs)
+    layout, *sms_layouts = content.layouts
+    complaints = Complaints(store, secret, t, resolve_agency=agencies.resolve)
+    engine: dict[str, Any] = {"services": {"agency_search": agencies},
+                              "actions": make_actions(complaints, t)}
+    draft_seconds = 60 * config.draft_minutes
+    ussd = UssdSessions(store, content, PhoneHasher(secret), Sealer(secret), layout, t,
+                        resume_seconds=60 * config.resume_minutes,
+                        draft_seconds=draft_seconds, **engine)
+    sms = SmsService(store, content, ussd.hasher, ussd.sealer, *sms_layouts, t,
+                     complaints=complaints,
+                     conversation_seconds=3600 * config.sms_conversation_hours,
+                     rate_per_hour=config.sms_rate_per_hour, draft_seconds=draft_seconds,
+                     **engine)
+    _purges(store, config, sms)
+    recordings = VoiceRecordings(store, secret, config)
+    recordings.start()  # retries due downloads, and those a crash left half done
+    # Missed-call call-backs: placed in the background when a voice provider is set.
+    callbacks = Callbacks(store, ussd.sealer, ussd.hasher, config)
+    callbacks.start()
+    prompts = voice_prompts.prompt_library(config)
+    voice = VoiceCalls(store, content, ussd.hasher, ussd.sealer, prompts, t,
+                       recordings=recordings, callbacks=callbacks,
+                       callback_mode=config.voice_callback, background=jobs.once, **engine)
+    _voice_jobs(config, store, prompts, lambda: voice_prompts.render_missing(
+        prompts, content, t, config.data_dir))
+    return Services(config, store, content, catalogs, ussd, sms, complaints,
+                    sync=background_sync, prompts=prompts, voice=voice, callbacks=callbacks,
+                    recordings=recordings)
+
+
+def _voice_jobs(config: settings.Settings, store: Store, prompts: Any,
+                render: Callable[[], int]) -> None:
+    jobs.every(3600, lambda: voice_prompts.purge_voice(store, prompts), "voice-purge",
+               run_at_stop=False)
+    if config.prompts_render:
+        jobs.once(render, "prompts-render")
