@@ -30,11 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 from ussd_app import settings  # noqa: E402
 from ussd_app.channels.ussd.endpoints import UssdLayout  # noqa: E402
+from ussd_app.content.check import content_layouts  # noqa: E402
 from ussd_app.content.registry import fit_problems  # noqa: E402
 from ussd_app.engine.encoding import Limits  # noqa: E402
 from ussd_app.engine.loader import parse_tree, read_files  # noqa: E402
 from ussd_app.i18n import Catalogs  # noqa: E402
-from ussd_app.web import content_layouts  # noqa: E402
 
 SCRIPTS = {
     "latin": "abcdefghijklmnopqrstuvwxyz",

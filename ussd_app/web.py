@@ -27,8 +27,8 @@ from ussd_app.channels.voice.recordings import VoiceRecordings
 from ussd_app.complaints.actions import make_actions
 from ussd_app.complaints.service import Complaints
 from ussd_app.content import sync
+from ussd_app.content.check import content_layouts
 from ussd_app.content.registry import ContentRegistry
-from ussd_app.engine.encoding import Limits
 from ussd_app.i18n import Catalogs, default_catalogs
 from ussd_app.parsing import IdConverter, Utf8Urls
 from ussd_app.privacy import rekey
@@ -57,11 +57,6 @@ class Services:
 
     def t(self, lang: str, message: str) -> str:
         return self.catalogs.gettext(lang, message)
-
-
-def ussd_limits(config: Mapping[str, Any]) -> Limits:
-    return Limits(gsm7=settings.integer(config, "MIGRANTLINE_USSD_MAX_GSM7"),
-                  ucs2=settings.integer(config, "MIGRANTLINE_USSD_MAX_UCS2"))
 
 
 def build_services(config: Mapping[str, Any]) -> Services:
@@ -220,23 +215,6 @@ def _purge_drafts(store: Store, draft_seconds: float, conversation_seconds: floa
     purge_erased_phones(store, now)
     store.purge_sessions(now - SESSION_KEEP_SECONDS, drafts_older_than=now - draft_seconds)
     purge_sms_conversations(store, now - conversation_seconds, now - draft_seconds)
-
-
-def _sms_layouts(config: Mapping[str, Any]) -> tuple[Any, Any]:
-    """The SMS layouts: menu replies, and articles asked for by SMS."""
-    from sms_flows.layout import SmsLayout
-
-    return (SmsLayout(settings.integer(config, "MIGRANTLINE_SMS_MAX_SEGMENTS"),
-                      node_types=("menu", "contacts", "ask", "language")),
-            SmsLayout(settings.integer(config, "MIGRANTLINE_SMS_ARTICLE_MAX_SEGMENTS"),
-                      node_types=("article",)))
-
-
-def content_layouts(config: Mapping[str, Any]) -> list[Any]:
-    """Every layout a tree is paged for before it is served (sync checks with the same)."""
-    from ussd_app.channels.ussd.endpoints import UssdLayout
-
-    return [UssdLayout(ussd_limits(config)), *_sms_layouts(config)]
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:

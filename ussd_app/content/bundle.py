@@ -29,8 +29,7 @@ import hashlib
 import json
 import os
 import re
-import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -39,6 +38,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ussd_app.content.files import sha256_file, write_atomic
 
 FORMAT = 1
 LATEST = "latest.json"
@@ -264,14 +265,6 @@ def open_envelope(data: bytes, key: Ed25519PublicKey) -> Manifest:
 # ---------------------------------------------------------------- publishing
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def scan(directory: Path) -> list[tuple[Entry, Path]]:
     """Every file under ``directory`` but hidden ones, with its hash and size."""
     found = []
@@ -291,27 +284,12 @@ def scan(directory: Path) -> list[tuple[Entry, Path]]:
     return found
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def _store(out: Path, sha: str, source: Path | bytes) -> bool:
     """Put a file under ``OUT/files/<sha256>``; False when it was there already."""
     target = out / "files" / sha
     if target.is_file():
         return False
-    _write_atomic(target, source if isinstance(source, bytes) else source.read_bytes())
+    write_atomic(target, source if isinstance(source, bytes) else source.read_bytes())
     return True
 
 
@@ -387,24 +365,7 @@ def publish(directory: Path, out: Path, key: Ed25519PrivateKey, content_version:
     }, ensure_ascii=False, separators=(",", ":"))
     envelope = make_envelope(manifest, key)
     signature = json.loads(envelope)["signature"]
-    _write_atomic(out / "versions" / version / "manifest.json", manifest.encode("utf-8"))
-    _write_atomic(out / "versions" / version / "manifest.sig", signature.encode() + b"\n")
-    _write_atomic(out / LATEST, envelope)
+    write_atomic(out / "versions" / version / "manifest.json", manifest.encode("utf-8"))
+    write_atomic(out / "versions" / version / "manifest.sig", signature.encode() + b"\n")
+    write_atomic(out / LATEST, envelope)
     return Published(version, len(listing), total, new_files, new_bytes, unchanged=False)
-
-
-def check_tree(directory: Path, config: Mapping[str, Any]) -> tuple[Any, list[str]]:
-    """The content check: the tree, and every error. Screens are paged for every layout
-    the service pages them for (USSD and SMS), so a tree that passes is one it serves."""
-    from ussd_app.agencies.registry import check_file
-    from ussd_app.content.registry import fit_problems
-    from ussd_app.engine.loader import ERROR, parse_tree, read_files
-    from ussd_app.i18n import default_catalogs
-    from ussd_app.web import content_layouts
-
-    tree, problems = parse_tree(read_files(directory), root=str(directory))
-    problems += check_file(directory)
-    if tree is not None:
-        problems += fit_problems(tree, content_layouts(config), default_catalogs().gettext)
-    errors = [str(p) for p in problems if p.severity == ERROR]
-    return (tree if not errors else None), errors
