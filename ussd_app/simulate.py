@@ -192,7 +192,8 @@ def _prompt_texts() -> dict[str, str]:
         tree = read_tree(Path(str(settings.load()["MIGRANTLINE_CONTENT_DIR"])))
     except ContentError:
         return {}
-    from voice_prompts import VOICE_UI_MESSAGES, build_manifest
+    from ussd_app.channels.voice.ui_messages import VOICE_UI_MESSAGES
+    from voice_prompts import build_manifest
     from voice_prompts.manifest import text_sha256
 
     texts: dict[str, str] = {}

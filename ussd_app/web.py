@@ -186,6 +186,7 @@ def render_missing(prompts: Any, content: ContentRegistry, t: Any, data_dir: Pat
 
 def prompt_library(config: Mapping[str, Any]) -> Any:
     """The voice prompts: synced recordings first, then the local ones, then generated audio."""
+    from ussd_app.channels.voice.ui_messages import VOICE_UI_MESSAGES
     from voice_prompts import PromptLibrary
 
     data_dir = Path(config["MIGRANTLINE_DATA_DIR"]).resolve()
@@ -193,6 +194,7 @@ def prompt_library(config: Mapping[str, Any]) -> Any:
                           or "./voice_prompts/recordings")).resolve()
     return PromptLibrary([sync.served_content_dir(config) / "audio", recordings],
                          data_dir / "audio", str(config["MIGRANTLINE_BASE_URL"]), "en",
+                         ui_messages=VOICE_UI_MESSAGES,
                          online=str(config.get("MIGRANTLINE_TTS_ONLINE") or "auto"))
 
 

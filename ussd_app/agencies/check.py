@@ -193,4 +193,3 @@ def check_file(directory: Path) -> list[Problem]:
 def read_file(path: Path) -> bytes:
     with path.open("rb") as fh:
         return fh.read(MAX_FILE_BYTES + 1)
-

@@ -149,4 +149,3 @@ def _matched_other_name(query: str, agency: Agency) -> str:
     scores = [fuzz.WRatio(folded, fold(n)) for n in (agency.name, *agency.other_names)]
     best = max(range(len(scores)), key=scores.__getitem__)
     return agency.other_names[best - 1] if best and scores[best] > scores[0] else ""
-

@@ -55,4 +55,3 @@ def _status(agency: Agency, lang: str, t: Translate, today: date) -> str:
     else:
         return t(lang, m.AGENCY_LICENSED).format(date=expires)
     return f"{status}. {t(lang, m.AGENCY_DO_NOT_PAY)}"
-

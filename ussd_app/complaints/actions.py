@@ -47,7 +47,7 @@ def make_actions(complaints: Complaints, t: Translate) -> Mapping[str, Action]:
         if q.caller.channel == "sms":  # this very reply carries the reference
             receipt = ""
         else:
-            receipt = t(q.lang, RECEIPT_SENT if complaints.will_text(row) else RECEIPT_NOT_SENT)
+            receipt = t(q.lang, RECEIPT_SENT if complaints.can_message(row) else RECEIPT_NOT_SENT)
         return ActionResult(answers={"reference": show_reference(row["reference"]),
                                      "receipt": receipt})
 

@@ -140,4 +140,3 @@ def assemble(mirror: Mirror, version: str, entries: list[Entry],
                 raise
             shutil.copyfile(source, target)
     return staging
-

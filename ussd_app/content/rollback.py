@@ -43,4 +43,3 @@ def rollback(config: Mapping[str, Any]) -> Result:
         if newer:
             message += ("; sync will not install it again, only a version published after it")
         return Result("rolled back", message, version=previous, code=0)
-
