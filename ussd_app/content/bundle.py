@@ -80,31 +80,32 @@ def keygen(directory: Path) -> tuple[Path, Path]:
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except OSError as exc:
-        raise BundleError(f"cannot read the signing key {path}: {exc.strerror}") from None
-    except (ValueError, TypeError) as exc:
-        raise BundleError(f"{path} is not a PEM private key ({exc}); make one with "
-                          "`migrantline content keygen DIR`") from None
+    hint = "make one with `migrantline content keygen DIR`"
+    key = _read_key(path, "signing key", "private", hint, (ValueError, TypeError),
+                    lambda data: serialization.load_pem_private_key(data, password=None))
     if not isinstance(key, Ed25519PrivateKey):
-        raise BundleError(f"{path} is not an Ed25519 key; make one with "
-                          "`migrantline content keygen DIR`")
+        raise BundleError(f"{path} is not an Ed25519 key; {hint}")
     return key
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
-    try:
-        key = serialization.load_pem_public_key(path.read_bytes())
-    except OSError as exc:
-        raise BundleError(f"cannot read the public key {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise BundleError(f"{path} is not a PEM public key ({exc}); use the signing.pub "
-                          "written by `migrantline content keygen`") from None
+    hint = "use the signing.pub written by `migrantline content keygen`"
+    key = _read_key(path, "public key", "public", hint, (ValueError,),
+                    serialization.load_pem_public_key)
     if not isinstance(key, Ed25519PublicKey):
-        raise BundleError(f"{path} is not an Ed25519 public key; use the signing.pub "
-                          "written by `migrantline content keygen`")
+        raise BundleError(f"{path} is not an Ed25519 public key; {hint}")
     return key
+
+
+def _read_key(path: Path, name: str, kind: str, hint: str,
+              errors: tuple[type[Exception], ...], load: Callable[[bytes], object]) -> object:
+    """The key in a PEM file, or a ``BundleError`` that names the file and what to do."""
+    try:
+        return load(path.read_bytes())
+    except OSError as exc:
+        raise BundleError(f"cannot read the {name} {path}: {exc.strerror}") from None
+    except errors as exc:
+        raise BundleError(f"{path} is not a PEM {kind} key ({exc}); {hint}") from None
 
 
 def key_id(key: Ed25519PublicKey) -> str:

@@ -23,7 +23,7 @@ from ussd_app.engine.checks import sms_info
 from ussd_app.engine.encoding import Limits
 from ussd_app.engine.loader import ERROR, Problem, parse_tree, read_files
 from ussd_app.engine.model import Tree
-from ussd_app.engine.screens import Layout
+from ussd_app.engine.screens import Layout, Translate
 from ussd_app.i18n import default_catalogs
 
 
@@ -58,14 +58,18 @@ class Checked:
         return [str(p) for p in self.problems if p.severity == ERROR]
 
 
-def check_content(directory: Path, layouts: list[Layout] | list[Any],
-                  verbose: bool = False) -> Checked:
-    """Check a content tree for these layouts; ``verbose`` adds each article's SMS size."""
+def check_content(directory: Path, layouts: list[Layout] | list[Any], verbose: bool = False,
+                  t: Translate | None = None) -> Checked:
+    """Check a content tree for these layouts; ``verbose`` adds each article's SMS size.
+
+    ``t`` translates the interface strings screens are paged with (default: the
+    catalogs in ``translations/``, as the service uses).
+    """
     files = read_files(directory)
     tree, problems = parse_tree(files, root=str(directory))
     problems += check_file(directory)  # content/agencies.csv, when there is one
     if tree is not None:
-        problems += fit_problems(tree, layouts, default_catalogs().gettext)
+        problems += fit_problems(tree, layouts, t or default_catalogs().gettext)
         if verbose:
             problems += sms_info(tree, {name: data.decode("utf-8", "replace")
                                         for name, data in files.items()})
