@@ -35,14 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ussd_app import store as db  # noqa: E402
-from ussd_app.agencies.registry import (  # noqa: E402
-    AGENCY_FILE,
-    COLUMNS,
-    AgencyRegistry,
-    licence_key,
-    parse_agencies,
-    render,
-)
+from ussd_app.agencies.agency import licence_key  # noqa: E402
+from ussd_app.agencies.check import AGENCY_FILE, COLUMNS, parse_agencies  # noqa: E402
+from ussd_app.agencies.registry import AgencyRegistry  # noqa: E402
+from ussd_app.agencies.render import render  # noqa: E402
 from ussd_app.i18n import default_catalogs  # noqa: E402
 
 TARGET_P99_MS = 20.0

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.content_load import _cpu, build  # noqa: E402
 from tests.static_server import serving  # noqa: E402
-from ussd_app.content import bundle, sync  # noqa: E402
+from ussd_app.content import bundle, check, sync  # noqa: E402
 
 
 def wav(rng: random.Random, size: int) -> bytes:
@@ -113,7 +113,7 @@ def main() -> None:
 
         print("publishing ...", file=sys.stderr)
         start = time.perf_counter()
-        checked, errors = bundle.check_tree(tree, config)
+        checked, errors = check.check_tree(tree, config)
         assert not errors, errors[:3]
         check_seconds = time.perf_counter() - start
         published = bundle.publish(tree, out, key, checked.version)
@@ -135,7 +135,7 @@ def main() -> None:
             unchanged_requests = server.log[before:]
 
             changed_path = change_one_article(tree)
-            checked, errors = bundle.check_tree(tree, config)
+            checked, errors = check.check_tree(tree, config)
             assert not errors
             bundle.publish(tree, out, key, checked.version)
             before = len(server.log)

@@ -13,8 +13,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ussd_app import store
-from ussd_app.agencies import registry as agencies
-from ussd_app.agencies.registry import NameIndex, fold, licence_key, parse_agencies
+from ussd_app.agencies.agency import Agency, country_name, fold, licence_key
+from ussd_app.agencies.check import AGENCY_FILE, COLUMNS, file_version, parse_agencies
+from ussd_app.agencies.index import MAX_SHOWN, NameIndex
 from ussd_app.cli import main
 from ussd_app.engine import messages as m
 from ussd_app.engine.encoding import Limits, fits
@@ -29,7 +30,7 @@ LANG_KEYS = {lang.code: str(i + 1) for i, lang in enumerate(TREE.languages)}
 AGENCY_KEY = str([o.target for o in TREE.nodes["main"].options].index("check_agency") + 1)
 TODAY = date(2026, 11, 23)
 LANGS = ["en", "ar", "fr", "ne"]
-HEADER = ",".join(agencies.COLUMNS)
+HEADER = ",".join(COLUMNS)
 _t = default_catalogs().gettext
 
 
@@ -87,7 +88,7 @@ def read(pages: list[str]) -> str:
 def result_of(lang: str, name: str, licence: str, country: str, status: str,
               source: str, data_date: str) -> str:
     return flat(" ".join([
-        name, status, f"{licence}, {agencies.country_name(country, lang)}",
+        name, status, f"{licence}, {country_name(country, lang)}",
         t(lang, m.AGENCY_SOURCE, source=source, date=data_date)]))
 
 
@@ -155,14 +156,14 @@ def test_many_results_are_paged_with_98(client: FlaskClient, lang: str) -> None:
     text = read(pages)
     count = sum(1 for row in _demo() if "manpower" in fold(row.name).split()
                 or any("manpower" in fold(n).split() for n in row.other_names))
-    assert count > agencies.MAX_SHOWN
-    heading = found_line(lang, count) + " " + t(lang, m.AGENCY_CLOSEST, shown=agencies.MAX_SHOWN)
+    assert count > MAX_SHOWN
+    heading = found_line(lang, count) + " " + t(lang, m.AGENCY_CLOSEST, shown=MAX_SHOWN)
     assert text.startswith(flat(heading))
-    for number in range(1, agencies.MAX_SHOWN + 1):
+    for number in range(1, MAX_SHOWN + 1):
         assert f" {number}. " in text
-    assert f" {agencies.MAX_SHOWN + 1}. " not in text
+    assert f" {MAX_SHOWN + 1}. " not in text
     assert text.count(flat(t(lang, m.AGENCY_SOURCE, source="", date="")).split()[0]) \
-        == agencies.MAX_SHOWN
+        == MAX_SHOWN
     assert text.endswith(flat(t(lang, m.AGENCY_NARROW)))
 
 
@@ -234,7 +235,7 @@ def test_a_retried_hop_gets_the_same_result_from_any_worker(app: Flask,
 # ---------------------------------------------------------------- the registry file
 
 
-def _demo() -> list[agencies.Agency]:
+def _demo() -> list[Agency]:
     rows, problems = parse_agencies((DEMO_CONTENT / "agencies.csv").read_bytes())
     assert problems == []
     return rows
@@ -258,7 +259,7 @@ def test_registry_is_stored_in_sqlite(app: Flask) -> None:
     assert [row["name"] for row in rows] == ["Sunrise Himal Manpower (sample)"]
     assert len(store.agency_names(services.store)) == len(_demo())
     version = store.agency_registry_version(services.store)
-    assert version == agencies.file_version((DEMO_CONTENT / "agencies.csv").read_bytes())
+    assert version == file_version((DEMO_CONTENT / "agencies.csv").read_bytes())
 
 
 GOOD_LINE = "NP-T-1,Test Agency (sample),,NP,licensed,2027-01-31,Test registry,2026-11-01"
@@ -387,7 +388,7 @@ def test_name_index_ranks_the_closest_name_first() -> None:
     assert index.search("sunset")[0][0][0] == "b"
     assert index.search("zzzz manpower") == ([], 0)
     ranked, count = index.search("manpower")
-    assert count == 63 and len(ranked) == agencies.MAX_SHOWN * 4
+    assert count == 63 and len(ranked) == MAX_SHOWN * 4
 
 
 def test_type_a_new_name_on_a_result_to_search_again(client: FlaskClient) -> None:
@@ -404,7 +405,7 @@ def test_concurrent_loads_of_one_registry_store_it_once(tmp_path: Path) -> None:
     """Workers starting together load the same file at the same moment: none may fail."""
     import threading
 
-    data = (DEMO_CONTENT / agencies.AGENCY_FILE).read_bytes()
+    data = (DEMO_CONTENT / AGENCY_FILE).read_bytes()
     rows, problems = parse_agencies(data)
     assert not problems
     path = tmp_path / "shared.db"

@@ -355,3 +355,14 @@ def test_sms_segments_of_articles_only_when_verbose(tmp_path: Path) -> None:
                             f"{measure(article_sms_text(tree, node, 'ar'))[1]} characters)")
                for out in infos), infos
     assert "0 warning(s)" in verbose.stdout  # info lines are not warnings
+
+
+def test_preview_refuses_a_tree_whose_agency_registry_has_errors(tmp_path: Path) -> None:
+    """Preview runs the same check as `content check`: a bad agencies.csv is an error."""
+    root = write_tree(tmp_path / "content")
+    (root / "agencies.csv").write_text("licence,name\nNP-1,Demo\n", "utf-8")
+    out = tmp_path / "p.html"
+    result = run(tmp_path, "content", "preview", "--content", str(root), str(out))
+    assert result.returncode == 1
+    assert "agencies.csv:1: error: missing column" in result.stderr
+    assert not out.exists()

@@ -26,8 +26,7 @@ from click.testing import CliRunner
 from flask import Flask
 
 from ussd_app.cli import main
-from ussd_app.content import bundle
-from ussd_app.content import sync as sync_module
+from ussd_app.content import bundle, fetch
 from ussd_app.content.sync import next_delay
 
 from .conftest import DEMO_CONTENT, TEST_SECRET, Phone, make_app
@@ -525,7 +524,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 def test_a_full_disk_changes_nothing(setup: Setup, small_disk: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sync_module, "DISK_RESERVE", 512 * 1024)
+    monkeypatch.setattr(fetch, "DISK_RESERVE", 512 * 1024)
     first = first_sync(setup)
     app = setup.app()
     assert OLD in article(app)

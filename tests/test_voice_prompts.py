@@ -12,10 +12,11 @@ from click.testing import CliRunner
 from tests.conftest import DEMO_CONTENT, make_app
 from tests.voice_phone import wav_info
 from ussd_app.channels.voice.prompts import prompt_library
+from ussd_app.channels.voice.ui_messages import VOICE_UI_MESSAGES
 from ussd_app.cli import main
 from ussd_app.engine.loader import read_tree
 from ussd_app.i18n import default_catalogs
-from voice_prompts import VOICE_UI_MESSAGES, build_manifest, tts
+from voice_prompts import build_manifest, tts
 from voice_prompts.manifest import fragments, key, normalise
 
 from .trees import INFO, LANGUAGE, MAIN, SITE

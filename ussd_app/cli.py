@@ -140,26 +140,15 @@ def content() -> None:
 
 def _check_content(directory: Path, quiet: bool = False, verbose: bool = False) -> list[str]:
     """Print every problem (and, verbose, the SMS size of articles); return the errors."""
-    from ussd_app.agencies.registry import check_file as check_agency_file
-    from ussd_app.content.layouts import content_layouts
-    from ussd_app.content.registry import fit_problems
-    from ussd_app.engine.checks import coverage, sms_info
-    from ussd_app.engine.loader import ERROR, WARNING, parse_tree, read_files
-    from ussd_app.i18n import default_catalogs
+    from ussd_app.content.check import check_content  # lazy: CLI start-up
+    from ussd_app.content.layouts import content_layouts  # lazy: CLI start-up
+    from ussd_app.engine.checks import coverage  # lazy: CLI start-up
+    from ussd_app.engine.loader import WARNING  # lazy: CLI start-up
 
     if not directory.is_dir():
         raise click.ClickException(f"{directory} is not a folder; give the content tree's path")
-    files = read_files(directory)
-    tree, problems = parse_tree(files, root=str(directory))
-    problems += check_agency_file(directory)  # content/agencies.csv, when there is one
-    if tree is not None:
-        # Every layout the service pages the tree for (USSD, SMS): what passes here loads.
-        problems += fit_problems(tree, content_layouts(settings.load()),
-                                 default_catalogs().gettext)
-        if verbose:
-            problems += sms_info(tree, {name: data.decode("utf-8", "replace")
-                                        for name, data in files.items()})
-    errors = [str(p) for p in problems if p.severity == ERROR]
+    checked = check_content(directory, content_layouts(settings.load()), verbose=verbose)
+    tree, problems, errors = checked.tree, checked.problems, checked.errors
     if not quiet:
         for problem in problems:
             click.echo(_relative(directory, str(problem)))

@@ -23,11 +23,12 @@ from twilio.request_validator import RequestValidator
 
 from ussd_app import settings
 from ussd_app import store as db
+from ussd_app.channels.voice.ui_messages import VOICE_UI_MESSAGES
 from ussd_app.engine.encoding import measure
 from ussd_app.engine.loader import ContentError, read_tree
 from ussd_app.i18n import default_catalogs
 from ussd_app.privacy.protect import Sealer, open_text
-from voice_prompts import VOICE_UI_MESSAGES, build_manifest
+from voice_prompts import build_manifest
 from voice_prompts.manifest import text_sha256
 
 HELP = "Type a reply and press Enter. :r redial  :q hang up"

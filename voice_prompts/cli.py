@@ -15,16 +15,18 @@ from typing import Any
 import click
 
 from ussd_app import settings
+from voice_prompts import tts
+from voice_prompts.tts import TtsError
 
 WORKERS = 3  # espeak-ng is a subprocess: a few at once use the 2 cores without thrashing
 
 
 def _load() -> tuple[Any, Any, Any]:
     """(library, tree, translate) for the served content, as the service builds them."""
-    from ussd_app.channels.voice.prompts import prompt_library
-    from ussd_app.content.sync import served_content_dir
-    from ussd_app.engine.loader import ContentError, read_tree
-    from ussd_app.i18n import default_catalogs
+    from ussd_app.channels.voice.prompts import prompt_library  # lazy: CLI start-up
+    from ussd_app.content.sync import served_content_dir  # lazy: CLI start-up
+    from ussd_app.engine.loader import ContentError, read_tree  # lazy: CLI start-up
+    from ussd_app.i18n import default_catalogs  # lazy: CLI start-up
 
     config = settings.load()
     directory = served_content_dir(config)
@@ -74,8 +76,6 @@ def status() -> None:
                  "prompt that has no current recording and no generated file yet.")
 @click.option("--lang", default=None, help="only this language code (default: all)")
 def render(lang: str | None) -> None:
-    from voice_prompts import tts
-
     missing = tts.missing_tools()
     if missing:
         raise click.ClickException(
@@ -137,8 +137,7 @@ def _timed(fn: Any, *args: Any) -> float:
               help="keep it in the content tree's audio/ folder, so `content publish` carries "
               "it to every server (default: MIGRANTLINE_RECORDINGS_DIR, this server only)")
 def record(lang: str, prompt_id: str, file: Path, recorded_by: str, into_content: bool) -> None:
-    from ussd_app.content.sync import configured
-    from voice_prompts.tts import TtsError
+    from ussd_app.content.sync import configured  # lazy: CLI start-up
 
     if into_content and configured(settings.load()):
         raise click.ClickException(

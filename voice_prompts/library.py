@@ -22,8 +22,8 @@ from typing import Any
 
 from ussd_app.engine.model import Tree
 from ussd_app.engine.screens import Translate
-from voice_prompts import tts
 from voice_prompts.manifest import Manifest, Prompt, build_manifest, text_sha256
+from voice_prompts.tts import synthesize, to_phone_wav, wav_complete, wav_format
 
 AUDIO_EXTENSIONS = (".wav", ".mp3")
 MIN_AUDIO_BYTES = 512  # a header and a blink of sound is not a recording
@@ -74,8 +74,8 @@ class FileInfo:
             except OSError:
                 data = b""
             mime = audio_type(data[:16])
-            if mime == "audio/wav" and (tts.wav_format(data[:4096]) is None
-                                        or not tts.wav_complete(data)):
+            if mime == "audio/wav" and (wav_format(data[:4096]) is None
+                                        or not wav_complete(data)):
                 mime = None
             digest = hashlib.sha256(data).hexdigest() if mime else ""
         with self._lock:
@@ -95,7 +95,7 @@ class PromptState:
 
 class PromptLibrary:
     def __init__(self, recordings_dirs: Sequence[Path], cache_dir: Path, base_url: str,
-                 fallback_lang: str, ui_messages: Sequence[str] | None = None,
+                 fallback_lang: str, ui_messages: Sequence[str] = (),
                  online: str = "auto"):
         self.recordings_dirs = [Path(d) for d in recordings_dirs]
         self.cache_dir = Path(cache_dir)
@@ -165,13 +165,7 @@ class PromptLibrary:
         with self._lock:
             found = self._manifests.get(tree.version)
         if found is None:
-            if self.ui_messages is None:
-                from voice_prompts import VOICE_UI_MESSAGES
-
-                messages: Sequence[str] = VOICE_UI_MESSAGES
-            else:
-                messages = self.ui_messages
-            found = build_manifest(tree, t, messages)
+            found = build_manifest(tree, t, self.ui_messages)
             with self._lock:
                 while len(self._manifests) >= 4:
                     self._manifests.pop(next(iter(self._manifests)))
@@ -266,7 +260,7 @@ class PromptLibrary:
         """Sync TTS of a text outside the manifest (from a background job, never a webhook)."""
         path = self.dynamic_path(lang, text)
         if self.files.get(path) is None:
-            tts.synthesize(text, lang, path, self.online)
+            synthesize(text, lang, path, self.online)
 
     def purge_dynamic(self, older_than: float = DYNAMIC_KEEP_SECONDS,
                       now: float | None = None) -> int:
@@ -289,7 +283,7 @@ class PromptLibrary:
         """Generate one prompt's audio (if not there yet); its size in bytes."""
         path = self.generated_path(prompt.lang, prompt.text)
         if self.files.get(path) is None:
-            tts.synthesize(prompt.text, prompt.lang, path, self.online)
+            synthesize(prompt.text, prompt.lang, path, self.online)
             self.forget()
         return path.stat().st_size
 
@@ -325,7 +319,7 @@ class PromptLibrary:
             raise KeyError(prompt_id)
         root = into or self.recordings_dirs[-1]
         out = root / lang / f"{prompt_id}.wav"
-        tts.to_phone_wav(source, out)
+        to_phone_wav(source, out)
         sidecar: dict[str, Any] = {
             "text_sha256": prompt.sha256, "recorded_by": recorded_by,
             "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

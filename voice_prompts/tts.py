@@ -62,7 +62,7 @@ def online(setting: str = "auto") -> bool:
     if setting.lower() in ("off", "0", "false", "no"):
         return False
     try:
-        import gtts  # noqa: F401 - optional: `pip install gTTS` where a network is
+        import gtts  # noqa: F401  # lazy: optional dependency (`pip install gTTS`)
     except ImportError:
         return False
     with _online_lock:
@@ -161,7 +161,7 @@ def synthesize(text: str, lang: str, out: Path, online_setting: str = "auto") ->
         base = lang.split("-")[0].lower()
         if base in GTTS_LANGS and online(online_setting):
             try:
-                from gtts import gTTS
+                from gtts import gTTS  # lazy: optional dependency, used only online
 
                 mp3 = Path(tmp) / "g.mp3"
                 gTTS(text, lang=base, timeout=20).save(str(mp3))

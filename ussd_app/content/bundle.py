@@ -29,8 +29,7 @@ import hashlib
 import json
 import os
 import re
-import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -40,6 +39,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ussd_app.content.files import sha256_file, write_atomic
 from ussd_app.errors import BundleError
 
 FORMAT = 1
@@ -77,31 +77,32 @@ def keygen(directory: Path) -> tuple[Path, Path]:
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except OSError as exc:
-        raise BundleError(f"cannot read the signing key {path}: {exc.strerror}") from None
-    except (ValueError, TypeError) as exc:
-        raise BundleError(f"{path} is not a PEM private key ({exc}); make one with "
-                          "`migrantline content keygen DIR`") from None
+    hint = "make one with `migrantline content keygen DIR`"
+    key = _read_key(path, "signing key", "private", hint, (ValueError, TypeError),
+                    lambda data: serialization.load_pem_private_key(data, password=None))
     if not isinstance(key, Ed25519PrivateKey):
-        raise BundleError(f"{path} is not an Ed25519 key; make one with "
-                          "`migrantline content keygen DIR`")
+        raise BundleError(f"{path} is not an Ed25519 key; {hint}")
     return key
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
-    try:
-        key = serialization.load_pem_public_key(path.read_bytes())
-    except OSError as exc:
-        raise BundleError(f"cannot read the public key {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise BundleError(f"{path} is not a PEM public key ({exc}); use the signing.pub "
-                          "written by `migrantline content keygen`") from None
+    hint = "use the signing.pub written by `migrantline content keygen`"
+    key = _read_key(path, "public key", "public", hint, (ValueError,),
+                    serialization.load_pem_public_key)
     if not isinstance(key, Ed25519PublicKey):
-        raise BundleError(f"{path} is not an Ed25519 public key; use the signing.pub "
-                          "written by `migrantline content keygen`")
+        raise BundleError(f"{path} is not an Ed25519 public key; {hint}")
     return key
+
+
+def _read_key(path: Path, name: str, kind: str, hint: str,
+              errors: tuple[type[Exception], ...], load: Callable[[bytes], object]) -> object:
+    """The key in a PEM file, or a ``BundleError`` that names the file and what to do."""
+    try:
+        return load(path.read_bytes())
+    except OSError as exc:
+        raise BundleError(f"cannot read the {name} {path}: {exc.strerror}") from None
+    except errors as exc:
+        raise BundleError(f"{path} is not a PEM {kind} key ({exc}); {hint}") from None
 
 
 def key_id(key: Ed25519PublicKey) -> str:
@@ -262,14 +263,6 @@ def open_envelope(data: bytes, key: Ed25519PublicKey) -> Manifest:
 # ---------------------------------------------------------------- publishing
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def scan(directory: Path) -> list[tuple[Entry, Path]]:
     """Every file under ``directory`` but hidden ones, with its hash and size."""
     found = []
@@ -289,27 +282,12 @@ def scan(directory: Path) -> list[tuple[Entry, Path]]:
     return found
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def _store(out: Path, sha: str, source: Path | bytes) -> bool:
     """Put a file under ``OUT/files/<sha256>``; False when it was there already."""
     target = out / "files" / sha
     if target.is_file():
         return False
-    _write_atomic(target, source if isinstance(source, bytes) else source.read_bytes())
+    write_atomic(target, source if isinstance(source, bytes) else source.read_bytes())
     return True
 
 
@@ -385,24 +363,7 @@ def publish(directory: Path, out: Path, key: Ed25519PrivateKey, content_version:
     }, ensure_ascii=False, separators=(",", ":"))
     envelope = make_envelope(manifest, key)
     signature = json.loads(envelope)["signature"]
-    _write_atomic(out / "versions" / version / "manifest.json", manifest.encode("utf-8"))
-    _write_atomic(out / "versions" / version / "manifest.sig", signature.encode() + b"\n")
-    _write_atomic(out / LATEST, envelope)
+    write_atomic(out / "versions" / version / "manifest.json", manifest.encode("utf-8"))
+    write_atomic(out / "versions" / version / "manifest.sig", signature.encode() + b"\n")
+    write_atomic(out / LATEST, envelope)
     return Published(version, len(listing), total, new_files, new_bytes, unchanged=False)
-
-
-def check_tree(directory: Path, config: Mapping[str, Any]) -> tuple[Any, list[str]]:
-    """The content check: the tree, and every error. Screens are paged for every layout
-    the service pages them for (USSD and SMS), so a tree that passes is one it serves."""
-    from ussd_app.agencies.registry import check_file
-    from ussd_app.content.layouts import content_layouts
-    from ussd_app.content.registry import fit_problems
-    from ussd_app.engine.loader import ERROR, parse_tree, read_files
-    from ussd_app.i18n import default_catalogs
-
-    tree, problems = parse_tree(read_files(directory), root=str(directory))
-    problems += check_file(directory)
-    if tree is not None:
-        problems += fit_problems(tree, content_layouts(config), default_catalogs().gettext)
-    errors = [str(p) for p in problems if p.severity == ERROR]
-    return (tree if not errors else None), errors

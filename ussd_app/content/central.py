@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import requests
+
 from ussd_app.content.bundle import LATEST, MAX_ENVELOPE_BYTES
 from ussd_app.errors import SyncError
 
@@ -36,8 +38,6 @@ def public_url(url: str) -> str:
 
 
 def _reason(exc: Exception) -> str:
-    import requests
-
     if isinstance(exc, requests.Timeout):
         return "no answer in time"
     text = str(exc)
@@ -62,8 +62,6 @@ class HttpCentral:
         self._sessions: list[Any] = []
 
     def _session(self) -> Any:
-        import requests
-
         session = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
@@ -84,8 +82,6 @@ class HttpCentral:
 
     def latest(self, validators: Mapping[str, str]) -> tuple[bytes | None, dict[str, str]]:
         """``latest.json`` and its validators; None when it did not change (304)."""
-        import requests
-
         url = f"{self.base}/{LATEST}"
         headers = {"Cache-Control": "no-cache"}
         if validators.get("etag"):
@@ -122,8 +118,6 @@ class HttpCentral:
     def fetch(self, sha: str, size: int, part: Path, advance: Callable[[int], None],
               stop: threading.Event, label: str) -> None:
         """``files/<sha>`` into ``part``, resuming what is there; raises on any failure."""
-        import requests
-
         url = f"{self.base}/files/{sha}"
         for _ in range(2):
             have = _already_fetched(part, size)

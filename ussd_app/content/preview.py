@@ -18,10 +18,10 @@ from pathlib import Path
 from babel import Locale, UnknownLocaleError
 
 from ussd_app.channels.ussd.layout import UssdLayout
-from ussd_app.content.registry import fit_problems
+from ussd_app.content.check import check_content
 from ussd_app.engine.checks import article_sms_text, coverage
 from ussd_app.engine.encoding import measure, sms_segments
-from ussd_app.engine.loader import ERROR, Problem, _texts_of, parse_tree, read_files
+from ussd_app.engine.loader import Problem, _texts_of
 from ussd_app.engine.machine import LANGUAGE_NODE, Context, first_state, view
 from ussd_app.engine.model import ARTICLE, Node, Tree
 from ussd_app.engine.paging import node_pages
@@ -31,13 +31,10 @@ Progress = Callable[[str], None]
 
 
 def load(directory: Path, layout: UssdLayout, t: Translate) -> tuple[Tree | None, list[Problem]]:
-    """The tree and its problems, as ``content check`` finds them (fit included)."""
-    tree, problems = parse_tree(read_files(directory), root=str(directory))
-    if tree is not None:
-        problems += fit_problems(tree, [layout], t)
-        if any(p.severity == ERROR for p in problems):
-            tree = None
-    return tree, problems
+    """The tree (None when it has an error) and its problems, as ``content check`` finds
+    them for the USSD layout the preview shows."""
+    checked = check_content(directory, [layout], t=t)
+    return (checked.tree if not checked.errors else None), checked.problems
 
 
 def text_direction(lang: str, sample: str = "") -> str:

@@ -25,59 +25,33 @@ nothing the service does waits on the network (the background sync is a job
 of its own, see ``BackgroundSync``).
 """
 
+
 from __future__ import annotations
 
 import atexit
-import errno
-import fcntl
-import json
 import logging
-import os
 import random
 import shutil
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol
 
 from ussd_app import jobs, settings
-from ussd_app.content.bundle import (
-    BundleError,
-    Entry,
-    Manifest,
-    _write_atomic,
-    check_entries,
-    check_tree,
-    load_public_key,
-    open_envelope,
-    parse_manifest,
-    parse_part,
-    sha256_file,
-)
-from ussd_app.content.central import (  # noqa: F401 - SyncError is part of this module's interface
-    CHUNK,
-    DirCentral,
-    HttpCentral,
-    SyncError,
-    _reason,
-    open_central,
-    public_url,
-)
+from ussd_app.content.bundle import BundleError, Manifest, load_public_key, open_envelope
+from ussd_app.content.central import DirCentral, HttpCentral, SyncError, open_central, public_url
+from ussd_app.content.check import check_tree
+from ussd_app.content.fetch import assemble, check_space, download, fetch_entries
+from ussd_app.content.mirror import Mirror
 
 log = logging.getLogger(__name__)
 
-DOWNLOAD_THREADS = 8  # parallel downloads: a fresh sync of many small files pays the RTT
-DISK_RESERVE = 16 * 1024 * 1024  # left free for the database after the downloads
 RETRY_FIRST = 30.0  # background: first retry after a failure (or the interval if shorter)
 RETRY_MAX = 3600.0  # background: retries back off up to this (or the interval if longer)
 JITTER = 0.2  # background: each wait is the interval +/- 20 %
 FIRST_WITHIN = 30.0  # background: the first sync starts within this after start-up
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class Progress(Protocol):
@@ -131,155 +105,7 @@ def served_content_dir(config: settings.Config) -> Path:
     return config.content_dir.resolve()
 
 
-
-
-# ---------------------------------------------------------------- the mirror on disk
-
-
-class Mirror:
-    def __init__(self, root: Path):
-        self.root = root
-        self.versions = root / "versions"
-        self.meta = root / "meta"
-        self.parts = root / "parts"
-        self.downloads = root / ".downloads"
-        self.staging = root / ".staging"
-        self.current_link = root / "current"
-        self.previous_link = root / "previous"
-        self.state_path = root / "state.json"
-        self.lock_path = root / "sync.lock"
-
-    def _target(self, link: Path) -> str | None:
-        try:
-            name = PurePosixPath(os.readlink(link)).name
-        except OSError:
-            return None
-        return name if (self.versions / name).is_dir() else None
-
-    def current(self) -> str | None:
-        return self._target(self.current_link)
-
-    def previous(self) -> str | None:
-        return self._target(self.previous_link)
-
-    @contextmanager
-    def locked(self) -> Iterator[str | None]:
-        """Hold ``sync.lock``; yields None when held, else who holds it."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
-                yield f"pid {holder}" if holder else "another process"
-                return
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-            yield None
-        finally:
-            os.close(fd)  # releases the lock
-
-    def read_state(self) -> dict[str, Any]:
-        try:
-            return dict(json.loads(self.state_path.read_bytes()))
-        except (OSError, ValueError, TypeError):
-            return {}
-
-    def write_state(self, state: Mapping[str, Any]) -> None:
-        try:
-            _write_atomic(self.state_path, json.dumps(state, indent=1).encode())
-        except OSError as exc:  # a full disk must not turn a sync result into a crash
-            log.warning("could not record the sync state in %s: %s", self.state_path, exc)
-
-    def manifest(self, version: str | None) -> Manifest | None:
-        if not version:
-            return None
-        try:
-            envelope = json.loads((self.meta / f"{version}.json").read_bytes())
-            return parse_manifest(envelope["manifest"])
-        except (OSError, ValueError, KeyError, TypeError, BundleError):
-            return None
-
-    def entries(self, version: str | None) -> list[Entry]:
-        """The files of a kept version, from its manifest parts (empty when unknown)."""
-        manifest = self.manifest(version)
-        if manifest is None:
-            return []
-        found: list[Entry] = []
-        for part in manifest.parts:
-            try:
-                found += parse_part((self.parts / part.sha256).read_bytes())
-            except (OSError, BundleError):
-                return []
-        return found
-
-    def local_files(self, versions: list[str | None]) -> dict[str, Path]:
-        """SHA-256 -> a file of a kept version with those bytes (by its size)."""
-        have: dict[str, Path] = {}
-        for version in versions:
-            if not version:
-                continue
-            for entry in self.entries(version):
-                if entry.sha256 in have:
-                    continue
-                path = self.versions / version / entry.path
-                try:
-                    if path.stat().st_size == entry.size:
-                        have[entry.sha256] = path
-                except OSError:
-                    continue
-        return have
-
-    def switch(self, version: str, envelope: bytes, staging: Path) -> None:
-        """Make the assembled ``staging`` the served version, at once."""
-        current = self.current()
-        _write_atomic(self.meta / f"{version}.json", envelope)
-        final = self.versions / version
-        if final.exists():  # left over from an older run; never current or previous
-            shutil.rmtree(final)
-        self.versions.mkdir(parents=True, exist_ok=True)
-        os.rename(staging, final)
-        os.sync()  # the files reach the disk before the symlink that names them does
-        if current:
-            _symlink(self.previous_link, f"versions/{current}")
-        _symlink(self.current_link, f"versions/{version}")
-        _fsync_dir(self.root)
-
-    def prune(self) -> None:
-        """Keep current and previous; drop other versions, unused parts, downloads."""
-        keep = {v for v in (self.current(), self.previous()) if v}
-        if self.versions.is_dir():
-            for folder in self.versions.iterdir():
-                if folder.name not in keep:
-                    shutil.rmtree(folder, ignore_errors=True)
-        parts: set[str] = set()
-        for version in keep:
-            manifest = self.manifest(version)
-            if manifest is not None:
-                parts.update(p.sha256 for p in manifest.parts)
-        for folder, wanted in ((self.meta, {f"{v}.json" for v in keep}), (self.parts, parts)):
-            if folder.is_dir():
-                for path in folder.iterdir():
-                    if path.name not in wanted:
-                        path.unlink(missing_ok=True)
-        shutil.rmtree(self.downloads, ignore_errors=True)
-        shutil.rmtree(self.staging, ignore_errors=True)
-
-
-def _symlink(link: Path, target: str) -> None:
-    temp = link.with_name(f".{link.name}.tmp")
-    temp.unlink(missing_ok=True)
-    os.symlink(target, temp)
-    os.replace(temp, link)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+# ---------------------------------------------------------------- a sync
 
 
 def sync(config: settings.Config, progress: Progress | None = None) -> Result:
@@ -318,7 +144,7 @@ def _locked_sync(mirror: Mirror, url: str, config: settings.Settings,
     except (SyncError, BundleError) as exc:
         result = Result("failed", str(exc), code=getattr(exc, "code", 1))
     except OSError as exc:
-        result = Result("failed", _disk_message(exc, mirror))
+        result = Result("failed", mirror.disk_message(exc))
     finally:
         if progress is not None:
             progress.finish()
@@ -332,17 +158,6 @@ def _locked_sync(mirror: Mirror, url: str, config: settings.Settings,
     result.seconds = time.monotonic() - started
     _record(mirror, state, result, url)
     return result
-
-
-def _disk_message(exc: OSError, mirror: Mirror) -> str:
-    if exc.errno in _DISK_FULL:
-        for part in mirror.downloads.glob("*.part"):  # give the space back to the database
-            part.unlink(missing_ok=True)
-        return (f"the disk holding {mirror.root} is full ({exc.strerror}); nothing was "
-                "switched and the partial downloads were removed. Free some space, then run "
-                "sync again")
-    where = f" ({exc.filename})" if exc.filename else ""
-    return f"cannot write in {mirror.root}{where}: {exc.strerror}; nothing was switched"
 
 
 def _record(mirror: Mirror, state: dict[str, Any], result: Result, url: str) -> None:
@@ -369,7 +184,7 @@ def _created(manifest: Manifest | None) -> str:
 
 def _sync(mirror: Mirror, central: HttpCentral | DirCentral, key: Any, state: dict[str, Any],
           config: settings.Settings, progress: Progress | None) -> Result:
-    current, previous = mirror.current(), mirror.previous()
+    current = mirror.current()
     pinned = state.get("rolled_back_from") or None
     validators = dict(state.get("validators") or {})
     if not current or validators.get("version") not in (current, pinned and pinned["version"]):
@@ -395,8 +210,15 @@ def _sync(mirror: Mirror, central: HttpCentral | DirCentral, key: Any, state: di
                         f"{_created(manifest)}), older than the version served ({current}, "
                         f"published {_created(served)}): not installed. If the central store "
                         "was restored from a backup, publish the content again")
+    return _install(mirror, central, manifest, body, config, progress, state, remembered)
 
-    entries = _fetch_entries(mirror, central, manifest)
+
+def _install(mirror: Mirror, central: HttpCentral | DirCentral, manifest: Manifest,
+             body: bytes, config: settings.Settings, progress: Progress | None,
+             state: dict[str, Any], remembered: dict[str, Any]) -> Result:
+    """Fetch what is missing, assemble, check, and switch to the new version."""
+    current, previous = mirror.current(), mirror.previous()
+    entries = fetch_entries(mirror, central, manifest)
     have = mirror.local_files([current, previous])
     wanted: dict[str, tuple[int, str]] = {}
     for entry in entries:
@@ -407,13 +229,13 @@ def _sync(mirror: Mirror, central: HttpCentral | DirCentral, key: Any, state: di
             have[entry.sha256] = done
         else:
             wanted.setdefault(entry.sha256, (entry.size, entry.path))
-    _check_space(mirror, wanted)
+    check_space(mirror, wanted)
     if progress is not None:
         progress.start(sum(size for size, _ in wanted.values()), len(wanted))
-    have.update(_download(mirror, central, wanted, progress.advance if progress else None))
-    staging = _assemble(mirror, manifest.version, entries, have)
+    have.update(download(mirror, central, wanted, progress.advance if progress else None))
+    staging = assemble(mirror, manifest.version, entries, have)
     tree, errors = check_tree(staging, config)
-    if errors:
+    if errors or tree is None:
         raise SyncError(f"version {manifest.version} fails the content check ({len(errors)} "
                         f"error(s); first: {errors[0]}); not installed. Fix the content "
                         "centrally (`migrantline content check` lists the errors) and publish "
@@ -434,150 +256,6 @@ def _pinned(version: str, pinned: Mapping[str, str], current: str | None) -> Res
     return Result("pinned", f"version {version} {what}: still serving {current} until a newer "
                   "version is published", available=version)
 
-
-def _fetch_entries(mirror: Mirror, central: HttpCentral | DirCentral,
-                   manifest: Manifest) -> list[Entry]:
-    """Every file of the version: its parts from disk when kept, else fetched."""
-    wanted = {p.sha256: (p.size, f"manifest part {p.name}") for p in manifest.parts
-              if not (mirror.parts / p.sha256).is_file()}
-    fetched = _download(mirror, central, wanted, None)
-    mirror.parts.mkdir(parents=True, exist_ok=True)
-    for sha, path in fetched.items():
-        os.replace(path, mirror.parts / sha)
-    entries: list[Entry] = []
-    for part in manifest.parts:
-        entries += parse_part((mirror.parts / part.sha256).read_bytes())
-    entries = check_entries(entries)
-    if len(entries) != manifest.files or sum(e.size for e in entries) != manifest.bytes:
-        raise SyncError(f"version {manifest.version}: the manifest's totals do not match its "
-                        "file lists; not installed. Publish again")
-    return entries
-
-
-def _check_space(mirror: Mirror, wanted: Mapping[str, tuple[int, str]]) -> None:
-    need = 0
-    for sha, (size, _) in wanted.items():
-        part = mirror.downloads / f"{sha}.part"
-        need += max(0, size - (part.stat().st_size if part.exists() else 0))
-    free = shutil.disk_usage(mirror.root).free
-    if need + DISK_RESERVE > free:
-        raise SyncError(f"not enough disk space in {mirror.root}: the new version needs "
-                        f"{need / 1e6:.1f} MB and {DISK_RESERVE / 1e6:.0f} MB must stay free "
-                        f"for the database, but {free / 1e6:.1f} MB are free. Free some "
-                        "space, then run sync again; nothing was downloaded")
-
-
-def _download(mirror: Mirror, central: HttpCentral | DirCentral,
-              wanted: Mapping[str, tuple[int, str]],
-              advance: Callable[[int], None] | None) -> dict[str, Path]:
-    """Fetch and verify files by hash, a few at a time; all of them, or raise."""
-    if not wanted:
-        return {}
-    mirror.downloads.mkdir(parents=True, exist_ok=True)
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    def step(done: int) -> None:
-        if advance is not None:
-            with lock:
-                advance(done)
-
-    def one(sha: str, size: int, label: str) -> Path:
-        part = mirror.downloads / f"{sha}.part"
-        central.fetch(sha, size, part, step, stop, label)
-        if not part.exists():  # an empty file: nothing was sent
-            part.touch()
-        if sha256_file(part) != sha:
-            part.unlink(missing_ok=True)
-            raise SyncError(f"{label}: the file received does not match the SHA-256 in the "
-                            "signed manifest (corrupted on the way, or tampered with on the "
-                            "central store); it was discarded and nothing was installed. Run "
-                            "sync again; if it fails again, publish the content again")
-        os.chmod(part, 0o444)
-        final = mirror.downloads / sha
-        os.replace(part, final)
-        return final
-
-    fetched: dict[str, Path] = {}
-    failures: list[BaseException] = []
-    with ThreadPoolExecutor(min(DOWNLOAD_THREADS, len(wanted)),
-                            thread_name_prefix="content-download") as pool:
-        futures = {pool.submit(one, sha, size, label): sha
-                   for sha, (size, label) in sorted(wanted.items(), key=lambda i: -i[1][0])}
-        for future in as_completed(futures):
-            if future.cancelled():
-                continue
-            error = future.exception()
-            if error is None:
-                fetched[futures[future]] = future.result()
-                continue
-            failures.append(error)
-            stop.set()
-            for other in futures:
-                other.cancel()
-    if failures:
-        first = next((f for f in failures if not str(f).startswith("stopped")), failures[0])
-        raise first
-    return fetched
-
-
-def _assemble(mirror: Mirror, version: str, entries: list[Entry],
-              have: Mapping[str, Path]) -> Path:
-    """The new version's folder, beside the served one: hard links, copies if need be."""
-    staging = mirror.staging / version
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    root = os.path.realpath(staging)
-    for entry in entries:
-        target = staging.joinpath(*entry.path.split("/"))
-        if os.path.commonpath([root, os.path.realpath(target.parent)]) != root:
-            raise SyncError(f"the manifest names {entry.path!r}, outside the tree")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        source = have[entry.sha256]
-        try:
-            os.link(source, target)
-        except OSError as exc:
-            if exc.errno in _DISK_FULL:
-                raise
-            shutil.copyfile(source, target)
-    return staging
-
-
-# ---------------------------------------------------------------- rollback
-
-
-def rollback(config: settings.Config) -> Result:
-    """Serve the previous version again; sync leaves it until a newer one is published."""
-    mirror = Mirror(data_dir(config) / "content")
-    if not mirror.root.is_dir():
-        return Result("failed", f"nothing was ever synced into {mirror.root}: there is no "
-                      "version to go back to")
-    with mirror.locked() as holder:
-        if holder is not None:
-            return Result("busy", f"a sync is running ({holder}); roll back when it ends",
-                          version=mirror.current())
-        current, previous = mirror.current(), mirror.previous()
-        if not previous or previous == current:
-            return Result("failed", "there is no previous version to go back to (one is kept "
-                          "from the second sync on)", version=current)
-        state = mirror.read_state()
-        left, back = mirror.manifest(current), mirror.manifest(previous)
-        try:
-            _symlink(mirror.previous_link, f"versions/{current}")
-            _symlink(mirror.current_link, f"versions/{previous}")
-            _fsync_dir(mirror.root)
-        except OSError as exc:
-            return Result("failed", _disk_message(exc, mirror), version=mirror.current())
-        newer = left is not None and back is not None and left.created > back.created
-        state["rolled_back_from"] = ({"version": current, "created": left.created.isoformat()}
-                                     if newer and left else None)
-        state.update({"result": "rolled back", "version": previous, "last_attempt": time.time(),
-                      "message": f"rolled back from {current} to {previous}"})
-        mirror.write_state(state)
-        message = f"now serving version {previous} again; {current} is kept as the previous one"
-        if newer:
-            message += ("; sync will not install it again, only a version published after it")
-        return Result("rolled back", message, version=previous, code=0)
 
 
 # ---------------------------------------------------------------- in the service

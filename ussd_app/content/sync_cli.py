@@ -14,7 +14,9 @@ from typing import Any
 import click
 
 from ussd_app import settings
-from ussd_app.content.bundle import BundleError
+from ussd_app.content.bundle import BundleError, load_private_key
+from ussd_app.content.bundle import keygen as make_keys
+from ussd_app.content.bundle import publish as write_bundle
 
 
 @click.command("keygen", help="Write a new Ed25519 key pair, signing.key and signing.pub, into "
@@ -22,8 +24,6 @@ from ussd_app.content.bundle import BundleError
                "every deployment.")
 @click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
 def keygen(directory: Path) -> None:
-    from ussd_app.content.bundle import keygen as make_keys
-
     try:
         private, public = make_keys(directory)
     except BundleError as exc:
@@ -44,8 +44,7 @@ def keygen(directory: Path) -> None:
 @click.option("--key", "key_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="private key (default: MIGRANTLINE_SIGNING_KEY)")
 def publish(directory: Path, out: Path, key_path: Path | None) -> None:
-    from ussd_app.content.bundle import check_tree, load_private_key
-    from ussd_app.content.bundle import publish as write_bundle
+    from ussd_app.content.check import check_tree  # lazy: CLI start-up (engine, i18n)
 
     config = settings.load()
     key_path = key_path or config.signing_key
@@ -117,7 +116,7 @@ class _Bar:
                "every file's hash and the content. On any failure the version served stays.")
 @click.option("--quiet", "-q", is_flag=True, help="no progress; print only the outcome")
 def sync_command(quiet: bool) -> None:
-    from ussd_app.content.sync import sync
+    from ussd_app.content.sync import sync  # lazy: CLI start-up
 
     result = sync(settings.load(), None if quiet else _Bar())
     if result.ok:
@@ -139,7 +138,7 @@ def sync_command(quiet: bool) -> None:
 @click.command("rollback", help="Serve the previous synced version again. Sync then leaves "
                "it until a newer version is published centrally.")
 def rollback_command() -> None:
-    from ussd_app.content.sync import rollback
+    from ussd_app.content.rollback import rollback  # lazy: CLI start-up
 
     result = rollback(settings.load())
     if not result.ok:

@@ -16,7 +16,7 @@ from babel import Locale, UnknownLocaleError
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ussd_app.agencies.registry import licence_key
+from ussd_app.agencies.agency import licence_key
 from ussd_app.complaints.service import (
     MESSAGE_TEMPLATES,
     STATUSES,

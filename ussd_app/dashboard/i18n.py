@@ -15,7 +15,7 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 from flask import current_app, g, session
 
-from ussd_app.agencies.registry import country_name
+from ussd_app.agencies.agency import country_name
 from ussd_app.engine.messages import N_
 from ussd_app.i18n import TRANSLATIONS_DIR
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ussd_app import settings
+from ussd_app.channels.voice.ui_messages import VOICE_UI_MESSAGES
 from ussd_app.content import sync
 from ussd_app.content.registry import ContentRegistry
 from ussd_app.privacy.purges import SESSION_KEEP_SECONDS
@@ -26,7 +27,7 @@ def prompt_library(config: settings.Config) -> Any:
     recordings = config.recordings_dir.resolve()
     return PromptLibrary([sync.served_content_dir(config) / "audio", recordings],
                          config.data_dir / "audio", config.base_url, "en",
-                         online=config.tts_online)
+                         online=config.tts_online, ui_messages=VOICE_UI_MESSAGES)
 
 
 def render_missing(prompts: Any, content: ContentRegistry, t: Any, data_dir: Path) -> int:

@@ -1,0 +1,123 @@
+"""An agency as the registry holds it, and how its names and licence numbers compare.
+
+Search, the file check and the dashboard all compare through ``fold`` and
+``licence_key``, so 'np-demo 0001' and 'NP.DEMO.0001' are one licence and
+'Société' matches 'societe' everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+
+# Legal forms and joining words: in neither the query nor the index.
+STOP_WORDS = frozenset(
+    "pvt private ltd limited llc plc inc co company sa sarl suarl the and of et".split())
+
+
+
+@dataclass(frozen=True)
+class Agency:
+    licence: str
+    name: str
+    other_names: tuple[str, ...]
+    country: str
+    status: str
+    expires: date | None
+    source: str
+    data_date: date
+    line: int = 0
+
+    def record(self) -> dict[str, Any]:
+        """The row as the store keeps it."""
+        key = licence_key(self.licence)
+        return {
+            "licence_key": key, "licence": self.licence,
+            "licence_digits": "".join(c for c in key if c.isdigit()),
+            "name": self.name, "other_names": "|".join(self.other_names),
+            "country": self.country, "status": self.status,
+            "expires": self.expires.isoformat() if self.expires else None,
+            "source": self.source, "data_date": self.data_date.isoformat(),
+        }
+
+    @classmethod
+    def from_record(cls, row: Mapping[str, Any]) -> Agency:
+        return cls(
+            licence=row["licence"], name=row["name"],
+            other_names=tuple(n for n in (row["other_names"] or "").split("|") if n),
+            country=row["country"], status=row["status"],
+            expires=date.fromisoformat(row["expires"]) if row["expires"] else None,
+            source=row["source"], data_date=date.fromisoformat(row["data_date"]),
+        )
+
+    def expired(self, today: date) -> bool:
+        return self.status == "licensed" and self.expires is not None and self.expires < today
+
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a search found: the best agencies (at most MAX_SHOWN) and how many in all."""
+
+    agencies: tuple[Agency, ...]
+    count: int
+    too_short: bool = False
+    also: tuple[str, ...] = ()  # per agency: the other name that matched, or ""
+
+
+# ---------------------------------------------------------------- normalising
+
+_ARABIC_MAP = str.maketrans({"ة": "ه", "ى": "ي", "ـ": ""})
+
+
+def fold(text: str) -> str:
+    """Lower case, no accents, punctuation as spaces: what search compares."""
+    if text.isascii():
+        return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
+    out: list[str] = []
+    base = ""
+    for ch in unicodedata.normalize("NFKD", text.translate(_ARABIC_MAP)):
+        category = unicodedata.category(ch)
+        if category == "Mn" and (base < "\u0250" or "\u0600" <= base <= "\u06ff"):
+            continue  # accents on Latin letters, vowel marks on Arabic
+        if category == "Nd":
+            out.append(str(unicodedata.decimal(ch)))  # ٣ and ३ are 3
+        elif category[0] in "LNM":
+            out.append(ch)
+        else:
+            out.append(" ")
+        base = ch
+    return " ".join("".join(out).casefold().split())
+
+
+def licence_key(text: str) -> str:
+    """A licence number as compared: 'np-demo 0001' and 'NP.DEMO.0001' are equal."""
+    return fold(text).replace(" ", "")
+
+
+def words(text: str) -> list[str]:
+    return [w for w in fold(text).split() if w not in STOP_WORDS]
+
+
+
+# ---------------------------------------------------------------- countries
+
+
+@lru_cache(maxsize=16)
+def territories(lang: str) -> Mapping[str, str]:
+    """Country names by ISO code in ``lang`` (English when babel does not know it)."""
+    try:
+        return dict(Locale.parse(lang).territories)
+    except (UnknownLocaleError, ValueError):
+        return dict(Locale.parse("en").territories)
+
+
+def country_name(code: str, lang: str) -> str:
+    return territories(lang).get(code, code)

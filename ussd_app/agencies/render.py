@@ -1,0 +1,57 @@
+"""What a caller reads about the agencies a search found, in their language."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from ussd_app.agencies.agency import Agency, Found, country_name
+from ussd_app.engine import messages as m
+from ussd_app.engine.screens import Translate
+
+PluralTranslate = Callable[[str, str, str, int], str]  # (lang, singular, plural, n)
+
+
+def render(found: Found | None, lang: str, t: Translate, today: date,
+           nt: PluralTranslate | None = None) -> str:
+    """Search results as text in the caller's language; the engine pages it."""
+    if found is None:
+        return t(lang, m.AGENCY_UNAVAILABLE)
+    if found.too_short:
+        return t(lang, m.AGENCY_TOO_SHORT)
+    if not found.agencies:
+        return t(lang, m.AGENCY_NO_MATCH)
+    lines = []
+    several = len(found.agencies) > 1 or found.count > 1
+    if several:
+        singular, plural = m.AGENCY_FOUND
+        found_line = (nt(lang, singular, plural, found.count) if nt else
+                      singular if found.count == 1 else plural).format(count=found.count)
+        if found.count > len(found.agencies):
+            found_line += " " + t(lang, m.AGENCY_CLOSEST).format(shown=len(found.agencies))
+        lines.append(found_line)
+    for number, agency in enumerate(found.agencies, start=1):
+        also = found.also[number - 1] if number <= len(found.also) else ""
+        name = f"{agency.name} / {also}" if also else agency.name
+        lines.append(f"{number}. {name}" if several else name)
+        lines.append(_status(agency, lang, t, today))
+        lines.append(f"{agency.licence}, {country_name(agency.country, lang)}")
+        lines.append(t(lang, m.AGENCY_SOURCE).format(source=agency.source,
+                                                     date=agency.data_date.isoformat()))
+    if found.count > len(found.agencies):
+        lines.append(t(lang, m.AGENCY_NARROW))
+    return "\n".join(lines)
+
+
+
+def _status(agency: Agency, lang: str, t: Translate, today: date) -> str:
+    expires = agency.expires.isoformat() if agency.expires else ""
+    if agency.status == "suspended":
+        status = t(lang, m.AGENCY_SUSPENDED)
+    elif agency.status == "revoked":
+        status = t(lang, m.AGENCY_REVOKED)
+    elif agency.expired(today):
+        status = t(lang, m.AGENCY_EXPIRED).format(date=expires)
+    else:
+        return t(lang, m.AGENCY_LICENSED).format(date=expires)
+    return f"{status}. {t(lang, m.AGENCY_DO_NOT_PAY)}"

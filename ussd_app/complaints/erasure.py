@@ -1,0 +1,40 @@
+"""Erasure: a caller's own request, one case by its reference, and the retention period."""
+
+from __future__ import annotations
+
+from ussd_app.complaints.base import ComplaintsBase
+from ussd_app.complaints.model import Caller
+from ussd_app.store import complaints as db
+from ussd_app.store.privacy import checkpoint, erase_phones
+
+
+class Erasure(ComplaintsBase):
+    def erase_for_phone(self, caller: Caller, reason: str = "asked by the caller") -> int:
+        """The caller's own request: erase the personal data of what this phone filed,
+        and what it left elsewhere (sessions, conversations, calls, SMS)."""
+        if caller.withheld:
+            return 0  # no phone to speak for: a case is erased by its reference and PIN
+        count = db.erase(self.store, db.ids_for_phone(self.store, caller.phone_key), reason,
+                         self.clock())
+        erase_phones(self.store, [caller.phone_key], self.clock())
+        checkpoint(self.store)
+        return count
+
+    def erase(self, reference: str) -> bool:
+        """Erase one case; the caller was found entitled by ``lookup`` (phone or PIN)."""
+        row = db.by_reference(self.store, reference)
+        if row is None or row.get("erased_at"):
+            return False
+        erased = bool(db.erase(self.store, [int(row["id"])], "asked by the caller",
+                               self.clock()))
+        checkpoint(self.store)  # no old WAL frame keeps what was erased
+        return erased
+
+    def purge(self, retention_days: float) -> int:
+        """Erase personal data of complaints closed longer ago than the retention period."""
+        now = self.clock()
+        ids = db.closed_before(self.store, now - retention_days * 86400)
+        db.purge_pin_attempts(self.store, now - 7 * 86400)
+        count = db.erase(self.store, ids, "retention period over", now)
+        checkpoint(self.store)
+        return count

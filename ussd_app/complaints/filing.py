@@ -1,0 +1,133 @@
+"""Filing a complaint: the flow's answers checked, sealed and stored with a receipt SMS."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from ussd_app.complaints.base import ComplaintsBase
+from ussd_app.complaints.model import (
+    AGAINST,
+    CATEGORIES,
+    CONTACTS,
+    FIELD_LIMITS,
+    FILED_BY,
+    RECEIPT_SMS,
+    Caller,
+)
+from ussd_app.complaints.references import (
+    digits_of,
+    new_reference,
+    parse_reference,
+    show_reference,
+)
+from ussd_app.store import OutboxItem
+from ussd_app.store import complaints as db
+
+log = logging.getLogger(__name__)
+
+
+class Filing(ComplaintsBase):
+    def file(self, key: str, caller: Caller, lang: str, answers: Mapping[str, str],
+             urgent: bool = False) -> dict[str, Any]:
+        """Store a complaint (committed before this returns); the same key, the same one.
+
+        With ``answers["reference"]`` naming a complaint this phone filed at once
+        ("I am in danger now"), the details are added to it instead.
+        """
+        now = self.clock()
+        fields, cut, pin = self._fields(answers)
+        existing = self._own(answers.get("reference", ""), caller)
+        if existing is not None:
+            return self._add_details(existing, key, lang, fields, cut, pin, now)
+        row: dict[str, Any] = {
+            "key": key, "channel": caller.channel, "lang": lang, "created_at": now,
+            "updated_at": now, "status": "new", "urgent": int(urgent),
+            "phone_key": caller.phone_key,
+            "phone_sealed": None if caller.withheld else self.phone_sealer.seal(caller.phone),
+            **({"contact": "unknown"} if urgent and "contact" not in fields else {}),
+            **fields, "truncated": ",".join(cut),
+        }
+        event = {"at": now, "actor": "caller", "kind": "urgent" if urgent else "filed",
+                 "status": "new"}
+        for _ in range(8):
+            reference = row["reference"] = new_reference()
+            row["pin_hash"] = self.pin_hash(reference, pin) if pin else None
+            try:
+                stored, created = db.insert(self.store, row, event,
+                                            self._receipt(key, row, lang))
+            except db.ReferenceTaken:
+                continue
+            if created:
+                log.info("complaint filed on %s%s", caller.channel, " (urgent)" if urgent else "")
+            return stored
+        raise RuntimeError("could not draw a free reference")  # 10^7 of them: never
+
+    def _add_details(self, row: dict[str, Any], key: str, lang: str, fields: dict[str, Any],
+                     cut: list[str], pin: str, now: float) -> dict[str, Any]:
+        """The rest of a report filed at once as urgent: same case, same reference."""
+        if row.get("details_key") == key:
+            return row  # this very hop added them already
+        merged = {**fields, "updated_at": now, "lang": lang, "details_key": key,
+                  "truncated": ",".join(sorted({*str(row.get("truncated") or "").split(","),
+                                                *cut} - {""}))}
+        if pin:
+            merged["pin_hash"] = self.pin_hash(str(row["reference"]), pin)
+        receipt = self._receipt(key, {**row, **merged}, lang)
+        stored = db.update(self.store, int(row["id"]), merged,
+                           {"at": now, "actor": "caller", "kind": "details"},
+                           [receipt] if receipt else [])
+        return stored or row
+
+    def _own(self, reference: str, caller: Caller) -> dict[str, Any] | None:
+        """The complaint behind ``reference`` if this very phone filed it."""
+        parsed = parse_reference(reference) if reference else None
+        if parsed is None:
+            return None
+        row = db.by_reference(self.store, parsed)
+        if row is None or row.get("erased_at") or row.get("phone_key") != caller.phone_key:
+            return None
+        return row
+
+    def _fields(self, answers: Mapping[str, str]) -> tuple[dict[str, Any], list[str], str]:
+        """Columns from the flow's answers: choices checked, free text cut and sealed."""
+        fields: dict[str, Any] = {}
+        for name, allowed in (("filed_by", FILED_BY), ("category", CATEGORIES),
+                              ("contact", CONTACTS), ("against_kind", AGAINST)):
+            value = answers.get(name)
+            if value:
+                fields[name] = value if value in allowed else "other"
+        if answers.get("against") and not answers.get("against_kind"):
+            fields["against_kind"] = "agency"  # reported from an agency's check result
+        country = answers.get("country", "")
+        if country:
+            fields["country"] = country.upper()[:8] if country != "other" else "other"
+        cut = [n for n in answers.get("_cut", "").split(",") if n]
+        for name, limit in FIELD_LIMITS.items():
+            text = " ".join(str(answers.get(name, "")).split())
+            if not text:
+                continue
+            if len(text) > limit:
+                text, cut = text[:limit], [*cut, name]
+            fields[f"{name}_sealed"] = self.text_sealer.seal(text)
+        against = answers.get("against", "")
+        if against and fields.get("against_kind") in ("agency", "both") and self.resolve_agency:
+            found = self.resolve_agency(against)
+            if found:
+                fields["agency_licence"], fields["agency_name"] = found
+        pin = digits_of(answers.get("pin", ""))
+        return fields, sorted(set(cut)), pin if len(pin) == 4 else ""
+
+    def _receipt(self, key: str, row: Mapping[str, Any], lang: str) -> OutboxItem | None:
+        """The reference by SMS, where the caller said contact is safe.
+
+        Not for a complaint filed by SMS: the reply that shows the reference is one.
+        """
+        if row.get("channel") == "sms":
+            return None
+        to = self._contact_number(row)
+        if to is None:
+            return None
+        body = self.t(lang, RECEIPT_SMS).format(reference=show_reference(str(row["reference"])))
+        return self._sms(f"complaint-receipt:{key}", to, lang, body, row.get("phone_key"))

@@ -1,0 +1,142 @@
+"""Fetching a version from the central store into the mirror.
+
+The manifest parts a deployment lacks are fetched first, then every file it
+has in no kept version, by hash, a few at a time; each is checked against the
+SHA-256 the signed manifest names before it is used. The new version is then
+assembled beside the served one (hard links to files it already has), ready
+for the content check and the switch.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from ussd_app.content.bundle import Entry, Manifest, check_entries, parse_part
+from ussd_app.content.central import DirCentral, HttpCentral, SyncError
+from ussd_app.content.files import DISK_FULL, sha256_file
+from ussd_app.content.mirror import Mirror
+
+DOWNLOAD_THREADS = 8  # parallel downloads: a fresh sync of many small files pays the RTT
+DISK_RESERVE = 16 * 1024 * 1024  # left free for the database after the downloads
+
+Central = HttpCentral | DirCentral
+Wanted = Mapping[str, tuple[int, str]]  # sha256 -> (size, what it is, for messages)
+
+
+def fetch_entries(mirror: Mirror, central: Central,
+                   manifest: Manifest) -> list[Entry]:
+    """Every file of the version: its parts from disk when kept, else fetched."""
+    wanted = {p.sha256: (p.size, f"manifest part {p.name}") for p in manifest.parts
+              if not (mirror.parts / p.sha256).is_file()}
+    fetched = download(mirror, central, wanted, None)
+    mirror.parts.mkdir(parents=True, exist_ok=True)
+    for sha, path in fetched.items():
+        os.replace(path, mirror.parts / sha)
+    entries: list[Entry] = []
+    for part in manifest.parts:
+        entries += parse_part((mirror.parts / part.sha256).read_bytes())
+    entries = check_entries(entries)
+    if len(entries) != manifest.files or sum(e.size for e in entries) != manifest.bytes:
+        raise SyncError(f"version {manifest.version}: the manifest's totals do not match its "
+                        "file lists; not installed. Publish again")
+    return entries
+
+
+def check_space(mirror: Mirror, wanted: Mapping[str, tuple[int, str]]) -> None:
+    need = 0
+    for sha, (size, _) in wanted.items():
+        part = mirror.downloads / f"{sha}.part"
+        need += max(0, size - (part.stat().st_size if part.exists() else 0))
+    free = shutil.disk_usage(mirror.root).free
+    if need + DISK_RESERVE > free:
+        raise SyncError(f"not enough disk space in {mirror.root}: the new version needs "
+                        f"{need / 1e6:.1f} MB and {DISK_RESERVE / 1e6:.0f} MB must stay free "
+                        f"for the database, but {free / 1e6:.1f} MB are free. Free some "
+                        "space, then run sync again; nothing was downloaded")
+
+
+def download(mirror: Mirror, central: Central, wanted: Wanted,
+             advance: Callable[[int], None] | None) -> dict[str, Path]:
+    """Fetch and verify files by hash, a few at a time; all of them, or raise."""
+    if not wanted:
+        return {}
+    mirror.downloads.mkdir(parents=True, exist_ok=True)
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def step(done: int) -> None:
+        if advance is not None:
+            with lock:
+                advance(done)
+
+    def one(sha: str, size: int, label: str) -> Path:
+        return _fetch_one(mirror, central, sha, size, label, step, stop)
+
+    fetched: dict[str, Path] = {}
+    failures: list[BaseException] = []
+    with ThreadPoolExecutor(min(DOWNLOAD_THREADS, len(wanted)),
+                            thread_name_prefix="content-download") as pool:
+        futures: dict[Future[Path], str] = {
+            pool.submit(one, sha, size, label): sha
+            for sha, (size, label) in sorted(wanted.items(), key=lambda i: -i[1][0])}
+        for future in as_completed(futures):
+            if future.cancelled():
+                continue
+            error = future.exception()
+            if error is None:
+                fetched[futures[future]] = future.result()
+                continue
+            failures.append(error)
+            stop.set()
+            for other in futures:
+                other.cancel()
+    if failures:
+        first = next((f for f in failures if not str(f).startswith("stopped")), failures[0])
+        raise first
+    return fetched
+
+
+def _fetch_one(mirror: Mirror, central: Central, sha: str, size: int, label: str,
+               step: Callable[[int], None], stop: threading.Event) -> Path:
+    """One file into ``.downloads/<sha256>``, resumed from its ``.part``, checked."""
+    part = mirror.downloads / f"{sha}.part"
+    central.fetch(sha, size, part, step, stop, label)
+    if not part.exists():  # an empty file: nothing was sent
+        part.touch()
+    if sha256_file(part) != sha:
+        part.unlink(missing_ok=True)
+        raise SyncError(f"{label}: the file received does not match the SHA-256 in the "
+                        "signed manifest (corrupted on the way, or tampered with on the "
+                        "central store); it was discarded and nothing was installed. Run "
+                        "sync again; if it fails again, publish the content again")
+    os.chmod(part, 0o444)
+    final = mirror.downloads / sha
+    os.replace(part, final)
+    return final
+
+
+def assemble(mirror: Mirror, version: str, entries: list[Entry],
+              have: Mapping[str, Path]) -> Path:
+    """The new version's folder, beside the served one: hard links, copies if need be."""
+    staging = mirror.staging / version
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    root = os.path.realpath(staging)
+    for entry in entries:
+        target = staging.joinpath(*entry.path.split("/"))
+        if os.path.commonpath([root, os.path.realpath(target.parent)]) != root:
+            raise SyncError(f"the manifest names {entry.path!r}, outside the tree")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = have[entry.sha256]
+        try:
+            os.link(source, target)
+        except OSError as exc:
+            if exc.errno in DISK_FULL:
+                raise
+            shutil.copyfile(source, target)
+    return staging
