@@ -102,13 +102,28 @@ def _absolute(module: Module, node: ast.ImportFrom) -> str:
     return f"{base}.{node.module}" if node.module else base
 
 
+def _implied(module: Module, name: str) -> list[str]:
+    """``name`` and the packages importing it runs, but for the importer's own packages.
+
+    Python runs a module's own packages' ``__init__`` before the module itself, so
+    ``app.store.queue`` importing its sibling ``app.store.base`` adds nothing: a
+    package whose ``__init__`` re-exports its parts is no cycle. Importing a name
+    *from* the package (``from app.store import Store`` inside ``app.store``)
+    still counts: that one needs the ``__init__`` to have run to its end.
+    """
+    own = set(_with_parents(module.name if module.is_package
+                            else module.name.rpartition(".")[0]))
+    *parents, last = _with_parents(name)
+    return [p for p in parents if p not in own] + [last]
+
+
 def _targets(module: Module, node: ast.Import | ast.ImportFrom,
              known: dict[str, Module]) -> list[str]:
     if isinstance(node, ast.Import):
-        return [t for alias in node.names for t in _with_parents(alias.name)]
+        return [t for alias in node.names for t in _implied(module, alias.name)]
     base = _absolute(module, node)
     names = [f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in known]
-    return [*_with_parents(base), *names]
+    return [*_implied(module, base), *names]
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -396,15 +411,29 @@ def test_a_cycle_through_relative_and_function_level_imports_is_found(tmp_path: 
 def test_a_cycle_through_a_package_init_is_found(tmp_path: Path) -> None:
     modules = write_tree(tmp_path, {
         "app/__init__.py": "",
-        "app/store/__init__.py": "from app.store.queue import push\n",
+        "app/store/__init__.py": "from app.store.queue import push\nRow = 1\n",
         "app/store/queue.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                              "    from app.store.other import Row\n",
-        "app/store/other.py": "X = 1\n",
+                              "    from app.store import Row\n",
+        "app/web.py": "from app.store.queue import push\n",
     })
-    [cycle] = import_cycles(modules)  # importing app.store.other runs app.store's __init__
+    [cycle] = import_cycles(modules)  # the part needs the facade that imports the part
     assert cycle == ("2 modules: app.store, app.store.queue\n"
                      "    app/store/__init__.py:1 imports app.store.queue\n"
                      "    app/store/queue.py:3 imports app.store (type-only)")
+    # From outside, importing a part runs its package's __init__ first (``app``, web's
+    # own package, has run already).
+    assert [i.target for i in import_graph(modules)["app.web"]] == [
+        "app.store", "app.store.queue"]
+
+
+def test_a_package_that_re_exports_its_parts_is_no_cycle(tmp_path: Path) -> None:
+    modules = write_tree(tmp_path, {
+        "app/__init__.py": "",
+        "app/store/__init__.py": "from app.store.queue import push\n",
+        "app/store/queue.py": "from app.store.base import conn\n",
+        "app/store/base.py": "conn = 1\n",
+    })
+    assert import_cycles(modules) == []
 
 
 def test_no_cycle_no_report(tmp_path: Path) -> None:
