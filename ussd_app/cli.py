@@ -50,11 +50,10 @@ def main() -> None:
                    "(MIGRANTLINE_INSECURE_OPEN_WEBHOOKS=on); not for real callers")
 def serve(host: str, port: int, workers: int, threads: int, demo: bool,
           insecure_open_webhooks: bool) -> None:
-    from granian import Granian
-    from granian.constants import HTTPModes, Interfaces
+    from granian import Granian  # lazy: CLI start-up (the server only for `serve`)
+    from granian.constants import HTTPModes, Interfaces  # lazy: CLI start-up
 
-    from ussd_app.content.sync import served_content_dir
-    from ussd_app.server import THREADS_ENV, http1_settings, trusted_proxies
+    from ussd_app.server import THREADS_ENV  # lazy: CLI start-up
 
     # The workers read the settings from the environment: the flags go there.
     if demo:
@@ -62,47 +61,9 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool,
     if insecure_open_webhooks:
         os.environ["MIGRANTLINE_INSECURE_OPEN_WEBHOOKS"] = "on"
     config = settings.load()
-    auth = _webhook_auth(config, host)
-    try:  # refuse a bad proxy address here, not in each worker (timeouts: settings.load)
-        http1 = http1_settings(config)
-        trusted_proxies(config)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    served = served_content_dir(config)  # the synced mirror once MIGRANTLINE_CENTRAL_URL is set
-    if config.central_url and not served.is_dir():
-        raise click.ClickException(f"no content has been synced into {served.parent} yet: run "
-                                   "`migrantline content sync` first")
-    problems = _check_content(served, quiet=True)
-    if problems:
-        raise click.ClickException(
-            "the content tree has errors and would not be served; run "
-            "`migrantline content check` to see them, fix them, then start again")
-    from ussd_app.channels.webhook_auth import DEMO_BANNER, refusal_to_start
-
-    refusal = refusal_to_start(auth)  # before anything is written
-    if refusal:
-        raise click.ClickException(refusal)
-    from ussd_app.store import open_store
-
-    os.umask(0o077)  # what the workers create (audio, the database's WAL) is owner-only
-    data_dir = config.data_dir
-    secret = settings.secret_key(config, data_dir)  # a weak key: refused before anything
-    settings.secure_data_dir(data_dir)
-    store = open_store(data_dir)  # migrate once, up front
-    from ussd_app.privacy.rekey import check_fingerprint
-
-    if not check_fingerprint(store, secret):
-        raise click.ClickException(
-            f"MIGRANTLINE_SECRET_KEY is not the key the data in {data_dir} was sealed with "
-            "(was it rotated with `migrantline keys rotate`? set the new key)")
-    warning = settings.key_warning(config, data_dir)
-    if warning:
-        click.echo(f"warning: {warning}", err=True)
-    if auth.demo:
-        click.echo(DEMO_BANNER, err=True)
-    elif auth.insecure and auth.unauthenticated():
-        click.echo("WARNING: webhooks open to anyone (insecure): "
-                   + ", ".join(auth.unauthenticated()), err=True)
+    auth, http1 = _refusals_before_start(config, host)
+    _open_data(config)
+    _say_how_it_runs(auth)
     click.echo(f"MigrantLine on http://{host}:{port} ({workers} workers); Ctrl-C stops it")
     # RSGI through ussd_app/server.py: bodies are read on the event loop under a timeout,
     # and only complete requests take one of the --threads threads (see that module).
@@ -117,9 +78,65 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool,
             working_dir=Path.cwd()).serve()
 
 
+def _refusals_before_start(config: settings.Settings, host: str) -> tuple[Any, Any]:
+    """Everything that stops a start, checked before anything is written: the webhooks'
+    policy and the server settings (returned), then the content to serve."""
+    from ussd_app.channels.webhook_auth import refusal_to_start  # lazy: CLI start-up
+    from ussd_app.content.sync import served_content_dir  # lazy: CLI start-up
+    from ussd_app.server import http1_settings, trusted_proxies  # lazy: CLI start-up
+
+    auth = _webhook_auth(config, host)
+    try:  # refuse a bad proxy address here, not in each worker (timeouts: settings.load)
+        http1 = http1_settings(config)
+        trusted_proxies(config)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    served = served_content_dir(config)  # the synced mirror once MIGRANTLINE_CENTRAL_URL is set
+    if config.central_url and not served.is_dir():
+        raise click.ClickException(f"no content has been synced into {served.parent} yet: run "
+                                   "`migrantline content sync` first")
+    if _check_content(served, quiet=True):
+        raise click.ClickException(
+            "the content tree has errors and would not be served; run "
+            "`migrantline content check` to see them, fix them, then start again")
+    refusal = refusal_to_start(auth)
+    if refusal:
+        raise click.ClickException(refusal)
+    return auth, http1
+
+
+def _open_data(config: settings.Settings) -> None:
+    """The data folder, owner-only, migrated once up front, and sealed with this key."""
+    from ussd_app.privacy.rekey import check_fingerprint  # lazy: CLI start-up
+    from ussd_app.store import open_store  # lazy: CLI start-up
+
+    os.umask(0o077)  # what the workers create (audio, the database's WAL) is owner-only
+    data_dir = config.data_dir
+    secret = settings.secret_key(config, data_dir)  # a weak key: refused before anything
+    settings.secure_data_dir(data_dir)
+    store = open_store(data_dir)  # migrate once, up front
+    if not check_fingerprint(store, secret):
+        raise click.ClickException(
+            f"MIGRANTLINE_SECRET_KEY is not the key the data in {data_dir} was sealed with "
+            "(was it rotated with `migrantline keys rotate`? set the new key)")
+    warning = settings.key_warning(config, data_dir)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _say_how_it_runs(auth: Any) -> None:
+    from ussd_app.channels.webhook_auth import DEMO_BANNER  # lazy: CLI start-up
+
+    if auth.demo:
+        click.echo(DEMO_BANNER, err=True)
+    elif auth.insecure and auth.unauthenticated():
+        click.echo("WARNING: webhooks open to anyone (insecure): "
+                   + ", ".join(auth.unauthenticated()), err=True)
+
+
 def _webhook_auth(config: settings.Settings, host: str) -> Any:
     """The webhooks' policy ``serve`` starts with; a demo bound beyond this machine refused."""
-    from ussd_app.channels.webhook_auth import WebhookAuth
+    from ussd_app.channels.webhook_auth import WebhookAuth  # lazy: CLI start-up
 
     try:
         auth = WebhookAuth(config)
@@ -185,11 +202,11 @@ def content_check(directory: Path | None, verbose: bool) -> None:
 @click.option("--content", "directory", default=None, type=click.Path(path_type=Path),
               help="content tree (default: MIGRANTLINE_CONTENT_DIR)")
 def content_preview(out: Path, lang: str | None, directory: Path | None) -> None:
-    from ussd_app.channels.ussd.layout import UssdLayout
-    from ussd_app.content.layouts import ussd_limits
-    from ussd_app.content.preview import load, render
-    from ussd_app.engine.loader import ERROR
-    from ussd_app.i18n import default_catalogs
+    from ussd_app.channels.ussd.layout import UssdLayout  # lazy: CLI start-up
+    from ussd_app.content.layouts import ussd_limits  # lazy: CLI start-up
+    from ussd_app.content.preview import load, render  # lazy: CLI start-up
+    from ussd_app.engine.loader import ERROR  # lazy: CLI start-up
+    from ussd_app.i18n import default_catalogs  # lazy: CLI start-up
 
     config = settings.load()
     directory = directory or config.content_dir
@@ -230,7 +247,7 @@ def content_preview(out: Path, lang: str | None, directory: Path | None) -> None
 @click.option("--service-code", default="*384*1234#", show_default=True)
 def simulate(channel: str, phone: str, lang: str | None, url: str | None,
              service_code: str) -> None:
-    from ussd_app.simulate import run, run_sms, run_voice
+    from ussd_app.simulate import run, run_sms, run_voice  # lazy: CLI start-up
 
     config = settings.load()
     base = url or config.base_url
@@ -245,7 +262,7 @@ def simulate(channel: str, phone: str, lang: str | None, url: str | None,
 
 
 def _add_outbox() -> None:  # the SMS outbox commands live beside the worker
-    from sms_flows.outbox_cli import outbox
+    from sms_flows.outbox_cli import outbox  # lazy: CLI start-up
 
     main.add_command(outbox)
 
@@ -254,7 +271,7 @@ _add_outbox()
 
 
 def _add_keys() -> None:  # generate, rotate
-    from ussd_app.privacy.keys_cli import keys
+    from ussd_app.privacy.keys_cli import keys  # lazy: CLI start-up
 
     main.add_command(keys)
 
@@ -263,7 +280,7 @@ _add_keys()
 
 
 def _add_retention() -> None:
-    from ussd_app.privacy.retention_cli import retention
+    from ussd_app.privacy.retention_cli import retention  # lazy: CLI start-up
 
     main.add_command(retention)
 
@@ -282,7 +299,7 @@ _add_sync_commands()
 
 
 def _add_operators() -> None:  # the dashboard's accounts live beside the dashboard
-    from ussd_app.dashboard.cli import operators
+    from ussd_app.dashboard.cli import operators  # lazy: CLI start-up
 
     main.add_command(operators)
 
@@ -291,7 +308,7 @@ _add_operators()
 
 
 def _add_prompts() -> None:  # the voice prompts' commands live beside the library
-    from voice_prompts.cli import prompts
+    from voice_prompts.cli import prompts  # lazy: CLI start-up
 
     main.add_command(prompts)
 
@@ -300,7 +317,7 @@ _add_prompts()
 
 
 def _add_callbacks() -> None:  # missed-call call-backs (voice)
-    from ussd_app.channels.voice.callbacks_cli import callbacks
+    from ussd_app.channels.voice.callbacks_cli import callbacks  # lazy: CLI start-up
 
     main.add_command(callbacks)
 
