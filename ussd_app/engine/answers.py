@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ussd_app.engine import messages as m
+from ussd_app.engine.fitting import longest_hint, text_pages
 from ussd_app.engine.model import CHOICE, Node, Tree
-from ussd_app.engine.paging import text_pages
 from ussd_app.engine.screens import Layout, Screen, Translate
 from ussd_app.parsing import ascii_digits_of
 
@@ -195,8 +195,6 @@ SAMPLE_ANSWERS = {"reference": "1234 5678", "receipt": "x " * 40,
 def filled_pages(tree: Tree, node: Node, lang: str, layout: Layout,
                  t: Translate) -> list[Screen]:
     """Page a confirm or result node with sample answers (raises ``FitError``)."""
-    from ussd_app.engine.paging import longest_hint
-
     reserve = longest_hint(lang, t)
     if node.type == "confirm":
         sample = {name: "x " * 20 for name in node.summary}

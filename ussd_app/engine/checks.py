@@ -18,8 +18,10 @@ import phonenumbers
 from babel import Locale
 
 from ussd_app.engine.encoding import measure, sms_segments
-from ussd_app.engine.loader import ERROR, INFO, WARNING, Problem, _texts_of, locate
 from ussd_app.engine.model import ARTICLE, Node, Tree
+from ussd_app.engine.problems import ERROR, INFO, WARNING, Problem
+from ussd_app.engine.texts import texts_of
+from ussd_app.engine.yamlfile import locate
 
 PHONE_HINT = ("write the number in international form: +, the country code, then the number "
               "(for example +977 1 4000000)")
@@ -107,7 +109,7 @@ def coverage(tree: Tree) -> list[Coverage]:
     counts = dict.fromkeys(tree.language_codes, 0)
     total = 0
     for node in tree.nodes.values():
-        for _, value in _texts_of(node):
+        for _, value in texts_of(node):
             total += 1
             for lang in counts:
                 if value.get(lang):
