@@ -131,9 +131,7 @@ def _intro_pages(lang: str, title: str, intro: str, layout: Layout, t: Translate
                                "do not fit")
             end = start + cut
         pages.append(Screen(lang, head, intro[start:end].strip(), (), more, node=node_id))
-        start, head = end, ""
-        while start < len(intro) and intro[start] in " \n":
-            start += 1
+        start, head = _skip_blanks(intro, end), ""
     return pages
 
 
@@ -153,7 +151,7 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
     separators, so a long article costs about two renders per page.
     """
     separator = _NEWLINE if by_line else _SPACE
-    frames: dict[tuple[str | None, object], str] = {}  # the rendered frame, once per footer
+    frames: dict[tuple[str, object], str] = {}  # the rendered frame, once per footer
     probes = (_probe_head(title, reserve), _probe_head("", reserve))
     limit = max(layout.limit_for(text + title) if hasattr(layout, "limit_for") else len(text),
                 1)
@@ -182,17 +180,12 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
         reach = start + limit + 1  # no page holds more characters than the limit
         end = None
         if probe is not None:
-            frame = frames.get((probe, more))
-            if frame is None:
-                frame = frames[(probe, more)] = layout.render(Screen(lang, probe, "", (), more),
-                                                              t)
+            frame = _frame(layout, t, frames, lang, probe, more)
             end = _guess_end(layout, frame, text, start, reach, separator, fits)
         if end is None:
             end = _last_fitting(_breaks(separator, text, start, reach), fits)
         if end is None and by_line:  # a line too long for this page: cut it between words
-            line_end = text.find("\n", start + 1)
-            line_end = len(text) if line_end < 0 else line_end
-            end = _last_fitting(_breaks(_SPACE, text, start, min(reach, line_end)), fits)
+            end = _within_line(text, start, reach, fits)
         if end is None:  # one word longer than a screen: cut inside it
             cut = _largest(lambda n, s=start, f=fits: f(s + n), len(text) - start)
             if cut == 0:
@@ -207,9 +200,30 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
         if not by_line:
             end = _paragraph_end(text, start, end)
         pages.append(Screen(lang, head, text[start:end].strip("\n"), (), more, node=node_id))
-        start = end + 1
-        while start < len(text) and text[start] in " \n":
-            start += 1
+        start = _skip_blanks(text, end + 1)
+
+
+def _frame(layout: Layout, t: Translate, frames: dict[tuple[str, object], str], lang: str,
+           probe: str, more: tuple[tuple[str, str], ...]) -> str:
+    """A page rendered with no body (its title or hint and footer), once per footer."""
+    frame = frames.get((probe, more))
+    if frame is None:
+        frame = frames[(probe, more)] = layout.render(Screen(lang, probe, "", (), more), t)
+    return frame
+
+
+def _within_line(text: str, start: int, reach: int, fits: Callable[[int], bool]) -> int | None:
+    """Where a line too long for a page is cut: the furthest space that fits."""
+    line_end = text.find("\n", start + 1)
+    line_end = len(text) if line_end < 0 else line_end
+    return _last_fitting(_breaks(_SPACE, text, start, min(reach, line_end)), fits)
+
+
+def _skip_blanks(text: str, start: int) -> int:
+    """The next page starts past the spaces and line breaks where this one ended."""
+    while start < len(text) and text[start] in " \n":
+        start += 1
+    return start
 
 
 def article_fits(tree: Tree, node: Node, lang: str, layout: Layout, t: Translate) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from ussd_app.engine import messages as m
 from ussd_app.engine.answers import filled_pages
 from ussd_app.engine.fitting import (
-    HINTS,
     FitError,
     article_fits,
     fits_with_hint,
@@ -74,6 +73,5 @@ def contacts_text(tree: Tree, node: Node, lang: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-# Cut by ``fitting``; still imported from here by the content registry and the tests.
-__all__ = ["HINTS", "FitError", "article_fits", "contacts_text", "longest_hint", "menu_pages",
-           "nav", "node_pages", "text_pages"]
+# Defined in ``fitting``; the content registry imports them from here.
+__all__ = ["FitError", "article_fits", "contacts_text", "node_pages"]
