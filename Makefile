@@ -2,8 +2,10 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The packages `make typecheck` holds to mypy --strict.
+TYPED := ussd_app/engine
 
-.PHONY: run test lint setup setup-test catalogs clean
+.PHONY: run test lint typecheck setup setup-test catalogs clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,7 +25,11 @@ run: setup  ## set up and serve the demo content on SQLite at http://127.0.0.1:5
 
 test: setup-test  ## set up and run every test
 	$(BIN)/ruff check .
+	$(MAKE) --no-print-directory typecheck
 	$(BIN)/pytest -n 2  # two processes: the tests wait on servers and speech as much as on the CPU
+
+typecheck: setup-test  ## mypy --strict on the typed packages
+	$(BIN)/mypy --strict $(TYPED)
 
 catalogs: setup-test  ## extract interface strings and update every language's catalog
 	$(BIN)/pybabel extract -F pyproject.toml -k N_ -k NP_:1,2 --no-location --sort-output -o translations/messages.pot .

@@ -100,14 +100,14 @@ def check_input(raw: str, kind: str, max_length: int) -> tuple[str, str, bool]:
 
 def _asked_by(tree: Tree) -> dict[str, Node]:
     """The node that asks each field (the first one, in file order), cached per tree."""
-    found = tree.cache.get("asked_by")
+    found: dict[str, Node] | None = tree.cache.get("asked_by")
     if found is None:
         found = {}
         for node in tree.nodes.values():
             if node.type in (CHOICE, "ask"):
                 found.setdefault(node.answer_field, node)
         tree.cache["asked_by"] = found
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def shown_answer(tree: Tree, name: str, value: str, lang: str) -> str:

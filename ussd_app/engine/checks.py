@@ -77,10 +77,10 @@ def phone_problem(phone: str, placeholder: bool = False) -> tuple[str, str, str]
         return (ERROR, f"'{phone}' cannot be a real phone number: {reason}",
                 "check the digits against the organisation's own listing")
     if not placeholder and not phonenumbers.is_valid_number(number):
-        region = phonenumbers.region_code_for_country_code(number.country_code)
+        code = number.country_code or 0  # always set on a number that parsed
+        region = phonenumbers.region_code_for_country_code(code)
         country = Locale("en").territories.get(region, region)
-        return (WARNING, f"'{phone}' is not a valid number in {country} "
-                         f"(+{number.country_code})",
+        return (WARNING, f"'{phone}' is not a valid number in {country} (+{code})",
                 "check the number with the organisation; if it is not real yet, write "
                 "placeholder: true on the entry")
     return None

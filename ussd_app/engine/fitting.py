@@ -125,7 +125,7 @@ def _intro_pages(lang: str, title: str, intro: str, layout: Layout, t: Translate
         else:
             end = _last_fitting(_breaks(_SPACE, intro, start, len(intro)), fits)
         if end is None:
-            cut = _largest(lambda n, s=start, f=fits: f(s + n), len(intro) - start)
+            cut = _largest(_from(start, fits), len(intro) - start)
             if cut == 0:
                 raise FitError(f"menu '{node_id}' in {lang}: the title and footer alone "
                                "do not fit")
@@ -187,7 +187,7 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
         if end is None and by_line:  # a line too long for this page: cut it between words
             end = _within_line(text, start, reach, fits)
         if end is None:  # one word longer than a screen: cut inside it
-            cut = _largest(lambda n, s=start, f=fits: f(s + n), len(text) - start)
+            cut = _largest(_from(start, fits), len(text) - start)
             if cut == 0:
                 raise FitError(f"'{node_id}' in {lang}: the title and footer alone do not fit")
             if start + cut == len(text):  # the rest fits, but only without "00 Menu"
@@ -217,6 +217,11 @@ def _within_line(text: str, start: int, reach: int, fits: Callable[[int], bool])
     line_end = text.find("\n", start + 1)
     line_end = len(text) if line_end < 0 else line_end
     return _last_fitting(_breaks(_SPACE, text, start, min(reach, line_end)), fits)
+
+
+def _from(start: int, fits: Callable[[int], bool]) -> Callable[[int], bool]:
+    """``fits`` asked of a length from ``start`` instead of an end position."""
+    return lambda n: fits(start + n)
 
 
 def _skip_blanks(text: str, start: int) -> int:

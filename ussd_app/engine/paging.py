@@ -26,11 +26,11 @@ from ussd_app.engine.screens import Layout, Screen, Translate
 def node_pages(tree: Tree, node: Node, lang: str, layout: Layout, t: Translate,
                root: bool = False) -> list[Screen]:
     cache_key = ("pages", layout.key, lang, node.id, root)
-    cached = tree.cache.get(cache_key)
+    cached: list[Screen] | None = tree.cache.get(cache_key)
     if cached is None:
         cached = _build(tree, node, lang, layout, t, root)
         tree.cache[cache_key] = cached
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def _build(tree: Tree, node: Node, lang: str, layout: Layout, t: Translate,

@@ -16,11 +16,11 @@ import yaml
 
 from ussd_app.engine.problems import Problem
 
-_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
+_Base: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when the wheel has it
 
-
-class _FastLoader(_Base):  # type: ignore[misc,valid-type]
-    """Safe loader that refuses duplicate keys, which YAML would silently merge."""
+# Safe loader that refuses duplicate keys, which YAML would silently merge. Made by type(), not
+# a class statement: its base (libyaml's loader or the pure-Python one) is only known here.
+_FastLoader: type[Any] = type("_FastLoader", (_Base,), {})
 
 
 def _construct_mapping(loader: Any, node: yaml.MappingNode) -> Any:
