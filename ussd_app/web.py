@@ -30,11 +30,11 @@ from ussd_app.content import sync
 from ussd_app.content.registry import ContentRegistry
 from ussd_app.engine.encoding import Limits
 from ussd_app.i18n import Catalogs, default_catalogs
-from ussd_app.parsing import IdConverter, Utf8Urls
 from ussd_app.privacy import rekey
 from ussd_app.privacy.protect import PhoneHasher, Sealer
 from ussd_app.store import Store, open_store, purge_sms_conversations
 from ussd_app.store.voice import purge_voice_calls
+from ussd_app.urls import IdConverter, Utf8Urls
 
 log = logging.getLogger("migrantline")
 SESSION_KEEP_SECONDS = 24 * 3600
@@ -251,7 +251,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if warning:
         log.warning(warning)
     app = Flask(__name__)
-    app.url_map.converters["int"] = IdConverter  # bounded ids in every route (parsing.py)
+    app.url_map.converters["int"] = IdConverter  # bounded ids in every route (urls.py)
     app.config.update(config)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     from ussd_app.channels.webhook_auth import WebhookAuth
