@@ -2,6 +2,8 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The packages `make typecheck` holds to mypy --strict.
+TYPED := ussd_app/engine ussd_app/store
 
 .PHONY: run test lint typecheck setup setup-test catalogs transcripts clean
 
@@ -27,7 +29,7 @@ test: setup-test  ## set up and run every test
 	$(BIN)/pytest -n 2  # two processes: the tests wait on servers and speech as much as on the CPU
 
 typecheck: setup-test  ## mypy --strict on the typed packages
-	$(BIN)/mypy --strict ussd_app/store
+	$(BIN)/mypy --strict $(TYPED)
 
 catalogs: setup-test  ## extract interface strings and update every language's catalog
 	$(BIN)/pybabel extract -F pyproject.toml -k N_ -k NP_:1,2 --no-location --sort-output -o translations/messages.pot .

@@ -10,6 +10,7 @@ import pytest
 from ussd_app.channels.ussd.layout import UssdLayout
 from ussd_app.engine import messages as m
 from ussd_app.engine.encoding import Limits, fits
+from ussd_app.engine.fitting import HINTS, FitError, longest_hint, nav, text_pages
 from ussd_app.engine.loader import read_tree
 from ussd_app.engine.machine import Context, State, view
 from ussd_app.engine.model import (
@@ -23,15 +24,7 @@ from ussd_app.engine.model import (
     Node,
     Tree,
 )
-from ussd_app.engine.paging import (
-    HINTS,
-    FitError,
-    contacts_text,
-    longest_hint,
-    nav,
-    node_pages,
-    text_pages,
-)
+from ussd_app.engine.paging import contacts_text, node_pages
 from ussd_app.engine.screens import Screen
 from ussd_app.i18n import Catalogs
 

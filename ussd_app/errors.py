@@ -37,7 +37,8 @@ class MigrantLineError(Exception):
 
 
 class _Problem(Protocol):
-    severity: str
+    @property
+    def severity(self) -> str: ...
 
 
 class ContentError(MigrantLineError):

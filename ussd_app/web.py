@@ -23,8 +23,8 @@ from ussd_app.channels.voice.endpoints import bp as voice_bp  # /voice/twilio, /
 from ussd_app.channels.webhook_auth import WebhookAuth
 from ussd_app.dashboard.app import init_app as init_dashboard  # /operator/
 from ussd_app.health import bp as health_bp
-from ussd_app.parsing import IdConverter, Utf8Urls
 from ussd_app.services import Services, build_services
+from ussd_app.urls import IdConverter, Utf8Urls
 from voice_prompts.serve import bp as audio_bp  # /audio/: prompt audio for the voice line
 
 log = logging.getLogger("migrantline")
@@ -40,7 +40,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if warning:
         log.warning(warning)
     app = Flask(__name__)
-    app.url_map.converters["int"] = IdConverter  # bounded ids in every route (parsing.py)
+    app.url_map.converters["int"] = IdConverter  # bounded ids in every route (urls.py)
     app.config.update(config.as_config())  # as given, by name: tests read them there
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     # Every webhook's check, from the settings once (a bad allow-list stops the start here).

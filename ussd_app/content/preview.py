@@ -21,11 +21,12 @@ from ussd_app.channels.ussd.layout import UssdLayout
 from ussd_app.content.check import check_content
 from ussd_app.engine.checks import article_sms_text, coverage
 from ussd_app.engine.encoding import measure, sms_segments
-from ussd_app.engine.loader import Problem, _texts_of
+from ussd_app.engine.loader import Problem
 from ussd_app.engine.machine import LANGUAGE_NODE, Context, first_state, view
 from ussd_app.engine.model import ARTICLE, Node, Tree
 from ussd_app.engine.paging import node_pages
 from ussd_app.engine.screens import Translate
+from ussd_app.engine.texts import texts_of
 
 Progress = Callable[[str], None]
 
@@ -151,7 +152,7 @@ def _language_name(tree: Tree, lang: str) -> str:
 
 
 def _missing(tree: Tree, node: Node, lang: str) -> list[str]:
-    return [".".join(map(str, path)) for path, value in _texts_of(node) if not value.get(lang)]
+    return [".".join(map(str, path)) for path, value in texts_of(node) if not value.get(lang)]
 
 
 def render(tree: Tree, layout: UssdLayout, t: Translate, languages: Iterable[str] | None = None,

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ussd_app.engine import messages as m
+from ussd_app.engine.fitting import longest_hint, text_pages
 from ussd_app.engine.model import CHOICE, Node, Tree
-from ussd_app.engine.paging import text_pages
 from ussd_app.engine.screens import Layout, Screen, Translate
 from ussd_app.parsing import ascii_digits_of
 
@@ -100,14 +100,14 @@ def check_input(raw: str, kind: str, max_length: int) -> tuple[str, str, bool]:
 
 def _asked_by(tree: Tree) -> dict[str, Node]:
     """The node that asks each field (the first one, in file order), cached per tree."""
-    found = tree.cache.get("asked_by")
+    found: dict[str, Node] | None = tree.cache.get("asked_by")
     if found is None:
         found = {}
         for node in tree.nodes.values():
             if node.type in (CHOICE, "ask"):
                 found.setdefault(node.answer_field, node)
         tree.cache["asked_by"] = found
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def shown_answer(tree: Tree, name: str, value: str, lang: str) -> str:
@@ -195,8 +195,6 @@ SAMPLE_ANSWERS = {"reference": "1234 5678", "receipt": "x " * 40,
 def filled_pages(tree: Tree, node: Node, lang: str, layout: Layout,
                  t: Translate) -> list[Screen]:
     """Page a confirm or result node with sample answers (raises ``FitError``)."""
-    from ussd_app.engine.paging import longest_hint
-
     reserve = longest_hint(lang, t)
     if node.type == "confirm":
         sample = {name: "x " * 20 for name in node.summary}

@@ -18,8 +18,10 @@ import phonenumbers
 from babel import Locale
 
 from ussd_app.engine.encoding import measure, sms_segments
-from ussd_app.engine.loader import ERROR, INFO, WARNING, Problem, _texts_of, locate
 from ussd_app.engine.model import ARTICLE, Node, Tree
+from ussd_app.engine.problems import ERROR, INFO, WARNING, Problem
+from ussd_app.engine.texts import texts_of
+from ussd_app.engine.yamlfile import locate
 
 PHONE_HINT = ("write the number in international form: +, the country code, then the number "
               "(for example +977 1 4000000)")
@@ -75,10 +77,10 @@ def phone_problem(phone: str, placeholder: bool = False) -> tuple[str, str, str]
         return (ERROR, f"'{phone}' cannot be a real phone number: {reason}",
                 "check the digits against the organisation's own listing")
     if not placeholder and not phonenumbers.is_valid_number(number):
-        region = phonenumbers.region_code_for_country_code(number.country_code)
+        code = number.country_code or 0  # always set on a number that parsed
+        region = phonenumbers.region_code_for_country_code(code)
         country = Locale("en").territories.get(region, region)
-        return (WARNING, f"'{phone}' is not a valid number in {country} "
-                         f"(+{number.country_code})",
+        return (WARNING, f"'{phone}' is not a valid number in {country} (+{code})",
                 "check the number with the organisation; if it is not real yet, write "
                 "placeholder: true on the entry")
     return None
@@ -107,7 +109,7 @@ def coverage(tree: Tree) -> list[Coverage]:
     counts = dict.fromkeys(tree.language_codes, 0)
     total = 0
     for node in tree.nodes.values():
-        for _, value in _texts_of(node):
+        for _, value in texts_of(node):
             total += 1
             for lang in counts:
                 if value.get(lang):

@@ -12,8 +12,8 @@ conversation core has it, from ``Context.outcomes``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from ussd_app.engine import messages as m
@@ -23,11 +23,10 @@ from ussd_app.engine.answers import (
     ActionResult,
     Query,
     check_input,
-    confirm_pages,
-    result_pages,
     with_answers,
 )
 from ussd_app.engine.events import ActionRequested, Event, LanguageChosen, SmsRequested
+from ussd_app.engine.fitting import nav
 from ussd_app.engine.model import (
     ASK,
     CHOICE,
@@ -39,124 +38,24 @@ from ussd_app.engine.model import (
     Node,
     Tree,
 )
-from ussd_app.engine.paging import longest_hint, menu_pages, nav, node_pages, text_pages
-from ussd_app.engine.screens import Layout, Screen, Translate
+from ussd_app.engine.state import (
+    LANGUAGE_NODE,
+    OUTCOME_FIELDS,
+    RESUME_NODE,
+    SMS_CONFIRM_NODE,
+    SMS_SENT_NODE,
+    Context,
+    Service,
+    State,
+    first_state,
+    is_resumable,
+    resume_offer,
+    settled,
+)
+from ussd_app.engine.view import page_count, view
 from ussd_app.parsing import ascii_digits_of, bounded_int
 
-LANGUAGE_NODE = "language"
-RESUME_NODE = "__resume__"
-SMS_CONFIRM_NODE = "__sms_confirm__"
-SMS_SENT_NODE = "__sms_sent__"
 MAX_KEY = 9999  # an option number; a longer run of digits is no key
-
-# A service answers an ask node: (answer, language) -> text to show.
-Service = Callable[[str, str], str]
-
-
-@dataclass(frozen=True, slots=True)
-class State:
-    """Where one caller is: everything needed to draw the screen and go on."""
-
-    lang: str | None
-    node: str
-    page: int = 0
-    history: tuple[tuple[str, int], ...] = ()
-    pending: str | None = None  # id of an ask node waiting for free text
-    answers: tuple[tuple[str, str], ...] = ()
-    hint: str = ""
-    resume: State | None = None  # the state a resume offer would go back to
-    sms: str | None = None  # id of the contact list the caller asked to get by SMS
-    # Inputs stepped so far: with Context.session, names an action's hop. Not part of
-    # where the caller is, so two states at the same place compare equal.
-    seq: int = field(default=0, compare=False)
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["resume"] = self.resume.to_json() if self.resume else None
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> State:
-        return cls(
-            lang=data.get("lang"), node=str(data["node"]), page=int(data.get("page", 0)),
-            history=tuple((str(n), int(p)) for n, p in data.get("history", ())),
-            pending=data.get("pending"),
-            answers=tuple((str(k), str(v)) for k, v in data.get("answers", ())),
-            hint=str(data.get("hint", "")),
-            resume=cls.from_json(data["resume"]) if data.get("resume") else None,
-            sms=data.get("sms"),
-            seq=int(data.get("seq", 0)),
-        )
-
-    @property
-    def answer_map(self) -> dict[str, str]:
-        return dict(self.answers)
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the engine needs besides the state: content, layout, words, services.
-
-    ``outcomes``: what the actions a flow asked for gave (the conversation core
-    runs them), by their input's key, ``session`` (the channel's stable id for
-    this conversation) and ``seq``: a retried or replayed hop has the same key.
-    """
-
-    tree: Tree
-    layout: Layout
-    t: Translate
-    services: Mapping[str, Service] | None = None
-    outcomes: Mapping[str, ActionResult] | None = None
-    session: str = ""
-
-    def lang(self, state: State) -> str:
-        return state.lang or self.tree.default_language
-
-
-def first_state(tree: Tree, lang: str | None) -> State:
-    """A caller's first screen: the language list, unless we know their language."""
-    if lang and lang in tree.language_codes:
-        return State(lang=lang, node=tree.main)
-    return State(lang=None, node=LANGUAGE_NODE)
-
-
-def resume_offer(previous: State) -> State:
-    if previous.node == RESUME_NODE and previous.resume is not None:
-        previous = previous.resume
-    return State(lang=previous.lang, node=RESUME_NODE,
-                 resume=replace(previous, hint=""))
-
-
-def is_resumable(tree: Tree, state: State) -> bool:
-    """Worth offering to resume: somewhere deeper than the first screens.
-
-    A caller who hangs up on the offer itself is offered the same place again.
-    """
-    if state.node == RESUME_NODE:
-        return state.resume is not None and is_resumable(tree, state.resume)
-    node = tree.nodes.get(state.node)
-    if node is not None and node.type == RESULT and not node.options:
-        return False  # an outcome (a case filed, data erased): nothing left to go back to
-    return state.lang is not None and state.node not in (tree.main, LANGUAGE_NODE)
-
-
-OUTCOME_FIELDS = ("reference", "receipt", "status")  # what an outcome screen shows
-
-
-def settled(tree: Tree, state: State) -> State:
-    """The state worth storing: on an outcome (a case filed, a status shown, data
-    erased) only what that screen shows is kept, never the PIN or the path typed.
-
-    Voice shows the stored state again to a retried webhook, so the screen's own
-    fields stay (sealed with the rest); SMS and USSD never read them back.
-    """
-    node = tree.nodes.get(state.node)
-    if node is None or node.type != RESULT or node.options:
-        return state
-    kept = tuple((k, v) for k, v in state.answers if k in OUTCOME_FIELDS)
-    if kept == state.answers and state.resume is None:
-        return state
-    return replace(state, answers=kept, resume=None, pending=None)
 
 
 def replay(ctx: Context, state: State, inputs: Iterable[str]) -> State:
@@ -193,7 +92,7 @@ def _step(ctx: Context, state: State, raw: str, events: list[Event]) -> State:
     node = tree.nodes.get(state.node)
     if node is None:  # content changed under an old session: start from the menu
         return first_state(tree, state.lang)
-    if state.pending and answer == "98" and state.page + 1 < _page_count(ctx, state, node):
+    if state.pending and answer == "98" and state.page + 1 < page_count(ctx, state, node):
         return replace(state, page=state.page + 1)  # a question long enough to page
     if state.pending and answer not in ("0", "00", "99"):
         return _answer(ctx, state, node, raw, events)
@@ -204,7 +103,7 @@ def _step(ctx: Context, state: State, raw: str, events: list[Event]) -> State:
     if answer == "0":
         return _back(tree, state)
     if answer == "98":
-        if state.page + 1 < _page_count(ctx, state, node):
+        if state.page + 1 < page_count(ctx, state, node):
             return replace(state, page=state.page + 1)
         return replace(state, hint=m.NO_MORE)
     if answer == "99":
@@ -346,70 +245,12 @@ def _answer(ctx: Context, state: State, node: Node, raw: str, events: list[Event
     return replace(state, pending=None, page=0)
 
 
-def _page_count(ctx: Context, state: State, node: Node) -> int:
-    return _pages(ctx, state, node)[0].pages
 
-
-def _pages(ctx: Context, state: State, node: Node) -> list[Screen]:
-    lang = ctx.lang(state)
-    if node.type == ASK and not state.pending:
-        return _service_pages(ctx, state, node, lang)
-    if node.type == CONFIRM:
-        return confirm_pages(ctx.tree, node, lang, state.answer_map, ctx.layout, ctx.t,
-                             longest_hint(lang, ctx.t))
-    if node.type == RESULT:
-        return result_pages(ctx.tree, node, lang, state.answer_map, ctx.layout, ctx.t,
-                            longest_hint(lang, ctx.t))
-    return node_pages(ctx.tree, node, lang, ctx.layout, ctx.t, root=node.id == ctx.tree.main)
-
-
-def _service_pages(ctx: Context, state: State, node: Node, lang: str) -> list[Screen]:
-    service = (ctx.services or {}).get(node.service or "")
-    answer = state.answer_map.get(node.id, "")
-    body = service(answer, lang) if service else ctx.t(lang, m.UNAVAILABLE)
-    keys = tuple((str(i + 1), ctx.tree.label(o, lang)) for i, o in enumerate(node.options))
-    return text_pages(lang, ctx.tree.text(node.title, lang), body, ctx.layout, ctx.t,
-                      (*keys, ("0", m.BACK)), node.id, by_line=True,
-                      reserve=longest_hint(lang, ctx.t))
-
-
-def view(ctx: Context, state: State) -> Screen:
-    """The screen for a state, with its hint when it fits."""
-    lang = ctx.lang(state)
-    if state.node == RESUME_NODE:
-        options = (("1", ctx.t(lang, m.RESUME_CONTINUE)), ("2", ctx.t(lang, m.RESUME_RESTART)))
-        screen = menu_pages(lang, "", ctx.t(lang, m.RESUME_QUESTION), options, ctx.layout,
-                            ctx.t, (), RESUME_NODE, longest_hint(lang, ctx.t))[0]
-    elif state.node == SMS_CONFIRM_NODE:
-        options = (("1", ctx.t(lang, m.SMS_YES)), ("2", ctx.t(lang, m.SMS_NO)))
-        screen = menu_pages(lang, "", ctx.t(lang, m.SMS_QUESTION), options, ctx.layout,
-                            ctx.t, (("0", m.BACK),), SMS_CONFIRM_NODE,
-                            longest_hint(lang, ctx.t))[0]
-    elif state.node == SMS_SENT_NODE:
-        screen = text_pages(lang, "", ctx.t(lang, m.SMS_QUEUED), ctx.layout, ctx.t,
-                            (("0", m.BACK),), SMS_SENT_NODE, reserve=longest_hint(lang, ctx.t))[0]
-    else:
-        node = ctx.tree.nodes.get(state.node)
-        if node is None:
-            return view(ctx, first_state(ctx.tree, state.lang))
-        pages = _pages(ctx, state, node)
-        screen = pages[min(state.page, len(pages) - 1)]
-        if node.type == LANGUAGE and state.lang is None:
-            screen = replace(screen, title="", nav=())
-    if state.hint:
-        return _with_hint(ctx, screen, ctx.t(lang, state.hint))
-    return screen
-
-
-def _with_hint(ctx: Context, screen: Screen, hint: str) -> Screen:
-    """Hint above the screen; else in place of the title; else left out."""
-    for candidate in (screen.with_hint(hint), replace(screen, title="", hint=hint)):
-        if ctx.layout.fits(ctx.layout.render(candidate, ctx.t)):
-            return candidate
-    return screen
-
-
+# State, Context and the view live in state.py and view.py; channels and tests import
+# them from here, with the step.
 __all__ = ["Action", "ActionRequested", "ActionResult", "Context", "Event", "LANGUAGE_NODE",
-           "LanguageChosen", "Query", "RESUME_NODE", "Service", "SmsRequested", "State",
+           "LanguageChosen", "OUTCOME_FIELDS", "Query", "RESUME_NODE", "SMS_CONFIRM_NODE",
+           "SMS_SENT_NODE", "Service", "SmsRequested", "State",
            "first_state",
-           "is_resumable", "nav", "replay", "resume_offer", "step", "step_events", "view"]
+           "is_resumable", "nav", "replay", "resume_offer", "settled", "step", "step_events",
+           "view"]

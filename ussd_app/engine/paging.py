@@ -1,79 +1,36 @@
-"""Cut a node into screens that each fit the channel, at word boundaries.
+"""Which screens each node gets: menus, articles, contacts, questions, answers.
 
 Pages are computed once per (tree, layout, language, node) and cached on the
-tree, so a caller waits only on a dictionary lookup. Fitting is exact: every
-candidate page is rendered and measured the way the channel will send it, so
-footers, option numbers and the encoding the whole screen forces all count.
+tree, so a caller waits only on a dictionary lookup. The cutting itself is
+``fitting``'s (exact: every candidate page is rendered and measured the way
+the channel will send it); the screens that show answers are ``answers``'.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import replace
-from functools import lru_cache
-
 from ussd_app.engine import messages as m
-from ussd_app.engine.encoding import measure
+from ussd_app.engine.answers import filled_pages
+from ussd_app.engine.fitting import (
+    article_fits,
+    fits_with_hint,
+    longest_hint,
+    menu_pages,
+    nav,
+    text_pages,
+)
 from ussd_app.engine.model import ARTICLE, ASK, CHOICE, CONTACTS, LANGUAGE, MENU, Node, Tree
 from ussd_app.engine.screens import Layout, Screen, Translate
 from ussd_app.errors import FitError
-
-HINTS = (m.INVALID, m.NO_MORE, m.EMPTY_ANSWER, m.PICK_LANGUAGE)
-
-
-@lru_cache(maxsize=256)
-def longest_hint(lang: str, t: Translate) -> str:
-    """Pages keep room for this where the title goes, so a hint always shows."""
-    return max((t(lang, h) for h in HINTS), key=lambda text: measure(text)[1])
-
-
-def _fits(layout: Layout, screen: Screen, t: Translate, reserve: str) -> bool:
-    """Fits as it is, and with the longest hint in place of the title."""
-    probe = _probe_head(screen.title, reserve)
-    if probe is not None:  # one render: the longer of title and hint decides
-        longer = screen if probe == screen.title else replace(screen, title=probe)
-        return layout.fits(layout.render(longer, t))
-    return (layout.fits(layout.render(screen, t))
-            and layout.fits(layout.render(replace(screen, title=reserve), t)))
-
-
-@lru_cache(maxsize=1024)
-def _footers(lang: str, t: Translate, here: tuple[tuple[str, str], ...]
-             ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
-    """The "more" footer and the last page's footer for one position in the text."""
-    more = nav(lang, t, ("98", m.MORE), *here)
-    last = nav(lang, t, *here, ("00", m.MAIN_MENU)) if here else ()
-    return more, last
-
-
-def _probe_head(head: str, reserve: str) -> str | None:
-    """The head that decides the fit when title and hint share an encoding, else None."""
-    if not reserve:
-        return head
-    (head_enc, head_len), (hint_enc, hint_len) = measure(head), measure(reserve)
-    if head and head_enc is not hint_enc:
-        return None
-    return head if head_len >= hint_len else reserve
-
-
-_NEWLINE = re.compile("\n")
-_DOUBLE = re.compile("[\\^{}\\\\\\[~\\]|\u20ac\f\U00010000-\U0010ffff]")
-_SPACE = re.compile("[ \n]")
-
-
-def nav(lang: str, t: Translate, *keys: tuple[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple((key, t(lang, label)) for key, label in keys)
 
 
 def node_pages(tree: Tree, node: Node, lang: str, layout: Layout, t: Translate,
                root: bool = False) -> list[Screen]:
     cache_key = ("pages", layout.key, lang, node.id, root)
-    cached = tree.cache.get(cache_key)
+    cached: list[Screen] | None = tree.cache.get(cache_key)
     if cached is None:
         cached = _build(tree, node, lang, layout, t, root)
         tree.cache[cache_key] = cached
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def _build(tree: Tree, node: Node, lang: str, layout: Layout, t: Translate,
@@ -98,13 +55,11 @@ def _build(tree: Tree, node: Node, lang: str, layout: Layout, t: Translate,
         prompt = tree.text(node.prompt, lang)
         screen = Screen(lang, title=title, body=prompt,
                         nav=nav(lang, t, *back, ("00", m.MAIN_MENU)), node=node.id)
-        if _fits(layout, screen, t, reserve):
+        if fits_with_hint(layout, screen, t, reserve):
             return [screen]
         return text_pages(lang, title, prompt, layout, t, back, node.id, reserve=reserve)
     # Confirm and result nodes show answers: paged here with the longest samples, as the
     # content check sees them; callers get theirs paged with their own answers.
-    from ussd_app.engine.answers import filled_pages
-
     return filled_pages(tree, node, lang, layout, t)
 
 
@@ -118,216 +73,5 @@ def contacts_text(tree: Tree, node: Node, lang: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def menu_pages(lang: str, title: str, intro: str, options: Sequence[tuple[str, str]],
-               layout: Layout, t: Translate, back: tuple[tuple[str, str], ...],
-               node_id: str, reserve: str = "") -> list[Screen]:
-    """Options never split from the screen that lists them; long menus page."""
-    pages: list[Screen] = []
-    rest = list(options)
-    head_title, head_body = title, intro
-    while rest:
-        # On a later page of the main menu, 0 goes back a page.
-        here = back or ((("0", m.BACK),) if pages else ())
-        whole = Screen(lang, head_title, head_body, tuple(rest), nav(lang, t, *here),
-                       node=node_id)
-        if _fits(layout, whole, t, reserve):
-            pages.append(whole)
-            break
-        more = nav(lang, t, ("98", m.MORE), *here)
-
-        def fits(n: int, title: str = head_title, body: str = head_body,
-                 more: tuple[tuple[str, str], ...] = more,
-                 rest: list[tuple[str, str]] = rest) -> bool:
-            return _fits(layout, Screen(lang, title, body, tuple(rest[:n]), more), t, reserve)
-
-        count = _largest(fits, len(rest))
-        if count == 0:
-            if head_body:  # an intro too long to share a screen: pages of its own
-                pages += _intro_pages(lang, head_title, head_body, layout, t, more, node_id,
-                                      reserve)
-                head_title, head_body = "", ""
-                continue
-            raise FitError(f"menu '{node_id}' in {lang}: option {rest[0][0]} "
-                           f"'{rest[0][1]}' does not fit on a screen")
-        pages.append(Screen(lang, head_title, head_body, tuple(rest[:count]), more,
-                            node=node_id))
-        rest = rest[count:]
-        head_title, head_body = "", ""
-    return _numbered(pages)
-
-
-def _intro_pages(lang: str, title: str, intro: str, layout: Layout, t: Translate,
-                 more: tuple[tuple[str, str], ...], node_id: str,
-                 reserve: str) -> list[Screen]:
-    """A menu's intro cut at word boundaries into pages that each end with 98, before
-    the options: greedy, since an intro is a sentence or two, not an article."""
-    pages: list[Screen] = []
-    start, head = 0, title
-    while start < len(intro):
-        def fits(end: int, start: int = start, head: str = head) -> bool:
-            return _fits(layout, Screen(lang, head, intro[start:end].strip(), (), more), t,
-                         reserve)
-
-        if fits(len(intro)):
-            end: int | None = len(intro)
-        else:
-            end = _last_fitting(_breaks(_SPACE, intro, start, len(intro)), fits)
-        if end is None:
-            cut = _largest(lambda n, s=start, f=fits: f(s + n), len(intro) - start)
-            if cut == 0:
-                raise FitError(f"menu '{node_id}' in {lang}: the title and footer alone "
-                               "do not fit")
-            end = start + cut
-        pages.append(Screen(lang, head, intro[start:end].strip(), (), more, node=node_id))
-        start, head = end, ""
-        while start < len(intro) and intro[start] in " \n":
-            start += 1
-    return pages
-
-
-def _numbered(pages: list[Screen]) -> list[Screen]:
-    n = len(pages)
-    return [Screen(p.lang, p.title, p.body, p.options, p.nav, p.hint, p.end, p.node, i, n)
-            for i, p in enumerate(pages)]
-
-
-def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
-               back: tuple[tuple[str, str], ...], node_id: str,
-               by_line: bool = False, reserve: str = "") -> list[Screen]:
-    """Page long text at word (or, for contacts, line) boundaries behind 98.
-
-    Pages are slices of ``text`` ending at a separator: most found by
-    arithmetic and checked with one render, the rest by binary search over the
-    separators, so a long article costs about two renders per page.
-    """
-    separator = _NEWLINE if by_line else _SPACE
-    frames: dict[tuple[str | None, object], str] = {}  # the rendered frame, once per footer
-    probes = (_probe_head(title, reserve), _probe_head("", reserve))
-    limit = max(layout.limit_for(text + title) if hasattr(layout, "limit_for") else len(text),
-                1)
-    pages: list[Screen] = []
-    start = 0
-    # First page: the node's own back key (none at the root); later pages: 0 is a page back.
-    footers = [_footers(lang, t, back), _footers(lang, t, back or (("0", m.BACK),))]
-    while True:
-        head = title if not pages else ""
-        here = back or ((("0", m.BACK),) if pages else ())
-        more, last = footers[bool(pages)]
-        if len(text) - start <= limit and \
-                _fits(layout, Screen(lang, head, text[start:], (), last), t, reserve):
-            pages.append(Screen(lang, head, text[start:], (), last, node=node_id))
-            return _numbered(pages)
-
-        probe = probes[bool(pages)]
-
-        def fits(end: int, head: str = head, start: int = start, probe: str | None = probe,
-                 more: tuple[tuple[str, str], ...] = more) -> bool:
-            if probe is not None:  # one render: the longer of title and hint
-                return layout.fits(layout.render(Screen(lang, probe, text[start:end], (), more),
-                                                 t))
-            return _fits(layout, Screen(lang, head, text[start:end], (), more), t, reserve)
-
-        reach = start + limit + 1  # no page holds more characters than the limit
-        end = None
-        if probe is not None:
-            frame = frames.get((probe, more))
-            if frame is None:
-                frame = frames[(probe, more)] = layout.render(Screen(lang, probe, "", (), more),
-                                                              t)
-            end = _guess_end(layout, frame, text, start, reach, separator, fits)
-        if end is None:
-            end = _last_fitting(_breaks(separator, text, start, reach), fits)
-        if end is None and by_line:  # a line too long for this page: cut it between words
-            line_end = text.find("\n", start + 1)
-            line_end = len(text) if line_end < 0 else line_end
-            end = _last_fitting(_breaks(_SPACE, text, start, min(reach, line_end)), fits)
-        if end is None:  # one word longer than a screen: cut inside it
-            cut = _largest(lambda n, s=start, f=fits: f(s + n), len(text) - start)
-            if cut == 0:
-                raise FitError(f"'{node_id}' in {lang}: the title and footer alone do not fit")
-            if start + cut == len(text):  # the rest fits, but only without "00 Menu"
-                pages.append(Screen(lang, head, text[start:], (), nav(lang, t, *here),
-                                    node=node_id))
-                return _numbered(pages)
-            pages.append(Screen(lang, head, text[start:start + cut], (), more, node=node_id))
-            start += cut
-            continue
-        if not by_line:
-            end = _paragraph_end(text, start, end)
-        pages.append(Screen(lang, head, text[start:end].strip("\n"), (), more, node=node_id))
-        start = end + 1
-        while start < len(text) and text[start] in " \n":
-            start += 1
-
-
-def article_fits(tree: Tree, node: Node, lang: str, layout: Layout, t: Translate) -> None:
-    """Raise ``FitError`` when ``text_pages`` could not page this article.
-
-    Paging only fails when a page's title and footer leave no room for a
-    single character (everything else is cut to fit), so checking that is as
-    good as paging the whole article, at the cost of two renders.
-    """
-    body = tree.text(node.body, lang)
-    if not body:
-        return
-    reserve = longest_hint(lang, t)
-    back = (("0", m.BACK),)
-    for head in (tree.text(node.title, lang), ""):
-        more, _ = _footers(lang, t, back)
-        if not _fits(layout, Screen(lang, head, body[0], (), more), t, reserve):
-            raise FitError(f"'{node.id}' in {lang}: the title and footer alone do not fit")
-
-
-def _guess_end(layout: Layout, rendered: str, text: str, start: int, reach: int,
-               separator: re.Pattern[str], fits: Callable[[int], bool]) -> int | None:
-    """Where the page ends by arithmetic, checked by one render; None to search instead.
-
-    With no character that counts double (GSM-7 extension, emoji), a body of n
-    characters costs n units, so the room left beside the frame (title, hint,
-    footer) says where the page ends. Most pages are settled this way with a
-    single render; anything unusual falls back to the binary search.
-    """
-    limit_for = getattr(layout, "limit_for", None)
-    if limit_for is None:
-        return None
-    window = text[start:reach]
-    if _DOUBLE.search(rendered) or _DOUBLE.search(window):
-        return None
-    room = limit_for(rendered + window) - len(rendered) - (1 if rendered else 0)
-    if room <= 0:
-        return None
-    candidates = _breaks(separator, text, start, min(start + room + 1, len(text)))
-    if not candidates or not fits(candidates[-1]):
-        return None
-    return candidates[-1]
-
-
-def _breaks(separator: re.Pattern[str], text: str, start: int, stop: int) -> list[int]:
-    """Positions of separators in (start, stop)."""
-    return [found.start() for found in separator.finditer(text, start + 1, stop)]
-
-
-def _last_fitting(candidates: list[int], fits: Callable[[int], bool]) -> int | None:
-    """The furthest candidate end such that text up to it fits."""
-    n = _largest(lambda k: fits(candidates[k - 1]), len(candidates))
-    return candidates[n - 1] if n else None
-
-
-def _paragraph_end(text: str, start: int, end: int) -> int:
-    """End the page at a paragraph break when that keeps it at least 2/3 full."""
-    para = text.rfind("\n", start, end)
-    if para > start + (2 * (end - start)) // 3:
-        return para
-    return end
-
-
-def _largest(fits: Callable[[int], bool], upper: int) -> int:
-    """Largest n in [0, upper] with fits(n), given fits is monotone."""
-    lo, hi = 0, upper
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+# Defined in ``fitting`` and ``errors``; the content registry imports them from here.
+__all__ = ["FitError", "article_fits", "contacts_text", "node_pages"]

@@ -1,0 +1,89 @@
+"""The screen for a state: a node's page, the resume and SMS screens, the hint.
+
+Pure like the rest of the engine; the one thing it calls is a ``Service``
+(an agency search) the channel passed in ``Context``, for an ask node's
+results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ussd_app.engine import messages as m
+from ussd_app.engine.answers import confirm_pages, result_pages
+from ussd_app.engine.fitting import longest_hint, menu_pages, text_pages
+from ussd_app.engine.model import ASK, CONFIRM, LANGUAGE, RESULT, Node
+from ussd_app.engine.paging import node_pages
+from ussd_app.engine.screens import Screen
+from ussd_app.engine.state import (
+    RESUME_NODE,
+    SMS_CONFIRM_NODE,
+    SMS_SENT_NODE,
+    Context,
+    State,
+    first_state,
+)
+
+
+def page_count(ctx: Context, state: State, node: Node) -> int:
+    return screens_of(ctx, state, node)[0].pages
+
+
+def screens_of(ctx: Context, state: State, node: Node) -> list[Screen]:
+    lang = ctx.lang(state)
+    if node.type == ASK and not state.pending:
+        return _service_pages(ctx, state, node, lang)
+    if node.type == CONFIRM:
+        return confirm_pages(ctx.tree, node, lang, state.answer_map, ctx.layout, ctx.t,
+                             longest_hint(lang, ctx.t))
+    if node.type == RESULT:
+        return result_pages(ctx.tree, node, lang, state.answer_map, ctx.layout, ctx.t,
+                            longest_hint(lang, ctx.t))
+    return node_pages(ctx.tree, node, lang, ctx.layout, ctx.t, root=node.id == ctx.tree.main)
+
+
+def _service_pages(ctx: Context, state: State, node: Node, lang: str) -> list[Screen]:
+    service = (ctx.services or {}).get(node.service or "")
+    answer = state.answer_map.get(node.id, "")
+    body = service(answer, lang) if service else ctx.t(lang, m.UNAVAILABLE)
+    keys = tuple((str(i + 1), ctx.tree.label(o, lang)) for i, o in enumerate(node.options))
+    return text_pages(lang, ctx.tree.text(node.title, lang), body, ctx.layout, ctx.t,
+                      (*keys, ("0", m.BACK)), node.id, by_line=True,
+                      reserve=longest_hint(lang, ctx.t))
+
+
+def view(ctx: Context, state: State) -> Screen:
+    """The screen for a state, with its hint when it fits."""
+    lang = ctx.lang(state)
+    if state.node == RESUME_NODE:
+        options = (("1", ctx.t(lang, m.RESUME_CONTINUE)), ("2", ctx.t(lang, m.RESUME_RESTART)))
+        screen = menu_pages(lang, "", ctx.t(lang, m.RESUME_QUESTION), options, ctx.layout,
+                            ctx.t, (), RESUME_NODE, longest_hint(lang, ctx.t))[0]
+    elif state.node == SMS_CONFIRM_NODE:
+        options = (("1", ctx.t(lang, m.SMS_YES)), ("2", ctx.t(lang, m.SMS_NO)))
+        screen = menu_pages(lang, "", ctx.t(lang, m.SMS_QUESTION), options, ctx.layout,
+                            ctx.t, (("0", m.BACK),), SMS_CONFIRM_NODE,
+                            longest_hint(lang, ctx.t))[0]
+    elif state.node == SMS_SENT_NODE:
+        screen = text_pages(lang, "", ctx.t(lang, m.SMS_QUEUED), ctx.layout, ctx.t,
+                            (("0", m.BACK),), SMS_SENT_NODE, reserve=longest_hint(lang, ctx.t))[0]
+    else:
+        node = ctx.tree.nodes.get(state.node)
+        if node is None:
+            return view(ctx, first_state(ctx.tree, state.lang))
+        pages = screens_of(ctx, state, node)
+        screen = pages[min(state.page, len(pages) - 1)]
+        if node.type == LANGUAGE and state.lang is None:
+            screen = replace(screen, title="", nav=())
+    if state.hint:
+        return _with_hint(ctx, screen, ctx.t(lang, state.hint))
+    return screen
+
+
+def _with_hint(ctx: Context, screen: Screen, hint: str) -> Screen:
+    """Hint above the screen; else in place of the title; else left out."""
+    for candidate in (screen.with_hint(hint), replace(screen, title="", hint=hint)):
+        if ctx.layout.fits(ctx.layout.render(candidate, ctx.t)):
+            return candidate
+    return screen
+
