@@ -37,10 +37,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from sms_flows.providers import Provider, StoreOnly
+from sms_flows.providers import Provider, StoreOnly, make_provider, send_timeout
 from ussd_app import jobs, settings
 from ussd_app import store as db
 from ussd_app.errors import ProviderError
+from ussd_app.logs import quiet_http_clients
 from ussd_app.privacy.protect import PhoneHasher, Sealer, open_text, redact
 
 log = logging.getLogger(__name__)
@@ -211,9 +212,6 @@ class OutboxWorker:
 
 def make_worker(config: settings.Config, store: db.Store, secret: bytes) -> OutboxWorker:
     """A worker for the configured provider (raises ValueError on missing settings)."""
-    from sms_flows.providers import make_provider, send_timeout
-    from ussd_app.logs import quiet_http_clients
-
     quiet_http_clients()  # Kannel's request URL holds the number and the text
     config = settings.of(config)
     lease = config.outbox_lease_seconds

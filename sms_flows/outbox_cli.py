@@ -21,8 +21,8 @@ def outbox() -> None:
 @click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(0.05, 60),
               help="seconds between polls when idle (with --forever)")
 def send(forever: bool, interval: float) -> None:
-    from sms_flows.outbox import make_worker
-    from ussd_app.store import open_store
+    from sms_flows.outbox import make_worker  # lazy: CLI start-up
+    from ussd_app.store import open_store  # lazy: CLI start-up
 
     config = settings.load()
     data_dir = config.data_dir
@@ -51,7 +51,7 @@ def send(forever: bool, interval: float) -> None:
 
 @outbox.command("status", help="How many messages the outbox holds in each state.")
 def status() -> None:
-    from ussd_app.store import open_store, outbox_counts
+    from ussd_app.store import open_store, outbox_counts  # lazy: CLI start-up
 
     config = settings.load()
     store = open_store(config.data_dir)

@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
+from ussd_app import settings
+
 if TYPE_CHECKING:
     from ussd_app.settings import Settings
 
@@ -45,7 +47,7 @@ _REASONS = {400: "bad request: a bad Content-Length, or a body shorter than it",
 
 def http1_settings(config: Settings) -> Any:
     """granian's HTTP/1 options: the header timeout, which also ends idle keep-alives."""
-    from granian.http import HTTP1Settings
+    from granian.http import HTTP1Settings  # lazy: granian only for `serve`, not CLI start-up
 
     millis = int(config.header_timeout_seconds * 1000)
     return HTTP1Settings(header_read_timeout=max(1, millis))
@@ -98,8 +100,6 @@ class Bridge:
         self.proxies: frozenset[str] = frozenset()
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        from ussd_app import settings
-
         config = settings.load()
         self.body_timeout = config.body_timeout_seconds
         self.proxies = trusted_proxies(config)
@@ -284,7 +284,7 @@ def _refuse(proto: Any, status: int) -> None:
 
 
 def _load_wsgi_app() -> Any:
-    from ussd_app.wsgi import app
+    from ussd_app.wsgi import app  # lazy: each worker builds the app after the fork
 
     return app
 

@@ -25,7 +25,7 @@ from flask.typing import ResponseReturnValue
 
 from ussd_app.dashboard.accounts import Accounts
 from ussd_app.dashboard.blueprint import bp
-from ussd_app.dashboard.i18n import _
+from ussd_app.dashboard.i18n import _, languages
 from ussd_app.store import operators as db
 
 log = logging.getLogger(__name__)
@@ -156,8 +156,6 @@ def logout() -> ResponseReturnValue:
 
 @bp.post("/language")
 def language() -> ResponseReturnValue:
-    from ussd_app.dashboard.i18n import languages
-
     lang = request.form.get("lang", "en")
     if lang in dict(languages()):
         session["lang"] = lang

@@ -20,7 +20,7 @@ from ussd_app.store import operators as operators_db
 
 
 def _accounts() -> Accounts:
-    from ussd_app.store import open_store
+    from ussd_app.store import open_store  # lazy: CLI start-up
 
     config = settings.load()
     return Accounts(open_store(config.data_dir), config)
@@ -69,7 +69,7 @@ def add(email: str, role: str, name: str) -> None:
 
 @operators.command("list", help="Every account, with its role and last sign-in.")
 def list_() -> None:
-    from ussd_app.dashboard.i18n import when
+    from ussd_app.dashboard.i18n import when  # lazy: CLI start-up
 
     rows = _accounts().all()
     if not rows:

@@ -36,10 +36,10 @@ def generate() -> None:
               help="read the new key from standard input (default: make one)")
 @click.option("--yes", is_flag=True, help="do not ask whether the service is stopped")
 def rotate(new_key_stdin: bool, yes: bool) -> None:
-    from ussd_app.actor import cli_actor
-    from ussd_app.privacy import rekey
-    from ussd_app.store import open_store
-    from ussd_app.store import operators as operators_db
+    from ussd_app.actor import cli_actor  # lazy: CLI start-up
+    from ussd_app.privacy import rekey  # lazy: CLI start-up
+    from ussd_app.store import open_store  # lazy: CLI start-up
+    from ussd_app.store import operators as operators_db  # lazy: CLI start-up
 
     config = settings.load()
     data_dir = config.data_dir

@@ -21,7 +21,7 @@ from ussd_app import settings
 from ussd_app.actor import cli_actor
 
 if TYPE_CHECKING:
-    from ussd_app.store import Store
+    from ussd_app.store import Store  # lazy: CLI start-up
 
 RETENTION_REASON = "retention period over"  # what ``Complaints.purge`` records
 
@@ -37,13 +37,16 @@ def retention() -> None:
               help="retention period in days, instead of MIGRANTLINE_RETENTION_DAYS")
 @click.option("--dry-run", is_flag=True, help="only say how many would be erased")
 def purge(days: float | None, dry_run: bool) -> None:
-    from ussd_app.complaints.service import Complaints
-    from ussd_app.i18n import default_catalogs
-    from ussd_app.privacy.purges import SESSION_KEEP_SECONDS, purge_outbox_bodies
-    from ussd_app.store import complaints as complaint_db
-    from ussd_app.store import open_store, purge_sms_conversations
-    from ussd_app.store.privacy import checkpoint, purge_erased_phones
-    from ussd_app.store.voice import purge_voice_calls
+    from ussd_app.complaints.service import Complaints  # lazy: CLI start-up
+    from ussd_app.i18n import default_catalogs  # lazy: CLI start-up
+    from ussd_app.privacy.purges import (  # lazy: CLI start-up
+        SESSION_KEEP_SECONDS,
+        purge_outbox_bodies,
+    )
+    from ussd_app.store import complaints as complaint_db  # lazy: CLI start-up
+    from ussd_app.store import open_store, purge_sms_conversations  # lazy: CLI start-up
+    from ussd_app.store.privacy import checkpoint, purge_erased_phones  # lazy: CLI start-up
+    from ussd_app.store.voice import purge_voice_calls  # lazy: CLI start-up
 
     config = settings.load()
     period = days if days is not None else float(config.retention_days)
@@ -83,10 +86,10 @@ def purge(days: float | None, dry_run: bool) -> None:
 def _audit(store: Store, started: float, count: int, when: str, period: float) -> None:
     """One audit row per complaint erased, and one for the run (even when it erased none):
     a supervisor sees that a purge ran, by whom (``cli:<unix user>``), and what it took."""
-    from ussd_app.store import operators as operators_db
+    from ussd_app.store import operators as operators_db  # lazy: CLI start-up
 
     actor = cli_actor()
-    from ussd_app.store import complaints as complaint_db
+    from ussd_app.store import complaints as complaint_db  # lazy: CLI start-up
 
     erased = complaint_db.erased_since(store, RETENTION_REASON, started)
     for complaint_id in erased:

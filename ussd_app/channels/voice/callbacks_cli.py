@@ -17,8 +17,8 @@ def callbacks() -> None:
 
 
 def _callbacks(background: bool = False):  # noqa: ANN202 - the import stays lazy
-    from ussd_app.channels.voice.callbacks import make_callbacks
-    from ussd_app.store import open_store
+    from ussd_app.channels.voice.callbacks import make_callbacks  # lazy: CLI start-up
+    from ussd_app.store import open_store  # lazy: CLI start-up
 
     config = settings.load()
     data_dir = config.data_dir

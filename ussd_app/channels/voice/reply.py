@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Protocol
 from xml.etree import ElementTree as ET
 
+from twilio.twiml.voice_response import VoiceResponse
+
 from ussd_app.engine.screens import Screen, Translate
 
 
@@ -86,8 +88,6 @@ def at_says(lang: str) -> bool:
 
 
 def twiml(reply: Reply) -> str:
-    from twilio.twiml.voice_response import VoiceResponse
-
     response = VoiceResponse()
 
     def add(target: object, pieces: Sequence[Piece]) -> None:
