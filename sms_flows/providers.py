@@ -57,10 +57,7 @@ def make_provider(config: settings.Config, timeout: tuple[float, float] | None =
     query = f"?{urlencode({'token': token})}" if token else ""
 
     def need(*names: str) -> list[str]:
-        missing = [n for n in names if not config.named(n)]
-        if missing:
-            raise ValueError(f"MIGRANTLINE_SMS_PROVIDER={name} needs " + ", ".join(missing))
-        return [str(config.named(n)) for n in names]
+        return config.required(f"MIGRANTLINE_SMS_PROVIDER={name}", *names)
 
     if name == "outbox":
         return StoreOnly()

@@ -289,7 +289,9 @@ _add_retention()
 
 
 def _add_sync_commands() -> None:
-    from ussd_app.content.sync_cli import COMMANDS  # lazy: CLI start-up (keygen, publish, sync, rollback)
+    from ussd_app.content.sync_cli import (
+        COMMANDS,  # lazy: CLI start-up (keygen, publish, sync, rollback)
+    )
 
     for command in COMMANDS:
         content.add_command(command)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ussd_app.errors import ConfigError
+from ussd_app.parsing import bounded_float, bounded_int
 from ussd_app.privacy import secret_key as _keys
 from ussd_app.privacy.secret_key import (  # noqa: F401 - re-exported: settings.check_key & co.
     KEY_HELP,
@@ -71,8 +72,6 @@ def switch(name: str, value: str) -> bool:
 
 def whole(lo: int, hi: int) -> Parse:
     def parse(name: str, value: str) -> int:
-        from ussd_app.parsing import bounded_int  # lazy: werkzeug, not at CLI start-up
-
         number = bounded_int(value, lo, hi)
         if number is None:
             raise _refuse(name, f"a whole number from {lo} to {hi}", value)
@@ -82,8 +81,6 @@ def whole(lo: int, hi: int) -> Parse:
 
 def decimal(lo: float, hi: float) -> Parse:
     def parse(name: str, value: str) -> float:
-        from ussd_app.parsing import bounded_float  # lazy: werkzeug, not at CLI start-up
-
         number = bounded_float(value, lo, hi)
         if number is None:
             raise _refuse(name, f"a number from {lo:g} to {hi:g} (decimals allowed, e.g. 0.5)",
@@ -330,6 +327,13 @@ class Settings:
         """The typed value of the variable ``name`` (for messages that list variables)."""
         return getattr(self, attribute(name))
 
+    def required(self, what: str, *names: str) -> list[str]:
+        """The values of ``names`` as text, or a ValueError saying ``what`` needs those unset."""
+        missing = [n for n in names if not self.named(n)]
+        if missing:
+            raise ValueError(f"{what} needs " + ", ".join(missing))
+        return [str(self.named(n)) for n in names]
+
     def as_config(self) -> dict[str, Any]:
         """The settings as they were given, by variable name (for Flask's ``app.config``)."""
         return dict(self.raw)
@@ -381,16 +385,6 @@ def secret_key(config: Config, data_dir: Path, check: bool = True) -> bytes:
 def key_warning(config: Config, data_dir: Path) -> str | None:
     """What to say at every start when the key lives in the data folder (or None)."""
     return _keys.key_warning(of(config).secret_key, data_dir)
-
-
-def flag(config: Config, name: str) -> bool:
-    """A switch by variable name, for code not yet reading ``Settings`` attributes."""
-    return bool(of(config).named(name))
-
-
-def integer(config: Config, name: str) -> int:
-    """A whole-number setting by variable name, for code not yet reading attributes."""
-    return int(of(config).named(name))
 
 
 def attribute(name: str) -> str:

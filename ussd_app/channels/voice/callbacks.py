@@ -71,10 +71,7 @@ def make_voice_provider(config: settings.Config,
     name = config.voice_provider
 
     def need(*names: str) -> list[str]:
-        missing = [n for n in names if not config.named(n)]
-        if missing:
-            raise ValueError(f"MIGRANTLINE_VOICE_PROVIDER={name} needs " + ", ".join(missing))
-        return [str(config.named(n)) for n in names]
+        return config.required(f"MIGRANTLINE_VOICE_PROVIDER={name}", *names)
 
     if name == "none":
         return None
