@@ -34,3 +34,19 @@ def test_every_documented_command_has_help() -> None:
         result = runner.invoke(main, [*command.split(), "--help"])
         assert result.exit_code == 0, command
         assert "Usage:" in result.output
+
+
+CODE_PATH = re.compile(r"`((?:ussd_app|sms_flows|voice_prompts|tests|bench|deploy)/[\w/.\-]*)`")
+
+
+def test_every_code_path_the_docs_name_exists() -> None:
+    """A moved module leaves no reader looking for it: every source path in the README and
+    docs/ (in backticks) is in the tree."""
+    pages = [ROOT / "README.md", ROOT / "bench" / "README.md",
+             *sorted((ROOT / "docs").glob("*.md"))]
+    missing = [f"{page.relative_to(ROOT)}: {path}" for page in pages
+               for path in CODE_PATH.findall(page.read_text())
+               if not (ROOT / path.rstrip("/")).exists()]
+    assert not missing, missing
+    assert CODE_PATH.findall("see `ussd_app/voice_calls.py` and `ussd_app/web.py`") == [
+        "ussd_app/voice_calls.py", "ussd_app/web.py"]

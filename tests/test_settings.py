@@ -72,7 +72,7 @@ def test_defaults_equal_the_readme_table() -> None:
     documented = readme_defaults()
     for setting in SETTINGS:
         cell = documented[setting.name]
-        if setting.default is None:  # "unset", "the SDK's own", "made once in the data dir"
+        if setting.default is None:  # "unset", "the provider's (...)", "made once in the data dir"
             assert not cell.startswith("`"), (setting.name, cell)
         else:
             assert cell == f"`{setting.default}`", (setting.name, cell)
