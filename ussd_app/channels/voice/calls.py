@@ -88,11 +88,10 @@ class VoiceCalls:
                  sealer: Sealer, prompts: Prompts, t: Translate,
                  services: Mapping[str, Service] | None = None,
                  actions: Mapping[str, Action] | None = None,
-                 complaints: Any = None, recordings: Any = None,
+                 recordings: Any = None,
                  callbacks: Any = None, callback_mode: str = "missed",
                  background: Callable[[Callable[[], object], str], None] | None = None,
                  clock: Callable[[], float] = time.time):
-        # ``complaints`` is no longer read: filing goes through the actions.
         self.store, self.content, self.hasher, self.sealer = store, content, hasher, sealer
         self.prompts, self.t = prompts, t
         self.conversation = Conversation(t, services, actions)
