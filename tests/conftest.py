@@ -1,4 +1,8 @@
-"""Shared fixtures: an app on a fresh SQLite database with the demo content."""
+"""Shared fixtures: an app on a fresh database with the demo content.
+
+SQLite by default; with ``MIGRANTLINE_TEST_DATABASE_URL`` set, every test gets
+a PostgreSQL database of its own (see ``tests/databases.py``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests import databases
 from ussd_app.web import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +38,30 @@ def make_app(tmp_path: Path, **overrides: object) -> Flask:
     }
     config.update(overrides)
     return create_app(config)
+
+
+@pytest.fixture(autouse=True)
+def database(monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
+    """The test's PostgreSQL database (its URL in MIGRANTLINE_DATABASE_URL), or None."""
+    if not databases.on_postgres():
+        monkeypatch.delenv("MIGRANTLINE_DATABASE_URL", raising=False)
+        yield None
+        return
+    url = databases.create()
+    monkeypatch.setenv("MIGRANTLINE_DATABASE_URL", url)
+    yield url
+    databases.drop(url)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each pass runs the tests of its engine: SQLite-only tests (file modes, WAL, the
+    file copied by a thief) are not collected on PostgreSQL, nor PostgreSQL-only ones
+    (many nodes on one database) on SQLite. Nothing is skipped."""
+    unwanted = "sqlite_only" if databases.on_postgres() else "postgres_only"
+    kept = [item for item in items if unwanted not in item.keywords]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from ussd_app.privacy import rekey
 from ussd_app.privacy.protect import PhoneHasher, Sealer
 from ussd_app.privacy.purges import purge_drafts, purge_outbox_bodies
 from ussd_app.store import Store, open_store
+from ussd_app.store.base import is_postgres_url
 
 
 @dataclass
@@ -59,7 +60,16 @@ def build_services(config: settings.Config) -> Services:
 
 def _open_store(config: settings.Settings) -> tuple[Store, bytes]:
     """The store and the secret key, refused when the key is not the data's."""
-    store = open_store(config.data_dir, config.session_flush_ms)
+    url = config.database_url
+    if url and not is_postgres_url(url):
+        raise settings.SettingError(
+            f"MIGRANTLINE_DATABASE_URL must start with postgresql:// (got {url.split(':')[0]}:"
+            "...); unset it to use the SQLite file in the data folder")
+    if url and not config.secret_key:
+        raise settings.SettingError(
+            "MIGRANTLINE_SECRET_KEY is required with PostgreSQL: every node must hash and seal "
+            "with the same key (generate one with `migrantline keys generate`)")
+    store = open_store(config.data_dir, config.session_flush_ms, url=url or "")
     secret = settings.secret_key(config, config.data_dir)
     if not rekey.check_fingerprint(store, secret):  # before anything starts with it
         raise settings.SecretKeyError(

@@ -138,6 +138,9 @@ class Settings:
 
     data_dir: Path = setting("MIGRANTLINE_DATA_DIR", "./var", resolved_path,
         "SQLite database, mirrored content, generated audio, outbox")
+    database_url: str | None = setting("MIGRANTLINE_DATABASE_URL", None, text,
+        "postgresql://user:password@host:5432/db for several nodes on one PostgreSQL; "
+        "unset: the SQLite file in the data folder")
     min_free_mb: int = setting("MIGRANTLINE_MIN_FREE_MB", "200", whole(0, 10**12),
         "/healthz answers 503 when the disk holding the data folder has less free space "
         "than this many megabytes (filings would soon fail)")

@@ -10,16 +10,14 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlite_utils import Database
-
-from ussd_app.store.base import Handle, write_transaction
+from ussd_app.store.base import Db, Handle, write_transaction
 
 AGENCY_COLUMNS = ("licence_key", "licence", "licence_digits", "name", "other_names",
                   "country", "status", "expires", "source", "data_date")
 _AGENCY_SQL = ", ".join(AGENCY_COLUMNS)
 
 
-def m_agencies_001(db: Database) -> None:
+def m_agencies_001(db: Db) -> None:
     db.table("agencies").create(
         {"licence_key": str, "licence": str, "licence_digits": str, "name": str,
          "other_names": str, "country": str, "status": str, "expires": str, "source": str,

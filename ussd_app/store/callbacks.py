@@ -19,9 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlite_utils import Database
-
-from ussd_app.store.base import Handle, dicts, one, rowcount, write_transaction
+from ussd_app.store.base import Db, Handle, dicts, one, rowcount, write_transaction
 
 STATUSES = ("queued", "calling", "placed", "failed", "dead", "refused")
 DONE = ("placed", "failed", "dead", "refused")
@@ -29,7 +27,7 @@ DONE = ("placed", "failed", "dead", "refused")
 _COUNTED = "('queued', 'calling', 'placed', 'failed', 'dead')"
 
 
-def m_voice_callbacks_001(db: Database) -> None:
+def m_voice_callbacks_001(db: Db) -> None:
     db.table("callbacks").create(
         {"id": int, "key": str, "phone_sealed": str, "phone_key": str, "provider": str,
          "placed_via": str, "status": str, "attempts": int, "next_attempt_at": float,

@@ -7,12 +7,13 @@ them to erase what they hold.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
+from ussd_app.store.base import Conn
 
-def insert_event(conn: sqlite3.Connection, complaint_id: int,
+
+def insert_event(conn: Conn, complaint_id: int,
                  event: Mapping[str, Any]) -> None:
     conn.execute(
         "insert into complaint_events (complaint_id, at, actor, operator_id, kind, status, "

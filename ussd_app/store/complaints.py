@@ -18,10 +18,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlite_utils import Database
-
 from ussd_app.errors import Conflict
-from ussd_app.store.base import Handle, dicts, one, rowcount, secure_delete, write_transaction
+from ussd_app.store.base import (
+    Conn,
+    Db,
+    Handle,
+    dicts,
+    one,
+    rowcount,
+    secure_delete,
+    write_transaction,
+)
 from ussd_app.store.complaint_events import insert_event
 from ussd_app.store.outbox import OutboxItem, insert_outbox
 from ussd_app.store.privacy import erase_linked
@@ -37,7 +44,7 @@ COLUMNS = ("id", *PLAIN, *SEALED)
 _SQL_COLUMNS = ", ".join(COLUMNS)
 
 
-def m_complaints_001(db: Database) -> None:
+def m_complaints_001(db: Db) -> None:
     numbers = {"created_at": float, "updated_at": float, "last_action_at": float,
                "urgent": int, "assigned_to": int, "closed_at": float, "erased_at": float}
     db.table("complaints").create(
@@ -61,7 +68,7 @@ def m_complaints_001(db: Database) -> None:
 
 
 @contextmanager
-def durable(conn: sqlite3.Connection) -> Iterator[None]:
+def durable(conn: Conn) -> Iterator[None]:
     """One transaction that survives a power cut, not only a crash, once it returns.
 
     The database runs with ``synchronous = NORMAL`` (WAL): a commit reaches the
@@ -79,7 +86,7 @@ def durable(conn: sqlite3.Connection) -> Iterator[None]:
 # Other personal data kept per complaint (its voice recordings) and how to erase it:
 # ``fn(conn, complaint_id, at)``, run inside ``erase``'s transaction. Any new table that
 # holds a complaint's personal data adds its function here.
-ERASERS: tuple[Callable[[sqlite3.Connection, int, float], None], ...] = (
+ERASERS: tuple[Callable[[Conn, int, float], None], ...] = (
     erase_for_complaint,
 )
 
@@ -249,5 +256,5 @@ def purge_pin_attempts(store: Handle, before: float) -> int:
     return rowcount(store.db().execute("delete from pin_attempts where at < ?", [before]))
 
 
-def _one(conn: sqlite3.Connection, where: str, params: list[Any]) -> dict[str, Any] | None:
+def _one(conn: Conn, where: str, params: list[Any]) -> dict[str, Any] | None:
     return one(conn.execute(f"select {_SQL_COLUMNS} from complaints where {where}", params))

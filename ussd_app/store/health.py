@@ -10,15 +10,13 @@ import os
 import sqlite3
 import time
 
-from sqlite_utils import Database
-
-from ussd_app.store.base import Connections
+from ussd_app.store.base import Connections, Db
 
 PROBE_SECONDS = 5.0  # /healthz is polled: the write probe runs at most this often
 PROBE_TIMEOUT = 0.5  # a probe waits no longer than this for the write lock
 
 
-def m_health_001(db: Database) -> None:
+def m_health_001(db: Db) -> None:
     """One row /healthz rewrites: proof that the database takes writes (see ``write_probe``)."""
     db.table("health_probe").create({"id": int, "at": float, "pid": int}, pk="id")
 

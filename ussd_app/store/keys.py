@@ -12,17 +12,14 @@ needs are here (``Rekeying``), table and column names coming from its lists.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlite_utils import Database
-
-from ussd_app.store.base import Handle, rowcount, secure_delete, write_transaction
+from ussd_app.store.base import Conn, Db, Handle, rowcount, secure_delete, write_transaction
 
 
-def m_keys_001(db: Database) -> None:
+def m_keys_001(db: Db) -> None:
     """Which secret key sealed this data: a keyed hash of a constant (see ``rekey.py``)."""
     db.table("key_check").create({"id": int, "fingerprint": str, "set_at": float}, pk="id")
 
@@ -59,7 +56,7 @@ class Rekeying:
     ``table`` and ``column`` are names from ``rekey.py``'s lists, never input.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Conn) -> None:
         self.conn = conn
 
     def values(self, table: str, column: str) -> list[tuple[int, Any]]:

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from ussd_app.store.agencies import m_agencies_001
+from ussd_app.store.base import Db, PgDb, lock_id
 from ussd_app.store.callbacks import m_voice_callbacks_001
 from ussd_app.store.complaints import m_complaints_001
 from ussd_app.store.health import m_health_001
@@ -30,7 +30,7 @@ from ussd_app.store.sms import m_sms_001
 from ussd_app.store.voice import m_voice_calls_001
 from ussd_app.store.voice_recordings import m_voice_recordings_001
 
-Migration = Callable[[Database], None]
+Migration = Callable[[Db], None]
 
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m001_sessions", m001_sessions),
@@ -59,14 +59,49 @@ def _migration_set() -> Migrations:
 migrations = _migration_set()
 
 
-def apply(db: Database) -> None:
-    """Run the migrations this database has not had yet, in order."""
-    migrations.apply(db)
+# The record of what ran, as sqlite-utils keeps it on SQLite; the same table on PostgreSQL.
+RECORD = "_sqlite_migrations"
+SET = "migrantline"
 
 
-def applied(db: Database) -> list[str]:
-    return [m.name for m in migrations.applied(db)]
+def apply(db: Db) -> list[str]:
+    """Run the migrations this database has not had yet, in order; return their names.
+
+    On PostgreSQL the whole upgrade holds an advisory lock, so two nodes (or a
+    node and ``migrantline db upgrade``) starting at once run each migration
+    once; each migration commits with its record.
+    """
+    if not isinstance(db, PgDb):
+        todo = pending(db)
+        migrations.apply(db)
+        return todo
+    conn = db.conn
+    with conn.raw.transaction():
+        conn.execute("select pg_advisory_xact_lock(?)", [lock_id("migrations")])
+        conn.execute(f"create table if not exists {RECORD} (migration_set text, name text, "
+                     "applied_at text, primary key (migration_set, name))")
+        done = set(applied(db))
+        steps = [(name, fn) for name, fn in MIGRATIONS if name not in done]
+        for name, function in steps:
+            with conn.raw.transaction():  # a savepoint: one migration with its record
+                function(db)
+                conn.execute(f"insert into {RECORD} (migration_set, name, applied_at) "
+                             "values (?, ?, now()::text)", [SET, name])
+    return [name for name, _ in steps]
 
 
-def pending(db: Database) -> list[str]:
-    return [m.name for m in migrations.pending(db)]
+def applied(db: Db) -> list[str]:
+    if not isinstance(db, PgDb):
+        return [m.name for m in migrations.applied(db)]
+    if not db.execute("select to_regclass(?)", [RECORD]).fetchone()[0]:
+        return []
+    names = {r[0] for r in db.execute(f"select name from {RECORD} where migration_set = ?",
+                                      [SET])}
+    return [name for name, _ in MIGRATIONS if name in names]
+
+
+def pending(db: Db) -> list[str]:
+    if not isinstance(db, PgDb):
+        return [m.name for m in migrations.pending(db)]
+    done = set(applied(db))
+    return [name for name, _ in MIGRATIONS if name not in done]

@@ -12,17 +12,15 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from sqlite_utils import Database
-
 from ussd_app.errors import Conflict
-from ussd_app.store.base import Handle, dicts, one, rowcount
+from ussd_app.store.base import Db, Handle, dicts, one, rowcount
 
 OPERATOR_COLUMNS = ("id", "email", "name", "role", "password_hash", "active", "created_at",
                     "last_login_at", "session_epoch", "lang")
 _OPERATOR_SQL = ", ".join(OPERATOR_COLUMNS)
 
 
-def m_operators_001(db: Database) -> None:
+def m_operators_001(db: Db) -> None:
     db.table("operators").create(
         {"id": int, "email": str, "name": str, "role": str, "password_hash": str,
          "active": int, "created_at": float, "last_login_at": float, "session_epoch": int,
@@ -47,7 +45,7 @@ def m_operators_001(db: Database) -> None:
         pk="id", not_null={"name", "active", "created_at"}, defaults={"active": 1})
 
 
-def m_operators_002_audit_actor(db: Database) -> None:
+def m_operators_002_audit_actor(db: Db) -> None:
     """Who acted when no operator was signed in (``cli:<unix user>``); and no typed text.
 
     Failed sign-ins used to keep the email typed, in clear, in ``login_attempts``

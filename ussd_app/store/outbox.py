@@ -12,20 +12,17 @@ said, and delivery reports move a sent message on (see ``sms_flows/outbox.py``).
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlite_utils import Database
-
-from ussd_app.store.base import Connections, Handle, dicts, rowcount, write_transaction
+from ussd_app.store.base import Conn, Connections, Db, Handle, dicts, rowcount, write_transaction
 
 OUTBOX_DONE = ("sent", "delivered", "failed", "dead", "suppressed")
 
 
-def m002_outbox(db: Database) -> None:
+def m002_outbox(db: Db) -> None:
     """Every SMS the service sends is stored here first (the SMS channel delivers it)."""
     db.table("outbox").create(
         {"id": int, "key": str, "channel": str, "to_sealed": str, "lang": str, "body": str,
@@ -58,7 +55,7 @@ def enqueue(store: Handle, item: OutboxItem, now: float | None = None) -> bool:
     return insert_outbox(store.db().conn, item, time.time() if now is None else now)
 
 
-def insert_outbox(conn: sqlite3.Connection, item: OutboxItem, now: float) -> bool:
+def insert_outbox(conn: Conn, item: OutboxItem, now: float) -> bool:
     """``enqueue`` inside the caller's transaction (a complaint and its receipt, say)."""
     cursor = conn.execute(
         "insert into outbox (key, channel, to_sealed, lang, body, encoding, segments, kind, "

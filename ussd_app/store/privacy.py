@@ -20,16 +20,14 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlite_utils import Database
-
 from ussd_app import jobs
-from ussd_app.store.base import Handle, rowcount, secure_delete, write_transaction
+from ussd_app.store.base import Conn, Db, Handle, rowcount, secure_delete, write_transaction
 from ussd_app.store.outbox import OUTBOX_DONE
 
 log = logging.getLogger(__name__)
 
 
-def m_privacy_001(db: Database) -> None:
+def m_privacy_001(db: Db) -> None:
     """Outbox rows name the phone (pseudonym) they were for, and when their text went."""
     db.table("outbox").add_column("phone_key", str)
     db.table("outbox").add_column("erased_at", float)
@@ -47,7 +45,7 @@ _ERASE_OUTBOX = (
     "else error end, updated_at = ? where erased_at is null and ")
 
 
-def erase_linked(conn: sqlite3.Connection, phone_keys: Iterable[str],
+def erase_linked(conn: Conn, phone_keys: Iterable[str],
                  outbox_keys: Sequence[str], outbox_prefixes: Sequence[str],
                  at: float) -> int:
     """Erase, inside the caller's transaction, what these phones and outbox keys hold.

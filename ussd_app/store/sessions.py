@@ -24,17 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
 from ussd_app import jobs
-from ussd_app.store.base import Connections, rowcount, write_transaction
+from ussd_app.store.base import Connections, Db, rowcount, write_transaction
 
 log = logging.getLogger(__name__)
 
 FORGET_SECONDS = 900.0  # a session erased mid-call is not written back for this long
 
 
-def m001_sessions(db: Database) -> None:
+def m001_sessions(db: Db) -> None:
     db.table("phones").create({"key": str, "lang": str, "updated_at": float}, pk="key")
     db.table("ussd_sessions").create(
         {"id": str, "phone_key": str, "started_at": float, "updated_at": float,
@@ -96,8 +94,8 @@ _UPSERT_PHONE = ("insert into phones (key, lang, updated_at) select ?1, ?2, ?3 w
 class Sessions(Connections):
     """The write-behind buffer of USSD sessions and language choices, and their reads."""
 
-    def __init__(self, path: Path | str, flush_ms: int = 100) -> None:
-        super().__init__(path)
+    def __init__(self, path: Path | str, flush_ms: int = 100, url: str | None = None) -> None:
+        super().__init__(path, url)
         self.flush_interval = max(flush_ms, 1) / 1000
         self._sessions: dict[str, SessionRow] = {}
         self._latest: dict[str, SessionRow] = {}  # phone key -> its newest buffered session

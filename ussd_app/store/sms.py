@@ -12,13 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlite_utils import Database
-
-from ussd_app.store.base import Handle, rowcount
+from ussd_app.store.base import Db, Handle, rowcount
 from ussd_app.store.outbox import OutboxItem, insert_outbox
 
 
-def m_sms_001(db: Database) -> None:
+def m_sms_001(db: Db) -> None:
     db.table("sms_conversations").create({"phone_key": str, "version": str, "state": str,
                                           "updated_at": float}, pk="phone_key")
     db.table("sms_inbound").create({"provider": str, "message_id": str, "phone_key": str,

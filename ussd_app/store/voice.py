@@ -14,12 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlite_utils import Database
-
-from ussd_app.store.base import Handle, write_transaction
+from ussd_app.store.base import Db, Handle, write_transaction
 
 
-def m_voice_calls_001(db: Database) -> None:
+def m_voice_calls_001(db: Db) -> None:
     db.table("voice_calls").create(
         {"key": str, "provider": str, "phone_key": str, "direction": str, "version": str,
          "state": str, "seq": int, "silent_seq": int, "silent_count": int,

@@ -19,13 +19,10 @@ was left), ``erased`` (the complaint's personal data was erased).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-from sqlite_utils import Database
-
-from ussd_app.store.base import Handle, dicts, one, write_transaction
+from ussd_app.store.base import Conn, Db, Handle, dicts, one, write_transaction
 from ussd_app.store.complaint_events import insert_event
 
 STATUSES = ("pending", "fetching", "failed", "stored", "dead", "erased")
@@ -35,7 +32,7 @@ LISTED = ("id", "complaint_id", "reference", "provider", "status", "attempts", "
 _LISTED_SQL = ", ".join(LISTED)
 
 
-def m_voice_recordings_001(db: Database) -> None:
+def m_voice_recordings_001(db: Db) -> None:
     db.table("voice_recordings").create(
         {"id": int, "key": str, "complaint_id": int, "reference": str, "provider": str,
          "url_sealed": str, "status": str, "attempts": int, "next_attempt_at": float,
@@ -142,7 +139,7 @@ def counts(store: Handle) -> dict[str, int]:
         "select status, count(*) from voice_recordings group by status").fetchall())
 
 
-def erase_for_complaint(conn: sqlite3.Connection, complaint_id: int, at: float) -> None:
+def erase_for_complaint(conn: Conn, complaint_id: int, at: float) -> None:
     """The audio and its URL go; the row stays (as ``erased``) so that a provider's late
     retry of the same callback, or a worker holding a lease, cannot bring it back."""
     conn.execute(

@@ -1,0 +1,67 @@
+"""The database each test runs on: SQLite (default) or a fresh PostgreSQL database.
+
+``MIGRANTLINE_TEST_DATABASE_URL`` (set by ``make test``'s second pass, from
+``.ci/postgres``) switches every test to PostgreSQL: each gets a database of
+its own, copied from a template that has every migration applied, and finds
+its URL in ``MIGRANTLINE_DATABASE_URL`` as a deployment would (so apps,
+``serve`` processes and CLI runs it starts all use it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+import psycopg
+
+from ussd_app.store import migrations
+from ussd_app.store.core import open_store
+
+ADMIN_URL = os.environ.get("MIGRANTLINE_TEST_DATABASE_URL", "")
+
+
+def on_postgres() -> bool:
+    return bool(ADMIN_URL)
+
+
+def url_for(name: str) -> str:
+    base, _, _ = ADMIN_URL.rpartition("/")
+    return f"{base}/{name}"
+
+
+def _admin() -> psycopg.Connection:
+    return psycopg.connect(ADMIN_URL, autocommit=True)
+
+
+def template() -> str:
+    """The migrated template, made once per schema (its name is the migrations' digest)."""
+    digest = hashlib.sha1("\n".join(n for n, _ in migrations.MIGRATIONS).encode()).hexdigest()
+    name = f"mlt_template_{digest[:10]}"
+    with _admin() as admin:
+        admin.execute("select pg_advisory_lock(7734)")  # xdist workers make it once
+        try:
+            if admin.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
+                return name
+            admin.execute(f'create database "{name}_new"')
+            store = open_store(Path("/nonexistent"), url=url_for(f"{name}_new"), migrate=True)
+            store.db().conn.close()
+            admin.execute(f'alter database "{name}_new" rename to "{name}"')
+            return name
+        finally:
+            admin.execute("select pg_advisory_unlock(7734)")
+
+
+def create() -> str:
+    """A new database for one test; its URL."""
+    name = f"mlt_test_{uuid.uuid4().hex[:16]}"
+    with _admin() as admin:
+        admin.execute(f'create database "{name}" template "{template()}"')
+    return url_for(name)
+
+
+def drop(url: str) -> None:
+    name = url.rpartition("/")[2]
+    with _admin() as admin:
+        admin.execute(f'drop database if exists "{name}" with (force)')
