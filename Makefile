@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The packages `make typecheck` holds to mypy --strict.
 TYPED := ussd_app/engine ussd_app/store
 
-.PHONY: run test lint typecheck setup setup-test catalogs transcripts clean
+.PHONY: run test test-sqlite test-postgres lint typecheck setup setup-test catalogs transcripts clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,10 +23,18 @@ run: setup  ## set up and serve the demo content on SQLite at http://127.0.0.1:5
 	$(BIN)/migrantline content check
 	$(BIN)/migrantline serve --demo
 
-test: setup-test  ## set up and run every test
+test: setup-test  ## set up and run every test, on SQLite and then on PostgreSQL
 	$(BIN)/ruff check .
 	$(MAKE) --no-print-directory typecheck
-	$(BIN)/pytest -n 2  # two processes: the tests wait on servers and speech as much as on the CPU
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+# Two processes: the tests wait on servers and speech as much as on the CPU.
+test-sqlite: setup-test  ## every test on SQLite (the embedded default)
+	$(BIN)/pytest -n 2
+
+test-postgres: setup-test  ## every test on PostgreSQL (.ci/postgres installs and starts one)
+	MIGRANTLINE_TEST_DATABASE_URL="$$(.ci/postgres)" $(BIN)/pytest -n 2
 
 typecheck: setup-test  ## mypy --strict on the typed packages
 	$(BIN)/mypy --strict $(TYPED)

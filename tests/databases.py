@@ -9,6 +9,7 @@ its URL in ``MIGRANTLINE_DATABASE_URL`` as a deployment would (so apps,
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import uuid
@@ -65,3 +66,20 @@ def drop(url: str) -> None:
     name = url.rpartition("/")[2]
     with _admin() as admin:
         admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+_by_folder: dict[str, str] = {}
+
+
+def for_folder(data_dir: Path) -> dict[str, str]:
+    """The environment a process on ``data_dir`` needs: on PostgreSQL, the database of
+    that data folder (made on first use, the same for every process started on it, so a
+    `serve` and a `simulate` reading its outbox agree; dropped when the tests end)."""
+    if not on_postgres():
+        return {}
+    key = str(Path(data_dir).resolve())
+    if key not in _by_folder:
+        _by_folder[key] = create()
+        if len(_by_folder) == 1:
+            atexit.register(lambda: [drop(url) for url in _by_folder.values()])
+    return {"MIGRANTLINE_DATABASE_URL": _by_folder[key]}

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from . import databases
 from .conftest import DEMO_CONTENT, ROOT, TEST_SECRET
 
 BIN = Path(sys.executable).parent / "migrantline"
@@ -34,7 +35,8 @@ def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIGRANTLINE_")}
     env.update({"MIGRANTLINE_DATA_DIR": str(tmp_path / "var"),
                 "MIGRANTLINE_CONTENT_DIR": str(DEMO_CONTENT),
-                "MIGRANTLINE_SECRET_KEY": TEST_SECRET})
+                "MIGRANTLINE_SECRET_KEY": TEST_SECRET,
+                **databases.for_folder(tmp_path / "var")})
     env.update(extra)
     return env
 

@@ -40,6 +40,7 @@ from flask.testing import FlaskClient
 
 from ussd_app.engine.loader import read_tree
 
+from . import databases
 from .conftest import DEMO_CONTENT, ROOT, TEST_SECRET, Phone, make_app
 from .dashboard.conftest import add_operator, cheap_hashes, csrf, file_complaint, sign_in
 from .recording_server import RecordingServer, Reply
@@ -519,7 +520,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIGRANTLINE_")}
     env.update({"MIGRANTLINE_DATA_DIR": str(tmp / "var"),
                 "MIGRANTLINE_CONTENT_DIR": str(DEMO_CONTENT),
-                "MIGRANTLINE_SECRET_KEY": TEST_SECRET,
+                "MIGRANTLINE_SECRET_KEY": TEST_SECRET, **databases.for_folder(tmp / "var"),
                 "MIGRANTLINE_WEBHOOK_TOKEN": TOKEN, "MIGRANTLINE_PROMPTS_RENDER": "off",
                 # a request that announces a body and never sends it (``Transfer-Encoding:
                 # chunked`` on a GET) waits for it: 408 within the bound, not a hang

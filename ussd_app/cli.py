@@ -111,10 +111,19 @@ def _open_data(config: settings.Settings) -> None:
     from ussd_app.store import open_store  # lazy: CLI start-up
 
     os.umask(0o077)  # what the workers create (audio, the database's WAL) is owner-only
+    from ussd_app.store.core import PendingMigrations  # lazy: CLI start-up
+
     data_dir = config.data_dir
+    if config.database_url and not config.secret_key:
+        raise click.ClickException(
+            "MIGRANTLINE_SECRET_KEY is required with PostgreSQL: every node must hash and seal "
+            "with the same key (make one with `migrantline keys generate`, set it on every node)")
     secret = settings.secret_key(config, data_dir)  # a weak key: refused before anything
     settings.secure_data_dir(data_dir)
-    store = open_store(data_dir)  # migrate once, up front
+    try:  # SQLite: migrate once, up front; PostgreSQL: refuse if `db upgrade` was not run
+        store = open_store(data_dir, url=config.database_url or "")
+    except PendingMigrations as exc:
+        raise click.ClickException(str(exc)) from exc
     if not check_fingerprint(store, secret):
         raise click.ClickException(
             f"MIGRANTLINE_SECRET_KEY is not the key the data in {data_dir} was sealed with "
@@ -325,6 +334,15 @@ def _add_callbacks() -> None:  # missed-call call-backs (voice)
 
 
 _add_callbacks()
+
+
+def _add_db() -> None:  # the schema as a deploy step (PostgreSQL)
+    from ussd_app.db_cli import db  # lazy: CLI start-up
+
+    main.add_command(db)
+
+
+_add_db()
 
 
 if __name__ == "__main__":  # pragma: no cover
