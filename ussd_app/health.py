@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import threading
 import time
 from typing import Any
@@ -13,6 +12,7 @@ from flask.typing import ResponseReturnValue
 
 from ussd_app import jobs, settings
 from ussd_app.content.sync import health as sync_health
+from ussd_app.store.base import DB_ERRORS
 
 bp = Blueprint("health", __name__)
 
@@ -85,7 +85,7 @@ def _outbox(config: settings.Settings, store: Any, problems: list[str]) -> dict[
     provider, max_age = config.sms_provider, config.outbox_max_age_minutes
     try:
         oldest = store.oldest_unsent()
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         problems.append(f"outbox not checked: {exc}")
         return {"provider": provider}
     age = None if oldest is None else round((time.time() - oldest) / 60, 1)

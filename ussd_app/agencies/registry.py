@@ -10,7 +10,6 @@ the text ``agencies.render`` writes.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import date
@@ -25,6 +24,7 @@ from ussd_app.agencies.index import MAX_SHOWN, NameIndex
 from ussd_app.agencies.render import PluralTranslate, render
 from ussd_app.engine.loader import ERROR, ContentError, Problem
 from ussd_app.engine.screens import Translate
+from ussd_app.store.base import DB_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class AgencyRegistry:
                                     AGENCY_FILE if agencies else "")
                 log.info("agency registry %s loaded: %d agencies", version, len(agencies))
             self.index()
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             raise ContentError([Problem(AGENCY_FILE, 0, f"could not store the registry: {exc}",
                                         "is the database writable? try again")]) from exc
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ussd_app.store.base import Db, Handle, write_transaction
+from ussd_app.store.base import Db, Handle, is_postgres, write_transaction
 
 AGENCY_COLUMNS = ("licence_key", "licence", "licence_digits", "name", "other_names",
                   "country", "status", "expires", "source", "data_date")
@@ -27,6 +27,21 @@ def m_agencies_001(db: Db) -> None:
     db.table("agencies").create_index(["licence_digits"])
     db.table("agency_registry").create({"id": int, "version": str, "file": str, "count": int,
                                         "loaded_at": float}, pk="id")
+
+
+def m_agencies_002_seq(db: Db) -> None:
+    """``seq``: the row's place in the registry file, the order searches list agencies in.
+
+    SQLite listed them by ``rowid`` (insertion order), which PostgreSQL has no
+    equivalent of. Existing SQLite rows take their rowid (the same order); a
+    PostgreSQL registry loaded before this column is forgotten, so the next
+    content load stores it again with its order.
+    """
+    db.table("agencies").add_column("seq", int)
+    if is_postgres(db):
+        db.execute("delete from agency_registry")
+    else:
+        db.execute("update agencies set seq = rowid")
 
 
 def agency_registry_version(store: Handle) -> str | None:
@@ -46,8 +61,9 @@ def replace_agencies(store: Handle, rows: Iterable[Mapping[str, Any]], version: 
         if row and row[0] == version:
             return len(records)
         conn.execute("delete from agencies")
-        conn.executemany(f"insert into agencies ({_AGENCY_SQL}) values "
-                         f"({', '.join('?' * len(AGENCY_COLUMNS))})", records)
+        conn.executemany(f"insert into agencies ({_AGENCY_SQL}, seq) values "
+                         f"({', '.join('?' * len(AGENCY_COLUMNS))}, ?)",
+                         [(*record, seq) for seq, record in enumerate(records, 1)])
         conn.execute("insert into agency_registry (id, version, file, count, loaded_at) "
                      "values (1, ?, ?, ?, ?) on conflict(id) do update set "
                      "version = excluded.version, file = excluded.file, "
@@ -59,7 +75,7 @@ def replace_agencies(store: Handle, rows: Iterable[Mapping[str, Any]], version: 
 def agency_names(store: Handle) -> list[tuple[str, str, str]]:
     """(licence key, name, other names joined by |) of every agency, for the name index."""
     rows: list[tuple[str, str, str]] = store.db().execute(
-        "select licence_key, name, other_names from agencies order by rowid").fetchall()
+        "select licence_key, name, other_names from agencies order by seq").fetchall()
     return rows
 
 
@@ -76,6 +92,6 @@ def agencies_by_licence_key(store: Handle, keys: Sequence[str]) -> list[dict[str
 def agencies_by_licence_digits(store: Handle, digits: str, limit: int) -> list[dict[str, Any]]:
     """Agencies whose licence number has exactly these digits (what a keypad types)."""
     cursor = store.db().execute(
-        f"select {_AGENCY_SQL} from agencies where licence_digits = ? order by rowid limit ?",
+        f"select {_AGENCY_SQL} from agencies where licence_digits = ? order by seq limit ?",
         [digits, limit])
     return [dict(zip(AGENCY_COLUMNS, row, strict=True)) for row in cursor]

@@ -13,17 +13,18 @@ filter and count on: category, country, status, urgency, dates.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from ussd_app.errors import Conflict
 from ussd_app.store.base import (
+    INTEGRITY_ERRORS,
     Conn,
     Db,
     Handle,
     dicts,
+    is_postgres,
     one,
     rowcount,
     secure_delete,
@@ -74,7 +75,14 @@ def durable(conn: Conn) -> Iterator[None]:
     The database runs with ``synchronous = NORMAL`` (WAL): a commit reaches the
     disk at the next checkpoint, which is fine for session progress. A reference
     shown to a caller must name a complaint on disk, so its transaction syncs.
+    PostgreSQL may run with ``synchronous_commit = off`` for the same reason:
+    this transaction sets it on for itself (``set local``).
     """
+    if is_postgres(conn):
+        with write_transaction(conn):
+            conn.execute("set local synchronous_commit = on")
+            yield
+        return
     conn.execute("PRAGMA synchronous = FULL")
     try:
         with write_transaction(conn):
@@ -111,12 +119,14 @@ def insert(store: Handle, row: Mapping[str, Any], event: Mapping[str, Any],
         try:
             cursor = conn.execute(
                 f"insert into complaints ({', '.join(names)}) values "
-                f"({', '.join('?' * len(names))})", [row[c] for c in names])
-        except sqlite3.IntegrityError as exc:
+                f"({', '.join('?' * len(names))}) returning id", [row[c] for c in names])
+        except INTEGRITY_ERRORS as exc:
+            # SQLite names the column (complaints.reference), PostgreSQL the unique
+            # index (idx_complaints_reference): either message says "reference".
             if "reference" in str(exc):
                 raise ReferenceTaken(str(exc)) from exc
             raise
-        complaint_id = int(cursor.lastrowid or 0)
+        complaint_id = int(cursor.fetchone()[0])
         insert_event(conn, complaint_id, event)
         if receipt is not None:
             insert_outbox(conn, receipt, float(row["created_at"]))

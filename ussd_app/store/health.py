@@ -7,10 +7,9 @@ a read-only file, a full disk or a writer holding the lock too long all show.
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 
-from ussd_app.store.base import Connections, Db
+from ussd_app.store.base import DB_ERRORS, Connections, Db, is_postgres
 
 PROBE_SECONDS = 5.0  # /healthz is polled: the write probe runs at most this often
 PROBE_TIMEOUT = 0.5  # a probe waits no longer than this for the write lock
@@ -33,6 +32,7 @@ class HealthProbe(Connections):
         own, waiting at most ``PROBE_TIMEOUT`` for the lock: a read-only file, a
         full disk or a writer holding the lock too long all show, and a monitor
         polling /healthz never waits long. The result is kept ``PROBE_SECONDS``.
+        On PostgreSQL the wait is ``lock_timeout``/``statement_timeout``.
         """
         now = time.monotonic()
         with self._lock:
@@ -41,14 +41,18 @@ class HealthProbe(Connections):
                 return cached[1]
         problem: str | None = None
         try:
-            conn = sqlite3.connect(str(self.path), timeout=PROBE_TIMEOUT, isolation_level=None)
+            conn = self.new_connection(timeout=PROBE_TIMEOUT)
             try:
+                if is_postgres(conn):
+                    ms = int(PROBE_TIMEOUT * 1000)
+                    conn.execute(f"set lock_timeout = {ms}")
+                    conn.execute(f"set statement_timeout = {ms}")
                 conn.execute("insert into health_probe (id, at, pid) values (1, ?, ?) "
                              "on conflict(id) do update set at = excluded.at, pid = excluded.pid",
                              [time.time(), os.getpid()])
             finally:
                 conn.close()
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             problem = f"the database cannot be written: {exc}"
         with self._lock:
             self._probe = (time.monotonic(), problem)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from sqlite_utils.migrations import Migrations
 
-from ussd_app.store.agencies import m_agencies_001
+from ussd_app.store.agencies import m_agencies_001, m_agencies_002_seq
 from ussd_app.store.base import Db, PgDb, lock_id
 from ussd_app.store.callbacks import m_voice_callbacks_001
 from ussd_app.store.complaints import m_complaints_001
@@ -46,6 +46,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_voice_calls_001", m_voice_calls_001),
     ("m_voice_recordings_001", m_voice_recordings_001),
     ("m_privacy_001", m_privacy_001),
+    ("m_agencies_002_seq", m_agencies_002_seq),
 )
 
 

@@ -8,12 +8,11 @@ text): it must be safe to show to every supervisor and to keep for long.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
 from ussd_app.errors import Conflict
-from ussd_app.store.base import Db, Handle, dicts, one, rowcount
+from ussd_app.store.base import INTEGRITY_ERRORS, Db, Handle, dicts, one, rowcount
 
 OPERATOR_COLUMNS = ("id", "email", "name", "role", "password_hash", "active", "created_at",
                     "last_login_at", "session_epoch", "lang")
@@ -72,11 +71,11 @@ def add_operator(store: Handle, email: str, name: str, role: str, password_hash:
     try:
         cursor = store.db().execute(
             "insert into operators (email, name, role, password_hash, active, created_at, "
-            "session_epoch) values (?, ?, ?, ?, 1, ?, 0)",
+            "session_epoch) values (?, ?, ?, ?, 1, ?, 0) returning id",
             [email, name, role, password_hash, at])
-    except sqlite3.IntegrityError as exc:
+    except INTEGRITY_ERRORS as exc:
         raise EmailTaken(email) from exc
-    return int(cursor.lastrowid or 0)
+    return int(cursor.fetchone()[0])
 
 
 def operator_by_email(store: Handle, email: str) -> dict[str, Any] | None:
@@ -177,8 +176,8 @@ def audit_rows(store: Handle, limit: int, offset: int, complaint_id: int | None 
 def add_partner(store: Handle, name: str, country: str, contact: str, at: float) -> int:
     cursor = store.db().execute(
         "insert into partners (name, country, contact, active, created_at) "
-        "values (?, ?, ?, 1, ?)", [name, country, contact, at])
-    return int(cursor.lastrowid or 0)
+        "values (?, ?, ?, 1, ?) returning id", [name, country, contact, at])
+    return int(cursor.fetchone()[0])
 
 
 def partners(store: Handle, active_only: bool = False) -> list[dict[str, Any]]:

@@ -68,7 +68,9 @@ def _where(f: QueueFilter, now: float) -> tuple[str, list[Any]]:
     if search:
         digits = "".join(ch for ch in search if ch.isdigit())
         like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        parts = ["c.agency_name like ? escape '\\'", "c.agency_licence like ? escape '\\'"]
+        # lower() on both sides: SQLite's like ignores ASCII case, PostgreSQL's does not.
+        parts = ["lower(c.agency_name) like lower(?) escape '\\'",
+                 "lower(c.agency_licence) like lower(?) escape '\\'"]
         params += [like, like]
         if digits and len(digits) >= 4 and all(ch.isdigit() or ch in " -" for ch in search):
             parts.append("c.reference like ?")

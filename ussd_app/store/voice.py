@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ussd_app.store.base import Db, Handle, write_transaction
+from ussd_app.store.base import Db, Handle, greatest, write_transaction
 
 
 def m_voice_calls_001(db: Db) -> None:
@@ -94,7 +94,8 @@ def count_silence(store: Handle, key: str, seq: int, nth: int, now: float) -> in
     conn = store.db().conn
     with write_transaction(conn):
         conn.execute(
-            "update voice_calls set silent_count = max(silent_count, ?), silent_seq = ?, "
+            f"update voice_calls set silent_count = {greatest(conn)}(silent_count, ?), "
+            "silent_seq = ?, "
             "updated_at = ? where key = ? and seq = ?", [nth, seq, now, key, seq])
         row = conn.execute("select silent_count from voice_calls where key = ?",
                            [key]).fetchone()

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import random
-import sqlite3
 import threading
 import time
 from typing import Any, Protocol
@@ -47,6 +46,7 @@ from ussd_app.providers.transport import Transport
 from ussd_app.providers.twilio import TwilioVoice
 from ussd_app.store import Store, is_opted_out
 from ussd_app.store import callbacks as db
+from ussd_app.store.base import DB_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ class Callbacks:
                 str(provider or "")[:40], now, self.per_day, self.min_seconds,
                 opted_out=is_opted_out(self.store, phone_key),
                 global_per_day=self.global_per_day, refused=not_callable(phone, self.countries))
-        except sqlite3.Error:  # a webhook must still answer: no call-back, nothing half-done
+        except DB_ERRORS:  # a webhook must still answer: no call-back, nothing half-done
             log.exception("call-back: could not store the request")
             return False
         if added:
