@@ -16,12 +16,20 @@ Outbox bodies are also erased on their own once delivered and kept
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ussd_app import jobs
-from ussd_app.store.base import Conn, Db, Handle, rowcount, secure_delete, write_transaction
+from ussd_app.store.base import (
+    DB_ERRORS,
+    Conn,
+    Db,
+    Handle,
+    is_postgres,
+    rowcount,
+    secure_delete,
+    write_transaction,
+)
 from ussd_app.store.outbox import OUTBOX_DONE
 
 log = logging.getLogger(__name__)
@@ -111,6 +119,12 @@ def purge_erased_phones(store: Handle, now: float) -> int:
                                     [now - ERASED_PHONES_KEEP_SECONDS]))
 
 
+# Every table an erasure (or a purge) rewrites or deletes personal data in.
+ERASED_TABLES = ("complaints", "complaint_events", "outbox", "callbacks", "ussd_sessions",
+                 "sms_conversations", "sms_inbound", "voice_calls", "voice_recordings",
+                 "phones", "pin_attempts")
+
+
 def checkpoint(store: Handle, wait_ms: int = 2000, retry: bool = True) -> bool:
     """Fold the WAL into the database and truncate it: erased text must not linger in
     the ``-wal`` file's old frames (secure_delete zeroes the database's pages only).
@@ -118,25 +132,61 @@ def checkpoint(store: Handle, wait_ms: int = 2000, retry: bool = True) -> bool:
     It waits for the readers of older snapshots to finish, at most ``wait_ms`` (an
     erasure asked for on a USSD hop must not hang it); if one still reads, it is tried
     again in the background with the usual timeout. True if the WAL was truncated now.
+    On PostgreSQL the same step is ``vacuum`` (see there).
     """
     db = store.db()
+    if is_postgres(db):
+        return vacuum(store, ERASED_TABLES, wait_ms, retry)
     db.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
     try:
         busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-    except sqlite3.OperationalError:
+    except DB_ERRORS:
         busy = 1
     finally:
         db.execute("PRAGMA busy_timeout = 10000")
     if busy:
-        if retry:
-            log.warning("WAL checkpoint after an erasure waits for a reader; retrying in "
-                        "the background")
-            jobs.once(lambda: checkpoint(store, 10000, retry=False), "wal-checkpoint")
-        else:
-            log.warning("WAL checkpoint still blocked by a reader; the next erasure or the "
-                        "hourly outbox purge checkpoints again")
+        _again(store, retry)
         return False
     return True
+
+
+def vacuum(store: Handle, tables: Sequence[str], wait_ms: int = 2000,
+           retry: bool = True) -> bool:
+    """PostgreSQL: ``VACUUM`` the tables an erasure touched, once its transaction committed.
+
+    An UPDATE or DELETE leaves the old row version (the erased text) in the table
+    until a vacuum removes it; autovacuum would, some time later. After this no
+    query, index or page scan through the database reaches it, and its space is
+    reused by later writes. What PostgreSQL still keeps, honestly: the bytes of a
+    removed version may stay in a page's free space until overwritten; the WAL
+    segments that logged the old rows stay until the server recycles them (and in
+    a WAL archive or replica, if one is configured); base backups keep what they
+    copied. A version another open transaction can still see is not removed (the
+    next erasure or the hourly outbox purge vacuums again). It waits at most
+    ``wait_ms`` for a table's lock, then is tried again in the background.
+    """
+    conn = store.db().conn
+    try:
+        conn.execute(f"set lock_timeout = {int(wait_ms)}")
+        for table in tables:
+            conn.execute(f"vacuum {table}")  # autocommit: VACUUM runs outside a transaction
+    except DB_ERRORS as exc:
+        log.warning("vacuum after an erasure failed: %s", exc)
+        _again(store, retry)
+        return False
+    finally:
+        conn.execute("reset lock_timeout")
+    return True
+
+
+def _again(store: Handle, retry: bool) -> None:
+    if retry:
+        log.warning("WAL checkpoint (vacuum) after an erasure waits for a reader; retrying "
+                    "in the background")
+        jobs.once(lambda: checkpoint(store, 10000, retry=False), "wal-checkpoint")
+    else:
+        log.warning("WAL checkpoint (vacuum) still blocked by a reader; the next erasure or "
+                    "the hourly outbox purge checkpoints again")
 
 
 def linked_counts(store: Handle, phone_key: str) -> dict[str, Any]:
