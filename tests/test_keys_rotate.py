@@ -4,10 +4,10 @@ the new key reads everything back; the old key opens nothing left in the data fo
 from __future__ import annotations
 
 import html
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -18,10 +18,11 @@ from ussd_app import settings
 from ussd_app.cli import main
 from ussd_app.privacy import rekey
 from ussd_app.privacy.protect import SEALED, BytesSealer, PhoneHasher, Sealer, open_text
-from ussd_app.store import OutboxItem, enqueue, is_opted_out
+from ussd_app.store import OutboxItem, enqueue, is_opted_out, open_store
 from ussd_app.store import voice_recordings as recordings_db
 from ussd_app.store.privacy import erase_outbox_bodies
 
+from . import stored
 from .conftest import ROOT, TEST_SECRET, Phone, make_app
 from .dashboard.conftest import add_operator, cheap_hashes, page, sign_in
 from .test_cli import BIN, env_for, free_port
@@ -46,16 +47,20 @@ LEGACY_BODY = "Rotate-legacy: an SMS stored before bodies were sealed"
 CONTACT = "+9779812345678"  # ``file_report``'s "use another number" (typed 00977 9812345678)
 
 
-def sealed_values(app: Flask) -> list[tuple[rekey.SealedColumn, int, object]]:
-    """Every sealed value in the database: (column, rowid, stored value)."""
+def sealed_values(app: Flask) -> list[tuple[rekey.SealedColumn, bytes, object]]:
+    """Every sealed value in the database: (column, its context, stored value)."""
     conn = app.extensions["migrantline"].store.db().conn
     found = []
     for column in rekey.SEALED_COLUMNS:
-        for rowid, value in conn.execute(f"select rowid, {column.column} from {column.table} "
-                                         f"where {column.column} is not null"):
+        context = column.context_column or "''"
+        for context_value, value in conn.execute(
+                f"select {context}, {column.column} from {column.table} "
+                f"where {column.column} is not null"):
             if isinstance(value, str) and not (value and value.startswith(column.prefix)):
                 continue
-            found.append((column, rowid, value))
+            if isinstance(value, memoryview):
+                value = bytes(value)
+            found.append((column, str(context_value).encode(), value))
     return found
 
 
@@ -163,19 +168,18 @@ def rotate(tmp_path: Path, key: str = TEST_SECRET, new: str = NEW_KEY) -> tuple[
     return result.exit_code, result.output
 
 
-def pseudonyms(conn: sqlite3.Connection) -> dict[str, set[str]]:
+def pseudonyms(conn: Any) -> dict[str, set[str]]:
     """Every phone pseudonym stored, by table and column: every ``phone_key`` column of
     every table (found in the schema, not in rekey's list), and ``phones.key``."""
-    tables = [t for (t,) in conn.execute("select name from sqlite_master where type = 'table'")]
-    columns = [("phones", "key")] + [(t, "phone_key") for t in tables if any(
-        c[1] == "phone_key" for c in conn.execute(f"PRAGMA table_info({t})"))]
+    columns = [("phones", "key")] + [(t, "phone_key") for t in stored.tables(conn) if any(
+        c[0] == "phone_key" for c in stored.columns(conn, t))]
     assert {(t, c) for t, c, _ in rekey.PSEUDONYMS} == set(columns)
     return {f"{table}.{column}": {str(v) for (v,) in conn.execute(
         f"select {column} from {table} where {column} is not null and {column} != ''")}
         for table, column in columns}
 
 
-def held_numbers(conn: sqlite3.Connection, key: bytes) -> set[str]:
+def held_numbers(conn: Any, key: bytes) -> set[str]:
     """The pseudonyms, under ``key``, of every number the database holds sealed."""
     hasher = PhoneHasher(key)
     return {hasher.key(Sealer(key, purpose).open(str(v)))
@@ -202,9 +206,9 @@ def test_rotate_reseals_everything_and_the_old_key_opens_nothing(tmp_path: Path)
     old_keys = set().union(*pseudonyms(conn).values())
     assert str(filed["withheld"]) in old_keys
     claims = conn.execute("select count(*) from sms_inbound").fetchone()[0]
-    app.extensions["migrantline"].store.close()
     data = tmp_path / "var"
-    assert LEGACY_BODY.encode() in b"".join(p.read_bytes() for p in data.glob("migrantline.db*"))
+    assert LEGACY_BODY.encode() in stored.at_rest(data, conn)
+    app.extensions["migrantline"].store.close()
 
     code, output = rotate(tmp_path)
     assert code == 0, output
@@ -216,19 +220,22 @@ def test_rotate_reseals_everything_and_the_old_key_opens_nothing(tmp_path: Path)
     # Straight after the rotation, before anything new is written: every pseudonym stored
     # is the new key's pseudonym of a number held sealed; none of the old is left (the
     # withheld caller's per-session key, the fully erased phone's marker: deleted).
-    with sqlite3.connect(data / "migrantline.db") as conn:
+    check = open_store(data)
+    try:
+        conn = check.db().conn
         held = held_numbers(conn, NEW_KEY.encode())
-        stored = pseudonyms(conn)
-        for where, keys in stored.items():
+        found = pseudonyms(conn)
+        for where, keys in found.items():
             assert keys <= held, (where, keys - held)
-        assert not old_keys & set().union(*stored.values())
-        assert stored["erased_phones.phone_key"] == {
+        assert not old_keys & set().union(*found.values())
+        assert found["erased_phones.phone_key"] == {
             PhoneHasher(NEW_KEY.encode()).key(str(filed["twice"]))}
         # The claims of inbound SMS stay (a provider's retry is still recognised), their
         # keyed digests are emptied: they cannot be recomputed, the text is not kept.
-        assert conn.execute("select count(*), count(digest) from sms_inbound").fetchone() \
-            == (claims, 0)
-    conn.close()
+        assert tuple(conn.execute("select count(*), count(digest) from sms_inbound"
+                                  ).fetchone()) == (claims, 0)
+    finally:
+        check.close()
 
     with pytest.raises(settings.SecretKeyError, match="not the key the data"):
         make_app(tmp_path)  # the old key: refused, nothing sealed with it any more
@@ -313,20 +320,15 @@ def test_rotate_reseals_everything_and_the_old_key_opens_nothing(tmp_path: Path)
         after = sealed_values(app)
         assert {(c.table, c.column) for c, _, _ in after} >= columns
         conn = store.db().conn
-        for column, rowid, value in after:
-            context = b""
-            if column.context_column:
-                context = str(conn.execute(
-                    f"select {column.context_column} from {column.table} where rowid = ?",
-                    [rowid]).fetchone()[0]).encode()
-            assert opens(column, value, context, NEW_KEY.encode()), (column, rowid)
-            assert not opens(column, value, context, TEST_SECRET.encode()), (column, rowid)
+        for column, context, value in after:
+            assert opens(column, value, context, NEW_KEY.encode()), (column, context)
+            assert not opens(column, value, context, TEST_SECRET.encode()), (column, context)
         old = PhoneHasher(TEST_SECRET.encode()).key(str(filed["filer"]))
         assert conn.execute("select count(*) from phones where key = ?", [old]).fetchone()[0] == 0
+        raw = stored.at_rest(data, conn)
     finally:
         store.close()
         standin.close()
-    raw = b"".join(p.read_bytes() for p in data.glob("migrantline.db*"))
     left = [t for t in old_tokens if (t.encode() if isinstance(t, str) else t) in raw]
     assert not left, f"{len(left)} old ciphertexts still in the data files"
     assert LEGACY_BODY.encode() not in raw  # sealed now, its plain text zeroed

@@ -19,12 +19,11 @@ from __future__ import annotations
 import difflib
 import io
 import re
-import sqlite3
 import textwrap
 import time
 import wave
 from collections.abc import Iterator
-from contextlib import ExitStack, closing
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,6 +35,7 @@ import pytest
 from flask import Flask
 
 from ussd_app.privacy.protect import open_text
+from ussd_app.store.base import dicts
 
 from .conftest import Phone, make_app
 from .recording_server import Reply, serving
@@ -131,9 +131,7 @@ class Changes:
         self.languages: dict[str, str] = {}
 
     def query(self, sql: str) -> list[dict[str, Any]]:
-        with closing(sqlite3.connect(self.db)) as conn:
-            conn.row_factory = sqlite3.Row
-            return [dict(row) for row in conn.execute(sql)]
+        return dicts(self.app.extensions["migrantline"].store.db().execute(sql))
 
     def read(self) -> tuple[list[dict[str, Any]], list[str]]:
         """The outbox rows added since the last read (opened), and event lines."""

@@ -4,7 +4,6 @@ the recordings fetched from a stand-in for Twilio and played in the dashboard.""
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from tests.conftest import make_app
 from tests.dashboard.conftest import add_operator, cheap_hashes, page, sign_in
 from tests.recording_server import RecordingServer, Reply
 from tests.voice_phone import VoiceCaller
+from ussd_app.store.base import dicts
 
 SID, TOKEN = "AC" + "0123456789abcdef" * 2, "twilio-auth-token"
 
@@ -39,11 +39,9 @@ def recording(recording_server: RecordingServer, name: str, audio: bytes) -> str
     return recording_server.url + path
 
 
-def rows(app: Flask, sql: str) -> list[sqlite3.Row]:
-    db = Path(app.config["MIGRANTLINE_DATA_DIR"]) / "migrantline.db"
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        return conn.execute(sql).fetchall()
+def rows(app: Flask, sql: str) -> list[dict[str, Any]]:
+    """What the tables hold, read with SQL through the app's store (either engine)."""
+    return dicts(app.extensions["migrantline"].store.db().execute(sql))
 
 
 def spoken_digits(says: list[str]) -> str:

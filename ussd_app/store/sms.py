@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ussd_app.store.base import Db, Handle, rowcount
+from ussd_app.store.base import Db, Handle, rowcount, write_transaction
 from ussd_app.store.outbox import OutboxItem, insert_outbox
 
 
@@ -77,15 +77,13 @@ def record_inbound(store: Handle, provider: str, message_id: str, phone_key: str
     crash before the commit leaves the message unclaimed for the provider's retry.
     """
     conn = store.db().conn
-    conn.execute("begin immediate")
-    try:
+    with write_transaction(conn):
         cursor = conn.execute(
             "insert into sms_inbound (provider, message_id, phone_key, digest, received_at) "
             "values (?, ?, ?, ?, ?) on conflict do nothing",
             [provider, message_id, phone_key, digest, now])
         if not cursor.rowcount:
-            conn.execute("rollback")
-            return False
+            return False  # claimed already: nothing was written
         if conversation is not None:
             conn.execute("insert into sms_conversations (phone_key, version, state, updated_at) "
                          "values (?, ?, ?, ?) on conflict(phone_key) do update set "
@@ -100,8 +98,4 @@ def record_inbound(store: Handle, provider: str, message_id: str, phone_key: str
             conn.execute("delete from sms_optouts where phone_key = ?", [phone_key])
         for item in replies:
             insert_outbox(conn, item, now)
-        conn.execute("commit")
-        return True
-    except BaseException:
-        conn.execute("rollback")
-        raise
+    return True
