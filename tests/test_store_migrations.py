@@ -3,20 +3,30 @@
 ``store_schema_v1.json`` is ``sqlite_master`` (and the applied migrations) of
 a data folder made by the store before its migrations became one list (commit
 de29c45, where their order came from imports): a database from then must open
-as it is, and a new one must be made the same.
+and upgrade in place, and a new one must be made the same as an upgraded one
+(the migrations added since come after the old ones).
+
+On PostgreSQL: a fresh database gets every migration once, and nodes
+upgrading at the same time run each migration once (``migrations.apply``'s
+advisory lock).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlite_utils import Database
 
-from ussd_app.store import open_store
+from ussd_app.store import Store, open_store
 from ussd_app.store.migrations import MIGRATIONS, migrations
+
+from . import databases
 
 OLD = json.loads((Path(__file__).parent / "store_schema_v1.json").read_text())
 
@@ -46,23 +56,38 @@ def old_database(path: Path) -> None:
     conn.close()
 
 
+NAMES = [name for name, _ in MIGRATIONS]
+
+
+def upgraded_schema(tmp_path: Path) -> list[list[Any]]:
+    """The schema of an old database once it has had the migrations added since."""
+    folder = tmp_path / "upgraded"
+    folder.mkdir()
+    old_database(folder / "migrantline.db")
+    open_store(folder, url="").close()
+    return schema(folder / "migrantline.db")
+
+
+@pytest.mark.sqlite_only  # the SQLite file's own schema text
 def test_a_new_database_has_the_old_schema(tmp_path: Path) -> None:
     store = open_store(tmp_path)
-    assert schema(tmp_path / "migrantline.db") == OLD["sqlite_master"]
-    assert [name for name, _ in MIGRATIONS] == OLD["migrations"]
+    assert NAMES[:len(OLD["migrations"])] == OLD["migrations"]  # new ones come after
+    assert schema(tmp_path / "migrantline.db") == upgraded_schema(tmp_path)
+    old = {(r[0], r[1]) for r in OLD["sqlite_master"]}
+    assert old <= {(r[0], r[1]) for r in schema(tmp_path / "migrantline.db")}
     recorded = [r[0] for r in store.db().execute(
         "select name from _sqlite_migrations order by id")]
-    assert recorded == OLD["migrations"]
+    assert recorded == NAMES
     store.close()
 
 
+@pytest.mark.sqlite_only  # a data folder's file, upgraded in place
 def test_an_old_database_opens_unchanged(tmp_path: Path) -> None:
     old_database(tmp_path / "migrantline.db")
     store = open_store(tmp_path)
     health = store.health()
     assert health["status"] == "ok" and health["pending"] == []
-    assert health["migrations"] == len(OLD["migrations"])
-    assert schema(tmp_path / "migrantline.db") == OLD["sqlite_master"]
+    assert health["migrations"] == len(NAMES)
     assert [r["key"] for r in store.outbox()] == ["old:1"]
     store.close()
 
@@ -75,11 +100,73 @@ def test_each_migration_runs_once_in_order(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.sqlite_only  # a file left by an older release
 def test_a_database_part_way_through_catches_up(tmp_path: Path) -> None:
     db = Database(tmp_path / "migrantline.db")
     migrations.apply(db, stop_before="m_complaints_001")  # as a release of that time left it
     db.close()
     store = open_store(tmp_path)
     assert store.health()["pending"] == []
-    assert schema(tmp_path / "migrantline.db") == OLD["sqlite_master"]
+    assert schema(tmp_path / "migrantline.db") == upgraded_schema(tmp_path)
     store.close()
+
+
+def empty_database() -> str:
+    """A PostgreSQL database with nothing in it (not copied from the migrated template)."""
+    name = f"mlt_test_{uuid.uuid4().hex[:16]}"
+    with databases._admin() as admin:
+        admin.execute(f'create database "{name}"')
+    return databases.url_for(name)
+
+
+@pytest.mark.postgres_only
+def test_a_fresh_postgresql_database_gets_every_migration_once(tmp_path: Path) -> None:
+    url = empty_database()
+    try:
+        store = Store(tmp_path / "migrantline.db", url=url)
+        assert store.pending_migrations() == NAMES
+        assert store.migrate() == NAMES
+        assert store.migrate() == []  # again: nothing to do
+        rows = store.db().execute("select name, count(*) from _sqlite_migrations "
+                                  "group by name").fetchall()
+        assert sorted(r[0] for r in rows) == sorted(NAMES) and {r[1] for r in rows} == {1}
+        tables = {t for t in store.db().table_names()}
+        assert {"complaints", "outbox", "agencies", "ussd_sessions"} <= tables
+        store.close()
+    finally:
+        databases.drop(url)
+
+
+@pytest.mark.postgres_only
+def test_nodes_upgrading_at_once_run_each_migration_once(tmp_path: Path) -> None:
+    """Four stores (as four nodes) upgrade one empty database at the same moment: the
+    advisory lock lets one run the migrations; the others find nothing left to do."""
+    url = empty_database()
+    try:
+        start = threading.Barrier(4)
+        ran: list[list[str]] = []
+        errors: list[BaseException] = []
+
+        def node() -> None:
+            store = Store(tmp_path / "migrantline.db", url=url)
+            try:
+                start.wait()
+                ran.append(store.migrate())
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+            finally:
+                store.close()
+
+        threads = [threading.Thread(target=node) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        assert sorted(ran, key=len) == [[], [], [], NAMES]
+        check = Store(tmp_path / "migrantline.db", url=url)
+        count = check.db().execute("select count(*) from _sqlite_migrations").fetchone()[0]
+        assert count == len(NAMES) and check.pending_migrations() == []
+        check.close()
+    finally:
+        databases.drop(url)
