@@ -18,6 +18,7 @@ from ussd_app.engine.loader import read_tree
 from ussd_app.i18n import default_catalogs
 from ussd_app.privacy.protect import open_text
 
+from . import stored
 from .conftest import DEMO_CONTENT, TEST_SECRET, Phone, make_app
 
 TREE = read_tree(DEMO_CONTENT)
@@ -123,7 +124,8 @@ def test_file_a_complaint_in_each_language(app: Flask, client: FlaskClient, lang
     assert (shown["description"], shown["employer"], shown["city"], shown["phone"]) == \
         (DESCRIPTION, "Golden Sands Contracting", "Doha", phone.number)
     app.extensions["migrantline"].store.flush()
-    raw = (Path(app.config["MIGRANTLINE_DATA_DIR"]) / "migrantline.db").read_bytes()
+    raw = stored.at_rest(Path(app.config["MIGRANTLINE_DATA_DIR"]),
+                         app.extensions["migrantline"].store.db().conn)
     for secret in (DESCRIPTION, "Golden Sands", phone.number, phone.number.lstrip("+")):
         assert secret.encode() not in raw
     # The receipt SMS, in the caller's language, to the caller.
@@ -336,7 +338,7 @@ def test_a_dropped_draft_resumes(tmp_path: Path) -> None:
             phone.press(key)
         city = phone.press("Kuala Lumpur")
         app.extensions["migrantline"].store.flush()
-        raw = (tmp_path / "var" / "migrantline.db").read_bytes()
+        raw = stored.at_rest(tmp_path / "var", app.extensions["migrantline"].store.db().conn)
         assert b"Blue Sky" not in raw and b"Kuala" not in raw  # the draft is sealed
         offer = phone.dial()  # the network cut; the caller dials again
         assert "Continue where you stopped?" in offer

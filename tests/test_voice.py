@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from flask import Flask
 
+from tests import stored
 from tests.conftest import make_app
 from tests.voice_phone import Heard, VoiceCaller, wav_info
 from ussd_app import store as db
@@ -257,7 +258,7 @@ def test_the_phone_number_is_not_stored_in_clear(app: Flask) -> None:
     caller.dial()
     caller.keys("1", "7")
     services(app).store.flush()
-    raw = (services(app).config.data_dir / "migrantline.db").read_bytes()
+    raw = stored.at_rest(services(app).config.data_dir, services(app).store.db().conn)
     assert b"9779812345678" not in raw
 
 
