@@ -236,6 +236,13 @@ def least(conn: object) -> str:
     return "least" if is_postgres(conn) else "min"
 
 
+def utc_day(conn: object, column: str) -> str:
+    """SQL for the UTC day (``YYYY-MM-DD``) of ``column``, a Unix time in seconds."""
+    if is_postgres(conn):
+        return f"to_char(to_timestamp({column}) at time zone 'UTC', 'YYYY-MM-DD')"
+    return f"date({column}, 'unixepoch')"
+
+
 def skip_locked(conn: object) -> str:
     """The clause that lets claimers pass over rows another claimer holds (PostgreSQL).
 

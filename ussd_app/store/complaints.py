@@ -255,7 +255,8 @@ def pin_failures(store: Handle, reference: str, phone_key: str, since: float,
     ``exclude_key``: a retried hop must not see its own attempt as an earlier one.
     """
     row = store.db().execute(
-        "select coalesce(sum(reference = ?), 0), coalesce(sum(phone_key = ?), 0), "
+        "select coalesce(sum(case when reference = ? then 1 else 0 end), 0), "
+        "coalesce(sum(case when phone_key = ? then 1 else 0 end), 0), "
         "coalesce(max(at), 0) from pin_attempts where ok = 0 and at >= ? and key != ? "
         "and (reference = ? or phone_key = ?)",
         [reference, phone_key, since, exclude_key, reference, phone_key]).fetchone()

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ussd_app.store.base import Handle, dicts
+from ussd_app.store.base import Handle, dicts, utc_day
 from ussd_app.store.complaints import COLUMNS
 
 OPEN = ("new", "in_progress", "referred")  # a complaint still waiting on someone
@@ -112,8 +112,9 @@ def countries(store: Handle) -> list[str]:
 
 def daily_counts(store: Handle, since: float) -> list[tuple[str, str, int]]:
     """(day as YYYY-MM-DD in UTC, category, complaints filed) since then."""
-    return [(r[0], r[1] or "other", int(r[2])) for r in store.db().execute(
-        "select date(created_at, 'unixepoch'), category, count(*) from complaints "
+    db = store.db()
+    return [(r[0], r[1] or "other", int(r[2])) for r in db.execute(
+        f"select {utc_day(db, 'created_at')}, category, count(*) from complaints "
         "where created_at >= ? group by 1, 2 order by 1", [since])]
 
 

@@ -122,5 +122,6 @@ def purge_voice_calls(store: Handle, older_than: float) -> int:
 
 def voice_call_counts(store: Handle) -> dict[str, Any]:
     row = store.db().execute(
-        "select count(*), sum(ended_at is null) from voice_calls").fetchone()
+        "select count(*), sum(case when ended_at is null then 1 else 0 end) "
+        "from voice_calls").fetchone()
     return {"calls": int(row[0] or 0), "active": int(row[1] or 0)}
