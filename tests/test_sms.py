@@ -19,6 +19,7 @@ from ussd_app.engine.paging import node_pages
 from ussd_app.i18n import default_catalogs
 from ussd_app.privacy.protect import open_text
 
+from . import stored
 from .conftest import DEMO_CONTENT, make_app
 
 TREE = read_tree(DEMO_CONTENT)
@@ -217,4 +218,5 @@ def test_numbers_never_stored_in_clear(app: Flask, texter: Texter) -> None:
     texter.send("help")
     store = app.extensions["migrantline"].store
     store.flush()
-    assert texter.number.lstrip("+") not in store.path.read_bytes().decode("latin-1")
+    raw = stored.at_rest(store.path.parent, store.db().conn)
+    assert texter.number.lstrip("+") not in raw.decode("latin-1")
