@@ -23,7 +23,7 @@ from ussd_app.store.complaints import m_complaints_001
 from ussd_app.store.health import m_health_001
 from ussd_app.store.keys import m_keys_001
 from ussd_app.store.operators import m_operators_001, m_operators_002_audit_actor
-from ussd_app.store.outbox import m002_outbox
+from ussd_app.store.outbox import m002_outbox, m_outbox_002_sent_journal
 from ussd_app.store.privacy import m_privacy_001
 from ussd_app.store.sessions import m001_sessions
 from ussd_app.store.sms import m_sms_001
@@ -46,6 +46,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_voice_calls_001", m_voice_calls_001),
     ("m_voice_recordings_001", m_voice_recordings_001),
     ("m_privacy_001", m_privacy_001),
+    ("m_outbox_002_sent_journal", m_outbox_002_sent_journal),
 )
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import random
-import sqlite3
 import threading
 import time
 from typing import Any, Protocol
@@ -40,6 +39,7 @@ from typing import Any, Protocol
 import phonenumbers
 
 from ussd_app import jobs, settings
+from ussd_app.cluster import once_per_cluster
 from ussd_app.errors import ProviderError
 from ussd_app.privacy.protect import PhoneHasher, Sealer, normalise_phone
 from ussd_app.providers.africastalking import AtVoice
@@ -47,6 +47,7 @@ from ussd_app.providers.transport import Transport
 from ussd_app.providers.twilio import TwilioVoice
 from ussd_app.store import Store, is_opted_out
 from ussd_app.store import callbacks as db
+from ussd_app.store.base import DB_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +204,7 @@ class Callbacks:
                 str(provider or "")[:40], now, self.per_day, self.min_seconds,
                 opted_out=is_opted_out(self.store, phone_key),
                 global_per_day=self.global_per_day, refused=not_callable(phone, self.countries))
-        except sqlite3.Error:  # a webhook must still answer: no call-back, nothing half-done
+        except DB_ERRORS:  # a webhook must still answer: no call-back, nothing half-done
             log.exception("call-back: could not store the request")
             return False
         if added:
@@ -312,9 +313,12 @@ class Callbacks:
     def start(self, interval: float = 15.0) -> None:
         """Place due call-backs every ``interval`` seconds (retries come due this way), and
         forget finished ones after ``KEEP_SECONDS`` (stored numbers are kept no longer)."""
-        if self._purger is None:
-            self._purger = jobs.every(3600, self.purge, "callback-purge", run_at_stop=False)
-        if self.provider is not None and self._periodic is None:
+        if self._purger is None:  # one node at a time (cluster.py)
+            self._purger = jobs.every(3600, once_per_cluster(self.store, "callback-purge",
+                                                             self.purge),
+                                      "callback-purge", run_at_stop=False)
+        # background off (MIGRANTLINE_BACKGROUND): `callbacks place --forever` places them
+        if self.provider is not None and self.background and self._periodic is None:
             # a process shutting down places no call
             self._periodic = jobs.every(interval, self.place_due, "callback-worker",
                                         run_at_stop=False)
