@@ -21,7 +21,8 @@ from ussd_app.store.migrations import MIGRATIONS, migrations
 OLD = json.loads((Path(__file__).parent / "store_schema_v1.json").read_text())
 # Migrations added after v1, and the tables each adds: a v1 database gets them on opening,
 # and the rest of its schema stays exactly as v1 made it.
-SINCE_V1 = {"m_outbox_002_sent_journal": ("outbox_sent",)}
+SINCE_V1 = {"m_outbox_002_sent_journal": ("outbox_sent",),
+            "m_cluster_001_job_runs": ("job_runs",)}
 NEW_TABLES = {table for tables in SINCE_V1.values() for table in tables}
 
 

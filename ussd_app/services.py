@@ -100,9 +100,9 @@ def _purges(store: Store, config: settings.Settings, sms: SmsService) -> None:
     keep_days = config.outbox_keep_days
     # once per cluster on PostgreSQL (cluster.py); a purge is no buffer to flush at exit
     jobs.every(300, once_per_cluster(store, "session-purge", lambda: purge_drafts(
-        store, draft_seconds, sms.conversation_seconds)), "session-purge", run_at_stop=False)
+        store, draft_seconds, sms.conversation_seconds), 300), "session-purge", run_at_stop=False)
     jobs.every(3600, once_per_cluster(store, "outbox-purge", lambda: purge_outbox_bodies(
-        store, keep_days)), "outbox-purge", run_at_stop=False)
+        store, keep_days), 3600), "outbox-purge", run_at_stop=False)
 
 
 def _build_services(config: settings.Settings) -> Services:
@@ -143,6 +143,6 @@ def _build_services(config: settings.Settings) -> Services:
 def _voice_jobs(config: settings.Settings, store: Store, prompts: Any,
                 render: Callable[[], int]) -> None:
     jobs.every(3600, once_per_cluster(store, "voice-purge", lambda: voice_prompts.purge_voice(
-        store, prompts)), "voice-purge", run_at_stop=False)
+        store, prompts), 3600), "voice-purge", run_at_stop=False)
     if config.prompts_render:  # one node renders (PostgreSQL); one process of a machine (file lock)
         jobs.once(once_per_cluster(store, "prompts-render", render), "prompts-render")

@@ -315,7 +315,7 @@ class Callbacks:
         forget finished ones after ``KEEP_SECONDS`` (stored numbers are kept no longer)."""
         if self._purger is None:  # one node at a time (cluster.py)
             self._purger = jobs.every(3600, once_per_cluster(self.store, "callback-purge",
-                                                             self.purge),
+                                                             self.purge, 3600),
                                       "callback-purge", run_at_stop=False)
         # background off (MIGRANTLINE_BACKGROUND): `callbacks place --forever` places them
         if self.provider is not None and self.background and self._periodic is None:
