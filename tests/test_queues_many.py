@@ -173,6 +173,8 @@ def test_a_job_another_node_is_running_is_skipped(tmp_path: Path) -> None:
     holder.join()
     assert second() == "b"  # no interval given: the next run is due at once
     assert runs == ["a", "b"] and job_runs(stores[0], "test-job") == 2
+    for job in (first, second):
+        job.lock.close()  # type: ignore[attr-defined]
     for store in stores:
         store.close()
 
