@@ -188,3 +188,18 @@ def test_on_sqlite_a_job_is_its_own_function(tmp_path: Path) -> None:
     wrapped = once_per_cluster(store, "x", job)
     assert (wrapped is job) is (not store.postgres)
     store.close()
+
+
+def test_background_off_leaves_sending_to_the_dedicated_senders(tmp_path: Path) -> None:
+    """MIGRANTLINE_BACKGROUND=off: the web node starts no sender of its own."""
+    kannel_settings = {"MIGRANTLINE_SMS_PROVIDER": "kannel", "KANNEL_USERNAME": "u",
+                       "KANNEL_SENDSMS_URL": "http://127.0.0.1:9/cgi-bin/sendsms",
+                       "KANNEL_PASSWORD": "p", "MIGRANTLINE_OUTBOX_WORKER": "on"}
+    names = {}
+    for background in ("on", "off"):
+        app = make_app(tmp_path / background, MIGRANTLINE_BACKGROUND=background,
+                       **kannel_settings)
+        names[background] = {h.name for h in jobs.heartbeats(str(tmp_path / background / "var"))}
+        app.extensions["migrantline"].store.close()
+    assert "outbox-worker" in names["on"] and "outbox-worker" not in names["off"]
+    assert "session-purge" in names["off"]  # maintenance still runs (once per cluster)
