@@ -8,9 +8,11 @@ listed, never silently dropped). A worker killed mid-send leaves the message
 ``sending`` until its lease runs out, then another worker takes it again.
 Opted-out numbers get only direct replies: anything else is ``suppressed``.
 
-Sent once where the provider answered: the provider's id is appended to a
-journal file in the data folder (``outbox-sent.journal``, fsynced) the moment
-the send returns, before the database is written; every batch first marks
+Sent once where the provider answered: the provider's id is written to a
+journal the moment the send returns, before the outbox row is written (on
+SQLite a file in the data folder, ``outbox-sent.journal``, fsynced, since the
+one writer lock may be held; on PostgreSQL the ``outbox_sent`` table, its own
+insert that waits for no row lock and that every node sees); every batch first marks
 the journaled messages ``sent``, and a message with a provider id is never
 claimed again. A worker killed (or a database locked) between the provider's
 answer and the ``sent`` commit therefore sends nothing twice. The HTTP
@@ -33,6 +35,7 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -63,7 +66,7 @@ class SentJournal:
     def __init__(self, path: Path):
         self.path = path
 
-    def append(self, message_id: int, provider_id: str) -> None:
+    def append(self, store: db.Store, message_id: int, provider_id: str) -> None:
         line = json.dumps([message_id, provider_id]).encode() + b"\n"
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
@@ -104,6 +107,25 @@ class SentJournal:
         return changed
 
 
+class DbJournal:
+    """The journal in the database (PostgreSQL): what a node wrote down, any node sees.
+
+    A node that dies after the provider took a message, before its row says
+    ``sent``, leaves the id in ``outbox_sent``; no node claims that message
+    again, and the next batch of any node marks it ``sent``.
+    """
+
+    def append(self, store: db.Store, message_id: int, provider_id: str) -> None:
+        db.journal_sent(store, message_id, provider_id, time.time())
+
+    def replay(self, store: db.Store) -> int:
+        changed = db.replay_journal(store)
+        if changed:
+            log.warning("outbox: %d message(s) the provider had taken before a crash marked "
+                        "sent from the journal (not sent again)", changed)
+        return changed
+
+
 class OutboxWorker:
     def __init__(self, store: db.Store, provider: Provider, sealer: Sealer,
                  hasher: PhoneHasher, max_attempts: int = 8, backoff: float = 30.0,
@@ -112,7 +134,8 @@ class OutboxWorker:
         self.max_attempts, self.backoff, self.lease = max_attempts, backoff, lease
         self.batch, self.threads = batch, threads
         self._pool: ThreadPoolExecutor | None = None
-        self.journal = SentJournal(store.path.parent / "outbox-sent.journal")
+        file = SentJournal(store.path.parent / "outbox-sent.journal")
+        self.journal: SentJournal | DbJournal = DbJournal() if store.postgres else file
 
     def run_once(self, now: float | None = None) -> dict[str, int]:
         """Send one batch of due messages; counts by what became of them."""
@@ -145,8 +168,10 @@ class OutboxWorker:
                 total[status] = total.get(status, 0) + n
 
     def forever(self, stop: threading.Event, idle: float = 1.0,
-                heartbeat: jobs.Heartbeat | None = None) -> None:
-        """Send until ``stop`` is set; each batch reports to ``heartbeat`` (for /healthz)."""
+                heartbeat: jobs.Heartbeat | None = None,
+                progress: Callable[[dict[str, int]], object] | None = None) -> None:
+        """Send until ``stop`` is set; each batch reports to ``heartbeat`` (for /healthz)
+        and, when it did something, to ``progress`` (the CLI's lines)."""
         while not stop.is_set():
             try:
                 busy = self.run_once()
@@ -158,6 +183,8 @@ class OutboxWorker:
             else:
                 if heartbeat is not None:
                     heartbeat.ok()
+                if busy and progress is not None:
+                    progress(busy)
             if not busy:
                 stop.wait(idle)
 
@@ -188,8 +215,8 @@ class OutboxWorker:
             return self._finish(row, "queued", error=type(exc).__name__,
                                 next_attempt_at=time.time() + self.backoff)
         try:  # before the database: a crash or a locked database now cannot resend it
-            self.journal.append(message_id, provider_id)
-        except OSError as exc:  # a full disk, say: the database write below still counts
+            self.journal.append(self.store, message_id, provider_id)
+        except (OSError, *db.DB_ERRORS) as exc:  # a full disk, say: the write below still counts
             log.error("outbox: could not journal message %s (%s); a crash before it is "
                       "marked sent would send it again", message_id, exc)
         return self._finish(row, "sent", provider_id=provider_id)

@@ -16,8 +16,10 @@ def outbox() -> None:
 
 
 @outbox.command("send", help="Deliver queued SMS through MIGRANTLINE_SMS_PROVIDER, with "
-                "retries and backoff; --forever keeps running as a background worker.")
-@click.option("--forever", is_flag=True, help="keep polling for new messages until stopped")
+                "retries and backoff; --forever keeps running as a dedicated sender (any "
+                "number of them, on any nodes: each message is claimed by one).")
+@click.option("--forever", is_flag=True, help="keep polling for new messages until stopped "
+              "(SIGTERM or Ctrl-C stop it cleanly)")
 @click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(0.05, 60),
               help="seconds between polls when idle (with --forever)")
 def send(forever: bool, interval: float) -> None:
@@ -26,7 +28,7 @@ def send(forever: bool, interval: float) -> None:
 
     config = settings.load()
     data_dir = config.data_dir
-    store = open_store(data_dir)
+    store = open_store(data_dir, url=config.database_url or "")
     try:
         worker = make_worker(config, store, settings.secret_key(config, data_dir))
     except ValueError as exc:
@@ -35,18 +37,27 @@ def send(forever: bool, interval: float) -> None:
         click.echo("MIGRANTLINE_SMS_PROVIDER is outbox: messages are stored, not sent")
         return
     if forever:
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        click.echo(f"outbox worker: sending through {worker.provider.name}; Ctrl-C stops it")
-        try:
-            worker.forever(stop, idle=interval)
-        except KeyboardInterrupt:
-            pass
+        stop = stop_on_signals()
+        click.echo(f"outbox sender: sending through {worker.provider.name} every "
+                   f"{interval:g} s when idle; SIGTERM or Ctrl-C stops it", err=True)
+        worker.forever(stop, idle=interval, progress=lambda counts: click.echo(
+            "outbox sender: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
+            err=True))
+        click.echo("outbox sender: stopped", err=True)
     else:
         counts = worker.drain()
         click.echo(", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
                    or "nothing to send")
     worker.close()
+    store.close()
+
+
+def stop_on_signals() -> threading.Event:
+    """An event SIGTERM and SIGINT set: the batch under way finishes, then the loop ends."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
 
 
 @outbox.command("status", help="How many messages the outbox holds in each state.")
@@ -54,7 +65,7 @@ def status() -> None:
     from ussd_app.store import open_store, outbox_counts  # lazy: CLI start-up
 
     config = settings.load()
-    store = open_store(config.data_dir)
+    store = open_store(config.data_dir, url=config.database_url or "")
     counts = outbox_counts(store)
     for name in ("queued", "sending", "sent", "delivered", "failed", "dead", "suppressed"):
         click.echo(f"{name:<11}{counts.get(name, 0)}")

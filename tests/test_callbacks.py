@@ -408,3 +408,34 @@ def test_finished_call_backs_are_forgotten_after_a_month(app: Flask,
     assert callbacks.purge() == 1
     assert [r["key"] for r in rows(app)] == ["today"]
     assert callbacks.purge(now=time.time() + 31 * 24 * 3600) == 1 and rows(app) == []
+
+
+def test_four_placers_at_once_call_each_queued_number_once(app: Flask,
+                                                           standin: VoiceStandIn) -> None:
+    """Concurrent workers (nodes, processes) claim disjoint call-backs: nobody rings twice."""
+    services = app.extensions["migrantline"]
+    numbers = [f"+97798100{n:05d}" for n in range(200)]
+    for number in numbers:
+        _, added = cdb.request_callback(
+            services.store, f"many-{number}", services.ussd.sealer.seal(number),
+            services.ussd.hasher.key(number), "twilio", time.time() - 1, 10, 0,
+            opted_out=False, global_per_day=10**6)
+        assert added
+    placers = [callbacks_for(app, twilio(standin.url)) for _ in range(4)]
+    for placer in placers:
+        placer.batch = 5  # small batches: the claimers interleave
+    barrier = threading.Barrier(len(placers))
+    placed: list[int] = []
+
+    def run(placer: Callbacks) -> None:
+        barrier.wait()
+        placed.append(placer.place_due())
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in placers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    called = sorted(r["fields"]["To"] for r in standin.received)
+    assert called == numbers  # every number once, none twice
+    assert sum(placed) == 200 and [r["status"] for r in rows(app)] == ["placed"] * 200

@@ -81,6 +81,7 @@ def env(tmp_path: Path, kannel: Kannel) -> dict[str, str]:
 CLI = [str(Path(sys.executable).parent / "migrantline"), "outbox", "send"]
 
 
+@pytest.mark.sqlite_only  # the file journal and SQLite's one writer lock
 def test_a_worker_killed_after_the_provider_answered_does_not_send_twice(
         tmp_path: Path, kannel: Kannel) -> None:
     app = make_app(tmp_path)
@@ -122,6 +123,52 @@ def test_a_worker_killed_after_the_provider_answered_does_not_send_twice(
     rows = db.open_store(tmp_path / "var").outbox()
     assert [(r["status"], r["provider_id"]) for r in rows] == [("sent", f"kannel-{rows[0]['id']}")]
     assert not (tmp_path / "var" / "outbox-sent.journal").read_bytes()  # replayed, emptied
+
+
+@pytest.mark.postgres_only  # the journal in the database, which every node sees
+def test_a_node_killed_after_the_provider_answered_does_not_get_it_sent_twice(
+        tmp_path: Path, kannel: Kannel) -> None:
+    app = make_app(tmp_path)
+    store = app.extensions["migrantline"].store
+    db.enqueue(store, db.OutboxItem(
+        "once:pg", app.extensions["migrantline"].ussd.sealer.seal("+9779800000001"), "en",
+        "your reference is 1234 5678", "GSM-7", 1))
+    holder = store.new_connection()
+    holding = threading.Event()
+
+    def hold_the_row() -> None:
+        # Another transaction holds the message's row (an erasure, a purge) when the
+        # provider answers: the sender cannot mark it sent and is killed while it waits.
+        holder.raw.execute("begin")  # type: ignore[union-attr]
+        holder.execute("select id from outbox for update")
+        holding.set()
+
+    kannel.on_accept = hold_the_row
+    sender = subprocess.Popen([*CLI, "--forever", "--interval", "0.1"],
+                              env=env(tmp_path, kannel), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert kannel.accepted.wait(20), "the sender never sent"
+        time.sleep(0.5)  # the answer has reached the sender, which now waits on the row
+        sender.send_signal(signal.SIGKILL)
+        sender.wait(timeout=10)
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+        kannel.on_accept = None
+        holder.raw.execute("rollback")  # type: ignore[union-attr]
+        holder.close()
+    assert holding.is_set() and len(kannel.received) == 1
+    (journaled,) = store.db().execute("select outbox_id, provider_id from outbox_sent").fetchall()
+    time.sleep(LEASE + 0.5)  # the killed sender's lease has run out: another "node" sends
+    again = subprocess.run(CLI, env=env(tmp_path, kannel), capture_output=True, text=True,
+                           timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert len(kannel.received) == 1, "the message was sent a second time"
+    rows = store.outbox()
+    assert [(r["status"], r["provider_id"]) for r in rows] == [("sent", journaled[1])]
+    assert store.db().execute("select count(*) from outbox_sent").fetchone()[0] == 0
+    store.close()
 
 
 def test_a_message_with_a_provider_id_is_never_claimed_again(tmp_path: Path) -> None:

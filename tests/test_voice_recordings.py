@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import itertools
 import sqlite3
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
+from ussd_app import settings
 from ussd_app.channels.voice.recordings import (
     LEASE,
     NotStored,
@@ -335,15 +338,23 @@ def test_the_allow_list_and_the_magic_numbers() -> None:
 
 
 def database_bytes(app: Flask) -> bytes:
+    """What the database holds: its files on SQLite; on PostgreSQL (whose files are the
+    server's), the recordings' stored columns as a reader of the database gets them."""
+    store = app.extensions["migrantline"].store
+    if store.postgres:
+        return b"".join(bytes(r[0] or b"") + str(r[1] or "").encode() for r in store.db().execute(
+            "select audio_sealed, url_sealed from voice_recordings").fetchall())
     data_dir = Path(app.config["MIGRANTLINE_DATA_DIR"])
     return b"".join(p.read_bytes() for p in sorted(data_dir.glob("migrantline.db*")))
 
 
 def checkpoint(app: Flask) -> None:
     store = app.extensions["migrantline"].store
-    store.db().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if not store.postgres:  # PostgreSQL has no WAL file in the data folder
+        store.db().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+@pytest.mark.sqlite_only  # the bytes of the SQLite file itself
 def test_audio_and_url_are_not_readable_in_the_database_file(
         app: Flask, recording_server: RecordingServer, audio: dict[str, bytes]) -> None:
     c = file_complaint(app)
@@ -493,3 +504,34 @@ def test_a_shutting_down_process_starts_no_download(
     worker.stop()  # at exit: the periodic retry does not run once more, unlike a flush
     assert not recording_server.log
     assert worker.fetch_due() == 1 and len(recording_server.log) == 1
+
+
+def test_four_fetchers_at_once_download_each_recording_once(
+        app: Flask, recording_server: RecordingServer, audio: dict[str, bytes]) -> None:
+    """Concurrent workers (nodes, processes) claim disjoint recordings: each fetched once."""
+    services = app.extensions["migrantline"]
+    c = file_complaint(app)
+    secret = settings.secret_key(services.config, services.config.data_dir)
+    fetchers = [VoiceRecordings(services.store, secret, services.config) for _ in range(4)]
+    for i in range(200):
+        url = recording_server.route(f"/many/{i}.mp3", Reply(body=audio["mp3"]))
+        assert recordings_db.insert(services.store, {
+            "key": f"many:{i}", "complaint_id": c["id"], "reference": c["reference"],
+            "provider": "africastalking", "url_sealed": fetchers[0].url_sealer.seal(url),
+            "duration": 2, "created_at": time.time() - 1})
+    barrier = threading.Barrier(len(fetchers))
+    stored: list[int] = []
+
+    def run(fetcher: VoiceRecordings) -> None:
+        barrier.wait()
+        stored.append(fetcher.fetch_due())
+
+    threads = [threading.Thread(target=run, args=(f,)) for f in fetchers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    rows = settle(app, c["reference"])
+    assert [r["status"] for r in rows] == ["stored"] * 200
+    paths = Counter(s.path for s in recording_server.log)
+    assert paths == Counter({f"/many/{i}.mp3": 1 for i in range(200)})  # none fetched twice

@@ -56,6 +56,7 @@ class Heartbeat:
         self.last_error_at: float | None = None
         self.failures = 0  # consecutive
         self.stopped = False
+        self.run_now: Callable[[], None] | None = None  # a periodic job's run, outside its timer
         self.pid = os.getpid()  # a forked child has the entry, not the thread: not its job
         with _registry_lock:
             _registry.append(self)
@@ -112,6 +113,7 @@ class Periodic:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.heartbeat = Heartbeat(name, interval, self._thread, owner)
+        self.heartbeat.run_now = self._call
         self._thread.start()
         atexit.register(self.stop)
 

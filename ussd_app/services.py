@@ -19,6 +19,7 @@ from ussd_app.channels.voice import prompts as voice_prompts
 from ussd_app.channels.voice.callbacks import Callbacks
 from ussd_app.channels.voice.calls import VoiceCalls
 from ussd_app.channels.voice.recordings import VoiceRecordings
+from ussd_app.cluster import once_per_cluster
 from ussd_app.complaints.actions import make_actions
 from ussd_app.complaints.service import Complaints
 from ussd_app.content import sync
@@ -96,11 +97,12 @@ def _purges(store: Store, config: settings.Settings, sms: SmsService) -> None:
     """Sessions are kept a day (resume needs minutes), drafts of complaints only as long
     as they may be continued: nothing a caller typed lingers."""
     draft_seconds = 60 * config.draft_minutes
-    jobs.every(300, lambda: purge_drafts(store, draft_seconds, sms.conversation_seconds),
-               "session-purge", run_at_stop=False)  # a purge is no buffer to flush at exit
     keep_days = config.outbox_keep_days
-    jobs.every(3600, lambda: purge_outbox_bodies(store, keep_days), "outbox-purge",
-               run_at_stop=False)
+    # once per cluster on PostgreSQL (cluster.py); a purge is no buffer to flush at exit
+    jobs.every(300, once_per_cluster(store, "session-purge", lambda: purge_drafts(
+        store, draft_seconds, sms.conversation_seconds), 300), "session-purge", run_at_stop=False)
+    jobs.every(3600, once_per_cluster(store, "outbox-purge", lambda: purge_outbox_bodies(
+        store, keep_days), 3600), "outbox-purge", run_at_stop=False)
 
 
 def _build_services(config: settings.Settings) -> Services:
@@ -125,7 +127,7 @@ def _build_services(config: settings.Settings) -> Services:
     recordings = VoiceRecordings(store, secret, config)
     recordings.start()  # retries due downloads, and those a crash left half done
     # Missed-call call-backs: placed in the background when a voice provider is set.
-    callbacks = Callbacks(store, ussd.sealer, ussd.hasher, config)
+    callbacks = Callbacks(store, ussd.sealer, ussd.hasher, config, background=config.background)
     callbacks.start()
     prompts = voice_prompts.prompt_library(config)
     voice = VoiceCalls(store, content, ussd.hasher, ussd.sealer, prompts, t,
@@ -140,7 +142,7 @@ def _build_services(config: settings.Settings) -> Services:
 
 def _voice_jobs(config: settings.Settings, store: Store, prompts: Any,
                 render: Callable[[], int]) -> None:
-    jobs.every(3600, lambda: voice_prompts.purge_voice(store, prompts), "voice-purge",
-               run_at_stop=False)
-    if config.prompts_render:
-        jobs.once(render, "prompts-render")
+    jobs.every(3600, once_per_cluster(store, "voice-purge", lambda: voice_prompts.purge_voice(
+        store, prompts), 3600), "voice-purge", run_at_stop=False)
+    if config.prompts_render:  # one node renders (PostgreSQL); one process of a machine (file lock)
+        jobs.once(once_per_cluster(store, "prompts-render", render), "prompts-render")

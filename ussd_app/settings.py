@@ -246,6 +246,10 @@ class Settings:
         "waited to be sent longer than this; 0 turns the check off")
     outbox_worker: bool = setting("MIGRANTLINE_OUTBOX_WORKER", "off", switch,
         "on: `serve` also runs the outbox worker in the background of each process")
+    background: bool = setting("MIGRANTLINE_BACKGROUND", "on", switch,
+        "off: this node sends nothing itself (no outbox worker, no call-backs placed): "
+        "dedicated `migrantline outbox send --forever` and `callbacks place --forever` "
+        "processes do")
     voice_provider: str = setting(
         "MIGRANTLINE_VOICE_PROVIDER", "none", choice("twilio", "africastalking", "none"),
         "places missed-call call-backs: twilio, africastalking or none (stored, not placed)")

@@ -52,7 +52,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     for blueprint in (health_bp, sms_bp, audio_bp, voice_bp):
         app.register_blueprint(blueprint)
     init_dashboard(app, services)
-    if config.outbox_worker:
+    if config.outbox_worker and config.background:  # off: a dedicated sender sends
         start_outbox(services)
     _error_pages(app)
     return app

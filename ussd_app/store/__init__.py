@@ -26,7 +26,7 @@ from ussd_app.store.agencies import (
     agency_registry_version,
     replace_agencies,
 )
-from ussd_app.store.base import write_transaction
+from ussd_app.store.base import DB_ERRORS, write_transaction
 from ussd_app.store.core import Store, open_store
 from ussd_app.store.health import PROBE_SECONDS, PROBE_TIMEOUT
 from ussd_app.store.outbox import (
@@ -36,8 +36,10 @@ from ussd_app.store.outbox import (
     delivery_report,
     enqueue,
     finish_outbox,
+    journal_sent,
     outbox_counts,
     record_sent,
+    replay_journal,
 )
 from ussd_app.store.sessions import FORGET_SECONDS, SessionRow
 from ussd_app.store.sms import (
@@ -63,11 +65,12 @@ from ussd_app.store import (  # noqa: F401
 )
 
 __all__ = [
-    "AGENCY_COLUMNS", "FORGET_SECONDS", "OUTBOX_DONE", "PROBE_SECONDS", "PROBE_TIMEOUT",
-    "Conversation", "OutboxItem", "SessionRow", "Store", "agencies_by_licence_digits",
-    "agencies_by_licence_key", "agency_names", "agency_registry_version", "callbacks",
-    "claim_outbox", "complaints", "delivery_report", "enqueue", "finish_outbox",
-    "inbound_seen", "is_opted_out", "open_store", "operators", "outbox_counts", "privacy",
-    "purge_sms_conversations", "queue", "record_inbound", "record_sent", "recent_inbound",
-    "replace_agencies", "sms_conversation", "voice", "voice_recordings", "write_transaction",
+    "AGENCY_COLUMNS", "DB_ERRORS", "FORGET_SECONDS", "OUTBOX_DONE", "PROBE_SECONDS",
+    "PROBE_TIMEOUT", "Conversation", "OutboxItem", "SessionRow", "Store",
+    "agencies_by_licence_digits", "agencies_by_licence_key", "agency_names",
+    "agency_registry_version", "callbacks", "claim_outbox", "complaints", "delivery_report",
+    "enqueue", "finish_outbox", "inbound_seen", "is_opted_out", "journal_sent", "open_store",
+    "operators", "outbox_counts", "privacy", "purge_sms_conversations", "queue", "record_inbound",
+    "record_sent", "recent_inbound", "replay_journal", "replace_agencies", "sms_conversation",
+    "voice", "voice_recordings", "write_transaction",
 ]

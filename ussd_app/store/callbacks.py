@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ussd_app.store.base import Db, Handle, dicts, one, rowcount, write_transaction
+from ussd_app.store.base import Db, Handle, dicts, one, rowcount, skip_locked, write_transaction
 
 STATUSES = ("queued", "calling", "placed", "failed", "dead", "refused")
 DONE = ("placed", "failed", "dead", "refused")
@@ -51,10 +51,12 @@ def request_callback(store: Handle, key: str, phone_sealed: str, phone_key: str,
     nor past ``global_per_day`` for all numbers together. ``refused`` is a
     reason decided beforehand (a number the office does not call). A refused
     row is kept (status ``refused``, the reason in ``error``) so an office can
-    see how often each limit bites.
+    see how often each limit bites. On PostgreSQL the transaction takes the
+    ``callbacks`` advisory lock (requests take turns on every node; other
+    writers do not wait for them).
     """
     conn = store.db().conn
-    with write_transaction(conn):
+    with write_transaction(conn, lock="callbacks"):
         existing = conn.execute("select * from callbacks where key = ?", [key])
         rows = dicts(existing)
         if rows:
@@ -100,13 +102,15 @@ def claim_callbacks(store: Handle, now: float, lease: float, limit: int) -> list
     Due: queued and past ``next_attempt_at``, or ``calling`` with its lease
     run out (its worker died) and no provider call id (the provider never
     confirmed a call). A row with a provider call id is never taken again.
+    On PostgreSQL rows held by another claimer are skipped (``SKIP LOCKED``).
     """
-    cursor = store.db().execute(
+    db = store.db()
+    cursor = db.execute(
         "update callbacks set status = 'calling', attempts = attempts + 1, updated_at = ?, "
         "lease_until = ? where id in (select id from callbacks where provider_call_id is null "
         "and ((status = 'queued' and next_attempt_at <= ?) or "
-        "(status = 'calling' and lease_until <= ?)) order by next_attempt_at, id limit ?) "
-        "returning *", [now, now + lease, now, now, limit])
+        f"(status = 'calling' and lease_until <= ?)) order by next_attempt_at, id limit ?"
+        f"{skip_locked(db)}) returning *", [now, now + lease, now, now, limit])
     return dicts(cursor)
 
 

@@ -19,11 +19,12 @@ from sqlite_utils.migrations import Migrations
 from ussd_app.store.agencies import m_agencies_001, m_agencies_002_seq
 from ussd_app.store.base import Db, PgDb, lock_id
 from ussd_app.store.callbacks import m_voice_callbacks_001
+from ussd_app.store.cluster import m_cluster_001_job_runs
 from ussd_app.store.complaints import m_complaints_001
 from ussd_app.store.health import m_health_001
 from ussd_app.store.keys import m_keys_001
 from ussd_app.store.operators import m_operators_001, m_operators_002_audit_actor
-from ussd_app.store.outbox import m002_outbox
+from ussd_app.store.outbox import m002_outbox, m_outbox_002_sent_journal
 from ussd_app.store.privacy import m_privacy_001
 from ussd_app.store.sessions import m001_sessions
 from ussd_app.store.sms import m_sms_001
@@ -47,6 +48,8 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_voice_recordings_001", m_voice_recordings_001),
     ("m_privacy_001", m_privacy_001),
     ("m_agencies_002_seq", m_agencies_002_seq),
+    ("m_outbox_002_sent_journal", m_outbox_002_sent_journal),
+    ("m_cluster_001_job_runs", m_cluster_001_job_runs),
 )
 
 

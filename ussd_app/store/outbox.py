@@ -17,7 +17,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ussd_app.store.base import Conn, Connections, Db, Handle, dicts, rowcount, write_transaction
+from ussd_app.store.base import (
+    Conn,
+    Connections,
+    Db,
+    Handle,
+    dicts,
+    rowcount,
+    skip_locked,
+    write_transaction,
+)
 
 OUTBOX_DONE = ("sent", "delivered", "failed", "dead", "suppressed")
 
@@ -34,6 +43,18 @@ def m002_outbox(db: Db) -> None:
     )
     db.table("outbox").create_index(["key"], unique=True)
     db.table("outbox").create_index(["status", "next_attempt_at"])
+
+
+def m_outbox_002_sent_journal(db: Db) -> None:
+    """Provider ids written the moment a send returns, before the outbox row (PostgreSQL).
+
+    The journal every node sees: a node that crashes after the provider took a
+    message, before marking it ``sent``, leaves the id here, and no node
+    claims that message again. An insert into its own table never waits on the
+    outbox row's lock. Ids only, no personal data.
+    """
+    db.table("outbox_sent").create({"outbox_id": int, "provider_id": str, "at": float},
+                                   pk="outbox_id", not_null={"provider_id"})
 
 
 @dataclass(frozen=True)
@@ -71,14 +92,49 @@ def claim_outbox(store: Handle, now: float, lease: float, limit: int) -> list[di
     """Atomically take up to ``limit`` due messages for ``lease`` seconds.
 
     A message stays ``sending`` while a worker holds it; if that worker dies,
-    the lease runs out and another worker takes it again.
+    the lease runs out and another worker takes it again. A message with a
+    provider id (in its row or in the ``outbox_sent`` journal) is never taken.
+    On PostgreSQL the rows are picked ``FOR UPDATE SKIP LOCKED``: concurrent
+    claimers on any node pass over each other's rows instead of taking them
+    twice (SQLite has one writer, so its claim is alone anyway).
     """
-    cursor = store.db().execute(
+    db = store.db()
+    cursor = db.execute(
         "update outbox set status = 'sending', attempts = attempts + 1, updated_at = ?, "
         "next_attempt_at = ? where id in (select id from outbox where status in "
         "('queued', 'sending') and next_attempt_at <= ? and provider_id is null "
-        "order by next_attempt_at, id limit ?) returning *", [now, now + lease, now, limit])
+        "and not exists (select 1 from outbox_sent j where j.outbox_id = outbox.id) "
+        f"order by next_attempt_at, id limit ?{skip_locked(db)}) returning *",
+        [now, now + lease, now, limit])
     return dicts(cursor)
+
+
+def journal_sent(store: Handle, message_id: int, provider_id: str, now: float) -> None:
+    """Write down the provider's id the moment the send returns (the database journal).
+
+    Its own autocommit insert: it does not wait for the outbox row (another
+    transaction may hold it), and from here no node claims the message again.
+    """
+    store.db().execute(
+        "insert into outbox_sent (outbox_id, provider_id, at) values (?, ?, ?) "
+        "on conflict(outbox_id) do nothing", [message_id, provider_id, now])
+
+
+def replay_journal(store: Handle) -> int:
+    """Fold the journal into the outbox (``sent`` with the provider's id), then empty it.
+
+    What one node journaled and could not mark (it died, or the row was held)
+    any node marks. Rows another replayer holds are skipped, not waited for.
+    """
+    conn = store.db().conn
+    with write_transaction(conn, lock=None):
+        rows = conn.execute(f"select outbox_id, provider_id from outbox_sent{skip_locked(conn)}"
+                            ).fetchall()
+        if not rows:
+            return 0
+        changed = _mark_sent(conn, [(int(r[0]), str(r[1])) for r in rows])
+        conn.executemany("delete from outbox_sent where outbox_id = ?", [[r[0]] for r in rows])
+    return changed
 
 
 def record_sent(store: Handle, sent: Sequence[tuple[int, str]]) -> int:
@@ -89,14 +145,18 @@ def record_sent(store: Handle, sent: Sequence[tuple[int, str]]) -> int:
     already sent, delivered or failed is left as it is.
     """
     conn = store.db().conn
+    with write_transaction(conn, lock=None):  # updates by id: no check to make safe
+        return _mark_sent(conn, sent)
+
+
+def _mark_sent(conn: Conn, sent: Sequence[tuple[int, str]]) -> int:
     count = 0
-    with write_transaction(conn):
-        for message_id, provider_id in sent:
-            cursor = conn.execute(
-                "update outbox set status = 'sent', provider_id = ?, error = null, "
-                "updated_at = ? where id = ? and status in ('queued', 'sending')",
-                [provider_id, time.time(), message_id])
-            count += rowcount(cursor)
+    for message_id, provider_id in sent:
+        cursor = conn.execute(
+            "update outbox set status = 'sent', provider_id = ?, error = null, "
+            "updated_at = ? where id = ? and status in ('queued', 'sending')",
+            [provider_id, time.time(), message_id])
+        count += rowcount(cursor)
     return count
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ussd_app.store.base import Conn, Db, Handle, dicts, one, write_transaction
+from ussd_app.store.base import Conn, Db, Handle, dicts, one, skip_locked, write_transaction
 from ussd_app.store.complaint_events import insert_event
 
 STATUSES = ("pending", "fetching", "failed", "stored", "dead", "erased")
@@ -76,12 +76,14 @@ def claim(store: Handle, now: float, lease: float, token: str,
 
     A worker that dies mid-download leaves its rows ``fetching``; once the
     lease is over (``next_attempt_at``) another worker takes them again.
+    On PostgreSQL rows held by another claimer are skipped (``SKIP LOCKED``).
     """
-    cursor = store.db().execute(
+    db = store.db()
+    cursor = db.execute(
         "update voice_recordings set status = 'fetching', attempts = attempts + 1, lease = ?, "
         "updated_at = ?, next_attempt_at = ? where id in (select id from voice_recordings "
         f"where status in ({', '.join('?' * len(DUE))}) and next_attempt_at <= ? "
-        "order by next_attempt_at, id limit ?) "
+        f"order by next_attempt_at, id limit ?{skip_locked(db)}) "
         "returning id, key, complaint_id, reference, provider, url_sealed, attempts, duration",
         [token, now, now + lease, *DUE, now, limit])
     return dicts(cursor)

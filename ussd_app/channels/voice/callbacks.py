@@ -39,6 +39,7 @@ from typing import Any, Protocol
 import phonenumbers
 
 from ussd_app import jobs, settings
+from ussd_app.cluster import once_per_cluster
 from ussd_app.errors import ProviderError
 from ussd_app.privacy.protect import PhoneHasher, Sealer, normalise_phone
 from ussd_app.providers.africastalking import AtVoice
@@ -312,9 +313,12 @@ class Callbacks:
     def start(self, interval: float = 15.0) -> None:
         """Place due call-backs every ``interval`` seconds (retries come due this way), and
         forget finished ones after ``KEEP_SECONDS`` (stored numbers are kept no longer)."""
-        if self._purger is None:
-            self._purger = jobs.every(3600, self.purge, "callback-purge", run_at_stop=False)
-        if self.provider is not None and self._periodic is None:
+        if self._purger is None:  # one node at a time (cluster.py)
+            self._purger = jobs.every(3600, once_per_cluster(self.store, "callback-purge",
+                                                             self.purge, 3600),
+                                      "callback-purge", run_at_stop=False)
+        # background off (MIGRANTLINE_BACKGROUND): `callbacks place --forever` places them
+        if self.provider is not None and self.background and self._periodic is None:
             # a process shutting down places no call
             self._periodic = jobs.every(interval, self.place_due, "callback-worker",
                                         run_at_stop=False)

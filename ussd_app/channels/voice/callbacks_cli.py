@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from datetime import UTC, datetime
 
 import click
@@ -22,7 +20,7 @@ def _callbacks(background: bool = False):  # noqa: ANN202 - the import stays laz
 
     config = settings.load()
     data_dir = config.data_dir
-    store = open_store(data_dir)
+    store = open_store(data_dir, url=config.database_url or "")
     try:
         return make_callbacks(config, store, settings.secret_key(config, data_dir),
                               background=background)
@@ -31,11 +29,15 @@ def _callbacks(background: bool = False):  # noqa: ANN202 - the import stays laz
 
 
 @callbacks.command("place", help="Place due call-backs through MIGRANTLINE_VOICE_PROVIDER, with "
-                   "retries and backoff; --forever keeps running as a background worker.")
-@click.option("--forever", is_flag=True, help="keep placing new call-backs until stopped")
+                   "retries and backoff; --forever keeps running as a dedicated sender (any "
+                   "number of them, on any nodes: each call-back is claimed by one).")
+@click.option("--forever", is_flag=True, help="keep placing new call-backs until stopped "
+              "(SIGTERM or Ctrl-C stop it cleanly)")
 @click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.05, 600),
               help="seconds between polls (with --forever)")
 def place(forever: bool, interval: float) -> None:
+    from sms_flows.outbox_cli import stop_on_signals  # lazy: CLI start-up
+
     worker = _callbacks()
     if worker.provider is None:
         click.echo("MIGRANTLINE_VOICE_PROVIDER is none: call-backs are stored, not placed")
@@ -44,18 +46,19 @@ def place(forever: bool, interval: float) -> None:
         placed = worker.place_due()
         click.echo(f"{placed} placed" if placed else "nothing placed")
         return
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    click.echo(f"call-back worker: calling through {worker.provider.name}; Ctrl-C stops it")
-    try:
-        while not stop.is_set():
-            try:
-                worker.place_due()
-            except Exception as exc:  # the database was locked too long, say: try again
-                click.echo(f"call-back worker: {type(exc).__name__}; trying again", err=True)
-            stop.wait(interval)
-    except KeyboardInterrupt:
-        pass
+    stop = stop_on_signals()
+    click.echo(f"call-back sender: calling through {worker.provider.name} every "
+               f"{interval:g} s; SIGTERM or Ctrl-C stops it", err=True)
+    while not stop.is_set():
+        try:
+            placed = worker.place_due()
+        except Exception as exc:  # the database was unreachable, say: try again
+            click.echo(f"call-back sender: {type(exc).__name__}; trying again", err=True)
+        else:
+            if placed:
+                click.echo(f"call-back sender: {placed} placed", err=True)
+        stop.wait(interval)
+    click.echo("call-back sender: stopped", err=True)
 
 
 @callbacks.command("list", help="The newest call-backs, numbers masked.")
