@@ -25,7 +25,7 @@ from ussd_app.store.keys import m_keys_001
 from ussd_app.store.operators import m_operators_001, m_operators_002_audit_actor
 from ussd_app.store.outbox import m002_outbox
 from ussd_app.store.privacy import m_privacy_001
-from ussd_app.store.sessions import m001_sessions
+from ussd_app.store.sessions import m001_sessions, m_sessions_002_inputs
 from ussd_app.store.sms import m_sms_001
 from ussd_app.store.voice import m_voice_calls_001
 from ussd_app.store.voice_recordings import m_voice_recordings_001
@@ -46,6 +46,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_voice_calls_001", m_voice_calls_001),
     ("m_voice_recordings_001", m_voice_recordings_001),
     ("m_privacy_001", m_privacy_001),
+    ("m_sessions_002_inputs", m_sessions_002_inputs),
 )
 
 
