@@ -299,14 +299,14 @@ def test_sessions_store_no_phone_numbers(app, phone: Phone) -> None:  # type: ig
     phone.dial()
     phone.press(LANG_KEYS["en"], "1", "1")
     store = app.extensions["migrantline"].store
-    store.flush()
     digits = phone.number.lstrip("+")
     db = store.db()
     for table in ("ussd_sessions", "phones"):
-        rows = list(db[table].rows)
+        rows = list(db.query(f"select * from {table}"))  # written in their hops
         assert rows
         assert digits not in repr(rows)
-    assert digits not in store.path.read_bytes().decode("latin-1")
+    if not store.postgres:  # nor anywhere in the SQLite file
+        assert digits not in store.path.read_bytes().decode("latin-1")
 
 
 def test_hanging_up_on_the_offer_offers_it_again(phone: Phone) -> None:
