@@ -59,7 +59,7 @@ def replace_agencies(store: Handle, rows: Iterable[Mapping[str, Any]], version: 
 def agency_names(store: Handle) -> list[tuple[str, str, str]]:
     """(licence key, name, other names joined by |) of every agency, for the name index."""
     rows: list[tuple[str, str, str]] = store.db().execute(
-        "select licence_key, name, other_names from agencies order by licence_key").fetchall()
+        "select licence_key, name, other_names from agencies order by rowid").fetchall()
     return rows
 
 
@@ -76,6 +76,6 @@ def agencies_by_licence_key(store: Handle, keys: Sequence[str]) -> list[dict[str
 def agencies_by_licence_digits(store: Handle, digits: str, limit: int) -> list[dict[str, Any]]:
     """Agencies whose licence number has exactly these digits (what a keypad types)."""
     cursor = store.db().execute(
-        f"select {_AGENCY_SQL} from agencies where licence_digits = ? order by licence_key limit ?",
+        f"select {_AGENCY_SQL} from agencies where licence_digits = ? order by rowid limit ?",
         [digits, limit])
     return [dict(zip(AGENCY_COLUMNS, row, strict=True)) for row in cursor]
