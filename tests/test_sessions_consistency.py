@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from ussd_app.store import SessionRow
+from ussd_app.store import SessionRow, privacy
 
 from .conftest import DEMO_CONTENT, ROOT, Phone, make_app
 from .test_cli import BIN, env_for, free_port
@@ -243,3 +243,20 @@ def test_a_node_60_seconds_behind_changes_nothing(tmp_path: Path) -> None:
     finally:
         for app in (on_time, behind):
             app.extensions["migrantline"].store.close()
+
+
+def test_a_hop_computed_before_an_erasure_writes_nothing_back(workers: list) -> None:  # type: ignore[type-arg]
+    """Worker two erases the phone while worker one is mid-hop: that hop's write (dated
+    before the erasure) is refused by ``erased_phones``; a later session is kept."""
+    first, second = workers
+    row = first.start_session(_row("erased", start="{}"))
+    erased_at = time.time()
+    privacy.erase_phones(second, ["pk-1"], erased_at)
+    assert first.session("erased") is None
+    first.save_session(replace(row, updated_at=erased_at - 0.5, last_text="1*2", inputs=2,
+                               resumable=True))
+    first.set_phone_language("pk-1", "fr", erased_at - 0.5)
+    assert first.session("erased") is None and first.phone_language("pk-1") is None
+    later = first.start_session(_row("after", start="{}", started_at=erased_at + 1,
+                                     updated_at=erased_at + 1))
+    assert first.session("after") == later

@@ -56,8 +56,8 @@ def erase_linked(conn: Conn, phone_keys: Iterable[str],
     keys = sorted({k for k in phone_keys if k})
     count = 0
     for key in keys:
-        conn.execute("insert into erased_phones (phone_key, at) values (?, ?) on conflict "
-                     "do update set at = excluded.at", [key, at])
+        conn.execute("insert into erased_phones (phone_key, at) values (?, ?) "
+                     "on conflict(phone_key) do update set at = excluded.at", [key, at])
         count += rowcount(conn.execute("delete from ussd_sessions where phone_key = ?", [key]))
         count += rowcount(conn.execute("delete from sms_conversations where phone_key = ?",
                                     [key]))
