@@ -199,7 +199,8 @@ class Settings:
         "`migrantline retention purge` erases the personal data of complaints closed "
         "longer ago than this")
     session_flush_ms: int = setting("MIGRANTLINE_SESSION_FLUSH_MS", "100", whole(0, 86_400_000),
-        "how often USSD session progress is written to the database, in milliseconds")
+        "no longer read (kept so old .env files still load): each USSD hop writes its "
+        "session progress before it is answered")
     content_poll_seconds: float = setting(
         "MIGRANTLINE_CONTENT_POLL_SECONDS", "2", decimal(0, 86400),
         "how often the content folder is checked for changes (hot reload); 0 turns it off")

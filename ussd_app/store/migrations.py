@@ -26,7 +26,7 @@ from ussd_app.store.keys import m_keys_001
 from ussd_app.store.operators import m_operators_001, m_operators_002_audit_actor
 from ussd_app.store.outbox import m002_outbox, m_outbox_002_sent_journal
 from ussd_app.store.privacy import m_privacy_001
-from ussd_app.store.sessions import m001_sessions
+from ussd_app.store.sessions import m001_sessions, m_sessions_002_inputs
 from ussd_app.store.sms import m_sms_001
 from ussd_app.store.voice import m_voice_calls_001
 from ussd_app.store.voice_recordings import m_voice_recordings_001
@@ -50,6 +50,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_agencies_002_seq", m_agencies_002_seq),
     ("m_outbox_002_sent_journal", m_outbox_002_sent_journal),
     ("m_cluster_001_job_runs", m_cluster_001_job_runs),
+    ("m_sessions_002_inputs", m_sessions_002_inputs),
 )
 
 

@@ -1,16 +1,32 @@
-"""USSD sessions and language choices, written behind the USSD hot path.
+"""USSD sessions and language choices, written in the hop that decides them.
 
-SQLite in WAL mode is the embedded default. It takes one writer at a time,
-so the USSD hot path never writes inline: session progress and language
-choices go into a per-process buffer that a background job flushes in one
-short transaction every ``flush_ms``. A hop is recomputed from the ``text``
-the provider resends, so the buffer only has to carry what a *redial* needs
-(resume, language), and losing its last ~100 ms in a crash costs a caller at
-most the offer to resume from one screen earlier. What must never be lost (a
-complaint) is written synchronously by its own functions.
+Any hop of a session may land on any worker of any node, so nothing a later
+hop needs may stay in one process's memory:
+
+* **The start** (language, resume offer, content version) is the one input
+  not in the provider's resent ``text``. Hop 1 computes it and commits it
+  before answering with ``insert ... on conflict(id) do nothing returning``;
+  a worker whose insert loses reads the winner's row and uses *its* start, so
+  every worker replays the same start (first writer wins).
+* **Progress** (``last_text``, ``resumable``, ``ended``) is written in its hop,
+  ordered by ``inputs``, the number of inputs in the resent text: a hop
+  written late never undoes a newer one, whatever the hosts' clocks say, and
+  ``ended`` is never unset. ``updated_at`` only dates a row for purges and
+  resume windows.
+* **A language choice** is written in its hop: the next session, on any node,
+  starts in it.
+
+On PostgreSQL, progress is committed with ``synchronous_commit = off``: the
+hop does not wait for the WAL flush. What that risks: a crash of the database
+server (not of a node) loses the last few hundred milliseconds of progress, so
+a caller who redials at that moment is offered a resume from one screen
+earlier. The start, language choices and complaints are committed durably.
 
 Phone numbers are never stored here: sessions and language choices are keyed
-by a keyed hash of the number (see ``privacy.py``).
+by a keyed hash of the number (see ``privacy.py``). A phone whose data was
+erased (``erased_phones``) gets nothing written back by a hop computed
+before the erasure; the process that erased it writes nothing more of it for
+``FORGET_SECONDS``.
 """
 
 from __future__ import annotations
@@ -18,6 +34,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,7 +42,15 @@ from pathlib import Path
 from typing import Any
 
 from ussd_app import jobs
-from ussd_app.store.base import Connections, Db, rowcount, write_transaction
+from ussd_app.store.base import (
+    DB_ERRORS,
+    Connections,
+    Db,
+    PgConnection,
+    connect_postgres,
+    greatest,
+    rowcount,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +67,18 @@ def m001_sessions(db: Db) -> None:
     db.table("ussd_sessions").create_index(["phone_key", "updated_at"])
 
 
+def m_sessions_002_inputs(db: Db) -> None:
+    """How many inputs a session's stored progress holds: what orders its writes."""
+    db.table("ussd_sessions").add_column("inputs", int)
+
+
 @dataclass(frozen=True)
 class SessionRow:
     """One USSD session: how it started (JSON, written once) and its inputs so far.
 
     The state itself is not stored: it is the start replayed through
-    ``last_text``, which is how every hop computes it anyway.
+    ``last_text``, which is how every hop computes it anyway. ``inputs`` is the
+    number of inputs of the hop that wrote the row (it orders the writes).
     """
 
     id: str
@@ -59,191 +90,212 @@ class SessionRow:
     last_text: str = ""
     resumable: bool = False
     ended: bool = False
+    inputs: int = 0
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (self.id, self.phone_key, self.started_at, self.updated_at, self.version,
-                self.start, self.last_text, int(self.resumable), int(self.ended))
+                self.start, self.last_text, int(self.resumable), int(self.ended), self.inputs)
 
     @classmethod
     def from_tuple(cls, row: tuple[Any, ...]) -> SessionRow:
         (id_, phone_key, started_at, updated_at, version, start, last_text, resumable,
-         ended) = row
+         ended, inputs) = row
         return cls(id_, phone_key, started_at, updated_at, version, start, last_text or "",
-                   bool(resumable), bool(ended))
+                   bool(resumable), bool(ended), int(inputs or 0))
 
 
 _SESSION_COLUMNS = ("id", "phone_key", "started_at", "updated_at", "version", "start",
-                    "last_text", "resumable", "ended")
+                    "last_text", "resumable", "ended", "inputs")
 _COLUMNS_SQL = ", ".join(_SESSION_COLUMNS)
-# A row buffered before its phone's data was erased (by this or another process) is not
-# written: ?2 is its phone key, ?4 the time of its hop (see store/privacy.py).
-_UPSERT_SESSION = (
-    f"insert into ussd_sessions ({_COLUMNS_SQL}) "
-    f"select {', '.join(f'?{i}' for i in range(1, 10))} where not exists "
-    "(select 1 from erased_phones where phone_key = ?2 and at >= ?4) "
-    "on conflict(id) do update set updated_at = excluded.updated_at, "
-    "last_text = excluded.last_text, resumable = excluded.resumable, ended = excluded.ended "
-    # Workers flush their own buffers: an older hop flushed late never undoes a newer one.
-    "where excluded.updated_at >= ussd_sessions.updated_at")
+_VALUES_SQL = ", ".join(f"?{i}" for i in range(1, len(_SESSION_COLUMNS) + 1))
+# Nothing is written for a phone erased after the hop was computed: ?2 is its phone key,
+# ?4 the time of its hop (see store/privacy.py).
+_NOT_ERASED = "where not exists (select 1 from erased_phones where phone_key = ?2 and at >= ?4) "
+_INSERT_START = (
+    f"insert into ussd_sessions ({_COLUMNS_SQL}) select {_VALUES_SQL} {_NOT_ERASED}"
+    f"on conflict(id) do nothing returning {_COLUMNS_SQL}")
+
+
+def _upsert_progress(max_: str) -> str:
+    """Progress, ordered by the number of inputs (never by a host's clock); ``ended`` is
+    never unset; a row of another phone under the same id is left alone."""
+    return (
+        f"insert into ussd_sessions ({_COLUMNS_SQL}) select {_VALUES_SQL} {_NOT_ERASED}"
+        "on conflict(id) do update set "
+        f"updated_at = {max_}(ussd_sessions.updated_at, excluded.updated_at), "
+        "last_text = excluded.last_text, resumable = excluded.resumable, "
+        f"ended = {max_}(ussd_sessions.ended, excluded.ended), inputs = excluded.inputs "
+        "where excluded.inputs >= coalesce(ussd_sessions.inputs, 0) "
+        "and ussd_sessions.phone_key = excluded.phone_key")
+
+
 _UPSERT_PHONE = ("insert into phones (key, lang, updated_at) select ?1, ?2, ?3 where not exists "
                  "(select 1 from erased_phones where phone_key = ?1 and at >= ?3) "
                  "on conflict(key) do update set lang = excluded.lang, "
-                 "updated_at = excluded.updated_at where excluded.updated_at >= phones.updated_at")
+                 "updated_at = excluded.updated_at")
 
 
 class Sessions(Connections):
-    """The write-behind buffer of USSD sessions and language choices, and their reads."""
+    """USSD sessions and language choices: written in their hop, read by any worker."""
 
     def __init__(self, path: Path | str, flush_ms: int = 100, url: str | None = None) -> None:
         super().__init__(path, url)
-        self.flush_interval = max(flush_ms, 1) / 1000
-        self._sessions: dict[str, SessionRow] = {}
-        self._latest: dict[str, SessionRow] = {}  # phone key -> its newest buffered session
-        self._languages: dict[str, tuple[str, float]] = {}
-        # What a flush is writing stays readable until it is committed: a hop (or a redial
-        # looking for its dropped session) in between must not find it in neither place.
-        self._flushing: dict[str, tuple[str, float]] = {}  # languages being written
-        self._flushing_sessions: dict[str, SessionRow] = {}
-        self._flushing_latest: dict[str, SessionRow] = {}
+        del flush_ms  # MIGRANTLINE_SESSION_FLUSH_MS: nothing is written behind any more
         # Phones whose data this process erased, and when: the erasing hop (and the rest of
         # its session) leaves nothing behind for FORGET_SECONDS.
         self._forgotten: dict[str, float] = {}
-        self._flusher: jobs.Periodic | None = None
+        self._writers = threading.local()
+        self._checkpointer: jobs.Periodic | None = None
         self._pid = os.getpid()
 
-    # ------------------------------------------------------------ write-behind
+    def _write(self, sql: str, params: Any) -> list[Any]:
+        """One statement of a hop, committed before the hop is answered.
 
-    def _ensure_flusher(self) -> None:
-        if self._flusher is not None and self._pid == os.getpid():
-            return
+        SQLite: on a connection of its own that does not sleep on a busy database. The
+        default busy handler sleeps 1, 2, 5... ms when another worker holds the write
+        lock, which it does for tens of microseconds per hop: hops of two workers would
+        keep waking late (measured: half the throughput). This one retries after 50 us,
+        doubling to 2 ms, for at most the usual 10 s.
+        """
+        if self.postgres:
+            cursor = self.db().execute(sql, params)
+            return list(cursor.fetchall()) if cursor.description else []
+        conn: sqlite3.Connection | None = getattr(self._writers, "conn", None)
+        if conn is None or getattr(self._writers, "pid", None) != os.getpid():
+            conn = self._sqlite().conn
+            conn.execute("PRAGMA busy_timeout = 0")
+            # Its commits never fold the WAL into the database (an fsync of tens of ms
+            # inside a hop, every few hundred hops): a background job does (checkpoint).
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            self._writers.conn, self._writers.pid = conn, os.getpid()
+            self._ensure_checkpointer()
+        wait, give_up = 0.00005, time.monotonic() + 10
+        while True:
+            try:
+                # fetchall: an unfinished RETURNING statement keeps its transaction open.
+                return conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > give_up:
+                    raise
+            time.sleep(wait)
+            wait = min(wait * 2, 0.002)
+
+    def _progress_connection(self) -> PgConnection:
+        """PostgreSQL: this thread's connection for progress, ``synchronous_commit = off``
+        for its whole session (one round trip a hop instead of begin, set local, upsert,
+        commit). Not waiting for the WAL flush: a crash of the database server may lose
+        the last few hundred ms of progress (an older resume offer), never a complaint."""
+        conn: PgConnection | None = getattr(self._writers, "pg", None)
+        if conn is None or not conn.usable or getattr(self._writers, "pg_pid", None) != os.getpid():
+            assert self.url is not None
+            conn = connect_postgres(self.url)
+            conn.execute("set synchronous_commit = off")
+            self._writers.pg, self._writers.pg_pid = conn, os.getpid()
+        return conn
+
+    def _ensure_checkpointer(self) -> None:
         with self._lock:
-            if self._flusher is None or self._pid != os.getpid():
+            if self._checkpointer is None or self._pid != os.getpid():
                 self._pid = os.getpid()
-                self._flusher = jobs.every(self.flush_interval, self.flush, "session-flush",
-                                           owner=str(self.path.parent))
+                self._checkpointer = jobs.every(1.0, self.checkpoint_wal, "wal-checkpoint",
+                                                owner=str(self.path.parent))
+
+    def checkpoint_wal(self) -> None:
+        """Fold the WAL into the database without blocking writers (what a hop's own
+        commit would otherwise do now and then, fsync included)."""
+        self.db().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def flush(self) -> int:
-        """Write buffered session progress and language choices; return rows written."""
-        with self._lock:
-            sessions, self._sessions = self._sessions, {}
-            languages, self._languages = self._languages, {}
-            latest, self._latest = self._latest, {}
-            # Read until committed: a caller's language, a session or a dropped session's
-            # resume offer must not vanish between the buffer and the table.
-            self._flushing = languages
-            self._flushing_sessions, self._flushing_latest = dict(sessions), latest
-        if not sessions and not languages:
-            return 0
-        try:
-            conn = self.db().conn
-            with write_transaction(conn):  # one short transaction for the whole batch
-                conn.executemany(_UPSERT_SESSION, [s.as_tuple() for s in sessions.values()])
-                conn.executemany(_UPSERT_PHONE,
-                                 [(k, lang, at) for k, (lang, at) in languages.items()])
-        except sqlite3.Error:
-            log.exception("could not write session progress; will retry")
-            with self._lock:  # put back what is not newer in the buffer
-                for key, row in sessions.items():
-                    self._sessions.setdefault(key, row)
-                    self._latest.setdefault(row.phone_key, row)
-                for key, value in languages.items():
-                    self._languages.setdefault(key, value)
-                self._end_flush()
-            return 0
-        with self._lock:
-            self._end_flush()
-        return len(sessions) + len(languages)
-
-    def _end_flush(self) -> None:
-        self._flushing, self._flushing_sessions, self._flushing_latest = {}, {}, {}
+        """Nothing to write: every hop commits its own writes (kept for callers that
+        made sure buffered progress was in before reading the tables)."""
+        return 0
 
     def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.stop()
-        self.flush()
+        """Nothing buffered to write at exit; the checkpoint job stops."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
 
     # ------------------------------------------------------------ phones
 
     def phone_language(self, phone_key: str) -> str | None:
-        with self._lock:
-            buffered = self._languages.get(phone_key) or self._flushing.get(phone_key)
-        if buffered:
-            return buffered[0]
         row = self.db().execute("select lang from phones where key = ?", [phone_key]).fetchone()
         return str(row[0]) if row and row[0] is not None else None
 
-    def set_phone_language(self, phone_key: str, lang: str) -> None:
-        self._ensure_flusher()
-        with self._lock:
-            if self._is_forgotten(phone_key):
-                return
-            self._languages[phone_key] = (lang, time.time())
+    def set_phone_language(self, phone_key: str, lang: str, at: float | None = None) -> None:
+        """Committed in the hop that chose it: the next session, on any node, starts in it."""
+        if self.forgotten(phone_key):
+            return
+        self._write(_UPSERT_PHONE, [phone_key, lang, time.time() if at is None else at])
 
     # ------------------------------------------------------------ USSD sessions
 
     def session(self, session_id: str) -> SessionRow | None:
-        with self._lock:
-            buffered = self._sessions.get(session_id) or self._flushing_sessions.get(session_id)
-        if buffered is not None:
-            return buffered
         row = self.db().execute(f"select {_COLUMNS_SQL} from ussd_sessions where id = ?",
                                 [session_id]).fetchone()
         return SessionRow.from_tuple(tuple(row)) if row else None
 
+    def start_session(self, row: SessionRow) -> SessionRow:
+        """Commit a session's start unless another worker did first; the start to use.
+
+        The first writer wins: a worker whose insert finds the id taken reads the
+        winner's row and replays its start. A row of another phone under the same id
+        (a provider reusing ids) is not this caller's: theirs is used, not stored.
+        """
+        if self.forgotten(row.phone_key):
+            return row
+        won = self._write(_INSERT_START, row.as_tuple())
+        if won:
+            return SessionRow.from_tuple(tuple(won[0]))
+        winner = self.session(row.id)
+        if winner is None or winner.phone_key != row.phone_key:  # erased, or another phone
+            return row
+        return winner
+
     def save_session(self, row: SessionRow) -> None:
-        self._ensure_flusher()
-        with self._lock:
-            if self._is_forgotten(row.phone_key):  # the hop that erased this phone's data
-                return
-            self._sessions[row.id] = row
-            self._latest[row.phone_key] = row
+        """Write a hop's progress (after the start is in: ``start_session``)."""
+        if self.forgotten(row.phone_key):  # the hop that erased this phone's data
+            return
+        conn = self.db().conn
+        sql = _upsert_progress(greatest(conn))
+        try:
+            if isinstance(conn, PgConnection):
+                self._progress_connection().execute(sql, row.as_tuple())
+            else:
+                self._write(sql, row.as_tuple())
+        except DB_ERRORS:
+            # The screen is computed from the resent text: the hop is still answered.
+            log.exception("could not write session progress")
 
     def latest_session(self, phone_key: str, since: float, exclude: str) -> SessionRow | None:
         """The phone's most recent other session updated after ``since``."""
-        with self._lock:
-            newest = self._latest.get(phone_key) or self._flushing_latest.get(phone_key)
-        buffered = [newest] if newest and newest.id != exclude and newest.updated_at >= since \
-            else []
         row = self.db().execute(
             f"select {_COLUMNS_SQL} from ussd_sessions where phone_key = ? and updated_at >= ? "
-            "and id != ? "
-            "order by updated_at desc limit 1", [phone_key, since, exclude]).fetchone()
-        found = [SessionRow.from_tuple(tuple(row))] if row else []
-        candidates = buffered + found
-        return max(candidates, key=lambda s: s.updated_at) if candidates else None
+            "and id != ? order by updated_at desc limit 1", [phone_key, since, exclude]).fetchone()
+        return SessionRow.from_tuple(tuple(row)) if row else None
 
     def forget_phones(self, phone_keys: Iterable[str]) -> None:
-        """Drop what the write-behind buffer holds for these phones (their data is erased):
-        a flush must not write back a session or a language that was just deleted."""
+        """This process erased these phones' data: the rest of the erasing session (its
+        hops answered here) writes nothing of theirs back for FORGET_SECONDS. Hops on
+        other workers are stopped by ``erased_phones`` (see store/privacy.py)."""
         keys = set(phone_keys)
         if not keys:
             return
         with self._lock:
-            for buffer in (self._sessions, self._latest, self._flushing_sessions,
-                           self._flushing_latest):
-                for name in [k for k, row in buffer.items() if row.phone_key in keys]:
-                    del buffer[name]
             now = time.time()
             if len(self._forgotten) > 10_000:
                 self._forgotten = {k: at for k, at in self._forgotten.items()
                                    if at > now - FORGET_SECONDS}
             for key in keys:
-                self._languages.pop(key, None)
                 self._forgotten[key] = now
 
     def forgotten(self, phone_key: str) -> bool:
         """Whether this process erased the phone's data a moment ago (see forget_phones)."""
         with self._lock:
-            return self._is_forgotten(phone_key)
-
-    def _is_forgotten(self, phone_key: str) -> bool:
-        """Under ``self._lock``."""
-        at = self._forgotten.get(phone_key)
+            at = self._forgotten.get(phone_key)
         return at is not None and at > time.time() - FORGET_SECONDS
 
     def purge_sessions(self, older_than: float, drafts_older_than: float | None = None) -> int:
         """Forget sessions nobody can resume any more; drafts (sealed text) sooner."""
-        self.flush()
         count = rowcount(self.db().execute("delete from ussd_sessions where updated_at < ?",
                                            [older_than]))
         if drafts_older_than is not None:

@@ -3,9 +3,13 @@
 The provider resends every input of the session joined by ``*`` on each hop,
 so a hop's screen is a pure function of how the session started and that
 text. Only the start (language, content version, resume offer) is decided
-from the database, once; after that each hop replays inputs through the
-engine, usually just the newest one thanks to a per-process cache. Retried
-callbacks therefore get the same answer, and any worker can serve any hop.
+from the database, once, and committed before hop 1 is answered; when two
+workers (or nodes) race on hop 1 the first insert wins and both replay its
+start (``store.sessions``). After that each hop replays inputs through the
+engine, usually just the newest one thanks to a per-process cache, and writes
+its progress (ordered by its number of inputs) and any language change before
+answering. Retried callbacks therefore get the same answer, and any worker of
+any node can serve any hop.
 
 A hop reads as parse (the endpoint's ``Inbound``) -> step (the conversation
 core, which runs the actions a replayed input asks for again under the same
@@ -79,7 +83,6 @@ class UssdSessions:
         self.resume_seconds, self.draft_seconds = resume_seconds, draft_seconds
         self.conversation = Conversation(t, services, actions)
         self._cache: dict[str, _Cached] = {}
-        self._start_langs: dict[str, str] = {}
 
     @property
     def services(self) -> Mapping[str, Service]:
@@ -104,22 +107,24 @@ class UssdSessions:
         # A session's start never changes, so a row this process has seen can be reused.
         row = cached[0] if cached else self.store.session(session_id)
         if row is None or row.phone_key != caller.phone_key:
-            row = self._start(session_id, caller, now)
-            if row is None:
+            fresh = self._start(session_id, caller, now)
+            if fresh is None:
                 return None
+            # Committed before hop 1 is answered; another worker's start, if it was first.
+            row = self.store.start_session(fresh)
         tree = self.content.get(row.version)
         if tree is None:
             return None
         ctx = self._ctx(tree, session_id)
-        state, events = self._replay(ctx, row, text, cached, caller)
+        lang_before, state, events = self._replay(ctx, row, text, cached, caller)
         self._remember(session_id, row, ctx.tree.version, text, state, events)
         screen = view(ctx, state)
         resumable = is_resumable(tree, state) and not caller.withheld
         self.store.save_session(replace(
             row, updated_at=now, last_text=self._keep(text[:MAX_TEXT_KEPT], state, resumable),
-            resumable=resumable, ended=screen.end))
-        if state.lang and state.lang != self._start_lang(row) and not caller.withheld:
-            self.store.set_phone_language(caller.phone_key, state.lang)
+            resumable=resumable, ended=screen.end, inputs=len(split_inputs(text))))
+        if state.lang and state.lang != lang_before and not caller.withheld:
+            self.store.set_phone_language(caller.phone_key, state.lang, now)  # in its hop
         if events:
             # The key names the hop without the path typed (it may hold a PIN): keyed, as an
             # unkeyed hash of a short path is found by trying them all.
@@ -192,36 +197,31 @@ class UssdSessions:
         return SessionRow(id=session_id, phone_key=phone_key, started_at=now, updated_at=now,
                           version=version, start=data)
 
-    def _start_lang(self, row: SessionRow) -> str | None:
-        cached = self._start_langs.get(row.start)
-        if cached is None:
-            cached = self._start_langs[row.start] = self._start_state(row.start).lang or ""
-            if len(self._start_langs) > 1024:
-                self._start_langs.clear()
-        return cached or None
-
     def _replay(self, ctx: Context, row: SessionRow, text: str, cached: _Cached | None,
-                caller: Caller) -> tuple[State, list[Event]]:
+                caller: Caller) -> tuple[str | None, State, list[Event]]:
         """Step only the new inputs when this process saw the session's previous hop.
 
-        The events are the newest input's only: the earlier ones were applied on their
-        own hops, and a retried hop gives the same events again (applied once by key)."""
+        Returns the language before the newest input (a change is written in its hop),
+        the state and the newest input's events only: the earlier ones were applied on
+        their own hops, and a retried hop gives the same events again (applied once by
+        key)."""
         if cached and cached[0] is row and cached[1] == ctx.tree.version:
             _, _, seen, state, events = cached
             if text == seen:
-                return state, events
+                return state.lang, state, events
             if not seen or text.startswith(seen + "*"):
                 return self._last_events(ctx, state, split_inputs(
                     text[len(seen) + 1:] if seen else text), caller)
         return self._last_events(ctx, self._start_state(row.start), split_inputs(text), caller)
 
     def _last_events(self, ctx: Context, state: State, inputs: list[str],
-                     caller: Caller) -> tuple[State, list[Event]]:
-        """Replay the inputs; the events of the last one only."""
+                     caller: Caller) -> tuple[str | None, State, list[Event]]:
+        """Replay the inputs; the language before the last one, and its events only."""
         if not inputs:
-            return state, []
+            return state.lang, state, []
         before = self.conversation.replay(ctx, state, inputs[:-1], caller)
-        return self.conversation.step(ctx, before, inputs[-1], caller)
+        after, events = self.conversation.step(ctx, before, inputs[-1], caller)
+        return before.lang, after, events
 
     def _remember(self, session_id: str, row: SessionRow, version: str, text: str,
                   state: State, events: list[Event]) -> None:

@@ -1,0 +1,262 @@
+"""Sessions consistent on one worker, several workers and several nodes (issue 14).
+
+A session's start (language, resume offer, content version) is the one input
+not in the provider's resent text. It used to wait in one worker's buffer, so
+another worker that got a later hop computed a start of its own: tried with
+``serve --workers 2``, 14 of 40 fast redials got the Arabic main menu or
+another wrong screen. Now the start is committed before hop 1 is answered
+(the first insert wins, the loser replays the winner's start), progress is
+ordered by the number of inputs and a language choice is written in its hop.
+
+These drive real ``migrantline serve`` processes over HTTP at machine speed,
+then the store's own writes raced and replayed out of order.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import replace
+from itertools import count
+from pathlib import Path
+
+import pytest
+
+from ussd_app.store import SessionRow, privacy
+
+from .conftest import DEMO_CONTENT, ROOT, Phone, make_app
+from .test_cli import BIN, env_for, free_port
+from .test_ussd_http import LANG_KEYS, TREE, label, title
+
+TOKEN = "consistency-token"
+OFFER = "Continue where you stopped?"
+_numbers = count(1)
+
+
+def serve(tmp: Path, workers: int, **env: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(BIN), "serve", "--port", str(port), "--workers", str(workers)], cwd=ROOT,
+        env=env_for(tmp, MIGRANTLINE_WEBHOOK_TOKEN=TOKEN, MIGRANTLINE_PROMPTS_RENDER="off",
+                    MIGRANTLINE_CONTENT_DIR=str(DEMO_CONTENT), **env),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 30
+    while not _answers(port):
+        if proc.poll() is not None or time.time() > deadline:
+            os.killpg(proc.pid, signal.SIGTERM)
+            output = proc.communicate(timeout=30)[0].decode()
+            pytest.fail(f"server did not start: {output}")
+        time.sleep(0.2)
+    return proc, port
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.communicate(timeout=30)  # drains its output while it stops
+
+
+def _answers(port: int) -> bool:
+    """Serving: /healthz answers (its verdict is not what these tests are about)."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status in (200, 503)
+    except OSError:
+        return False
+
+
+class NetPhone:
+    """A handset whose hops go to the given ports in turn: any hop on any node."""
+
+    def __init__(self, ports: list[int], turn: int = 0) -> None:
+        self.ports, self.turn = ports, turn
+        self.number = f"+97797{next(_numbers):08d}"
+        self.session, self.inputs = "", []  # type: tuple[str, list[str]]
+        self.wrong: list[str] = []
+
+    def dial(self) -> str:
+        self.session = f"ATUid_cons_{self.number[-8:]}_{time.monotonic_ns()}"
+        self.inputs = []
+        return self.hop("")
+
+    def press(self, key: str) -> str:
+        self.inputs.append(key)
+        return self.hop("*".join(self.inputs))
+
+    def hop(self, text: str) -> str:
+        port = self.ports[self.turn % len(self.ports)]
+        self.turn += 1
+        body = urllib.parse.urlencode({"sessionId": self.session, "serviceCode": "*384*1234#",
+                                       "phoneNumber": self.number, "networkCode": "99999",
+                                       "text": text})
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+        try:
+            conn.request("POST", f"/ussd/africastalking?token={TOKEN}", body=body,
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+            response = conn.getresponse()
+            assert response.status == 200
+            return response.read().decode()
+        finally:
+            conn.close()
+
+    def expect(self, body: str, *needles: str) -> None:
+        if not all(n in body for n in needles):
+            self.wrong.append(f"{self.session} {'*'.join(self.inputs)!r}: {body[:80]!r}")
+
+
+def walk_and_redial(phone: NetPhone, rounds: int) -> int:
+    """The issue's walk: English, an article, hang up, redial at once, "2 Start again"."""
+    phone.expect(phone.dial(), "English", "العربية")
+    phone.expect(phone.press(LANG_KEYS["en"]), title("main", "en"))
+    for _ in range(rounds):
+        phone.expect(phone.press("1"), title("before_you_go", "en"))
+        phone.expect(phone.press("3"), title("bg_contract", "en"))
+        phone.expect(phone.dial(), OFFER)  # dropped at the article: offered to continue
+        phone.expect(phone.press("2"), title("main", "en"), label("before_you_go", "en"))
+    return rounds
+
+
+def test_fast_redials_on_two_workers_never_get_a_wrong_screen(tmp_path: Path) -> None:
+    """The issue's reproduction, on ``serve --workers 2`` (each hop a new connection)."""
+    proc, port = serve(tmp_path, workers=2)
+    try:
+        phones = [NetPhone([port]) for _ in range(15)]
+        redials = sum(walk_and_redial(p, rounds=3) for p in phones)
+    finally:
+        stop(proc)
+    assert redials >= 45
+    assert [w for p in phones for w in p.wrong] == []
+
+
+@pytest.mark.postgres_only
+def test_two_nodes_on_one_database_any_hop_on_any_node(tmp_path: Path, database: str) -> None:
+    """Two nodes (own data folders and ports; one PostgreSQL, one key, one content), hops
+    alternating between them at machine speed, several phones at once."""
+    nodes = [serve(tmp_path / name, workers=1, MIGRANTLINE_DATABASE_URL=database)
+             for name in ("a", "b")]
+    ports = [port for _, port in nodes]
+    try:
+        phones = [NetPhone(ports, turn=i) for i in range(8)]
+        threads = [threading.Thread(target=walk_and_redial, args=(p, 4)) for p in phones]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        # A language changed on node A is the next session's language on node B.
+        on_a, on_b = NetPhone([ports[0]]), NetPhone([ports[1]])
+        on_a.dial()
+        on_a.press(LANG_KEYS["en"])
+        key = str([o.target for o in TREE.nodes["main"].options].index("language") + 1)
+        if key not in on_a.hop("*".join(on_a.inputs)):
+            on_a.press("98")
+        assert "العربية" in on_a.press(key)
+        assert title("main", "fr") in on_a.press(LANG_KEYS["fr"])
+        on_b.number = on_a.number
+        assert title("main", "fr") in on_b.dial()
+    finally:
+        for proc, _ in nodes:
+            stop(proc)
+    assert not any(t.is_alive() for t in threads)
+    assert [w for p in phones for w in p.wrong] == []
+
+
+# ------------------------------------------------------------------ the store's writes
+
+
+def _row(session_id: str, start: str, **fields: object) -> SessionRow:
+    now = time.time()
+    return replace(SessionRow(id=session_id, phone_key="pk-1", started_at=now, updated_at=now,
+                              version="v1", start=start), **fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[list]:  # type: ignore[type-arg]
+    """Two workers' stores on one database."""
+    apps = [make_app(tmp_path), make_app(tmp_path)]
+    yield [app.extensions["migrantline"].store for app in apps]
+    for app in apps:
+        app.extensions["migrantline"].store.close()
+
+
+def test_racing_starts_one_wins_and_both_replay_it(workers: list) -> None:  # type: ignore[type-arg]
+    """Two workers insert hop 1 of the same session at once, each with its own start."""
+
+    def start(barrier: threading.Barrier, got: dict[int, SessionRow], i: int, sid: str) -> None:
+        barrier.wait()
+        got[i] = workers[i].start_session(_row(sid, start=f'{{"worker": {i}}}'))
+
+    for n in range(20):
+        barrier, got = threading.Barrier(2), {}  # type: ignore[var-annotated]
+        threads = [threading.Thread(target=start, args=(barrier, got, i, f"race-{n}"))
+                   for i in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        stored = workers[0].session(f"race-{n}")
+        assert got[0].start == got[1].start == stored.start
+        assert stored.start in ('{"worker": 0}', '{"worker": 1}')
+
+
+def test_an_old_hop_written_late_never_undoes_a_newer_one(workers: list) -> None:  # type: ignore[type-arg]
+    first, second = workers
+    row = first.start_session(_row("late", start="{}"))
+    second.save_session(replace(row, last_text="1*2*3", inputs=3, resumable=True))
+    first.save_session(replace(row, last_text="1*2", inputs=2, resumable=True))  # late
+    stored = first.session("late")
+    assert (stored.last_text, stored.inputs) == ("1*2*3", 3)
+
+
+def test_ended_is_never_unset(workers: list) -> None:  # type: ignore[type-arg]
+    first, second = workers
+    row = first.start_session(_row("ends", start="{}"))
+    second.save_session(replace(row, last_text="", inputs=4, ended=True))
+    first.save_session(replace(row, last_text="1*2*3*4", inputs=4, resumable=True))  # retry
+    assert second.session("ends").ended
+
+
+def test_a_node_60_seconds_behind_changes_nothing(tmp_path: Path) -> None:
+    """Hops alternate between a worker on time and one whose clock is 60 s behind: every
+    screen is right, every hop's progress is kept, the redial is offered the session."""
+    on_time, behind = make_app(tmp_path), make_app(tmp_path)
+    try:
+        ussd = [on_time.extensions["migrantline"].ussd, behind.extensions["migrantline"].ussd]
+        session, number = "skewed-1", "+9779700000999"
+        inputs: list[str] = []
+        screens = []
+        for i, key in enumerate(["", LANG_KEYS["en"], "1", "3"]):
+            inputs += [key] if key else []
+            answer = ussd[i % 2].answer(session, number, "*".join(inputs),
+                                        now=time.time() - 60 * (i % 2))
+            screens.append(answer.text if answer else "")
+        assert title("main", "en") in screens[1] and title("bg_contract", "en") in screens[3]
+        stored = on_time.extensions["migrantline"].store.session(session)
+        assert stored.inputs == 3 and stored.resumable and not stored.ended
+        offer = Phone(behind.test_client(), number=number).dial()
+        assert OFFER in offer
+    finally:
+        for app in (on_time, behind):
+            app.extensions["migrantline"].store.close()
+
+
+def test_a_hop_computed_before_an_erasure_writes_nothing_back(workers: list) -> None:  # type: ignore[type-arg]
+    """Worker two erases the phone while worker one is mid-hop: that hop's write (dated
+    before the erasure) is refused by ``erased_phones``; a later session is kept."""
+    first, second = workers
+    row = first.start_session(_row("erased", start="{}"))
+    erased_at = time.time()
+    privacy.erase_phones(second, ["pk-1"], erased_at)
+    assert first.session("erased") is None
+    first.save_session(replace(row, updated_at=erased_at - 0.5, last_text="1*2", inputs=2,
+                               resumable=True))
+    first.set_phone_language("pk-1", "fr", erased_at - 0.5)
+    assert first.session("erased") is None and first.phone_language("pk-1") is None
+    later = first.start_session(_row("after", start="{}", started_at=erased_at + 1,
+                                     updated_at=erased_at + 1))
+    assert first.session("after") == later
