@@ -28,7 +28,10 @@ from ussd_app.store.privacy import m_privacy_001
 from ussd_app.store.sessions import m001_sessions
 from ussd_app.store.sms import m_sms_001
 from ussd_app.store.voice import m_voice_calls_001
-from ussd_app.store.voice_recordings import m_voice_recordings_001
+from ussd_app.store.voice_recordings import (
+    m_voice_recordings_001,
+    m_voice_recordings_002_audio_key,
+)
 
 Migration = Callable[[Db], None]
 
@@ -46,6 +49,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_voice_calls_001", m_voice_calls_001),
     ("m_voice_recordings_001", m_voice_recordings_001),
     ("m_privacy_001", m_privacy_001),
+    ("m_voice_recordings_002_audio_key", m_voice_recordings_002_audio_key),
 )
 
 
