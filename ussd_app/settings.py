@@ -151,17 +151,11 @@ class Settings:
     prompts_render: bool = setting("MIGRANTLINE_PROMPTS_RENDER", "on", switch,
         "on: the service generates, in the background, the audio of prompts that have "
         "none yet (one process at a time); off: only `migrantline prompts render` does")
-    audio_store: str = setting("MIGRANTLINE_AUDIO_STORE", "local", choice("local", "s3"),
-        "local: prompt audio and recordings stay on this node (data folder, database); s3: "
-        "in MIGRANTLINE_S3_BUCKET, shared by every node (recordings sealed)")
-    s3_bucket: str | None = setting("MIGRANTLINE_S3_BUCKET", None, text,
-        "the S3 bucket of MIGRANTLINE_AUDIO_STORE=s3 (credentials: the AWS_* variables)")
-    s3_endpoint_url: str | None = setting("MIGRANTLINE_S3_ENDPOINT_URL", None, text,
-        "an S3-compatible server's URL (MinIO: http://minio:9000); unset: AWS")
-    s3_prefix: str | None = setting("MIGRANTLINE_S3_PREFIX", "migrantline/", text,
-        "the folder of the bucket MigrantLine's objects go under")
-    s3_region: str | None = setting("MIGRANTLINE_S3_REGION", None, text,
-        "the bucket's region (unset: the AWS_DEFAULT_REGION variable or boto3's default)")
+    audio_store: str = setting("MIGRANTLINE_AUDIO_STORE", "local", choice("local", "s3"), "or s3")
+    s3_bucket: str | None = setting("MIGRANTLINE_S3_BUCKET", None, text, "s3: the bucket")
+    s3_endpoint_url: str | None = setting("MIGRANTLINE_S3_ENDPOINT_URL", None, text, "s3: MinIO")
+    s3_prefix: str | None = setting("MIGRANTLINE_S3_PREFIX", "migrantline/", text, "s3: its folder")
+    s3_region: str | None = setting("MIGRANTLINE_S3_REGION", None, text, "s3: the region")
     voice_callback: str = setting(
         "MIGRANTLINE_VOICE_CALLBACK", "missed", choice("missed", "always", "off", off="off"),
         "missed: call back an inbound caller who hung up within 20 s without pressing a "
