@@ -162,7 +162,9 @@ class S3AudioStore:
 
 
 def from_config(config: settings.Config) -> AudioStore:
-    """The store the settings name: ``local`` (``<data>/audio/shared``) or ``s3``."""
+    """The store the settings name: ``s3``, or ``local``, a folder of the data dir that
+    nothing shares (``shared`` is False: the service keeps a lone node's prompts and
+    recordings where it always has, the data folder and the database)."""
     config = settings.of(config)
     if config.audio_store != "s3":
         return LocalAudioStore(config.data_dir / "audio" / "store")

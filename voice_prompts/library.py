@@ -296,11 +296,15 @@ class PromptLibrary:
         if not data or audio_type(data[:16]) is None:
             return None
         path = self.roots[name].joinpath(*rest.split("/"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+        try:  # the local read cache, written whole or not at all
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("generated audio %s not cached here: %s", subpath, exc)
+            return None
         return path
 
     def render_dynamic(self, lang: str, text: str) -> None:
