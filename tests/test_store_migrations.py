@@ -30,6 +30,7 @@ from . import databases
 
 OLD = json.loads((Path(__file__).parent / "store_schema_v1.json").read_text())
 
+
 def schema(path: Path) -> list[list[Any]]:
     conn = sqlite3.connect(path)
     try:

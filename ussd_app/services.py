@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sms_flows.service import SmsService
-from ussd_app import jobs, settings
+from ussd_app import audio_store, jobs, settings
 from ussd_app.agencies.registry import AgencyRegistry
 from ussd_app.channels.ussd.sessions import UssdSessions
 from ussd_app.channels.voice import prompts as voice_prompts
@@ -124,12 +124,15 @@ def _build_services(config: settings.Settings) -> Services:
                      rate_per_hour=config.sms_rate_per_hour, draft_seconds=draft_seconds,
                      **engine)
     _purges(store, config, sms)
-    recordings = VoiceRecordings(store, secret, config)
+    audio = audio_store.from_config(config)  # shared by every node when it is a bucket
+    recordings = VoiceRecordings(store, secret, config, audio=audio)
     recordings.start()  # retries due downloads, and those a crash left half done
+    # An erasure deletes the recordings' audio kept in the shared bucket at once.
+    complaints.after_erase = lambda: jobs.once(recordings.delete_erased, "recordings-erase")
     # Missed-call call-backs: placed in the background when a voice provider is set.
     callbacks = Callbacks(store, ussd.sealer, ussd.hasher, config, background=config.background)
     callbacks.start()
-    prompts = voice_prompts.prompt_library(config)
+    prompts = voice_prompts.prompt_library(config, audio)
     voice = VoiceCalls(store, content, ussd.hasher, ussd.sealer, prompts, t,
                        recordings=recordings, callbacks=callbacks,
                        callback_mode=config.voice_callback, background=jobs.once, **engine)

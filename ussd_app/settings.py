@@ -151,6 +151,11 @@ class Settings:
     prompts_render: bool = setting("MIGRANTLINE_PROMPTS_RENDER", "on", switch,
         "on: the service generates, in the background, the audio of prompts that have "
         "none yet (one process at a time); off: only `migrantline prompts render` does")
+    audio_store: str = setting("MIGRANTLINE_AUDIO_STORE", "local", choice("local", "s3"), "or s3")
+    s3_bucket: str | None = setting("MIGRANTLINE_S3_BUCKET", None, text, "s3: the bucket")
+    s3_endpoint_url: str | None = setting("MIGRANTLINE_S3_ENDPOINT_URL", None, text, "s3: MinIO")
+    s3_prefix: str | None = setting("MIGRANTLINE_S3_PREFIX", "migrantline/", text, "s3: its folder")
+    s3_region: str | None = setting("MIGRANTLINE_S3_REGION", None, text, "s3: the region")
     voice_callback: str = setting(
         "MIGRANTLINE_VOICE_CALLBACK", "missed", choice("missed", "always", "off", off="off"),
         "missed: call back an inbound caller who hung up within 20 s without pressing a "

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +26,8 @@ from ussd_app.engine.model import Tree
 from ussd_app.engine.screens import Translate
 from voice_prompts.manifest import Manifest, Prompt, build_manifest, text_sha256
 from voice_prompts.tts import synthesize, to_phone_wav, wav_complete, wav_format
+
+log = logging.getLogger("migrantline")
 
 AUDIO_EXTENSIONS = (".wav", ".mp3")
 MIN_AUDIO_BYTES = 512  # a header and a blink of sound is not a recording
@@ -96,7 +100,7 @@ class PromptState:
 class PromptLibrary:
     def __init__(self, recordings_dirs: Sequence[Path], cache_dir: Path, base_url: str,
                  fallback_lang: str, ui_messages: Sequence[str] = (),
-                 online: str = "auto"):
+                 online: str = "auto", shared: Any = None):
         self.recordings_dirs = [Path(d) for d in recordings_dirs]
         self.cache_dir = Path(cache_dir)
         self.base_url = base_url.rstrip("/")
@@ -104,6 +108,9 @@ class PromptLibrary:
         self.ui_messages = ui_messages
         self.online = online
         self.files = FileInfo()
+        # The audio store every node reads (``ussd_app.audio_store``), or None: what this
+        # node generates goes there too, so that any node can serve it.
+        self.shared = shared if getattr(shared, "shared", False) else None
         self._manifests: dict[str, Manifest] = {}
         # Where each prompt's audio comes from, found by a few stats per source: kept for
         # ``RESOLVED_SECONDS`` (a webhook reads out dozens of prompts; a new recording made
@@ -256,11 +263,56 @@ class PromptLibrary:
 
     # -- rendering ---------------------------------------------------------------------
 
+    def _key(self, path: Path) -> str | None:
+        for name in ("tts", "dyn"):
+            try:
+                return f"{name}/{path.relative_to(self.roots[name]).as_posix()}"
+            except ValueError:
+                continue
+        return None
+
+    def share(self, path: Path) -> None:
+        """Put a generated file in the shared store; a store down is logged, not raised
+        (this node still serves the file; others fall back to the provider's voice)."""
+        key = self._key(path)
+        if self.shared is None or key is None:
+            return
+        try:
+            self.shared.put(key, path.read_bytes())
+        except Exception as exc:
+            log.warning("generated audio %s not shared: %s", key, exc)
+
+    def pull(self, subpath: str) -> Path | None:
+        """Another node's generated file (``tts/...`` or ``dyn/...``), fetched from the
+        shared store into this node's cache; None if absent, not audio or unreachable."""
+        name, _, rest = subpath.partition("/")
+        if self.shared is None or name not in ("tts", "dyn") or not rest:
+            return None
+        try:
+            data = self.shared.get(subpath)
+        except Exception as exc:
+            log.warning("generated audio %s not fetched from the store: %s", subpath, exc)
+            return None
+        if not data or audio_type(data[:16]) is None:
+            return None
+        path = self.roots[name].joinpath(*rest.split("/"))
+        try:  # the local read cache, written whole or not at all
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("generated audio %s not cached here: %s", subpath, exc)
+            return None
+        return path
+
     def render_dynamic(self, lang: str, text: str) -> None:
         """Sync TTS of a text outside the manifest (from a background job, never a webhook)."""
         path = self.dynamic_path(lang, text)
         if self.files.get(path) is None:
             synthesize(text, lang, path, self.online)
+            self.share(path)
 
     def purge_dynamic(self, older_than: float = DYNAMIC_KEEP_SECONDS,
                       now: float | None = None) -> int:
@@ -275,7 +327,9 @@ class PromptLibrary:
                 if path.is_file() and path.stat().st_mtime < cutoff:
                     path.unlink()
                     removed += 1
-            except OSError:
+                    if self.shared is not None:
+                        self.shared.delete(f"dyn/{path.relative_to(root).as_posix()}")
+            except Exception:  # noqa: BLE001 - a file or the store: the next purge retries
                 continue
         return removed
 
@@ -283,7 +337,10 @@ class PromptLibrary:
         """Generate one prompt's audio (if not there yet); its size in bytes."""
         path = self.generated_path(prompt.lang, prompt.text)
         if self.files.get(path) is None:
-            synthesize(prompt.text, prompt.lang, path, self.online)
+            # Another node may have made it already: fetched, not generated again.
+            if self.pull(self._key(path) or "") is None or self.files.get(path) is None:
+                synthesize(prompt.text, prompt.lang, path, self.online)
+                self.share(path)
             self.forget()
         return path.stat().st_size
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ussd_app.complaints.base import ComplaintsBase
 from ussd_app.complaints.model import Caller
 from ussd_app.store import complaints as db
@@ -9,6 +11,15 @@ from ussd_app.store.privacy import checkpoint, erase_phones
 
 
 class Erasure(ComplaintsBase):
+    # Run after each erasure that erased something: deletes what lives outside the
+    # database (a recording's audio in the shared bucket), set by ``build_services``.
+    after_erase: Callable[[], object] | None = None
+
+    def _erased(self, count: int) -> int:
+        if count and self.after_erase is not None:
+            self.after_erase()
+        return count
+
     def erase_for_phone(self, caller: Caller, reason: str = "asked by the caller") -> int:
         """The caller's own request: erase the personal data of what this phone filed,
         and what it left elsewhere (sessions, conversations, calls, SMS)."""
@@ -18,7 +29,7 @@ class Erasure(ComplaintsBase):
                          self.clock())
         erase_phones(self.store, [caller.phone_key], self.clock())
         checkpoint(self.store)
-        return count
+        return self._erased(count)
 
     def erase(self, reference: str) -> bool:
         """Erase one case; the caller was found entitled by ``lookup`` (phone or PIN)."""
@@ -28,7 +39,7 @@ class Erasure(ComplaintsBase):
         erased = bool(db.erase(self.store, [int(row["id"])], "asked by the caller",
                                self.clock()))
         checkpoint(self.store)  # no old WAL frame keeps what was erased
-        return erased
+        return bool(self._erased(int(erased)))
 
     def purge(self, retention_days: float) -> int:
         """Erase personal data of complaints closed longer ago than the retention period."""
@@ -37,4 +48,4 @@ class Erasure(ComplaintsBase):
         db.purge_pin_attempts(self.store, now - 7 * 86400)
         count = db.erase(self.store, ids, "retention period over", now)
         checkpoint(self.store)
-        return count
+        return self._erased(count)

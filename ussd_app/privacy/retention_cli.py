@@ -64,6 +64,7 @@ def purge(days: float | None, dry_run: bool) -> None:
                                 default_catalogs().gettext)
         started = time.time()
         count = complaints.purge(period)
+        _delete_erased_audio(store, config)
         # What else holds personal data past its time: SMS texts, sessions, drafts.
         keep_days = config.outbox_keep_days
         sms = purge_outbox_bodies(store, keep_days)
@@ -98,3 +99,14 @@ def _audit(store: Store, started: float, count: int, when: str, period: float) -
     operators_db.audit(store, time.time(), None, "retention_purge", None,
                        f"erased the personal data of {count} complaint(s) closed before "
                        f"{when} (retention {period:g} days)", "", actor=actor)
+
+
+def _delete_erased_audio(store: Store, config: settings.Settings) -> None:
+    """Erased recordings' audio in the shared bucket goes now, not with a node's next round."""
+    from ussd_app.audio_store import from_config  # lazy: CLI start-up (boto3)
+    from ussd_app.channels.voice.recordings import VoiceRecordings  # lazy: CLI start-up
+
+    secret = settings.secret_key(config, config.data_dir)
+    deleted = VoiceRecordings(store, secret, config, audio=from_config(config)).delete_erased()
+    if deleted:
+        click.echo(f"{deleted} erased recording(s) deleted from the audio store")

@@ -29,7 +29,10 @@ from ussd_app.store.privacy import m_privacy_001
 from ussd_app.store.sessions import m001_sessions, m_sessions_002_inputs
 from ussd_app.store.sms import m_sms_001
 from ussd_app.store.voice import m_voice_calls_001
-from ussd_app.store.voice_recordings import m_voice_recordings_001
+from ussd_app.store.voice_recordings import (
+    m_voice_recordings_001,
+    m_voice_recordings_002_audio_key,
+)
 
 Migration = Callable[[Db], None]
 
@@ -51,6 +54,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_outbox_002_sent_journal", m_outbox_002_sent_journal),
     ("m_cluster_001_job_runs", m_cluster_001_job_runs),
     ("m_sessions_002_inputs", m_sessions_002_inputs),
+    ("m_voice_recordings_002_audio_key", m_voice_recordings_002_audio_key),
 )
 
 

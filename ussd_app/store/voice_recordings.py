@@ -48,6 +48,12 @@ def m_voice_recordings_001(db: Db) -> None:
     db.table("voice_recordings").create_index(["status", "next_attempt_at"])
 
 
+def m_voice_recordings_002_audio_key(db: Db) -> None:
+    """Where a recording's sealed audio lives when it is in the shared bucket
+    (``MIGRANTLINE_AUDIO_STORE=s3``): a random object key, never the reference."""
+    db.table("voice_recordings").add_column("audio_key", str)
+
+
 def insert(store: Handle, row: Mapping[str, Any]) -> bool:
     """Store an expected recording once per key; True if this call added it.
 
@@ -97,7 +103,7 @@ def finish(store: Handle, recording_id: int, token: str, fields: Mapping[str, An
     worker took the row, or the complaint was erased meanwhile, nothing changes.
     """
     allowed = {"status", "error", "next_attempt_at", "duration", "bytes", "mimetype",
-               "stored_at", "audio_sealed", "updated_at"}
+               "stored_at", "audio_sealed", "audio_key", "updated_at"}
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"not recording columns: {sorted(unknown)}")
@@ -128,12 +134,35 @@ def by_id(store: Handle, recording_id: int) -> dict[str, Any] | None:
         f"select {_LISTED_SQL} from voice_recordings where id = ?", [recording_id]))
 
 
-def sealed_audio(store: Handle, recording_id: int) -> tuple[str, bytes, str] | None:
-    """(key, sealed audio, mimetype) of a stored recording, else None."""
+def sealed_audio(store: Handle, recording_id: int) -> tuple[str, bytes | str, str] | None:
+    """(key, sealed audio or its object key in the audio store, mimetype) of a stored
+    recording, else None."""
     row = store.db().execute(
-        "select key, audio_sealed, mimetype from voice_recordings where id = ? "
-        "and status = 'stored' and audio_sealed is not null", [recording_id]).fetchone()
-    return (str(row[0]), bytes(row[1]), str(row[2] or "")) if row else None
+        "select key, audio_sealed, mimetype, audio_key from voice_recordings where id = ? "
+        "and status = 'stored' and (audio_sealed is not null or audio_key is not null)",
+        [recording_id]).fetchone()
+    if row is None:
+        return None
+    audio = bytes(row[1]) if row[1] is not None else str(row[3])
+    return str(row[0]), audio, str(row[2] or "")
+
+
+def erased_objects(store: Handle, limit: int = 100) -> list[tuple[int, str]]:
+    """(id, object key) of erased recordings whose audio is still in the audio store."""
+    return [(int(r[0]), str(r[1])) for r in store.db().execute(
+        "select id, audio_key from voice_recordings where status = 'erased' "
+        "and audio_key is not null order by id limit ?", [limit]).fetchall()]
+
+
+def object_gone(store: Handle, recording_id: int) -> None:
+    store.db().execute("update voice_recordings set audio_key = null where id = ? "
+                       "and status = 'erased'", [recording_id])
+
+
+def objects_held(store: Handle) -> int:
+    """How many recordings have their audio in the audio store (not in the database)."""
+    return int(store.db().execute("select count(*) from voice_recordings "
+                                  "where audio_key is not null").fetchone()[0])
 
 
 def counts(store: Handle) -> dict[str, int]:
@@ -143,7 +172,9 @@ def counts(store: Handle) -> dict[str, int]:
 
 def erase_for_complaint(conn: Conn, complaint_id: int, at: float) -> None:
     """The audio and its URL go; the row stays (as ``erased``) so that a provider's late
-    retry of the same callback, or a worker holding a lease, cannot bring it back."""
+    retry of the same callback, or a worker holding a lease, cannot bring it back. Audio
+    in the shared bucket: ``audio_key`` stays until ``VoiceRecordings.delete_erased``
+    has deleted the object (it retries while the bucket is down)."""
     conn.execute(
         "update voice_recordings set status = 'erased', audio_sealed = null, url_sealed = null, "
         "lease = null, error = null, erased_at = ?, updated_at = ? "

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ussd_app import settings
+from ussd_app.audio_store import AudioStore
 from ussd_app.channels.voice.ui_messages import VOICE_UI_MESSAGES
 from ussd_app.content import sync
 from ussd_app.content.registry import ContentRegistry
@@ -21,13 +22,15 @@ from voice_prompts import PromptLibrary, tts
 log = logging.getLogger("migrantline")
 
 
-def prompt_library(config: settings.Config) -> Any:
-    """The voice prompts: synced recordings first, then the local ones, then generated audio."""
+def prompt_library(config: settings.Config, shared: AudioStore | None = None) -> Any:
+    """The voice prompts: synced recordings first, then the local ones, then generated audio
+    (shared through ``shared`` when it is a bucket every node reads)."""
     config = settings.of(config)
     recordings = config.recordings_dir.resolve()
     return PromptLibrary([sync.served_content_dir(config) / "audio", recordings],
                          config.data_dir / "audio", config.base_url, "en",
-                         online=config.tts_online, ui_messages=VOICE_UI_MESSAGES)
+                         online=config.tts_online, ui_messages=VOICE_UI_MESSAGES,
+                         shared=shared)
 
 
 def render_missing(prompts: Any, content: ContentRegistry, t: Any, data_dir: Path) -> int:

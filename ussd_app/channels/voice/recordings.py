@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from ussd_app import jobs, settings
+from ussd_app.audio_store import AudioStore, AudioStoreError
 from ussd_app.complaints.service import TEXT_PURPOSE
 from ussd_app.errors import NotFound, ProviderError, TransportError
 from ussd_app.parsing import MAX_ID, bounded_int
@@ -143,8 +144,10 @@ class VoiceRecordings:
     """Expected recordings, their downloads and their encrypted audio."""
 
     def __init__(self, store: Store, secret: bytes, config: settings.Config,
-                 transport: Transport | None = None):
+                 transport: Transport | None = None, audio: AudioStore | None = None):
         self.store = store
+        # A bucket every node reads: the sealed audio goes there, the row keeps its key.
+        self.objects = audio if audio is not None and audio.shared else None
         self.transport = transport or http.default_transport()
         self.url_sealer = Sealer(secret, "voice recording url v1")
         self.audio_sealer = BytesSealer(secret, "voice recording audio v1")
@@ -198,6 +201,7 @@ class VoiceRecordings:
     def fetch_due(self, now: float | None = None) -> int:
         """Download every recording due (new, or due for a retry); return how many stored."""
         stored = 0
+        self.delete_erased()
         token = secrets.token_hex(8)
         at = time.time() if now is None else now
         while True:
@@ -208,7 +212,6 @@ class VoiceRecordings:
                 stored += self._fetch(row, token, at) == "stored"
 
     def _fetch(self, row: dict[str, Any], token: str, now: float) -> str:
-        attempts = int(row["attempts"])
         try:
             url = self.url_sealer.open(str(row["url_sealed"]))
         except Exception:
@@ -216,27 +219,44 @@ class VoiceRecordings:
         try:
             data, mimetype = self._download(str(row["provider"]), url)
         except ProviderError as exc:
-            if not exc.temporary or attempts >= self.max_attempts:
-                return self._dead(row, token, now, f"{exc} (attempt {attempts})")
-            delay = min(self.backoff * 2 ** (attempts - 1), MAX_BACKOFF)
-            delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
-            db.finish(self.store, int(row["id"]), token,
-                      {"status": "failed", "error": str(exc), "next_attempt_at": now + delay,
-                       "updated_at": time.time()})
-            log.info("recording %s: attempt %s failed (%s); retry in %.0f s", row["id"],
-                     attempts, exc, delay)
-            return "failed"
+            return self._retry(row, token, now, exc)
+        return self._store(row, token, now, data, mimetype)
+
+    def _retry(self, row: dict[str, Any], token: str, now: float, exc: ProviderError) -> str:
+        attempts = int(row["attempts"])
+        if not exc.temporary or attempts >= self.max_attempts:
+            return self._dead(row, token, now, f"{exc} (attempt {attempts})")
+        delay = min(self.backoff * 2 ** (attempts - 1), MAX_BACKOFF)
+        delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
+        db.finish(self.store, int(row["id"]), token,
+                  {"status": "failed", "error": str(exc), "next_attempt_at": now + delay,
+                   "updated_at": time.time()})
+        log.info("recording %s: attempt %s failed (%s); retry in %.0f s", row["id"],
+                 attempts, exc, delay)
+        return "failed"
+
+    def _store(self, row: dict[str, Any], token: str, now: float, data: bytes,
+               mimetype: str) -> str:
         duration = row.get("duration")
         if duration is None and mimetype == "audio/wav":
             duration = wav_seconds(data)
         done = time.time()
         sealed = self.audio_sealer.seal(data, str(row["key"]).encode())
+        where: dict[str, Any] = {"audio_sealed": sealed}
+        if self.objects is not None:  # sealed before it leaves: the bucket holds no voice
+            where = {"audio_key": f"recordings/{secrets.token_hex(16)}"}
+            try:
+                self.objects.put(where["audio_key"], sealed)
+            except AudioStoreError as exc:
+                return self._retry(row, token, now, ProviderError(f"audio store: {exc}"))
         if not db.finish(self.store, int(row["id"]), token,
                          {"status": "stored", "error": None, "duration": duration,
                           "bytes": len(data), "mimetype": mimetype, "stored_at": done,
-                          "audio_sealed": sealed, "updated_at": done},
+                          **where, "updated_at": done},
                          {"at": done, "actor": "system", "kind": "recording_stored"}):
             log.warning("recording %s: lease lost or complaint erased; not stored", row["id"])
+            if "audio_key" in where:
+                self._delete_object(where["audio_key"])
             return "lost"
         log.info("recording %s stored (%s bytes, %s)", row["id"], len(data), mimetype)
         return "stored"
@@ -347,10 +367,29 @@ class VoiceRecordings:
             raise NotStored(recording_id)
         key, sealed, mimetype = found
         try:
-            return self.audio_sealer.open(sealed, key.encode()), mimetype
-        except Exception as exc:  # a changed secret key: the audio cannot be read any more
-            log.warning("recording %s cannot be decrypted (secret key changed?)", recording_id)
+            if isinstance(sealed, str):  # the object key of audio in the shared bucket
+                sealed = self.objects.get(sealed)  # type: ignore[union-attr]
+            return self.audio_sealer.open(sealed, key.encode()), mimetype  # type: ignore[arg-type]
+        except Exception as exc:  # a changed secret key, or the bucket unreachable
+            log.warning("recording %s cannot be read (%s)", recording_id, type(exc).__name__)
             raise NotStored(recording_id) from exc
+
+    def delete_erased(self) -> int:
+        """Delete from the bucket the audio of recordings whose complaint was erased (run
+        after each erasure and with every retry round); how many objects went."""
+        found = db.erased_objects(self.store) if self.objects is not None else []
+        gone = [rid for rid, key in found if self._delete_object(key)]
+        for recording_id in gone:
+            db.object_gone(self.store, recording_id)
+        return len(gone)
+
+    def _delete_object(self, key: str) -> bool:
+        try:
+            self.objects.delete(key)  # type: ignore[union-attr]
+            return True
+        except AudioStoreError as exc:
+            log.warning("erased recording audio not deleted yet (retried): %s", exc)
+            return False
 
     def counts(self) -> dict[str, int]:
         return db.counts(self.store)
