@@ -12,15 +12,17 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from email.message import Message
 
 
 class Response:
-    """What Phone and VoiceCaller read of a Flask test response, from a real one."""
+    """What Phone and VoiceCaller read of a Flask test response, from a real one
+    (headers looked up case-insensitively: granian sends them in lower case)."""
 
-    def __init__(self, status: int, headers: dict[str, str], body: bytes):
+    def __init__(self, status: int, headers: Message, body: bytes):
         self.status_code = status
         self.headers = headers
-        self.mimetype = headers.get("Content-Type", "").split(";")[0].strip()
+        self.mimetype = str(headers.get("Content-Type", "")).split(";")[0].strip()
         self.body = body
 
     def get_data(self, as_text: bool = False) -> str | bytes:
@@ -45,8 +47,8 @@ class HttpClient:
             headers=headers or {}, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:
-                response = Response(answer.status, dict(answer.headers), answer.read())
+                response = Response(answer.status, answer.headers, answer.read())
         except urllib.error.HTTPError as error:
-            response = Response(error.code, dict(error.headers), error.read())
-        self.served_by.append(response.headers.get("X-MigrantLine-Node", "?"))
+            response = Response(error.code, error.headers, error.read())
+        self.served_by.append(str(response.headers.get("X-MigrantLine-Node", "?")))
         return response
