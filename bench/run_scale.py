@@ -43,17 +43,26 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.run_ussd import (  # noqa: E402 - the repository on the path first
-    CLOCK_TICKS, CONTENT, VENV_BIN, BenchError, Children, cpu_seconds_between, cpu_ticks,
-    free_port, log, machine, run_wrk, tail, terminate_as_interrupt, wait_ready)
+    CLOCK_TICKS,
+    CONTENT,
+    VENV_BIN,
+    BenchError,
+    Children,
+    cpu_seconds_between,
+    cpu_ticks,
+    free_port,
+    log,
+    machine,
+    run_wrk,
+    tail,
+    terminate_as_interrupt,
+    wait_ready,
+)
 
 HAPROXY_SAMPLE = REPO / "deploy" / "haproxy.cfg"
 SECRET = "bench-scale-secret-Lk2H8hWq3nB1vC5xZ9aD7fG4jK6mN0pQ"
 AUX = ("checkpointer", "background writer", "walwriter", "autovacuum", "logical replication",
        "wal writer", "stats")
-
-
-def log_exit(message: str) -> None:
-    log(message)
 
 
 @dataclass
