@@ -77,6 +77,8 @@ class Row:
     errors: int = 0
     app_cpu_s: float = 0.0
     pg_cpu_s: float | None = None
+    idle_app_cores: float = 0.0
+    idle_pg_cores: float | None = None
     failed: str = ""
 
     def per_hop_ms(self, cpu_s: float | None) -> str:
@@ -194,6 +196,7 @@ def measure(children: Children, name: str, count: int, url: str | None, seconds:
                 time.sleep(2.5)  # every node past HAProxy's first checks (rise 2)
             if warmup > 0:
                 run_wrk(children, port, warmup, connections, "warm")
+            idle(row, nodes, database if url else None)
             app_before = [cpu_ticks(p.pid) for p, _, _ in nodes]
             pg_before = postgres_cpu(database) if url else {}
             log(f"[{name}] measuring {seconds:g} s, {connections} connections")
@@ -225,23 +228,40 @@ def measure(children: Children, name: str, count: int, url: str | None, seconds:
     return row
 
 
+def idle(row: Row, nodes: list[tuple[subprocess.Popen[bytes], int, Path]],
+         database: str | None, seconds: float = 3.0) -> None:
+    """Cores the nodes (and PostgreSQL for them) keep busy with no caller at all:
+    background jobs and polls, a cost per node that a busy run spreads over its hops."""
+    app_before = [cpu_ticks(p.pid) for p, _, _ in nodes]
+    pg_before = postgres_cpu(database) if database else {}
+    time.sleep(seconds)
+    row.idle_app_cores = sum(cpu_seconds_between(b, cpu_ticks(p.pid)) for b, (p, _, _)
+                             in zip(app_before, nodes, strict=True)) / seconds
+    if database:
+        row.idle_pg_cores = sum(t - pg_before.get(pid, 0) for pid, t
+                                in postgres_cpu(database).items()) / CLOCK_TICKS / seconds
+
+
 def report(rows: list[Row], info: dict[str, object], args: argparse.Namespace) -> str:
     base = rows[0] if rows and not rows[0].failed else None
     header = ("configuration", "req/s", "x SQLite", "p50 ms", "p99 ms", "errors",
-              "app CPU ms/hop", "PG CPU ms/hop")
+              "app CPU ms/hop", "PG CPU ms/hop", "idle app cores", "idle PG cores")
     table = [header]
     for r in rows:
         if r.failed:
-            table.append((r.name, "FAILED", "", "", "", "", "", r.failed[:40]))
+            table.append((r.name, "FAILED", "", "", "", "", "", "", "", r.failed[:40]))
             continue
         table.append((r.name, f"{r.rps:.0f}", f"{r.rps / base.rps:.2f}" if base else "-",
                       f"{r.p50:.2f}", f"{r.p99:.2f}", str(r.errors),
-                      r.per_hop_ms(r.app_cpu_s), r.per_hop_ms(r.pg_cpu_s)))
+                      r.per_hop_ms(r.app_cpu_s), r.per_hop_ms(r.pg_cpu_s),
+                      f"{r.idle_app_cores:.3f}",
+                      f"{r.idle_pg_cores:.3f}" if r.idle_pg_cores is not None else "-"))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = [f"machine: {info['cpu_model']}, {info['cores']} cores; wrk {args.connections} "
              f"connections, {args.seconds:g} s after {args.warmup:g} s warm-up; "
              "nodes: `serve --workers 1`; PostgreSQL rows behind deploy/haproxy.cfg, "
-             "the SQLite row direct (no HAProxy)", ""]
+             "the SQLite row direct (no HAProxy); CPU per hop includes the idle cost "
+             "(background jobs and polls, per node), shown in the last columns", ""]
     for n, row in enumerate(table):
         lines.append("  ".join([row[0].ljust(widths[0])]
                                + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]))
