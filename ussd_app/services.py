@@ -66,10 +66,6 @@ def _open_store(config: settings.Settings) -> tuple[Store, bytes]:
         raise settings.SettingError(
             f"MIGRANTLINE_DATABASE_URL must start with postgresql:// (got {url.split(':')[0]}:"
             "...); unset it to use the SQLite file in the data folder")
-    if url and not config.secret_key:
-        raise settings.SettingError(
-            "MIGRANTLINE_SECRET_KEY is required with PostgreSQL: every node must hash and seal "
-            "with the same key (generate one with `migrantline keys generate`)")
     store = open_store(config.data_dir, config.session_flush_ms, url=url or "")
     secret = settings.secret_key(config, config.data_dir)
     if not rekey.check_fingerprint(store, secret):  # before anything starts with it
