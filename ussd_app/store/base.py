@@ -164,7 +164,7 @@ class _NulSafeStr(StrDumperUnknown):
     put one in a webhook's field (a fuzzer did); it is stored as U+FFFD instead, the same
     in what is written and what is looked up, so nothing else changes."""
 
-    def dump(self, obj: str) -> bytes:
+    def dump(self, obj: str) -> bytes | bytearray | memoryview | None:
         return super().dump(obj.replace("\x00", "\ufffd") if "\x00" in obj else obj)
 
 
