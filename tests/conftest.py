@@ -7,6 +7,7 @@ a PostgreSQL database of its own (see ``tests/databases.py``).
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests import databases
+from ussd_app import jobs
 from ussd_app.web import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +51,9 @@ def database(monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
         return
     url = databases.create()
     monkeypatch.setenv("MIGRANTLINE_DATABASE_URL", url)
+    started = time.time()
     yield url
+    jobs.stop_started_since(started)  # the test's apps' jobs: their database goes next
     databases.drop(url)
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
+import time
 import uuid
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -63,9 +65,18 @@ def create() -> str:
 
 
 def drop(url: str) -> None:
+    """Drop a test's database; one still busy after a few tries is left (a later run's
+    ``make test`` starts from a fresh template anyway, and a test must not fail here)."""
     name = url.rpartition("/")[2]
-    with _admin() as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
+    for attempt in range(5):
+        try:
+            with _admin() as admin:
+                admin.execute(f'drop database if exists "{name}" with (force)')
+            return
+        except psycopg.Error as exc:
+            if attempt == 4:
+                warnings.warn(f"test database {name} left behind: {exc}", stacklevel=2)
+            time.sleep(0.2 * (attempt + 1))
 
 
 _by_folder: dict[str, str] = {}
@@ -73,12 +84,17 @@ _by_folder: dict[str, str] = {}
 
 def for_folder(data_dir: Path) -> dict[str, str]:
     """The environment a process on ``data_dir`` needs: on PostgreSQL, the database of
-    that data folder (made on first use, the same for every process started on it, so a
-    `serve` and a `simulate` reading its outbox agree; dropped when the tests end)."""
+    that data folder, the same for every process started on it (so a `serve` and a
+    `simulate` reading its outbox agree). A folder first used inside a test gets that
+    test's database (what its app and in-process CLI runs use); one first used outside
+    a test (a module's server) gets its own, dropped when the tests end."""
     if not on_postgres():
         return {}
     key = str(Path(data_dir).resolve())
     if key not in _by_folder:
+        current = os.environ.get("MIGRANTLINE_DATABASE_URL", "")
+        if current:  # the running test's: conftest drops it
+            return {"MIGRANTLINE_DATABASE_URL": current}
         _by_folder[key] = create()
         if len(_by_folder) == 1:
             atexit.register(lambda: [drop(url) for url in _by_folder.values()])

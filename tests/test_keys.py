@@ -60,6 +60,7 @@ def test_generated_keys_are_accepted() -> None:
     settings.check_key(os.urandom(32).hex())  # 64 hex characters: also enough
 
 
+@pytest.mark.sqlite_only  # a key kept in the data folder: refused on PostgreSQL
 def test_a_key_in_the_data_folder_is_warned_about_at_every_start(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     for start in range(2):
@@ -77,6 +78,7 @@ def test_a_key_in_the_data_folder_is_warned_about_at_every_start(
     assert not [r for r in caplog.records if "secret_key" in r.getMessage()]
 
 
+@pytest.mark.sqlite_only  # a key kept in the data folder: refused on PostgreSQL
 def test_serve_warns_about_a_key_in_the_data_folder(tmp_path: Path) -> None:
     env = env_for(tmp_path)
     del env["MIGRANTLINE_SECRET_KEY"]
@@ -103,6 +105,7 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+@pytest.mark.sqlite_only  # a key kept in the data folder: refused on PostgreSQL
 def test_the_data_folder_is_owner_only(tmp_path: Path) -> None:
     data = tmp_path / "var"
     data.mkdir(mode=0o755)
@@ -132,3 +135,11 @@ def test_the_data_folder_is_owner_only(tmp_path: Path) -> None:
     assert _mode(tmp_path / "other") == 0o700
     assert _mode(tmp_path / "other" / "migrantline.db") == 0o600
     store.close()
+
+
+@pytest.mark.postgres_only
+def test_postgresql_refuses_to_start_without_a_key_of_its_own(tmp_path: Path) -> None:
+    """Every node must hash and seal alike: none may generate a key in its data folder."""
+    with pytest.raises(settings.SettingError, match="MIGRANTLINE_SECRET_KEY is required"):
+        make_app(tmp_path, MIGRANTLINE_SECRET_KEY=None)
+    assert not (tmp_path / "var" / "secret_key").exists()

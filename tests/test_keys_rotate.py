@@ -348,6 +348,7 @@ def test_a_rotation_with_the_wrong_key_changes_nothing(tmp_path: Path) -> None:
     app.extensions["migrantline"].store.close()
 
 
+@pytest.mark.sqlite_only  # a key kept in the data folder: refused on PostgreSQL
 def test_a_key_kept_in_the_data_folder_is_replaced_there(tmp_path: Path) -> None:
     app = make_app(tmp_path, MIGRANTLINE_SECRET_KEY=None)
     fill(app)

@@ -57,6 +57,7 @@ class Heartbeat:
         self.failures = 0  # consecutive
         self.stopped = False
         self.run_now: Callable[[], None] | None = None  # a periodic job's run, outside its timer
+        self.halt: Callable[[], None] | None = None  # stops a periodic job (stop_started_since)
         self.pid = os.getpid()  # a forked child has the entry, not the thread: not its job
         with _registry_lock:
             _registry.append(self)
@@ -103,6 +104,17 @@ def problems(owner: str) -> list[str]:
     return [p for p in (h.problem() for h in heartbeats(owner)) if p]
 
 
+def stop_started_since(since: float) -> None:
+    """Stop this process's periodic jobs started at or after ``since`` (each runs once
+    more, as at exit). For a process that keeps running after the apps that started
+    them are gone: the tests, whose PostgreSQL database is dropped with each test."""
+    with _registry_lock:
+        started = [h for h in _registry if h.started_at >= since and h.pid == os.getpid()]
+    for heartbeat in started:
+        if heartbeat.halt is not None:
+            heartbeat.halt()
+
+
 class Periodic:
     """Calls ``fn`` every ``interval`` seconds until stopped; survives its errors."""
 
@@ -114,6 +126,7 @@ class Periodic:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.heartbeat = Heartbeat(name, interval, self._thread, owner)
         self.heartbeat.run_now = self._call
+        self.heartbeat.halt = self.stop
         self._thread.start()
         atexit.register(self.stop)
 

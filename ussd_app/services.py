@@ -59,15 +59,6 @@ def build_services(config: settings.Config) -> Services:
         return _build_services(config)
 
 
-def require_shared_key(config: settings.Settings) -> None:
-    """On PostgreSQL every node must hash and seal with one key: a key made by each node
-    in its own data folder would split the data. Checked before any key is made."""
-    if config.database_url and not config.secret_key:
-        raise settings.SettingError(
-            "MIGRANTLINE_SECRET_KEY is required with PostgreSQL: every node must hash and seal "
-            "with the same key (generate one with `migrantline keys generate`)")
-
-
 def _open_store(config: settings.Settings) -> tuple[Store, bytes]:
     """The store and the secret key, refused when the key is not the data's."""
     url = config.database_url
@@ -75,7 +66,6 @@ def _open_store(config: settings.Settings) -> tuple[Store, bytes]:
         raise settings.SettingError(
             f"MIGRANTLINE_DATABASE_URL must start with postgresql:// (got {url.split(':')[0]}:"
             "...); unset it to use the SQLite file in the data folder")
-    require_shared_key(config)
     store = open_store(config.data_dir, config.session_flush_ms, url=url or "")
     secret = settings.secret_key(config, config.data_dir)
     if not rekey.check_fingerprint(store, secret):  # before anything starts with it

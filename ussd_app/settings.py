@@ -390,9 +390,15 @@ def secret_key(config: Config, data_dir: Path, check: bool = True) -> bytes:
     """The configured secret, or one made once and kept beside the database.
 
     ``check=False`` only for ``keys rotate``, which must still open data sealed
-    with an old weak key to re-seal it with a strong one.
+    with an old weak key to re-seal it with a strong one. On PostgreSQL none is
+    made: nodes that each made their own would hash and seal differently.
     """
-    return _keys.secret_key(of(config).secret_key, data_dir, check)
+    config = of(config)
+    if config.database_url and not config.secret_key:
+        raise SettingError(
+            "MIGRANTLINE_SECRET_KEY is required with PostgreSQL: every node must hash and seal "
+            "with the same key (make one with `migrantline keys generate`, set it on every node)")
+    return _keys.secret_key(config.secret_key, data_dir, check)
 
 
 def key_warning(config: Config, data_dir: Path) -> str | None:

@@ -23,7 +23,7 @@ from ussd_app.channels.voice.endpoints import bp as voice_bp  # /voice/twilio, /
 from ussd_app.channels.webhook_auth import WebhookAuth
 from ussd_app.dashboard.app import init_app as init_dashboard  # /operator/
 from ussd_app.health import bp as health_bp
-from ussd_app.services import Services, build_services, require_shared_key
+from ussd_app.services import Services, build_services
 from ussd_app.urls import IdConverter, Utf8Urls
 from voice_prompts.serve import bp as audio_bp  # /audio/: prompt audio for the voice line
 
@@ -35,7 +35,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     config = settings.load(overrides=test_config)  # a bad value stops here (SettingError)
     logs.configure(config.log_level)
     settings.secure_data_dir(config.data_dir)
-    require_shared_key(config)  # PostgreSQL: refused before a per-node key is made
     settings.secret_key(config, config.data_dir)  # a weak key stops here, before anything
     warning = settings.key_warning(config, config.data_dir)
     if warning:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
+from psycopg.types.string import StrDumperUnknown
 from sqlite_utils import Database
 
 from ussd_app.store.pgschema import Table
@@ -158,12 +159,22 @@ Db = Database | PgDb
 Conn = sqlite3.Connection | PgConnection
 
 
+class _NulSafeStr(StrDumperUnknown):
+    """Text as SQLite takes it: PostgreSQL refuses a NUL character in text, and anyone can
+    put one in a webhook's field (a fuzzer did); it is stored as U+FFFD instead, the same
+    in what is written and what is looked up, so nothing else changes."""
+
+    def dump(self, obj: str) -> bytes:
+        return super().dump(obj.replace("\x00", "\ufffd") if "\x00" in obj else obj)
+
+
 def connect_postgres(url: str) -> PgConnection:
     """A new autocommit connection; waits bounded, so a hop never hangs on the database."""
     raw = psycopg.connect(url, autocommit=True, connect_timeout=5,
                           application_name="migrantline",
                           options="-c lock_timeout=10000 -c statement_timeout=30000 "
                                   "-c idle_in_transaction_session_timeout=60000")
+    raw.adapters.register_dumper(str, _NulSafeStr)
     return PgConnection(raw)
 
 
