@@ -165,7 +165,8 @@ class _NulSafeStr(StrDumperUnknown):
     in what is written and what is looked up, so nothing else changes."""
 
     def dump(self, obj: str) -> bytes:
-        return super().dump(obj.replace("\x00", "\ufffd") if "\x00" in obj else obj)
+        dumped = super().dump(obj.replace("\x00", "\ufffd") if "\x00" in obj else obj)
+        return bytes(dumped or b"")  # psycopg types it loosely; text always dumps to bytes
 
 
 def connect_postgres(url: str) -> PgConnection:
