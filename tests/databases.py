@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import inspect
 import os
 import time
 import uuid
@@ -38,9 +39,20 @@ def _admin() -> psycopg.Connection:
     return psycopg.connect(ADMIN_URL, autocommit=True)
 
 
+_template: list[str] = []
+
+
 def template() -> str:
     """The migrated template, made once per schema (its name is the migrations' digest)."""
-    digest = hashlib.sha1("\n".join(n for n, _ in migrations.MIGRATIONS).encode()).hexdigest()
+    if not _template:
+        _template.append(_make_template())
+    return _template[0]
+
+
+def _make_template() -> str:
+    # Named by the migrations' names and code: one edited in a branch gets a new template.
+    digest = hashlib.sha1("\n".join(f"{n}\n{inspect.getsource(m)}"
+                                    for n, m in migrations.MIGRATIONS).encode()).hexdigest()
     name = f"mlt_template_{digest[:10]}"
     with _admin() as admin:
         admin.execute("select pg_advisory_lock(7734)")  # xdist workers make it once
@@ -60,7 +72,10 @@ def create() -> str:
     """A new database for one test; its URL."""
     name = f"mlt_test_{uuid.uuid4().hex[:16]}"
     with _admin() as admin:
-        admin.execute(f'create database "{name}" template "{template()}"')
+        # FILE_COPY (PostgreSQL 15+): 0.07 s a database here, against 0.45 s for the
+        # default WAL_LOG, which writes the whole copy to the WAL (a minute per 150 tests).
+        strategy = " strategy file_copy" if admin.info.server_version >= 150000 else ""
+        admin.execute(f'create database "{name}" template "{template()}"{strategy}')
     return url_for(name)
 
 

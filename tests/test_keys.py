@@ -140,6 +140,6 @@ def test_the_data_folder_is_owner_only(tmp_path: Path) -> None:
 @pytest.mark.postgres_only
 def test_postgresql_refuses_to_start_without_a_key_of_its_own(tmp_path: Path) -> None:
     """Every node must hash and seal alike: none may generate a key in its data folder."""
-    with pytest.raises(settings.SettingError, match="MIGRANTLINE_SECRET_KEY is required"):
+    with pytest.raises(settings.SecretKeyError, match="MIGRANTLINE_SECRET_KEY is required"):
         make_app(tmp_path, MIGRANTLINE_SECRET_KEY=None)
     assert not (tmp_path / "var" / "secret_key").exists()

@@ -369,12 +369,9 @@ def load(environ: Mapping[str, str] | None = None,
          overrides: Mapping[str, Any] | None = None) -> Settings:
     """Settings from the environment (after ``.env``), then test overrides."""
     if environ is None:
-        try:
-            from dotenv import load_dotenv  # lazy: only when reading the real environment
+        from dotenv import load_dotenv  # lazy: only when reading the real environment
 
-            load_dotenv(override=False)
-        except ImportError:  # pragma: no cover - python-dotenv is a dependency
-            pass
+        load_dotenv(override=False)
         environ = os.environ
     return from_mapping({**{s.name: environ[s.name] for s in SETTINGS if s.name in environ},
                          **(overrides or {})})
@@ -387,18 +384,10 @@ def of(config: Config) -> Settings:
 
 
 def secret_key(config: Config, data_dir: Path, check: bool = True) -> bytes:
-    """The configured secret, or one made once and kept beside the database.
-
-    ``check=False`` only for ``keys rotate``, which must still open data sealed
-    with an old weak key to re-seal it with a strong one. On PostgreSQL none is
-    made: nodes that each made their own would hash and seal differently.
-    """
+    """The configured secret, or (SQLite only) one made once and kept in the data folder;
+    ``check=False`` only for ``keys rotate`` (see ``privacy.secret_key.secret_key``)."""
     config = of(config)
-    if config.database_url and not config.secret_key:
-        raise SettingError(
-            "MIGRANTLINE_SECRET_KEY is required with PostgreSQL: every node must hash and seal "
-            "with the same key (make one with `migrantline keys generate`, set it on every node)")
-    return _keys.secret_key(config.secret_key, data_dir, check)
+    return _keys.secret_key(config.secret_key, data_dir, check, bool(config.database_url))
 
 
 def key_warning(config: Config, data_dir: Path) -> str | None:

@@ -76,12 +76,19 @@ def key_file(data_dir: Path) -> Path:
     return data_dir / "secret_key"
 
 
-def secret_key(configured: str | None, data_dir: Path, check: bool = True) -> bytes:
+def secret_key(configured: str | None, data_dir: Path, check: bool = True,
+               shared: bool = False) -> bytes:
     """The configured secret, or one made once and kept beside the database.
 
     ``check=False`` only for ``keys rotate``, which must still open data sealed
-    with an old weak key to re-seal it with a strong one.
+    with an old weak key to re-seal it with a strong one. ``shared``: the database
+    is PostgreSQL, shared by nodes that would each make their own key and so hash
+    and seal differently: none is made, the setting is required.
     """
+    if shared and not configured:
+        raise SecretKeyError(
+            "MIGRANTLINE_SECRET_KEY is required with PostgreSQL: every node must hash and seal "
+            "with the same key (make one with `migrantline keys generate`, set it on every node)")
     if configured:
         key = str(configured).strip()
         if check:

@@ -188,12 +188,19 @@ class VoiceCalls:
         try:
             tree = self.content.current
             assert tree is not None
-            caller = identify(self.hasher, req.inbound())
-            lang = self.store.phone_language(caller.phone_key) or tree.default_language
+            lang = self._language_if_known(req) or tree.default_language
             return self.speech.sorry(tree, lang, self.t(lang, m.UNAVAILABLE), channel)
         except Exception:
             log.exception("could not even say goodbye")
             return (Hangup(),)
+
+    def _language_if_known(self, req: VoiceRequest) -> str | None:
+        """The caller's language, when the database answers (it may be what broke)."""
+        try:
+            return self.store.phone_language(identify(self.hasher, req.inbound()).phone_key)
+        except Exception:  # noqa: BLE001 - the goodbye is said in the default language
+            log.warning("caller's language unknown: the database did not answer")
+            return None
 
     def _recorded(self, ctx: Context, state: State, req: VoiceRequest,
                   caller: Caller) -> tuple[State, list[Event]] | None:
