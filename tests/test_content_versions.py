@@ -20,11 +20,11 @@ import yaml
 from click.testing import CliRunner
 from flask import Flask
 
-from ussd_app import settings
 from ussd_app import store as db
 from ussd_app.agencies.check import file_version
 from ussd_app.cli import main
 from ussd_app.content import bundle
+from ussd_app.privacy.secret_key import SecretKeyError
 
 from .conftest import DEMO_CONTENT, TEST_SECRET, Phone, make_app
 from .test_agencies import AGENCY_KEY, LANG_KEYS, pin_today, read, search
@@ -245,6 +245,6 @@ def test_a_plain_folder_keeps_only_its_tree_and_old_sessions_go_on(tmp_path: Pat
 
 @pytest.mark.postgres_only
 def test_an_app_on_postgresql_needs_a_configured_secret_key(tmp_path: Path) -> None:
-    with pytest.raises(settings.SettingError, match="MIGRANTLINE_SECRET_KEY is required"):
+    with pytest.raises(SecretKeyError, match="MIGRANTLINE_SECRET_KEY is required"):
         make_app(tmp_path, MIGRANTLINE_SECRET_KEY=None)
     assert not (tmp_path / "var" / "secret_key").exists()  # no per-node key made
