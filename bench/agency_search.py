@@ -2,7 +2,7 @@
 
 Builds N fictitious agencies (50,000 by default) as a registry file, loads it
 into a fresh SQLite database through the service's own code (the file check,
-``store.replace_agencies``, the in-memory name index), then times searches as
+``store.store_agencies``, the in-memory name index), then times searches as
 a caller's hop makes them: ``AgencyRegistry.search`` and the text rendered
 for the phone, without the per-query text cache (every query is a new one).
 The baseline, measured in the same run on the same database, is the cheapest
@@ -181,7 +181,7 @@ def main() -> int:
         for _, _, expected in plan:
             key = expected or "nobench0"
             begin = time.perf_counter_ns()
-            db.agencies_by_licence_key(store, [key])
+            db.agencies_by_licence_key(store, index.version, [key])
             baseline.append((time.perf_counter_ns() - begin) / 1e6)
         store.close()
 

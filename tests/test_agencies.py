@@ -253,13 +253,13 @@ def test_demo_registry_is_plainly_fictitious_and_mixed() -> None:
     assert sum(1 for row in rows if row.status == "licensed" and not row.expired(TODAY)) >= 50
 
 
-def test_registry_is_stored_in_sqlite(app: Flask) -> None:
+def test_registry_is_stored_under_its_version(app: Flask) -> None:
     services = app.extensions["migrantline"]
-    rows = store.agencies_by_licence_key(services.store, [licence_key("np demo 0001")])
+    version = file_version((DEMO_CONTENT / "agencies.csv").read_bytes())
+    assert [v["version"] for v in store.agency_versions(services.store)] == [version]
+    rows = store.agencies_by_licence_key(services.store, version, [licence_key("np demo 0001")])
     assert [row["name"] for row in rows] == ["Sunrise Himal Manpower (sample)"]
-    assert len(store.agency_names(services.store)) == len(_demo())
-    version = store.agency_registry_version(services.store)
-    assert version == file_version((DEMO_CONTENT / "agencies.csv").read_bytes())
+    assert len(store.agency_names(services.store, version)) == len(_demo())
 
 
 GOOD_LINE = "NP-T-1,Test Agency (sample),,NP,licensed,2027-01-31,Test registry,2026-11-01"
@@ -329,7 +329,7 @@ def test_a_bad_registry_is_never_served(tmp_path: Path) -> None:
     services = refused.extensions["migrantline"]
     assert services.content.current is None
     assert "agencies.csv:2" in str(services.content.error)
-    assert store.agency_registry_version(services.store) is None
+    assert store.agency_versions(services.store) == []
     phone = Phone(refused.test_client())
     assert phone.dial().startswith("END ")
     services.store.close()
@@ -408,14 +408,15 @@ def test_concurrent_loads_of_one_registry_store_it_once(tmp_path: Path) -> None:
     data = (DEMO_CONTENT / AGENCY_FILE).read_bytes()
     rows, problems = parse_agencies(data)
     assert not problems
-    path = tmp_path / "shared.db"
-    store.Store(path).migrate()
+    store.open_store(tmp_path).close()  # migrated: each load below opens it as a node does
     errors: list[BaseException] = []
+    stored: list[bool] = []
 
     def load() -> None:
         try:
-            mine = store.Store(path)  # its own connection, as another process has
-            store.replace_agencies(mine, (a.record() for a in rows), "v1", "agencies.csv")
+            mine = store.open_store(tmp_path)  # its own connection, as another node has
+            stored.append(store.store_agencies(mine, (a.record() for a in rows), "v1",
+                                               "agencies.csv"))
         except BaseException as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
 
@@ -425,6 +426,7 @@ def test_concurrent_loads_of_one_registry_store_it_once(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    check = store.Store(path)
-    assert store.agency_registry_version(check) == "v1"
-    assert len(store.agency_names(check)) == len(rows)
+    assert sorted(stored) == [False] * 5 + [True]
+    check = store.open_store(tmp_path)
+    assert [v["version"] for v in store.agency_versions(check)] == ["v1"]
+    assert len(store.agency_names(check, "v1")) == len(rows)

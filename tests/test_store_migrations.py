@@ -23,12 +23,15 @@ from typing import Any
 import pytest
 from sqlite_utils import Database
 
-from ussd_app.store import Store, open_store
+from ussd_app.store import Store, agency_names, agency_versions, open_store
 from ussd_app.store.migrations import MIGRATIONS, migrations
 
 from . import databases
 
 OLD = json.loads((Path(__file__).parent / "store_schema_v1.json").read_text())
+# What later migrations replaced: m_agencies_003_by_version keys the registry by version.
+DROPPED = {("table", "agencies"), ("table", "agency_registry"),
+           ("index", "idx_agencies_licence_digits"), ("index", "sqlite_autoindex_agencies_1")}
 
 
 def schema(path: Path) -> list[list[Any]]:
@@ -73,7 +76,7 @@ def test_a_new_database_has_the_old_schema(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     assert NAMES[:len(OLD["migrations"])] == OLD["migrations"]  # new ones come after
     assert schema(tmp_path / "migrantline.db") == upgraded_schema(tmp_path)
-    old = {(r[0], r[1]) for r in OLD["sqlite_master"]}
+    old = {(r[0], r[1]) for r in OLD["sqlite_master"]} - DROPPED
     assert old <= {(r[0], r[1]) for r in schema(tmp_path / "migrantline.db")}
     recorded = [r[0] for r in store.db().execute(
         "select name from _sqlite_migrations order by id")]
@@ -89,6 +92,25 @@ def test_an_old_database_opens_unchanged(tmp_path: Path) -> None:
     assert health["status"] == "ok" and health["pending"] == []
     assert health["migrations"] == len(NAMES)
     assert [r["key"] for r in store.outbox()] == ["old:1"]
+    store.close()
+
+
+@pytest.mark.sqlite_only  # a data folder's file, upgraded in place
+def test_an_old_registry_is_kept_under_its_version(tmp_path: Path) -> None:
+    """The one-version agency tables of before become rows keyed by that version."""
+    old_database(tmp_path / "migrantline.db")
+    conn = sqlite3.connect(tmp_path / "migrantline.db", isolation_level=None)
+    for key, name in (("np1", "First (sample)"), ("np2", "Second (sample)")):
+        conn.execute("insert into agencies (licence_key, licence, licence_digits, name, "
+                     "country, status, source, data_date) values (?, ?, '1', ?, 'NP', "
+                     "'licensed', 'test', '2026-11-01')", [key, key.upper(), name])
+    conn.execute("insert into agency_registry (id, version, file, count, loaded_at) "
+                 "values (1, 'abc123', 'agencies.csv', 2, 1.0)")
+    conn.close()
+    store = open_store(tmp_path)
+    assert [v["version"] for v in agency_versions(store)] == ["abc123"]
+    assert [n[1] for n in agency_names(store, "abc123")] == ["First (sample)",
+                                                              "Second (sample)"]
     store.close()
 
 
@@ -131,7 +153,7 @@ def test_a_fresh_postgresql_database_gets_every_migration_once(tmp_path: Path) -
                                   "group by name").fetchall()
         assert sorted(r[0] for r in rows) == sorted(NAMES) and {r[1] for r in rows} == {1}
         tables = {t for t in store.db().table_names()}
-        assert {"complaints", "outbox", "agencies", "ussd_sessions"} <= tables
+        assert {"complaints", "outbox", "agency_rows", "ussd_sessions"} <= tables
         store.close()
     finally:
         databases.drop(url)

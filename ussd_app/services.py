@@ -81,8 +81,10 @@ def _content(config: settings.Settings, store: Store, catalogs: Catalogs
     """The tree being served (with content/agencies.csv loaded alongside), and its sync."""
     agencies = AgencyRegistry(store, catalogs.gettext, catalogs.ngettext)
     # the synced mirror (a symlink to the current version) once MIGRANTLINE_CENTRAL_URL is set
+    # versions a session started on are read from the mirror's folders (sync.archive)
     content = ContentRegistry(sync.served_content_dir(config), content_layouts(config),
-                              catalogs.gettext, load_data=agencies.load)
+                              catalogs.gettext, load_data=agencies.load,
+                              archive=sync.archive(config))
     content.load()
     content.watch(config.content_poll_seconds)
     background_sync = sync.start_background(config, on_switch=content.poll)

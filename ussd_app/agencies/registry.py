@@ -1,16 +1,22 @@
 """The agency registry being served: loaded with each content tree, searched by callers.
 
 ``AgencyRegistry.load`` stores a checked ``agencies.csv`` (``agencies.check``)
-in SQLite when its version changed; every process keeps a ``NameIndex``
-(``agencies.index``) of the stored rows and rebuilds it when another process
-loaded a new file. Called as the ``agency_search`` service, it answers with
-the text ``agencies.render`` writes.
+under its version (a hash of the file) unless a process of the cluster
+already did (``store.agencies``), and remembers which registry each content
+tree it loaded came with. A conversation searches the registry of the tree
+it is on (``for_tree``): two nodes on different content versions, or a
+session that started before a sync, each search their own rows, and no node
+replaces another's. Every process keeps a ``NameIndex`` (``agencies.index``)
+per registry version it searches. Called as the ``agency_search`` service,
+it answers with the text ``agencies.render`` writes.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -27,87 +33,142 @@ from ussd_app.engine.screens import Translate
 from ussd_app.store.base import DB_ERRORS
 
 log = logging.getLogger(__name__)
+TOUCH_SECONDS = 3600.0  # how often a process says it still searches a registry version
+KEEP_INDEXES = 4  # name indexes kept in memory (the current registry and older sessions')
+KEEP_TREES = 32  # content versions whose registry version is remembered
 
 
 class AgencyRegistry:
-    """The registry being served, and the ``agency_search`` service for ask nodes."""
+    """The registries being served, and the ``agency_search`` service for ask nodes."""
 
     def __init__(self, store: db.Store, t: Translate, nt: PluralTranslate,
                  today: Callable[[], date] = date.today):
         self.store = store
         self.t, self.nt = t, nt
         self.today = today
-        self._index: NameIndex | None = None
+        self.version: str | None = None  # the registry of the tree this process serves
+        self.stored = 0  # registry versions this process stored (others found them stored)
+        # content version -> (its registry version or None, the folder it was read from)
+        self._trees: OrderedDict[str, tuple[str | None, Path]] = OrderedDict()
+        self._indexes: OrderedDict[str, NameIndex] = OrderedDict()
+        self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
         self._texts: dict[tuple[str, str, str, date], str] = {}
 
     # -------------------------------------------------------- loading
 
-    def load(self, directory: Path) -> None:
-        """Load the tree's registry into the store; raise ``ContentError`` on any error.
+    def load(self, directory: Path, tree_version: str = "", serve: bool = True) -> None:
+        """Store the tree's registry once per cluster; raise ``ContentError`` on any error.
 
-        Called when a content tree is about to be served: a tree whose registry
-        has an error is refused whole, and the registry served so far stays.
+        Called when a content tree is about to be served (``serve``), or loaded
+        for the sessions still on it: a tree whose registry has an error is
+        refused whole, and the registry served so far stays.
         """
         path = Path(directory) / AGENCY_FILE
         data = read_file(path) if path.is_file() else None
-        version = file_version(data) if data is not None else "none"
+        version = file_version(data) if data is not None else None
         try:
-            if db.agency_registry_version(self.store) != version:
+            if version is not None and not db.has_agency_version(self.store, version):
                 # Only a file that passed this check is ever stored under its version.
-                agencies, problems = parse_agencies(data) if data is not None else ([], [])
+                agencies, problems = parse_agencies(data or b"")
                 if any(p.severity == ERROR for p in problems):
                     raise ContentError(problems)
-                db.replace_agencies(self.store, (a.record() for a in agencies), version,
-                                    AGENCY_FILE if agencies else "")
-                log.info("agency registry %s loaded: %d agencies", version, len(agencies))
-            self.index()
+                if db.store_agencies(self.store, (a.record() for a in agencies), version,
+                                     AGENCY_FILE):
+                    self.stored += 1
+                    log.info("agency registry %s stored: %d agencies", version, len(agencies))
+            if version is not None:
+                self._touched[version] = time.monotonic()
+                self.index(version)  # built now, not on a caller's hop
         except DB_ERRORS as exc:
             raise ContentError([Problem(AGENCY_FILE, 0, f"could not store the registry: {exc}",
                                         "is the database writable? try again")]) from exc
+        with self._lock:
+            if tree_version:
+                self._trees[tree_version] = (version, Path(directory))
+                self._trees.move_to_end(tree_version)
+                while len(self._trees) > KEEP_TREES:
+                    self._trees.popitem(last=False)
+            if serve:
+                self.version = version
 
-    def index(self) -> NameIndex | None:
-        """The name index of the stored registry, rebuilt when another process reloaded it."""
-        version = db.agency_registry_version(self.store)
-        index = self._index
+    def registry_of(self, tree_version: str | None) -> str | None:
+        """The registry version a content tree came with (this process's, if unknown)."""
+        found = self._trees.get(tree_version or "")
+        return found[0] if found is not None else self.version
+
+    def for_tree(self, tree_version: str) -> Callable[[str, str], str]:
+        """The ``agency_search`` service of one content version: it searches that
+        version's registry (the engine context of a conversation on it gets this)."""
+        return lambda answer, lang: self.answer(answer, lang, self.registry_of(tree_version))
+
+    def _keep_alive(self, version: str) -> None:
+        """Now and then: say this registry is still searched, and store it again if it
+        was dropped meanwhile (no process had said so for days)."""
+        if time.monotonic() - self._touched.get(version, 0.0) < TOUCH_SECONDS:
+            return
+        self._touched[version] = time.monotonic()
+        folders = [folder for v, folder in list(self._trees.values()) if v == version]
+        try:
+            if db.has_agency_version(self.store, version) or not folders:
+                db.touch_agency_version(self.store, version)
+            else:
+                self.load(folders[-1], serve=False)
+        except (ContentError, *DB_ERRORS) as exc:  # searching goes on; tried again later
+            log.warning("could not keep agency registry %s: %s", version, exc)
+
+    def index(self, version: str | None = None) -> NameIndex | None:
+        """The name index of a registry version (by default the one this process serves)."""
+        version = version or self.version
         if version is None:
             return None
-        if index is None or index.version != version:
+        self._keep_alive(version)
+        index = self._indexes.get(version)
+        if index is None:
             with self._lock:
-                index = self._index
-                if index is None or index.version != version:
+                index = self._indexes.get(version)
+                if index is None:
                     index = NameIndex(version, (
                         (key, (name, *filter(None, (other or "").split("|"))))
-                        for key, name, other in db.agency_names(self.store)))
-                    self._index = index
-                    self._texts = {}
+                        for key, name, other in db.agency_names(self.store, version)))
+                    self._indexes[version] = index
+                    # the served registry's index stays: rebuilding it would stall hops
+                    for old in [v for v in self._indexes if v not in (version, self.version)]:
+                        if len(self._indexes) <= KEEP_INDEXES:
+                            break
+                        del self._indexes[old]
         return index
 
     def health(self) -> dict[str, object]:
         """For /healthz: which registry is served, and how many agencies it holds."""
         index = self.index()
         return {"version": index.version if index else None,
-                "agencies": len(index) if index else 0}
+                "agencies": len(index) if index else 0,
+                "versions_searched": len(self._indexes)}
 
     # -------------------------------------------------------- searching
 
     def search(self, query: str, index: NameIndex | None = None) -> Found | None:
         """Agencies for a licence number or a name; None when no registry is loaded."""
-        index = index or self.index()
+        return self._search(query, index or self.index())
+
+    def _search(self, query: str, index: NameIndex | None) -> Found | None:
         if index is None or not len(index):
             return None
         key = licence_key(query)
         if len(key) < 3:
             return Found((), 0, too_short=True)
-        rows = db.agencies_by_licence_key(self.store, [key])
+        version = index.version
+        rows = db.agencies_by_licence_key(self.store, version, [key])
         if not rows and key.isdigit():  # a keypad caller typing only the number's digits
-            rows = db.agencies_by_licence_digits(self.store, key, limit=50)
+            rows = db.agencies_by_licence_digits(self.store, version, key, limit=50)
         if rows:
             agencies = [Agency.from_record(r) for r in rows]
             return Found(tuple(agencies[:MAX_SHOWN]), len(agencies))
         ranked, count = index.search(query)
         shown = [key for key, _ in ranked[:MAX_SHOWN]]
-        by_key = {r["licence_key"]: r for r in db.agencies_by_licence_key(self.store, shown)}
+        by_key = {r["licence_key"]: r
+                  for r in db.agencies_by_licence_key(self.store, version, shown)}
         agencies = [Agency.from_record(by_key[k]) for k in shown if k in by_key]
         return Found(tuple(agencies), max(count, len(agencies)),
                      also=tuple(_matched_other_name(query, a) for a in agencies))
@@ -120,17 +181,28 @@ class AgencyRegistry:
         agency = found.agencies[0]
         return agency.licence, agency.name
 
+    def lookup(self, licence: str) -> dict[str, object] | None:
+        """The stored row of one licence in the registry this process serves (dashboard)."""
+        if self.version is None:
+            return None
+        found = db.agencies_by_licence_key(self.store, self.version, [licence_key(licence)])
+        return found[0] if found else None
+
     def __call__(self, answer: str, lang: str) -> str:
-        """The ``agency_search`` service: (what the caller typed, language) -> text.
+        """The ``agency_search`` service on the registry this process serves."""
+        return self.answer(answer, lang, self.version)
+
+    def answer(self, answer: str, lang: str, version: str | None) -> str:
+        """(what the caller typed, language) -> text, searched in registry ``version``.
 
         The engine asks again for every page the caller turns, so the text is
         remembered per registry version, query, language and day.
         """
-        index = self.index()
+        index = self.index(version) if version else None
         cache_key = (index.version if index else "", answer, lang, self.today())
         text = self._texts.get(cache_key)
         if text is None:
-            text = render(self.search(answer, index), lang, self.t, cache_key[3], self.nt)
+            text = render(self._search(answer, index), lang, self.t, cache_key[3], self.nt)
             if len(self._texts) >= 1000:
                 try:
                     self._texts.pop(next(iter(self._texts)), None)
@@ -138,7 +210,6 @@ class AgencyRegistry:
                     pass
             self._texts[cache_key] = text
         return text
-
 
 
 def _matched_other_name(query: str, agency: Agency) -> str:

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -120,9 +121,22 @@ class Mirror:
                     continue
         return have
 
+    def folder_of(self, content_version: str) -> Path | None:
+        """The kept version folder whose manifest names this content version (a tree's
+        ``version``): how a node finds the tree a session started on."""
+        if not self.versions.is_dir():
+            return None
+        for folder in sorted(self.versions.iterdir(), reverse=True):
+            manifest = self.manifest(folder.name)
+            if manifest is not None and manifest.content_version == content_version:
+                return folder
+        return None
+
     def switch(self, version: str, envelope: bytes, staging: Path) -> None:
         """Make the assembled ``staging`` the served version, at once."""
         current = self.current()
+        if current:  # dated as the moment it stopped being served (``prune`` keeps it)
+            os.utime(self.versions / current)
         write_atomic(self.meta / f"{version}.json", envelope)
         final = self.versions / version
         if final.exists():  # left over from an older run; never current or previous
@@ -135,12 +149,23 @@ class Mirror:
         symlink(self.current_link, f"versions/{version}")
         fsync_dir(self.root)
 
-    def prune(self) -> None:
-        """Keep current and previous; drop other versions, unused parts, downloads."""
+    def prune(self, keep_seconds: float = 0.0) -> None:
+        """Keep current, previous, and versions served less than ``keep_seconds`` ago (a
+        session or draft may still be on them); drop other versions, unused parts,
+        downloads."""
         keep = {v for v in (self.current(), self.previous()) if v}
+        since = time.time() - keep_seconds
         if self.versions.is_dir():
             for folder in self.versions.iterdir():
-                if folder.name not in keep:
+                if folder.name in keep:
+                    continue
+                try:
+                    recent = keep_seconds > 0 and folder.stat().st_mtime >= since
+                except OSError:
+                    recent = False
+                if recent:
+                    keep.add(folder.name)
+                else:
                     shutil.rmtree(folder, ignore_errors=True)
         parts: set[str] = set()
         for version in keep:

@@ -25,6 +25,9 @@ from ussd_app.engine.screens import Layout, Translate
 
 log = logging.getLogger(__name__)
 KEEP_VERSIONS = 8
+MISSING_RETRY_SECONDS = 30.0  # a version not found on disk is looked for again after this
+LoadData = Callable[[Path, str, bool], None]  # (folder, its tree's version, served now?)
+Archive = Callable[[str], Path | None]  # content version -> the folder holding it on disk
 
 
 def fit_problems(tree: Tree, layouts: Iterable[Layout], t: Translate) -> list[Problem]:
@@ -67,12 +70,26 @@ def warm(tree: Tree, layout: Layout, t: Translate) -> None:
 
 
 class ContentRegistry:
+    """The trees this process serves: the current one, and those sessions started on.
+
+    A session keeps the content version it started on. A version this process
+    has not seen (another worker or node loaded it, or this process restarted
+    or evicted it since) is read from disk by its version id: from the synced
+    mirror's version folders (``archive``), checked as the current tree is,
+    and kept in memory. A version found nowhere is looked for again only
+    after ``MISSING_RETRY_SECONDS``; its sessions go on with the current tree,
+    whose engine takes a node it does not have back to the menu.
+    """
+
     def __init__(self, directory: Path, layouts: Iterable[Layout], t: Translate,
-                 load_data: Callable[[Path], None] | None = None):
+                 load_data: LoadData | None = None, archive: Archive | None = None):
         self.directory = directory
         # Loads data files kept beside the tree (the agency registry) before a tree is
         # swapped in; raises ContentError to refuse the tree. Runs on every load.
         self.load_data = load_data
+        self.archive = archive
+        self._missing: dict[str, float] = {}
+        self._disk_lock = threading.Lock()
         self.layouts = tuple(layouts)
         self.t = t
         self._lock = threading.Lock()
@@ -103,7 +120,7 @@ class ContentRegistry:
         try:
             tree = self.check(directory)
             if self.load_data is not None:
-                self.load_data(directory)
+                self.load_data(directory, tree.version, True)
         except ContentError as exc:
             self.error = str(exc)
             self.problems = exc.problems
@@ -113,10 +130,7 @@ class ContentRegistry:
                 self._fingerprint = ()  # if the folder is unchanged (the cause may be passing)
             return False
         with self._lock:
-            self._trees[tree.version] = tree
-            self._trees.move_to_end(tree.version)
-            while len(self._trees) > KEEP_VERSIONS:
-                self._trees.popitem(last=False)
+            self._keep(tree)
             self.current = tree
             self.loaded_at = time.time()
             self.error = None
@@ -126,20 +140,70 @@ class ContentRegistry:
             jobs.once(lambda: warm(tree, self.layouts[0], self.t), "content-warm")
         return True
 
-    def get(self, version: str | None) -> Tree | None:
-        """The tree a session started on, else the current one.
+    def _keep(self, tree: Tree) -> None:
+        """Hold a tree in memory (the caller holds ``_lock``); the oldest held goes."""
+        self._trees[tree.version] = tree
+        self._trees.move_to_end(tree.version)
+        while len(self._trees) > KEEP_VERSIONS:
+            self._trees.popitem(last=False)
 
-        A version this process has not seen yet was loaded by another worker
-        first: look at the folder now rather than serve that session a mix.
-        """
+    def get(self, version: str | None) -> Tree | None:
+        """The tree a session started on, else the current one."""
         if version:
             found = self._trees.get(version)
             if found is None and self.current is not None and version != self.current.version:
-                self.poll()
-                found = self._trees.get(version)
+                found = self._other(version)
             if found is not None:
                 return found
         return self.current
+
+    def _other(self, version: str) -> Tree | None:
+        """A version this process does not hold. Another worker may have loaded a newer
+        one first: look at the folder; else read that version from disk."""
+        missed = self._missing.get(version)
+        if missed is not None and time.monotonic() - missed < MISSING_RETRY_SECONDS:
+            return None
+        self.poll()
+        return self._trees.get(version) or self.load_version(version)
+
+    def load_version(self, version: str) -> Tree | None:
+        """Read a kept version from disk for the sessions on it, checked in full; None
+        when it is not on disk (or fails the check). One load at a time: the hops of
+        other sessions on that version wait for it rather than load it again."""
+        with self._disk_lock:
+            found = self._trees.get(version)
+            if found is not None:
+                return found
+            folder = self.archive(version) if self.archive is not None else None
+            tree = self._read_version(folder, version) if folder is not None else None
+            if tree is None:
+                if len(self._missing) >= 1000:
+                    self._missing.clear()
+                self._missing[version] = time.monotonic()
+                log.warning("content version %s is not on disk: its sessions go on with %s",
+                            version, self.current.version if self.current else "nothing")
+                return None
+            with self._lock:
+                self._keep(tree)
+            self._missing.pop(version, None)
+        log.info("content version %s loaded from %s for the sessions still on it",
+                 version, folder)
+        if self.layouts:
+            jobs.once(lambda: warm(tree, self.layouts[0], self.t), "content-warm")
+        return tree
+
+    def _read_version(self, folder: Path, version: str) -> Tree | None:
+        try:
+            tree = self.check(folder)
+            if tree.version != version:  # the folder was not what its manifest says
+                log.error("%s holds content version %s, not %s", folder, tree.version, version)
+                return None
+            if self.load_data is not None:
+                self.load_data(folder, version, False)
+        except ContentError as exc:
+            log.error("content version %s in %s cannot be served: %s", version, folder, exc)
+            return None
+        return tree
 
     def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
         """Names, sizes and modification times: cheap to read every few seconds.

@@ -105,6 +105,22 @@ def served_content_dir(config: settings.Config) -> Path:
     return config.content_dir.resolve()
 
 
+def session_seconds(config: settings.Config) -> float:
+    """How long a session, SMS conversation or draft may stay on the content version it
+    started on: a version that stopped being served is kept on disk that long."""
+    config = settings.of(config)
+    return float(max(60 * config.resume_minutes, 60 * config.draft_minutes,
+                     3600 * config.sms_conversation_hours))
+
+
+def archive(config: settings.Config) -> Callable[[str], Path | None] | None:
+    """Where a node finds a content version it does not hold in memory: the mirror's
+    kept version folders once sync is configured; a plain content folder keeps none."""
+    if not configured(config):
+        return None
+    return Mirror(data_dir(config) / "content").folder_of
+
+
 # ---------------------------------------------------------------- a sync
 
 
@@ -243,7 +259,7 @@ def _install(mirror: Mirror, central: HttpCentral | DirCentral, manifest: Manife
     mirror.switch(manifest.version, body, staging)
     state["validators"] = remembered
     state["rolled_back_from"] = None
-    mirror.prune()
+    mirror.prune(keep_seconds=session_seconds(config))
     kept = f"; version {current} kept for `migrantline content rollback`" if current else ""
     return Result("updated", f"now serving version {manifest.version} (content "
                   f"{tree.version}, {manifest.files} files){kept}",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from typing import Protocol, runtime_checkable
 
 from ussd_app.conversation.inbound import Caller
 from ussd_app.engine.answers import Action, ActionResult, Query, ascii_digits, with_answers
@@ -35,6 +36,15 @@ SPOKEN = "voice:"  # answers["voice:<field>"] = "<url> <seconds>": a spoken answ
 REFERENCE = "reference"  # the outcome field a filed complaint shows (machine.OUTCOME_FIELDS)
 DROPPED = "file_dropped"  # the action for what was said before a hang-up
 MAX_ACTIONS = 4  # actions one input may ask for (one, in every flow so far)
+MAX_BOUND = 64  # content versions whose services are kept bound
+
+
+@runtime_checkable
+class PerTree(Protocol):
+    """A service whose answers depend on the content version a conversation is on (the
+    agency search: each tree came with its own registry)."""
+
+    def for_tree(self, tree_version: str) -> Service: ...
 
 
 class Conversation:
@@ -45,10 +55,23 @@ class Conversation:
         self.t = t
         self.services = services or {}
         self.actions = actions or {}
+        self._bound: dict[str, Mapping[str, Service]] = {}
 
     def context(self, tree: Tree, layout: Layout, session: str) -> Context:
-        """The engine context of one conversation (``session``: its key for actions)."""
-        return Context(tree, layout, self.t, self.services, session=session)
+        """The engine context of one conversation (``session``: its key for actions), with
+        the services of the tree it is on."""
+        return Context(tree, layout, self.t, self.services_for(tree.version), session=session)
+
+    def services_for(self, tree_version: str) -> Mapping[str, Service]:
+        """The services as a conversation on ``tree_version`` sees them."""
+        found = self._bound.get(tree_version)
+        if found is None:
+            found = {name: s.for_tree(tree_version) if isinstance(s, PerTree) else s
+                     for name, s in self.services.items()}
+            if len(self._bound) >= MAX_BOUND:
+                self._bound.clear()
+            self._bound[tree_version] = found
+        return found
 
     def step(self, ctx: Context, state: State, raw: str,
              caller: Caller) -> tuple[State, list[Event]]:

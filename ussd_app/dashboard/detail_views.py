@@ -16,7 +16,6 @@ from babel import Locale, UnknownLocaleError
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ussd_app.agencies.agency import licence_key
 from ussd_app.complaints.service import (
     MESSAGE_TEMPLATES,
     STATUSES,
@@ -30,7 +29,6 @@ from ussd_app.dashboard.i18n import ACTOR_NAMES, STATUS_NAMES, _, current_lang, 
 from ussd_app.dashboard.queue_views import services, untouched
 from ussd_app.parsing import MAX_ID, bounded_int
 from ussd_app.privacy.protect import open_text
-from ussd_app.store import agencies_by_licence_key
 from ussd_app.store import operators as operators_db
 from ussd_app.store import queue as queue_db
 
@@ -81,8 +79,8 @@ def _page(cid: int, show_numbers: bool) -> ResponseReturnValue:
                                                                         event["actor"])
     agency = None
     if row.get("agency_licence"):
-        found = agencies_by_licence_key(services().store, [licence_key(row["agency_licence"])])
-        agency = found[0] if found else None
+        registry = services().ussd.services.get("agency_search")
+        agency = registry.lookup(row["agency_licence"]) if registry is not None else None
     lang = str(row.get("lang") or "en")
     previews = {key: services().t(lang, text).format(reference=shown["reference_shown"])
                 for key, text in MESSAGE_TEMPLATES.items()}

@@ -23,8 +23,10 @@ from ussd_app.store.agencies import (
     agencies_by_licence_digits,
     agencies_by_licence_key,
     agency_names,
-    agency_registry_version,
-    replace_agencies,
+    agency_versions,
+    has_agency_version,
+    store_agencies,
+    touch_agency_version,
 )
 from ussd_app.store.base import DB_ERRORS, write_transaction
 from ussd_app.store.core import Store, open_store
@@ -68,9 +70,9 @@ __all__ = [
     "AGENCY_COLUMNS", "DB_ERRORS", "FORGET_SECONDS", "OUTBOX_DONE", "PROBE_SECONDS",
     "PROBE_TIMEOUT", "Conversation", "OutboxItem", "SessionRow", "Store",
     "agencies_by_licence_digits", "agencies_by_licence_key", "agency_names",
-    "agency_registry_version", "callbacks", "claim_outbox", "complaints", "delivery_report",
+    "agency_versions", "callbacks", "claim_outbox", "complaints", "delivery_report",
     "enqueue", "finish_outbox", "inbound_seen", "is_opted_out", "journal_sent", "open_store",
     "operators", "outbox_counts", "privacy", "purge_sms_conversations", "queue", "record_inbound",
-    "record_sent", "recent_inbound", "replay_journal", "replace_agencies", "sms_conversation",
-    "voice", "voice_recordings", "write_transaction",
+    "has_agency_version", "record_sent", "recent_inbound", "replay_journal", "sms_conversation",
+    "store_agencies", "touch_agency_version", "voice", "voice_recordings", "write_transaction",
 ]

@@ -1,7 +1,15 @@
 """The recruitment-agency registry from content/agencies.csv (see ``agencies/registry.py``).
 
-One row per agency keyed by its normalised licence number, replaced whole in
-one transaction when a content tree with a new registry file is loaded.
+Rows are keyed by the registry's version (a hash of the file) and the agency's
+normalised licence number (``agency_rows``); ``agency_versions`` lists the
+versions stored. Why by version, rather than one table replaced whole: the
+nodes of a cluster serve different content versions for a while (a sync
+reaches each in turn, an operator rolls one back), and a session keeps the
+version it started on. Each searches the registry of its own tree, and no
+node flips the rows under another. A version is stored once per cluster, by
+the first process that loads it, under the ``agencies`` lock; a version no
+process has said it serves (``used_at``) for ``KEEP_UNUSED_SECONDS`` is
+dropped when another is stored.
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ from ussd_app.store.base import Db, Handle, is_postgres, write_transaction
 AGENCY_COLUMNS = ("licence_key", "licence", "licence_digits", "name", "other_names",
                   "country", "status", "expires", "source", "data_date")
 _AGENCY_SQL = ", ".join(AGENCY_COLUMNS)
+KEEP_UNUSED_SECONDS = 7 * 86400.0  # a version no process served for a week is dropped
+LOCK = "agencies"
 
 
 def m_agencies_001(db: Db) -> None:
@@ -44,54 +54,105 @@ def m_agencies_002_seq(db: Db) -> None:
         db.execute("update agencies set seq = rowid")
 
 
-def agency_registry_version(store: Handle) -> str | None:
-    """The version (a hash of the file) of the registry in the database, if any."""
-    row = store.db().execute("select version from agency_registry where id = 1").fetchone()
-    return str(row[0]) if row and row[0] is not None else None
+def m_agencies_003_by_version(db: Db) -> None:
+    """Rows keyed by (registry version, licence key), so that every version a node
+    serves is kept side by side; the registry stored so far is copied under its
+    version (nothing is lost), then the one-version tables go."""
+    db.table("agency_rows").create(
+        {"version": str, "seq": int, "licence_key": str, "licence": str,
+         "licence_digits": str, "name": str, "other_names": str, "country": str,
+         "status": str, "expires": str, "source": str, "data_date": str},
+        pk=("version", "licence_key"),
+        not_null={"seq", "licence", "name", "country", "status", "source", "data_date"})
+    db.table("agency_rows").create_index(["version", "licence_digits"])
+    db.table("agency_versions").create(
+        {"version": str, "file": str, "count": int, "loaded_at": float, "used_at": float},
+        pk="version")
+    old_columns = ", ".join(f"a.{c}" for c in AGENCY_COLUMNS)
+    db.execute(f"insert into agency_rows (version, seq, {_AGENCY_SQL}) "
+               f"select r.version, coalesce(a.seq, 0), {old_columns} "
+               "from agencies a, agency_registry r where r.id = 1 and r.version is not null")
+    db.execute("insert into agency_versions (version, file, count, loaded_at, used_at) "
+               "select version, file, count, loaded_at, loaded_at from agency_registry "
+               "where id = 1 and version is not null and count > 0")
+    db.execute("drop table agencies")
+    db.execute("drop table agency_registry")
 
 
-def replace_agencies(store: Handle, rows: Iterable[Mapping[str, Any]], version: str,
-                     file: str) -> int:
-    """Swap the whole registry for ``rows``; readers see the old one until it commits."""
-    records = [tuple(r[c] for c in AGENCY_COLUMNS) for r in rows]
+def has_agency_version(store: Handle, version: str) -> bool:
+    """Whether the registry ``version`` is stored (by any process of the cluster)."""
+    row = store.db().execute("select 1 from agency_versions where version = ?",
+                             [version]).fetchone()
+    return row is not None
+
+
+def agency_versions(store: Handle) -> list[dict[str, Any]]:
+    """Every registry version stored, oldest first: version, file, count, loaded_at, used_at."""
+    cursor = store.db().execute("select version, file, count, loaded_at, used_at "
+                                "from agency_versions order by loaded_at, version")
+    names = ("version", "file", "count", "loaded_at", "used_at")
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def store_agencies(store: Handle, rows: Iterable[Mapping[str, Any]], version: str,
+                   file: str, now: float | None = None) -> bool:
+    """Store the registry ``version`` unless it is stored; True when this call stored it.
+
+    One transaction under the ``agencies`` lock: processes loading the same file at
+    the same moment store it once, and a reader sees a version whole or not at all.
+    Versions unused for ``KEEP_UNUSED_SECONDS`` are dropped in the same transaction.
+    """
+    records = [(version, seq, *(r[c] for c in AGENCY_COLUMNS)) for seq, r in enumerate(rows, 1)]
+    now = time.time() if now is None else now
     conn = store.db().conn
-    with write_transaction(conn):
-        # Workers load the same file at the same time: the first one stores it.
-        row = conn.execute("select version from agency_registry where id = 1").fetchone()
-        if row and row[0] == version:
-            return len(records)
-        conn.execute("delete from agencies")
-        conn.executemany(f"insert into agencies ({_AGENCY_SQL}, seq) values "
-                         f"({', '.join('?' * len(AGENCY_COLUMNS))}, ?)",
-                         [(*record, seq) for seq, record in enumerate(records, 1)])
-        conn.execute("insert into agency_registry (id, version, file, count, loaded_at) "
-                     "values (1, ?, ?, ?, ?) on conflict(id) do update set "
-                     "version = excluded.version, file = excluded.file, "
-                     "count = excluded.count, loaded_at = excluded.loaded_at",
-                     [version, file, len(records), time.time()])
-    return len(records)
+    with write_transaction(conn, lock=LOCK):
+        if conn.execute("select 1 from agency_versions where version = ?",
+                        [version]).fetchone():
+            conn.execute("update agency_versions set used_at = ? where version = ?",
+                         [now, version])
+            return False
+        stale = [str(r[0]) for r in conn.execute(
+            "select version from agency_versions where used_at < ?",
+            [now - KEEP_UNUSED_SECONDS]).fetchall()]
+        for old in stale:
+            conn.execute("delete from agency_rows where version = ?", [old])
+            conn.execute("delete from agency_versions where version = ?", [old])
+        conn.executemany(f"insert into agency_rows (version, seq, {_AGENCY_SQL}) values "
+                         f"({', '.join('?' * (len(AGENCY_COLUMNS) + 2))})", records)
+        conn.execute("insert into agency_versions (version, file, count, loaded_at, used_at) "
+                     "values (?, ?, ?, ?, ?)", [version, file, len(records), now, now])
+    return True
 
 
-def agency_names(store: Handle) -> list[tuple[str, str, str]]:
-    """(licence key, name, other names joined by |) of every agency, for the name index."""
-    rows: list[tuple[str, str, str]] = store.db().execute(
-        "select licence_key, name, other_names from agencies order by seq").fetchall()
-    return rows
+def touch_agency_version(store: Handle, version: str, now: float | None = None) -> None:
+    """A process still serves ``version``: it is not dropped as unused."""
+    store.db().execute("update agency_versions set used_at = ? where version = ?",
+                       [time.time() if now is None else now, version])
 
 
-def agencies_by_licence_key(store: Handle, keys: Sequence[str]) -> list[dict[str, Any]]:
-    """The agencies with these normalised licence numbers (primary key look-ups)."""
+def agency_names(store: Handle, version: str) -> list[tuple[str, str, str]]:
+    """(licence key, name, other names joined by |) of a version's agencies, in file order."""
+    rows = store.db().execute(
+        "select licence_key, name, other_names from agency_rows where version = ? "
+        "order by seq", [version]).fetchall()
+    return [(str(k), str(n), str(o or "")) for k, n, o in rows]
+
+
+def agencies_by_licence_key(store: Handle, version: str,
+                            keys: Sequence[str]) -> list[dict[str, Any]]:
+    """A version's agencies with these normalised licence numbers (primary key look-ups)."""
     if not keys:
         return []
     cursor = store.db().execute(
-        f"select {_AGENCY_SQL} from agencies where licence_key in "
-        f"({', '.join('?' * len(keys))})", list(keys))
+        f"select {_AGENCY_SQL} from agency_rows where version = ? and licence_key in "
+        f"({', '.join('?' * len(keys))})", [version, *keys])
     return [dict(zip(AGENCY_COLUMNS, row, strict=True)) for row in cursor]
 
 
-def agencies_by_licence_digits(store: Handle, digits: str, limit: int) -> list[dict[str, Any]]:
-    """Agencies whose licence number has exactly these digits (what a keypad types)."""
+def agencies_by_licence_digits(store: Handle, version: str, digits: str,
+                               limit: int) -> list[dict[str, Any]]:
+    """A version's agencies whose licence number has exactly these digits (a keypad's)."""
     cursor = store.db().execute(
-        f"select {_AGENCY_SQL} from agencies where licence_digits = ? order by seq limit ?",
-        [digits, limit])
+        f"select {_AGENCY_SQL} from agency_rows where version = ? and licence_digits = ? "
+        "order by seq limit ?", [version, digits, limit])
     return [dict(zip(AGENCY_COLUMNS, row, strict=True)) for row in cursor]

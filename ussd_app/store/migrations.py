@@ -16,7 +16,11 @@ from collections.abc import Callable
 
 from sqlite_utils.migrations import Migrations
 
-from ussd_app.store.agencies import m_agencies_001, m_agencies_002_seq
+from ussd_app.store.agencies import (
+    m_agencies_001,
+    m_agencies_002_seq,
+    m_agencies_003_by_version,
+)
 from ussd_app.store.base import Db, PgDb, lock_id
 from ussd_app.store.callbacks import m_voice_callbacks_001
 from ussd_app.store.cluster import m_cluster_001_job_runs
@@ -55,6 +59,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_cluster_001_job_runs", m_cluster_001_job_runs),
     ("m_sessions_002_inputs", m_sessions_002_inputs),
     ("m_voice_recordings_002_audio_key", m_voice_recordings_002_audio_key),
+    ("m_agencies_003_by_version", m_agencies_003_by_version),
 )
 
 
