@@ -42,11 +42,25 @@ def make_app(tmp_path: Path, **overrides: object) -> Flask:
     return create_app(config)
 
 
+# Modules whose tests open no database (a survey of the PostgreSQL pass: none of their
+# tests connected). They get a URL of a database that does not exist, so one that starts
+# to use it fails loudly ("database ... does not exist") instead of being copied for
+# nothing: 1,150 of 1,850 tests, a fifth of the PostgreSQL pass.
+NO_DATABASE = {"test_paging", "test_encoding", "test_providers", "test_content_loader",
+               "test_engine", "test_slow_clients", "test_preview_and_checks",
+               "test_architecture", "test_translations", "test_docs", "test_nginx"}
+
+
 @pytest.fixture(autouse=True)
-def database(monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
+def database(monkeypatch: pytest.MonkeyPatch,
+             request: pytest.FixtureRequest) -> Iterator[str | None]:
     """The test's PostgreSQL database (its URL in MIGRANTLINE_DATABASE_URL), or None."""
     if not databases.on_postgres():
         monkeypatch.delenv("MIGRANTLINE_DATABASE_URL", raising=False)
+        yield None
+        return
+    if request.module.__name__.rpartition(".")[2] in NO_DATABASE:
+        monkeypatch.setenv("MIGRANTLINE_DATABASE_URL", databases.url_for("mlt_none"))
         yield None
         return
     url = databases.create()
