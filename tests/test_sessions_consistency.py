@@ -31,7 +31,10 @@ import pytest
 from ussd_app.store import SessionRow, privacy
 
 from .conftest import DEMO_CONTENT, ROOT, Phone, make_app
+from .http_client import HttpClient, Response
 from .test_cli import BIN, env_for, free_port
+from .test_complaints import file_report, reference_in
+from .test_outbox_once import Kannel, kannel  # noqa: F401 - the fixture
 from .test_ussd_http import LANG_KEYS, TREE, label, title
 
 TOKEN = "consistency-token"
@@ -164,6 +167,64 @@ def test_two_nodes_on_one_database_any_hop_on_any_node(tmp_path: Path, database:
             stop(proc)
     assert not any(t.is_alive() for t in threads)
     assert [w for p in phones for w in p.wrong] == []
+
+
+class Alternating(HttpClient):
+    """Each request to the next node in turn: no stickiness at all."""
+
+    def __init__(self, ports: list[int], token: str, turn: int = 0) -> None:
+        super().__init__(ports[0], token)
+        self.ports, self.turn = ports, turn
+
+    def post(self, path: str, data: dict[str, str],
+             headers: dict[str, str] | None = None) -> Response:
+        self.port = self.ports[self.turn % len(self.ports)]
+        self.turn += 1
+        return super().post(path, data, headers)
+
+
+@pytest.mark.postgres_only
+def test_filings_hopping_between_two_nodes_send_each_receipt_once(
+        tmp_path: Path, database: str, kannel: Kannel) -> None:  # noqa: F811 - the fixture
+    """Six callers file at once, each hop on the other node; both nodes run an outbox
+    worker against one SMS gateway: every receipt reaches its caller exactly once."""
+    sms = {"MIGRANTLINE_SMS_PROVIDER": "kannel", "KANNEL_SENDSMS_URL": kannel.url,
+           "KANNEL_USERNAME": "u", "KANNEL_PASSWORD": "p", "MIGRANTLINE_OUTBOX_WORKER": "on"}
+    nodes = [serve(tmp_path / name, workers=1, MIGRANTLINE_DATABASE_URL=database, **sms)
+             for name in ("a", "b")]
+    ports = [port for _, port in nodes]
+    numbers = [f"+9779811{next(_numbers):06d}" for _ in range(6)]
+    references: dict[str, str] = {}
+    errors: list[BaseException] = []
+
+    def caller(i: int, number: str) -> None:
+        try:
+            phone = Phone(Alternating(ports, TOKEN, turn=i), number)  # type: ignore[arg-type]
+            references[number] = reference_in(file_report(phone))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=caller, args=(i, n)) for i, n in enumerate(numbers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert errors == [] and len(set(references.values())) == len(numbers)
+        deadline = time.time() + 30
+        while {r.get("to") for r in list(kannel.received)} < set(numbers) \
+                and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(2)  # a second send by the other node's worker would have arrived by now
+    finally:
+        for proc, _ in nodes:
+            stop(proc)
+    sent = [(r.get("to"), r.get("text")) for r in list(kannel.received)]
+    assert {to for to, _ in sent} == set(numbers)
+    assert [m for m in sent if sent.count(m) > 1] == []  # nothing sent twice
+    for number, reference in references.items():  # each caller's receipt names their case
+        texts = [text or "" for to, text in sent if to == number]
+        assert any(f"{reference[:4]} {reference[4:]}" in t for t in texts), (number, texts)
 
 
 # ------------------------------------------------------------------ the store's writes
