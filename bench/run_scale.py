@@ -61,6 +61,7 @@ from bench.run_ussd import (  # noqa: E402 - the repository on the path first
 
 HAPROXY_SAMPLE = REPO / "deploy" / "haproxy.cfg"
 SECRET = "bench-scale-secret-Lk2H8hWq3nB1vC5xZ9aD7fG4jK6mN0pQ"
+THREADS = [1]  # `serve --threads` of every node (main sets it from --threads)
 AUX = ("checkpointer", "background writer", "walwriter", "autovacuum", "logical replication",
        "wal writer", "stats")
 
@@ -158,7 +159,8 @@ def start_nodes(children: Children, count: int, url: str | None, tmp: Path
         logfile = tmp / f"node{i + 1}.log"
         with logfile.open("wb") as out:
             proc = children.start([str(VENV_BIN / "migrantline"), "serve", "--host",
-                                   "127.0.0.1", "--port", str(port), "--workers", "1"],
+                                   "127.0.0.1", "--port", str(port), "--workers", "1",
+                                   "--threads", str(THREADS[0])],
                                   cwd=REPO, env=node_env(data, url), stdout=out,
                                   stderr=subprocess.STDOUT)
         nodes.append((proc, port, logfile))
@@ -259,7 +261,8 @@ def report(rows: list[Row], info: dict[str, object], args: argparse.Namespace) -
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = [f"machine: {info['cpu_model']}, {info['cores']} cores; wrk {args.connections} "
              f"connections, {args.seconds:g} s after {args.warmup:g} s warm-up; "
-             "nodes: `serve --workers 1`; PostgreSQL rows behind deploy/haproxy.cfg, "
+             f"nodes: `serve --workers 1 --threads {THREADS[0]}`; PostgreSQL rows behind "
+             "deploy/haproxy.cfg, "
              "the SQLite row direct (no HAProxy); CPU per hop includes the idle cost "
              "(background jobs and polls, per node), shown in the last columns", ""]
     for n, row in enumerate(table):
@@ -283,6 +286,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=16,
                         help="concurrent sessions = wrk connections = wrk threads (16)")
     parser.add_argument("--nodes", default="1,2,4", help="node counts on PostgreSQL (1,2,4)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="`serve --threads` of every node, SQLite's too (1): more than one "
+                             "lets a node answer other hops while one waits on PostgreSQL")
     parser.add_argument("--database-url", default=None,
                         help="a PostgreSQL URL whose role may CREATE DATABASE (default: "
                              "MIGRANTLINE_TEST_DATABASE_URL, else .ci/postgres's)")
@@ -298,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     os.environ["PATH"] += ":/usr/sbin"
     url = args.database_url or default_url()
+    THREADS[0] = args.threads
     info = machine()
     children = Children()
     rows: list[Row] = []
