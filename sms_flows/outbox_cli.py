@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-
 import click
 
-from ussd_app import settings
+from ussd_app import jobs, settings
 
 
 @click.group(help="The SMS outbox: every message the service sends is stored here first.")
@@ -37,7 +34,7 @@ def send(forever: bool, interval: float) -> None:
         click.echo("MIGRANTLINE_SMS_PROVIDER is outbox: messages are stored, not sent")
         return
     if forever:
-        stop = stop_on_signals()
+        stop = jobs.stop_on_signals()
         click.echo(f"outbox sender: sending through {worker.provider.name} every "
                    f"{interval:g} s when idle; SIGTERM or Ctrl-C stops it", err=True)
         worker.forever(stop, idle=interval, progress=lambda counts: click.echo(
@@ -50,14 +47,6 @@ def send(forever: bool, interval: float) -> None:
                    or "nothing to send")
     worker.close()
     store.close()
-
-
-def stop_on_signals() -> threading.Event:
-    """An event SIGTERM and SIGINT set: the batch under way finishes, then the loop ends."""
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    return stop
 
 
 @outbox.command("status", help="How many messages the outbox holds in each state.")

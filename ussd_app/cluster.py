@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from ussd_app import jobs
 from ussd_app.store import Store
 from ussd_app.store.base import DB_ERRORS, Conn, lock_id
 from ussd_app.store.cluster import start_run
@@ -104,3 +105,9 @@ def once_per_cluster(store: Store, name: str, fn: Callable[[], T],
     run.lock = lock  # type: ignore[attr-defined]  # tests and shutdown reach it here
     return run
 
+
+def every(store: Store, interval: float, name: str, fn: Callable[[], object]) -> jobs.Periodic:
+    """A periodic job (a purge) run once per cluster per ``interval``; not again at
+    exit, since it flushes no buffer."""
+    return jobs.every(interval, once_per_cluster(store, name, fn, interval), name,
+                      run_at_stop=False)

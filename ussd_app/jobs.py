@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -171,3 +172,12 @@ def once(fn: Callable[[], object], name: str) -> None:
             log.exception("background job %s failed", name)
 
     threading.Thread(target=run, name=name, daemon=True).start()
+
+
+def stop_on_signals() -> threading.Event:
+    """For a command running as a dedicated worker (``--forever``): an event SIGTERM and
+    SIGINT set, so the batch under way finishes, then its loop ends."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sms_flows.service import SmsService
-from ussd_app import audio_store, jobs, settings
+from ussd_app import audio_store, cluster, jobs, settings
 from ussd_app.agencies.registry import AgencyRegistry
 from ussd_app.channels.ussd.sessions import UssdSessions
 from ussd_app.channels.voice import prompts as voice_prompts
 from ussd_app.channels.voice.callbacks import Callbacks
 from ussd_app.channels.voice.calls import VoiceCalls
 from ussd_app.channels.voice.recordings import VoiceRecordings
-from ussd_app.cluster import once_per_cluster
 from ussd_app.complaints.actions import make_actions
 from ussd_app.complaints.service import Complaints
 from ussd_app.content import sync
@@ -96,11 +95,10 @@ def _purges(store: Store, config: settings.Settings, sms: SmsService) -> None:
     as they may be continued: nothing a caller typed lingers."""
     draft_seconds = 60 * config.draft_minutes
     keep_days = config.outbox_keep_days
-    # once per cluster on PostgreSQL (cluster.py); a purge is no buffer to flush at exit
-    jobs.every(300, once_per_cluster(store, "session-purge", lambda: purge_drafts(
-        store, draft_seconds, sms.conversation_seconds), 300), "session-purge", run_at_stop=False)
-    jobs.every(3600, once_per_cluster(store, "outbox-purge", lambda: purge_outbox_bodies(
-        store, keep_days), 3600), "outbox-purge", run_at_stop=False)
+    # once per cluster on PostgreSQL (cluster.py)
+    cluster.every(store, 300, "session-purge",
+                  lambda: purge_drafts(store, draft_seconds, sms.conversation_seconds))
+    cluster.every(store, 3600, "outbox-purge", lambda: purge_outbox_bodies(store, keep_days))
 
 
 def _build_services(config: settings.Settings) -> Services:
@@ -143,7 +141,6 @@ def _build_services(config: settings.Settings) -> Services:
 
 def _voice_jobs(config: settings.Settings, store: Store, prompts: Any,
                 render: Callable[[], int]) -> None:
-    jobs.every(3600, once_per_cluster(store, "voice-purge", lambda: voice_prompts.purge_voice(
-        store, prompts), 3600), "voice-purge", run_at_stop=False)
+    cluster.every(store, 3600, "voice-purge", lambda: voice_prompts.purge_voice(store, prompts))
     if config.prompts_render:  # one node renders (PostgreSQL); one process of a machine (file lock)
-        jobs.once(once_per_cluster(store, "prompts-render", render), "prompts-render")
+        jobs.once(cluster.once_per_cluster(store, "prompts-render", render), "prompts-render")

@@ -38,8 +38,7 @@ from typing import Any, Protocol
 
 import phonenumbers
 
-from ussd_app import jobs, settings
-from ussd_app.cluster import once_per_cluster
+from ussd_app import cluster, jobs, settings
 from ussd_app.errors import ProviderError
 from ussd_app.privacy.protect import PhoneHasher, Sealer, normalise_phone
 from ussd_app.providers.africastalking import AtVoice
@@ -314,9 +313,7 @@ class Callbacks:
         """Place due call-backs every ``interval`` seconds (retries come due this way), and
         forget finished ones after ``KEEP_SECONDS`` (stored numbers are kept no longer)."""
         if self._purger is None:  # one node at a time (cluster.py)
-            self._purger = jobs.every(3600, once_per_cluster(self.store, "callback-purge",
-                                                             self.purge, 3600),
-                                      "callback-purge", run_at_stop=False)
+            self._purger = cluster.every(self.store, 3600, "callback-purge", self.purge)
         # background off (MIGRANTLINE_BACKGROUND): `callbacks place --forever` places them
         if self.provider is not None and self.background and self._periodic is None:
             # a process shutting down places no call

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
-from ussd_app import settings
+from ussd_app import jobs, settings
 
 
 @click.group(help="Missed-call call-backs: a caller rings and hangs up, the service calls back.")
@@ -36,8 +36,6 @@ def _callbacks(background: bool = False):  # noqa: ANN202 - the import stays laz
 @click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.05, 600),
               help="seconds between polls (with --forever)")
 def place(forever: bool, interval: float) -> None:
-    from sms_flows.outbox_cli import stop_on_signals  # lazy: CLI start-up
-
     worker = _callbacks()
     if worker.provider is None:
         click.echo("MIGRANTLINE_VOICE_PROVIDER is none: call-backs are stored, not placed")
@@ -46,7 +44,7 @@ def place(forever: bool, interval: float) -> None:
         placed = worker.place_due()
         click.echo(f"{placed} placed" if placed else "nothing placed")
         return
-    stop = stop_on_signals()
+    stop = jobs.stop_on_signals()
     click.echo(f"call-back sender: calling through {worker.provider.name} every "
                f"{interval:g} s; SIGTERM or Ctrl-C stops it", err=True)
     while not stop.is_set():
