@@ -16,8 +16,11 @@ insert that waits for no row lock and that every node sees); every batch first m
 the journaled messages ``sent``, and a message with a provider id is never
 claimed again. A worker killed (or a database locked) between the provider's
 answer and the ``sent`` commit therefore sends nothing twice. The HTTP
-timeouts are derived from the lease (connect plus read under half of it), so
-a send normally returns, and is journaled, long before its lease can run out.
+timeouts are derived from the lease (connect plus read under half of it), and
+a message whose turn in its batch comes with less than half its lease left
+has the lease renewed first (``store.renew_outbox``; a message another worker
+took meanwhile is left to it), so a send returns, and is journaled, before
+its lease can run out.
 
 What is left at-least-once: a crash (or a timeout) after the provider took
 the message and before its answer reached the worker; a send outlasting its
@@ -198,6 +201,12 @@ class OutboxWorker:
                                                    "(secret key changed?)")
         if row.get("kind") != "reply" and db.is_opted_out(self.store, self.hasher.key(phone)):
             return self._finish(row, "suppressed", error="the number sent STOP")
+        # The send must end inside the lease (its timeouts are under half of it): a message
+        # that waited its turn in the batch until less is left is renewed first.
+        if time.time() > float(row["next_attempt_at"]) - self.lease / 2 and not db.renew_outbox(
+                self.store, message_id, attempts, time.time() + self.lease):
+            log.warning("outbox: message %s was taken by another worker", message_id)
+            return "taken"
         try:
             provider_id = self.provider.send(message_id, phone, body,
                                              row.get("encoding") or "")

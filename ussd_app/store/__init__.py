@@ -41,6 +41,7 @@ from ussd_app.store.outbox import (
     journal_sent,
     outbox_counts,
     record_sent,
+    renew_outbox,
     replay_journal,
 )
 from ussd_app.store.sessions import FORGET_SECONDS, SessionRow
@@ -73,6 +74,7 @@ __all__ = [
     "agency_versions", "callbacks", "claim_outbox", "complaints", "delivery_report",
     "enqueue", "finish_outbox", "inbound_seen", "is_opted_out", "journal_sent", "open_store",
     "operators", "outbox_counts", "privacy", "purge_sms_conversations", "queue", "record_inbound",
-    "has_agency_version", "record_sent", "recent_inbound", "replay_journal", "sms_conversation",
-    "store_agencies", "touch_agency_version", "voice", "voice_recordings", "write_transaction",
+    "has_agency_version", "record_sent", "recent_inbound", "renew_outbox", "replay_journal",
+    "sms_conversation", "store_agencies", "touch_agency_version", "voice", "voice_recordings",
+    "write_transaction",
 ]

@@ -109,6 +109,21 @@ def claim_outbox(store: Handle, now: float, lease: float, limit: int) -> list[di
     return dicts(cursor)
 
 
+def renew_outbox(store: Handle, message_id: int, attempts: int, until: float) -> bool:
+    """Extend a claimed message's lease to ``until``, unless another worker took it since.
+
+    A batch is claimed at once but sent a few at a time: the last of a hundred
+    messages can wait longer than the lease for its turn (a slow provider), and
+    another worker would take it and send it too. The sender renews a message
+    whose lease is running short just before sending it; False means another
+    worker holds it now (its claim added an attempt), so this one leaves it.
+    """
+    cursor = store.db().execute(
+        "update outbox set next_attempt_at = ? where id = ? and attempts = ? "
+        "and status = 'sending'", [until, message_id, attempts])
+    return bool(cursor.rowcount)
+
+
 def journal_sent(store: Handle, message_id: int, provider_id: str, now: float) -> None:
     """Write down the provider's id the moment the send returns (the database journal).
 
