@@ -147,6 +147,29 @@ def test_a_session_is_found_by_another_worker_at_once(tmp_path: Path) -> None:
     assert other.press("1") == article
 
 
+def test_a_session_left_on_the_main_menu_offers_no_resume_on_any_worker(
+        tmp_path: Path) -> None:
+    """Hops alternate between two workers. Back on the main menu after an article, the
+    progress says "nothing to resume"; the hops after it, from one such screen to another,
+    write nothing (the stored row already says it): the redial, on either worker, starts
+    at the main menu, not at the article."""
+    apps = [make_app(tmp_path), make_app(tmp_path)]
+    phones = [Phone(app.test_client()) for app in apps]
+    phones[1].number = phones[0].number
+    keys = [LANG_KEYS["en"], "1", "1", "00", "x", "x"]
+    phones[0].dial()
+    for n, key in enumerate(keys):
+        phone = phones[(n + 1) % 2]
+        phone.session, phone.inputs = phones[0].session, list(phones[0].inputs)
+        screen_text = phone.press(key)
+        phones[0].inputs = phone.inputs
+        if n == 2:
+            assert "Invalid choice" not in screen_text and title("main", "en") not in screen_text
+    assert "Invalid choice" in screen_text and title("main", "en") in screen_text
+    for phone in phones:
+        assert title("main", "en") in phone.dial()
+
+
 def test_resume_survives_a_restart(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     phone = Phone(app.test_client())

@@ -266,12 +266,17 @@ class Sessions(Connections):
             # The screen is computed from the resent text: the hop is still answered.
             log.exception("could not write session progress")
 
-    def latest_session(self, phone_key: str, since: float, exclude: str) -> SessionRow | None:
-        """The phone's most recent other session updated after ``since``."""
+    def phone_start(self, phone_key: str, since: float,
+                    exclude: str) -> tuple[str | None, SessionRow | None]:
+        """What a new session starts from, in one round trip: the phone's language and its
+        most recent other session updated after ``since`` (what it may resume)."""
+        latest = (f"select {_COLUMNS_SQL} from ussd_sessions where phone_key = ?1 "
+                  "and updated_at >= ?2 and id != ?3 order by updated_at desc limit 1")
         row = self.db().execute(
-            f"select {_COLUMNS_SQL} from ussd_sessions where phone_key = ? and updated_at >= ? "
-            "and id != ? order by updated_at desc limit 1", [phone_key, since, exclude]).fetchone()
-        return SessionRow.from_tuple(tuple(row)) if row else None
+            f"select (select lang from phones where key = ?1), s.* from (select 1) one "
+            f"left join ({latest}) s on true", [phone_key, since, exclude]).fetchone()
+        lang = str(row[0]) if row[0] is not None else None
+        return lang, (SessionRow.from_tuple(tuple(row[1:])) if row[1] is not None else None)
 
     def forget_phones(self, phone_keys: Iterable[str]) -> None:
         """This process erased these phones' data: the rest of the erasing session (its

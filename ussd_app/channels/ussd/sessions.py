@@ -104,8 +104,10 @@ class UssdSessions:
         cached = self._cache.get(session_id)
         if len(text) > MAX_TEXT or text.count("*") >= MAX_HOPS:
             return self._too_long(caller.phone_key, cached)
-        # A session's start never changes, so a row this process has seen can be reused.
-        row = cached[0] if cached else self.store.session(session_id)
+        # A session's start never changes, so a row this process has seen can be reused. An
+        # empty text is hop 1: its start is inserted at once (a retried hop 1 finds the
+        # winner's there), without a read first.
+        row = cached[0] if cached else None if not text else self.store.session(session_id)
         if row is None or row.phone_key != caller.phone_key:
             fresh = self._start(session_id, caller, now)
             if fresh is None:
@@ -116,13 +118,18 @@ class UssdSessions:
         if tree is None:
             return None
         ctx = self._ctx(tree, session_id)
-        lang_before, state, events = self._replay(ctx, row, text, cached, caller)
+        lang_before, was_resumable, state, events = self._replay(ctx, row, text, cached, caller)
         self._remember(session_id, row, ctx.tree.version, text, state, events)
         screen = view(ctx, state)
         resumable = is_resumable(tree, state) and not caller.withheld
-        self.store.save_session(replace(
-            row, updated_at=now, last_text=self._keep(text[:MAX_TEXT_KEPT], state, resumable),
-            resumable=resumable, ended=screen.end, inputs=len(split_inputs(text))))
+        if resumable or screen.end or was_resumable is not False:
+            self.store.save_session(replace(
+                row, updated_at=now, last_text=self._keep(text[:MAX_TEXT_KEPT], state,
+                                                          resumable),
+                resumable=resumable, ended=screen.end, inputs=len(split_inputs(text))))
+        # else: from one screen nobody resumes to another, the stored progress (written
+        # by the previous hop, answered before this one was sent) already says all a
+        # redial needs: not resumable, not ended. Half the writes of a walk's first hops.
         if state.lang and state.lang != lang_before and not caller.withheld:
             self.store.set_phone_language(caller.phone_key, state.lang, now)  # in its hop
         if events:
@@ -176,10 +183,10 @@ class UssdSessions:
         if tree is None:
             return None
         phone_key = caller.phone_key
-        start = first_state(tree, self.store.phone_language(phone_key))
-        version = tree.version
         since = now - max(self.resume_seconds, self.draft_seconds)
-        previous = self.store.latest_session(phone_key, since, session_id)
+        lang, previous = self.store.phone_start(phone_key, since, session_id)
+        start = first_state(tree, lang)
+        version = tree.version
         if previous and previous.resumable and not previous.ended:
             old_tree = self.content.get(previous.version) or tree
             # The dropped session's own id: its actions see their own keys again.
@@ -198,30 +205,34 @@ class UssdSessions:
                           version=version, start=data)
 
     def _replay(self, ctx: Context, row: SessionRow, text: str, cached: _Cached | None,
-                caller: Caller) -> tuple[str | None, State, list[Event]]:
+                caller: Caller) -> tuple[str | None, bool | None, State, list[Event]]:
         """Step only the new inputs when this process saw the session's previous hop.
 
         Returns the language before the newest input (a change is written in its hop),
-        the state and the newest input's events only: the earlier ones were applied on
-        their own hops, and a retried hop gives the same events again (applied once by
+        whether the previous hop left the session resumable (None: not known, a retried
+        hop), the state and the newest input's events only: the earlier ones were applied
+        on their own hops, and a retried hop gives the same events again (applied once by
         key)."""
         if cached and cached[0] is row and cached[1] == ctx.tree.version:
             _, _, seen, state, events = cached
             if text == seen:
-                return state.lang, state, events
+                return state.lang, None, state, events
             if not seen or text.startswith(seen + "*"):
                 return self._last_events(ctx, state, split_inputs(
                     text[len(seen) + 1:] if seen else text), caller)
         return self._last_events(ctx, self._start_state(row.start), split_inputs(text), caller)
 
     def _last_events(self, ctx: Context, state: State, inputs: list[str],
-                     caller: Caller) -> tuple[str | None, State, list[Event]]:
-        """Replay the inputs; the language before the last one, and its events only."""
+                     caller: Caller) -> tuple[str | None, bool | None, State, list[Event]]:
+        """Replay the inputs; the language and resumability before the last one, and its
+        events only. With no input, what came before is the start as stored: not
+        resumable (``start_session`` inserts it so)."""
         if not inputs:
-            return state.lang, state, []
+            return state.lang, False, state, []
         before = self.conversation.replay(ctx, state, inputs[:-1], caller)
         after, events = self.conversation.step(ctx, before, inputs[-1], caller)
-        return before.lang, after, events
+        resumable = is_resumable(ctx.tree, before) and not caller.withheld
+        return before.lang, resumable, after, events
 
     def _remember(self, session_id: str, row: SessionRow, version: str, text: str,
                   state: State, events: list[Event]) -> None:
