@@ -19,9 +19,10 @@ Keyed hashes need their input to be recomputed:
   So are the rows of a withheld caller (``PhoneHasher.caller_key``: a key of
   one session or call, no number anywhere): nothing of them is ever resumed.
   Rows that count for something else keep their row with the pseudonym emptied:
-  complaints, outbox messages, call-backs, an inbound SMS's claim (a provider's
-  retry is still recognised by its id) and a PIN attempt (the reference's
-  lock-out still counts it);
+  complaints, a message attached to a case (whose own phone's number, when
+  the case gave another, is held nowhere), outbox messages, call-backs, an
+  inbound SMS's claim (a provider's retry is still recognised by its id) and
+  a PIN attempt (the reference's lock-out still counts it);
 * an inbound SMS's keyed digest (``PhoneHasher.text_digest``) cannot be
   recomputed (the text is not kept): it is emptied. It only spots an
   auto-responder repeating itself within ``LOOP_WINDOW`` (10 minutes) of the
@@ -71,6 +72,7 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     *(SealedColumn("complaints", c, PERSONAL if c == "phone_sealed" else TEXT_PURPOSE)
       for c in complaint_db.SEALED),
     SealedColumn("complaint_events", "detail_sealed", TEXT_PURPOSE),
+    SealedColumn("complaint_messages", "body_sealed", TEXT_PURPOSE),  # what a migrant texted
     SealedColumn("outbox", "to_sealed"),
     # Every SMS text (privacy.seal_text, the outbox's key); a body from before bodies
     # were sealed is sealed now, with the new key.
@@ -93,6 +95,7 @@ PHONE_SOURCES = (("complaints", "phone_sealed", PERSONAL),
 # ``keep``, keep the row with the pseudonym emptied (a complaint is never deleted here).
 PSEUDONYMS = (("phones", "key", False), ("ussd_sessions", "phone_key", False),
               ("complaints", "phone_key", True), ("pin_attempts", "phone_key", True),
+              ("complaint_messages", "phone_key", True),
               ("sms_conversations", "phone_key", False), ("sms_inbound", "phone_key", True),
               ("sms_optouts", "phone_key", False), ("voice_calls", "phone_key", False),
               ("callbacks", "phone_key", True), ("outbox", "phone_key", True),

@@ -30,6 +30,7 @@ from ussd_app.store.base import (
     secure_delete,
     write_transaction,
 )
+from ussd_app.store.case_messages import erase_for_complaint as erase_case_messages
 from ussd_app.store.complaint_events import insert_event
 from ussd_app.store.outbox import OutboxItem, insert_outbox
 from ussd_app.store.privacy import erase_linked
@@ -91,11 +92,13 @@ def durable(conn: Conn) -> Iterator[None]:
         conn.execute("PRAGMA synchronous = NORMAL")
 
 
-# Other personal data kept per complaint (its voice recordings) and how to erase it:
+# Other personal data kept per complaint (its voice recordings, the messages the migrant
+# sent about it) and how to erase it:
 # ``fn(conn, complaint_id, at)``, run inside ``erase``'s transaction. Any new table that
 # holds a complaint's personal data adds its function here.
 ERASERS: tuple[Callable[[Conn, int, float], None], ...] = (
     erase_for_complaint,
+    erase_case_messages,
 )
 
 
@@ -173,6 +176,15 @@ def ids_for_phone(store: Handle, phone_key: str) -> list[int]:
         "select id from complaints where phone_key = ? and erased_at is null", [phone_key])]
 
 
+def open_for_phone(store: Handle, phone_key: str,
+                   statuses: Sequence[str]) -> list[dict[str, Any]]:
+    """The phone's open complaints (statuses given), most recent first; none once erased."""
+    return dicts(store.db().execute(
+        f"select {_SQL_COLUMNS} from complaints where phone_key = ? and erased_at is null "
+        f"and status in ({', '.join('?' * len(statuses))}) order by created_at desc, id desc",
+        [phone_key, *statuses]))
+
+
 def closed_before(store: Handle, cutoff: float) -> list[int]:
     """Complaints closed before ``cutoff`` whose personal data is still kept."""
     return [int(r[0]) for r in store.db().execute(
@@ -225,7 +237,8 @@ def erase(store: Handle, complaint_ids: Iterable[int], reason: str, at: float) -
                          [f"complaint-receipt:{r[k]}" for r in found
                           for k in ("key", "details_key") if r[k]],
                          [p for r in found for p in (f"complaint-status:{r['id']}:",
-                                                     f"complaint-message:{r['id']}:")], at)
+                                                     f"complaint-message:{r['id']}:",
+                                                     f"complaint-reply:{r['id']}:")], at)
             for complaint_id in ids:
                 conn.execute(f"update complaints set {blank}, phone_key = null, "
                              "pin_hash = null, erased_at = ?, erased_reason = ?, updated_at = ? "

@@ -23,6 +23,7 @@ from ussd_app.store.agencies import (
 )
 from ussd_app.store.base import Db, PgDb, lock_id
 from ussd_app.store.callbacks import m_voice_callbacks_001
+from ussd_app.store.case_messages import m_case_messages_001
 from ussd_app.store.cluster import m_cluster_001_job_runs
 from ussd_app.store.complaints import m_complaints_001
 from ussd_app.store.health import m_health_001
@@ -60,6 +61,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_sessions_002_inputs", m_sessions_002_inputs),
     ("m_voice_recordings_002_audio_key", m_voice_recordings_002_audio_key),
     ("m_agencies_003_by_version", m_agencies_003_by_version),
+    ("m_case_messages_001", m_case_messages_001),
 )
 
 

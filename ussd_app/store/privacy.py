@@ -3,7 +3,8 @@
 A complaint's own columns are erased by ``complaints.erase``; what the same
 person left elsewhere is erased here, in the same transaction: the SMS the
 service sent them (the outbox), their USSD sessions (the path typed, PIN
-included), their SMS conversation and voice call states, their language.
+included), their SMS conversation and voice call states, their language, the
+messages they texted about any case.
 Everything is found by the phone's pseudonym (``phone_key``; for a caller
 with no number, the pseudonym of their one session) and by the outbox keys
 the case itself caused.
@@ -30,6 +31,7 @@ from ussd_app.store.base import (
     secure_delete,
     write_transaction,
 )
+from ussd_app.store.case_messages import erase_for_phone as erase_case_messages
 from ussd_app.store.outbox import OUTBOX_DONE
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ def erase_linked(conn: Conn, phone_keys: Iterable[str],
         conn.execute("update sms_inbound set phone_key = null, digest = null "
                      "where phone_key = ?", [key])
         conn.execute("update pin_attempts set phone_key = null where phone_key = ?", [key])
+        count += erase_case_messages(conn, key, at)  # what it texted about any case
         # A call-back not placed yet is not placed any more ("refused" stops the worker).
         count += rowcount(conn.execute(
             "update callbacks set phone_sealed = '', phone_key = '', updated_at = ?, "
@@ -120,9 +123,9 @@ def purge_erased_phones(store: Handle, now: float) -> int:
 
 
 # Every table an erasure (or a purge) rewrites or deletes personal data in.
-ERASED_TABLES = ("complaints", "complaint_events", "outbox", "callbacks", "ussd_sessions",
-                 "sms_conversations", "sms_inbound", "voice_calls", "voice_recordings",
-                 "phones", "pin_attempts")
+ERASED_TABLES = ("complaints", "complaint_events", "complaint_messages", "outbox", "callbacks",
+                 "ussd_sessions", "sms_conversations", "sms_inbound", "voice_calls",
+                 "voice_recordings", "phones", "pin_attempts")
 
 
 def checkpoint(store: Handle, wait_ms: int = 2000, retry: bool = True) -> bool:

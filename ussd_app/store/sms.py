@@ -9,10 +9,12 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ussd_app.store.base import Db, Handle, rowcount, write_transaction
+from ussd_app.store.case_messages import insert_message
 from ussd_app.store.outbox import OutboxItem, insert_outbox
 
 
@@ -69,10 +71,12 @@ def is_opted_out(store: Handle, phone_key: str) -> bool:
 def record_inbound(store: Handle, provider: str, message_id: str, phone_key: str, digest: str,
                    now: float, conversation: Conversation | None = None,
                    opt_out: bool | None = None,
-                   replies: Sequence[OutboxItem] = ()) -> bool:
+                   replies: Sequence[OutboxItem] = (),
+                   attach: Mapping[str, Any] | None = None) -> bool:
     """Claim an inbound message and commit all its effects at once; False if already seen.
 
-    The claim and the effects (conversation, opt-out, replies) share one
+    The claim and the effects (conversation, opt-out, replies, the message
+    attached to its case: ``case_messages``) share one
     transaction: two deliveries of the same message cannot both reply, and a
     crash before the commit leaves the message unclaimed for the provider's retry.
     """
@@ -96,6 +100,8 @@ def record_inbound(store: Handle, provider: str, message_id: str, phone_key: str
                          "on conflict do nothing", [phone_key, now])
         elif opt_out is False:
             conn.execute("delete from sms_optouts where phone_key = ?", [phone_key])
+        if attach is not None and not insert_message(conn, attach):
+            replies = ()  # the case was erased a moment ago: nothing kept, nothing said
         for item in replies:
             insert_outbox(conn, item, now)
     return True
