@@ -16,10 +16,12 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sms_flows import keywords as kw
 from ussd_app import store as db
 from ussd_app.complaints.actions import WRONG_PIN
+from ussd_app.complaints.model import ATTACHED_SMS
 from ussd_app.complaints.service import Complaints, digits_of
 from ussd_app.content.registry import ContentRegistry
 from ussd_app.conversation import (
@@ -56,6 +58,7 @@ LOOP_REPEATS = 3  # the same words this often in LOOP_WINDOW: an auto-responder
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _AUTO_REPLY = re.compile(r"auto.?reply|automatic reply|out of (the )?office|autoresponder",
                          re.I)
+ACTING = ("status", "agency", "stop", "start")  # keywords that act even with more words
 RIGHTS_NODE = "at_work"
 REPORT_NODE = "report_consent"  # where the REPORT keyword starts a complaint
 
@@ -75,7 +78,7 @@ class Hop:
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # replied, duplicate, limited, loop, unavailable
+    status: str  # replied, attached (to an open case), duplicate, limited, loop, unavailable
     reply: str | None = None
 
 
@@ -104,7 +107,8 @@ class SmsService:
         withheld, phone_key = caller.withheld, caller.phone_key
         if db.inbound_seen(self.store, msg.provider, message_id):
             return Outcome("duplicate")
-        text = " ".join(_CONTROL.sub("", msg.content[:MAX_TEXT * 4]).split())[:MAX_TEXT]
+        whole = " ".join(_CONTROL.sub("", msg.content[:MAX_TEXT * 4]).split())
+        text, cut = whole[:MAX_TEXT], len(whole) > MAX_TEXT
         # Keyed: a plain hash of a short message (a PIN, a number) is reversed by trying all.
         digest = self.hasher.text_digest(kw.normalise(text))
         recent = db.recent_inbound(self.store, phone_key, now - 3600)
@@ -125,6 +129,19 @@ class SmsService:
         state = self._state(conversation, now)
         known_lang = (state.lang if state else None) or self.store.phone_language(phone_key)
         hop = Hop(f"sms:{msg.provider}:{message_id}", caller)
+        case = self._case(tree, state, known_lang, text, caller)
+        if case is not None and self.complaints is not None:  # for a person: to the case
+            attached = self.complaints.attach(*case, caller, msg.provider, message_id, text,
+                                              cut, now)
+            saved = self._saved(tree, state, caller, now)
+            if not db.record_inbound(self.store, msg.provider, message_id, phone_key, digest,
+                                     now, saved, None,
+                                     [attached.reply] if attached.reply else [],
+                                     attached.row):
+                return Outcome("duplicate")
+            reply = self.t(attached.reply.lang, ATTACHED_SMS).format(
+                reference=attached.reference) if attached.reply else None
+            return Outcome("attached", reply)
         reply, state, opt_out, events = self._answer(hop, tree, state, known_lang, text)
         items = [sms_item(self.sealer, f"sms-reply:{msg.provider}:{message_id}", caller,
                           (state.lang if state else None) or known_lang
@@ -134,15 +151,36 @@ class SmsService:
                      f"sms-list:{msg.provider}:{message_id}", items.append)
         if withheld:
             items, opt_out = [], None
-        saved = (db.Conversation(tree.version, self._keep(settled(tree, state)), now)
-                 if state is not None and not withheld
-                 and not self.store.forgotten(phone_key) else None)
         if not db.record_inbound(self.store, msg.provider, message_id, phone_key, digest, now,
-                                 saved, opt_out, items):
+                                 self._saved(tree, state, caller, now), opt_out, items):
             return Outcome("duplicate")
         if state is not None and state.lang and state.lang != known_lang and not withheld:
             self.store.set_phone_language(phone_key, state.lang)
         return Outcome("replied", reply)
+
+    def _saved(self, tree: Tree, state: State | None, caller: Caller,
+               now: float) -> db.Conversation | None:
+        """The conversation to keep for this phone (none for a withheld or erased one)."""
+        if state is None or caller.withheld or self.store.forgotten(caller.phone_key):
+            return None
+        return db.Conversation(tree.version, self._keep(settled(tree, state)), now)
+
+    def _case(self, tree: Tree, state: State | None, lang: str | None, text: str,
+              caller: Caller) -> tuple[dict[str, Any], int] | None:
+        """The open case this text goes to (and how many other open cases), or None.
+
+        Words for a person, not the service: no keyword, or one followed by more
+        words ("Help, they still have not paid me"), and no answer to a question
+        the conversation asked. STATUS, AGENCY, STOP and START always act.
+        """
+        if self.complaints is None or caller.withheld or not text or text.isdigit():
+            return None
+        if state is not None and _asking(tree, state):
+            return None
+        match = self.keywords(tree).match(text, prefer=lang)
+        if match is not None and (not match.argument or match.keyword in ACTING):
+            return None
+        return self.complaints.open_case(caller)
 
     def _state(self, conversation: db.Conversation | None, now: float) -> State | None:
         """The stored state; a draft complaint left longer than the draft time is dropped."""

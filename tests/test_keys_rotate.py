@@ -103,6 +103,7 @@ def fill(app: Flask) -> dict[str, object]:
     sms = Texter(app)
     sms_reference, replies = file_by_sms(sms, "en", description=SMS_STORY, pin="5678")
     assert any(SMS_STORY in r for r in replies)
+    assert "added to case" in (sms.send("Rotate-timeline: they still have not paid me") or "")
     # The same phone starts a report by USSD and drops; it dials again and is offered the
     # draft: that session's ``start`` holds the draft, sealed. Its number is held sealed (the
     # outbox), so its sessions are re-keyed, not deleted.
@@ -199,7 +200,8 @@ def test_rotate_reseals_everything_and_the_old_key_opens_nothing(tmp_path: Path)
     assert columns >= {("complaints", "description_sealed"), ("complaint_events",
                        "detail_sealed"), ("outbox", "to_sealed"), ("outbox", "body"),
                        ("callbacks", "phone_sealed"), ("ussd_sessions", "last_text"),
-                       ("ussd_sessions", "start"), ("voice_recordings", "audio_sealed")}, columns
+                       ("ussd_sessions", "start"), ("voice_recordings", "audio_sealed"),
+                       ("complaint_messages", "body_sealed")}, columns
     old_tokens = [v[len(c.prefix):] if isinstance(v, str) else v for c, _, v in before
                   if isinstance(v, str | bytes) and len(v) > 40]
     conn = app.extensions["migrantline"].store.db().conn
@@ -305,6 +307,12 @@ def test_rotate_reseals_everything_and_the_old_key_opens_nothing(tmp_path: Path)
                     and new_sealer.open(r["to_sealed"]) == filed["filer"]]
         assert receipts and receipts[0] in html.unescape(detail.split('id="outbox"')[1])
         assert "cannot be decrypted" not in detail
+        # The message texted about the case filed by SMS reads back on its timeline.
+        (sms_case,) = store.db().execute("select id from complaints where reference = ?",
+                                         [filed["sms_reference"]]).fetchone()
+        timeline = page(operator, f"/operator/complaints/{sms_case}")
+        assert "Rotate-timeline: they still have not paid me" in timeline
+        assert "cannot be decrypted" not in timeline
         # ... and the outbox worker, with the new key, sends every one of them.
         queued = len(store.outbox("queued"))
         worker = make_worker(dict(app.config), store, NEW_KEY.encode())

@@ -65,19 +65,21 @@ class ComplaintsBase:
     def outbox_keys(self, row: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         """(exact keys, key prefixes) of the outbox SMS this complaint caused.
 
-        The one statement of the key patterns ``_receipt``, ``set_status`` and
-        ``message`` use, for whoever shows a complaint's SMS (the dashboard).
+        The one statement of the key patterns ``_receipt``, ``set_status``,
+        ``message`` and ``attach`` (the reply to a message added to the case)
+        use, for whoever shows a complaint's SMS (the dashboard).
         """
         receipts = [f"complaint-receipt:{k}" for k in (row.get("key"), row.get("details_key"))
                     if k]
-        return receipts, [f"complaint-status:{row['id']}:", f"complaint-message:{row['id']}:"]
+        return receipts, [f"complaint-status:{row['id']}:", f"complaint-message:{row['id']}:",
+                          f"complaint-reply:{row['id']}:"]
 
     def _sms(self, key: str, to: str, lang: str, body: str,
-             phone_key: str | None = None) -> OutboxItem:
+             phone_key: str | None = None, kind: str = "message") -> OutboxItem:
         encoding, segments = sms_segments(body)
         return OutboxItem(key, self.phone_sealer.seal(to), lang,
                           seal_text(self.phone_sealer, body), encoding.value, segments,
-                          phone_key=phone_key)
+                          kind=kind, phone_key=phone_key)
 
     def _seal(self, text: str) -> str | None:
         return self.text_sealer.seal(text) if text else None

@@ -13,10 +13,13 @@ from typing import Any
 from ussd_app.conversation.inbound import Caller  # noqa: F401 - complaints are filed by a Caller
 from ussd_app.engine.messages import N_
 from ussd_app.errors import NotAllowed, NotFound  # noqa: F401 - NotFound: no complaint with that id
+from ussd_app.store.queue import OPEN
 
 CATEGORIES = ("unpaid_wages", "contract", "documents", "fees", "abuse", "forced_labour",
               "lost_contact", "other")
 STATUSES = ("new", "in_progress", "referred", "resolved", "closed")
+# A case still worked on (the queue's "Open"): what a migrant texts from its phone goes to it.
+OPEN_STATUSES = OPEN
 # Whether and how the caller may be contacted: any time; only at the times they gave;
 # on another number; never. "unknown" until asked (an urgent report filed at once).
 CONTACTS = ("any", "times", "other", "never", "unknown")
@@ -47,6 +50,8 @@ STATUS_SMS = {
                    "help."),
     "closed": N_("MigrantLine: case {reference} is closed. Call us if you need help again."),
 }
+# The reply to an SMS added to the case timeline (``messages.py``).
+ATTACHED_SMS = N_("MigrantLine: your message was added to case {reference}.")
 MESSAGE_TEMPLATES = {
     "call_us": N_("MigrantLine: please call us when it is safe for you. Case {reference}."),
     "more_info": N_("MigrantLine: we need more information on case {reference}. Please call "

@@ -11,6 +11,7 @@ Each part lives in its own module and works on the keys and helpers of
     filing.py      file: answers checked, sealed, stored with the receipt SMS
     lookup.py      lookup and status_text: following a case by its reference
     operators.py   get, reveal, history, set_status, act, message (the dashboard)
+    messages.py    open_case, attach, timeline: what the migrant texts about a case
     erasure.py     erase_for_phone, erase, purge
 
 The names other modules use are importable from here.
@@ -21,6 +22,7 @@ from __future__ import annotations
 from ussd_app.complaints.erasure import Erasure
 from ussd_app.complaints.filing import Filing
 from ussd_app.complaints.lookup import Following
+from ussd_app.complaints.messages import Attached, CaseMessages
 from ussd_app.complaints.model import (
     CATEGORIES,
     MESSAGE_TEMPLATES,
@@ -42,10 +44,10 @@ from ussd_app.complaints.references import (
 )
 
 
-class Complaints(Filing, Following, OperatorActions, Erasure):
+class Complaints(Filing, Following, OperatorActions, Erasure, CaseMessages):
     """The complaints service: one object per process, shared by every channel."""
 
 
-__all__ = ["CATEGORIES", "MESSAGE_TEMPLATES", "STATUSES", "TEXT_PURPOSE", "Caller", "Complaints",
-           "ContactNotSafe", "Lookup", "NotFound", "damm", "digits_of", "mask_phone",
+__all__ = ["Attached", "CATEGORIES", "MESSAGE_TEMPLATES", "STATUSES", "TEXT_PURPOSE", "Caller",
+           "Complaints", "ContactNotSafe", "Lookup", "NotFound", "damm", "digits_of", "mask_phone",
            "new_reference", "parse_reference", "show_reference"]

@@ -1,4 +1,8 @@
-"""One complaint: everything the caller said, its history, its SMS, and the actions.
+"""One complaint: everything the caller said, its history, its messages, and the actions.
+
+The messages are one timeline, oldest first: what the migrant texted about the
+case (``Complaints.timeline``), every SMS sent to them for it, their voice
+messages. Only a signed-in operator reads it, and the opening is audited.
 
 Opening the page decrypts the complaint, so every opening is audited; the
 phone numbers stay masked until "Show number" (a POST, audited again). Each
@@ -84,17 +88,18 @@ def _page(cid: int, show_numbers: bool) -> ResponseReturnValue:
     lang = str(row.get("lang") or "en")
     previews = {key: services().t(lang, text).format(reference=shown["reference_shown"])
                 for key, text in MESSAGE_TEMPLATES.items()}
+    recordings = (services().recordings.for_complaint(str(row["reference"]))
+                  if services().recordings is not None else [])
     return render_template(
-        "dashboard/detail.html", c=shown, history=history, outbox=_outbox(row),
+        "dashboard/detail.html", c=shown, history=history,
+        timeline=complaints.timeline(row, recordings),
         agency=agency, show_numbers=show_numbers, now=time.time(),
         contact_phone_masked=mask_phone(shown.get("contact_phone", "")),
         truncated=[f for f in str(row.get("truncated") or "").split(",") if f],
         untouched=untouched(row, time.time()), statuses=STATUSES,
         operators=[o for o in people.values() if o["active"]],
         partners=operators_db.partners(services().store, active_only=True),
-        previews=previews, can_message=complaints.can_message(row),
-        recordings=services().recordings.for_complaint(str(row["reference"]))
-        if services().recordings is not None else [],
+        previews=previews, can_message=complaints.can_message(row), recordings=recordings,
         assigned=people.get(row.get("assigned_to") or -1), migrant_lang=_language_name(lang))
 
 
