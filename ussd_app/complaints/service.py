@@ -11,6 +11,7 @@ Each part lives in its own module and works on the keys and helpers of
     filing.py      file: answers checked, sealed, stored with the receipt SMS
     lookup.py      lookup and status_text: following a case by its reference
     operators.py   get, reveal, history, set_status, act, message (the dashboard)
+    outcomes.py    record_outcome: what came of a closed case (checked)
     erasure.py     erase_for_phone, erase, purge
 
 The names other modules use are importable from here.
@@ -32,6 +33,7 @@ from ussd_app.complaints.model import (
     NotFound,
 )
 from ussd_app.complaints.operators import OperatorActions
+from ussd_app.complaints.outcomes import Outcomes
 from ussd_app.complaints.references import (
     damm,
     digits_of,
@@ -42,7 +44,7 @@ from ussd_app.complaints.references import (
 )
 
 
-class Complaints(Filing, Following, OperatorActions, Erasure):
+class Complaints(Filing, Following, OperatorActions, Outcomes, Erasure):
     """The complaints service: one object per process, shared by every channel."""
 
 
