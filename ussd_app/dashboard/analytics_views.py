@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import Response, g, render_template, request
@@ -54,22 +54,23 @@ def outcome(cid: int, row: dict[str, Any]) -> str:
     return _("Outcome recorded: %(outcome)s.", outcome=label(OUTCOME_NAMES, checked.outcome))
 
 
-def period(weeks: int) -> tuple[float, float, list[str], datetime]:
-    """[since, until) of the last ``weeks`` ISO weeks (this one last) and their labels."""
+def period(weeks: int) -> tuple[float, float, list[str], datetime, date]:
+    """[since, until) of the last ``weeks`` ISO weeks (this one last), their labels, the
+    end and the first Monday."""
     today = datetime.now(UTC).date()
     first = chart.first_monday(today, weeks)
     since = datetime(first.year, first.month, first.day, tzinfo=UTC)
     until = since + timedelta(weeks=weeks)
-    return since.timestamp(), until.timestamp(), week_labels(first, weeks), until
+    return since.timestamp(), until.timestamp(), week_labels(first, weeks), until, first
 
 
 def figures() -> tuple[Summary, int, datetime]:
     weeks = bounded_int(request.args.get("weeks", ""), 1, MAX_WEEKS) or DEFAULT_WEEKS
-    since, until, labels, end = period(weeks)
+    since, until, labels, end, first = period(weeks)
     store = services().store
     first_day = datetime.fromtimestamp(since, UTC).date().isoformat()
     last_day = (end - timedelta(days=1)).date().isoformat()
-    return (summarise(db.cases(store, since, until), labels,
+    return (summarise(db.cases(store, since, until), labels, first,
                       db.menu_usage(store, first_day, last_day)), weeks, end)
 
 
