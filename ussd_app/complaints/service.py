@@ -12,6 +12,7 @@ Each part lives in its own module and works on the keys and helpers of
     lookup.py      lookup and status_text: following a case by its reference
     operators.py   get, reveal, history, set_status, act, message (the dashboard)
     messages.py    open_case, attach, timeline: what the migrant texts about a case
+    outcomes.py    record_outcome: what came of a closed case (checked)
     erasure.py     erase_for_phone, erase, purge
 
 The names other modules use are importable from here.
@@ -34,6 +35,7 @@ from ussd_app.complaints.model import (
     NotFound,
 )
 from ussd_app.complaints.operators import OperatorActions
+from ussd_app.complaints.outcomes import Outcomes
 from ussd_app.complaints.references import (
     damm,
     digits_of,
@@ -44,7 +46,7 @@ from ussd_app.complaints.references import (
 )
 
 
-class Complaints(Filing, Following, OperatorActions, Erasure, CaseMessages):
+class Complaints(Filing, Following, OperatorActions, Outcomes, Erasure, CaseMessages):
     """The complaints service: one object per process, shared by every channel."""
 
 

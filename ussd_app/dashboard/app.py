@@ -20,6 +20,7 @@ from ussd_app import settings
 from ussd_app.content.sync import health as sync_health
 from ussd_app.dashboard import (  # noqa: F401 - imported for their routes on ``bp``
     admin_views,
+    analytics_views,
     detail_views,
     i18n,
     queue_views,
@@ -70,7 +71,9 @@ def _templates(app: Flask) -> None:
         FILED_BY_NAMES=i18n.FILED_BY_NAMES, AGAINST_NAMES=i18n.AGAINST_NAMES,
         EVENT_NAMES=i18n.EVENT_NAMES, FIELD_NAMES=i18n.FIELD_NAMES,
         TEMPLATE_NAMES=i18n.TEMPLATE_NAMES, OUTBOX_NAMES=i18n.OUTBOX_NAMES,
-        RECORDING_NAMES=i18n.RECORDING_NAMES, size=i18n.size)
+        RECORDING_NAMES=i18n.RECORDING_NAMES, size=i18n.size,
+        OUTCOME_NAMES=i18n.OUTCOME_NAMES, CHANNEL_NAMES=i18n.CHANNEL_NAMES,
+        GROUP_NAMES=i18n.GROUP_NAMES, language_name=i18n.language_name)
 
 
 @bp.context_processor

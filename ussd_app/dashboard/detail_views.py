@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from babel import Locale, UnknownLocaleError
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from ussd_app.complaints.outcomes import OUTCOMES
 from ussd_app.complaints.service import (
     MESSAGE_TEMPLATES,
     STATUSES,
@@ -29,7 +29,7 @@ from ussd_app.complaints.service import (
 )
 from ussd_app.dashboard.auth import accounts, audit
 from ussd_app.dashboard.blueprint import bp
-from ussd_app.dashboard.i18n import ACTOR_NAMES, STATUS_NAMES, _, current_lang, label
+from ussd_app.dashboard.i18n import ACTOR_NAMES, STATUS_NAMES, _, label, language_name
 from ussd_app.dashboard.queue_views import services, untouched
 from ussd_app.parsing import MAX_ID, bounded_int
 from ussd_app.privacy.protect import open_text
@@ -100,14 +100,8 @@ def _page(cid: int, show_numbers: bool) -> ResponseReturnValue:
         operators=[o for o in people.values() if o["active"]],
         partners=operators_db.partners(services().store, active_only=True),
         previews=previews, can_message=complaints.can_message(row), recordings=recordings,
-        assigned=people.get(row.get("assigned_to") or -1), migrant_lang=_language_name(lang))
-
-
-def _language_name(code: str) -> str:
-    try:
-        return Locale.parse(code).get_display_name(current_lang()) or code
-    except (UnknownLocaleError, ValueError):
-        return code
+        outcomes=OUTCOMES, assigned=people.get(row.get("assigned_to") or -1),
+        migrant_lang=language_name(lang))
 
 
 def action(name: str) -> Callable[[Action], Action]:

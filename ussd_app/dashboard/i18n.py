@@ -39,7 +39,14 @@ EVENT_NAMES = {"filed": N_("Filed"), "urgent": N_("Urgent report"),
                "referral": N_("Referred to a partner"), "message": N_("SMS to the migrant"),
                "erased": N_("Personal data erased"),
                "recording_stored": N_("Voice message received"),
-               "recording_dead": N_("Voice message could not be fetched")}
+               "recording_dead": N_("Voice message could not be fetched"),
+               "outcome": N_("Outcome recorded")}
+OUTCOME_NAMES = {"resolved": N_("Resolved"), "referred": N_("Referred"),
+                 "compensation": N_("Compensation recovered"),
+                 "no_contact": N_("No contact possible"), "withdrawn": N_("Withdrawn")}
+CHANNEL_NAMES = {"ussd": N_("USSD"), "sms": N_("SMS"), "voice": N_("Voice")}
+GROUP_NAMES = {"category": N_("Category"), "country": N_("Country"),
+               "agency": N_("Agency"), "channel": N_("Channel"), "lang": N_("Language")}
 ACTOR_NAMES = {"caller": N_("Caller"), "system": N_("System"), "operator": N_("Operator")}
 FIELD_NAMES = {"against": N_("Against"), "employer": N_("Employer"), "city": N_("City"),
                "country_other": N_("Country"), "description": N_("What happened"),
@@ -101,6 +108,16 @@ def label(names: dict[str, str], code: Any) -> str:
         return "–"
     found = names.get(str(code))
     return _(found) if found else str(code)
+
+
+def language_name(code: Any) -> str:
+    """A language code as the operator reads it, in the operator's language."""
+    if not code:
+        return "–"
+    try:
+        return Locale.parse(str(code)).get_display_name(current_lang()) or str(code)
+    except (UnknownLocaleError, ValueError):
+        return str(code)
 
 
 def country(code: Any) -> str:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ussd_app.errors import Conflict
+from ussd_app.store.analytics import OUTCOME_COLUMNS
 from ussd_app.store.base import (
     INTEGRITY_ERRORS,
     Conn,
@@ -42,7 +43,9 @@ PLAIN = ("reference", "key", "channel", "lang", "created_at", "updated_at", "las
          "status", "urgent", "filed_by", "category", "country", "against_kind",
          "agency_licence", "agency_name", "contact", "truncated", "phone_key", "pin_hash",
          "assigned_to", "closed_at", "erased_at", "erased_reason", "details_key")
-COLUMNS = ("id", *PLAIN, *SEALED)
+# A closed case's outcome (migration m_complaints_002_outcome, after m_complaints_001
+# made PLAIN and SEALED).
+COLUMNS = ("id", *PLAIN, *SEALED, *OUTCOME_COLUMNS)
 _SQL_COLUMNS = ", ".join(COLUMNS)
 
 

@@ -21,6 +21,7 @@ from ussd_app.store.agencies import (
     m_agencies_002_seq,
     m_agencies_003_by_version,
 )
+from ussd_app.store.analytics import m_complaints_002_outcome, m_menu_counts_001
 from ussd_app.store.base import Db, PgDb, lock_id
 from ussd_app.store.callbacks import m_voice_callbacks_001
 from ussd_app.store.case_messages import m_case_messages_001
@@ -62,6 +63,8 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_voice_recordings_002_audio_key", m_voice_recordings_002_audio_key),
     ("m_agencies_003_by_version", m_agencies_003_by_version),
     ("m_case_messages_001", m_case_messages_001),
+    ("m_complaints_002_outcome", m_complaints_002_outcome),
+    ("m_menu_counts_001", m_menu_counts_001),
 )
 
 

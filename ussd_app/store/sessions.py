@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from ussd_app import jobs
+from ussd_app.store.analytics import fold_sessions
 from ussd_app.store.base import (
     DB_ERRORS,
     Connections,
@@ -50,6 +51,7 @@ from ussd_app.store.base import (
     connect_postgres,
     greatest,
     rowcount,
+    write_transaction,
 )
 
 log = logging.getLogger(__name__)
@@ -91,21 +93,24 @@ class SessionRow:
     resumable: bool = False
     ended: bool = False
     inputs: int = 0
+    path: str = ""  # the nodes reached, first reach first (for menu_counts; no ids kept)
+    node: str = ""  # the node of its last screen
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (self.id, self.phone_key, self.started_at, self.updated_at, self.version,
-                self.start, self.last_text, int(self.resumable), int(self.ended), self.inputs)
+                self.start, self.last_text, int(self.resumable), int(self.ended), self.inputs,
+                self.path, self.node)
 
     @classmethod
     def from_tuple(cls, row: tuple[Any, ...]) -> SessionRow:
         (id_, phone_key, started_at, updated_at, version, start, last_text, resumable,
-         ended, inputs) = row
+         ended, inputs, path, node) = row
         return cls(id_, phone_key, started_at, updated_at, version, start, last_text or "",
-                   bool(resumable), bool(ended), int(inputs or 0))
+                   bool(resumable), bool(ended), int(inputs or 0), path or "", node or "")
 
 
 _SESSION_COLUMNS = ("id", "phone_key", "started_at", "updated_at", "version", "start",
-                    "last_text", "resumable", "ended", "inputs")
+                    "last_text", "resumable", "ended", "inputs", "path", "node")
 _COLUMNS_SQL = ", ".join(_SESSION_COLUMNS)
 _VALUES_SQL = ", ".join(f"?{i}" for i in range(1, len(_SESSION_COLUMNS) + 1))
 # Nothing is written for a phone erased after the hop was computed: ?2 is its phone key,
@@ -124,7 +129,8 @@ def _upsert_progress(max_: str) -> str:
         "on conflict(id) do update set "
         f"updated_at = {max_}(ussd_sessions.updated_at, excluded.updated_at), "
         "last_text = excluded.last_text, resumable = excluded.resumable, "
-        f"ended = {max_}(ussd_sessions.ended, excluded.ended), inputs = excluded.inputs "
+        f"ended = {max_}(ussd_sessions.ended, excluded.ended), inputs = excluded.inputs, "
+        "path = excluded.path, node = excluded.node "
         "where excluded.inputs >= coalesce(ussd_sessions.inputs, 0) "
         "and ussd_sessions.phone_key = excluded.phone_key")
 
@@ -300,11 +306,17 @@ class Sessions(Connections):
         return at is not None and at > time.time() - FORGET_SECONDS
 
     def purge_sessions(self, older_than: float, drafts_older_than: float | None = None) -> int:
-        """Forget sessions nobody can resume any more; drafts (sealed text) sooner."""
-        count = rowcount(self.db().execute("delete from ussd_sessions where updated_at < ?",
-                                           [older_than]))
+        """Forget sessions nobody can resume any more; drafts (sealed text) sooner. Each
+        is added to the menu counts (``menu_counts``: day, node, no id) in the
+        transaction that deletes it, so it is counted once."""
+        where = "updated_at < ?"
+        params: list[Any] = [older_than]
         if drafts_older_than is not None:
-            count += rowcount(self.db().execute(
-                "delete from ussd_sessions where updated_at < ? and last_text like 'sealed:%'",
-                [drafts_older_than]))
-        return count
+            where += " or (updated_at < ? and last_text like 'sealed:%')"
+            params.append(drafts_older_than)
+        conn = self.db().conn
+        with write_transaction(conn, lock="ussd-sessions-purge"):
+            fold_sessions(conn, conn.execute(
+                f"select started_at, path, node from ussd_sessions where {where}",
+                params).fetchall())
+            return rowcount(conn.execute(f"delete from ussd_sessions where {where}", params))

@@ -60,7 +60,12 @@ CACHE_SIZE = 20_000
 MAX_HOPS = 200  # inputs in one cumulative text
 MAX_TEXT = 200 * 183  # characters: 200 inputs of a handset's longest USSD string (182) + '*'
 MAX_TEXT_KEPT = 4000  # enough inputs to resume; a 10 kB text is noise, not a session
-_Cached = tuple[SessionRow, str, str, State, list[Event]]
+MAX_PATH = 64  # nodes kept per session for the menu counts: a walk reaches tens
+_Cached = tuple[SessionRow, str, str, State, list[Event], str]
+# What a replay gives: the language before the newest input, whether the state before it
+# was resumable (None: not known), the state, the newest input's events, the nodes the
+# session reached (``path``) and whether this input moved it (a new node, or another one).
+_Replayed = tuple[str | None, bool | None, State, list[Event], str, bool]
 
 
 @dataclass(frozen=True)
@@ -118,18 +123,20 @@ class UssdSessions:
         if tree is None:
             return None
         ctx = self._ctx(tree, session_id)
-        lang_before, was_resumable, state, events = self._replay(ctx, row, text, cached, caller)
-        self._remember(session_id, row, ctx.tree.version, text, state, events)
+        lang_before, was_resumable, state, events, path, moved = self._replay(
+            ctx, row, text, cached, caller)
+        self._remember(session_id, row, ctx.tree.version, text, state, events, path)
         screen = view(ctx, state)
         resumable = is_resumable(tree, state) and not caller.withheld
-        if resumable or screen.end or was_resumable is not False:
+        if resumable or screen.end or was_resumable is not False or moved:
             self.store.save_session(replace(
                 row, updated_at=now, last_text=self._keep(text[:MAX_TEXT_KEPT], state,
                                                           resumable),
-                resumable=resumable, ended=screen.end, inputs=len(split_inputs(text))))
-        # else: from one screen nobody resumes to another, the stored progress (written
-        # by the previous hop, answered before this one was sent) already says all a
-        # redial needs: not resumable, not ended. Half the writes of a walk's first hops.
+                resumable=resumable, ended=screen.end, inputs=len(split_inputs(text)),
+                path=path, node=state.node))
+        # else: from one screen nobody resumes to the same one (a key that fits nothing on
+        # the main menu), the stored progress (written by the previous hop, answered
+        # before this one was sent) already says all a redial and the menu counts need.
         if state.lang and state.lang != lang_before and not caller.withheld:
             self.store.set_phone_language(caller.phone_key, state.lang, now)  # in its hop
         if events:
@@ -202,10 +209,11 @@ class UssdSessions:
         data = dump_state(self.sealer, start, start.resume is not None
                           and bool(start.resume.answers))
         return SessionRow(id=session_id, phone_key=phone_key, started_at=now, updated_at=now,
-                          version=version, start=data)
+                          version=version, start=data, path=add_to_path("", start.node),
+                          node=start.node)
 
     def _replay(self, ctx: Context, row: SessionRow, text: str, cached: _Cached | None,
-                caller: Caller) -> tuple[str | None, bool | None, State, list[Event]]:
+                caller: Caller) -> _Replayed:
         """Step only the new inputs when this process saw the session's previous hop.
 
         Returns the language before the newest input (a change is written in its hop),
@@ -214,31 +222,46 @@ class UssdSessions:
         on their own hops, and a retried hop gives the same events again (applied once by
         key)."""
         if cached and cached[0] is row and cached[1] == ctx.tree.version:
-            _, _, seen, state, events = cached
+            _, _, seen, state, events, path = cached
             if text == seen:
-                return state.lang, None, state, events
+                return state.lang, None, state, events, path, False
             if not seen or text.startswith(seen + "*"):
                 return self._last_events(ctx, state, split_inputs(
-                    text[len(seen) + 1:] if seen else text), caller)
-        return self._last_events(ctx, self._start_state(row.start), split_inputs(text), caller)
+                    text[len(seen) + 1:] if seen else text), caller, path)
+        start = self._start_state(row.start)
+        return self._last_events(ctx, start, split_inputs(text), caller,
+                                 add_to_path("", start.node))
 
     def _last_events(self, ctx: Context, state: State, inputs: list[str],
-                     caller: Caller) -> tuple[str | None, bool | None, State, list[Event]]:
-        """Replay the inputs; the language and resumability before the last one, and its
-        events only. With no input, what came before is the start as stored: not
-        resumable (``start_session`` inserts it so)."""
+                     caller: Caller, path: str) -> _Replayed:
+        """Replay the inputs; the language and resumability before the last one, its
+        events only, and the nodes reached. With no input, what came before is the start
+        as stored: not resumable (``start_session`` inserts it so)."""
         if not inputs:
-            return state.lang, False, state, []
-        before = self.conversation.replay(ctx, state, inputs[:-1], caller)
+            return state.lang, False, state, [], path, False
+        before = state
+        for raw in inputs[:-1]:
+            before = self.conversation.step(ctx, before, raw, caller)[0]
+            path = add_to_path(path, before.node)
         after, events = self.conversation.step(ctx, before, inputs[-1], caller)
+        reached = add_to_path(path, after.node)
         resumable = is_resumable(ctx.tree, before) and not caller.withheld
-        return before.lang, resumable, after, events
+        moved = reached != path or after.node != before.node
+        return before.lang, resumable, after, events, reached, moved
 
     def _remember(self, session_id: str, row: SessionRow, version: str, text: str,
-                  state: State, events: list[Event]) -> None:
+                  state: State, events: list[Event], path: str) -> None:
         if len(self._cache) >= CACHE_SIZE:
             self._cache.pop(next(iter(self._cache)), None)
-        self._cache[session_id] = (row, version, text, state, events)
+        self._cache[session_id] = (row, version, text, state, events, path)
+
+
+def add_to_path(path: str, node: str) -> str:
+    """The nodes a session reached (space-separated, first reach first) with ``node``."""
+    names = path.split()
+    if node in names or len(names) >= MAX_PATH or not node or " " in node:
+        return path
+    return f"{path} {node}" if path else node
 
 
 def split_inputs(text: str) -> list[str]:
