@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import date
@@ -78,9 +79,18 @@ def search(client: FlaskClient, lang: str, query: str) -> list[str]:
     return pages
 
 
+def without_footer(lines: list[str]) -> list[str]:
+    """A screen's lines without its footer: the keys that move (the last line) and the
+    options above them, one a line ("1 Report it")."""
+    lines = lines[:-1]
+    while lines and re.match(r"^[1-9] ", lines[-1]):
+        lines = lines[:-1]
+    return lines
+
+
 def read(pages: list[str]) -> str:
     """The service's text over all pages: the screen title and footers left out."""
-    bodies = [page[4:].splitlines()[:-1] for page in pages]
+    bodies = [without_footer(page[4:].splitlines()) for page in pages]
     bodies[0] = bodies[0][1:]
     return flat(" ".join(" ".join(lines) for lines in bodies))
 

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from ussd_app.cli import main
 from ussd_app.complaints.service import damm, parse_reference, show_reference
+from ussd_app.engine.answers import country_name
 from ussd_app.engine.encoding import Limits, fits
 from ussd_app.engine.loader import read_tree
 from ussd_app.i18n import default_catalogs
@@ -188,29 +189,107 @@ def test_consent_comes_first_and_no_keeps_nothing(app: Flask, client: FlaskClien
 # ---------------------------------------------------------------- danger now
 
 
+QATAR = "+97455123456"  # a Qatari mobile: the urgent path names Qatar
+
+
+def hotline_pages(phone: Phone, first: str) -> list[str]:
+    pages = [first]
+    while "98 " in pages[-1].splitlines()[-1] and len(pages) < 10:
+        pages.append(phone.press("98"))
+    return pages
+
+
+def numbers_in_order(pages: list[str]) -> list[str]:
+    text = "\n".join(pages)
+    found = [(text.index(e.phone), e.phone) for e in TREE.nodes["help_hotlines"].entries]
+    return [number for _, number in sorted(found)]
+
+
 @pytest.mark.parametrize("lang", ["en", "ar", "fr", "ne"])
-def test_in_danger_a_report_is_filed_and_hotlines_show_at_once(
+def test_in_danger_a_case_is_filed_then_two_questions_then_their_hotline_first(
         app: Flask, client: FlaskClient, lang: str) -> None:
-    phone = Phone(client)
+    """Filed on "I am in danger" (in the queue before any question); then "can we call
+    you now?" and "where are you? 1 Qatar 2 another country", each added to the case;
+    then the hotline of where they are first, each option on its own line."""
+    phone = Phone(client, number=QATAR)
     start_report(phone, lang)
-    urgent = phone.press(choice("report_danger", "yes"))
+    asked = phone.press(choice("report_danger", "yes"))
+    assert title("danger_call", lang) in asked and fits(asked[4:], LIMITS)
+    [row] = rows(app)  # filed before the first question is answered
+    assert (row["urgent"], row["contact"], row["call_now"], row["where_now"],
+            row["number_country"]) == (1, "unknown", None, None, "QA")
+    where = phone.press(choice("danger_call", "yes"))
+    assert fits(where[4:], LIMITS)
+    assert f"1{'-' if lang == 'ar' else '.'} {country_name('QA', lang)}" in where
+    assert rows(app)[0]["call_now"] == "yes"
+    urgent = phone.press(choice("danger_where", "here"))
     assert fits(urgent[4:], LIMITS)
     reference = reference_in(urgent)
-    assert TREE.nodes["help_hotlines"].entries[0].phone in urgent  # on the very next screen
     [row] = rows(app)
-    assert (row["reference"], row["urgent"], row["contact"]) == (reference, 1, "unknown")
-    assert opened_outbox(app) == []  # never asked whether contact is safe: no SMS
-    pages = [urgent]
-    while "98 " in pages[-1] and len(pages) < 10:
-        pages.append(phone.press("98"))
-    for entry in TREE.nodes["help_hotlines"].entries:
-        assert any(entry.phone in page for page in pages), entry.phone
+    assert (row["reference"], row["call_now"], row["where_now"], row["country"]) == \
+        (reference, "yes", "here", "QA")
+    pages = hotline_pages(phone, urgent)
+    qatar = next(e.phone for e in TREE.nodes["help_hotlines"].entries if e.country == "qa")
+    assert numbers_in_order(pages)[0] == qatar  # the hotline they can call now, first
+    for page in pages:
+        lines = page.splitlines()
+        assert any(line.startswith("1 ") for line in lines[-3:])  # "1 Add details" alone
+        assert not any(line.startswith("98 ") and " 1 " in line for line in lines)
+    assert opened_outbox(app) == []  # never asked whether an SMS is safe: none
+
+
+def test_questions_skipped_or_another_country_keep_the_hotlines_in_their_order(
+        app: Flask, client: FlaskClient) -> None:
+    default = [e.phone for e in TREE.nodes["help_hotlines"].entries]  # the content's order
+    phone = Phone(client, number=QATAR)
+    start_report(phone, "en")
+    phone.press(choice("report_danger", "yes"), choice("danger_call", "skipped"))
+    urgent = phone.press(choice("danger_where", "other"))
+    assert numbers_in_order(hotline_pages(phone, urgent)) == default
+    row = rows(app)[0]
+    assert (row["call_now"], row["where_now"], row["country"]) == ("skipped", "other", None)
+    # Skipping where: the number's country comes first (Nepal's number, Nepal's hotline).
+    nepali = Phone(client)
+    start_report(nepali, "en")
+    nepali.press(choice("report_danger", "yes"), choice("danger_call", "no"))
+    urgent = nepali.press(choice("danger_where", "skipped"))
+    assert numbers_in_order(hotline_pages(nepali, urgent))[0] == "+977 1 4000000"
+    assert (rows(app)[1]["call_now"], rows(app)[1]["where_now"]) == ("no", "skipped")
+
+
+def test_a_withheld_number_gets_the_hotlines_at_once_and_no_question(
+        app: Flask, client: FlaskClient) -> None:
+    phone = Phone(client, number="anonymous")
+    start_report(phone, "en")
+    urgent = phone.press(choice("report_danger", "yes"))
+    assert title("danger_call", "en") not in urgent
+    reference_in(urgent)
+    assert TREE.nodes["help_hotlines"].entries[0].phone in urgent
+    [row] = rows(app)
+    assert (row["urgent"], row["call_now"], row["number_country"]) == (1, None, None)
+
+
+def test_going_back_to_an_urgent_question_changes_the_answer_not_the_case(
+        app: Flask, client: FlaskClient) -> None:
+    phone = Phone(client, number=QATAR)
+    start_report(phone, "en")
+    phone.press(choice("report_danger", "yes"), choice("danger_call", "yes"))
+    phone.press("0")  # back to "can we call you now?"
+    phone.press(choice("danger_call", "no"))
+    phone.press("0", "0")  # back to "are you in danger?", and yes again
+    phone.press(choice("report_danger", "yes"))
+    [row] = rows(app)  # one case
+    assert row["call_now"] == "no"
+    kinds = [e["kind"] for e in app.extensions["migrantline"].store.db().query(
+        "select kind from complaint_events where complaint_id = ? order by id", [row["id"]])]
+    assert kinds.count("urgent") == 1 and kinds.count("urgent_answer") == 2
 
 
 def test_urgent_details_complete_the_same_case(app: Flask, client: FlaskClient) -> None:
     phone = Phone(client)
     start_report(phone, "en")
-    reference = reference_in(phone.press(choice("report_danger", "yes")))
+    phone.press(choice("report_danger", "yes"), choice("danger_call", "skipped"))
+    reference = reference_in(phone.press(choice("danger_where", "skipped")))
     # Adding the details completes the same case.
     phone.press("1")  # add details
     for key in (choice("report_who", "family"), choice("report_category", "abuse"),

@@ -9,6 +9,7 @@ import pytest
 
 from ussd_app.channels.ussd.layout import UssdLayout
 from ussd_app.engine import messages as m
+from ussd_app.engine.answers import fill, is_templated, sample_label_answers
 from ussd_app.engine.encoding import Limits, fits
 from ussd_app.engine.fitting import HINTS, FitError, longest_hint, nav, text_pages
 from ussd_app.engine.loader import read_tree
@@ -43,6 +44,9 @@ def pages_of(tree: Tree, node: Node, lang: str, layout: UssdLayout) -> list[Scre
 def expected_options(tree: Tree, node: Node, lang: str) -> list[tuple[str, str]]:
     if node.type == LANGUAGE:
         return [(str(i + 1), lang_.name) for i, lang_ in enumerate(tree.languages)]
+    if is_templated(node):  # checked with the shortest form a caller may see (a code)
+        return [(str(i + 1), fill(tree.label(o, lang), sample_label_answers(tree, node, lang)))
+                for i, o in enumerate(node.options)]
     return [(str(i + 1), tree.label(o, lang)) for i, o in enumerate(node.options)]
 
 

@@ -45,10 +45,17 @@ def test_the_page_shows_everything_and_audits_the_view(app: Flask, op: FlaskClie
 @pytest.mark.parametrize("contact", ["never", "unknown"])
 def test_do_not_contact_is_prominent_and_messages_are_refused(
         app: Flask, op: FlaskClient, contact: str) -> None:
+    """"Never" is a prominent "do not call or SMS"; "not asked" is never shown as that
+    (the issue's urgent case read "Do not call or SMS. Not asked"), yet no SMS goes."""
     c = file_complaint(app, contact=contact)
     html = page(op, f"/operator/complaints/{c['id']}")
-    assert 'class="contact danger" role="alert"><strong>Do not call or SMS.' in html
-    assert "Sending is refused" in html
+    if contact == "never":
+        assert 'class="contact danger" role="alert"><strong>Do not call or SMS.' in html
+        assert "Sending is refused" in html
+    else:
+        assert "Do not call" not in html and "Sending is refused" not in html
+        assert '<p class="contact caution"><strong>Contact was not asked yet.' in html
+        assert "Sending is held: the caller was not asked yet" in html
     response = post(op, f"/operator/complaints/{c['id']}/message", template="call_us")
     assert response.status_code == 303
     assert "Not sent: the caller did not say" in page(op, response.location)

@@ -13,12 +13,13 @@ caller hangs up after speaking answers (voice) that nothing filed yet.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
+from ussd_app.complaints.model import number_country
 from ussd_app.complaints.service import Complaints, show_reference
 from ussd_app.conversation.inbound import Caller
 from ussd_app.engine import messages as m
-from ussd_app.engine.answers import Action, ActionResult, Query
+from ussd_app.engine.answers import LOCATED, Action, ActionResult, Query
 from ussd_app.engine.messages import N_
 from ussd_app.engine.screens import Translate
 
@@ -57,9 +58,6 @@ def make_actions(complaints: Complaints, t: Translate) -> Mapping[str, Action]:
             receipt = t(q.lang, RECEIPT_SENT if complaints.can_message(row) else RECEIPT_NOT_SENT)
         return ActionResult(answers={"reference": show_reference(row["reference"]),
                                      "receipt": receipt})
-
-    def file_urgent(q: Query) -> ActionResult:
-        return file(q, urgent=True)
 
     def file_dropped(q: Query) -> ActionResult:
         """What a caller said before hanging up, filed if they agreed to report: they
@@ -100,6 +98,35 @@ def make_actions(complaints: Complaints, t: Translate) -> Mapping[str, Action]:
         return ActionResult()
 
     return {name: guarded(run) for name, run in (
-        ("file_complaint", file), ("file_urgent", file_urgent), ("file_dropped", file_dropped),
+        ("file_complaint", file), ("file_dropped", file_dropped),
+        *urgent_actions(complaints, file).items(),
         ("status_lookup", status_lookup), ("status_pin", status_pin),
         ("erase_complaint", erase_complaint))}
+
+
+def urgent_actions(complaints: Complaints, file: Callable[..., ActionResult]
+                   ) -> dict[str, Action]:
+    """"I am in danger now": filed at once, then at most two questions (call now? where
+    are you?) whose answers are added to the case and put their hotline first."""
+
+    def file_urgent(q: Query) -> ActionResult:
+        """Filed at once (in the queue before any question); then at most two questions,
+        none for a withheld number (no number to call, no country to name)."""
+        filed = file(q, urgent=True)
+        country = number_country(q.caller)
+        answers = {**filed.answers, "caller_country": country, LOCATED: country}
+        return ActionResult("withheld" if q.caller.withheld else "next", answers)
+
+    def urgent_answer(q: Query) -> ActionResult:
+        """An answer to the urgent path's questions, added to the case. Never holds the
+        caller up: if it cannot be stored, they still get the hotlines (logged)."""
+        try:
+            complaints.urgent_answer(q.caller, q.answers)
+        except Exception:
+            log.exception("could not add an urgent answer to its case")
+        where = q.answers.get("where_now")
+        located = "" if where == "other" else q.answers.get("caller_country", "")
+        outcome = "no_country" if not q.answers.get("caller_country") else "next"
+        return ActionResult(outcome, {LOCATED: located})
+
+    return {"file_urgent": file_urgent, "urgent_answer": urgent_answer}

@@ -9,12 +9,15 @@ from typing import Any
 from ussd_app.complaints.base import ComplaintsBase
 from ussd_app.complaints.model import (
     AGAINST,
+    CALL_NOW,
     CATEGORIES,
     CONTACTS,
     FIELD_LIMITS,
     FILED_BY,
     RECEIPT_SMS,
+    WHERE_NOW,
     Caller,
+    number_country,
 )
 from ussd_app.complaints.references import (
     digits_of,
@@ -46,6 +49,7 @@ class Filing(ComplaintsBase):
             "updated_at": now, "status": "new", "urgent": int(urgent),
             "phone_key": caller.phone_key,
             "phone_sealed": None if caller.withheld else self.phone_sealer.seal(caller.phone),
+            "number_country": number_country(caller) or None,
             **({"contact": "unknown"} if urgent and "contact" not in fields else {}),
             **fields, "truncated": ",".join(cut),
         }
@@ -63,6 +67,31 @@ class Filing(ComplaintsBase):
                 log.info("complaint filed on %s%s", caller.channel, " (urgent)" if urgent else "")
             return stored
         raise RuntimeError("could not draw a free reference")  # 10^7 of them: never
+
+    def urgent_answer(self, caller: Caller, answers: Mapping[str, str]) -> dict[str, Any] | None:
+        """Add the urgent path's answers (call now? where now?) to the case this phone
+        filed at once; None when there is none to add them to (a withheld number).
+
+        "Here" also fills the case's country (where the caller is) from the number, unless
+        the caller's details name one. Answering again changes the case again; the same
+        answer (a retried or replayed hop) adds no event.
+        """
+        row = self._own(answers.get("reference", ""), caller)
+        if row is None:
+            return None
+        fields: dict[str, Any] = {}
+        for name, allowed in (("call_now", CALL_NOW), ("where_now", WHERE_NOW)):
+            if answers.get(name) in allowed:
+                fields[name] = answers[name]
+        if fields.get("where_now") == "here" and row.get("number_country") \
+                and not row.get("country"):
+            fields["country"] = row["number_country"]
+        changed = {k: v for k, v in fields.items() if row.get(k) != v}
+        if not changed:
+            return row
+        now = self.clock()
+        return db.update(self.store, int(row["id"]), {**changed, "updated_at": now},
+                         {"at": now, "actor": "caller", "kind": "urgent_answer"}) or row
 
     def _add_details(self, row: dict[str, Any], key: str, lang: str, fields: dict[str, Any],
                      cut: list[str], pin: str, now: float) -> dict[str, Any]:

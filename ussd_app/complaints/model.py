@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ussd_app.conversation.inbound import Caller  # noqa: F401 - complaints are filed by a Caller
+import phonenumbers
+
+from ussd_app.conversation.inbound import Caller
 from ussd_app.engine.messages import N_
 from ussd_app.errors import NotAllowed, NotFound  # noqa: F401 - NotFound: no complaint with that id
 from ussd_app.store.queue import OPEN
@@ -24,6 +26,9 @@ OPEN_STATUSES = OPEN
 # on another number; never. "unknown" until asked (an urgent report filed at once).
 CONTACTS = ("any", "times", "other", "never", "unknown")
 FILED_BY = ("self", "family")
+# The urgent path's questions (danger_call, danger_where); not answered: NULL.
+CALL_NOW = ("yes", "no", "skipped")
+WHERE_NOW = ("here", "other", "skipped")
 AGAINST = ("agency", "employer", "both", "other")
 
 PIN_LOCK_SECONDS = 30 * 60
@@ -87,3 +92,18 @@ class Lookup:
 
 
 Agencies = Callable[[str], tuple[str, str] | None]  # typed text -> (licence, name)
+
+
+def number_country(caller: Caller) -> str:
+    """The country (ISO code, upper case) of the caller's number by its calling code; ""
+    when withheld or not a number. A roaming migrant's home code says where the SIM is
+    from, not where they are: the urgent path asks, with this as the first answer."""
+    if caller.withheld:
+        return ""
+    try:
+        parsed = phonenumbers.parse(caller.phone if caller.phone.startswith("+")
+                                    else "+" + caller.phone, None)
+    except phonenumbers.NumberParseException:
+        return ""
+    region = phonenumbers.region_code_for_number(parsed) or ""
+    return region if len(region) == 2 and region != "ZZ" else ""

@@ -73,7 +73,8 @@ def _templates(app: Flask) -> None:
         TEMPLATE_NAMES=i18n.TEMPLATE_NAMES, OUTBOX_NAMES=i18n.OUTBOX_NAMES,
         RECORDING_NAMES=i18n.RECORDING_NAMES, size=i18n.size,
         OUTCOME_NAMES=i18n.OUTCOME_NAMES, CHANNEL_NAMES=i18n.CHANNEL_NAMES,
-        GROUP_NAMES=i18n.GROUP_NAMES, language_name=i18n.language_name)
+        GROUP_NAMES=i18n.GROUP_NAMES, language_name=i18n.language_name,
+        CALL_NOW_NAMES=i18n.CALL_NOW_NAMES, WHERE_NOW_NAMES=i18n.WHERE_NOW_NAMES)
 
 
 @bp.context_processor

@@ -29,7 +29,14 @@ CATEGORY_NAMES = {"unpaid_wages": N_("Unpaid wages"), "contract": N_("Contract b
 CONTACT_NAMES = {"any": N_("Any time"), "times": N_("Only at the times given"),
                  "other": N_("Only on another number"),
                  "never": N_("Never: do not call or SMS"),
-                 "unknown": N_("Not asked: do not call or SMS")}
+                 "unknown": N_("Not asked yet")}
+# The urgent path's questions, as answered (NULL, shown as "not answered", is not a "no").
+CALL_NOW_NAMES = {"yes": N_("Yes: call now on this number"),
+                  "no": N_("No: the caller will call"),
+                  "skipped": N_("Skipped by the caller")}
+WHERE_NOW_NAMES = {"here": N_("In the country of the number"),
+                   "other": N_("In another country"),
+                   "skipped": N_("Skipped by the caller")}
 FILED_BY_NAMES = {"self": N_("The migrant"), "family": N_("A family member")}
 AGAINST_NAMES = {"agency": N_("Recruitment agency"), "employer": N_("Employer"),
                  "other": N_("Other")}
@@ -40,7 +47,8 @@ EVENT_NAMES = {"filed": N_("Filed"), "urgent": N_("Urgent report"),
                "erased": N_("Personal data erased"),
                "recording_stored": N_("Voice message received"),
                "recording_dead": N_("Voice message could not be fetched"),
-               "outcome": N_("Outcome recorded")}
+               "outcome": N_("Outcome recorded"),
+               "urgent_answer": N_("Answered an urgent question")}
 OUTCOME_NAMES = {"resolved": N_("Resolved"), "referred": N_("Referred"),
                  "compensation": N_("Compensation recovered"),
                  "no_contact": N_("No contact possible"), "withdrawn": N_("Withdrawn")}

@@ -12,12 +12,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
+
 from ussd_app.engine import messages as m
-from ussd_app.engine.fitting import longest_hint, text_pages
+from ussd_app.engine.fitting import longest_hint, menu_pages, text_pages
 from ussd_app.engine.model import CHOICE, Node, Tree
 from ussd_app.engine.screens import Layout, Screen, Translate
+from ussd_app.errors import FitError
 from ussd_app.parsing import ascii_digits_of
 
 CUT_FIELD = "_cut"  # answers: the fields whose text was too long and was shortened
@@ -150,12 +154,17 @@ def confirm_pages(tree: Tree, node: Node, lang: str, answers: Mapping[str, str],
                       by_line=True, reserve=reserve)
 
 
-def numbers_text(tree: Tree, node: Node, lang: str) -> str:
+LOCATED = "located_country"  # answers: where the caller is (ISO code), when known
+
+
+def numbers_text(tree: Tree, node: Node, lang: str, country: str = "") -> str:
     """A contact list at its shortest, the place then its number: the numbers come first
     when someone is in danger (the full list, with hours, is one key away). The number
-    has a line of its own, so no page ever cuts it in two."""
+    has a line of its own, so no page ever cuts it in two. The contacts of ``country``
+    (where the caller is) come first: the hotline they can reach now."""
     lines = []
-    for entry in node.entries:
+    entries = sorted(node.entries, key=lambda e: not country or e.country != country)
+    for entry in entries:
         lines += [tree.text(entry.where or entry.name, lang), entry.phone]
     return "\n".join(lines)
 
@@ -168,12 +177,82 @@ def fill(template: str, answers: Mapping[str, str]) -> str:
     return _FIELD.sub(lambda found: answers.get(found.group(1), ""), template)
 
 
+MAX_COUNTRY = 30  # characters of a country's name in a label, at most
+
+
+@lru_cache(maxsize=32)
+def _territories(lang: str) -> Mapping[str, str]:
+    try:
+        return dict(Locale.parse(lang).territories)
+    except (UnknownLocaleError, ValueError):
+        return dict(Locale.parse("en").territories)
+
+
+def country_name(code: str, lang: str, most: int = MAX_COUNTRY) -> str:
+    """A country's name in ``lang`` (Babel's CLDR data), cut to ``most`` characters."""
+    name = str(_territories(lang).get(code.upper(), ""))
+    return name if len(name) <= most else name[:most - 1].rstrip() + "."
+
+
+def _label_forms(template: str, answers: Mapping[str, str], lang: str,
+                 t: Translate) -> list[str]:
+    """An option's label with ``{…_country}`` as that country's name in ``lang`` (the
+    answer is an ISO code), longest form first: the whole name, a short cut, the code.
+    Other fields are filled as ``fill`` fills them."""
+    forms = []
+    for most in (MAX_COUNTRY, 14, 0):
+        def one(found: re.Match[str], most: int = most) -> str:
+            name, value = found.group(1), answers.get(found.group(1), "")
+            if not name.endswith("_country"):
+                return value
+            if not value:
+                return t(lang, m.THIS_COUNTRY) if most else "?"
+            return country_name(value, lang, most) if most else value.upper()
+        forms.append(_FIELD.sub(one, template))
+    return forms
+
+
+def is_templated(node: Node) -> bool:
+    """A choice whose labels name answers (``{caller_country}``): paged per caller."""
+    return any("{" in text for o in node.options for text in (o.label or {}).values())
+
+
+def sample_label_answers(tree: Tree, node: Node, lang: str) -> dict[str, str]:
+    """What the content checks fill a templated choice's labels with: a code (``XX``) for
+    a country, the shortest form every caller may see."""
+    names = {f for o in node.options for f in _FIELD.findall(tree.label(o, lang))}
+    return {name: "XX" if name.endswith("_country") else "x" for name in names}
+
+
+def choice_pages(tree: Tree, node: Node, lang: str, answers: Mapping[str, str],
+                 layout: Layout, t: Translate, sample: bool = False) -> list[Screen]:
+    """A templated choice's screens with this caller's answers: the longest form of the
+    labels that fits (a country's whole name, else cut, else its code). The content
+    checks (``sample``) page it with the shortest form, a two-letter code: what is
+    always shown when nothing longer fits."""
+    if sample:
+        answers = sample_label_answers(tree, node, lang)
+    forms = [_label_forms(tree.label(o, lang), answers, lang, t) for o in node.options]
+    tries = range(len(forms[0]) - 1, len(forms[0])) if sample else range(len(forms[0]))
+    for k in tries:
+        options = [(str(i + 1), f[k]) for i, f in enumerate(forms)]
+        try:
+            return menu_pages(lang, tree.text(node.title, lang), tree.text(node.intro, lang),
+                              options, layout, t, (("0", m.BACK),), node.id,
+                              longest_hint(lang, t))
+        except FitError:
+            if k == tries[-1]:
+                raise
+    raise AssertionError("unreachable")
+
+
 def result_pages(tree: Tree, node: Node, lang: str, answers: Mapping[str, str],
                  layout: Layout, t: Translate, reserve: str) -> list[Screen]:
     """A result's text from the answers (and a contact list), its last page ending it."""
     body = fill(tree.text(node.body, lang), answers)
     if node.entries_from and node.entries_from in tree.nodes:
-        body += "\n" + numbers_text(tree, tree.nodes[node.entries_from], lang)
+        body += "\n" + numbers_text(tree, tree.nodes[node.entries_from], lang,
+                                    answers.get(LOCATED, "").lower())
     keys = tuple((str(i + 1), tree.label(o, lang)) for i, o in enumerate(node.options))
     # A result leads on (its options) or ends; "back" into a filed form means nothing.
     back = () if node.end or keys else (("0", m.BACK),)

@@ -63,7 +63,8 @@ def _node(data: Mapping[str, Any], source: str) -> Node:
     )
     entries = tuple(
         Entry(name=_text(e["name"]) or {}, phone=e["phone"], hours=_text(e.get("hours")),
-              where=_text(e.get("where")), placeholder=bool(e.get("placeholder", False)))
+              where=_text(e.get("where")), placeholder=bool(e.get("placeholder", False)),
+              country=str(e.get("country", "")))
         for e in data.get("entries", ())
     )
     return Node(

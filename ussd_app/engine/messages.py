@@ -76,3 +76,5 @@ AGENCY_NO_MATCH = N_("No agency found. Check the spelling or the number. An agen
                      "not on the list may have no licence.")
 AGENCY_TOO_SHORT = N_("Type at least 3 letters of the name, or the licence number.")
 AGENCY_UNAVAILABLE = N_("The list of agencies is not available now. Please try again later.")
+# An option naming the country of the caller's number, when the number says none.
+THIS_COUNTRY = N_("The country of this number")

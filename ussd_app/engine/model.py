@@ -45,6 +45,7 @@ class Entry:
     hours: Text | None = None
     where: Text | None = None
     placeholder: bool = False
+    country: str = ""  # ISO code, lower case: whom a caller in danger there sees first
 
 
 @dataclass(frozen=True)

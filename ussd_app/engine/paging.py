@@ -9,7 +9,7 @@ the channel will send it); the screens that show answers are ``answers``'.
 from __future__ import annotations
 
 from ussd_app.engine import messages as m
-from ussd_app.engine.answers import filled_pages
+from ussd_app.engine.answers import choice_pages, filled_pages, is_templated
 from ussd_app.engine.fitting import (
     article_fits,
     fits_with_hint,
@@ -38,6 +38,8 @@ def _build(tree: Tree, node: Node, lang: str, layout: Layout, t: Translate,
     title = tree.text(node.title, lang)
     back = () if root else (("0", m.BACK),)
     reserve = longest_hint(lang, t)
+    if node.type == CHOICE and is_templated(node):  # checked with the longest names
+        return choice_pages(tree, node, lang, {}, layout, t, sample=True)
     if node.type in (MENU, LANGUAGE, CHOICE):
         if node.type in (MENU, CHOICE):
             options = [(str(i + 1), tree.label(o, lang)) for i, o in enumerate(node.options)]

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ussd_app.engine import messages as m
-from ussd_app.engine.answers import confirm_pages, result_pages
+from ussd_app.engine.answers import choice_pages, confirm_pages, is_templated, result_pages
 from ussd_app.engine.fitting import longest_hint, menu_pages, text_pages
-from ussd_app.engine.model import ASK, CONFIRM, LANGUAGE, RESULT, Node
+from ussd_app.engine.model import ASK, CHOICE, CONFIRM, LANGUAGE, RESULT, Node
 from ussd_app.engine.paging import node_pages
 from ussd_app.engine.screens import Screen
 from ussd_app.engine.state import (
@@ -36,6 +36,8 @@ def screens_of(ctx: Context, state: State, node: Node) -> list[Screen]:
     if node.type == CONFIRM:
         return confirm_pages(ctx.tree, node, lang, state.answer_map, ctx.layout, ctx.t,
                              longest_hint(lang, ctx.t))
+    if node.type == CHOICE and is_templated(node):
+        return choice_pages(ctx.tree, node, lang, state.answer_map, ctx.layout, ctx.t)
     if node.type == RESULT:
         return result_pages(ctx.tree, node, lang, state.answer_map, ctx.layout, ctx.t,
                             longest_hint(lang, ctx.t))

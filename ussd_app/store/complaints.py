@@ -43,9 +43,12 @@ PLAIN = ("reference", "key", "channel", "lang", "created_at", "updated_at", "las
          "status", "urgent", "filed_by", "category", "country", "against_kind",
          "agency_licence", "agency_name", "contact", "truncated", "phone_key", "pin_hash",
          "assigned_to", "closed_at", "erased_at", "erased_reason", "details_key")
+# The urgent path's two questions (NULL: not answered) and the country of the number
+# (migration m_complaints_002_urgent).
+URGENT_COLUMNS = ("call_now", "where_now", "number_country")
 # A closed case's outcome (migration m_complaints_002_outcome, after m_complaints_001
 # made PLAIN and SEALED).
-COLUMNS = ("id", *PLAIN, *SEALED, *OUTCOME_COLUMNS)
+COLUMNS = ("id", *PLAIN, *SEALED, *OUTCOME_COLUMNS, *URGENT_COLUMNS)
 _SQL_COLUMNS = ", ".join(COLUMNS)
 
 
@@ -70,6 +73,15 @@ def m_complaints_001(db: Db) -> None:
         {"key": str, "reference": str, "phone_key": str, "at": float, "ok": int}, pk="key")
     db.table("pin_attempts").create_index(["reference", "at"])
     db.table("pin_attempts").create_index(["phone_key", "at"])
+
+
+def m_complaints_002_urgent(db: Db) -> None:
+    """What the urgent path asks after filing: may we call now (``call_now``: yes, no,
+    skipped), where the caller is (``where_now``: here, other, skipped), and the country
+    of the filing number (ISO code, from its calling code). NULL is "not answered", never
+    "do not contact"."""
+    for column in URGENT_COLUMNS:
+        db.table("complaints").add_column(column, str)
 
 
 @contextmanager

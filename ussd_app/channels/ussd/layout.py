@@ -34,7 +34,15 @@ class UssdLayout:
         lines = [line for line in (screen.hint, screen.title, screen.body) if line]
         lines += [option.format(key=key, label=label) for key, label in screen.options]
         if screen.nav:
-            lines.append(" ".join(item.format(key=key, label=label) for key, label in screen.nav))
+            # An option of the screen (1 Add details) among the keys that move (98 More) is
+            # missed: each option gets a line of its own above them (a newline costs what
+            # a space does), the moving keys stay on the last line.
+            own = [(k, label) for k, label in screen.nav if len(k) == 1 and k != "0"]
+            moves = [(k, label) for k, label in screen.nav if (k, label) not in own]
+            lines += [item.format(key=key, label=label) for key, label in own]
+            if moves:
+                lines.append(" ".join(item.format(key=key, label=label)
+                                      for key, label in moves))
         return "\n".join(lines)
 
     def fits(self, text: str) -> bool:
