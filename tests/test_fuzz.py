@@ -165,6 +165,8 @@ TEMPLATES: list[tuple[str, str, dict[str, str], dict[str, str]]] = [
     ("POST", "/operator/complaints/{cid}/status", {}, {"status": "in_progress",
                                                        "note": "called"}),
     ("POST", "/operator/complaints/{cid}/note", {}, {"note": "a note"}),
+    ("POST", "/operator/complaints/{cid}/acknowledge", {}, {}),
+    ("GET", "/operator/alerts", {}, {}),
     ("POST", "/operator/complaints/{cid}/message", {}, {"template": "call_us"}),
     ("POST", "/operator/complaints/{cid}/refer", {}, {"partner_id": "{partner}",
                                                       "note": "x"}),

@@ -7,6 +7,7 @@ report to ``/healthz`` of this data folder.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ from ussd_app.channels.voice.callbacks import Callbacks
 from ussd_app.channels.voice.calls import VoiceCalls
 from ussd_app.channels.voice.recordings import VoiceRecordings
 from ussd_app.complaints.actions import make_actions
+from ussd_app.complaints.alerts import INTERVAL as ALERT_INTERVAL
+from ussd_app.complaints.alerts import UrgentAlerts
 from ussd_app.complaints.service import Complaints
 from ussd_app.content import sync
 from ussd_app.content.layouts import content_layouts
@@ -30,6 +33,8 @@ from ussd_app.privacy.protect import PhoneHasher, Sealer
 from ussd_app.privacy.purges import purge_drafts, purge_outbox_bodies
 from ussd_app.store import Store, open_store
 from ussd_app.store.base import is_postgres_url
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -101,6 +106,18 @@ def _purges(store: Store, config: settings.Settings, sms: SmsService) -> None:
     cluster.every(store, 3600, "outbox-purge", lambda: purge_outbox_bodies(store, keep_days))
 
 
+def _urgent_alerts(store: Store, config: settings.Settings, complaints: Complaints) -> None:
+    """On-call phones texted of each urgent case, and escalation (once per cluster)."""
+    numbers = config.urgent_alert_numbers or ()
+    if not numbers and not config.urgent_escalate_numbers:
+        log.info("MIGRANTLINE_URGENT_ALERT_NUMBERS is not set: urgent cases alert on the "
+                    "dashboard only, no on-call phone is texted")
+        return
+    alerts = UrgentAlerts(complaints, numbers, config.urgent_escalate_numbers or (),
+                          config.urgent_escalate_minutes, config.urgent_alert_lang)
+    cluster.every(store, ALERT_INTERVAL, "urgent-alerts", alerts.run)
+
+
 def _build_services(config: settings.Settings) -> Services:
     store, secret = _open_store(config)
     catalogs = default_catalogs()
@@ -120,6 +137,7 @@ def _build_services(config: settings.Settings) -> Services:
                      rate_per_hour=config.sms_rate_per_hour, draft_seconds=draft_seconds,
                      **engine)
     _purges(store, config, sms)
+    _urgent_alerts(store, config, complaints)
     audio = audio_store.from_config(config)  # shared by every node when it is a bucket
     recordings = VoiceRecordings(store, secret, config, audio=audio)
     recordings.start()  # retries due downloads, and those a crash left half done

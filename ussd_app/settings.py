@@ -17,13 +17,11 @@ empty value counts as unset (its default).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ussd_app.errors import ConfigError
-from ussd_app.parsing import bounded_float, bounded_int
 from ussd_app.privacy import secret_key as _keys
 from ussd_app.privacy.secret_key import (  # noqa: F401 - re-exported: settings.check_key & co.
     KEY_HELP,
@@ -34,76 +32,23 @@ from ussd_app.privacy.secret_key import (  # noqa: F401 - re-exported: settings.
     key_file,
     secure_data_dir,
 )
-
-Parse = Callable[[str, str], Any]  # (setting name, non-empty text) -> value, or SettingError
-ON_WORDS = ("on", "1", "true", "yes")
-OFF_WORDS = ("off", "0", "false", "no")
-MINUTES_A_YEAR = 366 * 24 * 60
-SIX_HOURS = 6 * 3600
-
-
-class SettingError(ConfigError):
-    """A setting has a value the service cannot use; the message names it and what it takes."""
-
-
-def _refuse(name: str, accepts: str, text: str) -> SettingError:
-    return SettingError(f"{name} must be {accepts}, not {text!r}")
-
-
-def text(name: str, value: str) -> str:
-    return value
-
-
-def path(name: str, value: str) -> Path:
-    return Path(value)
-
-
-def resolved_path(name: str, value: str) -> Path:
-    return Path(value).resolve()
-
-
-def switch(name: str, value: str) -> bool:
-    """Every on/off setting: on, 1, true, yes or off, 0, false, no (any case)."""
-    word = value.lower()
-    if word in ON_WORDS or word in OFF_WORDS:
-        return word in ON_WORDS
-    raise _refuse(name, f"on or off ({', '.join(ON_WORDS)} / {', '.join(OFF_WORDS)})", value)
-
-
-def whole(lo: int, hi: int) -> Parse:
-    def parse(name: str, value: str) -> int:
-        number = bounded_int(value, lo, hi)
-        if number is None:
-            raise _refuse(name, f"a whole number from {lo} to {hi}", value)
-        return number
-    return parse
-
-
-def decimal(lo: float, hi: float) -> Parse:
-    def parse(name: str, value: str) -> float:
-        number = bounded_float(value, lo, hi)
-        if number is None:
-            raise _refuse(name, f"a number from {lo:g} to {hi:g} (decimals allowed, e.g. 0.5)",
-                          value)
-        return number
-    return parse
-
-
-def choice(*words: str, on: str | None = None, off: str | None = None) -> Parse:
-    """One of ``words``, in any case (kept in the case ``words`` are written in); with
-    ``on``/``off``, the switch's words too (``no`` is ``off``), as every switch takes them."""
-    def parse(name: str, value: str) -> str:
-        for word in words:
-            if value.lower() == word.lower():
-                return word
-        if on is not None and value.lower() in ON_WORDS:
-            return on
-        if off is not None and value.lower() in OFF_WORDS:
-            return off
-        also = [f"{', '.join(w)} for {v}" for v, w in ((on, ON_WORDS), (off, OFF_WORDS)) if v]
-        raise _refuse(name, "one of " + ", ".join(words)
-                      + (f" ({'; '.join(also)})" if also else ""), value)
-    return parse
+from ussd_app.setting_types import (  # noqa: F401 - re-exported: settings.SettingError & co.
+    MINUTES_A_YEAR,
+    OFF_WORDS,
+    ON_WORDS,
+    SIX_HOURS,
+    Parse,
+    SettingError,
+    _refuse,
+    choice,
+    decimal,
+    path,
+    phone_list,
+    resolved_path,
+    switch,
+    text,
+    whole,
+)
 
 
 @dataclass(frozen=True)
@@ -234,6 +179,20 @@ class Settings:
         "SMS parts an article asked for by SMS may use, sent concatenated")
     sms_rate_per_hour: int = setting("MIGRANTLINE_SMS_RATE_PER_HOUR", "30", whole(0, 10**9),
         "inbound SMS answered per phone per hour; more are stored, not answered")
+    urgent_alert_numbers: tuple[str, ...] = setting(
+        "MIGRANTLINE_URGENT_ALERT_NUMBERS", None, phone_list,
+        "on-call phones (+ and digits, comma-separated) texted within a minute of an urgent "
+        "case: its reference only, no personal data")
+    urgent_escalate_minutes: int = setting(
+        "MIGRANTLINE_URGENT_ESCALATE_MINUTES", "10", whole(1, 1440),
+        "an urgent case nobody acknowledged on the dashboard after this many minutes is "
+        "escalated: the escalation phones are texted")
+    urgent_escalate_numbers: tuple[str, ...] = setting(
+        "MIGRANTLINE_URGENT_ESCALATE_NUMBERS", None, phone_list,
+        "the phones an unacknowledged urgent case escalates to (default: the on-call phones)")
+    urgent_alert_lang: str = setting(
+        "MIGRANTLINE_URGENT_ALERT_LANG", "en", text,
+        "the language of the on-call SMS (a code with a catalog in translations/)")
     outbox_max_attempts: int = setting("MIGRANTLINE_OUTBOX_MAX_ATTEMPTS", "8", whole(1, 1000),
         "sending attempts before an outbox message is dead (kept, not sent)")
     outbox_backoff_seconds: float = setting(

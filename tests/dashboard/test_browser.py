@@ -87,3 +87,49 @@ def test_sign_in_triage_and_see_the_sms(app: Flask, served: str) -> None:
                 if m["key"].startswith(f"complaint-status:{urgent['id']}:")]
     body = open_text(app.extensions["migrantline"].complaints.phone_sealer, queued["body"])
     assert queued["lang"] == "fr" and queued["status"] == "queued" and shown in body
+
+
+def test_an_urgent_case_filed_by_ussd_appears_in_an_open_dashboard_and_is_acknowledged(
+        app: Flask, served: str) -> None:
+    """The issue's path: an operator's queue is open; a migrant in danger files over USSD;
+    the alert strip shows it (and plays its sound) without the page being reloaded; the
+    operator opens it from the strip, acknowledges it, and the strip goes quiet."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from ..conftest import Phone
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium") or CHROMIUM,
+                                    args=[*ARGS, "--autoplay-policy=no-user-gesture-required"])
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(served + "/operator/")
+            page.fill("#email", "op@example.org")
+            page.fill("#password", PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url("**/operator/")
+            strip = page.frame_locator("iframe.alert-strip")
+            strip.get_by_text("No urgent case is waiting").wait_for()
+            phone = Phone(app.test_client(), number="+97455123456")
+            phone.dial()
+            filed = time.monotonic()
+            phone.press("1", "7", "1", "1", "1")  # English, report, agree, in danger now
+            strip.locator(".alert-urgent").wait_for()
+            seconds = time.monotonic() - filed
+            print(f"urgent case shown in the open dashboard {seconds:.1f} s after filing")
+            assert strip.locator("audio.alert-sound").count() == 1
+            playing = page.frame(url=lambda u: u.endswith("/operator/alerts")).evaluate(
+                "() => { const a = document.querySelector('audio.alert-sound');"
+                " return a && a.duration > 0 && (!a.paused || a.ended); }")
+            assert playing
+            assert page.url.endswith("/operator/")  # the page itself was not reloaded
+            strip.locator("a.urgent-case").click()
+            page.wait_for_url("**/operator/complaints/*")
+            assert "Not answered" in page.locator("dd.urgent-call").inner_text() or \
+                "Yes" in page.locator("dd.urgent-call").inner_text()
+            page.get_by_role("button", name="Acknowledge this urgent case").click()
+            assert "Acknowledged" in page.locator(".flash").first.inner_text()
+            page.frame_locator("iframe.alert-strip").get_by_text(
+                "No urgent case is waiting").wait_for()
+        finally:
+            browser.close()

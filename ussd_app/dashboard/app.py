@@ -13,13 +13,14 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, current_app, g, render_template
+from flask import Flask, Response, current_app, g, render_template, request
 from flask.typing import ResponseReturnValue
 
 from ussd_app import settings
 from ussd_app.content.sync import health as sync_health
 from ussd_app.dashboard import (  # noqa: F401 - imported for their routes on ``bp``
     admin_views,
+    alert_views,
     analytics_views,
     detail_views,
     i18n,
@@ -32,8 +33,10 @@ from ussd_app.dashboard.blueprint import bp
 from ussd_app.dashboard.i18n import _
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; "
-       "form-action 'self'; "
+       "frame-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
+# The urgent-alert strip is the one page framed, by the dashboard's own pages only.
+FRAMED = {"dashboard.alerts"}
 
 
 @dataclass
@@ -89,9 +92,11 @@ def _page() -> dict[str, Any]:
 @bp.after_request
 def _headers(response: Response) -> Response:
     """Pages with personal data: no caching, no framing, no script, no referrer."""
-    response.headers["Content-Security-Policy"] = CSP
+    framed = request.endpoint in FRAMED
+    response.headers["Content-Security-Policy"] = CSP.replace(
+        "frame-ancestors 'none'", "frame-ancestors 'self'") if framed else CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Frame-Options"] = "SAMEORIGIN" if framed else "DENY"
     response.headers["Referrer-Policy"] = "same-origin"
     if response.mimetype != "text/css":
         response.headers["Cache-Control"] = "no-store"

@@ -31,6 +31,9 @@ from ussd_app.store import operators as db
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
 PUBLIC = ("dashboard.login", "dashboard.static")
+# Refreshes itself every few seconds: it says "signed out" instead of redirecting, and it
+# does not count as activity (an open dashboard nobody uses still signs out when idle).
+QUIET = ("dashboard.alerts",)
 
 
 def accounts() -> Accounts:
@@ -67,7 +70,7 @@ def load_operator() -> ResponseReturnValue | None:
     operator_id = session.get("op")
     if operator_id is not None:
         g.operator = _current(int(operator_id))
-    if g.operator is None and request.endpoint not in PUBLIC:
+    if g.operator is None and request.endpoint not in PUBLIC + QUIET:
         return redirect(url_for("dashboard.login", next=request.full_path
                                 if request.method == "GET" else None))
     return None
@@ -85,7 +88,8 @@ def _current(operator_id: int) -> dict[str, Any] | None:
         if expired and operator is not None:
             flash(_("You were signed out after a time without activity."), "info")
         return None
-    session["seen"] = now
+    if request.endpoint not in QUIET:
+        session["seen"] = now
     g.lang = session.get("lang") or operator.get("lang") or "en"
     return operator
 

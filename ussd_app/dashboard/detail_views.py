@@ -19,6 +19,7 @@ from typing import Any
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from ussd_app.complaints.alerts import acknowledge
 from ussd_app.complaints.outcomes import OUTCOMES
 from ussd_app.complaints.service import (
     MESSAGE_TEMPLATES,
@@ -101,6 +102,7 @@ def _page(cid: int, show_numbers: bool) -> ResponseReturnValue:
         partners=operators_db.partners(services().store, active_only=True),
         previews=previews, can_message=complaints.can_message(row), recordings=recordings,
         outcomes=OUTCOMES, assigned=people.get(row.get("assigned_to") or -1),
+        acknowledged_by=people.get(row.get("acknowledged_by") or -1),
         migrant_lang=language_name(lang))
 
 
@@ -129,6 +131,19 @@ def _change_status(cid: int, row: dict[str, Any], status: str, detail: str = "")
         return _("An SMS to the migrant was queued.")
     return _("No SMS to the migrant: this status has none, or contact is not safe "
              "for updates.")
+
+
+@action("acknowledge")
+def acknowledge_urgent(cid: int, row: dict[str, Any]) -> str:
+    """The operator who acknowledges an urgent case owns the first contact: the alert
+    strip stops showing it and it does not escalate."""
+    if not row.get("urgent"):
+        return _("Only an urgent case is acknowledged.")
+    if row.get("acknowledged_at"):
+        return _("This urgent case was already acknowledged.")
+    acknowledge(services().complaints, cid, g.operator["id"])
+    audit("acknowledge", cid)
+    return _("Acknowledged: the alert stops and the case will not be escalated.")
 
 
 @action("assign")

@@ -48,7 +48,10 @@ EVENT_NAMES = {"filed": N_("Filed"), "urgent": N_("Urgent report"),
                "recording_stored": N_("Voice message received"),
                "recording_dead": N_("Voice message could not be fetched"),
                "outcome": N_("Outcome recorded"),
-               "urgent_answer": N_("Answered an urgent question")}
+               "urgent_answer": N_("Answered an urgent question"),
+               "alerted": N_("On-call phones texted"),
+               "escalated": N_("Escalated: not acknowledged in time"),
+               "acknowledged": N_("Urgent case acknowledged")}
 OUTCOME_NAMES = {"resolved": N_("Resolved"), "referred": N_("Referred"),
                  "compensation": N_("Compensation recovered"),
                  "no_contact": N_("No contact possible"), "withdrawn": N_("Withdrawn")}

@@ -48,7 +48,10 @@ PLAIN = ("reference", "key", "channel", "lang", "created_at", "updated_at", "las
 URGENT_COLUMNS = ("call_now", "where_now", "number_country")
 # A closed case's outcome (migration m_complaints_002_outcome, after m_complaints_001
 # made PLAIN and SEALED).
-COLUMNS = ("id", *PLAIN, *SEALED, *OUTCOME_COLUMNS, *URGENT_COLUMNS)
+# An urgent case's alerts: when the on-call phones were told, when it was escalated, and
+# who acknowledged it when (migration m_complaints_003_alerts).
+ALERT_COLUMNS = ("alerted_at", "escalated_at", "acknowledged_at", "acknowledged_by")
+COLUMNS = ("id", *PLAIN, *SEALED, *OUTCOME_COLUMNS, *URGENT_COLUMNS, *ALERT_COLUMNS)
 _SQL_COLUMNS = ", ".join(COLUMNS)
 
 
@@ -82,6 +85,42 @@ def m_complaints_002_urgent(db: Db) -> None:
     "do not contact"."""
     for column in URGENT_COLUMNS:
         db.table("complaints").add_column(column, str)
+
+
+def m_complaints_003_alerts(db: Db) -> None:
+    """Urgent cases alert the on-call phones at once and escalate when nobody acknowledged
+    them in time: when each happened, and who acknowledged the case."""
+    for column in ALERT_COLUMNS:
+        db.table("complaints").add_column(column, int if column == "acknowledged_by"
+                                          else float)
+    db.table("complaints").create_index(["urgent", "acknowledged_at"])
+
+
+# The urgent cases nobody has acknowledged yet (open, not erased).
+_WAITING = ("urgent = 1 and acknowledged_at is null and erased_at is null "
+            "and status in ('new', 'in_progress')")
+
+
+def waiting_urgent(store: Handle, limit: int = 20) -> list[dict[str, Any]]:
+    """Urgent cases not acknowledged yet, oldest first: what the dashboard's alert shows."""
+    return dicts(store.db().execute(
+        f"select id, reference, created_at, escalated_at from complaints where {_WAITING} "
+        "order by created_at, id limit ?", [limit]))
+
+
+def urgent_to_alert(store: Handle, since: float) -> list[dict[str, Any]]:
+    """Urgent cases filed after ``since`` whose on-call phones were not told yet."""
+    return dicts(store.db().execute(
+        "select id, reference, created_at from complaints where urgent = 1 "
+        "and alerted_at is null and erased_at is null and created_at >= ? order by id",
+        [since]))
+
+
+def urgent_to_escalate(store: Handle, filed_before: float) -> list[dict[str, Any]]:
+    """Urgent cases still not acknowledged, filed before ``filed_before``, not escalated."""
+    return dicts(store.db().execute(
+        f"select id, reference, created_at from complaints where {_WAITING} "
+        "and escalated_at is null and created_at < ? order by id", [filed_before]))
 
 
 @contextmanager

@@ -26,7 +26,11 @@ from ussd_app.store.base import Db, PgDb, lock_id
 from ussd_app.store.callbacks import m_voice_callbacks_001
 from ussd_app.store.case_messages import m_case_messages_001
 from ussd_app.store.cluster import m_cluster_001_job_runs
-from ussd_app.store.complaints import m_complaints_001, m_complaints_002_urgent
+from ussd_app.store.complaints import (
+    m_complaints_001,
+    m_complaints_002_urgent,
+    m_complaints_003_alerts,
+)
 from ussd_app.store.health import m_health_001
 from ussd_app.store.keys import m_keys_001
 from ussd_app.store.operators import m_operators_001, m_operators_002_audit_actor
@@ -66,6 +70,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_complaints_002_outcome", m_complaints_002_outcome),
     ("m_menu_counts_001", m_menu_counts_001),
     ("m_complaints_002_urgent", m_complaints_002_urgent),
+    ("m_complaints_003_alerts", m_complaints_003_alerts),
 )
 
 
