@@ -23,6 +23,8 @@ from ussd_app.channels.voice.recordings import VoiceRecordings
 from ussd_app.complaints.actions import make_actions
 from ussd_app.complaints.alerts import INTERVAL as ALERT_INTERVAL
 from ussd_app.complaints.alerts import UrgentAlerts
+from ussd_app.complaints.referrals import INTERVAL as NOTIFY_INTERVAL
+from ussd_app.complaints.referrals import PartnerNotifier
 from ussd_app.complaints.service import Complaints
 from ussd_app.content import sync
 from ussd_app.content.layouts import content_layouts
@@ -51,6 +53,7 @@ class Services:
     voice: Any = None  # the voice line (channels.voice.calls.VoiceCalls)
     callbacks: Callbacks | None = None  # missed-call call-backs (voice)
     recordings: VoiceRecordings | None = None  # complaint recordings from the voice line
+    partners: PartnerNotifier | None = None  # tells partners of their referrals
 
     def t(self, lang: str, message: str) -> str:
         return self.catalogs.gettext(lang, message)
@@ -138,6 +141,9 @@ def _build_services(config: settings.Settings) -> Services:
                      **engine)
     _purges(store, config, sms)
     _urgent_alerts(store, config, complaints)
+    partners = PartnerNotifier(store, secret, config, t)
+    if config.background:  # once per cluster: a node that sends nothing itself skips it
+        cluster.every(store, NOTIFY_INTERVAL, "partner-notify", partners.run)
     audio = audio_store.from_config(config)  # shared by every node when it is a bucket
     recordings = VoiceRecordings(store, secret, config, audio=audio)
     recordings.start()  # retries due downloads, and those a crash left half done
@@ -154,7 +160,7 @@ def _build_services(config: settings.Settings) -> Services:
         prompts, content, t, config.data_dir))
     return Services(config, store, content, catalogs, ussd, sms, complaints,
                     sync=background_sync, prompts=prompts, voice=voice, callbacks=callbacks,
-                    recordings=recordings)
+                    recordings=recordings, partners=partners)
 
 
 def _voice_jobs(config: settings.Settings, store: Store, prompts: Any,

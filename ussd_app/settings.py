@@ -212,7 +212,8 @@ class Settings:
     outbox_worker: bool = setting("MIGRANTLINE_OUTBOX_WORKER", "off", switch,
         "on: `serve` also runs the outbox worker in the background of each process")
     background: bool = setting("MIGRANTLINE_BACKGROUND", "on", switch,
-        "off: this node sends nothing itself (no outbox worker, no call-backs placed): "
+        "off: this node sends nothing itself (no outbox worker, no call-backs placed, no "
+        "partner notified): "
         "dedicated `migrantline outbox send --forever` and `callbacks place --forever` "
         "processes do")
     voice_provider: str = setting(
@@ -292,6 +293,29 @@ class Settings:
     operator_idle_minutes: int = setting(
         "MIGRANTLINE_OPERATOR_IDLE_MINUTES", "30", whole(1, MINUTES_A_YEAR),
         "an operator idle this long is signed out of the dashboard")
+    smtp_host: str | None = setting(
+        "MIGRANTLINE_SMTP_HOST", None, text,
+        "the mail server that e-mails partners of their referrals; unset: no e-mail is sent")
+    smtp_port: int = setting("MIGRANTLINE_SMTP_PORT", "587", whole(1, 65535),
+                             "the mail server's port")
+    smtp_user: str | None = setting("MIGRANTLINE_SMTP_USER", None, text,
+                                    "the mail server's user name (unset: no sign-in)")
+    smtp_password: str | None = setting("MIGRANTLINE_SMTP_PASSWORD", None, text,
+                                        "the mail server's password")
+    smtp_from: str = setting("MIGRANTLINE_SMTP_FROM", "migrantline@localhost", text,
+                             "the sender address of partners' e-mails")
+    smtp_starttls: bool = setting("MIGRANTLINE_SMTP_STARTTLS", "on", switch,
+                                  "upgrade the mail connection with STARTTLS (off only for a "
+                                  "mail server on the same machine)")
+    partner_notify_timeout_seconds: float = setting(
+        "MIGRANTLINE_PARTNER_NOTIFY_TIMEOUT_SECONDS", "10", decimal(0.1, 300),
+        "how long one e-mail or webhook delivery to a partner may take")
+    partner_notify_max_attempts: int = setting(
+        "MIGRANTLINE_PARTNER_NOTIFY_MAX_ATTEMPTS", "6", whole(1, 100),
+        "deliveries of a referral's notification before it is marked failed")
+    partner_notify_backoff_seconds: float = setting(
+        "MIGRANTLINE_PARTNER_NOTIFY_BACKOFF_SECONDS", "30", decimal(0, 86400),
+        "the wait before the first retry; each next one waits twice as long")
 
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 

@@ -24,7 +24,7 @@ from ussd_app.errors import InvalidInput
 from ussd_app.store import Store
 from ussd_app.store import operators as db
 
-ROLES = ("operator", "supervisor")
+ROLES = ("operator", "supervisor", "partner")
 MIN_PASSWORD = 10
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 KEEP_ATTEMPTS_SECONDS = 7 * 86400
@@ -65,16 +65,24 @@ class Accounts:
 
     # -------------------------------------------------------- managing
 
-    def add(self, email: str, role: str, password: str, name: str = "") -> int:
+    def add(self, email: str, role: str, password: str, name: str = "",
+            partner_id: int | None = None) -> int:
+        """A partner user (``role="partner"``) belongs to one partner organisation and sees
+        only the cases referred to it; staff belong to none."""
         email = normalise_email(email)
         if not _EMAIL.match(email):
             raise AccountError(f"{email!r} is not an email address")
         if role not in ROLES:
-            raise AccountError(f"the role must be {' or '.join(ROLES)}, not {role!r}")
+            raise AccountError(f"the role must be {', '.join(ROLES)}, not {role!r}")
+        if (role == "partner") != (partner_id is not None):
+            raise AccountError("a partner user needs --partner ID (`migrantline operators "
+                               "partners` lists them); staff have none")
+        if partner_id is not None and db.partner(self.store, partner_id) is None:
+            raise AccountError(f"no partner organisation {partner_id}")
         self.check_password(password)
         try:
             return db.add_operator(self.store, email, name.strip(), role,
-                                   self.hasher.hash(password), self.clock())
+                                   self.hasher.hash(password), self.clock(), partner_id)
         except db.EmailTaken:
             raise AccountError(f"an operator {email} exists already") from None
 

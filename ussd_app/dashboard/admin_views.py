@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from ussd_app.complaints.referrals import BadWebhookUrl, check_webhook_url
 from ussd_app.complaints.service import parse_reference
 from ussd_app.dashboard.auth import accounts, audit, supervisor
 from ussd_app.dashboard.blueprint import bp
@@ -15,6 +17,7 @@ from ussd_app.dashboard.queue_views import MAX_PAGE, services
 from ussd_app.parsing import MAX_ID, bounded_int
 from ussd_app.store import complaints as complaints_db
 from ussd_app.store import operators as db
+from ussd_app.store import partners as partners_db
 
 AUDIT_PAGE = 50
 
@@ -46,8 +49,42 @@ def audit_log() -> ResponseReturnValue:
 @bp.get("/partners")
 @supervisor
 def partners() -> ResponseReturnValue:
-    return render_template("dashboard/partners.html",
-                           partners=db.partners(services().store))
+    rows = [{**p, **(partners_db.notify_settings(services().store, p["id"]) or {})}
+            for p in db.partners(services().store)]
+    return render_template("dashboard/partners.html", partners=rows,
+                           smtp=bool(services().config.smtp_host))
+
+
+@bp.post("/partners/<int:partner_id>/notify")
+@supervisor
+def partner_notify(partner_id: int) -> ResponseReturnValue:
+    """How the partner is told of a referral; a new webhook gets a new secret, shown once."""
+    current = partners_db.notify_settings(services().store, partner_id)
+    if current is None:
+        abort(404)
+    email = request.form.get("notify_email", "").strip()[:254] or None
+    url = request.form.get("webhook_url", "").strip()[:500] or None
+    if email and "@" not in email:
+        flash(_("That is not an e-mail address."), "error")
+        return redirect(url_for("dashboard.partners"), 303)
+    try:
+        url = check_webhook_url(url) if url else None
+    except BadWebhookUrl:
+        flash(_("The webhook must be an https:// address."), "error")
+        return redirect(url_for("dashboard.partners"), 303)
+    secret = None
+    if url and (url != current["webhook_url"] or request.form.get("new_secret") == "1"
+                or not current["webhook_secret_sealed"]):
+        secret = secrets.token_urlsafe(32)
+    sealed = services().partners.sealer.seal(secret) if secret else None
+    partners_db.set_notify(services().store, partner_id, email, url, sealed)
+    audit("partner_notify", detail=f"partner {partner_id}: email {'yes' if email else 'no'}, "
+          f"webhook {'yes' if url else 'no'}{', new secret' if secret else ''}")
+    flash(_("Saved."), "info")
+    if secret:
+        flash(_("The webhook secret, shown this once: give it to the partner. %(secret)s",
+                secret=secret), "info")
+    return redirect(url_for("dashboard.partners"), 303)
 
 
 @bp.post("/partners")

@@ -24,6 +24,7 @@ from ussd_app.dashboard import (  # noqa: F401 - imported for their routes on ``
     analytics_views,
     detail_views,
     i18n,
+    partner_views,
     queue_views,
     recording_views,
 )
@@ -77,7 +78,9 @@ def _templates(app: Flask) -> None:
         RECORDING_NAMES=i18n.RECORDING_NAMES, size=i18n.size,
         OUTCOME_NAMES=i18n.OUTCOME_NAMES, CHANNEL_NAMES=i18n.CHANNEL_NAMES,
         GROUP_NAMES=i18n.GROUP_NAMES, language_name=i18n.language_name,
-        CALL_NOW_NAMES=i18n.CALL_NOW_NAMES, WHERE_NOW_NAMES=i18n.WHERE_NOW_NAMES)
+        CALL_NOW_NAMES=i18n.CALL_NOW_NAMES, WHERE_NOW_NAMES=i18n.WHERE_NOW_NAMES,
+        SHARE_NAMES=i18n.SHARE_NAMES, NOTIFY_VIA_NAMES=i18n.NOTIFY_VIA_NAMES,
+        NOTIFY_NAMES=i18n.NOTIFY_NAMES)
 
 
 @bp.context_processor

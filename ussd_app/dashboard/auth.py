@@ -34,6 +34,10 @@ PUBLIC = ("dashboard.login", "dashboard.static")
 # Refreshes itself every few seconds: it says "signed out" instead of redirecting, and it
 # does not count as activity (an open dashboard nobody uses still signs out when idle).
 QUIET = ("dashboard.alerts",)
+# All a partner organisation's user may open; any other page is "no such page" (404), so
+# they learn nothing of the cases that are not theirs, nor of the staff's pages.
+PARTNER_PAGES = ("dashboard.referred", "dashboard.referred_case", "dashboard.referred_reveal",
+                 "dashboard.logout", "dashboard.language", "dashboard.static")
 
 
 def accounts() -> Accounts:
@@ -73,6 +77,11 @@ def load_operator() -> ResponseReturnValue | None:
     if g.operator is None and request.endpoint not in PUBLIC + QUIET:
         return redirect(url_for("dashboard.login", next=request.full_path
                                 if request.method == "GET" else None))
+    if g.operator is not None and g.operator["role"] == "partner" and \
+            request.endpoint not in PUBLIC + PARTNER_PAGES:
+        if request.endpoint == "dashboard.queue":
+            return redirect(url_for("dashboard.referred"))
+        abort(404)
     return None
 
 

@@ -53,18 +53,31 @@ def operators() -> None:
 @click.argument("email")
 @click.option("--role", type=click.Choice(ROLES), required=True,
               help="operator: queue and actions; supervisor: also export, audit log, "
-                   "partners and accounts")
+                   "partners and accounts; partner: only the cases referred to its "
+                   "organisation (needs --partner)")
 @click.option("--name", default="", help="the name shown in histories (default: the email)")
-def add(email: str, role: str, name: str) -> None:
+@click.option("--partner", "partner_id", type=int, default=None,
+              help="the partner organisation's id (`migrantline operators partners`)")
+def add(email: str, role: str, name: str, partner_id: int | None) -> None:
     accounts = _accounts()
     try:
-        operator_id = accounts.add(email, role, _password(), name)
+        operator_id = accounts.add(email, role, _password(), name, partner_id)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     _audit(accounts, "operator_add", {"id": operator_id, "email": email.strip().lower()},
            f"role {role}")
     click.echo(f"{role} {email.strip().lower()} added; sign in at "
                f"{settings.load().base_url.rstrip('/')}/operator/")
+
+
+@operators.command("partners", help="The partner organisations, with their ids.")
+def partners() -> None:
+    rows = operators_db.partners(_accounts().store)
+    if not rows:
+        click.echo("no partner organisations yet: a supervisor adds them on the Partners page")
+    for row in rows:
+        state = "active" if row["active"] else "disabled"
+        click.echo(f"{row['id']:>5} {row['name']:<40} {state}")
 
 
 @operators.command("list", help="Every account, with its role and last sign-in.")

@@ -21,6 +21,7 @@ from flask.typing import ResponseReturnValue
 
 from ussd_app.complaints.alerts import acknowledge
 from ussd_app.complaints.outcomes import OUTCOMES
+from ussd_app.complaints.referrals import DEFAULT_SHARED, SHAREABLE, shared_fields
 from ussd_app.complaints.service import (
     MESSAGE_TEMPLATES,
     STATUSES,
@@ -35,6 +36,7 @@ from ussd_app.dashboard.queue_views import services, untouched
 from ussd_app.parsing import MAX_ID, bounded_int
 from ussd_app.privacy.protect import open_text
 from ussd_app.store import operators as operators_db
+from ussd_app.store import partners as partners_db
 from ussd_app.store import queue as queue_db
 
 NOTE_LIMIT = 2000
@@ -103,7 +105,8 @@ def _page(cid: int, show_numbers: bool) -> ResponseReturnValue:
         previews=previews, can_message=complaints.can_message(row), recordings=recordings,
         outcomes=OUTCOMES, assigned=people.get(row.get("assigned_to") or -1),
         acknowledged_by=people.get(row.get("acknowledged_by") or -1),
-        migrant_lang=language_name(lang))
+        migrant_lang=language_name(lang), shareable=SHAREABLE, default_shared=DEFAULT_SHARED,
+        referrals=partners_db.referrals_of(services().store, cid))
 
 
 def action(name: str) -> Callable[[Action], Action]:
@@ -208,6 +211,12 @@ def refer(cid: int, row: dict[str, Any]) -> str:
     text = request.form.get("note", "").strip()[:NOTE_LIMIT]
     services().complaints.act(cid, "referral", g.operator["id"], "operator",
                               detail=partner["name"] + (f": {text}" if text else ""))
+    fields = shared_fields(request.form.getlist("share"))
+    settings = partners_db.notify_settings(services().store, int(partner["id"])) or {}
+    ways = [way for way, on in (("email", settings.get("notify_email")),
+                                ("webhook", settings.get("webhook_url"))) if on]
+    partners_db.refer(services().store, cid, int(partner["id"]), ",".join(fields),
+                      g.operator["id"], ways, time.time())
     sms = _change_status(cid, row, "referred")
-    audit("referral", cid, f"to partner {partner['id']}")
+    audit("referral", cid, f"to partner {partner['id']}; shared {','.join(fields)}")
     return _("Referred to %(partner)s.", partner=partner["name"]) + " " + sms

@@ -65,6 +65,12 @@ FIELD_NAMES = {"against": N_("Against"), "employer": N_("Employer"), "city": N_(
 TEMPLATE_NAMES = {"call_us": N_("Please call us"), "more_info": N_("We need more information"),
                   "tried_to_call": N_("We tried to call you"),
                   "partner_will_call": N_("A partner will contact you")}
+SHARE_NAMES = {"category": N_("Category"), "country": N_("Country"),
+               "contact": N_("Whether and how to contact them"),
+               "description": N_("What happened"), "phone": N_("Phone numbers")}
+NOTIFY_VIA_NAMES = {"email": N_("E-mail to the partner"), "webhook": N_("Partner's webhook")}
+NOTIFY_NAMES = {"queued": N_("Waiting to be sent"), "sending": N_("Sending"),
+                "sent": N_("Delivered"), "failed": N_("Failed: tell the partner yourself")}
 OUTBOX_NAMES = {"queued": N_("Queued"), "sending": N_("Sending"), "sent": N_("Sent"),
                 "delivered": N_("Delivered"), "failed": N_("Failed"), "dead": N_("Not sent"),
                 "suppressed": N_("Suppressed (the phone sent STOP)")}

@@ -85,6 +85,7 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     SealedColumn("voice_recordings", "url_sealed", "voice recording url v1"),
     SealedColumn("voice_recordings", "audio_sealed", "voice recording audio v1",
                  context_column="key"),
+    SealedColumn("partners", "webhook_secret_sealed", "partner webhook secret v1"),
 )
 # Where a number is held sealed (table, column, purpose): what phone pseudonyms can be
 # recomputed from. The "contact me on" number too: its opt-out (STOP) must survive.

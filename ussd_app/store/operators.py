@@ -15,7 +15,7 @@ from ussd_app.errors import Conflict
 from ussd_app.store.base import INTEGRITY_ERRORS, Db, Handle, dicts, one, rowcount
 
 OPERATOR_COLUMNS = ("id", "email", "name", "role", "password_hash", "active", "created_at",
-                    "last_login_at", "session_epoch", "lang")
+                    "last_login_at", "session_epoch", "lang", "partner_id")
 _OPERATOR_SQL = ", ".join(OPERATOR_COLUMNS)
 
 
@@ -67,12 +67,13 @@ class EmailTaken(Conflict):
 
 
 def add_operator(store: Handle, email: str, name: str, role: str, password_hash: str,
-                 at: float) -> int:
+                 at: float, partner_id: int | None = None) -> int:
+    """``partner_id``: the organisation a ``partner`` user belongs to (None for staff)."""
     try:
         cursor = store.db().execute(
             "insert into operators (email, name, role, password_hash, active, created_at, "
-            "session_epoch) values (?, ?, ?, ?, 1, ?, 0) returning id",
-            [email, name, role, password_hash, at])
+            "session_epoch, partner_id) values (?, ?, ?, ?, 1, ?, 0, ?) returning id",
+            [email, name, role, password_hash, at, partner_id])
     except INTEGRITY_ERRORS as exc:
         raise EmailTaken(email) from exc
     return int(cursor.fetchone()[0])
