@@ -82,7 +82,7 @@ def test_defaults_equal_the_readme_table() -> None:
 def test_every_switch_accepts_the_same_words() -> None:
     assert {s.name for s in SWITCHES} == {
         "MIGRANTLINE_PROMPTS_RENDER", "MIGRANTLINE_INSECURE_OPEN_WEBHOOKS", "MIGRANTLINE_DEMO",
-        "MIGRANTLINE_OUTBOX_WORKER", "MIGRANTLINE_BACKGROUND"}
+        "MIGRANTLINE_OUTBOX_WORKER", "MIGRANTLINE_BACKGROUND", "MIGRANTLINE_SMTP_STARTTLS"}
     for setting in SWITCHES:
         for word in ("on", "1", "true", "yes", "ON", " Yes ", "True"):
             assert settings.load(environ={setting.name: word}).named(setting.name) is True
