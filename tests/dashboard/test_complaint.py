@@ -130,7 +130,8 @@ def test_referral_to_a_partner(app: Flask, op: FlaskClient, boss: FlaskClient) -
     html = page(op, f"/operator/complaints/{c['id']}")
     assert "Referred to a partner" in html and "Pravasi &lt;Help&gt;: wages case" in html
     assert app.extensions["migrantline"].complaints.get(c["id"])["status"] == "referred"
-    assert audit(app, "referral")[0]["detail"] == f"to partner {partner['id']}"
+    assert audit(app, "referral")[0]["detail"] == \
+        f"to partner {partner['id']}; shared category,country,contact"  # the default share
     post(boss, f"/operator/partners/{partner['id']}/active", active="0")
     post(op, f"/operator/complaints/{c['id']}/refer", partner_id=partner["id"])
     assert len(audit(app, "referral")) == 1  # an inactive partner takes no referral
