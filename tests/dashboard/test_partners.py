@@ -208,6 +208,7 @@ def test_a_partner_sees_only_its_referred_cases_and_shared_fields(app: Flask) ->
     assert views and views[0]["operator_id"] is not None
 
     # The hotline's page says when the partner opened it, and what was shared.
+    assert op.get(f"/operator/referred/{theirs['id']}").status_code == 404  # staff: own pages
     detail = page(op, f"/operator/complaints/{theirs['id']}")
     assert "Opened by Pourakhi at" in detail and "Referred to Pourakhi" in detail
 

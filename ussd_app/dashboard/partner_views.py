@@ -26,6 +26,9 @@ from ussd_app.store import partners as db
 
 
 def _partner_id() -> int:
+    """The signed-in partner user's organisation; staff have their own pages (404 here)."""
+    if g.operator["role"] != "partner" or g.operator.get("partner_id") is None:
+        abort(404)
     return int(g.operator["partner_id"])
 
 
