@@ -30,6 +30,7 @@ from ussd_app.content import sync
 from ussd_app.content.layouts import content_layouts
 from ussd_app.content.registry import ContentRegistry
 from ussd_app.i18n import Catalogs, default_catalogs
+from ussd_app.mail import send_mail
 from ussd_app.privacy import rekey
 from ussd_app.privacy.protect import PhoneHasher, Sealer
 from ussd_app.privacy.purges import purge_drafts, purge_outbox_bodies
@@ -112,12 +113,15 @@ def _purges(store: Store, config: settings.Settings, sms: SmsService) -> None:
 def _urgent_alerts(store: Store, config: settings.Settings, complaints: Complaints) -> None:
     """On-call phones texted of each urgent case, and escalation (once per cluster)."""
     numbers = config.urgent_alert_numbers or ()
-    if not numbers and not config.urgent_escalate_numbers:
+    emails = config.urgent_alert_emails or () if config.smtp_host else ()
+    if not numbers and not config.urgent_escalate_numbers and not emails:
         log.info("MIGRANTLINE_URGENT_ALERT_NUMBERS is not set: urgent cases alert on the "
                     "dashboard only, no on-call phone is texted")
         return
     alerts = UrgentAlerts(complaints, numbers, config.urgent_escalate_numbers or (),
-                          config.urgent_escalate_minutes, config.urgent_alert_lang)
+                          config.urgent_escalate_minutes, config.urgent_alert_lang,
+                          mail=lambda to, subject, body: send_mail(config, to, subject, body, 10),
+                          emails=emails)
     cluster.every(store, ALERT_INTERVAL, "urgent-alerts", alerts.run)
 
 

@@ -80,6 +80,17 @@ def phone_list(name: str, value: str) -> tuple[str, ...]:
     return numbers
 
 
+_EMAIL = re.compile(r"^[^@\s,<>]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+
+
+def email_list(name: str, value: str) -> tuple[str, ...]:
+    """E-mail addresses, comma-separated, at most 20."""
+    found = tuple(a.strip() for a in value.split(",") if a.strip())
+    if len(found) > 20 or not all(_EMAIL.match(a) for a in found):
+        raise _refuse(name, "up to 20 addresses like duty@example.org, comma-separated", value)
+    return found
+
+
 def choice(*words: str, on: str | None = None, off: str | None = None) -> Parse:
     """One of ``words``, in any case (kept in the case ``words`` are written in); with
     ``on``/``off``, the switch's words too (``no`` is ``off``), as every switch takes them."""

@@ -42,6 +42,7 @@ from ussd_app.setting_types import (  # noqa: F401 - re-exported: settings.Setti
     _refuse,
     choice,
     decimal,
+    email_list,
     path,
     phone_list,
     resolved_path,
@@ -183,6 +184,10 @@ class Settings:
         "MIGRANTLINE_URGENT_ALERT_NUMBERS", None, phone_list,
         "on-call phones (+ and digits, comma-separated) texted within a minute of an urgent "
         "case: its reference only, no personal data")
+    urgent_alert_emails: tuple[str, ...] = setting(
+        "MIGRANTLINE_URGENT_ALERT_EMAILS", None, email_list,
+        "supervisors' addresses (comma-separated) e-mailed of each urgent case and escalation, "
+        "with its reference only; needs MIGRANTLINE_SMTP_HOST")
     urgent_escalate_minutes: int = setting(
         "MIGRANTLINE_URGENT_ESCALATE_MINUTES", "10", whole(1, 1440),
         "an urgent case nobody acknowledged on the dashboard after this many minutes is "

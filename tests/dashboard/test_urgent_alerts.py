@@ -142,3 +142,33 @@ def test_on_call_phones_are_texted_the_reference_only_and_unacknowledged_cases_e
 def test_a_bad_on_call_number_is_refused_at_start(value: str) -> None:
     with pytest.raises(settings.SettingError, match="MIGRANTLINE_URGENT_ALERT_NUMBERS"):
         settings.load(environ={}, overrides={"MIGRANTLINE_URGENT_ALERT_NUMBERS": value})
+
+
+def test_supervisors_are_emailed_the_reference_only(tmp_path: Path) -> None:
+    from .test_partners import Smtp, serve
+
+    server = Smtp()
+    serve(server)
+    try:
+        app = make_app(tmp_path, MIGRANTLINE_SMTP_HOST="127.0.0.1",
+                       MIGRANTLINE_SMTP_PORT=str(server.server_address[1]),
+                       MIGRANTLINE_SMTP_STARTTLS="off",
+                       MIGRANTLINE_URGENT_ALERT_EMAILS="duty@example.org, boss@example.org")
+        urgent = file_complaint(app, urgent=True, description="They took my passport")
+        [beat] = [h for h in jobs.heartbeats(str(app.config["MIGRANTLINE_DATA_DIR"]))
+                  if h.name == "urgent-alerts"]
+        beat.run_now()
+        assert len(server.messages) == 2
+        mail = server.messages[0]
+        assert f"Subject: Urgent case {shown(urgent['reference'])}" in mail
+        assert "passport" not in mail and "9812345678" not in mail
+        assert {line.split(": ", 1)[1] for m in server.messages for line in m.splitlines()
+                if line.startswith("To: ")} == {"duty@example.org", "boss@example.org"}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_bad_alert_address_is_refused_at_start() -> None:
+    with pytest.raises(settings.SettingError, match="MIGRANTLINE_URGENT_ALERT_EMAILS"):
+        settings.load(environ={}, overrides={"MIGRANTLINE_URGENT_ALERT_EMAILS": "duty@, x"})

@@ -8,14 +8,17 @@ need anyone to be looking at a screen: every on-call phone
 supervisor's phone may be seen by others), and a case nobody acknowledged
 after ``MIGRANTLINE_URGENT_ESCALATE_MINUTES`` is escalated the same way to
 the escalation phones. The SMS go through the outbox; their keys make a run
-repeated (two nodes, a retry) queue nothing twice. The job runs once per
+repeated (two nodes, a retry) queue nothing twice. Where SMTP is configured, the
+supervisors' addresses (``MIGRANTLINE_URGENT_ALERT_EMAILS``) get the same words by
+e-mail (best effort: a failed e-mail is logged, the SMS are the retried path). The job runs once per
 cluster (``services``), every ``INTERVAL`` seconds.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import smtplib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ussd_app.complaints.base import ComplaintsBase
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 
 INTERVAL = 15.0  # seconds between runs: an on-call phone hears of a case within a minute
 LOOK_BACK = 24 * 3600.0  # cases filed longer ago than this are not alerted (a new node)
+ALERT_SUBJECT = N_("Urgent case {reference}")
 ALERT_SMS = N_("MigrantLine: urgent case {reference}. Open the dashboard now.")
 ESCALATE_SMS = N_("MigrantLine: urgent case {reference} is not acknowledged after "
                   "{minutes} min. Open the dashboard now.")
@@ -37,8 +41,11 @@ class UrgentAlerts:
     """The job: alert the on-call phones of new urgent cases, escalate the waiting ones."""
 
     def __init__(self, complaints: ComplaintsBase, numbers: Sequence[str],
-                 escalate_numbers: Sequence[str], escalate_minutes: int, lang: str):
+                 escalate_numbers: Sequence[str], escalate_minutes: int, lang: str,
+                 mail: Callable[[str, str, str], None] | None = None,
+                 emails: Sequence[str] = ()):
         self.complaints, self.lang = complaints, lang
+        self.mail, self.emails = mail, tuple(emails)
         self.numbers, self.escalate_numbers = tuple(numbers), tuple(escalate_numbers)
         self.escalate_minutes = escalate_minutes
 
@@ -67,6 +74,14 @@ class UrgentAlerts:
             for n, number in enumerate(numbers)]
         db.update(self.complaints.store, int(row["id"]), {column: now},
                   {"at": now, "actor": "system", "kind": kind}, messages)
+        if self.mail is not None:  # best effort: the SMS above are the ones retried
+            subject = self.complaints.t(self.lang, ALERT_SUBJECT).format(
+                reference=show_reference(str(row["reference"])))
+            for address in self.emails:
+                try:
+                    self.mail(address, subject, body)
+                except (OSError, smtplib.SMTPException) as exc:
+                    log.error("urgent case alert e-mail to one supervisor failed: %s", exc)
 
 
 def acknowledge(complaints: ComplaintsBase, complaint_id: int,

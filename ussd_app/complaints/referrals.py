@@ -28,13 +28,13 @@ import smtplib
 import ssl
 import time
 from collections.abc import Callable
-from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
 
 from ussd_app import settings
 from ussd_app.complaints.references import show_reference
 from ussd_app.engine.messages import N_
+from ussd_app.mail import send_mail
 from ussd_app.privacy.protect import Sealer
 from ussd_app.store import Store
 from ussd_app.store import partners as db
@@ -134,18 +134,9 @@ class PartnerNotifier:
         values = {"reference": show_reference(str(context["reference"])),
                   "partner": context["name"],
                   "url": case_url(config, int(context["complaint_id"]))}
-        message = EmailMessage()
-        message["From"] = config.smtp_from
-        message["To"] = context["notify_email"]
-        message["Subject"] = self.t("en", EMAIL_SUBJECT).format(**values)
-        message.set_content(self.t("en", EMAIL_BODY).format(**values))
-        timeout = config.partner_notify_timeout_seconds
-        with smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=timeout) as smtp:
-            if config.smtp_starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            if config.smtp_user:
-                smtp.login(config.smtp_user, config.smtp_password or "")
-            smtp.send_message(message)
+        send_mail(config, context["notify_email"], self.t("en", EMAIL_SUBJECT).format(**values),
+                  self.t("en", EMAIL_BODY).format(**values),
+                  config.partner_notify_timeout_seconds)
 
     def _webhook(self, context: dict[str, Any]) -> None:
         if not context["webhook_url"] or not context["webhook_secret_sealed"]:
