@@ -62,7 +62,7 @@ class CaseMessages(ComplaintsBase):
             lang = str(case["lang"])
             body = self.t(lang, ATTACHED_SMS).format(reference=reference)
             reply = self._sms(f"complaint-reply:{case['id']}:{provider}:{message_id}", to, lang,
-                              body, case.get("phone_key"), kind="reply")
+                              body, case.get("phone_key"), kind="reply", case=case)
         return Attached(row, reply, reference)
 
     def timeline(self, row: Mapping[str, Any],
