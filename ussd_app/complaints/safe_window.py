@@ -1,7 +1,8 @@
 """When it is safe to send a caller an SMS: days and hours in the caller's time zone.
 
-A caller who said "only at some times" picks the days (``CONTACT_DAYS``) and the
-hours (``CONTACT_HOURS``) from two choice screens; the case keeps them as one
+A caller who said "only at some times" picks the days (``CONTACT_DAYS``; the
+content's values write ``sun_thu`` for ``sun-thu``) and the hours (``CONTACT_HOURS``;
+``h17_21`` for ``17-21``) from two choice screens; the case keeps them as one
 compact string, ``days=fri;hours=17-21`` (``contact_window``), with the caller's
 time zone (``time_zone``, an IANA name). I/O-free.
 
@@ -67,7 +68,9 @@ def parse(text: str | None) -> Window | None:
 
 
 def from_answers(days: str | None, hours: str | None) -> Window | None:
-    return parse(f"days={days};hours={hours}")
+    """The window two choice answers name (content values: ``sun_thu``, ``h17_21``)."""
+    return parse(f"days={(days or '').replace('_', '-')};"
+                 f"hours={(hours or '').removeprefix('h').replace('_', '-')}")
 
 
 @cache
