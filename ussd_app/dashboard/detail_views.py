@@ -71,7 +71,7 @@ def reveal(cid: int) -> ResponseReturnValue:
     return _page(cid, show_numbers=True)
 
 
-def _page(cid: int, show_numbers: bool) -> ResponseReturnValue:
+def _page(cid: int, show_numbers: bool, **extra: Any) -> ResponseReturnValue:
     row = _complaint(cid)
     complaints = services().complaints
     audit("reveal_phone" if show_numbers else "view", cid)
@@ -103,7 +103,8 @@ def _page(cid: int, show_numbers: bool) -> ResponseReturnValue:
         previews=previews, can_message=complaints.can_message(row), recordings=recordings,
         outcomes=OUTCOMES, assigned=people.get(row.get("assigned_to") or -1),
         acknowledged_by=people.get(row.get("acknowledged_by") or -1),
-        migrant_lang=language_name(lang))
+        migrant_lang=language_name(lang), reply=extra.get("reply"),
+        reply_error=extra.get("reply_error"))
 
 
 def action(name: str) -> Callable[[Action], Action]:
