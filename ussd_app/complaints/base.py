@@ -65,6 +65,10 @@ class ComplaintsBase:
         complaint's number (``message`` queues one rather than raise ``ContactNotSafe``)."""
         return self._contact_number(row) is not None
 
+    def receipt_goes(self, row: Mapping[str, Any]) -> bool:
+        """Whether the receipt SMS goes (held or not): as automatic updates do."""
+        return self._contact_number(row, automatic=True) is not None
+
     @staticmethod
     def window(row: Mapping[str, Any]) -> tuple[safe_window.Window | None, str]:
         """(the safe window, the caller's time zone); no window unless "only at times"."""

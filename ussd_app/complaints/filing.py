@@ -164,7 +164,7 @@ class Filing(ComplaintsBase):
         """
         if row.get("channel") == "sms":
             return None
-        to = self._contact_number(row)
+        to = self._contact_number(row, automatic=True)  # "at times" needs its window
         if to is None:
             return None
         body = self.t(lang, RECEIPT_SMS).format(reference=show_reference(str(row["reference"])))
