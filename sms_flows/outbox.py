@@ -46,6 +46,7 @@ from typing import Any
 from sms_flows.providers import Provider, StoreOnly, make_provider, send_timeout
 from ussd_app import jobs, settings
 from ussd_app import store as db
+from ussd_app.complaints import safe_window
 from ussd_app.errors import ProviderError
 from ussd_app.logs import quiet_http_clients
 from ussd_app.privacy.protect import PhoneHasher, Sealer, open_text, redact
@@ -137,6 +138,7 @@ class OutboxWorker:
         self.max_attempts, self.backoff, self.lease = max_attempts, backoff, lease
         self.batch, self.threads = batch, threads
         self._pool: ThreadPoolExecutor | None = None
+        self._now: float | None = None
         file = SentJournal(store.path.parent / "outbox-sent.journal")
         self.journal: SentJournal | DbJournal = DbJournal() if store.postgres else file
 
@@ -147,6 +149,7 @@ class OutboxWorker:
         self.journal.replay(self.store)  # what a killed worker had sent: never claimed again
         claimed = db.claim_outbox(self.store, time.time() if now is None else now, self.lease,
                                   self.batch)
+        self._now = now  # a test's clock for the safe-window check; None: the real one
         counts: dict[str, int] = {}
         if not claimed:
             return counts
@@ -201,6 +204,8 @@ class OutboxWorker:
                                                    "(secret key changed?)")
         if row.get("kind") != "reply" and db.is_opted_out(self.store, self.hasher.key(phone)):
             return self._finish(row, "suppressed", error="the number sent STOP")
+        if self._held(row):
+            return "held"
         # The send must end inside the lease (its timeouts are under half of it): a message
         # that waited its turn in the batch until less is left is renewed first.
         if time.time() > float(row["next_attempt_at"]) - self.lease / 2 and not db.renew_outbox(
@@ -229,6 +234,19 @@ class OutboxWorker:
             log.error("outbox: could not journal message %s (%s); a crash before it is "
                       "marked sent would send it again", message_id, exc)
         return self._finish(row, "sent", provider_id=provider_id)
+
+    def _held(self, row: dict[str, Any]) -> bool:
+        """Whether the caller's safe window is closed now (the message became due late,
+        or a clock change moved the window): then it waits for the next opening."""
+        window = safe_window.parse(row.get("safe_window"))
+        now = time.time() if self._now is None else self._now
+        if window is None or safe_window.inside(window, row.get("time_zone"), now):
+            return False
+        until = safe_window.next_start(window, row.get("time_zone"), now)
+        if not db.hold_outbox(self.store, int(row["id"]), int(row["attempts"]), until):
+            log.warning("outbox: message %s was taken by another worker", row["id"])
+        log.info("outbox: message %s held until the caller's safe time", row["id"])
+        return True
 
     def _finish(self, row: dict[str, Any], status: str, **fields: Any) -> str:
         if fields.get("error"):  # stored and logged: never the number a provider quotes

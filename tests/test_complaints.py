@@ -70,7 +70,7 @@ def file_report(phone: Phone, lang: str = "en", contact: str = "any", pin: str |
              "Golden Sands Contracting", choice("report_country", "qa"), "Doha", description,
              choice("report_contact", contact)]
     if contact == "times":
-        steps.append("Fridays after 6pm")
+        steps += [choice("report_contact_when", "fri"), choice("report_contact_hours", "h17_21")]
     if contact == "other":
         steps.append("00977 9812345678")
     steps += [choice("report_pin_choice", "yes"), pin] if pin else \
@@ -173,7 +173,9 @@ def test_the_receipt_goes_to_the_other_number_given(app: Flask, client: FlaskCli
 def test_safe_times_are_kept_for_the_operators(app: Flask, client: FlaskClient) -> None:
     file_report(Phone(client), contact="times")
     shown = app.extensions["migrantline"].complaints.reveal(rows(app)[0])
-    assert shown["contact"] == "times" and shown["contact_when"] == "Fridays after 6pm"
+    assert shown["contact"] == "times" and shown["contact_when"] == ""
+    assert shown["contact_window"] == "days=fri;hours=17-21"
+    assert shown["time_zone"] == "Asia/Qatar"  # where the caller said they are
 
 
 def test_consent_comes_first_and_no_keeps_nothing(app: Flask, client: FlaskClient) -> None:

@@ -545,18 +545,19 @@ def test_a_full_disk_changes_nothing(setup: Setup, small_disk: Path,
     filler = small_disk / "filler"
 
     def fill_disk() -> None:
-        with filler.open("wb") as fh:
+        # Unbuffered: a buffered file would flush its remainder again on close and raise
+        # ENOSPC out of the hook, breaking the connection instead of filling the disk.
+        with filler.open("wb", buffering=0) as fh:
             try:
                 while True:
                     fh.write(b"\0" * 65536)
-                    fh.flush()
             except OSError:
                 pass
 
     setup.server.faults[f"/files/{sha}"] = Fault("hook", times=1, hook=fill_disk)
     result = setup.sync()
     assert result.exit_code == 1, result.output
-    assert "is full" in result.output and "No space left" in result.output
+    assert "is full" in result.output and "No space left" in result.output, result.output
     assert setup.current() == first
     assert not list((setup.data / "content" / ".downloads").glob("*.part"))
     filler.unlink()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from ussd_app.complaints.model import number_country
 from ussd_app.complaints.service import Complaints, show_reference
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 RECEIPT_SENT = N_("We also sent it to you by SMS.")
 RECEIPT_NOT_SENT = N_("We will not send you any SMS.")
+RECEIPT_HELD = N_("We will send it to you by SMS at the times you chose.")
 WRONG_PIN = N_("Not found, or wrong PIN")
 
 REFERENCE = "reference_typed"  # the fields the status and erase questions keep
@@ -46,6 +48,13 @@ def guarded(run: Action) -> Action:
     return action
 
 
+def _receipt_words(complaints: Complaints, row: Mapping[str, Any]) -> str:
+    """Whether the reference goes by SMS: now, at the caller's safe time, or not at all."""
+    if not complaints.receipt_goes(row):
+        return RECEIPT_NOT_SENT
+    return RECEIPT_HELD if complaints.send_time(row) > complaints.clock() else RECEIPT_SENT
+
+
 def make_actions(complaints: Complaints, t: Translate) -> Mapping[str, Action]:
     """Every action the content may name (the schema lists the same names), and
     ``file_dropped``."""
@@ -55,7 +64,7 @@ def make_actions(complaints: Complaints, t: Translate) -> Mapping[str, Action]:
         if q.caller.channel == "sms":  # this very reply carries the reference
             receipt = ""
         else:
-            receipt = t(q.lang, RECEIPT_SENT if complaints.can_message(row) else RECEIPT_NOT_SENT)
+            receipt = t(q.lang, _receipt_words(complaints, row))
         return ActionResult(answers={"reference": show_reference(row["reference"]),
                                      "receipt": receipt})
 

@@ -3,7 +3,8 @@
 What a caller types is encrypted before it is stored (``text_sealer``), the
 filing phone is kept as a keyed hash (to recognise it) and sealed (to text
 it, ``phone_sealer``), and an SMS is only ever queued where the caller said
-contact is safe (``contact_number``).
+contact is safe (``contact_number``), held until the caller's safe time when they
+gave one (``send_time``, ``complaints.safe_window``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ussd_app.complaints import safe_window
 from ussd_app.complaints.model import TEXT_PURPOSE, Agencies
 from ussd_app.engine.encoding import sms_segments
 from ussd_app.engine.screens import Translate
@@ -39,11 +41,12 @@ class ComplaintsBase:
         return hmac.new(self._pin_key, f"{reference}:{pin}".encode(), hashlib.sha256).hexdigest()
 
     def _contact_number(self, row: Mapping[str, Any], automatic: bool = False) -> str | None:
-        """The number it is safe to text, or None. Automatic updates skip "only at times"."""
+        """The number it is safe to text, or None. Automatic updates skip "only at times"
+        unless the case has a window to hold them to (old cases have free text only)."""
         contact = row.get("contact") or "unknown"
         if row.get("erased_at") or contact in ("never", "unknown"):
             return None
-        if automatic and contact == "times":
+        if automatic and contact == "times" and self.window(row)[0] is None:
             return None
         sealed = row.get("contact_phone_sealed") if contact == "other" else \
             row.get("phone_sealed")
@@ -62,6 +65,25 @@ class ComplaintsBase:
         complaint's number (``message`` queues one rather than raise ``ContactNotSafe``)."""
         return self._contact_number(row) is not None
 
+    def receipt_goes(self, row: Mapping[str, Any]) -> bool:
+        """Whether the receipt SMS goes (held or not): as automatic updates do."""
+        return self._contact_number(row, automatic=True) is not None
+
+    @staticmethod
+    def window(row: Mapping[str, Any]) -> tuple[safe_window.Window | None, str]:
+        """(the safe window, the caller's time zone); no window unless "only at times"."""
+        zone = str(row.get("time_zone") or safe_window.UTC)
+        if row.get("contact") != "times":
+            return None, zone
+        return safe_window.parse(row.get("contact_window")), zone
+
+    def send_time(self, row: Mapping[str, Any], at: float | None = None) -> float:
+        """When an SMS queued at ``at`` (now) for this case would be sent: at once, or
+        the next opening of the caller's safe window."""
+        now = self.clock() if at is None else at
+        window, zone = self.window(row)
+        return now if window is None else safe_window.next_start(window, zone, now)
+
     def outbox_keys(self, row: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         """(exact keys, key prefixes) of the outbox SMS this complaint caused.
 
@@ -75,11 +97,17 @@ class ComplaintsBase:
                           f"complaint-reply:{row['id']}:"]
 
     def _sms(self, key: str, to: str, lang: str, body: str,
-             phone_key: str | None = None, kind: str = "message") -> OutboxItem:
+             phone_key: str | None = None, kind: str = "message",
+             case: Mapping[str, Any] | None = None) -> OutboxItem:
+        """One SMS to queue; for a ``case`` with a safe window, held until it opens."""
         encoding, segments = sms_segments(body)
+        window, zone = self.window(case or {})
         return OutboxItem(key, self.phone_sealer.seal(to), lang,
                           seal_text(self.phone_sealer, body), encoding.value, segments,
-                          kind=kind, phone_key=phone_key)
+                          kind=kind, phone_key=phone_key,
+                          send_at=self.send_time(case) if window else None,
+                          safe_window=str(window) if window else None,
+                          time_zone=zone if window else None)
 
     def _seal(self, text: str) -> str | None:
         return self.text_sealer.seal(text) if text else None

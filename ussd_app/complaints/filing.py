@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from ussd_app.complaints import safe_window
 from ussd_app.complaints.base import ComplaintsBase
 from ussd_app.complaints.model import (
     AGAINST,
@@ -53,6 +54,7 @@ class Filing(ComplaintsBase):
             **({"contact": "unknown"} if urgent and "contact" not in fields else {}),
             **fields, "truncated": ",".join(cut),
         }
+        row["time_zone"] = safe_window.zone_for(row.get("country"), row["number_country"])
         event = {"at": now, "actor": "caller", "kind": "urgent" if urgent else "filed",
                  "status": "new"}
         for _ in range(8):
@@ -103,6 +105,8 @@ class Filing(ComplaintsBase):
                                                 *cut} - {""}))}
         if pin:
             merged["pin_hash"] = self.pin_hash(str(row["reference"]), pin)
+        merged["time_zone"] = safe_window.zone_for(merged.get("country") or row.get("country"),
+                                                   row.get("number_country"))
         receipt = self._receipt(key, {**row, **merged}, lang)
         stored = db.update(self.store, int(row["id"]), merged,
                            {"at": now, "actor": "caller", "kind": "details"},
@@ -129,6 +133,10 @@ class Filing(ComplaintsBase):
                 fields[name] = value if value in allowed else "other"
         if answers.get("against") and not answers.get("against_kind"):
             fields["against_kind"] = "agency"  # reported from an agency's check result
+        window = safe_window.from_answers(answers.get("contact_days"),
+                                          answers.get("contact_hours"))
+        if fields.get("contact") == "times" and window is not None:
+            fields["contact_window"] = str(window)
         country = answers.get("country", "")
         if country:
             fields["country"] = country.upper()[:8] if country != "other" else "other"
@@ -149,14 +157,16 @@ class Filing(ComplaintsBase):
         return fields, sorted(set(cut)), pin if len(pin) == 4 else ""
 
     def _receipt(self, key: str, row: Mapping[str, Any], lang: str) -> OutboxItem | None:
-        """The reference by SMS, where the caller said contact is safe.
+        """The reference by SMS, where the caller said contact is safe, held until their
+        safe time when they gave one.
 
         Not for a complaint filed by SMS: the reply that shows the reference is one.
         """
         if row.get("channel") == "sms":
             return None
-        to = self._contact_number(row)
+        to = self._contact_number(row, automatic=True)  # "at times" needs its window
         if to is None:
             return None
         body = self.t(lang, RECEIPT_SMS).format(reference=show_reference(str(row["reference"])))
-        return self._sms(f"complaint-receipt:{key}", to, lang, body, row.get("phone_key"))
+        return self._sms(f"complaint-receipt:{key}", to, lang, body, row.get("phone_key"),
+                         case=row)

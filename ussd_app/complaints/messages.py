@@ -4,8 +4,9 @@ An SMS that is no keyword, from a phone with an open case, goes to the case
 (``open_case``, then ``attach``): to the most recent open one when the phone
 has several, and the case says how many others there were. The migrant gets
 "your message was added to case ..." in the case's language, only where the
-case says contact is safe (never for "never", "not asked" or "only at the
-times given": as automatic status SMS). The text is sealed like the rest of
+case says contact is safe, as automatic status SMS: never for "never" or "not
+asked"; for "only at some times", held until the caller's window opens, and not
+at all for an old case whose times are free text). The text is sealed like the rest of
 what the migrant said; ``timeline`` opens it for an operator's screen, in
 order with every SMS the case caused and its voice messages.
 """
@@ -62,7 +63,7 @@ class CaseMessages(ComplaintsBase):
             lang = str(case["lang"])
             body = self.t(lang, ATTACHED_SMS).format(reference=reference)
             reply = self._sms(f"complaint-reply:{case['id']}:{provider}:{message_id}", to, lang,
-                              body, case.get("phone_key"), kind="reply")
+                              body, case.get("phone_key"), kind="reply", case=case)
         return Attached(row, reply, reference)
 
     def timeline(self, row: Mapping[str, Any],

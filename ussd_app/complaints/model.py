@@ -14,7 +14,7 @@ import phonenumbers
 
 from ussd_app.conversation.inbound import Caller
 from ussd_app.engine.messages import N_
-from ussd_app.errors import NotAllowed, NotFound  # noqa: F401 - NotFound: no complaint with that id
+from ussd_app.errors import InvalidInput, NotAllowed, NotFound  # noqa: F401 - NotFound: no complaint with that id
 from ussd_app.store.queue import OPEN
 
 CATEGORIES = ("unpaid_wages", "contract", "documents", "fees", "abuse", "forced_labour",
@@ -78,6 +78,15 @@ TEXT_PURPOSE = "complaint text v1"
 
 class ContactNotSafe(NotAllowed):
     """The caller said not to contact them (or was never asked): no SMS goes."""
+
+
+# An operator's free-text reply: at most this many SMS parts (6 x 153 GSM-7 characters,
+# 6 x 67 in UCS-2).
+MAX_REPLY_PARTS = 6
+
+
+class ReplyTooLong(InvalidInput):
+    """An operator's reply over ``MAX_REPLY_PARTS`` SMS parts (the args: its parts)."""
 
 
 @dataclass(frozen=True)

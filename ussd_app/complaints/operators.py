@@ -3,18 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ussd_app.complaints.base import ComplaintsBase
 from ussd_app.complaints.model import (
+    MAX_REPLY_PARTS,
     MESSAGE_TEMPLATES,
     STATUS_SMS,
     STATUSES,
     ContactNotSafe,
     NotFound,
+    ReplyTooLong,
 )
 from ussd_app.complaints.references import mask_phone, show_reference
+from ussd_app.complaints.safe_window import Window
+from ussd_app.engine.encoding import sms_segments
 from ussd_app.store import complaints as db
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A free-text reply as it would be sent: ``send_at`` is now or the window's opening."""
+
+    body: str
+    encoding: str
+    segments: int
+    send_at: float
+    window: Window | None
+    time_zone: str
 
 
 class OperatorActions(ComplaintsBase):
@@ -66,7 +83,7 @@ class OperatorActions(ComplaintsBase):
             lang = row["lang"]
             body = self.t(lang, template).format(reference=show_reference(row["reference"]))
             messages.append(self._sms(f"complaint-status:{complaint_id}:{status}:{now}", to,
-                                      lang, body, row.get("phone_key")))
+                                      lang, body, row.get("phone_key"), case=row))
         event = {"at": now, "actor": actor, "operator_id": operator_id, "kind": "status",
                  "status": status, "detail_sealed": self._seal(detail)}
         stored = db.update(self.store, complaint_id, fields, event, messages)
@@ -102,6 +119,41 @@ class OperatorActions(ComplaintsBase):
             {"at": now, "actor": actor, "operator_id": operator_id, "kind": "message",
              "status": template, "detail_sealed": self._seal(body)},
             [self._sms(f"complaint-message:{complaint_id}:{template}:{now}", to, lang, body,
-                       row.get("phone_key"))])
+                       row.get("phone_key"), case=row)])
+        assert stored is not None
+        return stored
+
+    def reply_check(self, row: Mapping[str, Any], text: str) -> Reply:
+        """What a free-text reply would be: its encoding, parts and when it would go.
+
+        ``ContactNotSafe`` when the case must get no SMS, ``ReplyTooLong`` over
+        ``MAX_REPLY_PARTS`` parts, ``ValueError`` when there is no text.
+        """
+        body = text.strip()
+        if not body:
+            raise ValueError("empty reply")
+        if self._contact_number(row) is None:
+            raise ContactNotSafe(row.get("contact") or "unknown")
+        encoding, segments = sms_segments(body)
+        if segments > MAX_REPLY_PARTS:
+            raise ReplyTooLong(segments)
+        window, zone = self.window(row)
+        return Reply(body, encoding.value, segments, self.send_time(row), window, zone)
+
+    def reply(self, complaint_id: int, text: str, operator_id: int | None,
+              actor: str) -> dict[str, Any]:
+        """Queue an operator's own words to the migrant, held until their safe time;
+        raises as ``reply_check`` does."""
+        row = self.get(complaint_id)
+        checked = self.reply_check(row, text)
+        to = self._contact_number(row)
+        assert to is not None
+        now = self.clock()
+        stored = db.update(
+            self.store, complaint_id, {"updated_at": now, "last_action_at": now},
+            {"at": now, "actor": actor, "operator_id": operator_id, "kind": "message",
+             "status": "reply", "detail_sealed": self._seal(checked.body)},
+            [self._sms(f"complaint-message:{complaint_id}:reply:{now}", to, str(row["lang"]),
+                       checked.body, row.get("phone_key"), case=row)])
         assert stored is not None
         return stored

@@ -26,6 +26,7 @@ from ussd_app.complaints.lookup import Following
 from ussd_app.complaints.messages import Attached, CaseMessages
 from ussd_app.complaints.model import (
     CATEGORIES,
+    MAX_REPLY_PARTS,
     MESSAGE_TEMPLATES,
     STATUSES,
     TEXT_PURPOSE,
@@ -33,6 +34,7 @@ from ussd_app.complaints.model import (
     ContactNotSafe,
     Lookup,
     NotFound,
+    ReplyTooLong,
 )
 from ussd_app.complaints.operators import OperatorActions
 from ussd_app.complaints.outcomes import Outcomes
@@ -50,6 +52,7 @@ class Complaints(Filing, Following, OperatorActions, Outcomes, Erasure, CaseMess
     """The complaints service: one object per process, shared by every channel."""
 
 
-__all__ = ["Attached", "CATEGORIES", "MESSAGE_TEMPLATES", "STATUSES", "TEXT_PURPOSE", "Caller",
-           "Complaints", "ContactNotSafe", "Lookup", "NotFound", "damm", "digits_of", "mask_phone",
-           "new_reference", "parse_reference", "show_reference"]
+__all__ = ["Attached", "CATEGORIES", "MAX_REPLY_PARTS", "MESSAGE_TEMPLATES", "STATUSES",
+           "TEXT_PURPOSE", "Caller", "Complaints", "ContactNotSafe", "Lookup", "NotFound",
+           "ReplyTooLong", "damm", "digits_of", "mask_phone", "new_reference", "parse_reference",
+           "show_reference"]

@@ -27,6 +27,7 @@ from ussd_app.dashboard import (  # noqa: F401 - imported for their routes on ``
     partner_views,
     queue_views,
     recording_views,
+    reply_views,
 )
 from ussd_app.dashboard.accounts import Accounts
 from ussd_app.dashboard.auth import csrf_token
@@ -69,6 +70,7 @@ def _templates(app: Flask) -> None:
         i18n._, i18n.ngettext, newstyle=True)
     app.jinja_env.globals.update(
         csrf_token=csrf_token, when=i18n.when, age=i18n.age, label=i18n.label,
+        local_when=i18n.local_when, window_text=i18n.window_text,
         country=i18n.country, languages=i18n.languages, current_lang=i18n.current_lang,
         text_direction=i18n.text_direction, STATUS_NAMES=i18n.STATUS_NAMES,
         CATEGORY_NAMES=i18n.CATEGORY_NAMES, CONTACT_NAMES=i18n.CONTACT_NAMES,

@@ -73,7 +73,7 @@ def reveal(cid: int) -> ResponseReturnValue:
     return _page(cid, show_numbers=True)
 
 
-def _page(cid: int, show_numbers: bool) -> ResponseReturnValue:
+def _page(cid: int, show_numbers: bool, **extra: Any) -> ResponseReturnValue:
     row = _complaint(cid)
     complaints = services().complaints
     audit("reveal_phone" if show_numbers else "view", cid)
@@ -106,7 +106,8 @@ def _page(cid: int, show_numbers: bool) -> ResponseReturnValue:
         outcomes=OUTCOMES, assigned=people.get(row.get("assigned_to") or -1),
         acknowledged_by=people.get(row.get("acknowledged_by") or -1),
         migrant_lang=language_name(lang), shareable=SHAREABLE, default_shared=DEFAULT_SHARED,
-        referrals=partners_db.referrals_of(services().store, cid))
+        referrals=partners_db.referrals_of(services().store, cid), reply=extra.get("reply"),
+        reply_error=extra.get("reply_error"))
 
 
 def action(name: str) -> Callable[[Action], Action]:

@@ -16,6 +16,7 @@ from babel import Locale, UnknownLocaleError
 from flask import current_app, g, session
 
 from ussd_app.agencies.agency import country_name
+from ussd_app.complaints import safe_window
 from ussd_app.engine.messages import N_
 from ussd_app.i18n import TRANSLATIONS_DIR
 
@@ -64,13 +65,18 @@ FIELD_NAMES = {"against": N_("Against"), "employer": N_("Employer"), "city": N_(
                "contact_when": N_("When to contact"), "contact_phone": N_("Other number")}
 TEMPLATE_NAMES = {"call_us": N_("Please call us"), "more_info": N_("We need more information"),
                   "tried_to_call": N_("We tried to call you"),
-                  "partner_will_call": N_("A partner will contact you")}
+                  "partner_will_call": N_("A partner will contact you"),
+                  "reply": N_("Reply in the operator's words")}
 SHARE_NAMES = {"category": N_("Category"), "country": N_("Country"),
                "contact": N_("Whether and how to contact them"),
                "description": N_("What happened"), "phone": N_("Phone numbers")}
 NOTIFY_VIA_NAMES = {"email": N_("E-mail to the partner"), "webhook": N_("Partner's webhook")}
 NOTIFY_NAMES = {"queued": N_("Waiting to be sent"), "sending": N_("Sending"),
                 "sent": N_("Delivered"), "failed": N_("Failed: tell the partner yourself")}
+# A caller's safe window (``complaints.safe_window``), as the days they picked.
+DAYS_NAMES = {"all": N_("Every day"), "sun-thu": N_("Sunday to Thursday"),
+              "mon-fri": N_("Monday to Friday"), "fri": N_("Friday only"),
+              "fri-sat": N_("Friday and Saturday"), "sat-sun": N_("Saturday and Sunday")}
 OUTBOX_NAMES = {"queued": N_("Queued"), "sending": N_("Sending"), "sent": N_("Sent"),
                 "delivered": N_("Delivered"), "failed": N_("Failed"), "dead": N_("Not sent"),
                 "suppressed": N_("Suppressed (the phone sent STOP)")}
@@ -150,6 +156,21 @@ def when(at: Any) -> str:
     if not at:
         return "–"
     return datetime.fromtimestamp(float(at), UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def local_when(at: Any, zone: str) -> str:
+    """A time on the caller's clock, in digits, with the zone's name."""
+    return safe_window.local_time(float(at), zone).strftime("%Y-%m-%d %H:%M ") + zone
+
+
+def window_text(window: Any, zone: str) -> str:
+    """A case's safe window as the operator reads it: days, hours, the caller's zone."""
+    found = safe_window.parse(window)
+    if found is None:
+        return "–"
+    start, end = found.span
+    return _("%(days)s, %(start)s:00 to %(end)s:00, the caller's time (%(zone)s)",
+             days=label(DAYS_NAMES, found.days), start=start, end=end, zone=zone)
 
 
 def age(at: Any, now: float) -> str:

@@ -51,7 +51,11 @@ URGENT_COLUMNS = ("call_now", "where_now", "number_country")
 # An urgent case's alerts: when the on-call phones were told, when it was escalated, and
 # who acknowledged it when (migration m_complaints_003_alerts).
 ALERT_COLUMNS = ("alerted_at", "escalated_at", "acknowledged_at", "acknowledged_by")
-COLUMNS = ("id", *PLAIN, *SEALED, *OUTCOME_COLUMNS, *URGENT_COLUMNS, *ALERT_COLUMNS)
+# When contact is safe, for "only at some times": the window (``days=fri;hours=17-21``)
+# and the caller's time zone (migration m_replies_002_case_window).
+WINDOW_COLUMNS = ("contact_window", "time_zone")
+COLUMNS = ("id", *PLAIN, *SEALED, *OUTCOME_COLUMNS, *URGENT_COLUMNS, *ALERT_COLUMNS,
+           *WINDOW_COLUMNS)
 _SQL_COLUMNS = ", ".join(COLUMNS)
 
 
@@ -84,6 +88,13 @@ def m_complaints_002_urgent(db: Db) -> None:
     of the filing number (ISO code, from its calling code). NULL is "not answered", never
     "do not contact"."""
     for column in URGENT_COLUMNS:
+        db.table("complaints").add_column(column, str)
+
+
+def m_replies_002_case_window(db: Db) -> None:
+    """The days and hours a caller said contact is safe (picked, not typed), and the
+    caller's time zone: SMS to them are held until the window opens."""
+    for column in WINDOW_COLUMNS:
         db.table("complaints").add_column(column, str)
 
 
@@ -277,7 +288,7 @@ def erase(store: Handle, complaint_ids: Iterable[int], reason: str, at: float) -
     if not ids:
         return 0
     conn = store.db().conn
-    blank = ", ".join(f"{c} = null" for c in SEALED)
+    blank = ", ".join(f"{c} = null" for c in (*SEALED, "contact_window"))
     found = dicts(conn.execute(
         f"select id, key, details_key, phone_key from complaints where id in "
         f"({', '.join('?' * len(ids))}) and erased_at is null", ids))

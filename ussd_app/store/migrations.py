@@ -30,11 +30,16 @@ from ussd_app.store.complaints import (
     m_complaints_001,
     m_complaints_002_urgent,
     m_complaints_003_alerts,
+    m_replies_002_case_window,
 )
 from ussd_app.store.health import m_health_001
 from ussd_app.store.keys import m_keys_001
 from ussd_app.store.operators import m_operators_001, m_operators_002_audit_actor
-from ussd_app.store.outbox import m002_outbox, m_outbox_002_sent_journal
+from ussd_app.store.outbox import (
+    m002_outbox,
+    m_outbox_002_sent_journal,
+    m_replies_001_outbox_window,
+)
 from ussd_app.store.partners import m_partners_002_users_notify
 from ussd_app.store.privacy import m_privacy_001
 from ussd_app.store.sessions import m001_sessions, m_sessions_002_inputs
@@ -73,6 +78,8 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_complaints_002_urgent", m_complaints_002_urgent),
     ("m_complaints_003_alerts", m_complaints_003_alerts),
     ("m_partners_002_users_notify", m_partners_002_users_notify),
+    ("m_replies_001_outbox_window", m_replies_001_outbox_window),
+    ("m_replies_002_case_window", m_replies_002_case_window),
 )
 
 

@@ -57,6 +57,14 @@ def m_outbox_002_sent_journal(db: Db) -> None:
                                    pk="outbox_id", not_null={"provider_id"})
 
 
+def m_replies_001_outbox_window(db: Db) -> None:
+    """A message held until the caller's safe time keeps the window it must be sent in
+    (``days=fri;hours=17-21``) and the caller's time zone, checked again just before
+    sending."""
+    db.table("outbox").add_column("safe_window", str)
+    db.table("outbox").add_column("time_zone", str)
+
+
 @dataclass(frozen=True)
 class OutboxItem:
     """One SMS to store for sending; ``key`` makes a second enqueue of it a no-op."""
@@ -69,6 +77,11 @@ class OutboxItem:
     segments: int
     kind: str = "message"
     phone_key: str | None = None  # whose data it is: erased with the phone's or case's
+    # Held until the caller's safe time: not sent before ``send_at``, and only while the
+    # caller's clock (``time_zone``) is inside ``safe_window`` (``complaints.safe_window``).
+    send_at: float | None = None
+    safe_window: str | None = None
+    time_zone: str | None = None
 
 
 def enqueue(store: Handle, item: OutboxItem, now: float | None = None) -> bool:
@@ -80,11 +93,12 @@ def insert_outbox(conn: Conn, item: OutboxItem, now: float) -> bool:
     """``enqueue`` inside the caller's transaction (a complaint and its receipt, say)."""
     cursor = conn.execute(
         "insert into outbox (key, channel, to_sealed, lang, body, encoding, segments, kind, "
-        "phone_key, status, attempts, created_at, updated_at, next_attempt_at) "
-        "values (?, 'sms', ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?) "
+        "phone_key, safe_window, time_zone, status, attempts, created_at, updated_at, "
+        "next_attempt_at) values (?, 'sms', ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?) "
         "on conflict(key) do nothing",
         [item.key, item.to_sealed, item.lang, item.body, item.encoding, item.segments,
-         item.kind, item.phone_key, now, now, now])
+         item.kind, item.phone_key, item.safe_window, item.time_zone, now, now,
+         max(now, item.send_at or now)])
     return bool(cursor.rowcount)
 
 
@@ -107,6 +121,20 @@ def claim_outbox(store: Handle, now: float, lease: float, limit: int) -> list[di
         f"order by next_attempt_at, id limit ?{skip_locked(db)}) returning *",
         [now, now + lease, now, limit])
     return dicts(cursor)
+
+
+def hold_outbox(store: Handle, message_id: int, attempts: int, until: float) -> bool:
+    """Put a claimed message back, not sent, until ``until`` (the caller's next safe time).
+
+    A message that became due after its window closed (a worker that was down, a
+    provider retry) is held, not sent: the claim's attempt is given back, as
+    nothing was tried. False if another worker has taken it since.
+    """
+    cursor = store.db().execute(
+        "update outbox set status = 'queued', attempts = attempts - 1, next_attempt_at = ?, "
+        "updated_at = ? where id = ? and attempts = ? and status = 'sending'",
+        [until, time.time(), message_id, attempts])
+    return bool(cursor.rowcount)
 
 
 def renew_outbox(store: Handle, message_id: int, attempts: int, until: float) -> bool:

@@ -134,4 +134,5 @@ def outbox_for(store: Handle, keys: Sequence[str],
         return []
     return dicts(store.db().execute(
         "select id, key, lang, body, encoding, segments, status, attempts, created_at, "
-        f"updated_at, error from outbox where {' or '.join(parts)} order by id", params))
+        f"updated_at, error, next_attempt_at, safe_window, time_zone from outbox "
+        f"where {' or '.join(parts)} order by id", params))
