@@ -12,13 +12,17 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
 from ussd_app.privacy.protect import open_text
+from ussd_app.store import operators as operators_db
 
 from .conftest import PASSWORD, file_complaint
 
@@ -89,13 +93,32 @@ def test_sign_in_triage_and_see_the_sms(app: Flask, served: str) -> None:
     assert queued["lang"] == "fr" and queued["status"] == "queued" and shown in body
 
 
-def test_an_urgent_case_filed_by_ussd_appears_in_an_open_dashboard_and_is_acknowledged(
-        app: Flask, served: str) -> None:
-    """The issue's path: an operator's queue is open; a migrant in danger files over USSD;
-    the alert strip shows it (and plays its sound) without the page being reloaded; the
-    operator opens it from the strip, acknowledges it, and the strip goes quiet."""
+def safe_hours_key(now: float) -> str:
+    """The USSD key of an hours choice that does not hold the present hour in Qatar."""
+    hour = datetime.fromtimestamp(now, ZoneInfo("Asia/Qatar")).hour
+    for key, (start, end) in (("1", (8, 12)), ("2", (12, 17)), ("3", (17, 21))):
+        if not start <= hour < end and not start <= (hour + 1) % 24 < end:
+            return key  # not now, nor within the test's minute
+    raise AssertionError("unreachable: the three windows cannot all hold one hour")
+
+
+def test_an_urgent_case_from_filing_to_partner(app: Flask, served: str) -> None:
+    """Issue 15's whole path in a browser. An operator's queue is open; a migrant in danger
+    files over USSD; the alert strip shows it (and plays its sound) without the page being
+    reloaded; the operator opens it from the strip and acknowledges it. The migrant adds
+    details, saying SMS is safe only at some hours; the operator's free-text reply is
+    previewed and held until then. The migrant's later SMS shows on the case. The case is
+    referred to a partner, whose user sees that case and no other."""
     sync_api = pytest.importorskip("playwright.sync_api")
     from ..conftest import Phone
+    from ..test_sms import Texter
+
+    store = app.extensions["migrantline"].store
+    partner_id = operators_db.add_partner(store, "Pourakhi", "NP", "", time.time())
+    app.extensions["dashboard"].accounts.add("staff@pourakhi.example", "partner", PASSWORD,
+                                             "Pourakhi staff", partner_id=partner_id)
+    other_case = file_complaint(app, description="Another migrant's story")
+    number = "+97455123456"
 
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium") or CHROMIUM,
@@ -103,14 +126,11 @@ def test_an_urgent_case_filed_by_ussd_appears_in_an_open_dashboard_and_is_acknow
         try:
             page = browser.new_page()
             page.set_default_timeout(15_000)
-            page.goto(served + "/operator/")
-            page.fill("#email", "op@example.org")
-            page.fill("#password", PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
+            sign_in_as(page, served, "op@example.org")
             page.wait_for_url("**/operator/")
             strip = page.frame_locator("iframe.alert-strip")
             strip.get_by_text("No urgent case is waiting").wait_for()
-            phone = Phone(app.test_client(), number="+97455123456")
+            phone = Phone(app.test_client(), number=number)
             phone.dial()
             filed = time.monotonic()
             phone.press("1", "7", "1", "1", "1")  # English, report, agree, in danger now
@@ -125,11 +145,73 @@ def test_an_urgent_case_filed_by_ussd_appears_in_an_open_dashboard_and_is_acknow
             assert page.url.endswith("/operator/")  # the page itself was not reloaded
             strip.locator("a.urgent-case").click()
             page.wait_for_url("**/operator/complaints/*")
+            case_url = page.url
             assert "Not answered" in page.locator("dd.urgent-call").inner_text() or \
                 "Yes" in page.locator("dd.urgent-call").inner_text()
             page.get_by_role("button", name="Acknowledge this urgent case").click()
             assert "Acknowledged" in page.locator(".flash").first.inner_text()
             page.frame_locator("iframe.alert-strip").get_by_text(
                 "No urgent case is waiting").wait_for()
+
+            # The migrant goes on: skip the call, in Qatar, add details; SMS safe only at
+            # hours that are not now, every day.
+            screen = phone.press("3", "1")
+            assert "Qatar" in screen and "+974 4000 0000" in screen
+            screen = phone.press("1", "1", "1", "2", "Al Noor Cleaning", "3", "Doha",
+                                 "Not paid for three months", "2", "1",
+                                 safe_hours_key(time.time()), "2", "1")
+            assert "Report sent" in screen and "at the times you chose" in screen
+
+            # A free-text reply: previewed, then held until the caller's safe time.
+            page.goto(case_url)
+            text = "We have your case. An adviser will call you in your safe hours."
+            page.fill("#reply-text", text)
+            page.locator("#reply").get_by_role("button", name="Preview").click()
+            preview = page.locator(".reply-preview").inner_text()
+            assert "1 SMS part" in preview and "GSM-7" in preview
+            assert "Held until the caller's safe time" in preview and "Asia/Qatar" in preview
+            page.get_by_role("button", name="Send this reply").click()
+            assert "It is held until the caller's safe time" in page.content()
+            timeline = page.locator("#outbox")
+            assert text in timeline.inner_text()
+            assert timeline.locator(".held").count() >= 1
+
+            # The migrant's later SMS from the same phone reaches the case.
+            Texter(app, number).send("They took my phone, use my friend's number")
+            page.reload()
+            assert "They took my phone, use my friend's number" in \
+                page.locator("#outbox").inner_text()
+
+            # Referred to a partner, with the default (minimal) share.
+            page.select_option("#partner", str(partner_id))
+            page.get_by_role("button", name="Refer", exact=True).click()
+            assert "Referred to Pourakhi" in page.content()
+            cid = int(case_url.rstrip("/").rsplit("/", 1)[1])
+
+            partner = browser.new_page()
+            partner.set_default_timeout(15_000)
+            sign_in_as(partner, served, "staff@pourakhi.example")
+            partner.goto(served + "/operator/referred/")
+            queue = partner.locator("main").inner_text()
+            reference = app.extensions["migrantline"].complaints.get(cid)["reference"]
+            assert f"{reference[:4]} {reference[4:]}" in queue
+            assert other_case["reference"][:4] not in queue
+            partner.goto(f"{served}/operator/referred/{cid}")
+            shown = partner.locator("main").inner_text()
+            assert "Not paid for three months" not in shown and "Al Noor" not in shown
+            assert "55123456" not in shown  # no phone number unless shared
+            for path in (f"/operator/referred/{other_case['id']}",
+                         f"/operator/complaints/{other_case['id']}",
+                         f"/operator/complaints/{cid}"):
+                assert partner.goto(served + path).status == 404, path
+            page.reload()
+            assert "Opened by Pourakhi at" in page.content()
         finally:
             browser.close()
+
+
+def sign_in_as(page: Any, served: str, email: str) -> None:
+    page.goto(served + "/operator/")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
