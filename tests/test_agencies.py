@@ -301,6 +301,12 @@ LINE_2 = GOOD_LINE.replace("T-1", "T-2")
      "is never closed"),
     (f"{HEADER}\n{GOOD_LINE},extra\n", 2, "9 fields, the header has 8"),
     ("", 1, "file is empty"),
+    # one licence written two ways (case, punctuation, leading zeros): a duplicate
+    (f"{HEADER}\n{GOOD_LINE}\n{GOOD_LINE.replace('NP-T-1', 'np t 01')}\n", 3,
+     "licence 'np t 01' is also on line 2"),
+    # a date in another format is refused with the format to use, nothing guessed
+    (f"{HEADER}\n{GOOD_LINE.replace('2026-11-01', '01/11/2026')}\n", 2,
+     "data_date '01/11/2026' is not a date"),
 ])
 def test_a_bad_registry_file_gets_file_and_line(tmp_path: Path, data: str | bytes, line: int,
                                                 message: str) -> None:
