@@ -12,9 +12,14 @@ thing a hop could ask SQLite: one row by its primary key
     .venv/bin/python bench/agency_search.py                 # 50,000 agencies, 2,000 searches
     .venv/bin/python bench/agency_search.py --agencies 5000 --searches 500 --seed 7
 
-The target is p99 under 20 ms for 50,000 agencies. Exit status 1 when it is
-missed, or when a search does not find what it should (licence numbers and
-exact names must come first; misspelled names must be among the results).
+Query kinds, as often each: a name, a misspelled name, a licence number as
+printed (odd case, spacing, punctuation), without its leading zeros, without
+its prefix, its digits alone, a word many names share ranked by the caller's
+corridor (their country first), and a name that matches nothing.
+
+The target is p99 under 20 ms for every kind with 50,000 agencies. Exit
+status 1 when it is missed, or when a search does not find what it should
+(licence numbers first; names among the results; the caller's country first).
 """
 
 from __future__ import annotations
@@ -105,26 +110,55 @@ def misspell(word: str, rng: random.Random) -> str:
     return word[:i] + word[i] + word[i:]
 
 
-def queries(rows: list, count: int, rng: random.Random) -> list[tuple[str, str, str]]:
-    """(kind, query, licence key expected or '') in a fixed mix."""
-    out = []
+KINDS = ("name", "misspelled name", "licence as printed", "licence no zeros",
+         "licence no prefix", "digits only", "corridor-ranked", "no match")
+
+
+def queries(rows: list, count: int, rng: random.Random
+            ) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """(kind, query, licence key expected or a country expected first, countries preferred)
+    in a fixed mix: every kind as often."""
+    out: list[tuple[str, str, str, tuple[str, ...]]] = []
     for i in range(count):
         row = rng.choice(rows)
-        kind = ("licence", "exact name", "misspelled name", "no match")[i % 4]
-        if kind == "licence":  # as a caller types it: odd case, spacing, punctuation
+        kind = KINDS[i % len(KINDS)]
+        key = licence_key(row.licence)
+        prefix, word, number = row.licence.split("-")  # NP-BENCH-000123
+        near = (rng.choice(COUNTRIES),)
+        if kind == "licence as printed":  # odd case, spacing, punctuation
             text = row.licence.lower().replace("-", rng.choice([" ", ".", "", "-"]))
-            out.append((kind, text, licence_key(row.licence)))
-        elif kind == "exact name":
-            out.append((kind, row.name.replace(" (sample)", ""), licence_key(row.licence)))
+            out.append((kind, text, key, near))
+        elif kind == "licence no zeros":
+            out.append((kind, f"{prefix} {word} {int(number)}".lower(), key, near))
+        elif kind == "licence no prefix":
+            out.append((kind, f"{word}-{number}", key, near))
+        elif kind == "digits only":
+            out.append((kind, number, key, near))
+        elif kind == "name":
+            out.append((kind, row.name.replace(" (sample)", ""), key, near))
         elif kind == "misspelled name":
             words = row.name.replace(" (sample)", "").split()
             j = rng.randrange(len(words) - 1)  # misspell a distinctive word, keep the rest
             words[j] = misspell(words[j], rng).lower()
-            out.append((kind, " ".join(words), licence_key(row.licence)))
+            out.append((kind, " ".join(words), key, near))
+        elif kind == "corridor-ranked":  # a word many names share: the caller's country first
+            out.append((kind, rng.choice(SECTORS), "country:" + near[0], near))
         else:
-            words = [absent(rng), rng.choice(SECTORS)]
-            out.append((kind, " ".join(words), ""))
+            out.append((kind, f"{absent(rng)} {rng.choice(SECTORS)}", "", near))
     return out
+
+
+def wrong_result(kind: str, expected: str, keys: list[str], countries: list[str]) -> bool:
+    """Whether a search missed what it should find first (or at all)."""
+    if kind == "no match":
+        return bool(keys)
+    if kind == "corridor-ranked":
+        return countries[:1] != [expected.split(":")[1]]
+    if kind == "misspelled name":
+        return expected not in keys
+    if kind == "name":  # an equal name may tie
+        return expected not in keys
+    return keys[:1] != [expected]
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -160,26 +194,22 @@ def main() -> int:
         assert index is not None and len(index) == args.agencies
 
         plan = queries(rows, args.searches, rng)
-        for _, text, _ in plan[:200]:  # warm-up: caches, branch predictors, page cache
-            service.search(text, index)
+        for _, text, _, near in plan[:200]:  # warm-up: caches, branch predictors, page cache
+            service.search(text, index, near)
         timings: dict[str, list[float]] = {}
         wrong: list[str] = []
-        for kind, text, expected in plan:
+        for kind, text, expected, near in plan:
             begin = time.perf_counter_ns()
-            found = service.search(text, index)
+            found = service.search(text, index, near)
             render(found, "en", t, TODAY)
             timings.setdefault(kind, []).append((time.perf_counter_ns() - begin) / 1e6)
-            keys = [licence_key(a.licence) for a in found.agencies] if found else []
-            if kind in ("licence", "exact name") and keys[:1] != [expected]:
-                if not (kind == "exact name" and expected in keys):  # an equal name may tie
-                    wrong.append(f"{kind}: {text!r} -> {keys[:3]}")
-            elif kind == "misspelled name" and expected not in keys:
-                wrong.append(f"{kind}: {text!r} -> {keys[:3]}")
-            elif kind == "no match" and keys:
+            agencies = list(found.agencies) if found else []
+            keys = [licence_key(a.licence) for a in agencies]
+            if wrong_result(kind, expected, keys, [a.country for a in agencies]):
                 wrong.append(f"{kind}: {text!r} -> {keys[:3]}")
         baseline = []
-        for _, _, expected in plan:
-            key = expected or "nobench0"
+        for _, _, expected, _ in plan:
+            key = expected if expected and ":" not in expected else "nobench0"
             begin = time.perf_counter_ns()
             db.agencies_by_licence_key(store, index.version, [key])
             baseline.append((time.perf_counter_ns() - begin) / 1e6)
@@ -190,20 +220,25 @@ def main() -> int:
           f"(seed {args.seed})")
     print(f"registry file {len(data) / 1e6:.1f} MB made and checked in {made - started:.1f} s; "
           f"stored and indexed in {loaded - made:.1f} s; peak RSS {rss_mb:.0f} MB")
-    print(f"{'what':<22}{'n':>6}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    b50, b99 = statistics.median(baseline), percentile(baseline, 0.99)
+    print(f"{'what':<22}{'n':>6}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'p99/base':>10}")
+    missed = []
     for kind, values in [*timings.items(), ("all searches", every),
                          ("baseline: pk read", baseline)]:
+        p99 = percentile(values, 0.99)
+        if kind in timings and p99 >= TARGET_P99_MS:
+            missed.append(kind)
         print(f"{kind:<22}{len(values):>6}{statistics.median(values):>9.3f}"
-              f"{percentile(values, 0.99):>9.3f}{max(values):>9.3f}")
+              f"{p99:>9.3f}{max(values):>9.3f}{p99 / b99:>9.0f}x")
     p50, p99 = statistics.median(every), percentile(every, 0.99)
-    b50, b99 = statistics.median(baseline), percentile(baseline, 0.99)
     print(f"search / baseline: p50 x{p50 / b50:.0f}, p99 x{p99 / b99:.0f}")
-    print(f"target p99 < {TARGET_P99_MS:.0f} ms: {'met' if p99 < TARGET_P99_MS else 'MISSED'}")
+    print(f"target p99 < {TARGET_P99_MS:.0f} ms for every kind: "
+          f"{'met' if not missed else 'MISSED for ' + ', '.join(missed)}")
     if wrong:
         print(f"{len(wrong)} searches did not find what they should, e.g.:")
         for line in wrong[:10]:
             print("  " + line)
-    return 0 if p99 < TARGET_P99_MS and not wrong else 1
+    return 0 if not missed and not wrong else 1
 
 
 if __name__ == "__main__":

@@ -272,7 +272,7 @@ class SmsService:
         node = tree.nodes.get(state.node)
         layout = self.article_layout if node is not None and node.type == ARTICLE \
             else self.layout
-        return self.conversation.context(tree, layout, hop.key)
+        return self.conversation.context(tree, layout, hop.key, hop.caller)
 
     def _status(self, hop: Hop, lang: str, argument: str) -> str:
         """STATUS REFERENCE [PIN]: the same answers as the status menu gives."""

@@ -167,7 +167,9 @@ def test_many_results_are_paged_with_98(client: FlaskClient, lang: str) -> None:
     count = sum(1 for row in _demo() if "manpower" in fold(row.name).split()
                 or any("manpower" in fold(n).split() for n in row.other_names))
     assert count > MAX_SHOWN
-    heading = found_line(lang, count) + " " + t(lang, m.AGENCY_CLOSEST, shown=MAX_SHOWN)
+    heading = default_catalogs().ngettext(lang, *m.AGENCY_FOUND_CLOSEST, count).format(
+        count=count, shown=MAX_SHOWN)
+    assert heading.count(".") + heading.count("।") >= 1  # two sentences, not run together
     assert text.startswith(flat(heading))
     for number in range(1, MAX_SHOWN + 1):
         assert f" {number}. " in text
@@ -206,8 +208,8 @@ def test_one_key_from_a_result_reports_the_agency(client: FlaskClient, lang: str
     phone.press(LANG_KEYS[lang], AGENCY_KEY)
     result = phone.press("golden gate")
     report = TREE.text(TREE.nodes["check_agency"].options[0].label, lang)
-    assert f"1 {report}" in result
-    assert TREE.text(TREE.nodes["report_consent"].title, lang) in phone.press("1")
+    assert f"7 {report}" in result  # actions from 7: 1-5 are the agencies of a list
+    assert TREE.text(TREE.nodes["report_consent"].title, lang) in phone.press("7")
     phone.hop_text("*".join(phone.inputs[:-1]))  # 99 from the result is still help now
     phone.inputs.pop()
     assert TREE.text(TREE.nodes["help_now"].title, lang) in phone.press("99")
@@ -299,6 +301,12 @@ LINE_2 = GOOD_LINE.replace("T-1", "T-2")
      "is never closed"),
     (f"{HEADER}\n{GOOD_LINE},extra\n", 2, "9 fields, the header has 8"),
     ("", 1, "file is empty"),
+    # one licence written two ways (case, punctuation, leading zeros): a duplicate
+    (f"{HEADER}\n{GOOD_LINE}\n{GOOD_LINE.replace('NP-T-1', 'np t 01')}\n", 3,
+     "licence 'np t 01' is also on line 2"),
+    # a date in another format is refused with the format to use, nothing guessed
+    (f"{HEADER}\n{GOOD_LINE.replace('2026-11-01', '01/11/2026')}\n", 2,
+     "data_date '01/11/2026' is not a date"),
 ])
 def test_a_bad_registry_file_gets_file_and_line(tmp_path: Path, data: str | bytes, line: int,
                                                 message: str) -> None:

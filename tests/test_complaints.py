@@ -503,7 +503,7 @@ def test_report_an_agency_from_its_check_result(app: Flask, client: FlaskClient)
     phone = Phone(client)
     dial(phone, "en")
     phone.press(menu_key("main", "check_agency"), "golden gate")
-    phone.press("1", choice("report_consent", "yes"), choice("report_danger", "no"),
+    phone.press("7", choice("report_consent", "yes"), choice("report_danger", "no"),
                 choice("report_who", "self"))
     after_category = phone.press(choice("report_category", "fees"))
     assert title("report_country", "en") in after_category  # "against whom" already known

@@ -102,6 +102,51 @@ def licence_key(text: str) -> str:
     return fold(text).replace(" ", "")
 
 
+_RUNS = re.compile(r"\d+|[^\W\d_]+")
+
+
+def _canonical(parts: list[str]) -> str:
+    """Letter and digit runs as compared: letters run together, numbers without their
+    leading zeros, a dot between runs that are not both letters ('npdemo.2')."""
+    out = ""
+    previous_letters = False
+    for part in parts:
+        for run in _RUNS.findall(part):
+            letters = not run[0].isdigit()
+            if out and not (letters and previous_letters):
+                out += "."
+            out += run if letters else (run.lstrip("0") or "0")
+            previous_letters = letters
+    return out
+
+
+def licence_query(text: str) -> str:
+    """What a caller typed, as a licence form: 'NP demo 2', 'np-demo-0002' and
+    'NPDEMO0002' are all 'npdemo.2'."""
+    return _canonical(fold(text).split())
+
+
+def licence_forms(licence: str) -> set[str]:
+    """Every form a caller may type a licence in, as compared (``licence_query``).
+
+    The whole number in any case, spacing or punctuation, with or without leading
+    zeros; the number without its leading words ('demo 2', '0002' for NP-DEMO-0002),
+    only from a word with a digit on; and its digits alone, run together. Several
+    licences may share a form: the caller then gets a tie list.
+    """
+    parts = fold(licence).split()
+    forms = {licence_key(licence), _canonical(parts)}
+    for start in range(1, len(parts)):
+        tail = _canonical(parts[start:])
+        if any(c.isdigit() for c in tail):
+            forms.add(tail)
+    digits = "".join(c for c in licence_key(licence) if c.isdigit())
+    if digits:
+        forms |= {digits, digits.lstrip("0") or "0"}
+    forms.discard("")
+    return forms
+
+
 def words(text: str) -> list[str]:
     return [w for w in fold(text).split() if w not in STOP_WORDS]
 

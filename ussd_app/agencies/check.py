@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ussd_app.agencies.agency import Agency, licence_key, territories
+from ussd_app.agencies.agency import Agency, licence_key, licence_query, territories
 from ussd_app.engine.loader import ERROR, WARNING, Problem, decode_text
 
 if TYPE_CHECKING:
@@ -110,10 +110,13 @@ def _rows(name: str, reader: CsvReader, columns: list[str],
         agency = _agency(name, start, row, problems)
         if agency is None:
             continue
-        key = licence_key(agency.licence)
+        # compared as callers type them: NP-DEMO-0002 and np demo 2 are one number
+        key = licence_query(agency.licence)
         if key in seen:
             problems.append(Problem(name, start, f"licence '{agency.licence}' is also on line "
-                                    f"{seen[key]}", "each agency once; merge the two lines"))
+                                    f"{seen[key]} (numbers are compared without case, "
+                                    "punctuation or leading zeros)",
+                                    "each agency once; merge the two lines"))
             continue
         seen[key] = start
         agencies.append(agency)

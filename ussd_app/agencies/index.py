@@ -16,12 +16,19 @@ import bisect
 import heapq
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
-from ussd_app.agencies.agency import STOP_WORDS, fold, words
+from ussd_app.agencies.agency import (
+    STOP_WORDS,
+    fold,
+    licence_forms,
+    licence_key,
+    licence_query,
+    words,
+)
 
 MAX_SHOWN = 5  # agencies listed on the phone; the rest is counted
 MIN_SCORE = 0.6  # share of the query (weighted by rarity) a name must cover
@@ -41,14 +48,23 @@ def _max_edits(length: int) -> int:
 class NameIndex:
     """Words of agency names -> agencies, for fuzzy name search in memory."""
 
-    def __init__(self, version: str, entries: Iterable[tuple[str, Sequence[str]]]):
+    def __init__(self, version: str, entries: Iterable[
+            tuple[str, Sequence[str]] | tuple[str, Sequence[str], str, str]]):
+        """``entries``: (licence key, names[, licence, country]) per agency."""
         self.version = version
         self.keys: list[str] = []  # position -> licence key
         self.names: list[tuple[str, ...]] = []  # position -> folded names
+        self.countries: list[str] = []  # position -> ISO code of the licensing country
+        self.forms: dict[str, list[int]] = {}  # licence form -> positions (licence_forms)
         postings: dict[str, list[int]] = {}
-        for key, names in entries:
+        for entry in entries:
+            key, names = entry[0], entry[1]
+            licence = str(entry[2]) if len(entry) > 2 else key
             position = len(self.keys)
             self.keys.append(key)
+            self.countries.append(str(entry[3]) if len(entry) > 3 else "")
+            for form in licence_forms(licence) | {key}:
+                self.forms.setdefault(form, []).append(position)
             folded = tuple(fold(n) for n in names)
             self.names.append(folded)
             for word in {w for n in folded for w in n.split() if w not in STOP_WORDS}:
@@ -99,8 +115,21 @@ class NameIndex:
         return None
 
 
-    def search(self, query: str) -> tuple[list[tuple[str, float]], int]:
-        """The best agencies for a name as (licence key, score), and how many matched."""
+    def licences(self, query: str, prefer: Collection[str] = ()) -> list[str]:
+        """Licence keys of the agencies whose number the query is, in any form
+        (``licence_forms``): those of the preferred countries first, then file order."""
+        found: set[int] = set()
+        for form in {licence_query(query), licence_key(query)}:
+            found.update(self.forms.get(form, ()))
+        return [self.keys[p] for p in sorted(
+            found, key=lambda p: (self.countries[p] not in prefer, p))]
+
+    def search(self, query: str, prefer: Collection[str] = ()
+               ) -> tuple[list[tuple[str, float]], int]:
+        """The best agencies for a name as (licence key, score), and how many matched.
+
+        Ranked by how well they match, then those of the ``prefer`` countries (the
+        caller's corridor) first, then by the name closest to the query."""
         query_words = list(dict.fromkeys(words(query)))[:8]
         if not query_words or not self.keys:
             return [], 0
@@ -126,7 +155,7 @@ class NameIndex:
         best_score = max(score for score, _ in scored)
         scored = [(s, p) for s, p in scored if s >= best_score - WITHIN_BEST]
         count = len(scored) if matched <= CANDIDATE_CAP else matched
-        return self._rank(" ".join(query_words), scored), count
+        return self._rank(" ".join(query_words), scored, prefer), count
 
     def _per_word(self, query_words: list[str]) -> list[dict[str, float]]:
         """Per query word, the index words it matches and how well."""
@@ -166,10 +195,14 @@ class NameIndex:
                 rare.append(i)
         return weights, sims, rare
 
-    def _rank(self, folded: str, scored: list[tuple[float, int]]) -> list[tuple[str, float]]:
-        """The best scored agencies first; ties go to the name closest to the query."""
-        top = heapq.nsmallest(MAX_SHOWN * 4, scored,
-                              key=lambda sp: (-round(sp[0], 3), self.lengths[sp[1]], sp[1]))
-        ranked = sorted(top, key=lambda sp: (-round(sp[0], 3), -max(
-            fuzz.ratio(folded, n) for n in self.names[sp[1]]), sp[1]))
+    def _rank(self, folded: str, scored: list[tuple[float, int]],
+              prefer: Collection[str] = ()) -> list[tuple[str, float]]:
+        """The best scored agencies first, the caller's corridor first among equals; then
+        the name closest to the query."""
+        countries = self.countries
+        top = heapq.nsmallest(MAX_SHOWN * 4, scored, key=lambda sp: (
+            -round(sp[0], 3), countries[sp[1]] not in prefer, self.lengths[sp[1]], sp[1]))
+        ranked = sorted(top, key=lambda sp: (
+            -round(sp[0], 3), countries[sp[1]] not in prefer,
+            -max(fuzz.ratio(folded, n) for n in self.names[sp[1]]), sp[1]))
         return [(self.keys[p], s) for s, p in ranked]

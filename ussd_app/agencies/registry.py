@@ -30,6 +30,7 @@ from ussd_app.agencies.index import MAX_SHOWN, NameIndex
 from ussd_app.agencies.render import PluralTranslate, render
 from ussd_app.engine.loader import ERROR, ContentError, Problem
 from ussd_app.engine.screens import Translate
+from ussd_app.engine.state import Listing
 from ussd_app.store.base import DB_ERRORS
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class AgencyRegistry:
         self._indexes: OrderedDict[str, NameIndex] = OrderedDict()
         self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._texts: dict[tuple[str, str, str, date], str] = {}
+        self._texts: dict[tuple[str, str, str, date, tuple[str, ...]], Listing] = {}
 
     # -------------------------------------------------------- loading
 
@@ -97,10 +98,13 @@ class AgencyRegistry:
         found = self._trees.get(tree_version or "")
         return found[0] if found is not None else self.version
 
-    def for_tree(self, tree_version: str) -> Callable[[str, str], str]:
+    def for_tree(self, tree_version: str, near: str = "") -> Callable[[str, str], Listing]:
         """The ``agency_search`` service of one content version: it searches that
-        version's registry (the engine context of a conversation on it gets this)."""
-        return lambda answer, lang: self.answer(answer, lang, self.registry_of(tree_version))
+        version's registry (the engine context of a conversation on it gets this),
+        the agencies of ``near`` (the country of the caller's number) first."""
+        prefer = (near,) if near else ()
+        return lambda answer, lang: self.answer(answer, lang, self.registry_of(tree_version),
+                                                prefer)
 
     def _keep_alive(self, version: str) -> None:
         """Now and then: say this registry is still searched, and store it again if it
@@ -129,8 +133,10 @@ class AgencyRegistry:
                 index = self._indexes.get(version)
                 if index is None:
                     index = NameIndex(version, (
-                        (key, (name, *filter(None, (other or "").split("|"))))
-                        for key, name, other in db.agency_names(self.store, version)))
+                        (key, (name, *filter(None, (other or "").split("|"))), licence,
+                         country)
+                        for key, name, other, licence, country
+                        in db.agency_names(self.store, version)))
                     self._indexes[version] = index
                     # the served registry's index stays: rebuilding it would stall hops
                     for old in [v for v in self._indexes if v not in (version, self.version)]:
@@ -148,24 +154,27 @@ class AgencyRegistry:
 
     # -------------------------------------------------------- searching
 
-    def search(self, query: str, index: NameIndex | None = None) -> Found | None:
+    def search(self, query: str, index: NameIndex | None = None,
+               prefer: tuple[str, ...] = ()) -> Found | None:
         """Agencies for a licence number or a name; None when no registry is loaded."""
-        return self._search(query, index or self.index())
+        return self._search(query, index or self.index(), prefer)
 
-    def _search(self, query: str, index: NameIndex | None) -> Found | None:
+    def _search(self, query: str, index: NameIndex | None,
+                prefer: tuple[str, ...] = ()) -> Found | None:
         if index is None or not len(index):
             return None
         key = licence_key(query)
         if len(key) < 3:
             return Found((), 0, too_short=True)
         version = index.version
-        rows = db.agencies_by_licence_key(self.store, version, [key])
-        if not rows and key.isdigit():  # a keypad caller typing only the number's digits
-            rows = db.agencies_by_licence_digits(self.store, version, key, limit=50)
-        if rows:
-            agencies = [Agency.from_record(r) for r in rows]
-            return Found(tuple(agencies[:MAX_SHOWN]), len(agencies))
-        ranked, count = index.search(query)
+        licences = index.licences(query, prefer)  # the number in any form (a tie list)
+        if licences:
+            shown = licences[:MAX_SHOWN]
+            by_key = {r["licence_key"]: r
+                      for r in db.agencies_by_licence_key(self.store, version, shown)}
+            agencies = [Agency.from_record(by_key[k]) for k in shown if k in by_key]
+            return Found(tuple(agencies), max(len(licences), len(agencies)))
+        ranked, count = index.search(query, prefer)
         shown = [key for key, _ in ranked[:MAX_SHOWN]]
         by_key = {r["licence_key"]: r
                   for r in db.agencies_by_licence_key(self.store, version, shown)}
@@ -182,27 +191,39 @@ class AgencyRegistry:
         return agency.licence, agency.name
 
     def lookup(self, licence: str) -> dict[str, object] | None:
-        """The stored row of one licence in the registry this process serves (dashboard)."""
+        """The stored row of one licence in the registry this process serves (dashboard),
+        with its ``state`` today: licensed, expired, suspended or revoked."""
         if self.version is None:
             return None
         found = db.agencies_by_licence_key(self.store, self.version, [licence_key(licence)])
-        return found[0] if found else None
+        if not found:
+            return None
+        row = found[0]
+        # what the licence is today: never "licensed" past its expiry date
+        row["state"] = ("expired" if Agency.from_record(row).expired(self.today())
+                        else row["status"])
+        return row
 
-    def __call__(self, answer: str, lang: str) -> str:
+    def __call__(self, answer: str, lang: str) -> Listing:
         """The ``agency_search`` service on the registry this process serves."""
         return self.answer(answer, lang, self.version)
 
-    def answer(self, answer: str, lang: str, version: str | None) -> str:
+    def answer(self, answer: str, lang: str, version: str | None,
+               prefer: tuple[str, ...] = ()) -> Listing:
         """(what the caller typed, language) -> text, searched in registry ``version``.
 
         The engine asks again for every page the caller turns, so the text is
         remembered per registry version, query, language and day.
         """
         index = self.index(version) if version else None
-        cache_key = (index.version if index else "", answer, lang, self.today())
+        cache_key = (index.version if index else "", answer, lang, self.today(), prefer)
         text = self._texts.get(cache_key)
         if text is None:
-            text = render(self._search(answer, index), lang, self.t, cache_key[3], self.nt)
+            found = self._search(answer, index, prefer)
+            several = found is not None and len(found.agencies) > 1
+            text = Listing(render(found, lang, self.t, self.today(), self.nt),
+                           tuple(a.licence for a in found.agencies) if several and found
+                           else ())
             if len(self._texts) >= 1000:
                 try:
                     self._texts.pop(next(iter(self._texts)), None)

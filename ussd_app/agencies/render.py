@@ -24,12 +24,11 @@ def render(found: Found | None, lang: str, t: Translate, today: date,
     lines = []
     several = len(found.agencies) > 1 or found.count > 1
     if several:
-        singular, plural = m.AGENCY_FOUND
+        closest = found.count > len(found.agencies)
+        singular, plural = m.AGENCY_FOUND_CLOSEST if closest else m.AGENCY_FOUND
         found_line = (nt(lang, singular, plural, found.count) if nt else
-                      singular if found.count == 1 else plural).format(count=found.count)
-        if found.count > len(found.agencies):
-            found_line += " " + t(lang, m.AGENCY_CLOSEST).format(shown=len(found.agencies))
-        lines.append(found_line)
+                      singular if found.count == 1 else plural)
+        lines.append(found_line.format(count=found.count, shown=len(found.agencies)))
     for number, agency in enumerate(found.agencies, start=1):
         also = found.also[number - 1] if number <= len(found.also) else ""
         name = f"{agency.name} / {also}" if also else agency.name

@@ -10,8 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import phonenumbers
-
 from ussd_app.conversation.inbound import Caller
 from ussd_app.engine.messages import N_
 from ussd_app.errors import InvalidInput, NotAllowed, NotFound  # noqa: F401 - NotFound: no complaint with that id
@@ -107,12 +105,4 @@ def number_country(caller: Caller) -> str:
     """The country (ISO code, upper case) of the caller's number by its calling code; ""
     when withheld or not a number. A roaming migrant's home code says where the SIM is
     from, not where they are: the urgent path asks, with this as the first answer."""
-    if caller.withheld:
-        return ""
-    try:
-        parsed = phonenumbers.parse(caller.phone if caller.phone.startswith("+")
-                                    else "+" + caller.phone, None)
-    except phonenumbers.NumberParseException:
-        return ""
-    region = phonenumbers.region_code_for_number(parsed) or ""
-    return region if len(region) == 2 and region != "ZZ" else ""
+    return caller.country

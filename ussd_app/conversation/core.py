@@ -36,7 +36,7 @@ SPOKEN = "voice:"  # answers["voice:<field>"] = "<url> <seconds>": a spoken answ
 REFERENCE = "reference"  # the outcome field a filed complaint shows (machine.OUTCOME_FIELDS)
 DROPPED = "file_dropped"  # the action for what was said before a hang-up
 MAX_ACTIONS = 4  # actions one input may ask for (one, in every flow so far)
-MAX_BOUND = 64  # content versions whose services are kept bound
+MAX_BOUND = 256  # (content version, caller's country) pairs whose services are kept bound
 
 
 @runtime_checkable
@@ -44,7 +44,7 @@ class PerTree(Protocol):
     """A service whose answers depend on the content version a conversation is on (the
     agency search: each tree came with its own registry)."""
 
-    def for_tree(self, tree_version: str) -> Service: ...
+    def for_tree(self, tree_version: str, near: str = "") -> Service: ...
 
 
 class Conversation:
@@ -55,22 +55,27 @@ class Conversation:
         self.t = t
         self.services = services or {}
         self.actions = actions or {}
-        self._bound: dict[str, Mapping[str, Service]] = {}
+        self._bound: dict[tuple[str, str], Mapping[str, Service]] = {}
 
-    def context(self, tree: Tree, layout: Layout, session: str) -> Context:
+    def context(self, tree: Tree, layout: Layout, session: str,
+                caller: Caller | None = None) -> Context:
         """The engine context of one conversation (``session``: its key for actions), with
-        the services of the tree it is on."""
-        return Context(tree, layout, self.t, self.services_for(tree.version), session=session)
+        the services of the tree it is on, for this caller (the agency search puts the
+        agencies of the country of their number first)."""
+        near = caller.country if caller is not None else ""
+        return Context(tree, layout, self.t, self.services_for(tree.version, near),
+                       session=session)
 
-    def services_for(self, tree_version: str) -> Mapping[str, Service]:
-        """The services as a conversation on ``tree_version`` sees them."""
-        found = self._bound.get(tree_version)
+    def services_for(self, tree_version: str, near: str = "") -> Mapping[str, Service]:
+        """The services as a conversation on ``tree_version`` sees them, for a caller
+        whose number is from ``near`` (an ISO code, or "")."""
+        found = self._bound.get((tree_version, near))
         if found is None:
-            found = {name: s.for_tree(tree_version) if isinstance(s, PerTree) else s
+            found = {name: s.for_tree(tree_version, near) if isinstance(s, PerTree) else s
                      for name, s in self.services.items()}
             if len(self._bound) >= MAX_BOUND:
                 self._bound.clear()
-            self._bound[tree_version] = found
+            self._bound[(tree_version, near)] = found
         return found
 
     def step(self, ctx: Context, state: State, raw: str,

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import phonenumbers
+
 from ussd_app.privacy.protect import PhoneHasher, is_withheld
 
 NEW, RESUME, CLOSE = "new", "resume", "close"  # vumi's session events
@@ -30,6 +32,21 @@ class Caller:
         """No usable number: ``phone_key`` names this one session, and nothing is
         shown for "the filing phone" (only a reference and its PIN open a case)."""
         return is_withheld(self.phone)
+
+    @property
+    def country(self) -> str:
+        """The country (ISO code, upper case) of the number by its calling code; ""
+        when withheld or not a number. A roaming migrant's home code says where the SIM
+        is from, not where they are."""
+        if self.withheld:
+            return ""
+        try:
+            parsed = phonenumbers.parse(self.phone if self.phone.startswith("+")
+                                        else "+" + self.phone, None)
+        except phonenumbers.NumberParseException:
+            return ""
+        region = phonenumbers.region_code_for_number(parsed) or ""
+        return region if len(region) == 2 and region != "ZZ" else ""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import phonenumbers
 from babel import Locale
 
 from ussd_app.engine.encoding import measure, sms_segments
+from ussd_app.engine.keys import key_problems
 from ussd_app.engine.model import ARTICLE, Node, Tree
 from ussd_app.engine.problems import ERROR, INFO, WARNING, Problem
 from ussd_app.engine.texts import texts_of
@@ -41,8 +42,9 @@ _IMPOSSIBLE_REASONS = {
 
 
 def node_problems(nodes: Mapping[str, Node], texts: Mapping[str, str]) -> list[Problem]:
-    """Errors and warnings found in single nodes: for now, their phone numbers."""
-    found: list[Problem] = []
+    """Errors and warnings found in single nodes: their phone numbers, and any key that
+    would mean two things on their screens."""
+    found: list[Problem] = key_problems(nodes)
     for node in nodes.values():
         for i, entry in enumerate(node.entries):
             problem = phone_problem(entry.phone, placeholder=entry.placeholder)

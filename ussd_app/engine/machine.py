@@ -27,6 +27,7 @@ from ussd_app.engine.answers import (
 )
 from ussd_app.engine.events import ActionRequested, Event, LanguageChosen, SmsRequested
 from ussd_app.engine.fitting import nav
+from ussd_app.engine.keys import action_keys
 from ussd_app.engine.model import (
     ASK,
     CHOICE,
@@ -39,7 +40,9 @@ from ussd_app.engine.model import (
     Tree,
 )
 from ussd_app.engine.state import (
+    ITEM_FIELD,
     LANGUAGE_NODE,
+    MAX_ITEMS,
     OUTCOME_FIELDS,
     RESUME_NODE,
     SMS_CONFIRM_NODE,
@@ -52,7 +55,7 @@ from ussd_app.engine.state import (
     resume_offer,
     settled,
 )
-from ussd_app.engine.view import page_count, view
+from ussd_app.engine.view import page_count, service_answer, view
 from ussd_app.parsing import ascii_digits_of, bounded_int
 
 MAX_KEY = 9999  # an option number; a longer run of digits is no key
@@ -113,16 +116,39 @@ def _step(ctx: Context, state: State, raw: str, events: list[Event]) -> State:
     number = bounded_int(answer, 0, MAX_KEY, max_len=4) or 0
     if node.type in (MENU, LANGUAGE) and number:
         return _choose(ctx, state, node, number, events)
+    if node.type == ASK and node.service:
+        return _on_results(ctx, state, node, answer, raw, events)
     if node.type in (CHOICE, RESULT, ASK) and 1 <= number <= len(node.options):
         return _pick(ctx, state, node, node.options[number - 1], events)
     if node.type == CONFIRM and answer in ("1", "2"):
         if answer == "2":  # cancel: nothing is kept
             return State(lang=state.lang, node=tree.main)
         return _act(ctx, state, node, node.action, node.next or tree.main, events)
-    if node.type == ASK and node.service and answer:  # on a results screen: search again
-        return _answer(ctx, state, node, raw, events)
     if node.type == CONTACTS and answer == "1":
         return replace(_go(state, SMS_CONFIRM_NODE), sms=node.id)
+    return replace(state, hint=m.INVALID)
+
+
+def _on_results(ctx: Context, state: State, node: Node, answer: str, raw: str,
+                events: list[Event]) -> State:
+    """On a service's results: 1..MAX_ITEMS open an item, the actions have their own
+    keys (``action_keys``), anything else is searched again."""
+    if answer in action_keys(node):
+        return _pick(ctx, state, node, node.options[action_keys(node).index(answer)], events)
+    item_field = node.id + ITEM_FIELD
+    if answer.isdigit() and len(answer) == 1:
+        if state.answer_map.get(item_field):  # an item opened: only its actions
+            return replace(state, hint=m.INVALID)
+        items = service_answer(ctx, state, node, ctx.lang(state)).items
+        number = int(answer)
+        if 1 <= number <= min(len(items), MAX_ITEMS):
+            opened = replace(state, page=0, answers=with_answers(
+                state.answers, {item_field: items[number - 1]}))
+            return replace(opened, history=(*state.history, (node.id, state.page))[-20:])
+        return replace(state, hint=m.INVALID)
+    if answer:  # search again
+        cleared = replace(state, answers=with_answers(state.answers, {item_field: ""}))
+        return _answer(ctx, cleared, node, raw, events)
     return replace(state, hint=m.INVALID)
 
 
@@ -157,6 +183,9 @@ def _back(tree: Tree, state: State) -> State:
         return replace(state, page=state.page - 1)
     if state.history:
         node_id, page = state.history[-1]
+        if node_id == state.node and state.answer_map.get(node_id + ITEM_FIELD):
+            return replace(state, page=page, history=state.history[:-1], answers=with_answers(
+                state.answers, {node_id + ITEM_FIELD: ""}))
         node = tree.nodes.get(node_id)
         pending = node_id if node is not None and node.type == ASK else None
         return replace(state, node=node_id, page=page, pending=pending,
@@ -203,8 +232,10 @@ def _pick(ctx: Context, state: State, node: Node, option: Any,
     updates: dict[str, str] = {}
     if node.type == CHOICE:
         updates[node.answer_field] = option.value
-    if option.keep_as:  # an agency found: report it, with what was searched for
-        updates[option.keep_as] = state.answer_map.get(node.answer_field, "")
+    if option.keep_as:  # an agency found: report it, the one opened or what was searched
+        answers = state.answer_map
+        updates[option.keep_as] = (answers.get(node.id + ITEM_FIELD)
+                                   or answers.get(node.answer_field, ""))
     target = option.target or option.next or node.next or ctx.tree.main
     state = replace(state, answers=with_answers(state.answers, updates))
     return _act(ctx, state, node, option.action or (node.action if node.type == CHOICE

@@ -65,6 +65,9 @@ NAV_ITEM = N_("{key} {label}")
 # Check an agency: what the agency_search service says about the agencies found.
 AGENCY_FOUND = NP_("{count} agency found", "{count} agencies found")
 AGENCY_CLOSEST = N_("The closest {shown}:")
+# More found than shown: one sentence each, so no full stop goes missing between them.
+AGENCY_FOUND_CLOSEST = NP_("{count} agency found. The closest {shown}:",
+                           "{count} agencies found. The closest {shown}:")
 AGENCY_LICENSED = N_("Licensed until {date}")
 AGENCY_EXPIRED = N_("Licence EXPIRED on {date}")
 AGENCY_SUSPENDED = N_("Licence SUSPENDED")

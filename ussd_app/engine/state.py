@@ -20,8 +20,23 @@ RESUME_NODE = "__resume__"
 SMS_CONFIRM_NODE = "__sms_confirm__"
 SMS_SENT_NODE = "__sms_sent__"
 
-# A service answers an ask node: (answer, language) -> text to show.
-Service = Callable[[str, str], str]
+@dataclass(frozen=True)
+class Listing:
+    """A service's answer with items a caller may open: ``items[i]`` is the answer that
+    shows item i+1 on its own (the agency search: that agency's licence number)."""
+
+    text: str
+    items: tuple[str, ...] = ()
+
+
+# A service answers an ask node: (answer, language) -> text to show, or a listing.
+Service = Callable[[str, str], "str | Listing"]
+
+# On a service's results, keys 1..MAX_ITEMS open the items listed and the node's
+# options (actions) are keyed from ACTION_KEY_FROM: no key means two things.
+MAX_ITEMS = 5
+ACTION_KEY_FROM = 7
+ITEM_FIELD = ":item"  # answers[node id + ITEM_FIELD]: the item opened on a results screen
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,14 +12,17 @@ from dataclasses import replace
 from ussd_app.engine import messages as m
 from ussd_app.engine.answers import choice_pages, confirm_pages, is_templated, result_pages
 from ussd_app.engine.fitting import longest_hint, menu_pages, text_pages
+from ussd_app.engine.keys import action_keys
 from ussd_app.engine.model import ASK, CHOICE, CONFIRM, LANGUAGE, RESULT, Node
 from ussd_app.engine.paging import node_pages
 from ussd_app.engine.screens import Screen
 from ussd_app.engine.state import (
+    ITEM_FIELD,
     RESUME_NODE,
     SMS_CONFIRM_NODE,
     SMS_SENT_NODE,
     Context,
+    Listing,
     State,
     first_state,
 )
@@ -44,11 +47,19 @@ def screens_of(ctx: Context, state: State, node: Node) -> list[Screen]:
     return node_pages(ctx.tree, node, lang, ctx.layout, ctx.t, root=node.id == ctx.tree.main)
 
 
-def _service_pages(ctx: Context, state: State, node: Node, lang: str) -> list[Screen]:
+def service_answer(ctx: Context, state: State, node: Node, lang: str) -> Listing:
+    """What the node's service says about the caller's answer (or the item they opened)."""
     service = (ctx.services or {}).get(node.service or "")
-    answer = state.answer_map.get(node.id, "")
-    body = service(answer, lang) if service else ctx.t(lang, m.UNAVAILABLE)
-    keys = tuple((str(i + 1), ctx.tree.label(o, lang)) for i, o in enumerate(node.options))
+    answers = state.answer_map
+    answer = answers.get(node.id + ITEM_FIELD) or answers.get(node.id, "")
+    found = service(answer, lang) if service else ctx.t(lang, m.UNAVAILABLE)
+    return found if isinstance(found, Listing) else Listing(found)
+
+
+def _service_pages(ctx: Context, state: State, node: Node, lang: str) -> list[Screen]:
+    body = service_answer(ctx, state, node, lang).text
+    keys = tuple((k, ctx.tree.label(o, lang)) for k, o in zip(action_keys(node),
+                                                              node.options, strict=True))
     return text_pages(lang, ctx.tree.text(node.title, lang), body, ctx.layout, ctx.t,
                       (*keys, ("0", m.BACK)), node.id, by_line=True,
                       reserve=longest_hint(lang, ctx.t))

@@ -130,12 +130,13 @@ def touch_agency_version(store: Handle, version: str, now: float | None = None) 
                        [time.time() if now is None else now, version])
 
 
-def agency_names(store: Handle, version: str) -> list[tuple[str, str, str]]:
-    """(licence key, name, other names joined by |) of a version's agencies, in file order."""
+def agency_names(store: Handle, version: str) -> list[tuple[str, str, str, str, str]]:
+    """(licence key, name, other names joined by |, licence, country) of a version's
+    agencies, in file order."""
     rows = store.db().execute(
-        "select licence_key, name, other_names from agency_rows where version = ? "
-        "order by seq", [version]).fetchall()
-    return [(str(k), str(n), str(o or "")) for k, n, o in rows]
+        "select licence_key, name, other_names, licence, country from agency_rows "
+        "where version = ? order by seq", [version]).fetchall()
+    return [(str(k), str(n), str(o or ""), str(lic), str(c)) for k, n, o, lic, c in rows]
 
 
 def agencies_by_licence_key(store: Handle, version: str,

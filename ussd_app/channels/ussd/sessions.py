@@ -122,7 +122,7 @@ class UssdSessions:
         tree = self.content.get(row.version)
         if tree is None:
             return None
-        ctx = self._ctx(tree, session_id)
+        ctx = self._ctx(tree, session_id, caller)
         lang_before, was_resumable, state, events, path, moved = self._replay(
             ctx, row, text, cached, caller)
         self._remember(session_id, row, ctx.tree.version, text, state, events, path)
@@ -158,8 +158,8 @@ class UssdSessions:
         screen = Screen(lang=lang, body=self.t(lang, m.SESSION_TOO_LONG), end=True)
         return Answer(screen, self.layout.render(screen, self.t))
 
-    def _ctx(self, tree: Tree, session_id: str) -> Context:
-        return self.conversation.context(tree, self.layout, f"ussd:{session_id}")
+    def _ctx(self, tree: Tree, session_id: str, caller: Caller | None = None) -> Context:
+        return self.conversation.context(tree, self.layout, f"ussd:{session_id}", caller)
 
     def _keep(self, text: str, state: State, resumable: bool) -> str:
         """The inputs to store for a resume: sealed once the caller has typed answers.
@@ -197,7 +197,7 @@ class UssdSessions:
         if previous and previous.resumable and not previous.ended:
             old_tree = self.content.get(previous.version) or tree
             # The dropped session's own id: its actions see their own keys again.
-            where = self.conversation.replay(self._ctx(old_tree, previous.id),
+            where = self.conversation.replay(self._ctx(old_tree, previous.id, caller),
                                              self._start_state(previous.start),
                                              split_inputs(self._kept(previous.last_text)),
                                              caller)

@@ -122,7 +122,7 @@ class VoiceCalls:
         # Unreadable (the secret key changed): start again.
         state = self._state(call) or first_state(tree, self.store.phone_language(
             caller.phone_key))
-        ctx = self.conversation.context(tree, self.layout, key)
+        ctx = self.conversation.context(tree, self.layout, key, caller)
         if req.seq is not None and req.seq != state.seq:
             return self.speech.screen(ctx, state, channel)  # a retry: the screen again
         if req.event == "silence":
@@ -239,7 +239,7 @@ class VoiceCalls:
         state = self._state(call)
         tree = self.content.get(call.version) or self.content.current
         if req.recording_url and state is not None and tree is not None:
-            ctx = self.conversation.context(tree, self.layout, key)
+            ctx = self.conversation.context(tree, self.layout, key, caller)
             recorded = self._recorded(ctx, state, req, caller)
             if recorded is not None:  # a spoken answer asks for no SMS: no events here
                 after = recorded[0]

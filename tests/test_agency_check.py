@@ -1,0 +1,225 @@
+"""Issue 19: an agency check that protects, tried as a migrant would on USSD, SMS and voice.
+
+Keys that cannot collide (items 1-5 open an agency, actions from 7), the caller's
+corridor first, licence numbers in any form, and the status said everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from ussd_app.agencies.agency import licence_forms, licence_query
+from ussd_app.engine import messages as m
+from ussd_app.engine.keys import key_problems
+
+from .conftest import Phone, make_app
+from .test_agencies import AGENCY_KEY, LANG_KEYS, LANGS, TREE, flat, pin_today, read, t
+from .test_sms import Texter
+from .voice_phone import VoiceCaller
+
+NEPAL, KENYA = "+9779812345678", "+254712345678"
+EXPIRED = "Licence EXPIRED on {date}"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    app = make_app(tmp_path)
+    pin_today(app)
+    yield app
+    app.extensions["migrantline"].store.close()
+
+
+def check(client: FlaskClient, lang: str, query: str, number: str | None = None
+          ) -> tuple[Phone, str]:
+    phone = Phone(client, number)
+    phone.dial()
+    phone.press(LANG_KEYS[lang], AGENCY_KEY)
+    return phone, phone.press(query)
+
+
+def text_of(client: FlaskClient, lang: str, query: str, number: str | None = None) -> str:
+    """What the check says over all its pages, titles and keys left out."""
+    phone, first = check(client, lang, query, number)
+    pages = [first]
+    while t(lang, m.NO_MORE) not in pages[-1] and len(pages) < 60:
+        pages.append(phone.press("98"))
+    return read(pages[:-1])
+
+
+def keys_on(screen: str, lang: str) -> list[str]:
+    """Every key a USSD screen offers: '1.' items, '7 Report it' actions (a line each),
+    and the last line's '98 More 0 Back'."""
+    lines = [line.replace("\u200f", "").replace("\u200e", "")
+             for line in screen[4:].splitlines()]
+    labels = [TREE.text(o.label, lang) for o in TREE.nodes["check_agency"].options]
+    keys = []
+    for line in lines[:-1]:
+        item = re.match(r"^(\d+)\. ", line)
+        action = re.fullmatch(r"(\d+) (.+)", line)
+        if item:
+            keys.append(item.group(1))
+        elif action and action.group(2) in labels:
+            keys.append(action.group(1))
+    return keys + re.findall(r"(?:^|\s)(\d+) ", lines[-1])
+
+
+# ---------------------------------------------------------------- 1. keys
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_items_and_actions_never_share_a_key(client: FlaskClient, lang: str) -> None:
+    phone, first = check(client, lang, "manpower")
+    screen, items = first, set()
+    for _ in range(40):  # every page of the list: no key twice, and items never 7+
+        keys = keys_on(screen, lang)
+        assert len(keys) == len(set(keys)), (keys, screen)
+        assert "7" in keys and "0" in keys, screen
+        items |= {k for k in keys if k not in ("7", "98", "0", "00")}
+        screen = phone.press("98")
+        if t(lang, m.NO_MORE) in screen:
+            break
+    assert items == {"1", "2", "3", "4", "5"}
+    while phone.press("0") != first:
+        pass
+    report = TREE.text(TREE.nodes["check_agency"].options[0].label, lang)
+    # 1 opens the first agency (its own screen, with its actions), not a complaint
+    opened = phone.press("1")
+    assert TREE.text(TREE.nodes["report_consent"].title, lang) not in opened
+    assert f"7 {report}" in opened
+    assert "1. " not in opened  # one agency: no item numbers on its screen
+    assert phone.press("0") == first  # back to the list
+    phone.press("2")
+    assert TREE.text(TREE.nodes["report_consent"].title, lang) in phone.press("7")
+
+
+def test_an_item_opened_shows_that_agency_and_its_status(client: FlaskClient) -> None:
+    assert text_of(client, "en", "everest", NEPAL).startswith(
+        "Everest Path Overseas (sample)")  # one agency: shown whole
+    phone, listing = check(client, "en", "demo 2", NEPAL)
+    assert re.search(r"^1\. Everest Path Overseas", listing[4:], re.M), listing
+    opened = flat(phone.press("1"))
+    assert "NP-DEMO-0002, Nepal" in opened
+    assert flat(t("en", EXPIRED, date="2026-03-31")) in opened
+    assert t("en", m.INVALID) in phone.press("3")  # an agency opened: 1-5 mean nothing
+
+
+def test_content_check_refuses_a_key_meaning_two_things() -> None:
+    assert key_problems(TREE.nodes) == []
+    node = TREE.nodes["check_agency"]
+    crowded = replace(node, options=node.options * 92)  # 7..98: 98 is also "more"
+    problems = key_problems({node.id: crowded})
+    assert problems and "key 98 means both more and option" in problems[0].message
+    # the content schema allows 20 options at most: keys 7..26, clear of 98 and 99
+
+
+# ---------------------------------------------------------------- 2. corridor
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_callers_corridor_comes_first(client: FlaskClient, lang: str) -> None:
+    from ussd_app.agencies.agency import country_name
+    for number, country in ((NEPAL, "NP"), (KENYA, "KE")):
+        text = text_of(client, lang, "manpower", number)
+        first = text.index("1. ")
+        # the first agency's lines name its country: the caller's own
+        licence = re.search(r"([A-Z]{2})-DEMO-\d{4}", text[first:])
+        assert licence and licence.group(1) == country, (number, text)
+        assert country_name(country, lang) in text[first:]
+
+
+def test_the_found_line_is_two_sentences(client: FlaskClient) -> None:
+    _, screen = check(client, "en", "manpower", NEPAL)
+    assert re.search(r"\d+ agencies found\. The closest 5:", flat(screen)), screen
+
+
+# ---------------------------------------------------------------- 3. licence numbers
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("query", [
+    "NP-DEMO-0002",  # as printed
+    "np demo 0002",  # any case, spaces for punctuation
+    "np.demo.0002",  # other punctuation
+    "npdemo0002",  # nothing between
+    "np demo 2",  # no leading zeros (issue 19: was not found)
+    "NP-DEMO-02",
+    "np-demo 2",
+])
+def test_a_licence_number_in_any_form(client: FlaskClient, lang: str, query: str) -> None:
+    text = text_of(client, lang, query)
+    assert text.startswith("Everest Path Overseas (sample)"), (query, text)
+    assert flat(t(lang, EXPIRED, date="2026-03-31")) in text
+
+
+@pytest.mark.parametrize("query", ["demo 2", "demo 0002", "0002", "DEMO-02"])
+def test_a_missing_prefix_or_digits_alone_give_a_tie_list(client: FlaskClient,
+                                                          query: str) -> None:
+    text = text_of(client, "en", query, NEPAL)
+    assert text.startswith("5 agencies found"), (query, text)
+    assert text.index("NP-DEMO-0002") < text.index("MA-DEMO-0002")  # corridor first
+    assert "NP-DEMO-0012" not in text  # 2 is not 12
+
+
+def test_licence_forms() -> None:
+    forms = licence_forms("NP-DEMO-0002")
+    for typed in ("np demo 2", "NPDEMO0002", "demo 02", "0002", "2"):
+        assert licence_query(typed) in forms, typed
+    assert licence_query("12") not in forms
+    assert licence_query("np demo 12") not in forms
+    assert "demo" not in forms  # a word alone is a name, not a number
+    assert licence_query("12 345 2019") in licence_forms("12/345/2019")
+    assert "123452019" in licence_forms("12/345/2019")  # digits alone, run together
+
+
+# ---------------------------------------------------------------- 4. status everywhere
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_sms_says_the_licence_expired(app: Flask, lang: str) -> None:
+    texter = Texter(app, NEPAL)
+    texter.send("")
+    texter.send(LANG_KEYS[lang])
+    reply = texter.send("agency np demo 2") or ""
+    assert "Everest Path Overseas" in reply
+    reply += " " + (texter.send("98") or "")  # the status may be on the next part
+    assert flat(t(lang, EXPIRED, date="2026-03-31")) in flat(reply)
+    listing = texter.send("agency manpower") or ""
+    assert re.search(r"^\u200f?1\. ", listing, re.M), listing
+    report = TREE.text(TREE.nodes["check_agency"].options[0].label, lang)
+    opened = texter.send("1") or ""
+    assert f"7 {report}" in opened and "1. " not in opened
+
+
+# Which lines are said by the provider and which are played as generated audio varies
+# with what is rendered already, so voice is checked by its keys: the text itself is
+# the USSD screen's, read above in every language.
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_voice_digits_alone_and_keys(app: Flask, lang: str) -> None:
+    caller = VoiceCaller(app.test_client(), number=NEPAL)
+    caller.dial()
+    caller.press(LANG_KEYS[lang])
+    caller.press(AGENCY_KEY)
+    caller.press("0002")
+    listing = caller.wait_out()  # the result is rendered as speech meanwhile
+    report = TREE.text(TREE.nodes["check_agency"].options[0].label, lang)
+    assert listing.kind == "gather" and report in listing.says, listing.says
+    seven = listing.says[listing.says.index(report) + 2]  # "Report it", "press", "seven"
+    caller.press("1")
+    opened = caller.wait_out()  # one agency opened: its own screen, 7 still reports it
+    assert opened.kind == "gather" and report in opened.says
+    assert opened.says[opened.says.index(report) + 2] == seven
+    assert opened.plays != listing.plays or opened.says != listing.says
+
+
+def test_dashboard_never_says_licensed_past_the_date(app: Flask) -> None:
+    registry = app.extensions["migrantline"].ussd.services["agency_search"]
+    assert registry.lookup("np demo 0002")["state"] == "expired"
+    assert registry.lookup("NP-DEMO-0001")["state"] == "licensed"
+    assert registry.lookup("NP-DEMO-0003")["state"] == "suspended"
