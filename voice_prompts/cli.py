@@ -92,10 +92,12 @@ def render(lang: str | None) -> None:
     todo, seen = [], set()
     wanted = f".{library.audio_format}"
     for prompt in manifest.all(lang):  # one render per distinct text (a title is often a label)
-        path = library.state(prompt).path
-        if (prompt.lang, prompt.sha256) in seen or (path is not None and path.suffix == wanted):
+        state = library.state(prompt)
+        # a recording is converted for its own id; generated audio is one per text
+        once = (prompt.lang, prompt.id if state.status == "recorded" else prompt.sha256)
+        if once in seen or (state.path is not None and state.path.suffix == wanted):
             continue
-        seen.add((prompt.lang, prompt.sha256))
+        seen.add(once)
         todo.append(prompt)
     done: dict[str, list[float]] = {}
     failed: list[str] = []

@@ -378,7 +378,7 @@ class PromptLibrary:
         rec, current = self.recording(prompt)
         local = self.recordings_dirs[-1]
         if (rec is None or not current or rec.suffix == f".{self.audio_format}"
-                or rec.parent.parent != local):
+                or not rec.is_relative_to(local)):
             return None
         out = rec.with_suffix(f".{self.audio_format}")
         to_phone_audio(rec, out)
