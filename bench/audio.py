@@ -10,6 +10,13 @@ prompt in the same run), the kbit/s on disk, and both totals scaled to the
 whole manifest. Every MP3 is listened to (ffmpeg volumedetect): the largest
 difference in duration and in loudness from its WAV is printed too.
 
+Then what a field office's sync fetches when those prompts are recordings in
+the content tree (``audio/<lang>/<id>.wav`` with sidecars, as `prompts record
+--content` made them before): the shipped tree plus the recordings is
+published twice, as it is (``MIGRANTLINE_AUDIO_FORMAT=wav``, the baseline) and
+with the WAVs carried as MP3 (``mp3``), and a fresh deployment syncs each from
+a local HTTP server; bytes and requests are the sync's own counts.
+
 Run: ``.venv/bin/python bench/audio.py [--every 8] [--workers 2]``
 """
 
@@ -63,13 +70,66 @@ def main() -> None:
         sample += distinct[::args.every]
     print(f"speaking {len(sample)} of {sum(totals.values())} distinct prompts ...",
           file=sys.stderr)
-    with tempfile.TemporaryDirectory(prefix="bench-audio-") as tmp, \
-            ThreadPoolExecutor(args.workers) as pool:
-        rows = list(pool.map(lambda p: one(p, Path(tmp)), sample))
+    with tempfile.TemporaryDirectory(prefix="bench-audio-") as tmp:
+        with ThreadPoolExecutor(args.workers) as pool:
+            rows = list(pool.map(lambda p: one(p, Path(tmp)), sample))
+        report(rows, manifest.languages, totals)
+        synced(Path(tmp), sample)
+
+
+def synced(base: Path, sample: list[Prompt]) -> None:
+    """Fresh-sync bytes of the shipped tree with ``sample`` as WAV recordings, as published
+    before and now."""
+    import json
+    import shutil
+
+    from tests.static_server import serving
+    from ussd_app.content import bundle, check, sync
+    from ussd_app.content.compress import compress_audio
+
+    tree = base / "tree"
+    shutil.copytree(ROOT / "content", tree)
+    for prompt in sample:
+        wav = tree / "audio" / prompt.lang / f"{prompt.id}.wav"
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(base / prompt.lang / f"{prompt.sha256}.wav", wav)
+        wav.with_suffix(".json").write_text(json.dumps({"text_sha256": prompt.sha256}))
+    bundle.keygen(base / "keys")
+    key = bundle.load_private_key(base / "keys" / "signing.key")
+    config = {"MIGRANTLINE_CONTENT_DIR": str(tree),
+              "MIGRANTLINE_CENTRAL_PUBKEY": str(base / "keys" / "signing.pub")}
+    checked, errors = check.check_tree(tree, config)
+    assert not errors, errors[:3]
+    results = {}
+    for fmt in ("wav", "mp3"):
+        out = base / f"out-{fmt}"
+        entries = bundle.scan(tree)
+        start = time.perf_counter()
+        if fmt == "mp3":
+            entries = compress_audio(entries, out)
+        published = bundle.publish(tree, out, key, checked.version, entries=entries)
+        took = time.perf_counter() - start
+        with serving(out) as server:
+            result = sync.sync({**config, "MIGRANTLINE_CENTRAL_URL": server.url,
+                                "MIGRANTLINE_DATA_DIR": str(base / f"var-{fmt}")})
+        assert result.ok, result.message
+        results[fmt] = result
+        print(f"publish as {fmt}: {published.files} files, {published.bytes / 1e6:.1f} MB in "
+              f"{took:.1f} s; fresh sync: {result.requests} requests, "
+              f"{result.bytes / 1e6:.1f} MB, {result.seconds:.1f} s")
+    print(f"fresh sync bytes, mp3 / wav (baseline, same run): "
+          f"{results['mp3'].bytes / results['wav'].bytes:.3f} "
+          f"({results['wav'].bytes / results['mp3'].bytes:.2f}x fewer); at 1 Mbit/s: "
+          f"{results['wav'].bytes * 8 / 1e6 / 60:.1f} min before, "
+          f"{results['mp3'].bytes * 8 / 1e6 / 60:.1f} min now")
+
+
+def report(rows: list[tuple[str, int, int, float, float, float, float]],
+           languages: tuple[str, ...], totals: dict[str, int]) -> None:
     print(f"{'lang':<5}{'prompts':>8}{'speech s':>9}{'WAV':>10}{'MP3':>10}{'ratio':>7}"
           f"{'MP3 kbit/s':>11}{'all WAV':>10}{'all MP3':>10}{'max dt s':>9}{'max dB':>7}")
-    grand = [0, 0, 0.0, 0.0]
-    for lang in manifest.languages:
+    grand = [0.0, 0.0, 0.0, 0.0]
+    for lang in languages:
         mine = [r for r in rows if r[0] == lang]
         wav, mp3 = sum(r[1] for r in mine), sum(r[2] for r in mine)
         seconds = sum(r[3] for r in mine)
