@@ -113,7 +113,9 @@ def test_without_ffmpeg_render_and_publish_say_what_to_install(
     bin_dir.mkdir()
     (bin_dir / "espeak-ng").symlink_to("/usr/bin/espeak-ng")
     result = CliRunner().invoke(main, ["prompts", "render"], env={**env, "PATH": str(bin_dir)})
-    assert result.exit_code == 1 and "ffmpeg" in result.output
+    assert result.exit_code == 1 and "sox and ffmpeg (or libsox-fmt-mp3) not installed" in (
+        result.output)
+    assert not (Path(env["MIGRANTLINE_DATA_DIR"]) / "audio" / "generated").exists()
     wav = setup.tree / "audio" / "en" / "x.wav"
     wav.parent.mkdir(parents=True)
     tone(wav, "sine", "440")
@@ -186,3 +188,19 @@ def test_a_corrupt_wav_in_the_tree_is_not_published(setup: Setup) -> None:  # no
                        MIGRANTLINE_AUDIO_FORMAT="mp3")
     assert result.exit_code == 1 and "audio/fr/broken.wav: not converted to MP3" in result.output
     assert (setup.out / "latest.json").read_bytes() == latest  # the last version keeps serving
+
+
+def test_without_ffmpeg_sox_makes_the_mp3(env: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+    """sox with libsox-fmt-mp3 (installed beside ffmpeg by .ci/run) is the fallback."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("espeak-ng", "sox"):
+        (bin_dir / tool).symlink_to(f"/usr/bin/{tool}")
+    result = CliRunner().invoke(main, ["prompts", "render", "--lang", "en"],
+                                env={**env, "PATH": str(bin_dir)})
+    assert result.exit_code == 0, result.output
+    made = sorted((Path(env["MIGRANTLINE_DATA_DIR"]) / "audio" / "generated" / "en").iterdir())
+    assert made and all(p.suffix == ".mp3" for p in made)
+    for path in made[:3]:  # listened to with ffmpeg, outside the render's PATH
+        heard = tts.check_recording(path)
+        assert heard.seconds > 0.3 and heard.peak_db < 0
