@@ -109,7 +109,7 @@ def test_a_prompt_rendered_on_one_node_is_served_by_the_other(
     parts = urlsplit(url)
     response = b.test_client().get(f"{parts.path}?{parts.query}")
     assert response.status_code == 200
-    assert response.data == made and response.mimetype == "audio/wav"
+    assert response.data == made and response.mimetype == "audio/mpeg"
     assert local_path(b, url).read_bytes() == made  # ...and keeps a local copy
     # B's own background rendering takes A's file rather than generating it again.
     local_path(b, url).unlink()

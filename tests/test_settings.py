@@ -29,6 +29,7 @@ BAD = [  # (setting, value): words, signs, exponents, other scripts' digits, out
     ("MIGRANTLINE_DEMO", "maybe"), ("MIGRANTLINE_OUTBOX_WORKER", "enabled"),
     ("MIGRANTLINE_SMS_PROVIDER", "pigeon"), ("MIGRANTLINE_LOG_LEVEL", "LOUD"),
     ("MIGRANTLINE_TTS_ONLINE", "sometimes"), ("MIGRANTLINE_VOICE_CALLBACK", "never"),
+    ("MIGRANTLINE_AUDIO_FORMAT", "ogg"),
 ]
 
 

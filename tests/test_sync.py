@@ -63,6 +63,9 @@ class Setup:
             "MIGRANTLINE_SIGNING_KEY": str(self.keys / "signing.key"),
             "MIGRANTLINE_SECRET_KEY": TEST_SECRET,
             "MIGRANTLINE_SYNC_INTERVAL_SECONDS": "0",
+            # The transport is tested with random bytes named .wav: published as they are
+            # (tests/test_audio_format.py publishes real recordings as MP3).
+            "MIGRANTLINE_AUDIO_FORMAT": "wav",
         }
         self.runner = CliRunner()
 

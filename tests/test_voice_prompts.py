@@ -55,7 +55,8 @@ def library_of(env: dict[str, str]):  # as build_services makes it
               "MIGRANTLINE_CONTENT_DIR": env["MIGRANTLINE_CONTENT_DIR"],
               "MIGRANTLINE_RECORDINGS_DIR": env["MIGRANTLINE_RECORDINGS_DIR"],
               "MIGRANTLINE_BASE_URL": env["MIGRANTLINE_BASE_URL"],
-              "MIGRANTLINE_TTS_ONLINE": "off"}
+              "MIGRANTLINE_TTS_ONLINE": "off",
+              "MIGRANTLINE_AUDIO_FORMAT": env.get("MIGRANTLINE_AUDIO_FORMAT", "mp3")}
     return prompt_library(config)
 
 
@@ -161,6 +162,7 @@ def test_recording_replaces_generated_then_goes_stale_or_corrupt(
     # Files change under the library here (the CLI, another process): a service looks again
     # within RESOLVED_SECONDS; this test looks at every step.
     monkeypatch.setattr("voice_prompts.library.RESOLVED_SECONDS", 0.0)
+    env["MIGRANTLINE_AUDIO_FORMAT"] = "wav"  # the WAV path, for a provider that needs it
     cli(env, "render", "--lang", "en")
     library = library_of(env)
     tree = read_tree(env["MIGRANTLINE_CONTENT_DIR"])
@@ -249,8 +251,9 @@ def test_audio_endpoint_serves_safely(env: dict[str, str], tmp_path: Path) -> No
         path = spoken.url.removeprefix("https://voice.example.org")
         client = app.test_client()
         got = client.get(path)
-        assert got.status_code == 200 and got.mimetype == "audio/wav"
-        assert got.data[:4] == b"RIFF" and got.headers["ETag"]
+        assert got.status_code == 200 and got.mimetype == "audio/mpeg"  # MP3 by default
+        assert path.split("?")[0].endswith(".mp3") and got.headers["ETag"]
+        assert got.data[0] == 0xFF and got.data[1] & 0xE0 == 0xE0  # an MPEG frame
         assert "immutable" in got.headers["Cache-Control"]
         again = client.get(path, headers={"If-None-Match": got.headers["ETag"]})
         assert again.status_code == 304 and again.data == b""
@@ -282,8 +285,8 @@ def test_record_into_the_content_tree_comes_first(env: dict[str, str], tmp_path:
     tts.synthesize("Keep your passport.", "en", field, "off")
     cli(env, "record", "en", "node/info/body", str(field), "--by", "Asha")
     out = cli(env, "record", "en", "node/info/body", str(field), "--by", "Bo", "--content")
-    path = Path(env["MIGRANTLINE_CONTENT_DIR"]) / "audio" / "en" / "node/info/body.wav"
-    assert path.is_file() and "/audio/rec0/en/node/info/body.wav?v=" in out
+    path = Path(env["MIGRANTLINE_CONTENT_DIR"]) / "audio" / "en" / "node/info/body.mp3"
+    assert path.is_file() and "/audio/rec0/en/node/info/body.mp3?v=" in out
     result = CliRunner().invoke(main, ["prompts", "record", "en", "node/info/body", str(field),
                                        "--by", "x", "--content"],
                                 env={**env, "MIGRANTLINE_CENTRAL_URL": "http://127.0.0.1:9"})

@@ -97,6 +97,10 @@ class Settings:
     prompts_render: bool = setting("MIGRANTLINE_PROMPTS_RENDER", "on", switch,
         "on: the service generates, in the background, the audio of prompts that have "
         "none yet (one process at a time); off: only `migrantline prompts render` does")
+    audio_format: str = setting("MIGRANTLINE_AUDIO_FORMAT", "mp3", choice("mp3", "wav"),
+        "how prompts are kept, published and played: mp3 (16 kbit/s mono 8 kHz, an eighth "
+        "of the bytes; both providers play it) or wav (8 kHz u-law, for a provider or a "
+        "player that needs WAV)")
     audio_store: str = setting("MIGRANTLINE_AUDIO_STORE", "local", choice("local", "s3"), "or s3")
     s3_bucket: str | None = setting("MIGRANTLINE_S3_BUCKET", None, text, "s3: the bucket")
     s3_endpoint_url: str | None = setting("MIGRANTLINE_S3_ENDPOINT_URL", None, text, "s3: MinIO")

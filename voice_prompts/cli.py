@@ -77,6 +77,9 @@ def status() -> None:
 @click.option("--lang", default=None, help="only this language code (default: all)")
 def render(lang: str | None) -> None:
     missing = tts.missing_tools()
+    converter = tts.missing_converter(settings.load().audio_format)
+    if converter:
+        missing.append(converter)
     if missing:
         raise click.ClickException(
             f"{' and '.join(missing)} not installed: run `apt-get install espeak-ng sox "
@@ -87,17 +90,21 @@ def render(lang: str | None) -> None:
         raise click.BadParameter(f"'{lang}' is not a language of this tree; it has "
                                  + ", ".join(manifest.languages), param_hint="--lang")
     todo, seen = [], set()
+    wanted = f".{library.audio_format}"
     for prompt in manifest.all(lang):  # one render per distinct text (a title is often a label)
-        if (prompt.lang, prompt.sha256) in seen or library.state(prompt).path is not None:
+        state = library.state(prompt)
+        # a recording is converted for its own id; generated audio is one per text
+        once = (prompt.lang, prompt.id if state.status == "recorded" else prompt.sha256)
+        if once in seen or (state.path is not None and state.path.suffix == wanted):
             continue
-        seen.add((prompt.lang, prompt.sha256))
+        seen.add(once)
         todo.append(prompt)
     done: dict[str, list[float]] = {}
     failed: list[str] = []
     start = time.monotonic()
     with ThreadPoolExecutor(WORKERS) as pool, click.progressbar(
             length=len(todo), label="rendering", file=sys.stderr) as bar:
-        futures = {pool.submit(_timed, library.render_prompt, p): p for p in todo}
+        futures = {pool.submit(_timed, _render, library, p): p for p in todo}
         for future in as_completed(futures):
             prompt = futures[future]
             try:
@@ -119,6 +126,13 @@ def render(lang: str | None) -> None:
     if failed:
         raise click.ClickException(f"{len(failed)} prompt(s) could not be rendered (above); "
                                    "record them or check the espeak-ng voice")
+
+
+def _render(library: Any, prompt: Any) -> None:
+    """A recording kept in the other format is converted; else the generated audio is made
+    (or converted from the other format)."""
+    if library.convert_recording(prompt) is None and library.state(prompt).status != "recorded":
+        library.render_prompt(prompt)
 
 
 def _timed(fn: Any, *args: Any) -> float:

@@ -10,7 +10,6 @@ source. Nothing here renders inside a webhook: ``speak`` only looks up files.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -24,13 +23,17 @@ from typing import Any
 
 from ussd_app.engine.model import Tree
 from ussd_app.engine.screens import Translate
+from voice_prompts.audio_files import FileInfo, audio_type
 from voice_prompts.manifest import Manifest, Prompt, build_manifest, text_sha256
-from voice_prompts.tts import synthesize, to_phone_wav, wav_complete, wav_format
+from voice_prompts.tts import (
+    check_recording,
+    synthesize,
+    to_phone_audio,
+)
 
 log = logging.getLogger("migrantline")
 
 AUDIO_EXTENSIONS = (".wav", ".mp3")
-MIN_AUDIO_BYTES = 512  # a header and a blink of sound is not a recording
 DYNAMIC_KEEP_SECONDS = 24 * 3600
 RESOLVED_SECONDS = 2.0
 
@@ -44,51 +47,6 @@ class Spoken:
     source: str = ""  # "recording", "generated", "provider", "fallback"
 
 
-def audio_type(head: bytes) -> str | None:
-    """The MIME type of audio bytes by their magic, else None."""
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return "audio/wav"
-    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
-        return "audio/mpeg"
-    return None
-
-
-class FileInfo:
-    """Validity and content hash of audio files, memoised by (path, mtime, size)."""
-
-    def __init__(self) -> None:
-        self._memo: dict[str, tuple[int, int, str | None, str]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, path: Path) -> tuple[str, str] | None:
-        """(mime type, sha256) of a valid audio file, else None."""
-        try:
-            st = path.stat()
-        except OSError:
-            return None
-        key = str(path)
-        with self._lock:
-            memo = self._memo.get(key)
-        if memo and memo[0] == st.st_mtime_ns and memo[1] == st.st_size:
-            return (memo[2], memo[3]) if memo[2] else None
-        mime, digest = None, ""
-        if st.st_size >= MIN_AUDIO_BYTES:
-            try:
-                data = path.read_bytes()
-            except OSError:
-                data = b""
-            mime = audio_type(data[:16])
-            if mime == "audio/wav" and (wav_format(data[:4096]) is None
-                                        or not wav_complete(data)):
-                mime = None
-            digest = hashlib.sha256(data).hexdigest() if mime else ""
-        with self._lock:
-            if len(self._memo) > 50_000:
-                self._memo.clear()
-            self._memo[key] = (st.st_mtime_ns, st.st_size, mime, digest)
-        return (mime, digest) if mime else None
-
-
 @dataclass(frozen=True)
 class PromptState:
     prompt: Prompt
@@ -100,7 +58,13 @@ class PromptState:
 class PromptLibrary:
     def __init__(self, recordings_dirs: Sequence[Path], cache_dir: Path, base_url: str,
                  fallback_lang: str, ui_messages: Sequence[str] = (),
-                 online: str = "auto", shared: Any = None):
+                 online: str = "auto", shared: Any = None, audio_format: str = "mp3"):
+        if audio_format not in ("mp3", "wav"):
+            raise ValueError(f"audio format {audio_format!r}: mp3 or wav")
+        self.audio_format = audio_format
+        # The format kept and played first; the other is still played when it is all
+        # there is (a WAV made before the switch to MP3, until it is converted).
+        self.extensions = (".mp3", ".wav") if audio_format == "mp3" else (".wav", ".mp3")
         self.recordings_dirs = [Path(d) for d in recordings_dirs]
         self.cache_dir = Path(cache_dir)
         self.base_url = base_url.rstrip("/")
@@ -129,10 +93,18 @@ class PromptLibrary:
         return found
 
     def generated_path(self, lang: str, text: str) -> Path:
-        return self.cache_dir / "generated" / lang / f"{text_sha256(text)}.wav"
+        return self.cache_dir / "generated" / lang / f"{text_sha256(text)}.{self.audio_format}"
 
     def dynamic_path(self, lang: str, text: str) -> Path:
-        return self.cache_dir / "dynamic" / lang / f"{text_sha256(text)}.wav"
+        return self.cache_dir / "dynamic" / lang / f"{text_sha256(text)}.{self.audio_format}"
+
+    def _playable(self, path: Path) -> Path:
+        """``path``, or its twin in the other format when only that one is valid audio."""
+        if self.files.get(path) is None:
+            other = path.with_suffix(self.extensions[1])
+            if self.files.get(other) is not None:
+                return other
+        return path
 
     def url(self, path: Path) -> str | None:
         info = self.files.get(path)
@@ -150,7 +122,7 @@ class PromptLibrary:
         """(the recording file, whether it is current) of the first dir that has one."""
         first: Path | None = None
         for root in self.recordings_dirs:
-            for ext in AUDIO_EXTENSIONS:
+            for ext in self.extensions:
                 path = root / prompt.lang / f"{prompt.id}{ext}"
                 if not path.is_file():
                     continue
@@ -187,7 +159,7 @@ class PromptLibrary:
             url = self.url(rec)
             if url:
                 return Spoken("play", url=url, lang=prompt.lang, source="recording")
-        url = self.url(self.generated_path(prompt.lang, prompt.text))
+        url = self.url(self._playable(self.generated_path(prompt.lang, prompt.text)))
         if url:
             return Spoken("play", url=url, lang=prompt.lang, source="generated")
         if says(prompt.lang):
@@ -241,7 +213,7 @@ class PromptLibrary:
         prompt = manifest.find(lang, text) or manifest.find_any(text)
         if prompt is not None:
             return self._with_fallback(manifest, tree, prompt, says, lang)
-        url = self.url(self.dynamic_path(lang, text))
+        url = self.url(self._playable(self.dynamic_path(lang, text)))
         return Spoken("play", url=url, lang=lang, source="generated") if url else None
 
     def prompt(self, tree: Tree, t: Translate, lang: str, prompt_id: str,
@@ -339,16 +311,38 @@ class PromptLibrary:
         if self.files.get(path) is None:
             # Another node may have made it already: fetched, not generated again.
             if self.pull(self._key(path) or "") is None or self.files.get(path) is None:
-                synthesize(prompt.text, prompt.lang, path, self.online)
+                old = path.with_suffix(self.extensions[1])
+                if self.files.get(old) is not None:  # made in the other format: converted
+                    to_phone_audio(old, path)
+                    old.unlink(missing_ok=True)
+                else:
+                    synthesize(prompt.text, prompt.lang, path, self.online)
                 self.share(path)
             self.forget()
         return path.stat().st_size
+
+    def convert_recording(self, prompt: Prompt) -> Path | None:
+        """A current recording of ``prompt`` in the local recordings folder, kept in the
+        other format (a WAV dropped there by hand), converted to this library's format:
+        the new file, or None when there was nothing to do. The synced folder is left
+        alone (``content publish`` converts what it carries); the old file is removed
+        only once the new one is written, so a failure leaves it playing."""
+        rec, current = self.recording(prompt)
+        local = self.recordings_dirs[-1]
+        if (rec is None or not current or rec.suffix == f".{self.audio_format}"
+                or not rec.is_relative_to(local)):
+            return None
+        out = rec.with_suffix(f".{self.audio_format}")
+        to_phone_audio(rec, out)
+        rec.unlink(missing_ok=True)
+        self.forget()
+        return out
 
     def state(self, prompt: Prompt) -> PromptState:
         rec, current = self.recording(prompt)
         if rec is not None and current and self.files.get(rec):
             return PromptState(prompt, "recorded", rec, rec.stat().st_size)
-        gen = self.generated_path(prompt.lang, prompt.text)
+        gen = self._playable(self.generated_path(prompt.lang, prompt.text))
         has_gen = self.files.get(gen) is not None
         size = gen.stat().st_size if has_gen else 0
         if rec is not None:  # stale or corrupt: still listed, so it is re-recorded
@@ -370,13 +364,17 @@ class PromptLibrary:
 
     def import_recording(self, tree: Tree, t: Translate, lang: str, prompt_id: str,
                          source: Path, recorded_by: str, into: Path | None = None) -> Path:
-        """Convert a field recording to 8 kHz mono and keep it with its sidecar."""
+        """Convert a field recording to 8 kHz mono and keep it with its sidecar.
+
+        It is listened to first: a file that does not decode, is too short or is
+        silence raises ``TtsError`` and the recording there before keeps playing."""
         prompt = self.manifest(tree, t).get(lang, prompt_id)
         if prompt is None:
             raise KeyError(prompt_id)
         root = into or self.recordings_dirs[-1]
-        out = root / lang / f"{prompt_id}.wav"
-        to_phone_wav(source, out)
+        out = root / lang / f"{prompt_id}.{self.audio_format}"
+        check_recording(source)
+        to_phone_audio(source, out)
         sidecar: dict[str, Any] = {
             "text_sha256": prompt.sha256, "recorded_by": recorded_by,
             "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -386,6 +384,6 @@ class PromptLibrary:
         tmp.write_text(json.dumps(sidecar, ensure_ascii=False, indent=1) + "\n",
                        encoding="utf-8")
         os.replace(tmp, out.with_suffix(".json"))
-        out.with_suffix(".mp3").unlink(missing_ok=True)  # the .wav is the one now
+        out.with_suffix(self.extensions[1]).unlink(missing_ok=True)  # this one is heard now
         self.forget()
         return out

@@ -1,25 +1,34 @@
-"""Text to 8 kHz mono WAV, offline first: espeak-ng then sox; gTTS when a network is there.
+"""Text to 8 kHz mono phone audio, offline first: espeak-ng then sox; gTTS when online.
 
-Both providers play WAV, and 8 kHz mono u-law is what a phone line
-carries anyway, so every file made here (and every field recording imported)
-is that. Each subprocess has a timeout and a failure says what to install or
-fix: rendering runs from the CLI or a background job, never in a webhook.
+8 kHz mono is what a phone line carries anyway, so every file made here (and
+every field recording imported) is that, kept as MP3 at 16 kbit/s (both
+providers' ``<Play>`` take it; an eighth of the bytes of u-law WAV, which
+matters to an office paying its sync by the megabyte) or, where a provider
+or ``MIGRANTLINE_AUDIO_FORMAT=wav`` asks for it, as 8 kHz u-law WAV. Each
+subprocess has a timeout and a failure says what to install or fix:
+rendering runs from the CLI or a background job, never in a webhook.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import struct
 import subprocess
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from ussd_app.errors import AudioError
 
 RATE = 8000
+MP3_BITRATE = "16k"  # MPEG-2.5 layer III at 8 kHz: telephone speech stays clear (README)
+FORMATS = ("mp3", "wav")
+SILENT_DB = -50.0  # a recording whose loudest sample is quieter than this holds no speech
+MIN_SECONDS = 0.2
 TIMEOUT_SECONDS = 120  # a long article takes espeak-ng a few seconds; a hung one is killed
 PROBE_HOST = "translate.google.com"
 PROBE_TIMEOUT = 1.5
@@ -153,6 +162,106 @@ def to_phone_wav(source: Path, out: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def to_phone_mp3(source: Path, out: Path) -> None:
+    """Any audio file -> 8 kHz mono MP3 at 16 kbit/s at ``out`` (written whole or not at all:
+    a failed conversion leaves the file that was there, and callers keep hearing it)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(suffix=".mp3", dir=out.parent, prefix=".tmp-")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if shutil.which("ffmpeg") is not None:
+            _run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(source),
+                  "-map", "0:a:0", "-map_metadata", "-1", "-ar", str(RATE), "-ac", "1",
+                  "-c:a", "libmp3lame", "-b:a", MP3_BITRATE, "-id3v2_version", "0",
+                  "-write_id3v1", "0", "-f", "mp3", str(tmp)])
+        elif shutil.which("sox") is not None and _sox_writes_mp3():
+            _run(["sox", str(source), "-r", str(RATE), "-c", "1", "-C", "16", str(tmp)])
+        else:
+            raise TtsError("MP3 needs ffmpeg (or sox with libsox-fmt-mp3): apt-get install "
+                           "ffmpeg, or set MIGRANTLINE_AUDIO_FORMAT=wav; the audio there "
+                           "now keeps playing")
+        with tmp.open("rb") as fh:
+            head = fh.read(4)
+        if len(head) < 2 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+            raise TtsError(f"{source.name}: the conversion gave no MP3 audio")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _sox_writes_mp3() -> bool:
+    try:
+        done = subprocess.run(["sox", "-h"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return b" mp3" in done.stdout
+
+
+def to_phone_audio(source: Path, out: Path) -> None:
+    """Any audio file -> phone audio at ``out``, MP3 or WAV as its name ends."""
+    if out.suffix.lower() == ".mp3":
+        to_phone_mp3(source, out)
+    else:
+        to_phone_wav(source, out)
+
+
+def missing_converter(audio_format: str) -> str | None:
+    """What to install before audio can be kept as ``audio_format``, or None."""
+    if audio_format == "mp3" and shutil.which("ffmpeg") is None and not (
+            shutil.which("sox") is not None and _sox_writes_mp3()):
+        return "ffmpeg (or libsox-fmt-mp3)"
+    return None
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What a listener would notice of a file: how long, how loud on average, how loud at most."""
+
+    seconds: float
+    mean_db: float  # RMS level, dBFS
+    peak_db: float  # loudest sample, dBFS (0.0: clipped)
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
+_TIME = re.compile(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)")
+_MEAN = re.compile(r"mean_volume: (-?(?:\d+(?:\.\d+)?|inf)) dB")
+_PEAK = re.compile(r"max_volume: (-?(?:\d+(?:\.\d+)?|inf)) dB")
+
+
+def listen(path: Path) -> Heard:
+    """Decode ``path`` whole (ffmpeg's volumedetect): a file that does not decode raises."""
+    if shutil.which("ffmpeg") is None:
+        raise TtsError("ffmpeg is not installed: apt-get install ffmpeg")
+    try:
+        done = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-i", str(path),
+                               "-map", "0:a:0", "-af", "volumedetect", "-f", "null", "-"],
+                              capture_output=True, timeout=TIMEOUT_SECONDS, check=False)
+    except subprocess.TimeoutExpired:
+        raise TtsError(f"ffmpeg took over {TIMEOUT_SECONDS} s to read {path.name}") from None
+    err = done.stderr.decode("utf-8", "replace")
+    mean, peak = _MEAN.search(err), _PEAK.search(err)
+    times = _TIME.findall(err) or _DURATION.findall(err)
+    if done.returncode != 0 or not mean or not peak or not times:
+        last = err.strip().splitlines()[-1:] or ["no audio in it"]
+        raise TtsError(f"{path.name} is not audio ffmpeg can read ({last[0]}): record it "
+                       "again or save it as WAV or MP3")
+    h, m, sec = times[-1]
+    return Heard(int(h) * 3600 + int(m) * 60 + float(sec), float(mean.group(1)),
+                 float(peak.group(1)))
+
+
+def check_recording(path: Path) -> Heard:
+    """A field recording fit to be played: it decodes, lasts, and is not silence."""
+    heard = listen(path)
+    if heard.seconds < MIN_SECONDS:
+        raise TtsError(f"{path.name} lasts {heard.seconds:.2f} s: too short to be a prompt")
+    if heard.peak_db < SILENT_DB:
+        raise TtsError(f"{path.name} is silent (loudest {heard.peak_db} dB): check the "
+                       "microphone and record it again")
+    return heard
+
+
 def synthesize(text: str, lang: str, out: Path, online_setting: str = "auto") -> str:
     """Speak ``text`` in ``lang`` into ``out``; returns the engine used ("gtts"/"espeak-ng")."""
     if not text.strip():
@@ -165,7 +274,7 @@ def synthesize(text: str, lang: str, out: Path, online_setting: str = "auto") ->
 
                 mp3 = Path(tmp) / "g.mp3"
                 gTTS(text, lang=base, timeout=20).save(str(mp3))
-                to_phone_wav(mp3, out)
+                to_phone_audio(mp3, out)
                 return "gtts"
             except Exception:  # noqa: BLE001 - any gTTS failure: espeak-ng below
                 pass
@@ -176,5 +285,5 @@ def synthesize(text: str, lang: str, out: Path, online_setting: str = "auto") ->
         raw = Path(tmp) / "e.wav"
         _run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), "--stdin"],
              stdin=text.encode("utf-8"))
-        to_phone_wav(raw, out)
+        to_phone_audio(raw, out)
         return "espeak-ng"

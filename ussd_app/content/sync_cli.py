@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from ussd_app import settings
-from ussd_app.content.bundle import BundleError, load_private_key
+from ussd_app.content.bundle import BundleError, load_private_key, scan
 from ussd_app.content.bundle import keygen as make_keys
 from ussd_app.content.bundle import publish as write_bundle
 
@@ -70,7 +70,10 @@ def publish(directory: Path, out: Path, key_path: Path | None) -> None:
             f"the content tree has {len(errors)} error(s) and was not published; fix them "
             "(`migrantline content check` lists them with the warnings) and publish again")
     try:
-        done = write_bundle(directory, out, key, tree.version)
+        entries = scan(directory)
+        if config.audio_format == "mp3":
+            entries = _compressed(entries, out)
+        done = write_bundle(directory, out, key, tree.version, entries=entries)
     except BundleError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
@@ -82,6 +85,28 @@ def publish(directory: Path, out: Path, key_path: Path | None) -> None:
     click.echo(f"published version {done.version} (content {tree.version}) to {out}: "
                f"{done.files} files, {done.bytes / 1e6:.2f} MB; {done.new_files} new "
                f"({done.new_bytes / 1e6:.2f} MB)")
+
+
+def _compressed(entries: list[Any], out: Path) -> list[Any]:
+    """The tree's WAV recordings as MP3 (converted once, kept in OUT/.converted)."""
+    from ussd_app.content.compress import compress_audio  # lazy: CLI start-up
+    from voice_prompts.tts import missing_converter  # lazy: CLI start-up
+
+    wavs = sum(1 for e, _ in entries
+               if e.path.startswith("audio/") and e.path.lower().endswith(".wav"))
+    if not wavs:
+        return entries
+    if missing_converter("mp3"):
+        raise click.ClickException(
+            f"the tree has {wavs} WAV recording(s) and MIGRANTLINE_AUDIO_FORMAT=mp3, but "
+            "ffmpeg is not installed: apt-get install ffmpeg (or publish with "
+            "MIGRANTLINE_AUDIO_FORMAT=wav); nothing was published")
+
+    def said(done: int, total: int) -> None:
+        if done == total or done % 100 == 0:
+            click.echo(f"publish: {done}/{total} WAV recordings as MP3", err=True)
+
+    return compress_audio(entries, out, said)
 
 
 class _Bar:

@@ -30,7 +30,7 @@ def prompt_library(config: settings.Config, shared: AudioStore | None = None) ->
     return PromptLibrary([sync.served_content_dir(config) / "audio", recordings],
                          config.data_dir / "audio", config.base_url, "en",
                          online=config.tts_online, ui_messages=VOICE_UI_MESSAGES,
-                         shared=shared)
+                         shared=shared, audio_format=config.audio_format)
 
 
 def render_missing(prompts: Any, content: ContentRegistry, t: Any, data_dir: Path) -> int:
@@ -58,9 +58,12 @@ def render_missing(prompts: Any, content: ContentRegistry, t: Any, data_dir: Pat
             0 if p.id.startswith(("language/", "digit/", "ui/")) else
             1 if p.id.startswith(f"node/{tree.main}/") else 2))
         missing_tools = tts.missing_tools()
+        converter = tts.missing_converter(getattr(prompts, "audio_format", "wav"))
+        if converter:
+            missing_tools.append(converter)
         if missing_tools:
             log.warning("voice prompts are not generated: %s missing (apt-get install "
-                        "espeak-ng sox); callers hear recordings or the provider's voice",
+                        "espeak-ng sox ffmpeg); callers hear recordings or the provider's voice",
                         ", ".join(missing_tools))
             return 0
         failed: set[str] = set()  # a language with no voice: said once, not per prompt
