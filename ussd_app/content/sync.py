@@ -74,6 +74,7 @@ class Result:
     bytes: int = 0
     files: int = 0
     seconds: float = 0.0
+    fetch_seconds: float = 0.0  # of ``seconds``, downloading and verifying the files
     code: int = 1
 
     STATUSES = ("updated", "current", "pinned", "rolled back", "planned", "failed", "busy")
@@ -268,8 +269,10 @@ def _install(mirror: Mirror, central: HttpCentral | DirCentral, manifest: Manife
     check_space(mirror, wanted, packs)
     if progress is not None:
         progress.start(total, len(wanted))
+    fetch_started = time.monotonic()
     have.update(fetch_planned(mirror, central, packs, single,
                               progress.advance if progress else None))
+    fetch_seconds = time.monotonic() - fetch_started
     staging = assemble(mirror, manifest.version, entries, have)
     tree, errors = check_tree(staging, config)
     if errors or tree is None:
@@ -284,7 +287,7 @@ def _install(mirror: Mirror, central: HttpCentral | DirCentral, manifest: Manife
     kept = f"; version {current} kept for `migrantline content rollback`" if current else ""
     return Result("updated", f"now serving version {manifest.version} (content "
                   f"{tree.version}, {manifest.files} files){kept}",
-                  available=manifest.version, files=len(wanted))
+                  available=manifest.version, files=len(wanted), fetch_seconds=fetch_seconds)
 
 
 def _planned(manifest: Manifest, central: HttpCentral | DirCentral,
