@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ussd_app.content.files import sha256_file, write_atomic
+from ussd_app.content.packs import write_pack
 from ussd_app.errors import BundleError
 
 FORMAT = 1
@@ -350,8 +351,6 @@ def publish(directory: Path, out: Path, key: Ed25519PrivateKey, content_version:
         if _store(out, entry.sha256, path):
             new_files += 1
             new_bytes += entry.size
-    from ussd_app.content.packs import write_pack  # packs import Entry from here
-
     sources = {entry.sha256: path for entry, path in scanned}
     parts = []
     for name, data, count in _parts(listing):

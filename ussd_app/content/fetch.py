@@ -54,6 +54,16 @@ def part_lists(mirror: Mirror, manifest: Manifest) -> list[tuple[str, str, list[
             for p in manifest.parts]
 
 
+def to_download(mirror: Mirror, packs: Sequence[PackPlan], single: Wanted) -> int:
+    """Bytes still to download: what interrupted syncs left in ``.part`` files is resumed."""
+    total = 0
+    for name, size in [*((f"{sha}.part", size) for sha, (size, _) in single.items()),
+                       *((f"pack-{p.part_sha}.part", p.size) for p in packs)]:
+        part = mirror.downloads / name
+        total += size - (min(size, part.stat().st_size) if part.is_file() else 0)
+    return total
+
+
 def check_space(mirror: Mirror, wanted: Mapping[str, tuple[int, str]],
                 packs: Sequence[PackPlan] = ()) -> None:
     # a pack is on disk whole, beside the files cut out of it, until it is split

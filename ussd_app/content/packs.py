@@ -19,14 +19,22 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from ussd_app.content.bundle import Entry
+from typing import Protocol
 
 PACK_MIN_FILES = 8  # fewer missing files than this: fetch them one by one
 PACK_MIN_SHARE = 0.5  # and when the missing bytes are under half the pack's, too
+
+
+class Entry(Protocol):
+    """A file a part lists (``bundle.Entry``; not imported: bundle writes packs)."""
+
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def size(self) -> int: ...
 
 
 def members(entries: Iterable[Entry]) -> list[tuple[str, int]]:
@@ -40,7 +48,7 @@ def members(entries: Iterable[Entry]) -> list[tuple[str, int]]:
     return found
 
 
-def write_pack(out: Path, part_sha: str, entries: list[Entry], sources: Mapping[str, Path]
+def write_pack(out: Path, part_sha: str, entries: Iterable[Entry], sources: Mapping[str, Path]
                ) -> bool:
     """``OUT/packs/<part_sha>`` from the files themselves; False when it is there."""
     target = out / "packs" / part_sha
@@ -75,7 +83,7 @@ class PackPlan:
     wanted: set[str]
 
 
-def plan(parts: Iterable[tuple[str, str, list[Entry]]], wanted: Mapping[str, tuple[int, str]]
+def plan(parts: Iterable[tuple[str, str, Sequence[Entry]]], wanted: Mapping[str, tuple[int, str]]
          ) -> tuple[list[PackPlan], dict[str, tuple[int, str]]]:
     """Which parts are worth a pack, and which files to fetch on their own.
 

@@ -40,10 +40,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ussd_app import jobs, settings
+from ussd_app.content import fetch
 from ussd_app.content.bundle import BundleError, Manifest, load_public_key, open_envelope
 from ussd_app.content.central import DirCentral, HttpCentral, SyncError, open_central, public_url
 from ussd_app.content.check import check_tree
-from ussd_app.content.fetch import assemble, check_space, fetch_entries, fetch_planned, part_lists
 from ussd_app.content.mirror import Mirror
 from ussd_app.content.packs import PackPlan, plan
 from ussd_app.content.progress import human_bytes
@@ -244,9 +244,8 @@ def _install(mirror: Mirror, central: HttpCentral | DirCentral, manifest: Manife
     """Fetch what is missing, assemble, check, and switch to the new version (or, dry,
     only say what that would download)."""
     current, previous = mirror.current(), mirror.previous()
-    entries = fetch_entries(mirror, central, manifest)
+    entries = fetch.fetch_entries(mirror, central, manifest)
     have = mirror.local_files([current, previous])
-    partial = 0
     wanted: dict[str, tuple[int, str]] = {}
     for entry in entries:
         done = mirror.downloads / entry.sha256
@@ -256,24 +255,18 @@ def _install(mirror: Mirror, central: HttpCentral | DirCentral, manifest: Manife
             have[entry.sha256] = done
         else:
             wanted.setdefault(entry.sha256, (entry.size, entry.path))
-    packs, single = plan(part_lists(mirror, manifest), wanted)
-    for sha, (size, _) in single.items():  # resumed, not fetched again
-        part = mirror.downloads / f"{sha}.part"
-        partial += min(size, part.stat().st_size) if part.is_file() else 0
-    for pack in packs:
-        part = mirror.downloads / f"pack-{pack.part_sha}.part"
-        partial += min(pack.size, part.stat().st_size) if part.is_file() else 0
-    total = sum(p.size for p in packs) + sum(size for size, _ in single.values()) - partial
+    packs, single = plan(fetch.part_lists(mirror, manifest), wanted)
+    total = fetch.to_download(mirror, packs, single)
     if dry_run:
         return _planned(manifest, central, wanted, packs, single, total)
-    check_space(mirror, wanted, packs)
+    fetch.check_space(mirror, wanted, packs)
     if progress is not None:
         progress.start(total, len(wanted))
     fetch_started = time.monotonic()
-    have.update(fetch_planned(mirror, central, packs, single,
+    have.update(fetch.fetch_planned(mirror, central, packs, single,
                               progress.advance if progress else None))
     fetch_seconds = time.monotonic() - fetch_started
-    staging = assemble(mirror, manifest.version, entries, have)
+    staging = fetch.assemble(mirror, manifest.version, entries, have)
     tree, errors = check_tree(staging, config)
     if errors or tree is None:
         raise SyncError(f"version {manifest.version} fails the content check ({len(errors)} "
@@ -367,7 +360,8 @@ class BackgroundSync:
         last = state.get("last_attempt")
         if self.failures and isinstance(last, (int, float)):
             wait = last + next_delay(self.interval, self.failures, self.rng) - time.time()
-            self.next_due = max(self.next_due, time.monotonic() + min(wait, RETRY_MAX * 1.2))
+            cap = max(RETRY_MAX, self.interval) * (1 + JITTER)
+            self.next_due = max(self.next_due, time.monotonic() + min(wait, cap))
         self._closed = False
         tick = max(0.02, min(1.0, self.interval / 4))
         self._job = jobs.every(tick, self.tick, "content-sync")

@@ -18,6 +18,7 @@ from ussd_app import settings
 from ussd_app.content.bundle import BundleError, load_private_key
 from ussd_app.content.bundle import keygen as make_keys
 from ussd_app.content.bundle import publish as write_bundle
+from ussd_app.content.progress import Meter, human_bytes
 
 
 @click.command("keygen", help="Write a new Ed25519 key pair, signing.key and signing.pub, into "
@@ -95,8 +96,6 @@ class _Line:
         self.shown = 0.0
 
     def start(self, total_bytes: int, files: int) -> None:
-        from ussd_app.content.progress import Meter, human_bytes
-
         if not files:
             return
         click.echo(f"downloading {files} new file(s): {human_bytes(total_bytes)}", err=True)
