@@ -6,14 +6,21 @@ incompressible bytes each, so 10,000 files and 240 MB), publishes it, serves
 OUT from a local HTTP server that behaves like nginx (ETag, 304, Range), and
 measures in the same run:
 
-- a fresh deployment's first sync; beside it, one GET of the whole tree as a
-  tar file from the same server, and a plain recursive copy on the same disk;
+- a fresh deployment's first sync, by packs; beside it, the same sync file by
+  file (the path a central store without packs still gets), one GET of the
+  whole tree as a tar file from the same server, and a plain recursive copy on
+  the same disk;
 - a sync of the unchanged tree (requests, bytes);
 - a sync after one article changed; beside it, the tar again (what a naive
   "download everything" sync moves) and a flat manifest (every file in one
-  list, what the split manifest avoids re-fetching).
+  list, what the split manifest avoids re-fetching);
+- a fresh sync of a smaller tree (``--slow-languages`` x ``--slow-nodes``, so
+  it takes well under a minute) through ``tests/throttle_proxy.py`` at 1 Mbit/s
+  and a 300 ms round trip, by packs and file by file, beside the ideal (bytes
+  divided by the rate).
 
-Run: ``.venv/bin/python bench/sync.py [--languages 20] [--nodes 500] [--audio-kb 24]``
+Run: ``.venv/bin/python bench/sync.py [--languages 20] [--nodes 500] [--audio-kb 24]
+[--slow-languages 2] [--slow-nodes 40]``
 """
 
 from __future__ import annotations
@@ -35,7 +42,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.content_load import _cpu, build  # noqa: E402
 from tests.static_server import serving  # noqa: E402
-from ussd_app.content import bundle, check, sync  # noqa: E402
+from tests.throttle_proxy import throttled  # noqa: E402
+from ussd_app.content import bundle, check, packs, sync  # noqa: E402
+
+SLOW_RATE = 125_000  # bytes a second: 1 Mbit/s
+SLOW_DELAY = 0.15  # seconds each way: a 300 ms round trip
 
 
 def wav(rng: random.Random, size: int) -> bytes:
@@ -80,6 +91,44 @@ def timed_sync(config: dict[str, str]) -> sync.Result:
     return result
 
 
+def file_by_file(config: dict[str, str]) -> sync.Result:
+    """The sync as it was before packs (and as it still is without them)."""
+    saved = packs.PACK_MIN_FILES
+    packs.PACK_MIN_FILES = 10**9
+    try:
+        return timed_sync(config)
+    finally:
+        packs.PACK_MIN_FILES = saved
+
+
+def slow_link(base: Path, languages: int, nodes: int, audio_kb: int) -> str:
+    """A fresh sync of a small tree through a 1 Mbit/s, 300 ms link: packs, file by file."""
+    tree, out = base / "slow-tree", base / "slow-out"
+    build(tree, languages, nodes)
+    add_audio(tree, audio_kb * 1000)
+    key = bundle.load_private_key(base / "keys" / "signing.key")
+    config = {"MIGRANTLINE_CONTENT_DIR": str(tree),
+              "MIGRANTLINE_CENTRAL_PUBKEY": str(base / "keys" / "signing.pub"),
+              "MIGRANTLINE_USSD_MAX_GSM7": "160", "MIGRANTLINE_USSD_MAX_UCS2": "70",
+              "MIGRANTLINE_SMS_MAX_SEGMENTS": "2", "MIGRANTLINE_SMS_ARTICLE_MAX_SEGMENTS": "6"}
+    checked, errors = check.check_tree(tree, config)
+    assert not errors, errors[:3]
+    published = bundle.publish(tree, out, key, checked.version)
+    lines = []
+    with serving(out) as server, throttled(server.url, SLOW_RATE, SLOW_DELAY) as proxy:
+        for label, run in (("packs", timed_sync), ("file by file", file_by_file)):
+            result = run({**config, "MIGRANTLINE_CENTRAL_URL": proxy.url,
+                          "MIGRANTLINE_DATA_DIR": str(base / f"slow-var-{label[0]}")})
+            ideal = result.bytes / SLOW_RATE
+            lines.append(f"  {label}: {result.requests} requests, {result.bytes / 1e6:.2f} MB, "
+                         f"download {result.fetch_seconds:.1f} s (whole sync "
+                         f"{result.seconds:.1f} s); ideal {ideal:.1f} s: "
+                         f"{result.fetch_seconds / ideal:.2f} x ideal")
+    return (f"slow link (1 Mbit/s, 300 ms round trip, via tests/throttle_proxy.py), a "
+            f"smaller tree: {languages} languages x {nodes} nodes, {published.files} files, "
+            f"{published.bytes / 1e6:.1f} MB\n" + "\n".join(lines))
+
+
 def fetch(url: str) -> tuple[int, float]:
     import requests
 
@@ -94,6 +143,8 @@ def main() -> None:
     parser.add_argument("--languages", type=int, default=20)
     parser.add_argument("--nodes", type=int, default=500)
     parser.add_argument("--audio-kb", type=int, default=24, help="size of each audio file")
+    parser.add_argument("--slow-languages", type=int, default=2)
+    parser.add_argument("--slow-nodes", type=int, default=40)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -123,7 +174,10 @@ def main() -> None:
 
         with serving(out) as server:
             config["MIGRANTLINE_CENTRAL_URL"] = server.url
-            print("syncing a fresh deployment ...", file=sys.stderr)
+            print("syncing a fresh deployment, file by file ...", file=sys.stderr)
+            baseline = file_by_file({**config, "MIGRANTLINE_DATA_DIR": str(base / "var0")})
+            shutil.rmtree(base / "var0")
+            print("syncing a fresh deployment, by packs ...", file=sys.stderr)
             fresh = timed_sync(config)
             tar_bytes, tar_seconds = fetch(server.url + "/whole-tree.tar")
             start = time.perf_counter()
@@ -146,6 +200,10 @@ def main() -> None:
                                 "size": p.stat().st_size} for p in files],
                               separators=(",", ":")))
         article = (tree / changed_path).stat().st_size
+        shutil.rmtree(data)
+        shutil.rmtree(base / "copy")
+        print("syncing a smaller tree through a slow link ...", file=sys.stderr)
+        slow = slow_link(base, args.slow_languages, args.slow_nodes, args.audio_kb)
 
     print(f"machine: {platform.machine()}, {_cpu()}, Python {platform.python_version()}, "
           f"{os.cpu_count()} cores; server and deployment on 127.0.0.1")
@@ -154,10 +212,19 @@ def main() -> None:
           f"{len(manifest['parts'])} parts")
     print(f"publish (check {check_seconds:.1f} s + hash and write): {publish_seconds:.1f} s, "
           f"{published.files} files")
-    print(f"fresh sync: {fresh.requests} requests, {fresh.bytes / 1e6:.1f} MB, "
-          f"{fresh.seconds:.1f} s (includes the content check)")
+    print(f"fresh sync by packs: {fresh.requests} requests, {fresh.bytes / 1e6:.1f} MB, "
+          f"download and verify {fresh.fetch_seconds:.1f} s, whole sync {fresh.seconds:.1f} s "
+          "(with assembling and the content check)")
+    print(f"  baseline, file by file: {baseline.requests} requests, "
+          f"{baseline.bytes / 1e6:.1f} MB, download and verify {baseline.fetch_seconds:.1f} s, "
+          f"whole sync {baseline.seconds:.1f} s")
     print(f"  baseline, one GET of the whole tree as a tar: {tar_bytes / 1e6:.1f} MB, "
           f"{tar_seconds:.1f} s; plain recursive copy on the same disk: {copy_seconds:.1f} s")
+    print(f"  ratios: requests {fresh.requests / baseline.requests:.3f} x file by file "
+          f"(1/{baseline.requests / fresh.requests:.0f}); bytes "
+          f"{fresh.bytes / baseline.bytes:.2f} x; download {fresh.fetch_seconds / tar_seconds:.1f}"
+          f" x the tar GET (whole sync {fresh.seconds / tar_seconds:.1f} x; file by file "
+          f"{baseline.fetch_seconds / tar_seconds:.1f} x)")
     print(f"unchanged sync: {unchanged.requests} request "
           f"({', '.join(f'{r.path} {r.status}' for r in unchanged_requests)}), "
           f"{unchanged.bytes} bytes downloaded, {unchanged.seconds * 1000:.0f} ms")
@@ -166,6 +233,7 @@ def main() -> None:
           f"{changed.bytes / 1e3:.1f} kB, {changed.seconds:.1f} s (includes the content check)")
     print(f"  baseline, the whole tree again: {tar_bytes / 1e6:.1f} MB; a flat manifest "
           f"alone: {flat / 1e3:.0f} kB")
+    print(slow)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from flask import Flask
 
 from ussd_app.cli import main
-from ussd_app.content import bundle, fetch
+from ussd_app.content import bundle, central, fetch
 from ussd_app.content.sync import next_delay
 
 from .conftest import DEMO_CONTENT, TEST_SECRET, Phone, make_app
@@ -282,14 +282,33 @@ def test_a_folder_can_be_the_central_store(setup: Setup) -> None:
 # ---------------------------------------------------------------- failures
 
 
-def test_an_interrupted_download_is_resumed(setup: Setup) -> None:
-    first = first_sync(setup)
+def test_a_cut_download_is_resumed_within_the_sync(setup: Setup) -> None:
+    first_sync(setup)
     sha = setup.add_audio("long.wav", 1_500_000)
     newer = setup.publish()
     setup.server.faults[f"/files/{sha}"] = Fault("cut", times=1)
+    start = len(setup.server.log)
+    result = setup.sync()
+    assert result.exit_code == 0, result.output
+    assert setup.current() == newer
+    asked = [r for r in setup.server.requests_since(start) if r.path == f"/files/{sha}"]
+    assert [r.status for r in asked] == [200, 206]
+    resumed_from = int(asked[1].headers["Range"][len("bytes="):-1])
+    assert 0 < resumed_from <= asked[0].sent  # what arrived before the cut is kept
+    assert resumed_from + asked[1].sent == 1_500_000
+    assert (setup.data / "content/current/audio/en/long.wav").stat().st_size == 1_500_000
+
+
+def test_an_interrupted_download_is_resumed_by_the_next_sync(
+        setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(central, "RETRY_PAUSE", 0.01)
+    first = first_sync(setup)
+    sha = setup.add_audio("long.wav", 1_500_000)
+    newer = setup.publish()
+    setup.server.faults[f"/files/{sha}"] = Fault("cut", times=central.RETRIES + 1)
     result = setup.sync()
     assert result.exit_code == 1
-    assert "interrupted" in result.output or "cut short" in result.output
+    assert "cut short" in result.output or "interrupted" in result.output
     assert "resumes" in result.output and f"still serving version {first}" in result.output
     assert setup.current() == first
     part = setup.data / "content" / ".downloads" / f"{sha}.part"

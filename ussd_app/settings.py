@@ -292,6 +292,9 @@ class Settings:
         "MIGRANTLINE_SYNC_INTERVAL_SECONDS", "900", decimal(0, 7 * 86400),
         "how often the service syncs content from MIGRANTLINE_CENTRAL_URL in the "
         "background (jittered; backs off while failing); 0 turns it off")
+    sync_max_kbps: int = setting("MIGRANTLINE_SYNC_MAX_KBPS", "0", whole(0, 10**7),
+        "most a content sync may download, in kilobits a second (a 1 Mbit/s link is 1000; "
+        "500 leaves half of it to everything else); 0: no cap")
     login_max_failures: int = setting("MIGRANTLINE_LOGIN_MAX_FAILURES", "5", whole(1, 10**9),
         "failed dashboard sign-ins on one account before it is locked")
     login_ip_max_failures: int = setting("MIGRANTLINE_LOGIN_IP_MAX_FAILURES", "20", whole(1, 10**9),

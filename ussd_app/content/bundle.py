@@ -7,6 +7,8 @@ a folder any static HTTP server (nginx, object storage) can serve as it is::
     OUT/versions/<version>/manifest.json   every version published, kept (manifest.sig beside)
     OUT/files/<sha256>                     every file of every version, and every manifest
                                            part, named by the SHA-256 of its bytes
+    OUT/packs/<part sha256>                a part's files end to end: one request for many
+                                           (see ``packs.py``)
 
 The manifest is a JSON text signed with Ed25519 (as bytes, so nothing is
 re-serialised before the check). It names the version, when it was
@@ -40,6 +42,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ussd_app.content.files import sha256_file, write_atomic
+from ussd_app.content.packs import write_pack
 from ussd_app.errors import BundleError
 
 FORMAT = 1
@@ -348,10 +351,12 @@ def publish(directory: Path, out: Path, key: Ed25519PrivateKey, content_version:
         if _store(out, entry.sha256, path):
             new_files += 1
             new_bytes += entry.size
+    sources = {entry.sha256: path for entry, path in scanned}
     parts = []
     for name, data, count in _parts(listing):
         sha = hashlib.sha256(data).hexdigest()
         _store(out, sha, data)
+        write_pack(out, sha, parse_part(data), sources)
         parts.append({"name": name, "sha256": sha, "size": len(data), "files": count})
     created = now().astimezone(UTC)
     version = f"{created:%Y%m%dT%H%M%S}Z-{digest[:8]}"

@@ -25,6 +25,38 @@ from ussd_app.errors import SyncError
 CONNECT_TIMEOUT = 10.0  # seconds to open a connection to the central store
 READ_TIMEOUT = 30.0  # seconds without a byte before a download is given up
 CHUNK = 64 * 1024
+RETRIES = 4  # a download cut mid-way is resumed (Range) this many times within one sync
+RETRY_PAUSE = 0.5  # seconds before the first resume; doubles each time, at most 8 s
+
+
+class _Cut(SyncError):
+    """A body that ended early: resumable."""
+
+
+class RateCap:
+    """A byte budget shared by every download thread: ``kbps`` kilobits a second at most.
+
+    Why: the office's link also carries calls, e-mail and the dashboard; a
+    fresh sync must not take all of it. 0 means no cap.
+    """
+
+    def __init__(self, kbps: int = 0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.rate = kbps * 1000 / 8  # bytes a second
+        self.clock, self.sleep = clock, sleep
+        self._lock = threading.Lock()
+        self._next = 0.0  # when the budget is free again
+
+    def take(self, size: int) -> None:
+        if self.rate <= 0 or size <= 0:
+            return
+        with self._lock:
+            now = self.clock()
+            start = max(now, self._next)
+            self._next = start + size / self.rate
+            wait = self._next - now - 0.25  # a quarter of a second of burst is allowed
+        if wait > 0:
+            self.sleep(wait)
 
 
 def public_url(url: str) -> str:
@@ -52,9 +84,10 @@ def _reason(exc: Exception) -> str:
 class HttpCentral:
     """A central store served over HTTP(S): nginx, object storage, any static server."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, cap: RateCap | None = None):
         self.base = url.rstrip("/")
         self.shown = public_url(self.base)
+        self.cap = cap or RateCap()
         self.requests = 0
         self.bytes = 0
         self._count_lock = threading.Lock()
@@ -115,11 +148,13 @@ class HttpCentral:
             raise SyncError(f"cannot reach the central store at {self.shown} "
                             f"({_reason(exc)})") from None
 
-    def fetch(self, sha: str, size: int, part: Path, advance: Callable[[int], None],
+    def fetch(self, name: str, size: int, part: Path, advance: Callable[[int], None],
               stop: threading.Event, label: str) -> None:
-        """``files/<sha>`` into ``part``, resuming what is there; raises on any failure."""
-        url = f"{self.base}/files/{sha}"
-        for _ in range(2):
+        """``name`` (``files/<sha>``, ``packs/<sha>``) into ``part``, resuming what is
+        there; a cut is resumed a few times before it is given up; raises on any failure."""
+        url = f"{self.base}/{name}"
+        restarts = 0
+        for attempt in range(RETRIES + 1):
             have = _already_fetched(part, size)
             if have is None:
                 return
@@ -134,22 +169,40 @@ class HttpCentral:
                     if status == 416 or (status == 206 and _range_start(
                             response.headers.get("Content-Range")) != have):
                         part.unlink(missing_ok=True)  # start again from the first byte
+                        restarts += 1
+                        if restarts > 1:
+                            break
                         continue
                     if status == 404:
-                        raise SyncError(f"the central store has no file for {label} "
-                                        f"(files/{sha}: 404): was OUT uploaded completely? "
-                                        "upload files/ before latest.json")
+                        raise NotServed(f"the central store has no file for {label} "
+                                        f"({name}: 404): was OUT uploaded completely? "
+                                        "upload files/ and packs/ before latest.json")
                     if status not in (200, 206):
                         raise SyncError(f"the central store answered {status} "
-                                        f"{response.reason} for {label} (files/{sha}); try "
+                                        f"{response.reason} for {label} ({name}); try "
                                         "again later")
-                    _receive(response.iter_content(CHUNK), part, have if status == 206 else 0,
-                             size, label, stop, lambda n: (self._count(size=n), advance(n)))
+                    chunk = CHUNK if self.cap.rate <= 0 else 16 * 1024
+
+                    def got(n: int) -> None:
+                        self._count(size=n)
+                        advance(n)
+                        self.cap.take(n)
+
+                    _receive(response.iter_content(chunk), part, have if status == 206 else 0,
+                             size, label, stop, got)
                     return
-            except requests.RequestException as exc:
-                raise SyncError(f"the download of {label} was interrupted ({_reason(exc)}); "
-                                "run sync again: it resumes where it stopped") from None
+            except (requests.RequestException, _Cut) as exc:
+                if attempt == RETRIES or stop.is_set():
+                    reason = str(exc) if isinstance(exc, _Cut) else \
+                        f"the download of {label} was interrupted ({_reason(exc)})"
+                    raise SyncError(f"{reason}; run sync again: it resumes where it "
+                                    "stopped") from None
+                time.sleep(min(8.0, RETRY_PAUSE * 2 ** attempt))
         raise SyncError(f"the central store did not serve {label} consistently; try again")
+
+
+class NotServed(SyncError):
+    """The central store has no such file (404): for a pack, an older layout."""
 
 
 class DirCentral:
@@ -186,13 +239,13 @@ class DirCentral:
         recent = time.time() - stat.st_mtime <= 2  # could change again within its mtime
         return data, {} if recent else {"etag": tag}
 
-    def fetch(self, sha: str, size: int, part: Path, advance: Callable[[int], None],
+    def fetch(self, name: str, size: int, part: Path, advance: Callable[[int], None],
               stop: threading.Event, label: str) -> None:
         have = _already_fetched(part, size)
         if have is None:
             return
         try:
-            with (self.root / "files" / sha).open("rb") as fh:
+            with (self.root / name).open("rb") as fh:
                 with self._count_lock:
                     self.requests += 1
                 fh.seek(have)
@@ -203,7 +256,7 @@ class DirCentral:
 
                 _receive(chunks(), part, have, size, label, stop, advance)
         except FileNotFoundError:
-            raise SyncError(f"the central store has no file for {label} (files/{sha}): was "
+            raise NotServed(f"the central store has no file for {label} ({name}): was "
                             "OUT copied completely?") from None
 
 
@@ -223,8 +276,7 @@ def _receive(chunks: Any, part: Path, have: int, size: int, label: str,
             fh.write(chunk)
             advance(len(chunk))
     if written < size:
-        raise SyncError(f"the download of {label} was cut short ({written} of {size} bytes); "
-                        "run sync again: it resumes where it stopped")
+        raise _Cut(f"the download of {label} was cut short ({written} of {size} bytes)")
 
 
 def _range_start(header: str | None) -> int | None:
@@ -256,9 +308,9 @@ def _validators(headers: Mapping[str, str]) -> dict[str, str]:
     return found
 
 
-def open_central(url: str) -> HttpCentral | DirCentral:
+def open_central(url: str, kbps: int = 0) -> HttpCentral | DirCentral:
     if url.startswith(("http://", "https://")):
-        return HttpCentral(url)
+        return HttpCentral(url, RateCap(kbps))
     path = Path(url[len("file://"):] if url.startswith("file://") else url)
     if not path.is_dir():
         raise SyncError(f"MIGRANTLINE_CENTRAL_URL {url!r} is neither an http(s) URL nor a "

@@ -12,16 +12,18 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from ussd_app.content.bundle import Entry, Manifest, check_entries, parse_part
-from ussd_app.content.central import DirCentral, HttpCentral, SyncError
+from ussd_app.content.central import DirCentral, HttpCentral, NotServed, SyncError
 from ussd_app.content.files import DISK_FULL, sha256_file
 from ussd_app.content.mirror import Mirror
+from ussd_app.content.packs import PackPlan, split
 
 DOWNLOAD_THREADS = 8  # parallel downloads: a fresh sync of many small files pays the RTT
+PACK_THREADS = 4  # packs are large: more at once only fight over the CPU (measured: 8 slower)
 DISK_RESERVE = 16 * 1024 * 1024  # left free for the database after the downloads
 
 Central = HttpCentral | DirCentral
@@ -47,8 +49,26 @@ def fetch_entries(mirror: Mirror, central: Central,
     return entries
 
 
-def check_space(mirror: Mirror, wanted: Mapping[str, tuple[int, str]]) -> None:
-    need = 0
+def part_lists(mirror: Mirror, manifest: Manifest) -> list[tuple[str, str, list[Entry]]]:
+    """(part sha256, part name, its files) for each part, read from the mirror."""
+    return [(p.sha256, p.name, parse_part((mirror.parts / p.sha256).read_bytes()))
+            for p in manifest.parts]
+
+
+def to_download(mirror: Mirror, packs: Sequence[PackPlan], single: Wanted) -> int:
+    """Bytes still to download: what interrupted syncs left in ``.part`` files is resumed."""
+    total = 0
+    for name, size in [*((f"{sha}.part", size) for sha, (size, _) in single.items()),
+                       *((f"pack-{p.part_sha}.part", p.size) for p in packs)]:
+        part = mirror.downloads / name
+        total += size - (min(size, part.stat().st_size) if part.is_file() else 0)
+    return total
+
+
+def check_space(mirror: Mirror, wanted: Mapping[str, tuple[int, str]],
+                packs: Sequence[PackPlan] = ()) -> None:
+    # a pack is on disk whole, beside the files cut out of it, until it is split
+    need = max((p.size for p in packs), default=0) * min(PACK_THREADS, len(packs))
     for sha, (size, _) in wanted.items():
         part = mirror.downloads / f"{sha}.part"
         need += max(0, size - (part.stat().st_size if part.exists() else 0))
@@ -66,6 +86,59 @@ def download(mirror: Mirror, central: Central, wanted: Wanted,
     if not wanted:
         return {}
     mirror.downloads.mkdir(parents=True, exist_ok=True)
+    jobs = {sha: (lambda step, stop, sha=sha, size=size, label=label:
+                  {sha: _fetch_one(mirror, central, sha, size, label, step, stop)})
+            for sha, (size, label) in sorted(wanted.items(), key=lambda i: -i[1][0])}
+    return _parallel(jobs, advance)
+
+
+def fetch_planned(mirror: Mirror, central: Central, packs: list[PackPlan], single: Wanted,
+                  advance: Callable[[int], None] | None) -> dict[str, Path]:
+    """The packs, each cut into its files (each checked), then the files on their own:
+    those planned so, those that failed their hash in a pack, and those of packs the
+    central store does not serve (published before packs existed)."""
+    mirror.downloads.mkdir(parents=True, exist_ok=True)
+    again: dict[str, tuple[int, str]] = {}
+    lock = threading.Lock()
+
+    def job(pack: PackPlan) -> Callable[[Callable[[int], None], threading.Event],
+                                        dict[str, Path]]:
+        def run(step: Callable[[int], None], stop: threading.Event) -> dict[str, Path]:
+            part = mirror.downloads / f"pack-{pack.part_sha}.part"
+            sizes = dict(pack.members)
+            try:
+                central.fetch(f"packs/{pack.part_sha}", pack.size, part, step, stop,
+                              f"the pack of {pack.name}")
+            except NotServed:
+                part.unlink(missing_ok=True)
+                bad = set(pack.wanted)
+                good: dict[str, Path] = {}
+            else:
+                if not part.exists():
+                    part.touch()
+                good, bad = split(part, pack.members, pack.wanted, mirror.downloads)
+                part.unlink(missing_ok=True)
+            with lock:
+                for sha in bad:
+                    again[sha] = (sizes[sha], f"a file of {pack.name}")
+            return good
+
+        return run
+
+    have = _parallel({f"pack {p.part_sha}": job(p) for p in
+                      sorted(packs, key=lambda p: -p.size)}, advance, PACK_THREADS)
+    have.update(download(mirror, central, {**single, **again}, advance))
+    return have
+
+
+Job = Callable[[Callable[[int], None], threading.Event], dict[str, Path]]
+
+
+def _parallel(jobs: Mapping[str, Job], advance: Callable[[int], None] | None,
+              threads: int = DOWNLOAD_THREADS) -> dict[str, Path]:
+    """Run the downloads a few at a time; the first failure stops the others."""
+    if not jobs:
+        return {}
     lock = threading.Lock()
     stop = threading.Event()
 
@@ -74,22 +147,18 @@ def download(mirror: Mirror, central: Central, wanted: Wanted,
             with lock:
                 advance(done)
 
-    def one(sha: str, size: int, label: str) -> Path:
-        return _fetch_one(mirror, central, sha, size, label, step, stop)
-
     fetched: dict[str, Path] = {}
     failures: list[BaseException] = []
-    with ThreadPoolExecutor(min(DOWNLOAD_THREADS, len(wanted)),
+    with ThreadPoolExecutor(min(threads, len(jobs)),
                             thread_name_prefix="content-download") as pool:
-        futures: dict[Future[Path], str] = {
-            pool.submit(one, sha, size, label): sha
-            for sha, (size, label) in sorted(wanted.items(), key=lambda i: -i[1][0])}
+        futures: dict[Future[dict[str, Path]], str] = {
+            pool.submit(run, step, stop): key for key, run in jobs.items()}
         for future in as_completed(futures):
             if future.cancelled():
                 continue
             error = future.exception()
             if error is None:
-                fetched[futures[future]] = future.result()
+                fetched.update(future.result())
                 continue
             failures.append(error)
             stop.set()
@@ -105,7 +174,7 @@ def _fetch_one(mirror: Mirror, central: Central, sha: str, size: int, label: str
                step: Callable[[int], None], stop: threading.Event) -> Path:
     """One file into ``.downloads/<sha256>``, resumed from its ``.part``, checked."""
     part = mirror.downloads / f"{sha}.part"
-    central.fetch(sha, size, part, step, stop, label)
+    central.fetch(f"files/{sha}", size, part, step, stop, label)
     if not part.exists():  # an empty file: nothing was sent
         part.touch()
     if sha256_file(part) != sha:

@@ -40,11 +40,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ussd_app import jobs, settings
+from ussd_app.content import fetch
 from ussd_app.content.bundle import BundleError, Manifest, load_public_key, open_envelope
 from ussd_app.content.central import DirCentral, HttpCentral, SyncError, open_central, public_url
 from ussd_app.content.check import check_tree
-from ussd_app.content.fetch import assemble, check_space, download, fetch_entries
 from ussd_app.content.mirror import Mirror
+from ussd_app.content.packs import PackPlan, plan
+from ussd_app.content.progress import human_bytes
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +74,14 @@ class Result:
     bytes: int = 0
     files: int = 0
     seconds: float = 0.0
+    fetch_seconds: float = 0.0  # of ``seconds``, downloading and verifying the files
     code: int = 1
 
-    STATUSES = ("updated", "current", "pinned", "rolled back", "failed", "busy")
+    STATUSES = ("updated", "current", "pinned", "rolled back", "planned", "failed", "busy")
 
     @property
     def ok(self) -> bool:
-        return self.status in ("updated", "current", "pinned", "rolled back")
+        return self.status in ("updated", "current", "pinned", "rolled back", "planned")
 
     @property
     def exit_code(self) -> int:
@@ -124,7 +127,8 @@ def archive(config: settings.Config) -> Callable[[str], Path | None] | None:
 # ---------------------------------------------------------------- a sync
 
 
-def sync(config: settings.Config, progress: Progress | None = None) -> Result:
+def sync(config: settings.Config, progress: Progress | None = None,
+         dry_run: bool = False) -> Result:
     """Bring the mirror to the central store's newest version, or leave it as it was."""
     started = time.monotonic()
     config = settings.of(config)
@@ -139,13 +143,13 @@ def sync(config: settings.Config, progress: Progress | None = None) -> Result:
             if holder is not None:
                 return Result("busy", f"another sync is running ({holder}); this one did "
                               "nothing", version=mirror.current())
-            return _locked_sync(mirror, url, config, progress, started)
+            return _locked_sync(mirror, url, config, progress, started, dry_run)
     except OSError as exc:
         return Result("failed", f"cannot use {mirror.root}: {exc.strerror}")
 
 
 def _locked_sync(mirror: Mirror, url: str, config: settings.Settings,
-                 progress: Progress | None, started: float) -> Result:
+                 progress: Progress | None, started: float, dry_run: bool = False) -> Result:
     state = mirror.read_state()
     central: HttpCentral | DirCentral | None = None
     try:
@@ -155,8 +159,9 @@ def _locked_sync(mirror: Mirror, url: str, config: settings.Settings,
                             "without it. Set it to the path of the signing.pub that "
                             "`migrantline content keygen` wrote centrally", code=2)
         key = load_public_key(pubkey)
-        central = open_central(url)
-        result = _sync(mirror, central, key, state, config, progress)
+        central = open_central(url, config.sync_max_kbps)
+        result = _sync(mirror, central, key, dict(state) if dry_run else state, config,
+                       progress, dry_run)
     except (SyncError, BundleError) as exc:
         result = Result("failed", str(exc), code=getattr(exc, "code", 1))
     except OSError as exc:
@@ -169,10 +174,11 @@ def _locked_sync(mirror: Mirror, url: str, config: settings.Settings,
     if not result.ok:
         shutil.rmtree(mirror.staging, ignore_errors=True)
     result.version = mirror.current()
-    if central is not None:
+    if central is not None and result.status != "planned":
         result.requests, result.bytes = central.requests, central.bytes
     result.seconds = time.monotonic() - started
-    _record(mirror, state, result, url)
+    if not dry_run:
+        _record(mirror, state, result, url)
     return result
 
 
@@ -199,7 +205,8 @@ def _created(manifest: Manifest | None) -> str:
 
 
 def _sync(mirror: Mirror, central: HttpCentral | DirCentral, key: Any, state: dict[str, Any],
-          config: settings.Settings, progress: Progress | None) -> Result:
+          config: settings.Settings, progress: Progress | None, dry_run: bool = False
+          ) -> Result:
     current = mirror.current()
     pinned = state.get("rolled_back_from") or None
     validators = dict(state.get("validators") or {})
@@ -226,15 +233,18 @@ def _sync(mirror: Mirror, central: HttpCentral | DirCentral, key: Any, state: di
                         f"{_created(manifest)}), older than the version served ({current}, "
                         f"published {_created(served)}): not installed. If the central store "
                         "was restored from a backup, publish the content again")
-    return _install(mirror, central, manifest, body, config, progress, state, remembered)
+    return _install(mirror, central, manifest, body, config, progress, state, remembered,
+                    dry_run)
 
 
 def _install(mirror: Mirror, central: HttpCentral | DirCentral, manifest: Manifest,
              body: bytes, config: settings.Settings, progress: Progress | None,
-             state: dict[str, Any], remembered: dict[str, Any]) -> Result:
-    """Fetch what is missing, assemble, check, and switch to the new version."""
+             state: dict[str, Any], remembered: dict[str, Any], dry_run: bool = False
+             ) -> Result:
+    """Fetch what is missing, assemble, check, and switch to the new version (or, dry,
+    only say what that would download)."""
     current, previous = mirror.current(), mirror.previous()
-    entries = fetch_entries(mirror, central, manifest)
+    entries = fetch.fetch_entries(mirror, central, manifest)
     have = mirror.local_files([current, previous])
     wanted: dict[str, tuple[int, str]] = {}
     for entry in entries:
@@ -245,11 +255,18 @@ def _install(mirror: Mirror, central: HttpCentral | DirCentral, manifest: Manife
             have[entry.sha256] = done
         else:
             wanted.setdefault(entry.sha256, (entry.size, entry.path))
-    check_space(mirror, wanted)
+    packs, single = plan(fetch.part_lists(mirror, manifest), wanted)
+    total = fetch.to_download(mirror, packs, single)
+    if dry_run:
+        return _planned(manifest, central, wanted, packs, single, total)
+    fetch.check_space(mirror, wanted, packs)
     if progress is not None:
-        progress.start(sum(size for size, _ in wanted.values()), len(wanted))
-    have.update(download(mirror, central, wanted, progress.advance if progress else None))
-    staging = assemble(mirror, manifest.version, entries, have)
+        progress.start(total, len(wanted))
+    fetch_started = time.monotonic()
+    have.update(fetch.fetch_planned(mirror, central, packs, single,
+                              progress.advance if progress else None))
+    fetch_seconds = time.monotonic() - fetch_started
+    staging = fetch.assemble(mirror, manifest.version, entries, have)
     tree, errors = check_tree(staging, config)
     if errors or tree is None:
         raise SyncError(f"version {manifest.version} fails the content check ({len(errors)} "
@@ -263,7 +280,21 @@ def _install(mirror: Mirror, central: HttpCentral | DirCentral, manifest: Manife
     kept = f"; version {current} kept for `migrantline content rollback`" if current else ""
     return Result("updated", f"now serving version {manifest.version} (content "
                   f"{tree.version}, {manifest.files} files){kept}",
-                  available=manifest.version, files=len(wanted))
+                  available=manifest.version, files=len(wanted), fetch_seconds=fetch_seconds)
+
+
+def _planned(manifest: Manifest, central: HttpCentral | DirCentral,
+             wanted: Mapping[str, tuple[int, str]], packs: list[PackPlan],
+             single: Mapping[str, tuple[int, str]], total: int) -> Result:
+    """What ``sync --dry-run`` says: the download ahead, in bytes and requests."""
+    requests = len(packs) + len(single)
+    spent = (f"; finding this out took {central.requests} request(s), "
+             f"{human_bytes(central.bytes)}")
+    return Result("planned", f"version {manifest.version} is available: a sync would "
+                  f"download {human_bytes(total)} in {requests} request(s) "
+                  f"({len(wanted)} of {manifest.files} files are new; {len(packs)} "
+                  f"pack(s), {len(single)} single file(s)){spent}. Nothing was changed",
+                  available=manifest.version, bytes=total, requests=requests)
 
 
 def _pinned(version: str, pinned: Mapping[str, str], current: str | None) -> Result:
@@ -320,9 +351,17 @@ class BackgroundSync:
         self.on_switch = on_switch
         self.rng = rng or random.Random()
         self.interval = config.sync_interval_seconds
-        self.failures = 0
         self.last: Result | None = None
         self.next_due = time.monotonic() + self.rng.uniform(0, min(self.interval, FIRST_WITHIN))
+        # the backoff survives a restart (an office that powers down at night, hours
+        # offline): failures so far and the last attempt come from state.json
+        state = Mirror(data_dir(config) / "content").read_state()
+        self.failures = max(0, int(state.get("consecutive_failures") or 0))
+        last = state.get("last_attempt")
+        if self.failures and isinstance(last, (int, float)):
+            wait = last + next_delay(self.interval, self.failures, self.rng) - time.time()
+            cap = max(RETRY_MAX, self.interval) * (1 + JITTER)
+            self.next_due = max(self.next_due, time.monotonic() + min(wait, cap))
         self._closed = False
         tick = max(0.02, min(1.0, self.interval / 4))
         self._job = jobs.every(tick, self.tick, "content-sync")

@@ -8,6 +8,7 @@ up to date), 1 a problem to fix (the message says which), 2 a usage error
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from ussd_app import settings
 from ussd_app.content.bundle import BundleError, load_private_key, scan
 from ussd_app.content.bundle import keygen as make_keys
 from ussd_app.content.bundle import publish as write_bundle
+from ussd_app.content.progress import Meter, human_bytes
 
 
 @click.command("keygen", help="Write a new Ed25519 key pair, signing.key and signing.pub, into "
@@ -109,41 +111,54 @@ def _compressed(entries: list[Any], out: Path) -> list[Any]:
     return compress_audio(entries, out, said)
 
 
-class _Bar:
-    """The download progress bar on standard error (one line per sync when not a terminal)."""
+class _Line:
+    """The progress line on standard error: rewritten in place on a terminal, else one
+    line every half minute (a log, a cron mail)."""
 
     def __init__(self) -> None:
-        self.bar: Any = None
+        self.meter: Any = None
+        self.tty = sys.stderr.isatty()
+        self.shown = 0.0
 
     def start(self, total_bytes: int, files: int) -> None:
         if not files:
             return
-        label = f"downloading {files} file(s), {total_bytes / 1e6:.2f} MB"
-        if not sys.stderr.isatty():
-            click.echo(label, err=True)
-            return
-        self.bar = click.progressbar(length=total_bytes, label=label, file=sys.stderr,
-                                     show_eta=True, show_percent=True)
-        self.bar.__enter__()
+        click.echo(f"downloading {files} new file(s): {human_bytes(total_bytes)}", err=True)
+        self.meter = Meter(total_bytes)
+        self.shown = time.monotonic()
 
     def advance(self, done: int) -> None:
-        if self.bar is not None:
-            self.bar.update(done)
+        if self.meter is None:
+            return
+        self.meter.add(done)
+        now = time.monotonic()
+        if now - self.shown >= (0.5 if self.tty else 30.0):
+            self.shown = now
+            click.echo(("\r" + self.meter.line() + "   ") if self.tty else self.meter.line(),
+                       err=True, nl=not self.tty)
 
     def finish(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
+        if self.meter is not None and self.tty:
+            click.echo("", err=True)
+        self.meter = None
 
 
 @click.command("sync", help="Mirror the newest signed version from MIGRANTLINE_CENTRAL_URL "
                "into the data dir and switch to it at once, after checking its signature, "
                "every file's hash and the content. On any failure the version served stays.")
 @click.option("--quiet", "-q", is_flag=True, help="no progress; print only the outcome")
-def sync_command(quiet: bool) -> None:
+@click.option("--dry-run", is_flag=True, help="only say how many megabytes (and requests) a "
+              "sync would download now; change nothing")
+def sync_command(quiet: bool, dry_run: bool) -> None:
     from ussd_app.content.sync import sync  # lazy: CLI start-up
 
-    result = sync(settings.load(), None if quiet else _Bar())
+    result = sync(settings.load(), None if quiet or dry_run else _Line(), dry_run=dry_run)
+    if result.ok and result.status == "current" and dry_run:
+        click.echo(result.message + ": a sync would download nothing")
+        return
+    if result.ok and dry_run:
+        click.echo(result.message)
+        return
     if result.ok:
         figures = (f" ({result.requests} request(s), {result.bytes / 1e3:.1f} kB, "
                    f"{result.files} file(s) downloaded, {result.seconds:.1f} s)")
