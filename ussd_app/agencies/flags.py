@@ -93,6 +93,10 @@ class FlagSet:
             self._checked = now
         return self.version
 
+    def expire(self) -> None:
+        """Read the store again on the next hop (this node raised or lifted a flag)."""
+        self._checked = -1e18
+
     def of(self, agency: Agency) -> list[Flag]:
         """The flags on a registry agency: by its licence, or by its name when the flag
         was raised on the name alone."""

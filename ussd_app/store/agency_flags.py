@@ -63,3 +63,14 @@ def flags_stamp(store: Handle) -> tuple[int, int, float]:
         "select count(*), coalesce(max(id), 0), coalesce(max(lifted_at), 0) "
         "from agency_flags").fetchone()
     return int(row[0]), int(row[1]), float(row[2])
+
+
+def complaints_by_agency(store: Handle, since: float, limit: int) -> list[dict[str, Any]]:
+    """Agencies with the most complaints since ``since``: by the registry licence the
+    complaint flow matched (chosen, or typed and found by the agency search), erased
+    complaints left out. For supervisors deciding on a flag; never shown to callers."""
+    return dicts(store.db().execute(
+        "select agency_licence as licence, max(agency_name) as name, count(*) as complaints "
+        "from complaints where agency_licence is not null and agency_licence <> '' "
+        "and erased_at is null and created_at >= ? group by agency_licence "
+        "order by count(*) desc, agency_licence limit ?", [since, limit]))
