@@ -53,7 +53,8 @@ def test_dry_run_shows_the_difference_and_writes_nothing(tmp_path: Path, tree: P
     before = registry(tree)
     out = run(tmp_path, "list.csv")
     assert out.returncode == 0, out.stderr
-    assert "new: 1\n  np demo 9001  Brand New Manpower (NP, licensed until 2029-01-01)" in out.stdout
+    assert ("new: 1\n  np demo 9001  Brand New Manpower (NP, licensed until 2029-01-01)"
+            in out.stdout)
     assert "revoked: 1\n  NP-DEMO-0003" in out.stdout
     assert "renamed: 1\n  NP-DEMO-0006  Karnali Bridge Overseas Placement (sample) -> " \
            "Karnali Bridge Overseas (renamed)" in out.stdout

@@ -8,12 +8,17 @@ shown to callers.
 
 from __future__ import annotations
 
+import json
+import re
+import secrets
 import time
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from flask import flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from ussd_app.agencies import importer
 from ussd_app.agencies.agency import fold, licence_key
 from ussd_app.agencies.flags import MAX_SOURCE, REASONS
 from ussd_app.dashboard.auth import audit, supervisor
@@ -110,3 +115,109 @@ def _expire_flags() -> None:
 
 def _operator_id() -> int | None:
     return int(g.operator["id"]) if g.get("operator") else None
+
+
+# ---------------------------------------------------------------- official lists in
+
+MAX_UPLOAD = 20_000_000
+MAX_MAPPING = 4000
+TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+
+
+def _imports_dir() -> Path:
+    """Uploads waiting to be applied; those left for a day are removed."""
+    folder = Path(services().config.data_dir) / "agency-imports"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for old in folder.iterdir():
+        if old.stat().st_mtime < time.time() - 86400:
+            old.unlink(missing_ok=True)
+    return folder
+
+
+def _plan(folder: Path, token: str) -> tuple[importer.Plan, dict[str, str]]:
+    """The saved upload compared again with the registry as it is now."""
+    meta = json.loads((folder / f"{token}.json").read_text(encoding="utf-8"))
+    path = folder / f"{token}{meta['suffix']}"
+    mapping = folder / f"{token}.yaml"
+    config, problems = importer.load_config(mapping if mapping.exists() else None)
+    if config is None:
+        return importer.Plan([], [], [], problems), meta
+    result = importer.plan(Path(services().config.content_dir), Path(meta["file"]),
+                           path.read_bytes(), config, meta["source"],
+                           date.fromisoformat(meta["date"]))
+    return result, meta
+
+
+@bp.get("/agencies/import")
+@supervisor
+def agency_import() -> ResponseReturnValue:
+    return render_template("dashboard/agency_import.html", today=date.today().isoformat(),
+                           plan=None, token="", meta={})
+
+
+@bp.post("/agencies/import")
+@supervisor
+def agency_import_upload() -> ResponseReturnValue:
+    upload = request.files.get("list")
+    source = request.form.get("source", "").strip()
+    when = request.form.get("date", "").strip()
+    mapping = request.form.get("mapping", "")
+    name = Path(upload.filename or "").name if upload else ""
+    suffix = Path(name).suffix.lower()
+    error = None
+    if upload is None or suffix not in (".csv", ".xlsx"):
+        error = _("Choose the list: a .csv or .xlsx file.")
+    elif not source or len(source) > 120:
+        error = _("Name the source of the list, in at most 120 characters.")
+    elif len(mapping) > MAX_MAPPING:
+        error = _("The column mapping is too long.")
+    else:
+        try:
+            date.fromisoformat(when)
+        except ValueError:
+            error = _("The date must be YYYY-MM-DD, and not in the future.")
+    if error or upload is None:
+        flash(error or "", "error")
+        return redirect(url_for("dashboard.agency_import"))
+    data = upload.read(MAX_UPLOAD + 1)
+    if len(data) > MAX_UPLOAD:
+        flash(_("The file is larger than 20 MB."), "error")
+        return redirect(url_for("dashboard.agency_import"))
+    folder = _imports_dir()
+    token = secrets.token_urlsafe(24)
+    (folder / f"{token}{suffix}").write_bytes(data)
+    if mapping.strip():
+        (folder / f"{token}.yaml").write_text(mapping, encoding="utf-8")
+    (folder / f"{token}.json").write_text(json.dumps(
+        {"file": name, "suffix": suffix, "source": source, "date": when}), encoding="utf-8")
+    result, meta = _plan(folder, token)
+    if not result.ok:  # nothing to apply: the upload is not kept
+        for leftover in folder.glob(f"{token}.*"):
+            leftover.unlink(missing_ok=True)
+    audit("agency_import_compared", detail=f"{name}: {source} {when}")
+    return render_template("dashboard/agency_import.html", today=date.today().isoformat(),
+                           plan=result, report=importer.report(result.changes),
+                           token=token, meta=meta)
+
+
+@bp.post("/agencies/import/<token>/apply")
+@supervisor
+def agency_import_apply(token: str) -> ResponseReturnValue:
+    folder = _imports_dir()
+    if not TOKEN.fullmatch(token) or not (folder / f"{token}.json").exists():
+        flash(_("That import is no longer waiting: upload the list again."), "error")
+        return redirect(url_for("dashboard.agency_import"))
+    result, meta = _plan(folder, token)
+    failed = (result.problems if not result.ok else
+              importer.write_registry(Path(services().config.content_dir), result.result))
+    for leftover in folder.glob(f"{token}.*"):
+        leftover.unlink(missing_ok=True)
+    if failed:
+        flash(_("Nothing was changed: the list has errors. Upload it again to see them."),
+              "error")
+        return redirect(url_for("dashboard.agency_import"))
+    audit("agency_import_applied", detail=f"{meta['file']}: {meta['source']} {meta['date']}: "
+                                          f"{len(result.changes)} changes")
+    flash(_("Imported. Check and publish the content to send it to the field offices."),
+          "info")
+    return redirect(url_for("dashboard.agency_import"))
