@@ -113,3 +113,16 @@ def test_complaints_per_agency_this_quarter(app: Flask, boss: FlaskClient) -> No
     # Counts decide nothing by themselves: no flag was raised, callers see none.
     assert "No agency is flagged." in html
     assert "WARNING" not in read(search(app.test_client(), "en", "NP-DEMO-0003"))
+
+
+def test_a_flag_reaches_sms_in_the_callers_language(app: Flask, boss: FlaskClient) -> None:
+    from ..test_sms import Texter
+
+    raise_flag(boss, licence="NP-DEMO-0001", reason="licence_cancelled",
+               source="DoFE Nepal", flagged_on="2026-11-21")
+    texter = Texter(app)
+    texter.send("")
+    texter.send("3")  # Français
+    reply = texter.send("agence sunrise himal") or ""
+    assert warning("fr", "licence_cancelled", "DoFE Nepal", "2026-11-21") in flat(reply)
+    assert "ATTENTION" in reply
