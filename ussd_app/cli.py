@@ -345,5 +345,14 @@ def _add_db() -> None:  # the schema as a deploy step (PostgreSQL)
 _add_db()
 
 
+def _add_agencies() -> None:  # official lists into the registry
+    from ussd_app.agencies.cli import agencies  # lazy: CLI start-up
+
+    main.add_command(agencies)
+
+
+_add_agencies()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -26,6 +26,7 @@ from rapidfuzz import fuzz
 from ussd_app import store as db
 from ussd_app.agencies.agency import Agency, Found, fold, licence_key
 from ussd_app.agencies.check import AGENCY_FILE, file_version, parse_agencies, read_file
+from ussd_app.agencies.flags import FlagSet, flag_lines
 from ussd_app.agencies.index import MAX_SHOWN, NameIndex
 from ussd_app.agencies.render import PluralTranslate, render
 from ussd_app.engine.loader import ERROR, ContentError, Problem
@@ -54,7 +55,9 @@ class AgencyRegistry:
         self._indexes: OrderedDict[str, NameIndex] = OrderedDict()
         self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._texts: dict[tuple[str, str, str, date, tuple[str, ...]], Listing] = {}
+        self._texts: dict[tuple[str, str, str, date, tuple[str, ...], object], Listing] = {}
+        self.flags = FlagSet(lambda: db.agency_flags.active_flags(store),
+                             lambda: db.agency_flags.flags_stamp(store))
 
     # -------------------------------------------------------- loading
 
@@ -216,13 +219,25 @@ class AgencyRegistry:
         remembered per registry version, query, language and day.
         """
         index = self.index(version) if version else None
-        cache_key = (index.version if index else "", answer, lang, self.today(), prefer)
+        try:
+            flags_version = self.flags.refresh()
+        except DB_ERRORS as exc:  # the flags known so far are shown
+            log.warning("could not read agency flags: %s", exc)
+            flags_version = self.flags.version
+        cache_key = (index.version if index else "", answer, lang, self.today(), prefer,
+                     flags_version)
         text = self._texts.get(cache_key)
         if text is None:
             found = self._search(answer, index, prefer)
             several = found is not None and len(found.agencies) > 1
-            text = Listing(render(found, lang, self.t, self.today(), self.nt),
-                           tuple(a.licence for a in found.agencies) if several and found
+            body = render(found, lang, self.t, cache_key[3], self.nt,
+                          lambda a: flag_lines(self.flags.of(a), lang, self.t))
+            unlisted = self.flags.by_name(answer) if found is not None and not found.agencies \
+                else []
+            if unlisted:  # an agency missing from the registry, flagged by name
+                body += "\n" + "\n".join([unlisted[0].name,
+                                           *flag_lines(unlisted, lang, self.t)])
+            text = Listing(body, tuple(a.licence for a in found.agencies) if several and found
                            else ())
             if len(self._texts) >= 1000:
                 try:

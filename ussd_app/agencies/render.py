@@ -13,7 +13,8 @@ PluralTranslate = Callable[[str, str, str, int], str]  # (lang, singular, plural
 
 
 def render(found: Found | None, lang: str, t: Translate, today: date,
-           nt: PluralTranslate | None = None) -> str:
+           nt: PluralTranslate | None = None,
+           flagged: Callable[[Agency], list[str]] | None = None) -> str:
     """Search results as text in the caller's language; the engine pages it."""
     if found is None:
         return t(lang, m.AGENCY_UNAVAILABLE)
@@ -34,6 +35,8 @@ def render(found: Found | None, lang: str, t: Translate, today: date,
         name = f"{agency.name} / {also}" if also else agency.name
         lines.append(f"{number}. {name}" if several else name)
         lines.append(_status(agency, lang, t, today))
+        if flagged is not None:
+            lines.extend(flagged(agency))  # flags raised by supervisors (agencies.flags)
         lines.append(f"{agency.licence}, {country_name(agency.country, lang)}")
         lines.append(t(lang, m.AGENCY_SOURCE).format(source=agency.source,
                                                      date=agency.data_date.isoformat()))

@@ -20,6 +20,7 @@ from ussd_app import settings
 from ussd_app.content.sync import health as sync_health
 from ussd_app.dashboard import (  # noqa: F401 - imported for their routes on ``bp``
     admin_views,
+    agency_views,
     alert_views,
     analytics_views,
     detail_views,

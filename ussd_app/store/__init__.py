@@ -59,6 +59,7 @@ from ussd_app.store.sms import (
 # isort: split
 # The table modules that callers use by name (``store.complaints``, ``store.voice``...).
 from ussd_app.store import (  # noqa: F401
+    agency_flags,
     callbacks,
     complaints,
     operators,
@@ -69,7 +70,7 @@ from ussd_app.store import (  # noqa: F401
 )
 
 __all__ = [
-    "AGENCY_COLUMNS", "DB_ERRORS", "FORGET_SECONDS", "OUTBOX_DONE", "PROBE_SECONDS",
+    "AGENCY_COLUMNS", "DB_ERRORS", "agency_flags", "FORGET_SECONDS", "OUTBOX_DONE", "PROBE_SECONDS",
     "PROBE_TIMEOUT", "Conversation", "OutboxItem", "SessionRow", "Store",
     "agencies_by_licence_digits", "agencies_by_licence_key", "agency_names",
     "agency_versions", "callbacks", "claim_outbox", "complaints", "delivery_report",

@@ -21,6 +21,7 @@ from ussd_app.store.agencies import (
     m_agencies_002_seq,
     m_agencies_003_by_version,
 )
+from ussd_app.store.agency_flags import m_agency_flags_001
 from ussd_app.store.analytics import m_complaints_002_outcome, m_menu_counts_001
 from ussd_app.store.base import Db, PgDb, lock_id
 from ussd_app.store.callbacks import m_voice_callbacks_001
@@ -80,6 +81,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_partners_002_users_notify", m_partners_002_users_notify),
     ("m_replies_001_outbox_window", m_replies_001_outbox_window),
     ("m_replies_002_case_window", m_replies_002_case_window),
+    ("m_agency_flags_001", m_agency_flags_001),
 )
 
 
