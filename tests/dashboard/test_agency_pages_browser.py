@@ -5,18 +5,16 @@ official list, read the difference, apply it; a bad list changes nothing."""
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 from ..conftest import DEMO_CONTENT, make_app
 from ..test_agencies import read, search
-from .conftest import PASSWORD, add_operator, cheap_hashes
-from .test_browser import ARGS, CHROMIUM
+from .conftest import add_operator, cheap_hashes
+from .test_browser import ARGS, CHROMIUM, serving, sign_in_as
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists() and not shutil.which("chromium"),
@@ -43,14 +41,8 @@ def own_app(tmp_path: Path) -> Iterator[Flask]:
 
 @pytest.fixture
 def served(own_app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, own_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
+    with serving(own_app) as url:
+        yield url
 
 
 def test_flag_an_agency_and_import_a_list(own_app: Flask, served: str,
@@ -71,10 +63,7 @@ def test_flag_an_agency_and_import_a_list(own_app: Flask, served: str,
         try:
             page = browser.new_page()
             page.set_default_timeout(10_000)
-            page.goto(served + "/operator/")
-            page.fill("#email", "boss@example.org")
-            page.fill("#password", PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
+            sign_in_as(page, served, "boss@example.org")
             page.wait_for_url("**/operator/")
 
             # Flag an agency that is in the registry.

@@ -12,6 +12,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,9 @@ pytestmark = pytest.mark.skipif(
     reason="Debian's chromium is not installed (apt-get install chromium; .ci/run does)")
 
 
-@pytest.fixture
-def served(app: Flask) -> Iterator[str]:
+@contextmanager
+def serving(app: Flask) -> Iterator[str]:
+    """The app under a real threaded HTTP server on a free loopback port, for the browser."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -45,6 +47,12 @@ def served(app: Flask) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(5)
+
+
+@pytest.fixture
+def served(app: Flask) -> Iterator[str]:
+    with serving(app) as url:
+        yield url
 
 
 def test_sign_in_triage_and_see_the_sms(app: Flask, served: str) -> None:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from ussd_app.content.files import atomic_file
 
 PACK_MIN_FILES = 8  # fewer missing files than this: fetch them one by one
 PACK_MIN_SHARE = 0.5  # and when the missing bytes are under half the pack's, too
@@ -54,21 +55,11 @@ def write_pack(out: Path, part_sha: str, entries: Iterable[Entry], sources: Mapp
     target = out / "packs" / part_sha
     if target.is_file():
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            for sha, _ in members(entries):
-                with sources[sha].open("rb") as source:
-                    while chunk := source.read(1 << 20):
-                        fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_file(target) as fh:
+        for sha, _ in members(entries):
+            with sources[sha].open("rb") as source:
+                while chunk := source.read(1 << 20):
+                    fh.write(chunk)
     return True
 
 
