@@ -26,11 +26,7 @@ def human_bytes(size: float) -> str:
 
 
 def human_rate(per_second: float) -> str:
-    if per_second < 1000:
-        return f"{per_second:.0f} bytes/s"
-    if per_second < 1_000_000:
-        return f"{per_second / 1e3:.0f} kB/s"
-    return f"{per_second / 1e6:.1f} MB/s"
+    return f"{human_bytes(per_second)}/s"
 
 
 def human_time(seconds: float) -> str:
