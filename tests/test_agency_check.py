@@ -223,3 +223,98 @@ def test_dashboard_never_says_licensed_past_the_date(app: Flask) -> None:
     assert registry.lookup("np demo 0002")["state"] == "expired"
     assert registry.lookup("NP-DEMO-0001")["state"] == "licensed"
     assert registry.lookup("NP-DEMO-0003")["state"] == "suspended"
+
+
+# The complaint flow: the agency a caller names is checked before it is kept.
+
+WARN_EXPIRED = "This agency's licence EXPIRED on {date}."
+
+
+def every_page(phone: Phone, first: str) -> str:
+    """The text of a screen and of the pages after it (98), flattened, titles and
+    keys left out: a UCS-2 screen is short."""
+    pages = [first]
+    while re.search(r"(^|\s)98 ", pages[-1].splitlines()[-1]) and len(pages) < 10:
+        pages.append(phone.press("98"))
+    lines = [line for n, page in enumerate(pages) for line in page[4:].splitlines()[n == 0:]
+             if not re.match(r"^\u200f?\d+ ", line)]
+    return flat(" ".join(lines))
+
+
+def to_agency_question(phone: Phone, lang: str, against: str = "agency") -> str:
+    from .test_complaints import choice, start_report
+    start_report(phone, lang)
+    for key in (choice("report_danger", "no"), choice("report_who", "self"),
+                choice("report_category", "fees")):
+        phone.press(key)
+    return phone.press(choice("report_against", against))
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_complaint_flow_says_the_licence_expired(app: Flask, lang: str) -> None:
+    from .test_complaints import choice, rows, title
+    phone = Phone(app.test_client(), NEPAL)
+    assert title("report_agency", lang) in to_agency_question(phone, lang)
+    first = phone.press("np demo 2")  # Everest Path: expired on 2026-03-31
+    warned = t(lang, WARN_EXPIRED, date="2026-03-31")
+    assert flat(warned) in flat(first), first  # on one screen, the sentence whole
+    # 2: name another agency; a licensed one goes straight on
+    assert title("report_agency", lang) in phone.press("2")
+    assert title("report_country", lang) in phone.press("NP-DEMO-0001")
+    phone.press("0")  # back to the agency question: name the expired one again, continue
+    assert title("report_agency_warn", lang) in phone.press("Everest Path Overseas")
+    assert title("report_country", lang) in phone.press("1")
+    for key in (choice("report_country", "np"), "Kathmandu", "They took 2000 dollars",
+                choice("report_contact", "never"), choice("report_pin_choice", "no")):
+        phone.press(key)
+    assert phone.press("1").startswith("END ")
+    [row] = rows(app)
+    assert (row["against_kind"], row["agency_licence"]) == ("agency", "NP-DEMO-0002")
+
+
+def test_agency_and_employer_warns_then_asks_the_employer(app: Flask) -> None:
+    from .test_complaints import title
+    phone = Phone(app.test_client(), NEPAL)
+    to_agency_question(phone, "en", "both")
+    warned = every_page(phone, phone.press("NP-DEMO-0003"))  # Golden Gate: suspended
+    assert "This agency's licence is SUSPENDED." in warned
+    assert title("report_employer", "en") in phone.press("1")
+
+
+def test_a_flagged_agency_outside_the_registry_is_said_before_it_is_kept(app: Flask) -> None:
+    from ussd_app.agencies.agency import fold
+    from ussd_app.store import agency_flags as flags_db
+
+    from .test_complaints import title
+    store = app.extensions["migrantline"].store
+    flags_db.add_flag(store, "", "", "Shadow Visa Brokers", fold("Shadow Visa Brokers"),
+                      "not_licensed", "Migrant Resource Centre", "2026-11-02", 1.0, None)
+    app.extensions["migrantline"].ussd.services["agency_search"].flags.expire()
+    phone = Phone(app.test_client(), NEPAL)
+    to_agency_question(phone, "fr")
+    warned = every_page(phone, phone.press("shadow visa brokers"))
+    assert "Migrant Resource Centre, 2026-11-02" in warned, warned
+    assert title("report_country", "fr") in phone.press("1")
+
+
+def test_a_licensed_agency_or_free_text_goes_straight_on(app: Flask) -> None:
+    from .test_complaints import title
+    for number, typed in ((NEPAL, "Sunrise Himal Manpower"),
+                          (KENYA, "some agency in Doha nobody knows")):
+        phone = Phone(app.test_client(), number)
+        to_agency_question(phone, "en")
+        assert title("report_country", "en") in phone.press(typed), typed
+
+
+@pytest.mark.parametrize("lang", ["en", "ar"])
+def test_sms_complaint_says_the_licence_expired(app: Flask, lang: str) -> None:
+    from .test_complaints import choice
+    texter = Texter(app, NEPAL)
+    texter.send("")
+    texter.send(LANG_KEYS[lang])
+    texter.send("report")
+    replies = [texter.send(key) or "" for key in (
+        choice("report_consent", "yes"), choice("report_danger", "no"),
+        choice("report_who", "self"), choice("report_category", "fees"),
+        choice("report_against", "agency"), "np demo 2")]
+    assert flat(t(lang, WARN_EXPIRED, date="2026-03-31")) in flat(replies[-1]), replies

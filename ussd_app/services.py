@@ -14,6 +14,7 @@ from typing import Any
 
 from sms_flows.service import SmsService
 from ussd_app import audio_store, cluster, jobs, settings
+from ussd_app.agencies.actions import agency_actions
 from ussd_app.agencies.registry import AgencyRegistry
 from ussd_app.channels.ussd.sessions import UssdSessions
 from ussd_app.channels.voice import prompts as voice_prompts
@@ -133,7 +134,8 @@ def _build_services(config: settings.Settings) -> Services:
     layout, *sms_layouts = content.layouts
     complaints = Complaints(store, secret, t, resolve_agency=agencies.resolve)
     engine: dict[str, Any] = {"services": {"agency_search": agencies},
-                              "actions": make_actions(complaints, t)}
+                              "actions": {**make_actions(complaints, t),
+                                          **agency_actions(agencies.warning)}}
     draft_seconds = 60 * config.draft_minutes
     ussd = UssdSessions(store, content, PhoneHasher(secret), Sealer(secret), layout, t,
                         resume_seconds=60 * config.resume_minutes,

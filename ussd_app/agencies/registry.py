@@ -28,7 +28,7 @@ from ussd_app.agencies.agency import Agency, Found, fold, licence_key
 from ussd_app.agencies.check import AGENCY_FILE, file_version, parse_agencies, read_file
 from ussd_app.agencies.flags import FlagSet, flag_lines
 from ussd_app.agencies.index import MAX_SHOWN, NameIndex
-from ussd_app.agencies.render import PluralTranslate, render
+from ussd_app.agencies.render import PluralTranslate, render, warning
 from ussd_app.engine.loader import ERROR, ContentError, Problem
 from ussd_app.engine.screens import Translate
 from ussd_app.engine.state import Listing
@@ -192,6 +192,27 @@ class AgencyRegistry:
             return None
         agency = found.agencies[0]
         return agency.licence, agency.name
+
+    def warning(self, typed: str, lang: str) -> str:
+        """What the complaint flow says before it keeps ``typed`` as the agency reported:
+        its licence is not valid today, or a supervisor flagged it (the newest flag); ""
+        when neither, or when the name does not point at one agency without doubt."""
+        found = self.search(typed)
+        if found is None or found.too_short:
+            return ""
+        try:
+            self.flags.refresh()
+        except DB_ERRORS as exc:  # the flags known so far are said
+            log.warning("could not read agency flags: %s", exc)
+        if found.count == 1 and found.agencies:
+            agency = found.agencies[0]
+            lines = [warning(agency, lang, self.t, self.today()),
+                     *flag_lines(self.flags.of(agency), lang, self.t)[:1]]
+        elif not found.agencies:  # missing from the registry, flagged by its name
+            lines = flag_lines(self.flags.by_name(typed), lang, self.t)[:1]
+        else:
+            return ""
+        return "\n".join(line for line in lines if line)
 
     def lookup(self, licence: str) -> dict[str, object] | None:
         """The stored row of one licence in the registry this process serves (dashboard),

@@ -45,6 +45,18 @@ def render(found: Found | None, lang: str, t: Translate, today: date,
     return "\n".join(lines)
 
 
+def warning(agency: Agency, lang: str, t: Translate, today: date) -> str:
+    """What a caller naming ``agency`` in a complaint is told first ("" when it is
+    licensed today): they may still report it, and should know it cannot recruit."""
+    if agency.status == "suspended":
+        return t(lang, m.AGENCY_WARN_SUSPENDED)
+    if agency.status == "revoked":
+        return t(lang, m.AGENCY_WARN_REVOKED)
+    if agency.expired(today):
+        expires = agency.expires.isoformat() if agency.expires else ""
+        return t(lang, m.AGENCY_WARN_EXPIRED).format(date=expires)
+    return ""
+
 
 def _status(agency: Agency, lang: str, t: Translate, today: date) -> str:
     expires = agency.expires.isoformat() if agency.expires else ""

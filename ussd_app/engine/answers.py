@@ -268,7 +268,9 @@ def result_pages(tree: Tree, node: Node, lang: str, answers: Mapping[str, str],
 # What a confirm or result screen is checked with before a tree is served: the longest
 # values the actions give (a status is several lines), so a tree that passes always fits.
 SAMPLE_ANSWERS = {"reference": "1234 5678", "receipt": "x " * 40,
-                  "status": "\n".join(["x " * 20] * 4)}
+                  "status": "\n".join(["x " * 20] * 4),
+                  # a licence's state and the newest flag with its source (80 characters)
+                  "agency_warning": "\n".join(["x " * 20, "x " * 80])}
 
 
 def filled_pages(tree: Tree, node: Node, lang: str, layout: Layout,

@@ -73,6 +73,10 @@ AGENCY_EXPIRED = N_("Licence EXPIRED on {date}")
 AGENCY_SUSPENDED = N_("Licence SUSPENDED")
 AGENCY_REVOKED = N_("Licence REVOKED")
 AGENCY_DO_NOT_PAY = N_("Do not pay or sign anything.")
+# Said in the complaint flow when the agency the caller names is not licensed today.
+AGENCY_WARN_EXPIRED = N_("This agency's licence EXPIRED on {date}.")
+AGENCY_WARN_SUSPENDED = N_("This agency's licence is SUSPENDED.")
+AGENCY_WARN_REVOKED = N_("This agency's licence was REVOKED.")
 AGENCY_SOURCE = N_("Source: {source}, data of {date}")
 AGENCY_NARROW = N_("Type more of the name to see fewer results.")
 AGENCY_NO_MATCH = N_("No agency found. Check the spelling or the number. An agency that is "
