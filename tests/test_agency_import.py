@@ -126,14 +126,41 @@ def test_two_sources_on_one_agency_are_both_shown_newest_first(tmp_path: Path,
             "Demo registry NP (sample) 2026-11-01: licensed until 2028-07-15") in out.stdout
     assert "NP-DEMO-0001,Sunrise Himal Manpower (sample)," in registry(tree)
     assert ",suspended,2028-07-15,Labour Ministry,2026-12-02" in registry(tree)
-    # An older list from the first source does not override the newer one.
+    # The first source's next list, older than the ministry's: both lines stay, and a
+    # caller is served the newest and reads the other under it.
     (tmp_path / "old.csv").write_text(
-        HEADER + "NP-DEMO-0001,Sunrise Himal Manpower (sample),Active,15/07/2028\n",
+        HEADER + "NP-DEMO-0001,Sunrise Himal Manpower (sample),Active,15/07/2029\n",
         encoding="utf-8")
     out = run(tmp_path, "old.csv", "--apply", date="2026-11-15")
     assert "Labour Ministry 2026-12-02: suspended until 2028-07-15; Demo registry NP " \
-           "(sample) 2026-11-15: licensed" in out.stdout
+           "(sample) 2026-11-15: licensed until 2029-07-15" in out.stdout
     assert ",suspended,2028-07-15,Labour Ministry,2026-12-02" in registry(tree)
+    assert ",licensed,2029-07-15,Demo registry NP (sample),2026-11-15" in registry(tree)
+    check = subprocess.run([str(Path(sys.executable).parent / "migrantline"), "content",
+                            "check", str(tree)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_callers_read_both_sources_newest_first(tmp_path: Path, tree: Path) -> None:
+    from .conftest import Phone, make_app
+    from .test_agencies import AGENCY_KEY, LANG_KEYS, flat, pin_today
+    with (tree / "agencies.csv").open("a", encoding="utf-8") as registry_file:
+        registry_file.write("NP-DEMO-0001,Sunrise Himal Manpower (sample),,NP,revoked,,"
+                            "Labour Ministry,2026-12-02\n")
+    app = make_app(tmp_path, MIGRANTLINE_CONTENT_DIR=str(tree))
+    pin_today(app)
+    phone = Phone(app.test_client())
+    phone.dial()
+    phone.press(LANG_KEYS["en"], AGENCY_KEY)
+    pages = [phone.press("NP-DEMO-0001")]
+    while "98 " in pages[-1].splitlines()[-1] and len(pages) < 9:
+        pages.append(phone.press("98"))
+    text = flat(" ".join(pages))
+    assert "Licence REVOKED. Do not pay or sign anything." in text, text
+    assert "Source: Labour Ministry, data of 2026-12-02" in text
+    assert "Demo registry NP (sample), data of 2026-11-01: Licensed until 2028-07-15" in text
+    assert text.index("Labour Ministry") < text.index("Demo registry NP (sample), data of")
+    app.extensions["migrantline"].store.close()
 
 
 def xlsx(path: Path, rows: list[list[object]], merge: str = "") -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -196,3 +197,29 @@ def test_the_agency_as_the_registry_has_it(app: Flask, op: FlaskClient) -> None:
     assert "NP-DEMO-0001 · licensed (until 2028-07-15)" in page(
         op, f"/operator/complaints/{licensed['id']}")
     assert "Everest Path" in page(op, "/operator/?q=everest")
+
+
+def test_two_sources_on_the_agency_are_both_on_the_case(tmp_path: Path) -> None:
+    """A ministry's newer list says revoked, the demo registry said licensed: the case
+    page shows both, newest first (#19: two sources disagreeing)."""
+    import shutil
+
+    from ..conftest import DEMO_CONTENT, make_app
+    from .conftest import add_operator, cheap_hashes, sign_in
+    tree = tmp_path / "content"
+    shutil.copytree(DEMO_CONTENT, tree)
+    with (tree / "agencies.csv").open("a", encoding="utf-8") as registry:
+        registry.write("NP-DEMO-0001,Sunrise Himal Manpower (sample),,NP,revoked,,"
+                       "Labour Ministry,2026-12-02\n")
+    app = make_app(tmp_path, MIGRANTLINE_CONTENT_DIR=str(tree))
+    cheap_hashes(app)
+    add_operator(app, "op@example.org")
+    op = app.test_client()
+    assert sign_in(op, "op@example.org").status_code == 303
+    c = file_complaint(app, against_kind="agency", against="NP-DEMO-0001")
+    html = page(op, f"/operator/complaints/{c['id']}")
+    assert ("NP-DEMO-0001 · <strong>licence REVOKED</strong> · Nepal · Labour Ministry "
+            "(2026-12-02)") in html, html
+    assert ('<span class="agency-also">Demo registry NP (sample) (2026-11-01): licensed '
+            "(until 2028-07-15)</span>") in html
+    app.extensions["migrantline"].store.close()

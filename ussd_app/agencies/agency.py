@@ -7,10 +7,11 @@ Search, the file check and the dashboard all compare through ``fold`` and
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -24,6 +25,30 @@ STOP_WORDS = frozenset(
 
 
 @dataclass(frozen=True)
+class Statement:
+    """What another source says of the same licence (two official lists may disagree:
+    callers read both, newest first)."""
+
+    source: str
+    data_date: date
+    status: str
+    expires: date | None
+
+    def expired(self, today: date) -> bool:
+        return self.status == "licensed" and self.expires is not None and self.expires < today
+
+    def record(self) -> dict[str, str]:
+        return {"source": self.source, "data_date": self.data_date.isoformat(),
+                "status": self.status, "expires": self.expires.isoformat() if self.expires
+                else ""}
+
+    @classmethod
+    def from_record(cls, row: Mapping[str, str]) -> Statement:
+        return cls(row["source"], date.fromisoformat(row["data_date"]), row["status"],
+                   date.fromisoformat(row["expires"]) if row.get("expires") else None)
+
+
+@dataclass(frozen=True)
 class Agency:
     licence: str
     name: str
@@ -34,6 +59,10 @@ class Agency:
     source: str
     data_date: date
     line: int = 0
+    also: tuple[Statement, ...] = ()  # other sources' statements, newest first
+
+    def statement(self) -> Statement:
+        return Statement(self.source, self.data_date, self.status, self.expires)
 
     def record(self) -> dict[str, Any]:
         """The row as the store keeps it."""
@@ -45,6 +74,7 @@ class Agency:
             "country": self.country, "status": self.status,
             "expires": self.expires.isoformat() if self.expires else None,
             "source": self.source, "data_date": self.data_date.isoformat(),
+            "also": json.dumps([a.record() for a in self.also]) if self.also else "",
         }
 
     @classmethod
@@ -55,11 +85,27 @@ class Agency:
             country=row["country"], status=row["status"],
             expires=date.fromisoformat(row["expires"]) if row["expires"] else None,
             source=row["source"], data_date=date.fromisoformat(row["data_date"]),
+            also=tuple(Statement.from_record(a) for a in json.loads(row.get("also") or "[]")),
         )
 
     def expired(self, today: date) -> bool:
         return self.status == "licensed" and self.expires is not None and self.expires < today
 
+
+def by_licence(agencies: list[Agency]) -> list[Agency]:
+    """One agency a licence, as callers are served: where several sources list it, the
+    newest source's line, with the others' statements under it (newest first)."""
+    groups: dict[str, list[Agency]] = {}
+    for agency in agencies:
+        groups.setdefault(licence_query(agency.licence), []).append(agency)
+    out = []
+    for group in groups.values():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        newest, *older = sorted(group, key=lambda a: a.data_date, reverse=True)
+        out.append(replace(newest, also=tuple(a.statement() for a in older)))
+    return out
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 ``content/agencies.csv`` is the registry field staff publish: one agency a
 line, with its licence number, names, country, status, licence expiry and
-where the data comes from. ``parse_agencies`` checks it (bytes in, rows and
+where the data comes from. Two sources (two official lists) may each have a
+line for one licence; callers are served the newest and read both
+(``agency.by_licence``). ``parse_agencies`` checks it (bytes in, rows and
 ``Problem``s out, no I/O) so ``migrantline content check`` and the service
 refuse the same files with the same ``file:line`` messages. A file with any
 error is never served: the service keeps the registry it had.
@@ -18,7 +20,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ussd_app.agencies.agency import Agency, licence_key, licence_query, territories
+from ussd_app.agencies.agency import Agency, fold, licence_key, licence_query, territories
 from ussd_app.engine.loader import ERROR, WARNING, Problem, decode_text
 
 if TYPE_CHECKING:
@@ -110,13 +112,14 @@ def _rows(name: str, reader: CsvReader, columns: list[str],
         agency = _agency(name, start, row, problems)
         if agency is None:
             continue
-        # compared as callers type them: NP-DEMO-0002 and np demo 2 are one number
-        key = licence_query(agency.licence)
+        # compared as callers type them: NP-DEMO-0002 and np demo 2 are one number; two
+        # sources may each list it (both are shown), one source only once
+        key = f"{licence_query(agency.licence)}\n{fold(agency.source)}"
         if key in seen:
             problems.append(Problem(name, start, f"licence '{agency.licence}' is also on line "
-                                    f"{seen[key]} (numbers are compared without case, "
-                                    "punctuation or leading zeros)",
-                                    "each agency once; merge the two lines"))
+                                    f"{seen[key]} from the same source (numbers are compared "
+                                    "without case, punctuation or leading zeros)",
+                                    "each agency once a source; merge the two lines"))
             continue
         seen[key] = start
         agencies.append(agency)

@@ -14,9 +14,10 @@ Why the result lands in ``content/agencies.csv``: that file travels with the
 content tree, so publishing the tree syncs the import to every field office
 the same way as an edited article, and ``content check`` guards both.
 
-Several sources coexist: the import replaces only the rows of its own
-source. When another source already lists a licence, the row with the
-newest date is served and the diff names both (newest first).
+Several sources coexist: the import replaces only the lines of its own
+source. When another source also lists a licence, both lines stay: callers
+are served the newest and read the other under it, and the diff names both
+(newest first).
 """
 
 from __future__ import annotations
@@ -67,25 +68,33 @@ def _label(agency: Agency) -> str:
     return f"{agency.status}{until}"
 
 
+def _mine(agency: Agency, source: str) -> bool:
+    return fold(agency.source) == fold(source)
+
+
 def diff(current: Iterable[Agency], incoming: Iterable[Agency], source: str,
          when: date) -> list[Change]:
     """What applying the list would change, per licence, in the registry's order."""
-    held = {licence_key(a.licence): a for a in current}
+    current = list(current)
+    held = {licence_key(a.licence): a for a in current if _mine(a, source)}
+    others: dict[str, list[Agency]] = {}
+    for agency in current:
+        if not _mine(agency, source):
+            others.setdefault(licence_key(agency.licence), []).append(agency)
     changes: list[Change] = []
     seen: set[str] = set()
     for new in incoming:
         key = licence_key(new.licence)
         seen.add(key)
         old = held.get(key)
+        if key in others and (old is None or _label(old) != _label(new)):
+            said = sorted([new, *others[key]], key=lambda a: a.data_date, reverse=True)
+            changes.append(Change("other_source", new.licence, "; ".join(
+                f"{a.source} {a.data_date}: {_label(a)}" for a in said)))
         if old is None:
-            changes.append(Change("new", new.licence, f"{new.name} ({new.country}, "
-                                                      f"{_label(new)})"))
-            continue
-        if old.source != source:
-            first, second = sorted((old, new), key=lambda a: a.data_date, reverse=True)
-            changes.append(Change("other_source", new.licence,
-                                  f"{first.source} {first.data_date}: {_label(first)}; "
-                                  f"{second.source} {second.data_date}: {_label(second)}"))
+            if key not in others:
+                changes.append(Change("new", new.licence, f"{new.name} ({new.country}, "
+                                                          f"{_label(new)})"))
             continue
         if fold(old.name) != fold(new.name):
             changes.append(Change("renamed", new.licence, f"{old.name} -> {new.name}"))
@@ -98,27 +107,30 @@ def diff(current: Iterable[Agency], incoming: Iterable[Agency], source: str,
             changes.append(Change("updated", new.licence,
                                   f"{new.name}: {_label(old)} -> {_label(new)}"))
     for key, old in held.items():
-        if old.source == source and key not in seen:
+        if key not in seen:
             changes.append(Change("unlisted", old.licence, f"{old.name} ({_label(old)})"))
     return changes
 
 
 def merged(current: list[Agency], incoming: list[Agency], source: str) -> list[Agency]:
-    """The registry after the import: the list's rows replace its own source's; another
-    source's row for the same licence stays when it is newer."""
-    out: dict[str, Agency] = {licence_key(a.licence): a for a in current}
-    for new in incoming:
-        key = licence_key(new.licence)
-        old = out.get(key)
-        if old is None:
-            out[key] = new
-        elif old.source == source or new.data_date >= old.data_date:
-            # Names the registry knew stay searchable (a list without other names, a
-            # renamed agency callers still know by its old name).
-            known = [n for n in (*new.other_names, *old.other_names, old.name)
-                     if fold(n) != fold(new.name)]
-            out[key] = replace(new, other_names=tuple(dict.fromkeys(known)))
-    return list(out.values())
+    """The registry after the import: the list's rows replace its own source's lines and
+    other sources' lines stay beside them (callers read every source, newest first);
+    a line of its own source the list no longer has is kept."""
+    fresh = {licence_key(a.licence): a for a in incoming}
+    out: list[Agency] = []
+    for old in current:
+        key = licence_key(old.licence)
+        new = fresh.pop(key, None) if _mine(old, source) else None
+        if new is None:
+            out.append(old)
+            continue
+        # Names the registry knew stay searchable (a list without other names, a
+        # renamed agency callers still know by its old name).
+        known = [n for n in (*new.other_names, *old.other_names, old.name)
+                 if fold(n) != fold(new.name)]
+        out.append(replace(new, other_names=tuple(dict.fromkeys(known))))
+    out.extend(fresh.values())
+    return out
 
 
 def report(changes: list[Change], limit: int = 20) -> list[str]:

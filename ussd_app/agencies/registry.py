@@ -24,7 +24,7 @@ from pathlib import Path
 from rapidfuzz import fuzz
 
 from ussd_app import store as db
-from ussd_app.agencies.agency import Agency, Found, fold, licence_key
+from ussd_app.agencies.agency import Agency, Found, by_licence, fold, licence_key
 from ussd_app.agencies.check import AGENCY_FILE, file_version, parse_agencies, read_file
 from ussd_app.agencies.flags import FlagSet, flag_lines
 from ussd_app.agencies.index import MAX_SHOWN, NameIndex
@@ -77,6 +77,7 @@ class AgencyRegistry:
                 agencies, problems = parse_agencies(data or b"")
                 if any(p.severity == ERROR for p in problems):
                     raise ContentError(problems)
+                agencies = by_licence(agencies)  # one a licence; other sources' under it
                 if db.store_agencies(self.store, (a.record() for a in agencies), version,
                                      AGENCY_FILE):
                     self.stored += 1
@@ -223,9 +224,13 @@ class AgencyRegistry:
         if not found:
             return None
         row = found[0]
+        today = self.today()
+        agency = Agency.from_record(row)
         # what the licence is today: never "licensed" past its expiry date
-        row["state"] = ("expired" if Agency.from_record(row).expired(self.today())
-                        else row["status"])
+        row["state"] = "expired" if agency.expired(today) else row["status"]
+        # what other official lists say of it, newest first
+        row["also_said"] = [{**a.record(), "state": "expired" if a.expired(today)
+                             else a.status} for a in agency.also]
         return row
 
     def __call__(self, answer: str, lang: str) -> Listing:

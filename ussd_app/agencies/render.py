@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
-from ussd_app.agencies.agency import Agency, Found, country_name
+from ussd_app.agencies.agency import Agency, Found, Statement, country_name
 from ussd_app.engine import messages as m
 from ussd_app.engine.screens import Translate
 
@@ -40,6 +40,9 @@ def render(found: Found | None, lang: str, t: Translate, today: date,
         lines.append(f"{agency.licence}, {country_name(agency.country, lang)}")
         lines.append(t(lang, m.AGENCY_SOURCE).format(source=agency.source,
                                                      date=agency.data_date.isoformat()))
+        lines.extend(t(lang, m.AGENCY_ALSO).format(
+            source=s.source, date=s.data_date.isoformat(), status=_state(s, lang, t, today))
+            for s in agency.also)
     if found.count > len(found.agencies):
         lines.append(t(lang, m.AGENCY_NARROW))
     return "\n".join(lines)
@@ -58,14 +61,20 @@ def warning(agency: Agency, lang: str, t: Translate, today: date) -> str:
     return ""
 
 
+def _state(said: Agency | Statement, lang: str, t: Translate, today: date) -> str:
+    """A licence's state today in words: licensed until, EXPIRED on, SUSPENDED, REVOKED."""
+    expires = said.expires.isoformat() if said.expires else ""
+    if said.status == "suspended":
+        return t(lang, m.AGENCY_SUSPENDED)
+    if said.status == "revoked":
+        return t(lang, m.AGENCY_REVOKED)
+    if said.expired(today):
+        return t(lang, m.AGENCY_EXPIRED).format(date=expires)
+    return t(lang, m.AGENCY_LICENSED).format(date=expires)
+
+
 def _status(agency: Agency, lang: str, t: Translate, today: date) -> str:
-    expires = agency.expires.isoformat() if agency.expires else ""
-    if agency.status == "suspended":
-        status = t(lang, m.AGENCY_SUSPENDED)
-    elif agency.status == "revoked":
-        status = t(lang, m.AGENCY_REVOKED)
-    elif agency.expired(today):
-        status = t(lang, m.AGENCY_EXPIRED).format(date=expires)
-    else:
-        return t(lang, m.AGENCY_LICENSED).format(date=expires)
-    return f"{status}. {t(lang, m.AGENCY_DO_NOT_PAY)}"
+    state = _state(agency, lang, t, today)
+    if agency.status == "licensed" and not agency.expired(today):
+        return state
+    return f"{state}. {t(lang, m.AGENCY_DO_NOT_PAY)}"

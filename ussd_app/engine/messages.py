@@ -78,6 +78,8 @@ AGENCY_WARN_EXPIRED = N_("This agency's licence EXPIRED on {date}.")
 AGENCY_WARN_SUSPENDED = N_("This agency's licence is SUSPENDED.")
 AGENCY_WARN_REVOKED = N_("This agency's licence was REVOKED.")
 AGENCY_SOURCE = N_("Source: {source}, data of {date}")
+# Another official list says something else of the same licence (newest first).
+AGENCY_ALSO = N_("{source}, data of {date}: {status}")
 AGENCY_NARROW = N_("Type more of the name to see fewer results.")
 AGENCY_NO_MATCH = N_("No agency found. Check the spelling or the number. An agency that is "
                      "not on the list may have no licence.")

@@ -21,8 +21,10 @@ from typing import Any
 from ussd_app.store.base import Db, Handle, is_postgres, write_transaction
 
 AGENCY_COLUMNS = ("licence_key", "licence", "licence_digits", "name", "other_names",
-                  "country", "status", "expires", "source", "data_date")
+                  "country", "status", "expires", "source", "data_date", "also")
 _AGENCY_SQL = ", ".join(AGENCY_COLUMNS)
+# The columns as m_agencies_003 found and made them (before "also").
+_V3_COLUMNS = AGENCY_COLUMNS[:-1]
 KEEP_UNUSED_SECONDS = 7 * 86400.0  # a version no process served for a week is dropped
 LOCK = "agencies"
 
@@ -68,8 +70,8 @@ def m_agencies_003_by_version(db: Db) -> None:
     db.table("agency_versions").create(
         {"version": str, "file": str, "count": int, "loaded_at": float, "used_at": float},
         pk="version")
-    old_columns = ", ".join(f"a.{c}" for c in AGENCY_COLUMNS)
-    db.execute(f"insert into agency_rows (version, seq, {_AGENCY_SQL}) "
+    old_columns = ", ".join(f"a.{c}" for c in _V3_COLUMNS)
+    db.execute(f"insert into agency_rows (version, seq, {', '.join(_V3_COLUMNS)}) "
                f"select r.version, coalesce(a.seq, 0), {old_columns} "
                "from agencies a, agency_registry r where r.id = 1 and r.version is not null")
     db.execute("insert into agency_versions (version, file, count, loaded_at, used_at) "
@@ -77,6 +79,12 @@ def m_agencies_003_by_version(db: Db) -> None:
                "where id = 1 and version is not null and count > 0")
     db.execute("drop table agencies")
     db.execute("drop table agency_registry")
+
+
+def m_agencies_004_also(db: Db) -> None:
+    """``also``: what other sources say of the same licence (JSON, newest first; "" when
+    one source lists it). Versions stored before keep ""."""
+    db.table("agency_rows").add_column("also", str)
 
 
 def has_agency_version(store: Handle, version: str) -> bool:

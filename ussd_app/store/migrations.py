@@ -20,6 +20,7 @@ from ussd_app.store.agencies import (
     m_agencies_001,
     m_agencies_002_seq,
     m_agencies_003_by_version,
+    m_agencies_004_also,
 )
 from ussd_app.store.agency_flags import m_agency_flags_001
 from ussd_app.store.analytics import m_complaints_002_outcome, m_menu_counts_001
@@ -82,6 +83,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_replies_001_outbox_window", m_replies_001_outbox_window),
     ("m_replies_002_case_window", m_replies_002_case_window),
     ("m_agency_flags_001", m_agency_flags_001),
+    ("m_agencies_004_also", m_agencies_004_also),
 )
 
 
