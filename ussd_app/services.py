@@ -88,7 +88,8 @@ def _open_store(config: settings.Settings) -> tuple[Store, bytes]:
 def _content(config: settings.Settings, store: Store, catalogs: Catalogs
              ) -> tuple[ContentRegistry, AgencyRegistry, Any]:
     """The tree being served (with content/agencies.csv loaded alongside), and its sync."""
-    agencies = AgencyRegistry(store, catalogs.gettext, catalogs.ngettext)
+    agencies = AgencyRegistry(store, catalogs.gettext, catalogs.ngettext,
+                              reports_from=config.agency_reports_public_from)
     # the synced mirror (a symlink to the current version) once MIGRANTLINE_CENTRAL_URL is set
     # versions a session started on are read from the mirror's folders (sync.archive)
     content = ContentRegistry(sync.served_content_dir(config), content_layouts(config),

@@ -182,6 +182,11 @@ class Settings:
     sms_article_max_segments: int = setting(
         "MIGRANTLINE_SMS_ARTICLE_MAX_SEGMENTS", "6", whole(1, 255),
         "SMS parts an article asked for by SMS may use, sent concatenated")
+    agency_reports_public_from: int = setting(
+        "MIGRANTLINE_AGENCY_REPORTS_PUBLIC_FROM", "0", whole(0, 10**6),
+        "callers checking an agency read how many complaints named it in the last 90 "
+        "days only from this many on; 0 (the default) never shows a count. A count is "
+        "not a finding: see the field-staff guide before turning it on")
     sms_rate_per_hour: int = setting("MIGRANTLINE_SMS_RATE_PER_HOUR", "30", whole(0, 10**9),
         "inbound SMS answered per phone per hour; more are stored, not answered")
     urgent_alert_numbers: tuple[str, ...] = setting(

@@ -4,6 +4,8 @@ language; complaint counts help decide and are never shown to callers."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -112,7 +114,56 @@ def test_complaints_per_agency_this_quarter(app: Flask, boss: FlaskClient) -> No
     assert "<td>3</td>" in top
     # Counts decide nothing by themselves: no flag was raised, callers see none.
     assert "No agency is flagged." in html
-    assert "WARNING" not in read(search(app.test_client(), "en", "NP-DEMO-0003"))
+    text = read(search(app.test_client(), "en", "NP-DEMO-0003"))
+    assert "WARNING" not in text and "complaints from migrants" not in text
+    assert "Never shown to callers." in html
+
+
+def test_an_agency_missing_from_the_registry_reported_again_and_again(
+        app: Flask, boss: FlaskClient) -> None:
+    for typed in ("Shadow Visa Brokers", "shadow visa brokers", "SHADOW-VISA BROKERS!"):
+        file_complaint(app, against_kind="agency", against=typed)
+    newest = file_complaint(app, against_kind="both", against="Shadow Visa Brokers")
+    file_complaint(app, against_kind="agency", against="Other Unknown Agents")
+    html = page(boss, "/operator/agencies/flags")
+    unlisted = html[html.index('id="unlisted"'):]
+    assert ('<td dir="auto">Shadow Visa Brokers</td><td>4</td>'
+            f'<td><a href="/operator/complaints/{newest["id"]}">') in unlisted, unlisted
+    assert unlisted.index("Shadow Visa Brokers") < unlisted.index("Other Unknown Agents")
+    # the name is sealed in the complaint; what is grouped on is a keyed hash
+    row = app.extensions["migrantline"].store.db().execute(
+        "select agency_name_key from complaints where id = ?", [newest["id"]]).fetchone()
+    assert row[0] and "shadow" not in row[0].lower()
+    app.extensions["migrantline"].complaints.erase(newest["reference"])
+    row = app.extensions["migrantline"].store.db().execute(
+        "select agency_name_key from complaints where id = ?", [newest["id"]]).fetchone()
+    assert row[0] is None  # erasing the complaint erases its key too
+    assert "<td>3</td>" in page(boss, "/operator/agencies/flags").split('id="unlisted"')[1]
+
+
+def test_callers_read_a_count_only_from_the_threshold(tmp_path: Path) -> None:
+    from ussd_app.engine.messages import AGENCY_REPORTS
+    from ussd_app.i18n import default_catalogs
+
+    from ..conftest import make_app
+    ngettext = default_catalogs().ngettext
+    app = make_app(tmp_path, MIGRANTLINE_AGENCY_REPORTS_PUBLIC_FROM="3")
+    counts = app.extensions["migrantline"].ussd.services["agency_search"].reports
+    try:
+        for n in range(1, 4):
+            file_complaint(app, against_kind="agency", against="Golden Gate Recruitment")
+            counts._read_at = -1e18  # the five-minute cache, as if it had passed
+            text = read(search(app.test_client(), "fr", "NP-DEMO-0003"))
+            shown = flat(ngettext("fr", *AGENCY_REPORTS, n).format(count=n))
+            assert (shown in text) == (n >= 3), (n, text)
+        # an erased complaint no longer counts
+        rows = app.extensions["migrantline"].store.db().execute(
+            "select reference from complaints").fetchall()
+        app.extensions["migrantline"].complaints.erase(str(rows[0][0]))
+        counts._read_at = -1e18
+        assert "migrants" not in read(search(app.test_client(), "en", "NP-DEMO-0003"))
+    finally:
+        app.extensions["migrantline"].store.close()
 
 
 def test_a_flag_reaches_sms_in_the_callers_language(app: Flask, boss: FlaskClient) -> None:

@@ -29,6 +29,7 @@ from ussd_app.agencies.check import AGENCY_FILE, file_version, parse_agencies, r
 from ussd_app.agencies.flags import FlagSet, flag_lines
 from ussd_app.agencies.index import MAX_SHOWN, NameIndex
 from ussd_app.agencies.render import PluralTranslate, render, warning
+from ussd_app.engine import messages as m
 from ussd_app.engine.loader import ERROR, ContentError, Problem
 from ussd_app.engine.screens import Translate
 from ussd_app.engine.state import Listing
@@ -44,7 +45,7 @@ class AgencyRegistry:
     """The registries being served, and the ``agency_search`` service for ask nodes."""
 
     def __init__(self, store: db.Store, t: Translate, nt: PluralTranslate,
-                 today: Callable[[], date] = date.today):
+                 today: Callable[[], date] = date.today, reports_from: int = 0):
         self.store = store
         self.t, self.nt = t, nt
         self.today = today
@@ -58,6 +59,7 @@ class AgencyRegistry:
         self._texts: dict[tuple[str, str, str, date, tuple[str, ...], object], Listing] = {}
         self.flags = FlagSet(lambda: db.agency_flags.active_flags(store),
                              lambda: db.agency_flags.flags_stamp(store))
+        self.reports = ReportCounts(store, reports_from)
 
     # -------------------------------------------------------- loading
 
@@ -251,13 +253,14 @@ class AgencyRegistry:
             log.warning("could not read agency flags: %s", exc)
             flags_version = self.flags.version
         cache_key = (index.version if index else "", answer, lang, self.today(), prefer,
-                     flags_version)
+                     (flags_version, self.reports.refresh()))
         text = self._texts.get(cache_key)
         if text is None:
             found = self._search(answer, index, prefer)
             several = found is not None and len(found.agencies) > 1
             body = render(found, lang, self.t, cache_key[3], self.nt,
-                          lambda a: flag_lines(self.flags.of(a), lang, self.t))
+                          lambda a: [*flag_lines(self.flags.of(a), lang, self.t),
+                                     *self.reports.lines(a, lang, self.nt)])
             unlisted = self.flags.by_name(answer) if found is not None and not found.agencies \
                 else []
             if unlisted:  # an agency missing from the registry, flagged by name
@@ -272,6 +275,53 @@ class AgencyRegistry:
                     pass
             self._texts[cache_key] = text
         return text
+
+
+class ReportCounts:
+    """How many complaints named each registry agency in the last ``WINDOW_DAYS``, kept
+    for those at or above ``at_least`` (a deployment's setting; 0 shows none).
+
+    Read from the store at most every ``REFRESH_SECONDS`` per process, so a hop
+    costs no query; a count below the threshold never reaches a caller (a few
+    reports prove nothing, and a public number about a business must be fair).
+    """
+
+    WINDOW_DAYS = 90
+    REFRESH_SECONDS = 300.0
+
+    def __init__(self, store: db.Store, at_least: int,
+                 clock: Callable[[], float] = time.time):
+        self.store, self.at_least, self.clock = store, at_least, clock
+        self._counts: dict[str, int] = {}
+        self._read_at = -1e18
+        self._lock = threading.Lock()
+        self.version = 0  # changes when the counts shown change: the check's texts' key
+
+    def refresh(self) -> int:
+        """The version of the counts shown now: read again when they are old."""
+        if self.at_least <= 0:
+            return 0
+        now = self.clock()
+        if now - self._read_at >= self.REFRESH_SECONDS and self._lock.acquire(blocking=False):
+            try:
+                since = now - self.WINDOW_DAYS * 86400
+                counts = db.agency_flags.licence_counts(self.store, since, self.at_least)
+                fresh = {licence_key(k): n for k, n in counts.items()}
+                if fresh != self._counts:
+                    self._counts, self.version = fresh, self.version + 1
+            except DB_ERRORS as exc:  # the counts known so far are shown
+                log.warning("could not count complaints per agency: %s", exc)
+            finally:
+                self._read_at = now
+                self._lock.release()
+        return self.version
+
+    def lines(self, agency: Agency, lang: str, nt: PluralTranslate) -> list[str]:
+        count = self._counts.get(licence_key(agency.licence), 0)
+        if self.at_least <= 0 or count < self.at_least:
+            return []
+        singular, plural = m.AGENCY_REPORTS
+        return [nt(lang, singular, plural, count).format(count=count)]
 
 
 def _matched_other_name(query: str, agency: Agency) -> str:

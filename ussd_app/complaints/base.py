@@ -36,6 +36,13 @@ class ComplaintsBase:
         self._pin_key = hmac.new(secret, b"migrantline complaint pin v1",
                                  hashlib.sha256).digest()
         self.resolve_agency = resolve_agency
+        self._agency_key = hmac.new(secret, b"migrantline agency name v1",
+                                    hashlib.sha256).digest()
+
+    def agency_name_key(self, folded_name: str) -> str:
+        """A name's key: complaints naming one agency the registry lacks are counted
+        together (``agency_flags.unlisted_agencies``) while the name stays sealed."""
+        return hmac.new(self._agency_key, folded_name.encode(), hashlib.sha256).hexdigest()[:32]
 
     def pin_hash(self, reference: str, pin: str) -> str:
         return hmac.new(self._pin_key, f"{reference}:{pin}".encode(), hashlib.sha256).hexdigest()

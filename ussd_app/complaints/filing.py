@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from ussd_app.agencies.agency import fold
 from ussd_app.complaints import safe_window
 from ussd_app.complaints.base import ComplaintsBase
 from ussd_app.complaints.model import (
@@ -153,6 +154,9 @@ class Filing(ComplaintsBase):
             found = self.resolve_agency(against)
             if found:
                 fields["agency_licence"], fields["agency_name"] = found
+        if against and fields.get("against_kind") in ("agency", "both") and \
+                not fields.get("agency_licence") and fold(against):
+            fields["agency_name_key"] = self.agency_name_key(fold(against))
         pin = digits_of(answers.get("pin", ""))
         return fields, sorted(set(cut)), pin if len(pin) == 4 else ""
 

@@ -50,10 +50,28 @@ def agency_flags() -> ResponseReturnValue:
         rows.append({**flag, "orphaned": bool(flag["licence_key"]) and listed is None})
     since = quarter_start(datetime.now(UTC))
     top = db.complaints_by_agency(services().store, since.timestamp(), TOP_AGENCIES)
+    unlisted = _unlisted(since.timestamp())
     audit("agency_flags_viewed")
     return render_template("dashboard/agency_flags.html", flags=rows, top=top,
-                           reasons=REASONS, since=since.date().isoformat(),
-                           today=date.today().isoformat())
+                           unlisted=unlisted, reasons=REASONS, since=since.date().isoformat(),
+                           today=date.today().isoformat(),
+                           public_from=services().config.agency_reports_public_from)
+
+
+def _unlisted(since: float) -> list[dict[str, object]]:
+    """Names the registry lacks, by complaints naming them: the name as the newest
+    complaint typed it (only that field is decrypted), and that complaint's id."""
+    complaints = services().complaints
+    out: list[dict[str, object]] = []
+    for row in db.unlisted_agencies(services().store, since, TOP_AGENCIES):
+        case = complaints.get(int(row["latest_id"]))
+        sealed = case.get("against_sealed")
+        try:
+            name = complaints.text_sealer.open(str(sealed)) if sealed else ""
+        except Exception:  # a key change: say so rather than fail the page
+            name = _("(cannot be decrypted with the current secret key)")
+        out.append({"name": name, "complaints": row["complaints"], "latest_id": case["id"]})
+    return out
 
 
 @bp.post("/agencies/flags")

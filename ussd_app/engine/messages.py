@@ -78,6 +78,11 @@ AGENCY_WARN_EXPIRED = N_("This agency's licence EXPIRED on {date}.")
 AGENCY_WARN_SUSPENDED = N_("This agency's licence is SUSPENDED.")
 AGENCY_WARN_REVOKED = N_("This agency's licence was REVOKED.")
 AGENCY_SOURCE = N_("Source: {source}, data of {date}")
+# How many complaints named the agency lately (only from a threshold a deployment sets).
+AGENCY_REPORTS = NP_("{count} complaint from migrants named this agency in the last 90 days "
+                     "(not verified).",
+                     "{count} complaints from migrants named this agency in the last 90 days "
+                     "(not verified).")
 # Another official list says something else of the same licence (newest first).
 AGENCY_ALSO = N_("{source}, data of {date}: {status}")
 AGENCY_NARROW = N_("Type more of the name to see fewer results.")

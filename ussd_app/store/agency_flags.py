@@ -68,9 +68,30 @@ def flags_stamp(store: Handle) -> tuple[int, int, float]:
 def complaints_by_agency(store: Handle, since: float, limit: int) -> list[dict[str, Any]]:
     """Agencies with the most complaints since ``since``: by the registry licence the
     complaint flow matched (chosen, or typed and found by the agency search), erased
-    complaints left out. For supervisors deciding on a flag; never shown to callers."""
+    complaints left out. For supervisors deciding on a flag; callers read a count only
+    from the threshold a deployment sets (``licence_counts``)."""
     return dicts(store.db().execute(
         "select agency_licence as licence, max(agency_name) as name, count(*) as complaints "
         "from complaints where agency_licence is not null and agency_licence <> '' "
         "and erased_at is null and created_at >= ? group by agency_licence "
         "order by count(*) desc, agency_licence limit ?", [since, limit]))
+
+
+def unlisted_agencies(store: Handle, since: float, limit: int) -> list[dict[str, Any]]:
+    """Agency names the registry lacks, by how many complaints named them since ``since``
+    (grouped by the keyed hash of the folded name), with the newest complaint's id: the
+    dashboard opens that one to show the name as typed."""
+    return dicts(store.db().execute(
+        "select agency_name_key as name_key, count(*) as complaints, max(id) as latest_id "
+        "from complaints where agency_name_key is not null and erased_at is null "
+        "and created_at >= ? group by agency_name_key "
+        "order by count(*) desc, max(id) desc limit ?", [since, limit]))
+
+
+def licence_counts(store: Handle, since: float, at_least: int) -> dict[str, int]:
+    """Complaints per registry licence since ``since``, for licences with ``at_least``."""
+    rows = store.db().execute(
+        "select agency_licence, count(*) from complaints where agency_licence is not null "
+        "and agency_licence <> '' and erased_at is null and created_at >= ? "
+        "group by agency_licence having count(*) >= ?", [since, at_least]).fetchall()
+    return {str(licence): int(n) for licence, n in rows}

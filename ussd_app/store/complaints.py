@@ -54,8 +54,10 @@ ALERT_COLUMNS = ("alerted_at", "escalated_at", "acknowledged_at", "acknowledged_
 # When contact is safe, for "only at some times": the window (``days=fri;hours=17-21``)
 # and the caller's time zone (migration m_replies_002_case_window).
 WINDOW_COLUMNS = ("contact_window", "time_zone")
+# The keyed hash of an agency name the registry lacks (migration m_complaints_004_agency_key).
+AGENCY_KEY_COLUMNS = ("agency_name_key",)
 COLUMNS = ("id", *PLAIN, *SEALED, *OUTCOME_COLUMNS, *URGENT_COLUMNS, *ALERT_COLUMNS,
-           *WINDOW_COLUMNS)
+           *WINDOW_COLUMNS, *AGENCY_KEY_COLUMNS)
 _SQL_COLUMNS = ", ".join(COLUMNS)
 
 
@@ -96,6 +98,13 @@ def m_replies_002_case_window(db: Db) -> None:
     caller's time zone: SMS to them are held until the window opens."""
     for column in WINDOW_COLUMNS:
         db.table("complaints").add_column(column, str)
+
+
+def m_complaints_004_agency_key(db: Db) -> None:
+    """Complaints naming an agency the registry lacks, counted by a keyed hash of the
+    name (the name itself stays sealed): "reported again and again" becomes visible."""
+    db.table("complaints").add_column("agency_name_key", str)
+    db.table("complaints").create_index(["agency_name_key", "created_at"])
 
 
 def m_complaints_003_alerts(db: Db) -> None:
@@ -288,7 +297,7 @@ def erase(store: Handle, complaint_ids: Iterable[int], reason: str, at: float) -
     if not ids:
         return 0
     conn = store.db().conn
-    blank = ", ".join(f"{c} = null" for c in (*SEALED, "contact_window"))
+    blank = ", ".join(f"{c} = null" for c in (*SEALED, "contact_window", "agency_name_key"))
     found = dicts(conn.execute(
         f"select id, key, details_key, phone_key from complaints where id in "
         f"({', '.join('?' * len(ids))}) and erased_at is null", ids))

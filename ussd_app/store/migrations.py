@@ -32,6 +32,7 @@ from ussd_app.store.complaints import (
     m_complaints_001,
     m_complaints_002_urgent,
     m_complaints_003_alerts,
+    m_complaints_004_agency_key,
     m_replies_002_case_window,
 )
 from ussd_app.store.health import m_health_001
@@ -84,6 +85,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_replies_002_case_window", m_replies_002_case_window),
     ("m_agency_flags_001", m_agency_flags_001),
     ("m_agencies_004_also", m_agencies_004_also),
+    ("m_complaints_004_agency_key", m_complaints_004_agency_key),
 )
 
 
