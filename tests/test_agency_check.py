@@ -318,3 +318,20 @@ def test_sms_complaint_says_the_licence_expired(app: Flask, lang: str) -> None:
         choice("report_who", "self"), choice("report_category", "fees"),
         choice("report_against", "agency"), "np demo 2")]
     assert flat(t(lang, WARN_EXPIRED, date="2026-03-31")) in flat(replies[-1]), replies
+
+
+def test_the_country_the_flow_knows_comes_first(app: Flask) -> None:
+    """A caller whose number names no registry country (+1) named Morocco in a complaint
+    this session: Moroccan agencies come first when they check one (#19 point 2)."""
+    from .test_complaints import choice, menu_key
+    usa = "+12025550123"
+    plain = text_of(app.test_client(), "en", "demo 2", "+12025550199")
+    assert plain.index("NP-DEMO-0002") < plain.index("MA-DEMO-0002"), plain
+    phone = Phone(app.test_client(), usa)
+    to_agency_question(phone, "en", "employer")
+    for key in ("Atlas Farms", choice("report_country", "ma")):
+        phone.press(key)
+    phone.press("00")
+    phone.press(menu_key("main", "check_agency"))
+    going = every_page(phone, phone.press("demo 2"))
+    assert going.index("MA-DEMO-0002") < going.index("NP-DEMO-0002"), going

@@ -108,9 +108,10 @@ class AgencyRegistry:
         """The ``agency_search`` service of one content version: it searches that
         version's registry (the engine context of a conversation on it gets this),
         the agencies of ``near`` (the country of the caller's number) first."""
-        prefer = (near,) if near else ()
-        return lambda answer, lang: self.answer(answer, lang, self.registry_of(tree_version),
-                                                prefer)
+        def service(answer: str, lang: str, going: tuple[str, ...] = ()) -> Listing:
+            prefer = tuple(dict.fromkeys((*going, near))) if near else going
+            return self.answer(answer, lang, self.registry_of(tree_version), prefer)
+        return service
 
     def _keep_alive(self, version: str) -> None:
         """Now and then: say this registry is still searched, and store it again if it

@@ -89,7 +89,7 @@ def _node_links(node: Node, nodes: Mapping[str, Node], text: str,
             found.append(Problem(node.source, locate(text, ["entries_from"]),
                                  f"entries_from names '{node.entries_from}', which is a "
                                  f"{source.type}, not a contacts list", "name a contacts node"))
-    for key in ("summary", "skip_if"):
+    for key in ("summary", "skip_if", "prefer_from"):
         for i, name in enumerate(getattr(node, key)):
             if name not in fields:
                 found.append(Problem(node.source, locate(text, [key, i]),

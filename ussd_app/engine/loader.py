@@ -76,6 +76,7 @@ def _node(data: Mapping[str, Any], source: str) -> Node:
         input=data.get("input", "text"), max_length=int(data.get("max_length", 160)),
         action=data.get("action"), outcomes=dict(data.get("outcomes", {})),
         summary=tuple(data.get("summary", ())), skip_if=tuple(data.get("skip_if", ())),
+        prefer_from=tuple(data.get("prefer_from", ())),
         entries_from=data.get("entries_from"), end=bool(data.get("end", False)),
     )
 

@@ -70,6 +70,9 @@ class Node:
     outcomes: Mapping[str, str] = field(default_factory=dict)  # action outcome -> node
     summary: tuple[str, ...] = ()  # the fields a confirm node lists
     skip_if: tuple[str, ...] = ()  # go straight on to next when one of these is answered
+    # fields holding countries (ISO codes) whose results a service ranks first: where the
+    # caller is going, as the flow knows it (the number's own country always counts)
+    prefer_from: tuple[str, ...] = ()
     entries_from: str | None = None  # a result node lists this contacts node's entries
     end: bool = False  # a result node that ends the session
 

@@ -29,8 +29,9 @@ class Listing:
     items: tuple[str, ...] = ()
 
 
-# A service answers an ask node: (answer, language) -> text to show, or a listing.
-Service = Callable[[str, str], "str | Listing"]
+# A service answers an ask node: (answer, language) -> text to show, or a listing; a node
+# with ``prefer_from`` adds a third argument, the countries (ISO codes) to rank first.
+Service = Callable[..., "str | Listing"]
 
 # On a service's results, keys 1..MAX_ITEMS open the items listed and the node's
 # options (actions) are keyed from ACTION_KEY_FROM: no key means two things.

@@ -52,7 +52,12 @@ def service_answer(ctx: Context, state: State, node: Node, lang: str) -> Listing
     service = (ctx.services or {}).get(node.service or "")
     answers = state.answer_map
     answer = answers.get(node.id + ITEM_FIELD) or answers.get(node.id, "")
-    found = service(answer, lang) if service else ctx.t(lang, m.UNAVAILABLE)
+    prefer = tuple(answers[f].upper() for f in node.prefer_from
+                   if len(answers.get(f, "")) == 2)  # a country's code, not "other"
+    if service is None:
+        found: str | Listing = ctx.t(lang, m.UNAVAILABLE)
+    else:
+        found = service(answer, lang, prefer) if prefer else service(answer, lang)
     return found if isinstance(found, Listing) else Listing(found)
 
 
