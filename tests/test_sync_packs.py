@@ -121,6 +121,31 @@ def test_a_pack_cut_mid_file_is_resumed(setup: Setup) -> None:
     served_tree_matches(setup)
 
 
+def test_a_pack_cut_for_good_resumes_on_the_next_sync(setup: Setup,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The link drops for longer than one sync retries: the next sync asks only for the rest
+    of the pack (the files received whole are kept, the one cut is continued)."""
+    monkeypatch.setattr(central, "RETRY_PAUSE", 0.01)
+    first_sync(setup)
+    add_language_audio(setup)
+    newer = setup.publish()
+    pack = audio_pack(setup)
+    setup.server.faults[f"/packs/{pack}"] = Fault("cut", times=central.RETRIES + 1)
+    start = len(setup.server.log)
+    failed = setup.sync()
+    assert failed.exit_code != 0 and "run sync again" in failed.output, failed.output
+    downloads = [p.name for p in (setup.data / "content" / ".downloads").iterdir()]
+    assert f"pack-{pack}.at" in downloads, downloads  # how far the pack got
+    assert not any(n.startswith("pack-") and n.endswith(".part") for n in downloads)
+    result = setup.sync()
+    assert result.exit_code == 0, result.output
+    asked = [r for r in setup.server.requests_since(start) if r.path == f"/packs/{pack}"]
+    last = asked[-1]
+    assert last.status == 206 and last.sent < AUDIO_FILES * AUDIO_SIZE / 2 + central.CHUNK
+    assert setup.current() == newer
+    served_tree_matches(setup)
+
+
 def test_a_file_failing_its_hash_in_a_pack_is_fetched_alone(setup: Setup) -> None:
     first_sync(setup)
     added = add_language_audio(setup)

@@ -26,6 +26,13 @@ from ussd_app.errors import AudioError
 
 RATE = 8000
 MP3_BITRATE = "16k"  # MPEG-2.5 layer III at 8 kHz: telephone speech stays clear (README)
+# Silence longer than this at either end of a prompt is cut (below -50 dBFS, far under
+# speech): a caller waits through it on every prompt, and the wire carries it.
+KEEP_LEAD, KEEP_TAIL, SILENT_DB = 0.05, 0.15, -50
+TRIM = (f"silenceremove=start_periods=1:start_threshold={SILENT_DB}dB:"
+        f"start_silence={KEEP_LEAD},areverse,"
+        f"silenceremove=start_periods=1:start_threshold={SILENT_DB}dB:"
+        f"start_silence={KEEP_TAIL},areverse")
 FORMATS = ("mp3", "wav")
 SILENT_DB = -50.0  # a recording whose loudest sample is quieter than this holds no speech
 MIN_SECONDS = 0.2
@@ -171,12 +178,22 @@ def to_phone_mp3(source: Path, out: Path) -> None:
     tmp = Path(tmp_name)
     try:
         if shutil.which("ffmpeg") is not None:
-            _run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(source),
-                  "-map", "0:a:0", "-map_metadata", "-1", "-ar", str(RATE), "-ac", "1",
-                  "-c:a", "libmp3lame", "-b:a", MP3_BITRATE, "-id3v2_version", "0",
-                  "-write_id3v1", "0", "-f", "mp3", str(tmp)])
+            # No ID3 tags and no Xing/LAME header frame: a constant-rate stream needs
+            # neither to play, and each costs bytes on every prompt.
+            # A source that is silence throughout is kept as it is, not cut to nothing.
+            for trim in (["-af", TRIM], []):
+                _run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(source),
+                      "-map", "0:a:0", "-map_metadata", "-1", *trim,
+                      "-ar", str(RATE), "-ac", "1",
+                      "-c:a", "libmp3lame", "-b:a", MP3_BITRATE, "-id3v2_version", "0",
+                      "-write_id3v1", "0", "-write_xing", "0", "-f", "mp3", str(tmp)])
+                if tmp.stat().st_size:
+                    break
         elif shutil.which("sox") is not None and _sox_writes_mp3():
-            _run(["sox", str(source), "-r", str(RATE), "-c", "1", "-C", "16", str(tmp)])
+            _run(["sox", str(source), "-r", str(RATE), "-c", "1", "-C", "16", str(tmp),
+                  "silence", "1", "0.01", f"{SILENT_DB}d", "reverse",
+                  "silence", "1", "0.01", f"{SILENT_DB}d", "reverse",
+                  "pad", str(KEEP_LEAD), str(KEEP_TAIL)])
         else:
             raise TtsError("MP3 needs ffmpeg (or sox with libsox-fmt-mp3): apt-get install "
                            "ffmpeg, or set MIGRANTLINE_AUDIO_FORMAT=wav; the audio there "

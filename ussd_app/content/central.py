@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -148,14 +148,16 @@ class HttpCentral:
             raise SyncError(f"cannot reach the central store at {self.shown} "
                             f"({_reason(exc)})") from None
 
-    def fetch(self, name: str, size: int, part: Path, advance: Callable[[int], None],
+    def fetch(self, name: str, size: int, part: Path | Sink, advance: Callable[[int], None],
               stop: threading.Event, label: str) -> None:
-        """``name`` (``files/<sha>``, ``packs/<sha>``) into ``part``, resuming what is
-        there; a cut is resumed a few times before it is given up; raises on any failure."""
+        """``name`` (``files/<sha>``, ``packs/<sha>``) into ``part`` (a file, or a sink that
+        cuts a pack into its files), resuming what is there; a cut is resumed a few times
+        before it is given up; raises on any failure."""
         url = f"{self.base}/{name}"
+        sink = part if isinstance(part, Sink) else FileSink(part, size)
         restarts = 0
         for attempt in range(RETRIES + 1):
-            have = _already_fetched(part, size)
+            have = sink.resume_from()
             if have is None:
                 return
             headers = {"Accept-Encoding": "identity"}
@@ -168,7 +170,7 @@ class HttpCentral:
                     status = response.status_code
                     if status == 416 or (status == 206 and _range_start(
                             response.headers.get("Content-Range")) != have):
-                        part.unlink(missing_ok=True)  # start again from the first byte
+                        sink.discard()  # start again from the first byte
                         restarts += 1
                         if restarts > 1:
                             break
@@ -188,7 +190,7 @@ class HttpCentral:
                         advance(n)
                         self.cap.take(n)
 
-                    _receive(response.iter_content(chunk), part, have if status == 206 else 0,
+                    _receive(response.iter_content(chunk), sink, have if status == 206 else 0,
                              size, label, stop, got)
                     return
             except (requests.RequestException, _Cut) as exc:
@@ -239,9 +241,10 @@ class DirCentral:
         recent = time.time() - stat.st_mtime <= 2  # could change again within its mtime
         return data, {} if recent else {"etag": tag}
 
-    def fetch(self, name: str, size: int, part: Path, advance: Callable[[int], None],
+    def fetch(self, name: str, size: int, part: Path | Sink, advance: Callable[[int], None],
               stop: threading.Event, label: str) -> None:
-        have = _already_fetched(part, size)
+        sink = part if isinstance(part, Sink) else FileSink(part, size)
+        have = sink.resume_from()
         if have is None:
             return
         try:
@@ -254,27 +257,68 @@ class DirCentral:
                     while chunk := fh.read(CHUNK):
                         yield chunk
 
-                _receive(chunks(), part, have, size, label, stop, advance)
+                _receive(chunks(), sink, have, size, label, stop, advance)
         except FileNotFoundError:
             raise NotServed(f"the central store has no file for {label} ({name}): was "
                             "OUT copied completely?") from None
 
 
-def _receive(chunks: Any, part: Path, have: int, size: int, label: str,
+@runtime_checkable
+class Sink(Protocol):
+    """Where a download's bytes go: one file, or a pack cut into its files as it arrives
+    (``packs.PackSink``)."""
+
+    def resume_from(self) -> int | None: ...
+    def open(self, at: int) -> None: ...
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+    def discard(self) -> None: ...
+
+
+class FileSink:
+    """A download into one ``.part`` file, resumed from what it holds."""
+
+    def __init__(self, part: Path, size: int):
+        self.part, self.size = part, size
+        self._fh: BinaryIO | None = None
+
+    def resume_from(self) -> int | None:
+        return _already_fetched(self.part, self.size)
+
+    def open(self, at: int) -> None:
+        self._fh = self.part.open("ab" if at else "wb")
+
+    def write(self, data: bytes) -> None:
+        assert self._fh is not None
+        self._fh.write(data)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def discard(self) -> None:
+        self.close()
+        self.part.unlink(missing_ok=True)
+
+
+def _receive(chunks: Any, sink: Sink, have: int, size: int, label: str,
              stop: threading.Event, advance: Callable[[int], None]) -> None:
     written = have
-    with part.open("ab" if have else "wb") as fh:
+    sink.open(have)
+    try:
         for chunk in chunks:
             if stop.is_set():
                 raise SyncError("stopped: another download failed")
             written += len(chunk)
             if written > size:
-                fh.close()
-                part.unlink(missing_ok=True)
+                sink.discard()
                 raise SyncError(f"{label}: the central store sent more bytes than the signed "
                                 "manifest says; discarded (corrupt or tampered with)")
-            fh.write(chunk)
+            sink.write(chunk)
             advance(len(chunk))
+    finally:
+        sink.close()
     if written < size:
         raise _Cut(f"the download of {label} was cut short ({written} of {size} bytes)")
 

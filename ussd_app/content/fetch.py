@@ -20,7 +20,7 @@ from ussd_app.content.bundle import Entry, Manifest, check_entries, parse_part
 from ussd_app.content.central import DirCentral, HttpCentral, NotServed, SyncError
 from ussd_app.content.files import DISK_FULL, sha256_file
 from ussd_app.content.mirror import Mirror
-from ussd_app.content.packs import PackPlan, split
+from ussd_app.content.packs import PackPlan, PackSink
 
 DOWNLOAD_THREADS = 8  # parallel downloads: a fresh sync of many small files pays the RTT
 PACK_THREADS = 4  # packs are large: more at once only fight over the CPU (measured: 8 slower)
@@ -58,17 +58,19 @@ def part_lists(mirror: Mirror, manifest: Manifest) -> list[tuple[str, str, list[
 def to_download(mirror: Mirror, packs: Sequence[PackPlan], single: Wanted) -> int:
     """Bytes still to download: what interrupted syncs left in ``.part`` files is resumed."""
     total = 0
-    for name, size in [*((f"{sha}.part", size) for sha, (size, _) in single.items()),
-                       *((f"pack-{p.part_sha}.part", p.size) for p in packs)]:
-        part = mirror.downloads / name
+    for sha, (size, _) in single.items():
+        part = mirror.downloads / f"{sha}.part"
         total += size - (min(size, part.stat().st_size) if part.is_file() else 0)
+    for pack in packs:
+        have = PackSink(pack, mirror.downloads).resume_from()
+        total += 0 if have is None else pack.size - have
     return total
 
 
 def check_space(mirror: Mirror, wanted: Mapping[str, tuple[int, str]],
                 packs: Sequence[PackPlan] = ()) -> None:
-    # a pack is on disk whole, beside the files cut out of it, until it is split
-    need = max((p.size for p in packs), default=0) * min(PACK_THREADS, len(packs))
+    # a pack is cut into its files as it arrives: only the files wanted take space
+    need = 0
     for sha, (size, _) in wanted.items():
         part = mirror.downloads / f"{sha}.part"
         need += max(0, size - (part.stat().st_size if part.exists() else 0))
@@ -104,20 +106,17 @@ def fetch_planned(mirror: Mirror, central: Central, packs: list[PackPlan], singl
     def job(pack: PackPlan) -> Callable[[Callable[[int], None], threading.Event],
                                         dict[str, Path]]:
         def run(step: Callable[[int], None], stop: threading.Event) -> dict[str, Path]:
-            part = mirror.downloads / f"pack-{pack.part_sha}.part"
+            sink = PackSink(pack, mirror.downloads)
             sizes = dict(pack.members)
             try:
-                central.fetch(f"packs/{pack.part_sha}", pack.size, part, step, stop,
+                central.fetch(f"packs/{pack.part_sha}", pack.size, sink, step, stop,
                               f"the pack of {pack.name}")
             except NotServed:
-                part.unlink(missing_ok=True)
+                sink.discard()
                 bad = set(pack.wanted)
                 good: dict[str, Path] = {}
             else:
-                if not part.exists():
-                    part.touch()
-                good, bad = split(part, pack.members, pack.wanted, mirror.downloads)
-                part.unlink(missing_ok=True)
+                good, bad = sink.result()
             with lock:
                 for sha in bad:
                     again[sha] = (sizes[sha], f"a file of {pack.name}")

@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, BinaryIO, Protocol
 
 from ussd_app.content.files import atomic_file
 
@@ -99,37 +99,137 @@ def plan(parts: Iterable[tuple[str, str, Sequence[Entry]]], wanted: Mapping[str,
     return packs, single
 
 
-def split(pack: Path, members_: list[tuple[str, int]], wanted: set[str], into: Path
-          ) -> tuple[dict[str, Path], set[str]]:
-    """Cut the wanted files out of a downloaded pack into ``into/<sha256>``, each checked.
+class PackSink:
+    """A pack cut into its files as it arrives: each wanted file is written once,
+    hashed on the way, and kept only if it matches the signed part.
 
-    Returns the files that passed and the hashes that did not (to be fetched
-    on their own): one bad file costs that file again, not the pack.
+    Nothing the size of the pack is written or read back (a pack was once saved whole,
+    then split: every byte went to disk twice and was read once more). An
+    interrupted pack resumes where it stopped: ``<into>/pack-<part>.at`` says up to
+    which file boundary the pack is in (the files before it are in ``into``) and
+    the file being received is ``<into>/<sha256>.part``, hashed again on resume.
+    A file that fails its hash costs that file again (``bad``), not the pack.
     """
-    good: dict[str, Path] = {}
-    bad: set[str] = set()
-    with pack.open("rb") as fh:
-        for sha, size in members_:
-            if sha not in wanted:
-                fh.seek(size, os.SEEK_CUR)
-                continue
-            digest = hashlib.sha256()
-            temp = into / f"{sha}.part"
-            with temp.open("wb") as out:
-                left = size
-                while left:
-                    chunk = fh.read(min(left, 1 << 20))
-                    if not chunk:
-                        break
-                    digest.update(chunk)
-                    out.write(chunk)
-                    left -= len(chunk)
-            if left or digest.hexdigest() != sha:
-                temp.unlink(missing_ok=True)
-                bad.add(sha)
-                continue
-            os.chmod(temp, 0o444)
-            final = into / sha
-            os.replace(temp, final)
-            good[sha] = final
-    return good, bad
+
+    def __init__(self, plan_: PackPlan, into: Path):
+        self.members, self.wanted, self.into = plan_.members, plan_.wanted, into
+        self.state = into / f"pack-{plan_.part_sha}.at"
+        self.size = sum(size for _, size in self.members)
+        self.starts: list[int] = []
+        at = 0
+        for _, size in self.members:
+            self.starts.append(at)
+            at += size
+        self._index = 0  # the member being received
+        self._left = 0  # its bytes still to come
+        self._digest: Any = None
+        self._out: BinaryIO | None = None
+        self._bad: set[str] = set()
+
+    # ------------------------------------------------------------ resuming
+
+    def _boundary(self) -> int:
+        try:
+            at = int(self.state.read_text())
+        except (OSError, ValueError):
+            return 0
+        return at if at in self.starts or at == self.size else 0
+
+    def resume_from(self) -> int | None:
+        """Bytes of the pack already in; None when every file has been received."""
+        at = self._boundary()
+        if at >= self.size and self.size:
+            return None
+        index = self.starts.index(at) if self.members else 0
+        if not self.members:
+            return None
+        sha, size = self.members[index]
+        partial = self.into / f"{sha}.part"
+        if sha in self.wanted and partial.is_file():
+            have = partial.stat().st_size
+            if have >= size:  # not ours to trust
+                partial.unlink()
+                have = 0
+            return at + have
+        return at
+
+    def open(self, at: int) -> None:
+        """Receive from byte ``at`` of the pack (0: from the start, anything kept dropped)."""
+        self.close()
+        if at == 0:
+            self.state.unlink(missing_ok=True)
+        index = max(i for i, start in enumerate(self.starts) if start <= at) \
+            if self.members else 0
+        self._begin(index, at - self.starts[index] if self.members else 0)
+
+    def _begin(self, index: int, within: int) -> None:
+        self._index = index
+        if index >= len(self.members):
+            self._left = 0
+            return
+        sha, size = self.members[index]
+        self._left = size - within
+        self._digest, self._out = None, None
+        if sha in self.wanted:
+            self._digest = hashlib.sha256()
+            partial = self.into / f"{sha}.part"
+            if within:
+                with partial.open("rb") as fh:
+                    while chunk := fh.read(1 << 20):
+                        self._digest.update(chunk)
+            self._out = partial.open("ab" if within else "wb")
+        if self._left == 0:  # an empty file: whole as soon as it starts
+            self._finish()
+
+    # ------------------------------------------------------------ receiving
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            if self._index >= len(self.members):
+                raise ValueError("more bytes than the pack's files")
+            take = view[:self._left]
+            if self._out is not None:
+                self._digest.update(take)
+                self._out.write(take)
+            self._left -= len(take)
+            view = view[len(take):]
+            if self._left == 0:
+                self._finish()
+
+    def _finish(self) -> None:
+        sha, _ = self.members[self._index]
+        if self._out is not None:
+            self._out.close()
+            partial = self.into / f"{sha}.part"
+            if self._digest.hexdigest() == sha:
+                os.chmod(partial, 0o444)
+                os.replace(partial, self.into / sha)
+            else:
+                partial.unlink(missing_ok=True)
+                self._bad.add(sha)
+            self._out = None
+        end = self.starts[self._index] + self.members[self._index][1]
+        self.state.write_text(str(end))
+        self._begin(self._index + 1, 0)
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    def discard(self) -> None:
+        """Start again from the first byte (the server's answer did not match)."""
+        self.close()
+        self.state.unlink(missing_ok=True)
+        for sha, _ in self.members:
+            (self.into / f"{sha}.part").unlink(missing_ok=True)
+
+    def result(self) -> tuple[dict[str, Path], set[str]]:
+        """The wanted files received whole and checked, and those to fetch on their own."""
+        self.close()
+        self.state.unlink(missing_ok=True)
+        good = {sha: self.into / sha for sha in self.wanted if (self.into / sha).is_file()}
+        for sha in self.wanted:
+            (self.into / f"{sha}.part").unlink(missing_ok=True)
+        return good, (set(self.wanted) - set(good)) | (self._bad - set(good))
