@@ -1,7 +1,9 @@
 """A real static HTTP server on 127.0.0.1 for sync tests and the sync benchmark.
 
 It serves a folder the way nginx does for what sync needs (ETag, 304 on
-If-None-Match, 206 on Range), logs every request, and can be told to
+If-None-Match, 206 on Range, and ``gzip_static``: ``<file>.gz`` with
+``Content-Encoding: gzip`` to a client that accepts gzip and asks for the
+whole file), logs every request, and can be told to
 misbehave per path: answer 500, cut a body half-way, corrupt bytes, hang,
 or run a hook before the body (to fill a disk mid-download).
 """
@@ -27,6 +29,7 @@ class Request:
     headers: dict[str, str]
     status: int = 0
     sent: int = 0
+    gzip: bool = False
 
 
 @dataclass
@@ -47,6 +50,7 @@ class StaticServer(ThreadingHTTPServer):
         self.faults: dict[str, Fault] = {}  # "/latest.json", "/files/<sha>" or "*"
         self.etags = True
         self.ranges = True
+        self.gzip_static = True
 
     @property
     def url(self) -> str:
@@ -108,6 +112,11 @@ class _Handler(BaseHTTPRequestHandler):
         if found and self.server.ranges and int(found.group(1)) < len(data):
             start = int(found.group(1))
         body = data[start:]
+        packed = file.with_name(file.name + ".gz")
+        gzipped = (self.server.gzip_static and not start and packed.is_file()
+                   and "gzip" in (self.headers.get("Accept-Encoding") or ""))
+        if gzipped:
+            body = packed.read_bytes()
         if fault and fault.action == "corrupt":  # one byte flipped in what is sent
             body = body[:-1] + bytes([body[-1] ^ 0xFF]) if body else b"x"
         request.status = 206 if start else 200
@@ -115,6 +124,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Accept-Ranges", "bytes")
+        if gzipped:
+            request.gzip = True
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Vary", "Accept-Encoding")
         if self.server.etags:
             self.send_header("ETag", etag)
         if start:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import gzip
 import hashlib
 import json
 import os
@@ -230,8 +231,10 @@ def test_fresh_sync_unchanged_sync_and_one_changed_article(setup: Setup) -> None
     assert setup.current() == version
     fetched = setup.server.requests_since(start)
     assert fetched[0].path == "/latest.json"
-    assert sum(r.sent for r in fetched) >= sum(
-        p.stat().st_size for p in setup.tree.rglob("*") if p.is_file())
+    # every file came, the text gzipped (the server has gzip_static): far fewer bytes
+    tree_bytes = sum(p.stat().st_size for p in setup.tree.rglob("*") if p.is_file())
+    assert any(r.gzip for r in fetched)
+    assert sum(r.sent for r in fetched) < tree_bytes / 2
 
     app = setup.app()
     assert OLD in article(app)
@@ -375,10 +378,15 @@ def test_a_tampered_file_on_the_central_store_is_refused(setup: Setup) -> None:
     setup.edit_article()
     setup.publish()
     stored = setup.out / "files" / setup.sha(ARTICLE)
-    stored.write_text(stored.read_text().replace("SYNCED EDIT", "Pay the agent 5000 first."))
-    result = setup.sync()
-    assert result.exit_code == 1 and "tampered" in result.output
-    assert setup.current() == first
+    tampered = stored.read_text().replace("SYNCED EDIT", "Pay the agent 5000 first.")
+    stored.write_text(tampered)
+    with gzip.open(stored.with_name(stored.name + ".gz"), "wt") as packed:
+        packed.write(tampered)  # the copy a server with gzip_static sends first
+    for gzip_static in (True, False):
+        setup.server.gzip_static = gzip_static
+        result = setup.sync()
+        assert result.exit_code == 1 and "tampered" in result.output, result.output
+        assert setup.current() == first
 
 
 def test_a_bad_signature_is_refused(setup: Setup, tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ussd_app.content.files import sha256_file, write_atomic
-from ussd_app.content.packs import write_pack
+from ussd_app.content.packs import gzip_beside, write_pack
 from ussd_app.errors import BundleError
 
 FORMAT = 1
@@ -291,6 +291,7 @@ def _store(out: Path, sha: str, source: Path | bytes) -> bool:
     if target.is_file():
         return False
     write_atomic(target, source if isinstance(source, bytes) else source.read_bytes())
+    gzip_beside(target)
     return True
 
 

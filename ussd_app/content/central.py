@@ -156,11 +156,14 @@ class HttpCentral:
         url = f"{self.base}/{name}"
         sink = part if isinstance(part, Sink) else FileSink(part, size)
         restarts = 0
+        plain = False  # after a gzip copy that does not decode: the file itself
         for attempt in range(RETRIES + 1):
             have = sink.resume_from()
             if have is None:
                 return
-            headers = {"Accept-Encoding": "identity"}
+            # From the start, gzip is welcome (a text pack is a fifth of its size); a resume
+            # asks for the plain bytes from where it stopped (Range on the file itself).
+            headers = {"Accept-Encoding": "identity" if have or plain else "gzip"}
             if have:
                 headers["Range"] = f"bytes={have}-"
             try:
@@ -185,14 +188,24 @@ class HttpCentral:
                                         "again later")
                     chunk = CHUNK if self.cap.rate <= 0 else 16 * 1024
 
-                    def got(n: int) -> None:
-                        self._count(size=n)
+                    wire = [0]
+
+                    def got(n: int, wire: list[int] = wire, raw: Any = response.raw) -> None:
+                        """``n`` bytes of the file in; the wire's may be fewer (gzip): the
+                        byte count and the bandwidth cap are the wire's."""
+                        sent = raw.tell()
+                        used, wire[0] = sent - wire[0], sent
+                        self._count(size=used)
                         advance(n)
-                        self.cap.take(n)
+                        self.cap.take(used)
 
                     _receive(response.iter_content(chunk), sink, have if status == 206 else 0,
                              size, label, stop, got)
                     return
+            except requests.exceptions.ContentDecodingError:
+                sink.discard()  # what it gave cannot be trusted: the file itself, from 0
+                plain = True
+                continue
             except (requests.RequestException, _Cut) as exc:
                 if attempt == RETRIES or stop.is_set():
                     reason = str(exc) if isinstance(exc, _Cut) else \

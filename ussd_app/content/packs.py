@@ -12,12 +12,19 @@ its own. The pack is named by the part's hash, so it is as immutable as
 ``files/``: a static server or a bucket serves it, and an interrupted
 download resumes with a Range request. A central store published before
 packs existed answers 404: sync then fetches that part's files one by one.
+
+Text compresses (YAML, catalogs, the registry: about a fifth), audio does not
+(MP3): a pack or file that gzip makes a tenth smaller gets ``<name>.gz``
+beside it, which a server with ``gzip_static`` sends to a sync that asks for
+gzip. A download that resumes asks for the plain bytes from where it stopped.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +32,8 @@ from typing import Any, BinaryIO, Protocol
 
 from ussd_app.content.files import atomic_file
 
+GZIP_WORTH = 0.9  # a .gz beside a pack or file only when it saves at least a tenth
+GZIP_SAMPLE = 64 * 1024  # judged from the first bytes: MP3 and WAV packs are not tried whole
 PACK_MIN_FILES = 8  # fewer missing files than this: fetch them one by one
 PACK_MIN_SHARE = 0.5  # and when the missing bytes are under half the pack's, too
 
@@ -60,6 +69,30 @@ def write_pack(out: Path, part_sha: str, entries: Iterable[Entry], sources: Mapp
             with sources[sha].open("rb") as source:
                 while chunk := source.read(1 << 20):
                     fh.write(chunk)
+    gzip_beside(target)
+    return True
+
+
+def gzip_beside(path: Path) -> bool:
+    """``<path>.gz`` when gzip makes ``path`` at least a tenth smaller (text: nodes, catalogs,
+    the registry); a server with ``gzip_static`` (nginx) sends it to a sync asking for gzip,
+    any other server the file itself. Deterministic (no name, no time in the header)."""
+    size = path.stat().st_size
+    if size < 512:
+        return False
+    with path.open("rb") as fh:
+        sample = fh.read(GZIP_SAMPLE)
+    if len(zlib.compress(sample, 6)) > GZIP_WORTH * len(sample):
+        return False
+    target = path.with_name(path.name + ".gz")
+    with atomic_file(target) as out, path.open("rb") as source:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=out, compresslevel=6,
+                           mtime=0) as packed:
+            while chunk := source.read(1 << 20):
+                packed.write(chunk)
+    if target.stat().st_size > GZIP_WORTH * size:
+        target.unlink()
+        return False
     return True
 
 

@@ -291,7 +291,7 @@ def _planned(manifest: Manifest, central: HttpCentral | DirCentral,
     spent = (f"; finding this out took {central.requests} request(s), "
              f"{human_bytes(central.bytes)}")
     return Result("planned", f"version {manifest.version} is available: a sync would "
-                  f"download {human_bytes(total)} in {requests} request(s) "
+                  f"download at most {human_bytes(total)} in {requests} request(s) "
                   f"({len(wanted)} of {manifest.files} files are new; {len(packs)} "
                   f"pack(s), {len(single)} single file(s)){spent}. Nothing was changed",
                   available=manifest.version, bytes=total, requests=requests)
