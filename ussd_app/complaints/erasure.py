@@ -28,6 +28,8 @@ class Erasure(ComplaintsBase):
         count = db.erase(self.store, db.ids_for_phone(self.store, caller.phone_key), reason,
                          self.clock())
         erase_phones(self.store, [caller.phone_key], self.clock())
+        if self.job_records is not None:  # the job-offer records it kept, scans and all
+            count += self.job_records.erase_for_phone(caller, reason)
         checkpoint(self.store)
         return self._erased(count)
 

@@ -33,7 +33,9 @@ PIN_LOCK_SECONDS = 30 * 60
 PIN_TRIES = 3  # wrong PINs on one reference before it is locked for PIN_LOCK_SECONDS
 PHONE_TRIES = 10  # wrong PINs from one phone (any reference) before it is locked too
 FIELD_LIMITS = {"against": 160, "employer": 160, "city": 80, "country_other": 80,
-                "description": 2000, "contact_when": 160, "contact_phone": 32}
+                "description": 2000, "contact_when": 160, "contact_phone": 32,
+                # a lost-contact report: the relative, their last news; a wage as reported
+                "relative_name": 120, "last_contact": 80, "wage_paid": 40}
 
 STATUS_LABELS = {
     "new": N_("Received"),
