@@ -102,11 +102,12 @@ class JobRecords:
             fields["months"] = int(months)
         spoken = []
         for answer, column in ANSWER_FIELDS.items():
+            if answers.get(SPOKEN + answer):  # its text is only "(voice answer)"
+                spoken.append(column)
+                continue
             text = " ".join(str(answers.get(answer, "")).split())[:TEXT_LIMITS[column]]
             if text:
                 fields[f"{column}_sealed"] = self.text_sealer.seal(text)
-            elif answers.get(SPOKEN + answer):
-                spoken.append(column)
         fields["spoken"] = ",".join(spoken) or None
         agency = " ".join(answers.get("job_agency", "").split())
         if agency and self.resolve_agency:

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 
 from ussd_app import errors
 from ussd_app.complaints.service import TEXT_PURPOSE
+from ussd_app.job_records.model import RECORD_PURPOSE, SCAN_PURPOSE
 from ussd_app.privacy.protect import SEALED, BytesSealer, PhoneHasher, Sealer
 from ussd_app.store import Store
 from ussd_app.store import complaints as complaint_db
