@@ -7,9 +7,15 @@ is refused before it is read further.
 
 from __future__ import annotations
 
+import re
+
 from ussd_app.engine.messages import N_
 
 MAX_SCAN_BYTES = 8 * 1024 * 1024  # a phone photo of a page, or a scanned PDF, fits
+# The one path whose body may be bigger than the app's 64 KB: a scan's upload (the server
+# and the app both let it through; the view checks the scan's own limit).
+UPLOAD_PATH = re.compile(r"^/operator/records/[0-9]{1,12}/scans$")
+UPLOAD_MAX_BODY = MAX_SCAN_BYTES + 64 * 1024  # the scan and its form's other fields
 _SIGNATURES = ((b"%PDF-", "application/pdf"), (b"\xff\xd8\xff", "image/jpeg"),
                (b"\x89PNG\r\n\x1a\n", "image/png"))
 NOT_A_SCAN = N_("This file is not a PDF, JPEG or PNG (whatever its name says): not kept.")
