@@ -128,3 +128,18 @@ def test_a_lost_contact_report_is_in_the_queue(app: Flask, op: FlaskClient) -> N
     [case] = rows(app, "complaints")
     detail = page(op, f"/operator/complaints/{case['id']}")
     assert "Hari Prasad" in detail and "May 2026" in detail
+
+
+def test_the_referral_hook_gives_the_record_and_lost_contact_fields(app: Flask) -> None:
+    from ussd_app.job_records.referral import RECORD_SHAREABLE, referral_fields
+    number = "+9779855555555"
+    reference, _ = keep_record(app, number)
+    file_report(Phone(app.test_client(), number), "en")
+    services = app.extensions["migrantline"]
+    [case] = rows(app, "complaints")
+    fields = referral_fields(services.complaints, services.records, case)
+    assert (fields["record_reference"], fields["promised_wage"], fields["promised_currency"],
+            fields["promised_agency_licence"]) == (reference, "1500", "QAR", "NP-DEMO-0001")
+    assert "promised_family_contact" not in fields  # not by default
+    every = referral_fields(services.complaints, services.records, case, RECORD_SHAREABLE)
+    assert every["promised_family_contact"] == "Sita, +977 9800000001"
