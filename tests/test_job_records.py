@@ -160,3 +160,23 @@ def test_a_quoted_record_reference_is_found() -> None:
     body = "0123456"
     reference = body + str(damm(body))
     assert quoted_record_reference(f"my record is {reference[:4]} {reference[4:]}") == reference
+
+
+def test_the_owner_follows_and_erases_a_record_by_its_reference(app: Flask,
+                                                               client: FlaskClient) -> None:
+    phone = Phone(client)
+    reference = record_reference_in(file_record(phone))
+    dial(phone, "en")
+    phone.press(menu_key("main", "complaints"), menu_key("complaints", "erase_ref"))
+    confirm = phone.press(reference)
+    assert "Delete it?" in confirm
+    done = phone.press(choice("erase_confirm", "yes"))
+    assert "Deleted" in done
+    [row] = rows(app, "job_records")
+    assert row["erased_at"] and not row["employer_sealed"] and not row["pin_hash"]
+    # From another phone, the PIN is asked; once erased, nothing is found.
+    other = Phone(client)
+    dial(other, "en")
+    other.press(menu_key("main", "complaints"), menu_key("complaints", "status_ref"))
+    assert "PIN" in other.press(reference)
+    assert "wrong PIN" in other.press("2580")

@@ -143,3 +143,26 @@ def test_the_referral_hook_gives_the_record_and_lost_contact_fields(app: Flask) 
     assert "promised_family_contact" not in fields  # not by default
     every = referral_fields(services.complaints, services.records, case, RECORD_SHAREABLE)
     assert every["promised_family_contact"] == "Sita, +977 9800000001"
+
+
+def test_a_key_rotation_reseals_records_and_scans(tmp_path: Path) -> None:
+    from tests.conftest import make_app
+    from tests.test_keys_rotate import NEW_KEY, rotate
+
+
+    app = make_app(tmp_path)
+    _, rid = keep_record(app)
+    app.extensions["migrantline"].records.add_scan(rid, "passport", PDF, None)
+    app.extensions["migrantline"].store.close()
+    code, output = rotate(tmp_path)
+    assert code == 0 and "job_record_scans.data_sealed: 1 re-sealed" in output, output
+    after = make_app(tmp_path, MIGRANTLINE_SECRET_KEY=NEW_KEY)
+    try:
+        records = after.extensions["migrantline"].records
+        assert records.reveal(records.get(rid))["employer"] == "Golden Sands Contracting"
+        [scan] = records.scans(rid)
+        assert records.scan(rid, scan["id"]) == (PDF, "application/pdf")
+        assert records.pin_hash(records.get(rid)["reference"], "2580") == \
+            records.get(rid)["pin_hash"]
+    finally:
+        after.extensions["migrantline"].store.close()

@@ -71,6 +71,10 @@ STATUS_LINE_STATUS = N_("Status: {status}")
 STATUS_LINE_FILED = N_("Filed on {date}")
 STATUS_LINE_UPDATED = N_("Last update on {date}")
 STATUS_ERASED = N_("The personal data of this case was erased.")
+# A job-offer record followed or erased by its reference (it starts with 0).
+RECORD_LINE = N_("Job offer record {reference}")
+RECORD_LINE_KEPT = N_("Kept since {date}")
+RECORD_ERASED = N_("What this record held was erased.")
 # The key purpose of what callers say and of history details: whoever adds to a
 # complaint's history (voice_recordings.py) seals with the same.
 TEXT_PURPOSE = "complaint text v1"
