@@ -180,3 +180,11 @@ def test_the_owner_follows_and_erases_a_record_by_its_reference(app: Flask,
     other.press(menu_key("main", "complaints"), menu_key("complaints", "status_ref"))
     assert "PIN" in other.press(reference)
     assert "wrong PIN" in other.press("2580")
+
+
+def test_the_record_keyword_starts_a_record_by_sms(app: Flask) -> None:
+    texter = Texter(app)
+    texter.send("")
+    texter.send("3")  # French
+    start = texter.send("offre") or ""
+    assert TREE.text(TREE.nodes["rec_consent"].title, "fr") in start
