@@ -64,11 +64,18 @@ def test_scans_are_checked_by_content_sealed_audited_and_erased(app: Flask,
     assert MARKER in viewed.data and viewed.headers["Cache-Control"] == "no-store"
     assert [r["detail"] for r in audit(app, "view_scan")] == [f"record {rid}: scan {scan['id']}"]
     # Erased with the record: the scan row goes, the typed fields are blanked.
+    phone_key = app.extensions["migrantline"].ussd.hasher.key("+9779811111111")
+    db = app.extensions["migrantline"].store.db()
+    sessions = "select count(*) from ussd_sessions where phone_key = ?"
+    assert db.execute(sessions, [phone_key]).fetchone()[0]
     op.post(f"/operator/records/{rid}/erase", data={"csrf_token": csrf(op, "/operator/"),
                                                     "confirm": "yes"})
     assert not rows(app, "job_record_scans")
     [row] = rows(app, "job_records")
     assert row["erased_at"] and not row["employer_sealed"] and not row["phone_key"]
+    assert not db.execute(sessions, [phone_key]).fetchone()[0]  # the session that typed it
+    assert b"Golden Sands" not in stored.at_rest(
+        Path(app.config["MIGRANTLINE_DATA_DIR"]), db.conn)
     assert op.get(f"/operator/records/{rid}/scans/{scan['id']}").status_code == 404
     assert audit(app, "erase_record")
 

@@ -9,8 +9,9 @@ country, currency, contract length, the agency as the registry names it).
 
 Scans (contract, passport) are added at the centre. Their bytes are sealed and
 kept in the last column, which only ``scan_data`` reads. Erasing a record
-deletes its scans' rows outright (freed pages zeroed on SQLite) and blanks the
-record's sealed columns; the row stays, erased, for the figures.
+deletes its scans' rows outright (freed pages zeroed on SQLite), blanks the
+record's sealed columns (the row stays, erased, for the figures) and erases
+what its phone left elsewhere (``privacy.erase_linked``), as a case's erasure does.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ussd_app.store.base import (
     write_transaction,
 )
 from ussd_app.store.complaints import durable
+from ussd_app.store.privacy import erase_linked
 
 SEALED = ("phone_sealed", "employer_sealed", "agency_sealed", "job_sealed", "wage_sealed",
           "start_sealed", "family_sealed")
@@ -158,8 +160,15 @@ def erase(store: Handle, record_ids: Iterable[int], reason: str, at: float) -> i
     conn = store.db().conn
     blank = ", ".join(f"{c} = null" for c in SEALED)
     erased = 0
+    phones = [str(r[0]) for r in conn.execute(
+        f"select phone_key from job_records where id in ({placeholders(ids)}) "
+        "and erased_at is null and phone_key is not null", ids)]
+    store.forget_phones(phones)  # the write-behind buffer must not bring them back
     with secure_delete(conn):
         with write_transaction(conn):
+            # What the same phone left elsewhere: the session that typed the record, the
+            # SMS conversation and the reply that carried its reference, the call's state.
+            erase_linked(conn, phones, [], [], at)
             for record_id in ids:
                 conn.execute("delete from job_record_scans where record_id = ?", [record_id])
                 cursor = conn.execute(
