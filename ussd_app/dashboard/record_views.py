@@ -28,7 +28,6 @@ from ussd_app.dashboard.queue_views import services
 from ussd_app.job_records.model import SCAN_KINDS
 from ussd_app.job_records.scans import EMPTY, MAX_SCAN_BYTES, NOT_A_SCAN, TOO_LARGE
 from ussd_app.job_records.service import JobRecords, ScanRefused
-from ussd_app.store import job_records as records_db
 
 WAGE_LIMIT = 40
 
@@ -58,7 +57,7 @@ def records_list() -> ResponseReturnValue:
             return redirect(url_for("dashboard.record", rid=found["id"]), 303)
         flash(_("No job-offer record has this reference (it starts with 0)."), "error")
     return render_template("dashboard/records.html",
-                           rows=records_db.recent(services().store), typed=typed)
+                           rows=_records().recent(), typed=typed)
 
 
 @bp.get("/records/<int:rid>")

@@ -143,6 +143,10 @@ class JobRecords:
         shown["spoken_fields"] = [f for f in str(row.get("spoken") or "").split(",") if f]
         return shown
 
+    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest records, with their scan counts; nothing personal is opened."""
+        return db.recent(self.store, limit)
+
     def to_link(self, caller: Caller, *texts: str) -> int | None:
         """The record a new complaint is held against: the one whose reference the caller
         quoted, else this phone's latest (None for a withheld number with no quote)."""
