@@ -188,3 +188,33 @@ def test_the_record_keyword_starts_a_record_by_sms(app: Flask) -> None:
     texter.send("3")  # French
     start = texter.send("offre") or ""
     assert TREE.text(TREE.nodes["rec_consent"].title, "fr") in start
+
+
+def test_a_lost_contact_report_by_sms(app: Flask) -> None:
+    texter = Texter(app)
+    texter.send("")
+    texter.send("1")
+    texter.send(menu_key("main", "complaints"))
+    texter.send(menu_key("complaints", "lost_consent"))
+    for text in (choice("lost_consent", "yes"), "Maya Gurung", choice("lost_country", "kw"),
+                 "Desert Star Hotels", "April 2026", choice("lost_reach", "any")):
+        texter.send(text)
+    done = texter.send("1") or ""
+    assert re.search(r"\b\d{4} \d{4}\b", done), done
+    [row] = rows(app, "complaints")
+    assert (row["category"], row["channel"], row["country"], row["filed_by"]) == \
+        ("lost_contact", "sms", "KW", "family")
+
+
+def test_only_the_scan_upload_path_takes_a_bigger_body() -> None:
+    from types import SimpleNamespace
+
+    from ussd_app.job_records.scans import MAX_SCAN_BYTES
+    from ussd_app.server import Bridge
+    bridge = Bridge()
+    upload = SimpleNamespace(method="POST", path="/operator/records/12/scans")
+    assert bridge._limit(upload) > MAX_SCAN_BYTES
+    for method, path in (("POST", "/ussd/africastalking"), ("GET", upload.path),
+                         ("POST", "/operator/records/12/scans/3"),
+                         ("POST", "/operator/complaints/12/note")):
+        assert bridge._limit(SimpleNamespace(method=method, path=path)) == 64 * 1024
