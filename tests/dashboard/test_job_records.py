@@ -173,3 +173,11 @@ def test_a_key_rotation_reseals_records_and_scans(tmp_path: Path) -> None:
             records.get(rid)["pin_hash"]
     finally:
         after.extensions["migrantline"].store.close()
+
+
+def test_a_voice_record_says_which_answers_were_spoken(app: Flask, op: FlaskClient) -> None:
+    from tests.test_job_records import test_a_job_record_by_voice
+    test_a_job_record_by_voice(app)
+    [row] = rows(app, "job_records")
+    shown = page(op, f"/operator/records/{row['id']}")
+    assert "Said by voice, not kept as text" in shown and "Family contact" in shown

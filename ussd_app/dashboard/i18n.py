@@ -68,7 +68,8 @@ FIELD_NAMES = {"against": N_("Against"), "employer": N_("Employer"), "city": N_(
 # A job-offer record beside its complaint (``job_records.compare``), and its scans.
 PROMISED_NAMES = {"country": N_("Country"), "employer": N_("Employer"),
                   "agency": N_("Agency"), "wage": N_("Wage a month"), "job": N_("Job"),
-                  "start": N_("Contract start and length")}
+                  "start": N_("Contract start and length"),
+                  "family": N_("Family contact")}
 SCAN_KIND_NAMES = {"contract": N_("Contract"), "passport": N_("Passport"),
                    "other": N_("Other document")}
 TEMPLATE_NAMES = {"call_us": N_("Please call us"), "more_info": N_("We need more information"),
