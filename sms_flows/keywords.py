@@ -24,12 +24,14 @@ RIGHTS = N_("rights, right, work")
 AGENCY = N_("agency, agent, licence, license")
 STATUS = N_("status, check")
 REPORT = N_("report, complaint, complain")
+RECORD = N_("record, offer")  # keep a record of my job offer
 LANGUAGE = N_("language, lang")
 STOP = N_("stop, stopall, unsubscribe, cancel, end, quit")
 START = N_("start, unstop, subscribe, resume")
 
 KEYWORDS = {"help": HELP, "menu": MENU, "rights": RIGHTS, "agency": AGENCY,
-            "status": STATUS, "report": REPORT, "language": LANGUAGE, "stop": STOP,
+            "status": STATUS, "report": REPORT, "record": RECORD, "language": LANGUAGE,
+            "stop": STOP,
             "start": START}
 
 # What a caller reads when a word means nothing here, and the keyword answers.

@@ -61,6 +61,7 @@ _AUTO_REPLY = re.compile(r"auto.?reply|automatic reply|out of (the )?office|auto
 ACTING = ("status", "agency", "stop", "start")  # keywords that act even with more words
 RIGHTS_NODE = "at_work"
 REPORT_NODE = "report_consent"  # where the REPORT keyword starts a complaint
+RECORD_NODE = "rec_consent"  # where the RECORD keyword starts a job-offer record
 
 
 def sms_inbound(provider: str, message_id: str, phone: str, text: str) -> Inbound:
@@ -249,6 +250,8 @@ class SmsService:
             return self._show(hop, tree, State(lang=lang, node=RIGHTS_NODE, history=main))
         if keyword == "report" and REPORT_NODE in tree.nodes:
             return self._show(hop, tree, State(lang=lang, node=REPORT_NODE, history=main))
+        if keyword == "record" and RECORD_NODE in tree.nodes:
+            return self._show(hop, tree, State(lang=lang, node=RECORD_NODE, history=main))
         if keyword == "language":
             return self._show(hop, tree, State(lang=lang, node=LANGUAGE_NODE, history=main))
         if keyword == "agency":

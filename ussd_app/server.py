@@ -27,6 +27,7 @@ from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
 from ussd_app import settings
+from ussd_app.job_records.scans import UPLOAD_MAX_BODY, UPLOAD_PATH
 
 if TYPE_CHECKING:
     from ussd_app.settings import Settings
@@ -151,13 +152,19 @@ class Bridge:
             return call(*args)
         return await asyncio.get_running_loop().run_in_executor(self.pool, call, *args)
 
+    def _limit(self, scope: Any) -> int:
+        """The most a body may hold: the app's limit, or a scan's on its upload path."""
+        if scope.method == "POST" and UPLOAD_PATH.match(scope.path or ""):
+            return max(self.max_body, UPLOAD_MAX_BODY)
+        return self.max_body
+
     async def _body(self, scope: Any, proto: Any) -> bytes:
         declared = scope.headers.get("content-length")
         if declared is not None:
             if not (declared.isascii() and declared.isdigit()):  # int() takes "+1", "١"
                 raise BodyRefused(400)
             length = int(declared)
-            if length > self.max_body:
+            if length > self._limit(scope):
                 raise BodyRefused(413)  # refused before a byte of it is read
             if length <= 0:
                 return b""
@@ -165,10 +172,10 @@ class Bridge:
             if len(body) < length:
                 raise BodyRefused(400)
             return body
-        chunks, size = [], 0  # chunked (or HTTP/2): count as it comes
+        chunks, size, limit = [], 0, self._limit(scope)  # chunked: count as it comes
         async for chunk in proto:
             size += len(chunk)
-            if size > self.max_body:
+            if size > limit:
                 raise BodyRefused(413)
             chunks.append(chunk)
         return b"".join(chunks)

@@ -31,6 +31,8 @@ from ussd_app.content import sync
 from ussd_app.content.layouts import content_layouts
 from ussd_app.content.registry import ContentRegistry
 from ussd_app.i18n import Catalogs, default_catalogs
+from ussd_app.job_records.actions import make_record_actions
+from ussd_app.job_records.service import JobRecords
 from ussd_app.mail import send_mail
 from ussd_app.privacy import rekey
 from ussd_app.privacy.protect import PhoneHasher, Sealer
@@ -56,6 +58,7 @@ class Services:
     callbacks: Callbacks | None = None  # missed-call call-backs (voice)
     recordings: VoiceRecordings | None = None  # complaint recordings from the voice line
     partners: PartnerNotifier | None = None  # tells partners of their referrals
+    records: JobRecords | None = None  # job-offer records kept before departure
 
     def t(self, lang: str, message: str) -> str:
         return self.catalogs.gettext(lang, message)
@@ -134,9 +137,12 @@ def _build_services(config: settings.Settings) -> Services:
     content, agencies, background_sync = _content(config, store, catalogs)
     layout, *sms_layouts = content.layouts
     complaints = Complaints(store, secret, t, resolve_agency=agencies.resolve)
+    records = JobRecords(store, secret, resolve_agency=agencies.resolve)
+    complaints.job_records = records  # a complaint links to its record; erasure takes both
     engine: dict[str, Any] = {"services": {"agency_search": agencies},
                               "actions": {**make_actions(complaints, t),
-                                          **agency_actions(agencies.warning)}}
+                                          **agency_actions(agencies.warning),
+                                          **make_record_actions(records, complaints, t)}}
     draft_seconds = 60 * config.draft_minutes
     ussd = UssdSessions(store, content, PhoneHasher(secret), Sealer(secret), layout, t,
                         resume_seconds=60 * config.resume_minutes,
@@ -167,7 +173,7 @@ def _build_services(config: settings.Settings) -> Services:
         prompts, content, t, config.data_dir))
     return Services(config, store, content, catalogs, ussd, sms, complaints,
                     sync=background_sync, prompts=prompts, voice=voice, callbacks=callbacks,
-                    recordings=recordings, partners=partners)
+                    recordings=recordings, partners=partners, records=records)
 
 
 def _voice_jobs(config: settings.Settings, store: Store, prompts: Any,

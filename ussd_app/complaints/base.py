@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 
 
 class ComplaintsBase:
+    # The job-offer records (``job_records.service.JobRecords``), set by ``build_services``:
+    # a new complaint is linked to the record it quotes or its phone's latest, and a
+    # phone's erasure erases its records too.
+    job_records: Any = None
+
     def __init__(self, store: Store, secret: bytes, t: Translate,
                  resolve_agency: Agencies | None = None,
                  clock: Callable[[], float] = time.time):

@@ -28,11 +28,18 @@ class Erasure(ComplaintsBase):
         count = db.erase(self.store, db.ids_for_phone(self.store, caller.phone_key), reason,
                          self.clock())
         erase_phones(self.store, [caller.phone_key], self.clock())
+        if self.job_records is not None:  # the job-offer records it kept, scans and all
+            count += self.job_records.erase_for_phone(caller, reason)
         checkpoint(self.store)
         return self._erased(count)
 
     def erase(self, reference: str) -> bool:
-        """Erase one case; the caller was found entitled by ``lookup`` (phone or PIN)."""
+        """Erase one case (or job-offer record); the caller was found entitled by
+        ``lookup`` (phone or PIN)."""
+        if reference.startswith("0") and self.job_records is not None:
+            record = self.job_records.by_reference(reference)
+            return bool(record is not None and self.job_records.erase(
+                int(record["id"]), "asked by the caller"))
         row = db.by_reference(self.store, reference)
         if row is None or row.get("erased_at"):
             return False

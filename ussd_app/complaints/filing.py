@@ -45,7 +45,8 @@ class Filing(ComplaintsBase):
         fields, cut, pin = self._fields(answers)
         existing = self._own(answers.get("reference", ""), caller)
         if existing is not None:
-            return self._add_details(existing, key, lang, fields, cut, pin, now)
+            return self._add_details(existing, key, lang, fields, cut, pin, now,
+                                     self._record_to_link(caller, answers))
         row: dict[str, Any] = {
             "key": key, "channel": caller.channel, "lang": lang, "created_at": now,
             "updated_at": now, "status": "new", "urgent": int(urgent),
@@ -56,6 +57,7 @@ class Filing(ComplaintsBase):
             **fields, "truncated": ",".join(cut),
         }
         row["time_zone"] = safe_window.zone_for(row.get("country"), row["number_country"])
+        row["job_record_id"] = self._record_to_link(caller, answers)
         event = {"at": now, "actor": "caller", "kind": "urgent" if urgent else "filed",
                  "status": "new"}
         for _ in range(8):
@@ -97,7 +99,8 @@ class Filing(ComplaintsBase):
                          {"at": now, "actor": "caller", "kind": "urgent_answer"}) or row
 
     def _add_details(self, row: dict[str, Any], key: str, lang: str, fields: dict[str, Any],
-                     cut: list[str], pin: str, now: float) -> dict[str, Any]:
+                     cut: list[str], pin: str, now: float,
+                     record_id: int | None = None) -> dict[str, Any]:
         """The rest of a report filed at once as urgent: same case, same reference."""
         if row.get("details_key") == key:
             return row  # this very hop added them already
@@ -106,6 +109,8 @@ class Filing(ComplaintsBase):
                                                 *cut} - {""}))}
         if pin:
             merged["pin_hash"] = self.pin_hash(str(row["reference"]), pin)
+        if record_id and not row.get("job_record_id"):
+            merged["job_record_id"] = record_id
         merged["time_zone"] = safe_window.zone_for(merged.get("country") or row.get("country"),
                                                    row.get("number_country"))
         receipt = self._receipt(key, {**row, **merged}, lang)
@@ -113,6 +118,18 @@ class Filing(ComplaintsBase):
                            {"at": now, "actor": "caller", "kind": "details"},
                            [receipt] if receipt else [])
         return stored or row
+
+    def _record_to_link(self, caller: Caller, answers: Mapping[str, str]) -> int | None:
+        """The job-offer record the complaint is held against: quoted, or the phone's."""
+        if self.job_records is None:
+            return None
+        try:
+            linked = self.job_records.to_link(caller, *(answers.get(name, "") for name in (
+                "description", "against", "employer", "record_typed")))
+        except Exception:  # a link is a help for staff: never a reason not to file
+            log.exception("could not look for the job record of a complaint")
+            return None
+        return int(linked) if linked is not None else None
 
     def _own(self, reference: str, caller: Caller) -> dict[str, Any] | None:
         """The complaint behind ``reference`` if this very phone filed it."""

@@ -18,6 +18,9 @@ from ussd_app.complaints.model import (
     PHONE_TRIES,
     PIN_LOCK_SECONDS,
     PIN_TRIES,
+    RECORD_ERASED,
+    RECORD_LINE,
+    RECORD_LINE_KEPT,
     STATUS_ERASED,
     STATUS_LABELS,
     STATUS_LINE_CASE,
@@ -38,7 +41,7 @@ class Following(ComplaintsBase):
         reference = parse_reference(typed)
         if reference is None:
             return Lookup("bad_reference")
-        row = db.by_reference(self.store, reference)
+        row = self._by_reference(reference)
         if row is not None and not row.get("erased_at") and not caller.withheld and \
                 row.get("phone_key") == caller.phone_key:
             return Lookup("status", row, reference)
@@ -61,9 +64,23 @@ class Following(ComplaintsBase):
             return Lookup("locked", reference=reference)
         return Lookup("denied", reference=reference)
 
+    def _by_reference(self, reference: str) -> dict[str, Any] | None:
+        """The complaint, or the job-offer record (its reference starts with 0): followed
+        and erased by the same questions, phone or PIN, with the same lock-outs."""
+        if reference.startswith("0") and self.job_records is not None:
+            found: dict[str, Any] | None = self.job_records.by_reference(reference)
+            return found
+        return db.by_reference(self.store, reference)
+
     def status_text(self, row: Mapping[str, Any], lang: str) -> str:
         """What a caller reads about their case: reference, status, dates. No details."""
         t = self.t
+        if "status" not in row:  # a job-offer record: what is kept, and since when
+            lines = [t(lang, RECORD_LINE).format(reference=show_reference(row["reference"])),
+                     t(lang, RECORD_LINE_KEPT).format(date=_day(row["created_at"]))]
+            if row.get("erased_at"):
+                lines.append(t(lang, RECORD_ERASED))
+            return "\n".join(lines)
         lines = [t(lang, STATUS_LINE_CASE).format(reference=show_reference(row["reference"])),
                  t(lang, STATUS_LINE_STATUS).format(
                      status=t(lang, STATUS_LABELS.get(row["status"], STATUS_LABELS["new"]))),

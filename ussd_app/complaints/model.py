@@ -33,7 +33,9 @@ PIN_LOCK_SECONDS = 30 * 60
 PIN_TRIES = 3  # wrong PINs on one reference before it is locked for PIN_LOCK_SECONDS
 PHONE_TRIES = 10  # wrong PINs from one phone (any reference) before it is locked too
 FIELD_LIMITS = {"against": 160, "employer": 160, "city": 80, "country_other": 80,
-                "description": 2000, "contact_when": 160, "contact_phone": 32}
+                "description": 2000, "contact_when": 160, "contact_phone": 32,
+                # a lost-contact report: the relative, their last news; a wage as reported
+                "relative_name": 120, "last_contact": 80, "wage_paid": 40}
 
 STATUS_LABELS = {
     "new": N_("Received"),
@@ -69,6 +71,10 @@ STATUS_LINE_STATUS = N_("Status: {status}")
 STATUS_LINE_FILED = N_("Filed on {date}")
 STATUS_LINE_UPDATED = N_("Last update on {date}")
 STATUS_ERASED = N_("The personal data of this case was erased.")
+# A job-offer record followed or erased by its reference (it starts with 0).
+RECORD_LINE = N_("Job offer record {reference}")
+RECORD_LINE_KEPT = N_("Kept since {date}")
+RECORD_ERASED = N_("What this record held was erased.")
 # The key purpose of what callers say and of history details: whoever adds to a
 # complaint's history (voice_recordings.py) seals with the same.
 TEXT_PURPOSE = "complaint text v1"

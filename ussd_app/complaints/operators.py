@@ -44,7 +44,7 @@ class OperatorActions(ComplaintsBase):
     def reveal(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """The complaint with its personal data decrypted, for an operator's screen."""
         shown = dict(row)
-        for column in db.SEALED:
+        for column in db.ALL_SEALED:
             sealed = row.get(column)
             name = column.removesuffix("_sealed")
             sealer = self.phone_sealer if column == "phone_sealed" else self.text_sealer

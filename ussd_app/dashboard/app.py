@@ -27,6 +27,7 @@ from ussd_app.dashboard import (  # noqa: F401 - imported for their routes on ``
     i18n,
     partner_views,
     queue_views,
+    record_views,
     recording_views,
     reply_views,
 )
@@ -34,6 +35,7 @@ from ussd_app.dashboard.accounts import Accounts
 from ussd_app.dashboard.auth import csrf_token
 from ussd_app.dashboard.blueprint import bp
 from ussd_app.dashboard.i18n import _
+from ussd_app.job_records.scans import UPLOAD_MAX_BODY, UPLOAD_PATH
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; "
        "frame-src 'self'; form-action 'self'; "
@@ -63,6 +65,14 @@ def init_app(app: Flask, services: Any) -> None:
         config.operator_idle_minutes)
     _templates(app)
     app.register_blueprint(bp)
+    app.before_request(_upload_limit)
+
+
+def _upload_limit() -> None:
+    """A scan's upload may be bigger than the app's 64 KB, before anything reads the form
+    (the CSRF check does); its view checks the scan's own limit."""
+    if request.method == "POST" and UPLOAD_PATH.match(request.path):
+        request.max_content_length = UPLOAD_MAX_BODY
 
 
 def _templates(app: Flask) -> None:
@@ -83,7 +93,8 @@ def _templates(app: Flask) -> None:
         GROUP_NAMES=i18n.GROUP_NAMES, language_name=i18n.language_name,
         CALL_NOW_NAMES=i18n.CALL_NOW_NAMES, WHERE_NOW_NAMES=i18n.WHERE_NOW_NAMES,
         SHARE_NAMES=i18n.SHARE_NAMES, NOTIFY_VIA_NAMES=i18n.NOTIFY_VIA_NAMES,
-        NOTIFY_NAMES=i18n.NOTIFY_NAMES)
+        NOTIFY_NAMES=i18n.NOTIFY_NAMES, PROMISED_NAMES=i18n.PROMISED_NAMES,
+        SCAN_KIND_NAMES=i18n.SCAN_KIND_NAMES)
 
 
 @bp.context_processor

@@ -33,6 +33,7 @@ from ussd_app.dashboard.auth import accounts, audit
 from ussd_app.dashboard.blueprint import bp
 from ussd_app.dashboard.i18n import ACTOR_NAMES, STATUS_NAMES, _, label, language_name
 from ussd_app.dashboard.queue_views import services, untouched
+from ussd_app.job_records.compare import promised_vs_reported
 from ussd_app.parsing import MAX_ID, bounded_int
 from ussd_app.privacy.protect import open_text
 from ussd_app.store import operators as operators_db
@@ -93,6 +94,13 @@ def _page(cid: int, show_numbers: bool, **extra: Any) -> ResponseReturnValue:
                 for key, text in MESSAGE_TEMPLATES.items()}
     recordings = (services().recordings.for_complaint(str(row["reference"]))
                   if services().recordings is not None else [])
+    record, compared = None, []
+    records = services().records
+    if row.get("job_record_id") and records is not None:
+        found = records.get(int(row["job_record_id"]))
+        if found is not None:
+            record = records.reveal(found)
+            compared = promised_vs_reported(record, shown)
     return render_template(
         "dashboard/detail.html", c=shown, history=history,
         timeline=complaints.timeline(row, recordings),
@@ -107,7 +115,7 @@ def _page(cid: int, show_numbers: bool, **extra: Any) -> ResponseReturnValue:
         acknowledged_by=people.get(row.get("acknowledged_by") or -1),
         migrant_lang=language_name(lang), shareable=SHAREABLE, default_shared=DEFAULT_SHARED,
         referrals=partners_db.referrals_of(services().store, cid), reply=extra.get("reply"),
-        reply_error=extra.get("reply_error"))
+        reply_error=extra.get("reply_error"), record=record, compared=compared)
 
 
 def action(name: str) -> Callable[[Action], Action]:

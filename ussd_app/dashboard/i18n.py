@@ -62,7 +62,16 @@ GROUP_NAMES = {"category": N_("Category"), "country": N_("Country"),
 ACTOR_NAMES = {"caller": N_("Caller"), "system": N_("System"), "operator": N_("Operator")}
 FIELD_NAMES = {"against": N_("Against"), "employer": N_("Employer"), "city": N_("City"),
                "country_other": N_("Country"), "description": N_("What happened"),
-               "contact_when": N_("When to contact"), "contact_phone": N_("Other number")}
+               "contact_when": N_("When to contact"), "contact_phone": N_("Other number"),
+               "relative_name": N_("Relative"), "last_contact": N_("Last contact"),
+               "wage_paid": N_("Wage paid")}
+# A job-offer record beside its complaint (``job_records.compare``), and its scans.
+PROMISED_NAMES = {"country": N_("Country"), "employer": N_("Employer"),
+                  "agency": N_("Agency"), "wage": N_("Wage a month"), "job": N_("Job"),
+                  "start": N_("Contract start and length"),
+                  "family": N_("Family contact")}
+SCAN_KIND_NAMES = {"contract": N_("Contract"), "passport": N_("Passport"),
+                   "other": N_("Other document")}
 TEMPLATE_NAMES = {"call_us": N_("Please call us"), "more_info": N_("We need more information"),
                   "tried_to_call": N_("We tried to call you"),
                   "partner_will_call": N_("A partner will contact you"),

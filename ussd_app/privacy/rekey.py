@@ -49,9 +49,11 @@ from dataclasses import dataclass
 
 from ussd_app import errors
 from ussd_app.complaints.service import TEXT_PURPOSE
+from ussd_app.job_records.model import RECORD_PURPOSE, SCAN_PURPOSE
 from ussd_app.privacy.protect import SEALED, BytesSealer, PhoneHasher, Sealer
 from ussd_app.store import Store
 from ussd_app.store import complaints as complaint_db
+from ussd_app.store import job_records as job_records_db
 from ussd_app.store import voice_recordings as recordings_db
 from ussd_app.store.keys import Rekeying, recorded_fingerprint, rekeying
 
@@ -71,6 +73,10 @@ class SealedColumn:
 SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     *(SealedColumn("complaints", c, PERSONAL if c == "phone_sealed" else TEXT_PURPOSE)
       for c in complaint_db.SEALED),
+    *(SealedColumn("complaints", c, TEXT_PURPOSE) for c in complaint_db.RECORD_SEALED),
+    *(SealedColumn("job_records", c, PERSONAL if c == "phone_sealed" else RECORD_PURPOSE)
+      for c in job_records_db.SEALED),
+    SealedColumn("job_record_scans", "data_sealed", SCAN_PURPOSE, context_column="record_id"),
     SealedColumn("complaint_events", "detail_sealed", TEXT_PURPOSE),
     SealedColumn("complaint_messages", "body_sealed", TEXT_PURPOSE),  # what a migrant texted
     SealedColumn("outbox", "to_sealed"),
@@ -91,11 +97,13 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
 # recomputed from. The "contact me on" number too: its opt-out (STOP) must survive.
 PHONE_SOURCES = (("complaints", "phone_sealed", PERSONAL),
                  ("complaints", "contact_phone_sealed", TEXT_PURPOSE),
+                 ("job_records", "phone_sealed", PERSONAL),
                  ("outbox", "to_sealed", PERSONAL), ("callbacks", "phone_sealed", PERSONAL))
 # (table, column, keep): rows whose pseudonym cannot be recomputed are deleted, or, when
 # ``keep``, keep the row with the pseudonym emptied (a complaint is never deleted here).
 PSEUDONYMS = (("phones", "key", False), ("ussd_sessions", "phone_key", False),
               ("complaints", "phone_key", True), ("pin_attempts", "phone_key", True),
+              ("job_records", "phone_key", True),
               ("complaint_messages", "phone_key", True),
               ("sms_conversations", "phone_key", False), ("sms_inbound", "phone_key", True),
               ("sms_optouts", "phone_key", False), ("voice_calls", "phone_key", False),
@@ -242,14 +250,16 @@ def _pins(rows: Rekeying, old: bytes, new: bytes) -> int:
     old_key = hmac.new(old, PIN_KEY, hashlib.sha256).digest()
     new_key = hmac.new(new, PIN_KEY, hashlib.sha256).digest()
     count = 0
-    for rowid, reference, stored in rows.pin_hashes():
+    for table, rowid, reference, stored in [*(("complaints", *r) for r in rows.pin_hashes()),
+                                            *(("job_records", *r) for r in
+                                              rows.pin_hashes("job_records"))]:
         target = bytes.fromhex(str(stored))
         # hmac.digest: the one-shot C path, about 3x quicker than hmac.new for 10,000 tries
         pin = next((f"{n:04d}" for n in range(10000) if hmac.digest(
             old_key, f"{reference}:{n:04d}".encode(), "sha256") == target), None)
         if pin is None:
-            raise Unreadable(f"the PIN of complaint row {rowid} does not match the current key")
-        rows.set("complaints", "pin_hash", rowid,
+            raise Unreadable(f"the PIN of {table} row {rowid} does not match the current key")
+        rows.set(table, "pin_hash", rowid,
                  hmac.digest(new_key, f"{reference}:{pin}".encode(), "sha256").hex())
         count += 1
     return count

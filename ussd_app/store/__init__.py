@@ -7,7 +7,8 @@ The parts (none imports this package, and no two import each other in a ring):
   written behind the hot path), ``outbox`` (every SMS sent), ``sms``
   (conversations, inbound claims, opt-outs), ``agencies``, ``complaints`` (with
   ``complaint_events``), ``queue`` (the operators' queue), ``operators``,
-  ``callbacks``, ``voice`` (calls), ``voice_recordings``, ``privacy`` (erasure
+  ``callbacks``, ``voice`` (calls), ``voice_recordings``, ``job_records`` (job-offer
+  records and their scans), ``privacy`` (erasure
   of linked data), ``keys`` (key check and rotation), ``health`` (write probe);
 * ``migrations``: the one ordered list of schema changes;
 * ``core``: ``Store``, composed of the parts, and ``open_store``.

@@ -54,10 +54,16 @@ ALERT_COLUMNS = ("alerted_at", "escalated_at", "acknowledged_at", "acknowledged_
 # When contact is safe, for "only at some times": the window (``days=fri;hours=17-21``)
 # and the caller's time zone (migration m_replies_002_case_window).
 WINDOW_COLUMNS = ("contact_window", "time_zone")
+# A lost-contact report's relative and last news, the wage paid as reported, and the
+# job-offer record the case is held against (migration m_complaints_004_records).
+RECORD_SEALED = ("relative_name_sealed", "last_contact_sealed", "wage_paid_sealed")
+RECORD_COLUMNS = ("job_record_id", *RECORD_SEALED)
 # The keyed hash of an agency name the registry lacks (migration m_complaints_004_agency_key).
 AGENCY_KEY_COLUMNS = ("agency_name_key",)
 COLUMNS = ("id", *PLAIN, *SEALED, *OUTCOME_COLUMNS, *URGENT_COLUMNS, *ALERT_COLUMNS,
-           *WINDOW_COLUMNS, *AGENCY_KEY_COLUMNS)
+           *WINDOW_COLUMNS, *RECORD_COLUMNS, *AGENCY_KEY_COLUMNS)
+# Every column holding what a person said or typed, sealed: what an erasure blanks.
+ALL_SEALED = (*SEALED, *RECORD_SEALED)
 _SQL_COLUMNS = ", ".join(COLUMNS)
 
 
@@ -114,6 +120,14 @@ def m_complaints_003_alerts(db: Db) -> None:
         db.table("complaints").add_column(column, int if column == "acknowledged_by"
                                           else float)
     db.table("complaints").create_index(["urgent", "acknowledged_at"])
+
+
+def m_complaints_004_records(db: Db) -> None:
+    """A lost-contact report's relative and last news, the wage paid as reported (sealed),
+    and the job-offer record a complaint is held against (``job_records.id``)."""
+    db.table("complaints").add_column("job_record_id", int)
+    for column in RECORD_SEALED:
+        db.table("complaints").add_column(column, str)
 
 
 # The urgent cases nobody has acknowledged yet (open, not erased).
@@ -297,7 +311,7 @@ def erase(store: Handle, complaint_ids: Iterable[int], reason: str, at: float) -
     if not ids:
         return 0
     conn = store.db().conn
-    blank = ", ".join(f"{c} = null" for c in (*SEALED, "contact_window", "agency_name_key"))
+    blank = ", ".join(f"{c} = null" for c in (*ALL_SEALED, "contact_window", "agency_name_key"))
     found = dicts(conn.execute(
         f"select id, key, details_key, phone_key from complaints where id in "
         f"({', '.join('?' * len(ids))}) and erased_at is null", ids))

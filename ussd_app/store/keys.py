@@ -146,10 +146,10 @@ class Rekeying:
         return rowcount(self.conn.execute(
             f"update {table} set {column} = null where {column} is not null"))
 
-    def pin_hashes(self) -> list[tuple[Any, str, str]]:
-        """(row, reference, PIN hash) of every complaint that has a PIN."""
+    def pin_hashes(self, table: str = "complaints") -> list[tuple[Any, str, str]]:
+        """(row, reference, PIN hash) of every complaint (or job record) with a PIN."""
         return [(r[0], str(r[1]), str(r[2])) for r in self._select(
-            "complaints", "reference, pin_hash", "pin_hash is not null")]
+            table, "reference, pin_hash", "pin_hash is not null")]
 
     def operator_emails(self) -> list[str]:
         return [str(r[0]) for r in self.conn.execute("select email from operators").fetchall()]

@@ -33,9 +33,11 @@ from ussd_app.store.complaints import (
     m_complaints_002_urgent,
     m_complaints_003_alerts,
     m_complaints_004_agency_key,
+    m_complaints_004_records,
     m_replies_002_case_window,
 )
 from ussd_app.store.health import m_health_001
+from ussd_app.store.job_records import m_job_records_001
 from ussd_app.store.keys import m_keys_001
 from ussd_app.store.operators import m_operators_001, m_operators_002_audit_actor
 from ussd_app.store.outbox import (
@@ -86,6 +88,8 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_agency_flags_001", m_agency_flags_001),
     ("m_agencies_004_also", m_agencies_004_also),
     ("m_complaints_004_agency_key", m_complaints_004_agency_key),
+    ("m_job_records_001", m_job_records_001),
+    ("m_complaints_004_records", m_complaints_004_records),
 )
 
 

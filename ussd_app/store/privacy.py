@@ -125,7 +125,8 @@ def purge_erased_phones(store: Handle, now: float) -> int:
 # Every table an erasure (or a purge) rewrites or deletes personal data in.
 ERASED_TABLES = ("complaints", "complaint_events", "complaint_messages", "outbox", "callbacks",
                  "ussd_sessions", "sms_conversations", "sms_inbound", "voice_calls",
-                 "voice_recordings", "phones", "pin_attempts")
+                 "voice_recordings", "phones", "pin_attempts", "job_records",
+                 "job_record_scans")
 
 
 def checkpoint(store: Handle, wait_ms: int = 2000, retry: bool = True) -> bool:

@@ -1,0 +1,1 @@
+"""Job-offer records kept before departure, their scans, and lost-contact reports."""
