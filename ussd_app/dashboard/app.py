@@ -75,6 +75,11 @@ def ltr(value: Any) -> Markup:
     return Markup('<bdi dir="ltr">%s</bdi>') % ("–" if value in (None, "") else value)
 
 
+def isolated(value: Any) -> str:
+    """``ltr`` for plain text (a page title): the isolate characters themselves."""
+    return f"\u2066{value}\u2069"
+
+
 def reference(value: Any) -> Markup:
     """A complaint reference as operators read it, in groups of four, left to right."""
     return ltr(show_reference(str(value)))
@@ -83,6 +88,7 @@ def reference(value: Any) -> Markup:
 def _templates(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.filters["ltr"] = ltr
+    app.jinja_env.filters["isolated"] = isolated
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
         i18n._, i18n.ngettext, newstyle=True)
     app.jinja_env.globals.update(

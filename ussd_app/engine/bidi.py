@@ -38,6 +38,7 @@ MARKS = (LRM, RLM)
 
 # A number as people write it: an optional "+", digit groups joined by one separator.
 NUMBER = re.compile(r"(?<![0-9])\+?[0-9]+(?:[ \-./:][0-9]+)*")
+_MARKED_OR_NOT = re.compile("(\u200e?)(" + NUMBER.pattern + ")")
 _STRONG = ("L", "R", "AL")
 
 
@@ -76,9 +77,9 @@ def ltr_numbers(line: str) -> str:
     """One line with its numbers marked to read left to right inside right-to-left text."""
     out: list[str] = []
     last = 0
-    for found in NUMBER.finditer(line):
-        number = found.group()
-        if not needs_mark(number):
+    for found in _MARKED_OR_NOT.finditer(line):
+        number = found.group(2)
+        if found.group(1) or not needs_mark(number):  # marked already, or drawn right
             continue
         out.append(line[last:found.start()])
         out.append(LRM + number)
