@@ -46,6 +46,8 @@ class Directory:
     def resolve(self, name: str, text: str, data: Mapping[str, Any],
                 problems: list[Problem]) -> dict[str, Any]:
         """A node's data with its contact references replaced by the directory's entries."""
+        if not self.contacts and "contact:" not in text:  # nothing to fill in or to compare
+            return dict(data)
         resolved = dict(data)
         if "entries" in data:
             resolved["entries"] = self._entries(name, text, data["entries"], problems)
@@ -88,7 +90,7 @@ class Directory:
                     for i, v in enumerate(value)]
         if not isinstance(value, str) or path[-1] in ("phone", "contact"):
             return value
-        for number in PHONE_IN_TEXT.findall(value):
+        for number in PHONE_IN_TEXT.findall(value) if self.by_digits else ():
             known = self.by_digits.get(digits(number))
             if known is not None:
                 problems.append(Problem(
