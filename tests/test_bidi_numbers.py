@@ -113,3 +113,16 @@ def test_articles_are_untouched_where_no_number_needs_a_mark() -> None:
             text = layout.render(page, T)
             if not any(numbers_in(line) for line in text.split("\n")):
                 assert LRM not in text
+
+
+def test_an_agency_s_licence_and_dates_read_left_to_right(client: FlaskClient) -> None:
+    """"Check an agency" in Arabic: licence numbers, expiry and source dates."""
+    phone = Phone(client)
+    dial(phone, "ar")
+    phone.press(menu_key("main", "check_agency"))
+    screens = [phone.press("np demo 0002")]
+    while "98 " in screens[-1] and len(screens) < 20:
+        screens.append(phone.press("98"))
+    text = "\n".join(screens)
+    assert "NP-DEMO-0002" in text and "2026-03-31" in unmarked(text)
+    assert [line for line in text.split("\n") if misdrawn(line)] == []
