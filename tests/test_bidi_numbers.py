@@ -23,7 +23,16 @@ from ussd_app.i18n import Catalogs
 
 from .bidi_check import misdrawn, numbers_in, unmarked
 from .conftest import DEMO_CONTENT, Phone
-from .test_complaints import dial, file_report, follow, menu_key, opened_outbox, reference_in
+from .test_complaints import (
+    choice,
+    dial,
+    file_report,
+    follow,
+    menu_key,
+    opened_outbox,
+    reference_in,
+    start_report,
+)
 
 TREE = read_tree(DEMO_CONTENT)
 T = Catalogs().gettext
@@ -126,3 +135,21 @@ def test_an_agency_s_licence_and_dates_read_left_to_right(client: FlaskClient) -
     text = "\n".join(screens)
     assert "NP-DEMO-0002" in text and "2026-03-31" in unmarked(text)
     assert [line for line in text.split("\n") if misdrawn(line)] == []
+
+
+
+def test_the_number_a_caller_typed_reads_left_to_right(client: FlaskClient) -> None:
+    """The summary before sending repeats the contact number the caller typed."""
+    phone = Phone(client)
+    start_report(phone, "ar")
+    steps = [choice("report_danger", "no"), choice("report_who", "self"),
+             choice("report_category", "unpaid_wages"), choice("report_against", "employer"),
+             "Golden Sands", choice("report_country", "qa"), "Doha", "No pay",
+             choice("report_contact", "other"), "00977 9812345678",
+             choice("report_pin_choice", "no")]
+    screens = [phone.press(key) for key in steps]
+    while "98 " in screens[-1] and len(screens) < 40:
+        screens.append(phone.press("98"))
+    lines = [line for screen in screens for line in screen.split("\n")]
+    assert any("9812345678" in unmarked(line) for line in lines), lines
+    assert [line for line in lines if misdrawn(line)] == []
