@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ussd_app.channels.ussd.layout import is_rtl, rtl_lines
 from ussd_app.engine import messages as m
+from ussd_app.engine.bidi import for_display
 from ussd_app.engine.encoding import Encoding, detect, sms_segments
 from ussd_app.engine.screens import Screen, Translate
 
@@ -36,8 +36,7 @@ class SmsLayout:
         if screen.nav:
             lines.append(reply + " " + ", ".join(item.format(key=key, label=label)
                                                  for key, label in screen.nav))
-        text = "\n".join(lines)
-        return rtl_lines(text) if is_rtl(screen.lang) else text
+        return for_display("\n".join(lines), screen.lang)
 
     def fits(self, text: str) -> bool:
         return sms_segments(text)[1] <= self.max_segments

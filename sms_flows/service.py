@@ -35,6 +35,7 @@ from ussd_app.conversation import (
     sms_item,
 )
 from ussd_app.engine.answers import Action
+from ussd_app.engine.bidi import for_display
 from ussd_app.engine.events import Event
 from ussd_app.engine.machine import (
     LANGUAGE_NODE,
@@ -140,8 +141,8 @@ class SmsService:
                                      [attached.reply] if attached.reply else [],
                                      attached.row):
                 return Outcome("duplicate")
-            reply = self.t(attached.reply.lang, ATTACHED_SMS).format(
-                reference=attached.reference) if attached.reply else None
+            reply = for_display(self.t(attached.reply.lang, ATTACHED_SMS).format(
+                reference=attached.reference), attached.reply.lang) if attached.reply else None
             return Outcome("attached", reply)
         reply, state, opt_out, events = self._answer(hop, tree, state, known_lang, text)
         items = [sms_item(self.sealer, f"sms-reply:{msg.provider}:{message_id}", caller,

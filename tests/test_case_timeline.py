@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 
 from ussd_app.complaints.model import ATTACHED_SMS, Caller
 from ussd_app.complaints.service import show_reference
+from ussd_app.engine.bidi import for_display
 from ussd_app.engine.encoding import sms_segments
 from ussd_app.i18n import default_catalogs
 from ussd_app.store.privacy import checkpoint
@@ -73,7 +74,8 @@ def timeline_of(client: FlaskClient, cid: int) -> str:
 
 
 def acknowledgement(lang: str, reference: str) -> str:
-    return t(lang, ATTACHED_SMS).format(reference=show_reference(reference))
+    """As sent: in Arabic, marked to read right (engine.bidi)."""
+    return for_display(t(lang, ATTACHED_SMS).format(reference=show_reference(reference)), lang)
 
 
 @pytest.mark.parametrize("lang", ["en", "ar", "fr", "ne"])

@@ -12,8 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ussd_app.cli import main
-from ussd_app.complaints.service import damm, parse_reference, show_reference
+from ussd_app.complaints.references import misreadings, reads_backwards
+from ussd_app.complaints.service import damm, new_reference, parse_reference, show_reference
 from ussd_app.engine.answers import country_name
+from ussd_app.engine.bidi import for_display
 from ussd_app.engine.encoding import Limits, fits
 from ussd_app.engine.loader import read_tree
 from ussd_app.i18n import default_catalogs
@@ -132,8 +134,9 @@ def test_file_a_complaint_in_each_language(app: Flask, client: FlaskClient, lang
     # The receipt SMS, in the caller's language, to the caller.
     [(to, body)] = opened_outbox(app)
     assert to == phone.number and show_reference(reference) in body
-    assert body == t(lang, "MigrantLine: your reference is {reference}. Keep it to follow "
-                           "your case.").format(reference=show_reference(reference))
+    assert body == for_display(t(lang, "MigrantLine: your reference is {reference}. Keep it to "
+                                       "follow your case.").format(
+        reference=show_reference(reference)), lang)
 
 
 def test_a_retried_callback_files_nothing_twice(app: Flask, client: FlaskClient) -> None:
@@ -338,7 +341,7 @@ def test_status_from_another_phone_needs_the_pin(app: Flask, client: FlaskClient
     body = stranger.press("1111")
     assert "Not found, or wrong PIN" in body and reference[:4] not in body
     unknown_ref = next(r for r in (f"{n}{damm(str(n))}" for n in range(1000000, 1000100))
-                       if r != reference)
+                       if r != reference and not reads_backwards(r))
     nobody = Phone(client)
     assert follow(nobody, unknown_ref) .replace(unknown_ref, "") == wrong.replace(reference, "")
     assert nobody.press("1111") == body
@@ -380,6 +383,24 @@ def test_a_mistyped_reference_is_caught_by_its_check_digit(client: FlaskClient) 
     phone.press("00")
     phone.press(menu_key("main", "complaints"), menu_key("complaints", "status_ref"))
     assert "Type digits only" in phone.press("12ab")  # letters where digits go
+
+
+def test_a_reference_copied_backwards_is_not_found(client: FlaskClient) -> None:
+    """A right-to-left screen that draws "9698 5189" as "5189 9698": the swapped number
+    passes the Damm check, so it would ask for a PIN as if it were a case (issue 16)."""
+    assert damm("96985189") == 0 and damm("51899698") == 0
+    assert reads_backwards("51899698") and reads_backwards("96985189")
+    issued = [new_reference() for _ in range(300)]
+    assert not any(reads_backwards(r) for r in issued)
+    assert all(damm(m) != 0 for r in issued for m in misreadings(r))
+    phone = Phone(client)
+    screen = follow(phone, "51899698", "ar")
+    assert t("ar", "Not found. Check the number.") in screen
+    assert title("status_pin", "ar") not in screen
+    # An issued reference swapped fails its check digit: "not found" too.
+    reference = reference_in(file_report(Phone(client)))
+    other = Phone(client)
+    assert "Not found. Check the number." in follow(other, reference[4:] + reference[:4])
 
 
 def test_status_sms_when_an_operator_changes_it(app: Flask, client: FlaskClient) -> None:

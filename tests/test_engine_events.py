@@ -26,6 +26,7 @@ from ussd_app.conversation import (
 )
 from ussd_app.engine import messages as m
 from ussd_app.engine.answers import ActionResult, Query
+from ussd_app.engine.bidi import for_display
 from ussd_app.engine.encoding import Limits
 from ussd_app.engine.events import (
     ActionRequested,
@@ -55,8 +56,9 @@ def keys(lang: str) -> tuple[str, ...]:
 
 
 def expected_body(lang: str) -> str:
-    node = TREE.nodes[HOTLINES]
-    return TREE.text(node.title, lang) + "\n" + contacts_text(TREE, node, lang)
+    node = TREE.nodes[HOTLINES]  # as sent: numbers marked to read left to right in Arabic
+    return for_display(TREE.text(node.title, lang) + "\n" + contacts_text(TREE, node, lang),
+                       lang)
 
 
 def contact_lists(app: Flask, number: str) -> list[dict]:

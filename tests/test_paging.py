@@ -37,6 +37,10 @@ FITTING_LIMITS = [Limits(160, 70), Limits(120, 60)]
 BIDI_MARKS = "\u200e\u200f\u061c"  # a layout may add these for right-to-left screens
 
 
+def unmarked(line: str) -> str:
+    return line.translate({ord(c): None for c in BIDI_MARKS})
+
+
 def pages_of(tree: Tree, node: Node, lang: str, layout: UssdLayout) -> list[Screen]:
     return node_pages(tree, node, lang, layout, t, root=node.id == tree.main)
 
@@ -87,7 +91,7 @@ def check_pages(tree: Tree, node: Node, lang: str, layout: UssdLayout) -> None:
         assert got == expected_options(tree, node, lang)
         line = t(lang, m.OPTION_LINE)
         for page in pages:
-            rendered = [line.strip(BIDI_MARKS) for line in layout.render(page, t).split("\n")]
+            rendered = [unmarked(line) for line in layout.render(page, t).split("\n")]
             for key, label in page.options:
                 assert line.format(key=key, label=label) in rendered
     elif node.type == ARTICLE:

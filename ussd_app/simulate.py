@@ -8,6 +8,7 @@ closing the input ends the call.
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 import urllib.error
@@ -113,11 +114,17 @@ def run(base: str, phone: str, lang: str | None, service_code: str, token: str |
             show(body)
             if body.startswith("END"):
                 break
-            if auto and not inputs and "\n" + auto + ". " in "\n" + body[4:]:
-                inputs.append(auto)
-                click.echo(f"> {auto}   (language {lang})")
+            if auto and all(i == "98" for i in inputs):
+                key = _pick_language(body[4:], auto)
+                if key is None:
+                    click.echo(f"language '{lang}' is not on the language screen", err=True)
+                else:
+                    inputs.append(key)
+                    click.echo(f"> {key}   (" + (f"language {lang})" if key == auto
+                                                 else "more languages)"))
+                    auto = None if key == auto else auto
+                    continue
                 auto = None
-                continue
             line = sys.stdin.readline() if not interactive else _prompt()
             if line is None or (not interactive and line == ""):
                 return 0
@@ -133,6 +140,16 @@ def run(base: str, phone: str, lang: str | None, service_code: str, token: str |
             return 0
         if body.startswith("END") and not interactive:
             return 0
+
+
+def _pick_language(screen: str, number: str) -> str | None:
+    """What to press on a page of the language list: the language's number when this page
+    lists it, else 98 for the next page; None when neither is there."""
+    if re.search(rf"(?m)^\u200f?{number}[.\-]? ", screen):
+        return number
+    if re.search(r"(?m)(^|\s)98[.\-]? ", screen):
+        return "98"
+    return None
 
 
 def _prompt() -> str | None:

@@ -188,14 +188,14 @@ def test_the_last_content_sync_is_shown(app: Flask, op: FlaskClient,
 def test_the_agency_as_the_registry_has_it(app: Flask, op: FlaskClient) -> None:
     c = file_complaint(app, against_kind="agency", against="np demo 0002")
     assert c["agency_licence"] == "NP-DEMO-0002"
-    html = page(op, f"/operator/complaints/{c['id']}")
+    html = re.sub(r"</?bdi[^>]*>", "", page(op, f"/operator/complaints/{c['id']}"))
     # expired on 2026-03-31: said so, as of today, never "licensed"
     assert ("Everest Path Overseas (sample) · NP-DEMO-0002 · <strong class=\"agency-expired\">"
             "licence EXPIRED on 2026-03-31</strong>") in html
     assert "licensed (until 2026-03-31)" not in html
     licensed = file_complaint(app, against_kind="agency", against="np demo 1")
-    assert "NP-DEMO-0001 · licensed (until 2028-07-15)" in page(
-        op, f"/operator/complaints/{licensed['id']}")
+    assert "NP-DEMO-0001 · licensed (until 2028-07-15)" in re.sub(r"</?bdi[^>]*>", "", page(
+        op, f"/operator/complaints/{licensed['id']}"))
     assert "Everest Path" in page(op, "/operator/?q=everest")
 
 

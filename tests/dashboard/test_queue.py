@@ -20,7 +20,8 @@ DAY = 86400
 
 
 def references(html: str) -> list[str]:
-    return [a + b for a, b in re.findall(r'/operator/complaints/\d+">(\d{4}) (\d{4})</a>', html)]
+    return [a + b for a, b in re.findall(
+        r'/operator/complaints/\d+"><bdi dir="ltr">(\d{4}) (\d{4})</bdi></a>', html)]
 
 
 def test_urgent_first_then_the_oldest_and_numbers_masked(app: Flask, op: FlaskClient) -> None:

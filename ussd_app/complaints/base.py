@@ -18,6 +18,7 @@ from typing import Any
 
 from ussd_app.complaints import safe_window
 from ussd_app.complaints.model import TEXT_PURPOSE, Agencies
+from ussd_app.engine.bidi import for_display
 from ussd_app.engine.encoding import sms_segments
 from ussd_app.engine.screens import Translate
 from ussd_app.privacy.protect import Sealer, seal_text
@@ -111,7 +112,11 @@ class ComplaintsBase:
     def _sms(self, key: str, to: str, lang: str, body: str,
              phone_key: str | None = None, kind: str = "message",
              case: Mapping[str, Any] | None = None) -> OutboxItem:
-        """One SMS to queue; for a ``case`` with a safe window, held until it opens."""
+        """One SMS to queue; for a ``case`` with a safe window, held until it opens.
+
+        Marked for right-to-left display here, where every case SMS passes, so the
+        reference and numbers in an Arabic SMS read left to right."""
+        body = for_display(body, lang)
         encoding, segments = sms_segments(body)
         window, zone = self.window(case or {})
         return OutboxItem(key, self.phone_sealer.seal(to), lang,

@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from ussd_app import jobs
+from ussd_app.engine.files import SITE_FILE
 from ussd_app.engine.loader import ContentError, Problem, read_tree
 from ussd_app.engine.model import ARTICLE, Tree
-from ussd_app.engine.paging import FitError, article_fits, node_pages
+from ussd_app.engine.paging import FitError, article_fits, first_contact_pages, node_pages
 from ussd_app.engine.screens import Layout, Translate
+from ussd_app.engine.state import LANGUAGE_NODE
+from ussd_app.engine.yamlfile import locate
 
 log = logging.getLogger(__name__)
 KEEP_VERSIONS = 8
@@ -56,7 +59,48 @@ def fit_problems(tree: Tree, layouts: Iterable[Layout], t: Translate) -> list[Pr
                     failed.add((node.id, lang))
                     problems.append(Problem(node.source, 1, f"does not fit on a screen: {exc}",
                                             "shorten the title or labels in that language"))
+    return problems + language_screen_problems(tree, layouts, t)
+
+
+FIRST_SCREEN_PAGES = 2  # a caller who reads none of the names on page 1 turns one page
+
+
+def language_screen_problems(tree: Tree, layouts: Iterable[Layout], t: Translate
+                             ) -> list[Problem]:
+    """The first screen (the language list) must show every language within two pages.
+
+    A caller who has not chosen a language cannot read "98 More" in theirs: a language
+    on page three is one they will not find.
+    """
+    node = tree.nodes.get(LANGUAGE_NODE)
+    if node is None:
+        return []
+    problems = []
+    for layout in layouts:
+        if node.type not in (getattr(layout, "node_types", ()) or (node.type,)):
+            continue
+        try:
+            pages = len(first_contact_pages(tree, node, layout, t))
+        except FitError as exc:
+            problems.append(Problem(SITE_FILE, _languages_line(tree), f"the first screen "
+                                    f"does not fit: {exc}", "shorten the language's name"))
+            continue
+        if pages > FIRST_SCREEN_PAGES:
+            problems.append(Problem(
+                SITE_FILE, _languages_line(tree),
+                f"the first screen needs {pages} pages to list {len(tree.languages)} "
+                f"languages ({layout.key}); every language must be within "
+                f"{FIRST_SCREEN_PAGES}", "offer fewer languages on this service, or shorter "
+                "names (the language list pages like any menu, behind 98 More)"))
     return problems
+
+
+def _languages_line(tree: Tree) -> int:
+    try:
+        text = (Path(tree.root) / SITE_FILE).read_text("utf-8") if tree.root else ""
+    except OSError:
+        text = ""
+    return locate(text, ["languages"]) if text else 1
 
 
 def warm(tree: Tree, layout: Layout, t: Translate) -> None:
@@ -65,6 +109,8 @@ def warm(tree: Tree, layout: Layout, t: Translate) -> None:
         for lang in tree.language_codes:
             try:
                 node_pages(tree, node, lang, layout, t, root=node.id == tree.main)
+                if node.id == LANGUAGE_NODE and lang == tree.default_language:
+                    first_contact_pages(tree, node, layout, t)
             except FitError:  # the check let it through: it pages, so this cannot happen
                 log.exception("paging %s in %s failed after the check passed", node.id, lang)
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 
 from ussd_app import store as db
 from ussd_app.conversation.inbound import Caller
+from ussd_app.engine.bidi import for_display
 from ussd_app.engine.encoding import sms_segments
 from ussd_app.engine.events import Event, RecordingExpected, SmsRequested
 from ussd_app.engine.model import Tree
@@ -37,8 +38,10 @@ def into_store(store: db.Store) -> Enqueue:
 
 
 def contact_list_body(tree: Tree, list_node: str, lang: str) -> str:
+    """The list as the SMS carries it: numbers marked to read left to right in Arabic."""
     node = tree.nodes[list_node]
-    return tree.text(node.title, lang) + "\n" + contacts_text(tree, node, lang)
+    return for_display(tree.text(node.title, lang) + "\n" + contacts_text(tree, node, lang),
+                       lang)
 
 
 def sms_item(sealer: Sealer, key: str, caller: Caller, lang: str, body: str,

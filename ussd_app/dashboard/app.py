@@ -15,8 +15,10 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, render_template, request
 from flask.typing import ResponseReturnValue
+from markupsafe import Markup
 
 from ussd_app import settings
+from ussd_app.complaints.references import show_reference
 from ussd_app.content.sync import health as sync_health
 from ussd_app.dashboard import (  # noqa: F401 - imported for their routes on ``bp``
     admin_views,
@@ -75,12 +77,32 @@ def _upload_limit() -> None:
         request.max_content_length = UPLOAD_MAX_BODY
 
 
+def ltr(value: Any) -> Markup:
+    """A number, date or licence that reads left to right inside right-to-left text.
+
+    ``<bdi dir="ltr">``: isolated, so neither the Arabic around it nor a neighbouring
+    number reorders it (browsers, unlike basic handsets, all know isolates)."""
+    return Markup('<bdi dir="ltr">%s</bdi>') % ("–" if value in (None, "") else value)
+
+
+def isolated(value: Any) -> str:
+    """``ltr`` for plain text (a page title): the isolate characters themselves."""
+    return f"\u2066{value}\u2069"
+
+
+def reference(value: Any) -> Markup:
+    """A complaint reference as operators read it, in groups of four, left to right."""
+    return ltr(show_reference(str(value)))
+
+
 def _templates(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.filters["ltr"] = ltr
+    app.jinja_env.filters["isolated"] = isolated
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
         i18n._, i18n.ngettext, newstyle=True)
     app.jinja_env.globals.update(
-        csrf_token=csrf_token, when=i18n.when, age=i18n.age, label=i18n.label,
+        csrf_token=csrf_token, ref=reference, when=i18n.when, age=i18n.age, label=i18n.label,
         local_when=i18n.local_when, window_text=i18n.window_text,
         country=i18n.country, languages=i18n.languages, current_lang=i18n.current_lang,
         text_direction=i18n.text_direction, STATUS_NAMES=i18n.STATUS_NAMES,

@@ -33,6 +33,7 @@ from ussd_app.dashboard.auth import accounts, audit
 from ussd_app.dashboard.blueprint import bp
 from ussd_app.dashboard.i18n import ACTOR_NAMES, STATUS_NAMES, _, label, language_name
 from ussd_app.dashboard.queue_views import services, untouched
+from ussd_app.engine.bidi import for_display
 from ussd_app.job_records.compare import promised_vs_reported
 from ussd_app.parsing import MAX_ID, bounded_int
 from ussd_app.privacy.protect import open_text
@@ -90,8 +91,9 @@ def _page(cid: int, show_numbers: bool, **extra: Any) -> ResponseReturnValue:
         registry = services().ussd.services.get("agency_search")
         agency = registry.lookup(row["agency_licence"]) if registry is not None else None
     lang = str(row.get("lang") or "en")
-    previews = {key: services().t(lang, text).format(reference=shown["reference_shown"])
-                for key, text in MESSAGE_TEMPLATES.items()}
+    # As the SMS will carry them: marked to read right in a right-to-left language.
+    previews = {key: for_display(services().t(lang, text).format(
+        reference=shown["reference_shown"]), lang) for key, text in MESSAGE_TEMPLATES.items()}
     recordings = (services().recordings.for_complaint(str(row["reference"]))
                   if services().recordings is not None else [])
     record, compared = None, []

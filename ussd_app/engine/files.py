@@ -14,6 +14,7 @@ from ussd_app.engine.problems import Problem
 
 MAX_FILE_BYTES = 1_000_000
 SITE_FILE = "site.yaml"
+CONTACTS_FILE = "contacts.yaml"  # the contact directory (``engine.contacts``), optional
 NODES_DIR = "nodes"
 
 
@@ -28,7 +29,7 @@ def read_files(root: Path) -> dict[str, bytes]:
         if not path.is_file() or path.name.startswith("."):
             continue
         rel = path.relative_to(root).as_posix()
-        if not (rel == SITE_FILE or rel.startswith(NODES_DIR + "/")):
+        if not (rel in (SITE_FILE, CONTACTS_FILE) or rel.startswith(NODES_DIR + "/")):
             continue
         with path.open("rb") as fh:
             files[rel] = fh.read(MAX_FILE_BYTES + 1)

@@ -67,14 +67,15 @@ def nav(lang: str, t: Translate, *keys: tuple[str, str]) -> tuple[tuple[str, str
 
 def menu_pages(lang: str, title: str, intro: str, options: Sequence[tuple[str, str]],
                layout: Layout, t: Translate, back: tuple[tuple[str, str], ...],
-               node_id: str, reserve: str = "") -> list[Screen]:
+               node_id: str, reserve: str = "", page_back: bool = True) -> list[Screen]:
     """Options never split from the screen that lists them; long menus page."""
     pages: list[Screen] = []
     rest = list(options)
     head_title, head_body = title, intro
     while rest:
-        # On a later page of the main menu, 0 goes back a page.
-        here = back or ((("0", m.BACK),) if pages else ())
+        # On a later page of the main menu, 0 goes back a page (said unless ``page_back``
+        # is off: the first screen keeps its room for language names).
+        here = back or ((("0", m.BACK),) if pages and page_back else ())
         whole = Screen(lang, head_title, head_body, tuple(rest), nav(lang, t, *here),
                        node=node_id)
         if fits_with_hint(layout, whole, t, reserve):

@@ -15,12 +15,18 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ussd_app.engine.checks import node_problems
-from ussd_app.engine.files import SITE_FILE, decode_text, read_files
+from ussd_app.engine.checks import node_problems, phone_problem
+from ussd_app.engine.contacts import Directory
+from ussd_app.engine.files import CONTACTS_FILE, SITE_FILE, decode_text, read_files
 from ussd_app.engine.links import coverage_problems, link_problems
 from ussd_app.engine.model import Entry, Language, Node, Option, Text, Tree
 from ussd_app.engine.problems import ERROR, INFO, WARNING, ContentError, Problem
-from ussd_app.engine.schema import NODE_VALIDATOR, SITE_VALIDATOR, schema_problems
+from ussd_app.engine.schema import (
+    CONTACTS_VALIDATOR,
+    NODE_VALIDATOR,
+    SITE_VALIDATOR,
+    schema_problems,
+)
 from ussd_app.engine.yamlfile import locate, parse_yaml
 
 
@@ -64,7 +70,7 @@ def _node(data: Mapping[str, Any], source: str) -> Node:
     entries = tuple(
         Entry(name=_text(e["name"]) or {}, phone=e["phone"], hours=_text(e.get("hours")),
               where=_text(e.get("where")), placeholder=bool(e.get("placeholder", False)),
-              country=str(e.get("country", "")))
+              country=str(e.get("country", "")), contact=str(e.get("contact", "")))
         for e in data.get("entries", ())
     )
     return Node(
@@ -98,10 +104,11 @@ def parse_tree(files: Mapping[str, bytes], root: str = "") -> tuple[Tree | None,
                                 "every content tree needs site.yaml (languages, main menu)"))
     else:
         site = _load_one(SITE_FILE, files[SITE_FILE], SITE_VALIDATOR, texts, problems)
+    directory = _directory(files, texts, problems)
 
     nodes: dict[str, Node] = {}
     broken: set[str] = set()  # ids of files that did not load: links to them say nothing new
-    for name in sorted(n for n in files if n != SITE_FILE):
+    for name in sorted(n for n in files if n not in (SITE_FILE, CONTACTS_FILE)):
         if PurePosixPath(name).suffix not in (".yaml", ".yml"):
             problems.append(Problem(name, 0, "not a YAML file", "content nodes are .yaml files",
                                     WARNING))
@@ -120,7 +127,7 @@ def parse_tree(files: Mapping[str, bytes], root: str = "") -> tuple[Tree | None,
                                     f"duplicate id '{node_id}', also in {nodes[node_id].source}",
                                     "give each node its own id"))
             continue
-        nodes[node_id] = _node(data, name)
+        nodes[node_id] = _node(directory.resolve(name, texts[name], data, problems), name)
 
     if site is not None:
         problems += [p for p in link_problems(site, nodes, texts)
@@ -137,6 +144,24 @@ def parse_tree(files: Mapping[str, bytes], root: str = "") -> tuple[Tree | None,
     )
     problems += coverage_problems(tree, texts)
     return tree, problems
+
+
+def _directory(files: Mapping[str, bytes], texts: dict[str, str],
+               problems: list[Problem]) -> Directory:
+    """The contact directory (empty when the tree has none), its numbers checked here."""
+    if CONTACTS_FILE not in files:
+        return Directory()
+    data = _load_one(CONTACTS_FILE, files[CONTACTS_FILE], CONTACTS_VALIDATOR, texts, problems)
+    if data is None:
+        return Directory()
+    for cid, contact in data["contacts"].items():
+        problem = phone_problem(contact["phone"], placeholder=bool(contact.get("placeholder")))
+        if problem is not None:
+            severity, message, hint = problem
+            problems.append(Problem(CONTACTS_FILE,
+                                    locate(texts[CONTACTS_FILE], ["contacts", cid, "phone"]),
+                                    f"contacts.{cid}.phone: {message}", hint, severity))
+    return Directory(data["contacts"])
 
 
 def _load_one(name: str, data: bytes, validator: Any, texts: dict[str, str],

@@ -46,6 +46,7 @@ class Entry:
     where: Text | None = None
     placeholder: bool = False
     country: str = ""  # ISO code, lower case: whom a caller in danger there sees first
+    contact: str = ""  # its id in contacts.yaml, when the node lists it from there
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,24 @@ def node_pages(tree: Tree, node: Node, lang: str, layout: Layout, t: Translate,
     return cached
 
 
+def first_contact_pages(tree: Tree, node: Node, layout: Layout, t: Translate) -> list[Screen]:
+    """The language list before a language is chosen, paged behind "98 More" like any
+    long menu.
+
+    A caller who has not picked a language reads only the names, each in its own
+    script, so every character goes to them: no title, no "0 Back" (0 still turns a
+    page back), and no room kept for a hint, which is shown only where it fits.
+    """
+    cache_key = ("first", layout.key, node.id)
+    cached: list[Screen] | None = tree.cache.get(cache_key)
+    if cached is None:
+        options = [(str(i + 1), lang.name) for i, lang in enumerate(tree.languages)]
+        cached = menu_pages(tree.default_language, "", "", options, layout, t, (), node.id,
+                            page_back=False)
+        tree.cache[cache_key] = cached
+    return cached
+
+
 def _build(tree: Tree, node: Node, lang: str, layout: Layout, t: Translate,
            root: bool) -> list[Screen]:
     title = tree.text(node.title, lang)
@@ -76,4 +94,4 @@ def contacts_text(tree: Tree, node: Node, lang: str) -> str:
 
 
 # Defined in ``fitting`` and ``errors``; the content registry imports them from here.
-__all__ = ["FitError", "article_fits", "contacts_text", "node_pages"]
+__all__ = ["FitError", "article_fits", "contacts_text", "first_contact_pages", "node_pages"]

@@ -25,11 +25,13 @@ def _schema(name: str) -> dict[str, Any]:
 
 NODE_VALIDATOR = jsonschema.Draft202012Validator(_schema("node.schema.json"))
 SITE_VALIDATOR = jsonschema.Draft202012Validator(_schema("site.schema.json"))
+CONTACTS_VALIDATOR = jsonschema.Draft202012Validator(_schema("contacts.schema.json"))
 # fastjsonschema compiles the schema to Python: it says valid or not, fast; jsonschema
 # then explains the errors of the few files that are not.
 _FAST_CHECKS = {
     id(NODE_VALIDATOR): fastjsonschema.compile(_schema("node.schema.json")),
     id(SITE_VALIDATOR): fastjsonschema.compile(_schema("site.schema.json")),
+    id(CONTACTS_VALIDATOR): fastjsonschema.compile(_schema("contacts.schema.json")),
 }
 
 

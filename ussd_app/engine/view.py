@@ -14,7 +14,7 @@ from ussd_app.engine.answers import choice_pages, confirm_pages, is_templated, r
 from ussd_app.engine.fitting import longest_hint, menu_pages, text_pages
 from ussd_app.engine.keys import action_keys
 from ussd_app.engine.model import ASK, CHOICE, CONFIRM, LANGUAGE, RESULT, Node
-from ussd_app.engine.paging import node_pages
+from ussd_app.engine.paging import first_contact_pages, node_pages
 from ussd_app.engine.screens import Screen
 from ussd_app.engine.state import (
     ITEM_FIELD,
@@ -44,6 +44,8 @@ def screens_of(ctx: Context, state: State, node: Node) -> list[Screen]:
     if node.type == RESULT:
         return result_pages(ctx.tree, node, lang, state.answer_map, ctx.layout, ctx.t,
                             longest_hint(lang, ctx.t))
+    if node.type == LANGUAGE and state.lang is None:  # the first screen, before a language
+        return first_contact_pages(ctx.tree, node, ctx.layout, ctx.t)
     return node_pages(ctx.tree, node, lang, ctx.layout, ctx.t, root=node.id == ctx.tree.main)
 
 
@@ -91,8 +93,6 @@ def view(ctx: Context, state: State) -> Screen:
             return view(ctx, first_state(ctx.tree, state.lang))
         pages = screens_of(ctx, state, node)
         screen = pages[min(state.page, len(pages) - 1)]
-        if node.type == LANGUAGE and state.lang is None:
-            screen = replace(screen, title="", nav=())
     if state.hint:
         return _with_hint(ctx, screen, ctx.t(lang, state.hint))
     return screen

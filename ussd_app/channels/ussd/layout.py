@@ -1,16 +1,15 @@
 """A USSD screen: lines of text within the per-encoding character limit, right-to-left
-lines marked so a handset draws them in order. Shared by the endpoint, the content checks
-and the preview, so the screen checked is the screen sent."""
+lines and the numbers in them marked so a handset draws them in order (``engine.bidi``).
+Shared by the endpoint, the content checks and the preview, so the screen checked is
+the screen sent."""
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from babel import Locale, UnknownLocaleError
-
 from ussd_app.engine import messages as m
+from ussd_app.engine.bidi import for_display
 from ussd_app.engine.encoding import Encoding, Limits, detect, fits
 from ussd_app.engine.screens import Screen, Translate
 
@@ -26,8 +25,7 @@ class UssdLayout:
         return f"ussd:{self.limits.gsm7}:{self.limits.ucs2}"
 
     def render(self, screen: Screen, t: Translate) -> str:
-        text = self._lines(screen, t)
-        return rtl_lines(text) if is_rtl(screen.lang) else text
+        return for_display(self._lines(screen, t), screen.lang)
 
     def _lines(self, screen: Screen, t: Translate) -> str:
         option, item = _formats(t, screen.lang)
@@ -58,35 +56,3 @@ def _formats(t: Translate, lang: str) -> tuple[str, str]:
     """The option-line and nav-item patterns of a language, looked up once."""
     return t(lang, m.OPTION_LINE), t(lang, m.NAV_ITEM)
 
-
-RLM = "\u200f"
-
-
-@lru_cache(maxsize=64)
-def is_rtl(lang: str) -> bool:
-    try:
-        return bool(Locale.parse(lang).text_direction == "rtl")
-    except (ValueError, UnknownLocaleError):
-        return False
-
-
-def _first_strong(line: str) -> str:
-    for ch in line:
-        kind = unicodedata.bidirectional(ch)
-        if kind in ("L", "R", "AL"):
-            return kind
-    return ""
-
-
-def rtl_lines(text: str) -> str:
-    """Mark right-to-left the lines that would otherwise start left-to-right.
-
-    A handset lays out each line by its first strong character. An Arabic
-    line that opens with a Latin word ("ILO", a brand) would be drawn
-    left-to-right with its words out of order; one RLM in front fixes it and
-    costs one character, so it is added only where needed. Lines that start
-    with an option number need nothing: digits are weak, so the Arabic
-    decides and the number stays at the right, where reading starts.
-    """
-    return "\n".join(RLM + line if _first_strong(line) == "L" else line
-                     for line in text.split("\n"))

@@ -47,6 +47,7 @@ MAX_WAITS = 3  # "one moment" while a piece is rendered, then go on without it
 _DIGITS = re.compile(r"\+?\d(?:[ \-]?\d){5,}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _WORDLESS = re.compile(r"^[\W_]*$")
+_MARKS = {ord("\u200e"): None, ord("\u200f"): None}  # bidi marks are for screens, not ears
 
 
 class Prompts:
@@ -160,7 +161,7 @@ class Speech:
                 wait: int) -> list[Any]:
         """A text as pieces: its prompt; else line by line, "label: answer" as its two
         prompts, and numbers digit by digit between the words."""
-        lines = [" ".join(line.replace("\u200f", "").split()) for line in text.split("\n")]
+        lines = [" ".join(line.translate(_MARKS).split()) for line in text.split("\n")]
         lines = [line for line in lines if line and not _WORDLESS.match(line)]
         if not lines:
             return []
