@@ -218,8 +218,8 @@ def test_two_sources_on_the_agency_are_both_on_the_case(tmp_path: Path) -> None:
     assert sign_in(op, "op@example.org").status_code == 303
     c = file_complaint(app, against_kind="agency", against="NP-DEMO-0001")
     html = page(op, f"/operator/complaints/{c['id']}")
-    assert ("NP-DEMO-0001 · <strong>licence REVOKED</strong> · Nepal · Labour Ministry "
-            "(2026-12-02)") in html, html
-    assert ('<span class="agency-also">Demo registry NP (sample) (2026-11-01): licensed '
-            "(until 2028-07-15)</span>") in html
+    assert ('NP-DEMO-0001</bdi> · <strong>licence REVOKED</strong> · Nepal · Labour Ministry '
+            '(<bdi dir="ltr">2026-12-02</bdi>)') in html, html
+    assert ('<span class="agency-also">Demo registry NP (sample) (<bdi dir="ltr">2026-11-01'
+            '</bdi>): licensed (until <bdi dir="ltr">2028-07-15</bdi>)</span>') in html
     app.extensions["migrantline"].store.close()
