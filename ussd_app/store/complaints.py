@@ -54,8 +54,11 @@ ALERT_COLUMNS = ("alerted_at", "escalated_at", "acknowledged_at", "acknowledged_
 # When contact is safe, for "only at some times": the window (``days=fri;hours=17-21``)
 # and the caller's time zone (migration m_replies_002_case_window).
 WINDOW_COLUMNS = ("contact_window", "time_zone")
+# The migrant's answer to "may we share your case with a centre in another country?"
+# (yes/no; NULL: not asked), added by migration m_centres_001.
+CONSENT_COLUMNS = ("share_consent",)
 COLUMNS = ("id", *PLAIN, *SEALED, *OUTCOME_COLUMNS, *URGENT_COLUMNS, *ALERT_COLUMNS,
-           *WINDOW_COLUMNS)
+           *WINDOW_COLUMNS, *CONSENT_COLUMNS)
 _SQL_COLUMNS = ", ".join(COLUMNS)
 
 

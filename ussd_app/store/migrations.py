@@ -26,6 +26,7 @@ from ussd_app.store.analytics import m_complaints_002_outcome, m_menu_counts_001
 from ussd_app.store.base import Db, PgDb, lock_id
 from ussd_app.store.callbacks import m_voice_callbacks_001
 from ussd_app.store.case_messages import m_case_messages_001
+from ussd_app.store.centres import m_centres_001
 from ussd_app.store.cluster import m_cluster_001_job_runs
 from ussd_app.store.complaints import (
     m_complaints_001,
@@ -82,6 +83,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_replies_001_outbox_window", m_replies_001_outbox_window),
     ("m_replies_002_case_window", m_replies_002_case_window),
     ("m_agency_flags_001", m_agency_flags_001),
+    ("m_centres_001", m_centres_001),
 )
 
 
