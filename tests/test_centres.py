@@ -187,6 +187,7 @@ def test_the_inbox_refuses_bad_envelopes_with_a_reason_and_an_audit_row(
     keys = origin.centres.keys()
     stranger = crypto.KeyPair.generate()
     assert inbox(dest, b"not json") == (400, {"ok": False, "error": "malformed"})
+    assert inbox(dest, b"{}")[0] == 400  # refused again; audited once a minute per address
     assert inbox(dest, envelope(stranger, dest)) == (403, {"ok": False,
                                                            "error": "unknown_sender"})
     # Encrypted to another centre: a third one's box key.

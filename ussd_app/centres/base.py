@@ -78,6 +78,7 @@ class CentresBase:
         self._sealer = Sealer(secret, KEYS_PURPOSE)
         self._keys: crypto.KeyPair | None = None
         self._lock = threading.Lock()
+        self._refused: dict[tuple[str, str], float] = {}  # unsigned refusals last audited
 
     # ------------------------------------------------------------ identity, directory
 

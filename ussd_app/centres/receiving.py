@@ -32,6 +32,9 @@ STATUS_WORDS = {"in_progress": N_("In progress"), "resolved": N_("Resolved"),
                 "closed": N_("Closed")}
 
 
+ANONYMOUS_AUDIT_SECONDS = 60.0
+
+
 class Receiving(CentresBase):
     def receive(self, raw: bytes, ip: str = "") -> Answer:
         """One envelope POSTed to /partners/inbox, checked, stored once, audited."""
@@ -40,7 +43,8 @@ class Receiving(CentresBase):
         def refuse(status: int, reason: str, centre: Mapping[str, Any] | None = None
                    ) -> Answer:
             who = f"centre {centre['id']}" if centre else "unknown sender"
-            self.audit("centre_inbox_refused", f"{who}: {reason}", ip=ip)
+            if centre is not None or self._anonymous_due(ip, reason, now):
+                self.audit("centre_inbox_refused", f"{who}: {reason}", ip=ip)
             log.warning("partner inbox refused a message from %s: %s", who, reason)
             return Answer(status, {"ok": False, "error": reason})
 
@@ -80,6 +84,18 @@ class Receiving(CentresBase):
         self.audit(f"centre_{kind}_received", f"from centre {centre['id']}; referral {uid}; "
                    f"message {msg_id}", complaint_id=complaint_id, ip=ip)
         return Answer(200, {"ok": True})
+
+    def _anonymous_due(self, ip: str, reason: str, now: float) -> bool:
+        """Whether a refusal nobody signed is audited: once per address and reason a minute
+        (every one is logged), so that anyone who can reach the inbox cannot fill the
+        audit log; a known centre's refusals are each audited."""
+        with self._lock:
+            if len(self._refused) > 10_000:
+                self._refused.clear()
+            due = now - self._refused.get((ip, reason), float("-inf")) >= ANONYMOUS_AUDIT_SECONDS
+            if due:
+                self._refused[(ip, reason)] = now
+            return due
 
     def _store_referral(self, centre: Mapping[str, Any], payload: Mapping[str, Any],
                         now: float) -> int:
