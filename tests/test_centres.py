@@ -233,8 +233,11 @@ def test_a_partner_down_for_days_gets_everything_once_when_it_returns(
     link = origin.centres.links()[0]
     assert link["queued"] == 3 and link["last_delivery"] is None
     assert "the partner is down" in link["last_error"]
-    # A 500 is retried too; a delivery that answered 200 but whose answer was lost is
-    # delivered again and stored once (the inbox's id).
+    origin.centres.post = lambda url, body, timeout: 500  # up, but failing: retried too
+    assert origin.centres.deliver()["retry"] == 3
+    assert "answered 500" in origin.centres.links()[0]["last_error"]
+    # A delivery that answered 200 but whose answer was lost is delivered again and stored
+    # once (the inbox's id).
     wire(origin, dest)
     [first] = origin.query("select envelope from centre_outbox order by id limit 1")
     assert inbox(dest, first["envelope"].encode())[0] == 200
