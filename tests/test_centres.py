@@ -264,3 +264,28 @@ def test_a_card_is_checked_before_it_is_imported(pair: tuple[Centre, Centre]) ->
     assert crypto.read_card(download.data)["name"] == "Kathmandu MRC"
     health = origin.app.test_client().get("/healthz").get_json()
     assert health["partners"][0]["name"] == "Doha MRC" and health["partners"][0]["queued"] == 0
+
+
+def test_erasing_a_case_stops_its_referral_and_forgets_what_came_back(
+        pair: tuple[Centre, Centre]) -> None:
+    origin, dest = pair
+    sent, waiting = filed(origin, share="yes"), filed(origin, share="yes")
+    doha = partner_id(origin, "Doha MRC")
+    origin.centres.refer(sent, doha, [], None)
+    origin.centres.deliver()
+    [row] = dest.query("select id from complaints")
+    dest.centres.send_update(int(row["id"]), None, message="We met the employer.")
+    dest.centres.deliver()
+    wire(origin, None)
+    origin.centres.refer(waiting, doha, ["description"], None)
+    origin.centres.deliver()
+    complaints = origin.app.extensions["migrantline"].complaints
+    for cid in (sent, waiting):
+        complaints.erase(complaints.get(cid)["reference"])
+    assert not [r for r in origin.query("select remote_message_sealed from centre_referrals")
+                if r["remote_message_sealed"]]
+    wire(origin, dest)
+    assert centres_db.retry_now(origin.store, doha, 2e9) == 0
+    assert origin.centres.deliver()["sent"] == 0
+    assert centres_db.counts(origin.store) == {"sent": 1, "refused": 1}
+    assert len(dest.query("select id from complaints")) == 1

@@ -302,10 +302,12 @@ def finish(store: Handle, row_id: int, attempts: int, status: str, now: float,
 
 
 def retry_now(store: Handle, centre_id: int, now: float) -> int:
-    """Every waiting or refused envelope to this centre due now (an admin's "retry")."""
+    """Every waiting or refused envelope to this centre due now (an admin's "retry"), but
+    not one emptied by an erasure."""
     cursor = store.db().execute(
         "update centre_outbox set status = 'queued', next_attempt_at = ?, updated_at = ? "
-        "where centre_id = ? and status in ('queued', 'refused')", [now, now, centre_id])
+        "where centre_id = ? and status in ('queued', 'refused') "
+        "and coalesce(error, '') != 'erased'", [now, now, centre_id])
     return int(cursor.rowcount or 0)
 
 

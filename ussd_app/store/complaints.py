@@ -32,6 +32,7 @@ from ussd_app.store.base import (
     write_transaction,
 )
 from ussd_app.store.case_messages import erase_for_complaint as erase_case_messages
+from ussd_app.store.centre_erasure import erase_for_complaint as erase_centre_data
 from ussd_app.store.complaint_events import insert_event
 from ussd_app.store.outbox import OutboxItem, insert_outbox
 from ussd_app.store.privacy import erase_linked
@@ -167,6 +168,7 @@ def durable(conn: Conn) -> Iterator[None]:
 ERASERS: tuple[Callable[[Conn, int, float], None], ...] = (
     erase_for_complaint,
     erase_case_messages,
+    erase_centre_data,
 )
 
 
