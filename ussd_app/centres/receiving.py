@@ -40,10 +40,10 @@ class Receiving(CentresBase):
         """One envelope POSTed to /partners/inbox, checked, stored once, audited."""
         now = self.clock()
 
-        def refuse(status: int, reason: str, centre: Mapping[str, Any] | None = None
-                   ) -> Answer:
+        def refuse(status: int, reason: str, centre: Mapping[str, Any] | None = None,
+                   signed: bool = False) -> Answer:
             who = f"centre {centre['id']}" if centre else "unknown sender"
-            if centre is not None or self._anonymous_due(ip, reason, now):
+            if signed or self._unsigned_due(ip, f"{who}: {reason}", now):
                 self.audit("centre_inbox_refused", f"{who}: {reason}", ip=ip)
             log.warning("partner inbox refused a message from %s: %s", who, reason)
             return Answer(status, {"ok": False, "error": reason})
@@ -64,7 +64,7 @@ class Receiving(CentresBase):
         msg_id, uid, kind = payload.get("id"), payload.get("referral"), payload.get("kind")
         if not (isinstance(msg_id, str) and isinstance(uid, str) and 8 <= len(msg_id) <= 64
                 and 8 <= len(uid) <= 64 and kind in ("referral", "update")):
-            return refuse(400, "malformed_payload", centre)
+            return refuse(400, "malformed_payload", centre, signed=True)
         if db.seen(self.store, msg_id):
             self.audit("centre_inbox_replay", f"centre {centre['id']}: message {msg_id}", ip=ip)
             return Answer(200, {"ok": True, "idempotent": True})
@@ -74,21 +74,23 @@ class Receiving(CentresBase):
             else:
                 found = self._store_update(centre, payload, now)
                 if found is None:
-                    return refuse(400, "unknown_referral", centre)
+                    return refuse(400, "unknown_referral", centre, signed=True)
                 complaint_id = found
         except db.Replayed:
             self.audit("centre_inbox_replay", f"centre {centre['id']}: message {msg_id}", ip=ip)
             return Answer(200, {"ok": True, "idempotent": True})
         except (KeyError, TypeError, ValueError):
-            return refuse(400, "malformed_payload", centre)
+            return refuse(400, "malformed_payload", centre, signed=True)
         self.audit(f"centre_{kind}_received", f"from centre {centre['id']}; referral {uid}; "
                    f"message {msg_id}", complaint_id=complaint_id, ip=ip)
         return Answer(200, {"ok": True})
 
-    def _anonymous_due(self, ip: str, reason: str, now: float) -> bool:
-        """Whether a refusal nobody signed is audited: once per address and reason a minute
-        (every one is logged), so that anyone who can reach the inbox cannot fill the
-        audit log; a known centre's refusals are each audited."""
+    def _unsigned_due(self, ip: str, reason: str, now: float) -> bool:
+        """Whether a refusal of a message no known centre signed (unreadable, unknown or
+        revoked sender, a signature that does not verify, sealed to another centre) is
+        audited: once a minute per address, claimed sender and reason (every one is
+        logged), so that whoever can reach the inbox cannot fill the audit log. What a
+        known centre signed and we refuse is audited each time."""
         with self._lock:
             if len(self._refused) > 10_000:
                 self._refused.clear()
