@@ -111,12 +111,12 @@ class CentresBase:
         """(the centre, True if new); ``BadCard`` says why a file is refused."""
         try:
             card = crypto.read_card(raw)
+            card["url"] = check_url(card["url"])
+            if card["sign_key"] == self.keys().sign_public:
+                raise crypto.BadCard("this is this centre's own card")
         except crypto.BadCard as exc:
             self.audit("centre_import_refused", str(exc), actor, operator_id)
             raise
-        card["url"] = check_url(card["url"])
-        if card["sign_key"] == self.keys().sign_public:
-            raise crypto.BadCard("this is this centre's own card")
         known = db.centre_by_sign_key(self.store, card["sign_key"])
         if known is not None and known["revoked_at"] is not None:
             self.audit("centre_import_refused", f"revoked key of centre {known['id']}", actor,
