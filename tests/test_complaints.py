@@ -63,7 +63,8 @@ def start_report(phone: Phone, lang: str) -> str:
 
 
 def file_report(phone: Phone, lang: str = "en", contact: str = "any", pin: str | None = "4321",
-                description: str = DESCRIPTION, seen: list[str] | None = None) -> str:
+                description: str = DESCRIPTION, seen: list[str] | None = None,
+                share: str = "no") -> str:
     """Walk the whole filing flow; every screen goes into ``seen``."""
     screens = seen if seen is not None else []
     screens.append(start_report(phone, lang))
@@ -77,6 +78,7 @@ def file_report(phone: Phone, lang: str = "en", contact: str = "any", pin: str |
         steps.append("00977 9812345678")
     steps += [choice("report_pin_choice", "yes"), pin] if pin else \
         [choice("report_pin_choice", "no")]
+    steps.append(choice("report_share", share))
     for key in steps:
         screens.append(phone.press(key))
     assert title("report_confirm", lang) in screens[-1]
@@ -300,7 +302,8 @@ def test_urgent_details_complete_the_same_case(app: Flask, client: FlaskClient) 
     for key in (choice("report_who", "family"), choice("report_category", "abuse"),
                 choice("report_against", "employer"), "Villa 12 household",
                 choice("report_country", "ae"), "Dubai", "I am locked in the house",
-                choice("report_contact", "any"), choice("report_pin_choice", "no")):
+                choice("report_contact", "any"), choice("report_pin_choice", "no"),
+                choice("report_share", "no")):
         phone.press(key)
     last = phone.press("1")
     assert show_reference(reference) in last
@@ -449,7 +452,7 @@ def test_a_dropped_draft_resumes(tmp_path: Path) -> None:
         assert "Continue where you stopped?" in offer
         assert phone.press("1") == city
         phone.press("I paid 2000 dollars for the visa", choice("report_contact", "never"),
-                    choice("report_pin_choice", "no"))
+                    choice("report_pin_choice", "no"), choice("report_share", "no"))
         last = phone.press("1")
         assert last.startswith("END ")
         shown = app.extensions["migrantline"].complaints.reveal(rows(app)[0])
@@ -489,7 +492,7 @@ def test_inputs_that_do_not_fit_the_question_ask_again(client: FlaskClient) -> N
     phone.press("+977 9812345678", choice("report_pin_choice", "yes"))
     assert "Type digits only" in phone.press("12ab")
     assert "Type 4 digits" in phone.press("123")
-    assert title("report_confirm", "en") in phone.press("١٢٣٤")  # Arabic-Indic digits count
+    assert title("report_share", "en") in phone.press("١٢٣٤")  # Arabic-Indic digits count
 
 
 def test_text_past_the_limit_is_cut_with_a_notice(app: Flask, client: FlaskClient) -> None:
@@ -501,7 +504,8 @@ def test_text_past_the_limit_is_cut_with_a_notice(app: Flask, client: FlaskClien
         phone.press(key)
     contact = phone.press("word " * 300)  # 1500 characters
     assert "Too long: shortened" in contact
-    phone.press(choice("report_contact", "never"), choice("report_pin_choice", "no"))
+    phone.press(choice("report_contact", "never"), choice("report_pin_choice", "no"),
+                choice("report_share", "no"))
     summary = [phone.press("98") for _ in range(12)]
     assert any("(shortened)" in s for s in summary)
     phone.press("1")
@@ -529,7 +533,8 @@ def test_report_an_agency_from_its_check_result(app: Flask, client: FlaskClient)
     after_category = phone.press(choice("report_category", "fees"))
     assert title("report_country", "en") in after_category  # "against whom" already known
     for key in (choice("report_country", "np"), "Kathmandu", "They asked 3000 dollars",
-                choice("report_contact", "never"), choice("report_pin_choice", "no")):
+                choice("report_contact", "never"), choice("report_pin_choice", "no"),
+                choice("report_share", "no")):
         phone.press(key)
     phone.press("1")
     row = rows(app)[0]
@@ -592,7 +597,8 @@ def test_a_late_flush_from_another_worker_never_reopens_a_filed_session(tmp_path
         steps = [choice("report_danger", "no"), choice("report_who", "self"),
                  choice("report_category", "fees"), choice("report_against", "employer"),
                  "Sunny Farms", choice("report_country", "np"), "Pokhara", "Fees of 900",
-                 choice("report_contact", "never"), choice("report_pin_choice", "no")]
+                 choice("report_contact", "never"), choice("report_pin_choice", "no"),
+                 choice("report_share", "no")]
         phone.press(*steps)  # worker one has the session up to the confirm screen
         finisher = Phone(second.test_client(), number=phone.number)
         finisher.session, finisher.inputs = phone.session, list(phone.inputs)

@@ -112,7 +112,8 @@ def test_sigkill_during_filings_loses_no_reference_and_doubles_none(tmp_path: Pa
                       choice("report_category", "unpaid_wages"),
                       choice("report_against", "employer"), "Crash Test Ltd",
                       choice("report_country", "qa"), "Doha", description,
-                      choice("report_contact", "never"), choice("report_pin_choice", "no"), "1"]
+                      choice("report_contact", "never"), choice("report_pin_choice", "no"),
+                      choice("report_share", "no"), "1"]
             sessions.append(session)
             hop(server.url, session, phone, "")
             for i in range(1, len(inputs) + 1):

@@ -42,6 +42,7 @@ def file_by_sms(texter: Texter, lang: str, description: str = "No pay since June
              choice("report_contact", "any")]
     steps += [choice("report_pin_choice", "yes"), pin] if pin else \
         [choice("report_pin_choice", "no")]
+    steps.append(choice("report_share", "no"))
     for text in [*steps, "1"]:
         replies.append(texter.send(text) or "")
     return reference_in(replies[-1]), replies

@@ -87,9 +87,11 @@ def erase(phone: Phone, reference: str, pin: str | None = None) -> None:
 def fill(app: Flask) -> dict[str, object]:
     """Complaints with PINs, a draft left half typed, SMS, a call-back, a recording, a
     filing by SMS (its sealed "check and send"), a draft offered again on redial, erased
-    phones, a withheld caller, an opt-out and an SMS body from before bodies were sealed."""
+    phones, a withheld caller, an opt-out, an SMS body from before bodies were sealed, and
+    this centre's private keys (made by the first ``keys()``)."""
     services = app.extensions["migrantline"]
     store = services.store
+    services.centres.keys()
     client = app.test_client()
     filer = Phone(client)
     reference = reference_in(file_report(filer, pin="4321"))
@@ -201,7 +203,8 @@ def test_rotate_reseals_everything_and_the_old_key_opens_nothing(tmp_path: Path)
                        "detail_sealed"), ("outbox", "to_sealed"), ("outbox", "body"),
                        ("callbacks", "phone_sealed"), ("ussd_sessions", "last_text"),
                        ("ussd_sessions", "start"), ("voice_recordings", "audio_sealed"),
-                       ("complaint_messages", "body_sealed")}, columns
+                       ("complaint_messages", "body_sealed"),
+                       ("centre_identity", "keys_sealed")}, columns
     old_tokens = [v[len(c.prefix):] if isinstance(v, str) else v for c, _, v in before
                   if isinstance(v, str | bytes) and len(v) > 40]
     conn = app.extensions["migrantline"].store.db().conn

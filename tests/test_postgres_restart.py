@@ -125,7 +125,8 @@ def to_confirm(phone: Phone) -> str:
                 choice("report_category", "unpaid_wages"), choice("report_against", "employer"),
                 "Golden Sands Contracting", choice("report_country", "qa"), "Doha",
                 "They kept my passport and have not paid me for three months.",
-                choice("report_contact", "any"), choice("report_pin_choice", "no")):
+                choice("report_contact", "any"), choice("report_pin_choice", "no"),
+                choice("report_share", "no")):
         screen = phone.press(key)
     assert title("report_confirm", "en") in screen
     return screen

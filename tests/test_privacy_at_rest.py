@@ -327,6 +327,7 @@ def test_a_voice_complaint_leaves_nothing_after_deletion(
         caller.speak(recording(recording_server, "s", audio["wav"]), seconds=20)
         caller.keys("1", "1")  # contact any time; choose a PIN
         caller.press(PIN + "#")
+        caller.press("2")  # not shared with a centre abroad
         caller.press("1")
         done = caller.wait_out()
         assert done.kind == "hangup"

@@ -77,10 +77,11 @@ class Flow:
 
 
 # A complaint on the demo content: consent yes, not in danger, for me, wages not paid,
-# against my employer (named), in Qatar (city named), what happened, contact any time, no PIN.
+# against my employer (named), in Qatar (city named), what happened, contact any time, no PIN,
+# not shared with a centre abroad.
 _REPORT_START = ("1", "7", "1", "1", "2", "1", "1", "2")
 _REPORT_TYPED = ("Golden Sands Contracting", "3", "Doha",
-                 "They kept my passport and did not pay me", "1", "2", "1")
+                 "They kept my passport and did not pay me", "1", "2", "2", "1")
 
 FLOWS = {
     "article": Flow(
@@ -99,7 +100,7 @@ FLOWS = {
         "by its reference.",
         ussd=(*_REPORT_START, *_REPORT_TYPED, DIAL, "7", "2", REF),
         sms=("", *_REPORT_START, *_REPORT_TYPED, f"status {REF}"),
-        voice=(*_REPORT_START, Speak(6), "3", Speak(3), Speak(40), "1", "2", "1",
+        voice=(*_REPORT_START, Speak(6), "3", Speak(3), Speak(40), "1", "2", "2", "1",
                DIAL, "7", "2", REF + "#"),
         must_show=("events: complaint <REF> filed",)),
     "language": Flow(

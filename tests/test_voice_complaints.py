@@ -74,7 +74,7 @@ def test_a_voice_complaint_reaches_the_dashboard_with_its_recordings(
     assert description.kind == "record" and description.max_length == "120"
     contact = caller.speak(recording(recording_server, "story", audio["wav"]), seconds=95)
     assert contact.kind == "gather"
-    caller.keys("4", "2")  # never contact me; no PIN
+    caller.keys("4", "2", "2")  # never contact me; no PIN; not shared abroad
     confirm = caller.last
     assert confirm is not None and "Send" in confirm.says
     done = caller.press("1")
@@ -177,7 +177,7 @@ def test_status_by_voice_from_the_filing_phone(app: Flask, recording_server: Rec
     caller.press("3")
     caller.speak(recording(recording_server, "b", audio["mp3"]))
     caller.speak(recording(recording_server, "c", audio["mp3"]))
-    caller.keys("4", "2", "1")
+    caller.keys("4", "2", "2", "1")
     reference = rows(app, "select reference from complaints")[0]["reference"]
     again = VoiceCaller(app.test_client(), auth_token=TOKEN, number=number)
     again.dial()  # the language is remembered: straight to the main menu
@@ -211,7 +211,8 @@ def test_a_phone_number_typed_on_the_keypad_is_read_back_digit_by_digit(
     ask = caller.press("3")  # safe on another number
     assert ask.kind == "gather" and ask.timeout == "8"
     caller.press("9779811122233#")
-    confirm = caller.press("2")  # no PIN
+    caller.press("2")  # no PIN
+    confirm = caller.press("2")  # not shared abroad
     confirm = caller.wait_out()
     assert "Send" in confirm.says
     assert "9779811122233" in spoken_digits(confirm.says)

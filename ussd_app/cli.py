@@ -354,5 +354,14 @@ def _add_agencies() -> None:  # official lists into the registry
 _add_agencies()
 
 
+def _add_partners() -> None:  # partner centres abroad: cards, links
+    from ussd_app.centres.cli import partners  # lazy: CLI start-up
+
+    main.add_command(partners)
+
+
+_add_partners()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -41,6 +41,7 @@ def healthz() -> ResponseReturnValue:
         "translations_missing": missing,
         "sync": sync_health(services.config),  # the last content sync; never degrades status
         "agencies": _agencies(services),
+        "partners": _partners(services),  # each partner centre's link; never degrades status
         "voice": _voice(services, tree),  # never degrades status: the provider's voice covers
         # per channel: signature, token(+ip), or its opt-out; and whether insecure/demo
         **current_app.extensions["webhook_auth"].health(),
@@ -96,6 +97,21 @@ def _outbox(config: settings.Settings, store: Any, problems: list[str]) -> dict[
                         f"outbox worker running and {provider} reachable?")
     return {"provider": provider, "oldest_unsent_minutes": age, "max_age_minutes": max_age,
             "checked": checked}
+
+
+def _partners(services: Any) -> list[dict[str, object]] | dict[str, str]:
+    """Each partner centre's link: last delivery, messages waiting and the oldest waiting
+    (an indexed query per centre). A centre that is down is its own business: it never
+    makes this deployment unhealthy; the monitor reads the figures."""
+    try:
+        return [{"id": r["id"], "name": r["name"], "country": r["country"],
+                 "revoked": r["revoked_at"] is not None, "last_delivery": r["last_delivery"],
+                 "queued": r["queued"], "oldest_undelivered": r["oldest_undelivered"],
+                 "oldest_undelivered_minutes": r["oldest_undelivered_minutes"],
+                 "refused": r["refused"], "last_error": r["last_error"]}
+                for r in services.centres.links()] if services.centres is not None else []
+    except DB_ERRORS as exc:
+        return {"error": str(exc)[:200]}
 
 
 def _agencies(services: Any) -> dict[str, object] | None:

@@ -16,6 +16,7 @@ from sms_flows.service import SmsService
 from ussd_app import audio_store, cluster, jobs, settings
 from ussd_app.agencies.actions import agency_actions
 from ussd_app.agencies.registry import AgencyRegistry
+from ussd_app.centres.service import Centres
 from ussd_app.channels.ussd.sessions import UssdSessions
 from ussd_app.channels.voice import prompts as voice_prompts
 from ussd_app.channels.voice.callbacks import Callbacks
@@ -59,6 +60,7 @@ class Services:
     recordings: VoiceRecordings | None = None  # complaint recordings from the voice line
     partners: PartnerNotifier | None = None  # tells partners of their referrals
     records: JobRecords | None = None  # job-offer records kept before departure
+    centres: Centres | None = None  # partner centres abroad: referrals and their updates
 
     def t(self, lang: str, message: str) -> str:
         return self.catalogs.gettext(lang, message)
@@ -157,6 +159,10 @@ def _build_services(config: settings.Settings) -> Services:
     partners = PartnerNotifier(store, secret, config, t)
     if config.background:  # once per cluster: a node that sends nothing itself skips it
         cluster.every(store, NOTIFY_INTERVAL, "partner-notify", partners.run)
+    centres = Centres(store, secret, config, complaints, t)
+    if config.background:  # deliveries to partner centres: once per cluster
+        cluster.every(store, config.referral_interval_seconds, "centre-deliver",
+                      centres.deliver)
     audio = audio_store.from_config(config)  # shared by every node when it is a bucket
     recordings = VoiceRecordings(store, secret, config, audio=audio)
     recordings.start()  # retries due downloads, and those a crash left half done
@@ -173,7 +179,8 @@ def _build_services(config: settings.Settings) -> Services:
         prompts, content, t, config.data_dir))
     return Services(config, store, content, catalogs, ussd, sms, complaints,
                     sync=background_sync, prompts=prompts, voice=voice, callbacks=callbacks,
-                    recordings=recordings, partners=partners, records=records)
+                    recordings=recordings, partners=partners, records=records,
+                    centres=centres)
 
 
 def _voice_jobs(config: settings.Settings, store: Store, prompts: Any,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,29 @@ def choice(*words: str, on: str | None = None, off: str | None = None) -> Parse:
         raise _refuse(name, "one of " + ", ".join(words)
                       + (f" ({'; '.join(also)})" if also else ""), value)
     return parse
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str | None
+    help: str
+    parse: Parse = text
+
+    def read(self, value: Any) -> Any:
+        """The typed value of ``value`` (the default when it is None or blank).
+
+        Text and paths are kept as written (a password may end in a space); numbers,
+        switches and choices are read without the spaces around them.
+        """
+        raw = "" if value is None else str(value)
+        if not raw.strip():
+            raw = self.default or ""
+        if not raw:
+            return None
+        return self.parse(self.name, raw if self.parse in (text, path, resolved_path)
+                          else raw.strip())
+
+
+def setting(name: str, default: str | None, parse: Parse, help: str) -> Any:
+    return field(metadata={"setting": Setting(name, default, help, parse)})

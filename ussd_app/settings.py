@@ -38,6 +38,7 @@ from ussd_app.setting_types import (  # noqa: F401 - re-exported: settings.Setti
     ON_WORDS,
     SIX_HOURS,
     Parse,
+    Setting,
     SettingError,
     _refuse,
     choice,
@@ -46,36 +47,11 @@ from ussd_app.setting_types import (  # noqa: F401 - re-exported: settings.Setti
     path,
     phone_list,
     resolved_path,
+    setting,
     switch,
     text,
     whole,
 )
-
-
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    default: str | None
-    help: str
-    parse: Parse = text
-
-    def read(self, value: Any) -> Any:
-        """The typed value of ``value`` (the default when it is None or blank).
-
-        Text and paths are kept as written (a password may end in a space); numbers,
-        switches and choices are read without the spaces around them.
-        """
-        raw = "" if value is None else str(value)
-        if not raw.strip():
-            raw = self.default or ""
-        if not raw:
-            return None
-        return self.parse(self.name, raw if self.parse in (text, path, resolved_path)
-                          else raw.strip())
-
-
-def setting(name: str, default: str | None, parse: Parse, help: str) -> Any:
-    return field(metadata={"setting": Setting(name, default, help, parse)})
 
 
 @dataclass(frozen=True)
@@ -333,6 +309,26 @@ class Settings:
     partner_notify_backoff_seconds: float = setting(
         "MIGRANTLINE_PARTNER_NOTIFY_BACKOFF_SECONDS", "30", decimal(0, 86400),
         "the wait before the first retry; each next one waits twice as long")
+    centre_name: str = setting(
+        "MIGRANTLINE_CENTRE_NAME", "MigrantLine centre", text,
+        "this centre's name on its card (`migrantline partners export`): what partner "
+        "centres' operators read as \"referred from <name>\"")
+    centre_country: str = setting(
+        "MIGRANTLINE_CENTRE_COUNTRY", "XX", text,
+        "this centre's country (ISO code) on its card")
+    centre_languages: str = setting(
+        "MIGRANTLINE_CENTRE_LANGUAGES", "en", text,
+        "the languages this centre's advisers speak (comma-separated codes) on its card")
+    referral_interval_seconds: float = setting(
+        "MIGRANTLINE_REFERRAL_INTERVAL_SECONDS", "5", decimal(0.05, 3600),
+        "how often the background job delivers referrals and updates to partner centres")
+    referral_backoff_seconds: float = setting(
+        "MIGRANTLINE_REFERRAL_BACKOFF_SECONDS", "30", decimal(0, 86400),
+        "the wait before a failed delivery to a partner centre is tried again; each next "
+        "wait is twice as long, up to MIGRANTLINE_REFERRAL_MAX_BACKOFF_SECONDS; never given up")
+    referral_max_backoff_seconds: float = setting(
+        "MIGRANTLINE_REFERRAL_MAX_BACKOFF_SECONDS", "3600", decimal(0, 7 * 86400),
+        "the longest wait between two deliveries to a partner centre that is down")
 
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from sms_flows.endpoints import bp as sms_bp
 from sms_flows.outbox import start_background as start_outbox
 from ussd_app import logs, settings
+from ussd_app.centres.inbox import bp as centres_bp  # /partners/inbox
 from ussd_app.channels.ussd.endpoints import UssdEndpoint
 from ussd_app.channels.voice.endpoints import bp as voice_bp  # /voice/twilio, /voice/africastalking
 from ussd_app.channels.webhook_auth import WebhookAuth
@@ -49,7 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     services = app.extensions["migrantline"] = build_services(config)
     app.wsgi_app = UssdEndpoint(app.wsgi_app, services, auth)  # type: ignore[method-assign]
     app.wsgi_app = Utf8Urls(app.wsgi_app)  # type: ignore[method-assign]
-    for blueprint in (health_bp, sms_bp, audio_bp, voice_bp):
+    for blueprint in (health_bp, sms_bp, audio_bp, voice_bp, centres_bp):
         app.register_blueprint(blueprint)
     init_dashboard(app, services)
     if config.outbox_worker and config.background:  # off: a dedicated sender sends

@@ -167,7 +167,7 @@ def test_an_urgent_case_from_filing_to_partner(app: Flask, served: str) -> None:
             assert "Qatar" in screen and "+974 4000 0000" in screen
             screen = phone.press("1", "1", "1", "2", "Al Noor Cleaning", "3", "Doha",
                                  "Not paid for three months", "2", "1",
-                                 safe_hours_key(time.time()), "2", "1")
+                                 safe_hours_key(time.time()), "2", "2", "1")
             assert "Report sent" in screen and "at the times you chose" in screen
 
             # A free-text reply: previewed, then held until the caller's safe time.

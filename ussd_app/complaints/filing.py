@@ -155,6 +155,8 @@ class Filing(ComplaintsBase):
                                           answers.get("contact_hours"))
         if fields.get("contact") == "times" and window is not None:
             fields["contact_window"] = str(window)
+        if answers.get("share") in ("yes", "no"):
+            fields["share_consent"] = answers["share"]
         country = answers.get("country", "")
         if country:
             fields["country"] = country.upper()[:8] if country != "other" else "other"

@@ -21,6 +21,7 @@ from ussd_app.dashboard.analytics import Summary, summarise, week_labels
 from ussd_app.dashboard.analytics import csv_rows as summary_rows
 from ussd_app.dashboard.auth import audit, supervisor
 from ussd_app.dashboard.blueprint import bp
+from ussd_app.dashboard.centre_case import tell_origin
 from ussd_app.dashboard.detail_views import action
 from ussd_app.dashboard.export import cell
 from ussd_app.dashboard.i18n import OUTCOME_NAMES, _, label
@@ -51,7 +52,11 @@ def outcome(cid: int, row: dict[str, Any]) -> str:
     except BadOutcome as exc:
         return refused(exc.reason)
     audit("outcome", cid, " ".join(filter(None, (checked.outcome, checked.currency))))
-    return _("Outcome recorded: %(outcome)s.", outcome=label(OUTCOME_NAMES, checked.outcome))
+    told = tell_origin(cid, outcome={"outcome": checked.outcome,
+                                                  "amount": checked.amount,
+                                                  "currency": checked.currency})
+    return " ".join(filter(None, (_("Outcome recorded: %(outcome)s.",
+                                    outcome=label(OUTCOME_NAMES, checked.outcome)), told)))
 
 
 def period(weeks: int) -> tuple[float, float, list[str], datetime, date]:

@@ -25,6 +25,7 @@ from ussd_app.dashboard import (  # noqa: F401 - imported for their routes on ``
     agency_views,
     alert_views,
     analytics_views,
+    centre_views,
     detail_views,
     i18n,
     partner_views,
@@ -116,7 +117,8 @@ def _templates(app: Flask) -> None:
         CALL_NOW_NAMES=i18n.CALL_NOW_NAMES, WHERE_NOW_NAMES=i18n.WHERE_NOW_NAMES,
         SHARE_NAMES=i18n.SHARE_NAMES, NOTIFY_VIA_NAMES=i18n.NOTIFY_VIA_NAMES,
         NOTIFY_NAMES=i18n.NOTIFY_NAMES, PROMISED_NAMES=i18n.PROMISED_NAMES,
-        SCAN_KIND_NAMES=i18n.SCAN_KIND_NAMES)
+        SCAN_KIND_NAMES=i18n.SCAN_KIND_NAMES, CENTRE_SHARE_NAMES=i18n.CENTRE_SHARE_NAMES,
+        LINK_NAMES=i18n.LINK_NAMES)
 
 
 @bp.context_processor

@@ -29,6 +29,7 @@ from ussd_app.complaints.service import (
     NotFound,
     mask_phone,
 )
+from ussd_app.dashboard import centre_case
 from ussd_app.dashboard.auth import accounts, audit
 from ussd_app.dashboard.blueprint import bp
 from ussd_app.dashboard.i18n import ACTOR_NAMES, STATUS_NAMES, _, label, language_name
@@ -117,7 +118,8 @@ def _page(cid: int, show_numbers: bool, **extra: Any) -> ResponseReturnValue:
         acknowledged_by=people.get(row.get("acknowledged_by") or -1),
         migrant_lang=language_name(lang), shareable=SHAREABLE, default_shared=DEFAULT_SHARED,
         referrals=partners_db.referrals_of(services().store, cid), reply=extra.get("reply"),
-        reply_error=extra.get("reply_error"), record=record, compared=compared)
+        reply_error=extra.get("reply_error"), record=record, compared=compared,
+        **centre_case.case_context(row))
 
 
 def action(name: str) -> Callable[[Action], Action]:
@@ -181,7 +183,9 @@ def status(cid: int, row: dict[str, Any]) -> str:
         return _("Choose a status.")
     sms = _change_status(cid, row, wanted, request.form.get("note", "")[:NOTE_LIMIT])
     audit("status", cid, wanted)
-    return _("Status changed to %(status)s.", status=label(STATUS_NAMES, wanted)) + " " + sms
+    told = centre_case.tell_origin(cid, status=wanted) if wanted != row["status"] else ""
+    return " ".join(filter(None, (_("Status changed to %(status)s.",
+                                    status=label(STATUS_NAMES, wanted)), sms, told)))
 
 
 @action("note")

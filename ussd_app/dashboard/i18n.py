@@ -52,14 +52,23 @@ EVENT_NAMES = {"filed": N_("Filed"), "urgent": N_("Urgent report"),
                "urgent_answer": N_("Answered an urgent question"),
                "alerted": N_("On-call phones texted"),
                "escalated": N_("Escalated: not acknowledged in time"),
-               "acknowledged": N_("Urgent case acknowledged")}
+               "acknowledged": N_("Urgent case acknowledged"),
+               "centre_referral": N_("Referred to a centre abroad"),
+               "centre_referred_in": N_("Referred here by a centre abroad"),
+               "centre_update": N_("News from the centre abroad")}
 OUTCOME_NAMES = {"resolved": N_("Resolved"), "referred": N_("Referred"),
                  "compensation": N_("Compensation recovered"),
                  "no_contact": N_("No contact possible"), "withdrawn": N_("Withdrawn")}
 CHANNEL_NAMES = {"ussd": N_("USSD"), "sms": N_("SMS"), "voice": N_("Voice")}
 GROUP_NAMES = {"category": N_("Category"), "country": N_("Country"),
                "agency": N_("Agency"), "channel": N_("Channel"), "lang": N_("Language")}
-ACTOR_NAMES = {"caller": N_("Caller"), "system": N_("System"), "operator": N_("Operator")}
+ACTOR_NAMES = {"caller": N_("Caller"), "system": N_("System"), "operator": N_("Operator"),
+               "centre": N_("Partner centre")}
+CENTRE_SHARE_NAMES = {"category": N_("Category"), "country": N_("Country"), "city": N_("City"),
+                      "employer": N_("Employer"), "against": N_("Against"),
+                      "description": N_("What happened"), "phone": N_("Phone numbers")}
+LINK_NAMES = {"queued": N_("Waiting to be sent"), "sending": N_("Sending"),
+              "sent": N_("Delivered"), "refused": N_("Refused by the centre")}
 FIELD_NAMES = {"against": N_("Against"), "employer": N_("Employer"), "city": N_("City"),
                "country_other": N_("Country"), "description": N_("What happened"),
                "contact_when": N_("When to contact"), "contact_phone": N_("Other number"),

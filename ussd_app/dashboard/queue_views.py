@@ -22,6 +22,7 @@ from ussd_app.dashboard.auth import audit, supervisor
 from ussd_app.dashboard.blueprint import bp
 from ussd_app.dashboard.export import csv_lines
 from ussd_app.parsing import bounded_int
+from ussd_app.store import centres as centres_db
 from ussd_app.store import queue as db
 
 PAGE_SIZE = 25
@@ -78,7 +79,8 @@ def queue() -> ResponseReturnValue:
     return render_template(
         "dashboard/queue.html", rows=rows, total=total, page=page, form=form, query=query,
         pages=max(1, -(-total // PAGE_SIZE)), now=now, statuses=STATUSES,
-        categories=CATEGORIES, countries=db.countries(services().store))
+        categories=CATEGORIES, countries=db.countries(services().store),
+        referred_from=centres_db.referred_from(services().store, [r["id"] for r in rows]))
 
 
 @bp.get("/stats")

@@ -92,6 +92,8 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     SealedColumn("voice_recordings", "audio_sealed", "voice recording audio v1",
                  context_column="key"),
     SealedColumn("partners", "webhook_secret_sealed", "partner webhook secret v1"),
+    SealedColumn("centre_identity", "keys_sealed", "centre private keys v1"),
+    SealedColumn("centre_referrals", "remote_message_sealed", TEXT_PURPOSE),
 )
 # Where a number is held sealed (table, column, purpose): what phone pseudonyms can be
 # recomputed from. The "contact me on" number too: its opt-out (STOP) must survive.

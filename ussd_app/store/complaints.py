@@ -32,6 +32,7 @@ from ussd_app.store.base import (
     write_transaction,
 )
 from ussd_app.store.case_messages import erase_for_complaint as erase_case_messages
+from ussd_app.store.centre_erasure import erase_for_complaint as erase_centre_data
 from ussd_app.store.complaint_events import insert_event
 from ussd_app.store.outbox import OutboxItem, insert_outbox
 from ussd_app.store.privacy import erase_linked
@@ -60,8 +61,11 @@ RECORD_SEALED = ("relative_name_sealed", "last_contact_sealed", "wage_paid_seale
 RECORD_COLUMNS = ("job_record_id", *RECORD_SEALED)
 # The keyed hash of an agency name the registry lacks (migration m_complaints_004_agency_key).
 AGENCY_KEY_COLUMNS = ("agency_name_key",)
+# The migrant's answer to "may we share your case with a centre in another country?"
+# (yes/no; NULL: not asked), added by migration m_centres_001.
+CONSENT_COLUMNS = ("share_consent",)
 COLUMNS = ("id", *PLAIN, *SEALED, *OUTCOME_COLUMNS, *URGENT_COLUMNS, *ALERT_COLUMNS,
-           *WINDOW_COLUMNS, *RECORD_COLUMNS, *AGENCY_KEY_COLUMNS)
+           *WINDOW_COLUMNS, *RECORD_COLUMNS, *AGENCY_KEY_COLUMNS, *CONSENT_COLUMNS)
 # Every column holding what a person said or typed, sealed: what an erasure blanks.
 ALL_SEALED = (*SEALED, *RECORD_SEALED)
 _SQL_COLUMNS = ", ".join(COLUMNS)
@@ -187,6 +191,7 @@ def durable(conn: Conn) -> Iterator[None]:
 ERASERS: tuple[Callable[[Conn, int, float], None], ...] = (
     erase_for_complaint,
     erase_case_messages,
+    erase_centre_data,
 )
 
 

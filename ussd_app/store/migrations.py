@@ -27,6 +27,7 @@ from ussd_app.store.analytics import m_complaints_002_outcome, m_menu_counts_001
 from ussd_app.store.base import Db, PgDb, lock_id
 from ussd_app.store.callbacks import m_voice_callbacks_001
 from ussd_app.store.case_messages import m_case_messages_001
+from ussd_app.store.centres import m_centres_001
 from ussd_app.store.cluster import m_cluster_001_job_runs
 from ussd_app.store.complaints import (
     m_complaints_001,
@@ -90,6 +91,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_complaints_004_agency_key", m_complaints_004_agency_key),
     ("m_job_records_001", m_job_records_001),
     ("m_complaints_004_records", m_complaints_004_records),
+    ("m_centres_001", m_centres_001),
 )
 
 
