@@ -265,7 +265,8 @@ def test_the_complaint_flow_says_the_licence_expired(app: Flask, lang: str) -> N
     assert title("report_agency_warn", lang) in phone.press("Everest Path Overseas")
     assert title("report_country", lang) in phone.press("1")
     for key in (choice("report_country", "np"), "Kathmandu", "They took 2000 dollars",
-                choice("report_contact", "never"), choice("report_pin_choice", "no")):
+                choice("report_contact", "never"), choice("report_pin_choice", "no"),
+                choice("report_share", "no")):
         phone.press(key)
     assert phone.press("1").startswith("END ")
     [row] = rows(app)

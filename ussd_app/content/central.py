@@ -170,38 +170,13 @@ class HttpCentral:
                 with self._session().get(url, headers=headers, stream=True,
                                          timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)) as response:
                     self._count(requests=1)
-                    status = response.status_code
-                    if status == 416 or (status == 206 and _range_start(
-                            response.headers.get("Content-Range")) != have):
-                        sink.discard()  # start again from the first byte
-                        restarts += 1
-                        if restarts > 1:
-                            break
-                        continue
-                    if status == 404:
-                        raise NotServed(f"the central store has no file for {label} "
-                                        f"({name}: 404): was OUT uploaded completely? "
-                                        "upload files/ and packs/ before latest.json")
-                    if status not in (200, 206):
-                        raise SyncError(f"the central store answered {status} "
-                                        f"{response.reason} for {label} ({name}); try "
-                                        "again later")
-                    chunk = CHUNK if self.cap.rate <= 0 else 16 * 1024
-
-                    wire = [0]
-
-                    def got(n: int, wire: list[int] = wire, raw: Any = response.raw) -> None:
-                        """``n`` bytes of the file in; the wire's may be fewer (gzip): the
-                        byte count and the bandwidth cap are the wire's."""
-                        sent = raw.tell()
-                        used, wire[0] = sent - wire[0], sent
-                        self._count(size=used)
-                        advance(n)
-                        self.cap.take(used)
-
-                    _receive(response.iter_content(chunk), sink, have if status == 206 else 0,
-                             size, label, stop, got)
-                    return
+                    if self._take(response, name, sink, have, size, label, stop, advance):
+                        return
+                    sink.discard()  # the answer did not match the request: from byte 0
+                    restarts += 1
+                    if restarts > 1:
+                        break
+                    continue
             except requests.exceptions.ContentDecodingError:
                 sink.discard()  # what it gave cannot be trusted: the file itself, from 0
                 plain = True
@@ -214,6 +189,38 @@ class HttpCentral:
                                     "stopped") from None
                 time.sleep(min(8.0, RETRY_PAUSE * 2 ** attempt))
         raise SyncError(f"the central store did not serve {label} consistently; try again")
+
+
+    def _take(self, response: Any, name: str, sink: Sink, have: int, size: int, label: str,
+              stop: threading.Event, advance: Callable[[int], None]) -> bool:
+        """The answer's body into ``sink``; False when it is not the part asked for (416, or
+        a range starting elsewhere), so the download starts over."""
+        status = response.status_code
+        if status == 416 or (status == 206 and _range_start(
+                response.headers.get("Content-Range")) != have):
+            return False
+        if status == 404:
+            raise NotServed(f"the central store has no file for {label} "
+                            f"({name}: 404): was OUT uploaded completely? "
+                            "upload files/ and packs/ before latest.json")
+        if status not in (200, 206):
+            raise SyncError(f"the central store answered {status} {response.reason} for "
+                            f"{label} ({name}); try again later")
+        chunk = CHUNK if self.cap.rate <= 0 else 16 * 1024
+        wire = [0]
+
+        def got(n: int) -> None:
+            """``n`` bytes of the file in; the wire's may be fewer (gzip): the byte count
+            and the bandwidth cap are the wire's."""
+            sent = response.raw.tell()
+            used, wire[0] = sent - wire[0], sent
+            self._count(size=used)
+            advance(n)
+            self.cap.take(used)
+
+        _receive(response.iter_content(chunk), sink, have if status == 206 else 0, size,
+                 label, stop, got)
+        return True
 
 
 class NotServed(SyncError):
