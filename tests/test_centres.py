@@ -291,3 +291,28 @@ def test_erasing_a_case_stops_its_referral_and_forgets_what_came_back(
     assert origin.centres.deliver()["sent"] == 0
     assert centres_db.counts(origin.store) == {"sent": 1, "refused": 1}
     assert len(dest.query("select id from complaints")) == 1
+
+
+def test_a_referral_carries_the_job_offer_record_when_ticked(
+        pair: tuple[Centre, Centre]) -> None:
+    """The pre-departure record goes with the case only if the operator ticks it (and the
+    migrant consented to share): the destination reads what was promised; the family
+    contact never goes."""
+    from .test_job_records import file_record
+    origin, dest = pair
+    phone = Phone(origin.app.test_client())
+    file_record(phone)  # Qatar, Golden Sands Contracting, Driver, 1500 QAR, family: Sita
+    reference = reference_in(file_report(phone, pin=None,
+                                         share="yes"))
+    cid = int(origin.query("select id from complaints where reference = ?",
+                           [reference])[0]["id"])
+    assert origin.query("select job_record_id from complaints where id = ?",
+                        [cid])[0]["job_record_id"]
+    op = signed_in(origin)
+    form(op, f"/operator/complaints/{cid}/centre_refer",
+         centre_id=partner_id(origin, "Doha MRC"), share=["category", "record"])
+    assert origin.centres.deliver()["sent"] == 1
+    [row] = dest.query("select * from complaints")
+    case = page(signed_in(dest), f"/operator/complaints/{row['id']}")
+    assert "promised_employer: Golden Sands Contracting" in case, case
+    assert "promised_wage: 1500" in case and "Sita" not in case

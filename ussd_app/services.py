@@ -160,6 +160,7 @@ def _build_services(config: settings.Settings) -> Services:
     if config.background:  # once per cluster: a node that sends nothing itself skips it
         cluster.every(store, NOTIFY_INTERVAL, "partner-notify", partners.run)
     centres = Centres(store, secret, config, complaints, t)
+    centres.records = records  # a referral may carry the case's job-offer record
     if config.background:  # deliveries to partner centres: once per cluster
         cluster.every(store, config.referral_interval_seconds, "centre-deliver",
                       centres.deliver)

@@ -25,7 +25,10 @@ from ussd_app.store import centres as db
 from ussd_app.store import operators as audit_db
 
 KEYS_PURPOSE = "centre private keys v1"
-SHAREABLE = ("category", "country", "city", "employer", "against", "description", "phone")
+# "record": the job-offer record the case is held against, and a lost-contact report's
+# details (``job_records.referral``): only when the operator ticks it.
+SHAREABLE = ("category", "country", "city", "employer", "against", "description", "phone",
+             "record")
 DEFAULT_SHARED = ("category", "country")
 MESSAGE_LIMIT = 500
 LEASE_SECONDS = 300.0
@@ -79,6 +82,7 @@ class CentresBase:
         self._keys: crypto.KeyPair | None = None
         self._lock = threading.Lock()
         self._refused: dict[tuple[str, str], float] = {}  # unsigned refusals last audited
+        self.records: Any = None  # job_records.JobRecords, set by the services
 
     # ------------------------------------------------------------ identity, directory
 

@@ -123,9 +123,14 @@ class Receiving(CentresBase):
             "description_sealed": sealed("description", 2000),
             "contact_phone_sealed": sealed("phone", 32)}
         origin = str(case.get("reference") or "")[:16]
+        detail = f"{centre['name']} ({centre['country']}): {origin}"
+        record = case.get("record")
+        if isinstance(record, dict):  # the promised job / the lost relative, as sent
+            said = "; ".join(f"{k}: {' '.join(str(v).split())[:200]}"
+                             for k, v in list(record.items())[:20] if isinstance(k, str) and v)
+            detail += f"\n{said[:2000]}" if said else ""
         event = {"at": now, "actor": "centre", "kind": "centre_referred_in", "status": "new",
-                 "detail_sealed": text.seal(f"{centre['name']} ({centre['country']}): "
-                                            f"{origin}")}
+                 "detail_sealed": text.seal(detail)}
         referral = {"uid": payload["referral"], "direction": "in", "centre_id": centre["id"],
                     "fields": ",".join(str(f) for f in payload.get("fields") or [])[:200],
                     "created_at": now, "updated_at": now, "remote_reference": origin,

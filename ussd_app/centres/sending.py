@@ -26,6 +26,7 @@ from ussd_app.centres.base import (
     inbox_url,
 )
 from ussd_app.complaints.references import show_reference
+from ussd_app.job_records.referral import referral_fields
 from ussd_app.store import centres as db
 
 
@@ -50,6 +51,11 @@ class Sending(CentresBase):
         case: dict[str, Any] = {"reference": shown["reference_shown"], "lang": row["lang"],
                                 "filed_at": row.get("created_at")}
         for name in fields:
+            if name == "record":
+                found = referral_fields(self.complaints, self.records, row)
+                if found:
+                    case["record"] = found
+                continue
             value = shown.get(name) if name != "phone" else (
                 shown.get("contact_phone") if row.get("contact") == "other"
                 else shown.get("phone"))

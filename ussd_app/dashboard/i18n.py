@@ -66,7 +66,8 @@ ACTOR_NAMES = {"caller": N_("Caller"), "system": N_("System"), "operator": N_("O
                "centre": N_("Partner centre")}
 CENTRE_SHARE_NAMES = {"category": N_("Category"), "country": N_("Country"), "city": N_("City"),
                       "employer": N_("Employer"), "against": N_("Against"),
-                      "description": N_("What happened"), "phone": N_("Phone numbers")}
+                      "description": N_("What happened"), "phone": N_("Phone numbers"),
+                      "record": N_("Job-offer record, lost-contact details")}
 LINK_NAMES = {"queued": N_("Waiting to be sent"), "sending": N_("Sending"),
               "sent": N_("Delivered"), "refused": N_("Refused by the centre")}
 FIELD_NAMES = {"against": N_("Against"), "employer": N_("Employer"), "city": N_("City"),
