@@ -146,7 +146,7 @@ def test_the_number_a_caller_typed_reads_left_to_right(client: FlaskClient) -> N
              choice("report_category", "unpaid_wages"), choice("report_against", "employer"),
              "Golden Sands", choice("report_country", "qa"), "Doha", "No pay",
              choice("report_contact", "other"), "00977 9812345678",
-             choice("report_pin_choice", "no")]
+             choice("report_pin_choice", "no"), choice("report_share", "no")]
     screens = [phone.press(key) for key in steps]
     while "98 " in screens[-1] and len(screens) < 40:
         screens.append(phone.press("98"))

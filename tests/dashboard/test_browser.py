@@ -146,10 +146,13 @@ def test_an_urgent_case_from_filing_to_partner(app: Flask, served: str) -> None:
             seconds = time.monotonic() - filed
             print(f"urgent case shown in the open dashboard {seconds:.1f} s after filing")
             assert strip.locator("audio.alert-sound").count() == 1
-            playing = page.frame(url=lambda u: u.endswith("/operator/alerts")).evaluate(
+            # the cue plays (or has played): polled, since a loaded machine may take a
+            # moment to read the sound's length
+            frame = page.frame(url=lambda u: u.endswith("/operator/alerts"))
+            assert frame is not None
+            frame.wait_for_function(
                 "() => { const a = document.querySelector('audio.alert-sound');"
                 " return a && a.duration > 0 && (!a.paused || a.ended); }")
-            assert playing
             assert page.url.endswith("/operator/")  # the page itself was not reloaded
             strip.locator("a.urgent-case").click()
             page.wait_for_url("**/operator/complaints/*")
