@@ -151,18 +151,19 @@ def main() -> int:
 
     app = create_app().wsgi_app
     walks = {"ussd": ussd_walk, "voice": voice_walk}
+    run = f"{int(time.time())}x"  # fresh sessions and calls even in a reused --data
     for kind, walk in walks.items():
         if args.only and kind != args.only:
             continue
-        walk(app, 200, "warm")  # caches, first-time imports
+        walk(app, 200, run + "warm")  # caches, first-time imports
         start = time.perf_counter()
         cpu = time.process_time()
-        hops = walk(app, args.calls, "plain")
+        hops = walk(app, args.calls, run + "plain")
         wall = time.perf_counter() - start
         cpu = time.process_time() - cpu
         prof = cProfile.Profile()
         prof.enable()
-        hops_p = walk(app, args.calls, "prof")
+        hops_p = walk(app, args.calls, run + "prof")
         prof.disable()
         stats = pstats.Stats(prof, stream=sys.stdout)
         print(f"\n== {kind}: {hops} requests, {wall / hops * 1e6:.1f} us/req wall, "

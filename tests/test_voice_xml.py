@@ -9,11 +9,14 @@ with text that needs escaping, must come out byte for byte the same.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlencode
 from xml.etree import ElementTree as ET
 
 import pytest
 from twilio.twiml.voice_response import VoiceResponse
 
+from tests.conftest import make_app
 from ussd_app.channels.voice.reply import (
     AT_VOICES,
     TWILIO_VOICES,
@@ -29,6 +32,7 @@ from ussd_app.channels.voice.reply import (
     at_xml,
     twiml,
 )
+from ussd_app.channels.voice.speech import channel_url
 from voice_prompts import Spoken
 
 
@@ -141,3 +145,41 @@ def test_pieces_are_rendered_once_and_compare_as_tuples() -> None:
     assert pieces == PIECES[2] and hash(pieces) == hash(PIECES[2])
     first = pieces.xml("twilio")
     assert pieces.xml("twilio") is first and pieces.xml("at") != first
+
+
+def reference_url(base: str, path: str, token: str | None, params: dict[str, str]) -> str:
+    query = dict(params)
+    if token:
+        query["token"] = token
+    return f"{base.rstrip('/')}{path}?{urlencode(query)}"
+
+
+@pytest.mark.parametrize("token", [None, "", "tok", "a b&c=d/é"])
+@pytest.mark.parametrize("params", [{}, {"s": "1"}, {"s": "12", "ev": "silence", "n": "2"},
+                                    {"s": "x y"}, {"é": "1"}, {"token": "other"}])
+def test_action_urls_are_urlencodes(token: str | None, params: dict[str, str]) -> None:
+    url = channel_url("http://h:5000/", "/voice/twilio", token)
+    assert url(params) == reference_url("http://h:5000/", "/voice/twilio", token, params)
+
+
+def test_a_call_answered_before_flask_hears_what_flask_answers(tmp_path: Path) -> None:
+    """The same steps of two calls, one as Twilio posts them (answered by
+    ``VoiceEndpoint``), one as a multipart form (left to the Flask views): the same
+    XML, and the same refusals."""
+    client = make_app(tmp_path).test_client()
+    fast, slow = [], []
+    for out, call, phone, multipart in ((fast, "CAfast", "+9779800000001", False),
+                                        (slow, "CAslow", "+9779800000002", True)):
+        for query, digits in (("", ""), ("?s=0", "1"), ("?s=1", "1"), ("?s=0", "1")):
+            form = {"CallSid": call, "From": phone, "Direction": "inbound",
+                    "CallStatus": "in-progress", "Digits": digits}
+            answer = client.post("/voice/twilio" + query, data=form,
+                                 content_type="multipart/form-data" if multipart else None)
+            assert answer.status_code == 200
+            assert answer.headers["Content-Type"] == "text/xml; charset=utf-8"
+            out.append(answer.get_data(as_text=True))
+        refused = client.post("/voice/africastalking", data={"sessionId": call},
+                              content_type="multipart/form-data" if multipart else None)
+        out.append(f"{refused.status} {refused.headers['Content-Type']} "
+                   f"{refused.get_data(as_text=True)}")
+    assert fast == slow
