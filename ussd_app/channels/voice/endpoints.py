@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from io import BytesIO
 from typing import Any
-from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.datastructures import ImmutableMultiDict
 
 from ussd_app.channels.voice.calls import Channel, VoiceRequest, channel_url
 from ussd_app.channels.voice.reply import Hangup, Reply, at_says, at_xml, twilio_says, twiml
+from ussd_app.forms import parse_form
 from ussd_app.parsing import bounded_float, bounded_int
 from ussd_app.providers import africastalking as at
 from ussd_app.providers import twilio as tw
@@ -168,7 +168,8 @@ class VoiceEndpoint:
     context, session and form parser cost more than the answer (bench/README.md).
     Only a POST with a form body of a declared length within the app's limit, in
     UTF-8, is answered here, parsed exactly as Werkzeug parses it (``parse_qsl`` into
-    a ``MultiDict``, so the Twilio signature sees the same fields); anything else goes
+    a ``MultiDict``, so the Twilio signature sees the same fields; ``forms.parse_form``
+    is ``parse_qsl``); anything else goes
     on to the Flask views, which answer it as before.
     """
 
@@ -191,11 +192,9 @@ class VoiceEndpoint:
             environ["wsgi.input"] = BytesIO(raw)
             return self.app(environ, start)
         try:
-            form = ImmutableMultiDict(parse_qsl(text, keep_blank_values=True,
-                                                errors="werkzeug.url_quote"))
+            form = ImmutableMultiDict(parse_form(text, errors="werkzeug.url_quote"))
             query = str(environ.get("QUERY_STRING") or "").encode("latin-1").decode()
-            args = ImmutableMultiDict(parse_qsl(query, keep_blank_values=True,
-                                                errors="werkzeug.url_quote"))
+            args = ImmutableMultiDict(parse_form(query, errors="werkzeug.url_quote"))
             status, body, mimetype = self.webhooks.by_path(path)(environ, form, args)
         except Exception:  # what Flask's error page says (web.py), never a traceback
             log.exception("unhandled error")
