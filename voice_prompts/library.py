@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from ussd_app.engine.model import Tree
 from ussd_app.engine.screens import Translate
 from voice_prompts.audio_files import FileInfo, audio_type
 from voice_prompts.manifest import Manifest, Prompt, build_manifest, text_sha256
+from voice_prompts.spoken import Spoken
 from voice_prompts.tts import (
     check_recording,
     synthesize,
@@ -38,18 +39,6 @@ AUDIO_EXTENSIONS = (".wav", ".mp3")
 DYNAMIC_KEEP_SECONDS = 24 * 3600
 RESOLVED_SECONDS = 2.0
 _UNCACHED = itertools.count(-2, -1)  # versions never seen twice
-
-
-@dataclass(frozen=True)
-class Spoken:
-    kind: str  # "play" (url) or "say" (provider text-to-speech)
-    url: str = ""
-    text: str = ""
-    lang: str = ""  # the language actually spoken (may be the fallback language)
-    source: str = ""  # "recording", "generated", "provider", "fallback"
-    # Made for a text outside the manifest (a status, a date): a screen holding one is
-    # not cached by ``Speech`` (its text may be the caller's own).
-    dynamic: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -81,10 +70,8 @@ class PromptLibrary:
         # node generates goes there too, so that any node can serve it.
         self.shared = shared if getattr(shared, "shared", False) else None
         self._manifests: dict[str, Manifest] = {}
-        # Where each prompt's audio comes from, found by a few stats per source: kept for
-        # one audio version (``version``: a webhook reads out dozens of prompts; a new
-        # recording made by another process is heard within ``RESOLVED_SECONDS``, in this
-        # one at once).
+        # Where each prompt's audio comes from (a few stats per source), kept for one audio
+        # version (``version``): a webhook reads out dozens of prompts.
         self._resolved: dict[tuple[Any, ...], Spoken | None] = {}
         self._resolved_version: tuple[int, int] = (-1, -1)
         self._generation = 0
@@ -181,13 +168,9 @@ class PromptLibrary:
             self._resolved.clear()
 
     def version(self) -> tuple[int, int]:
-        """The audio version: what every prompt resolves to is the same within one.
-
-        It changes when this process writes audio (``forget``) and every
-        ``RESOLVED_SECONDS``, so a file another process or node wrote (a recording
-        synced, audio generated in another worker) is heard within that time.
-        Resolutions, and the screens ``Speech`` caches, are kept per version.
-        """
+        """The audio version, within which every prompt resolves the same (resolutions
+        and ``Speech``'s screens are kept per version): new when this process writes
+        audio, and every ``RESOLVED_SECONDS`` for what other processes and nodes write."""
         if RESOLVED_SECONDS <= 0:  # every lookup looks again (tests that watch each step)
             return self._generation, next(_UNCACHED)
         return self._generation, int(time.monotonic() // RESOLVED_SECONDS)
