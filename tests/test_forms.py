@@ -30,3 +30,17 @@ def test_parse_form_is_parse_qsl(errors: str) -> None:
     for body in bodies(3000, seed=20):
         assert parse_form(body, errors) == parse_qsl(body, keep_blank_values=True,
                                                      errors=errors), body
+
+
+def test_form_answers_as_werkzeugs_multidict() -> None:
+    from werkzeug.datastructures import MultiDict
+
+    from ussd_app.forms import Form
+
+    for body in bodies(500, seed=7):
+        pairs = parse_form(body)
+        form, multi = Form(pairs), MultiDict(pairs)
+        assert sorted(set(form)) == sorted(set(multi)), body
+        for name in [*multi, "absent"]:
+            assert form.get(name, "") == multi.get(name, ""), (body, name)
+            assert form.getlist(name) == multi.getlist(name), (body, name)

@@ -28,3 +28,21 @@ def parse_form(body: str, errors: str = "replace") -> list[tuple[str, str]]:
         name, _, value = field.partition("=")
         pairs.append((_decoded(name, errors), _decoded(value, errors)))
     return pairs
+
+
+class Form(dict[str, str]):
+    """A parsed form or query: each name's first value, as Werkzeug's ``MultiDict.get``
+    gives it, and all of them by ``getlist`` (what Twilio's signature check reads).
+
+    Why not a ``MultiDict``: its ``get`` of an absent field raises and catches an
+    exception, and a webhook asks for half a dozen fields a provider left out.
+    """
+
+    def __init__(self, pairs: list[tuple[str, str]]):
+        super().__init__()
+        self._pairs = pairs
+        for name, value in pairs:
+            self.setdefault(name, value)
+
+    def getlist(self, name: str) -> list[str]:
+        return [value for key, value in self._pairs if key == name]

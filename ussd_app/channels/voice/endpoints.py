@@ -16,11 +16,10 @@ from io import BytesIO
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
-from werkzeug.datastructures import ImmutableMultiDict
 
 from ussd_app.channels.voice.calls import Channel, VoiceRequest, channel_url
 from ussd_app.channels.voice.reply import Hangup, Reply, at_says, at_xml, twilio_says, twiml
-from ussd_app.forms import parse_form
+from ussd_app.forms import Form, parse_form
 from ussd_app.parsing import bounded_float, bounded_int
 from ussd_app.providers import africastalking as at
 from ussd_app.providers import twilio as tw
@@ -38,6 +37,7 @@ XML, AT_XML, TEXT = "text/xml", "application/xml", "text/plain"
 FORM = "application/x-www-form-urlencoded"
 MAX_BODY = 64 * 1024  # the app's MAX_CONTENT_LENGTH
 PATHS = ("/voice/twilio", "/voice/twilio/status", "/voice/africastalking")
+_STATUS = {code: f"{code} {HTTPStatus(code).phrase.upper()}" for code in (200, 400, 403, 500)}
 
 
 def _seconds(value: str) -> int | None:
@@ -167,9 +167,9 @@ class VoiceEndpoint:
     Why: a call's webhooks come every few seconds per caller and Flask's request
     context, session and form parser cost more than the answer (bench/README.md).
     Only a POST with a form body of a declared length within the app's limit, in
-    UTF-8, is answered here, parsed exactly as Werkzeug parses it (``parse_qsl`` into
-    a ``MultiDict``, so the Twilio signature sees the same fields; ``forms.parse_form``
-    is ``parse_qsl``); anything else goes
+    UTF-8, is answered here, parsed exactly as Werkzeug parses it (``parse_qsl``;
+    ``forms.Form`` answers as a ``MultiDict`` does, so the Twilio signature sees the
+    same fields); anything else goes
     on to the Flask views, which answer it as before.
     """
 
@@ -192,15 +192,15 @@ class VoiceEndpoint:
             environ["wsgi.input"] = BytesIO(raw)
             return self.app(environ, start)
         try:
-            form = ImmutableMultiDict(parse_form(text, errors="werkzeug.url_quote"))
+            form = Form(parse_form(text, errors="werkzeug.url_quote"))
             query = str(environ.get("QUERY_STRING") or "").encode("latin-1").decode()
-            args = ImmutableMultiDict(parse_form(query, errors="werkzeug.url_quote"))
+            args = Form(parse_form(query, errors="werkzeug.url_quote"))
             status, body, mimetype = self.webhooks.by_path(path)(environ, form, args)
         except Exception:  # what Flask's error page says (web.py), never a traceback
             log.exception("unhandled error")
             status, body, mimetype = 500, "internal error", TEXT
         data = body.encode("utf-8")
-        start(f"{status} {HTTPStatus(status).phrase.upper()}",
+        start(_STATUS.get(status) or f"{status} {HTTPStatus(status).phrase.upper()}",
               [("Content-Type", f"{mimetype}; charset=utf-8"),
                ("Content-Length", str(len(data)))])
         return [data]
