@@ -155,8 +155,8 @@ class Speech:
 
         Cached per (content version, audio version, screen, language, provider): the
         ~30 prompt lookups of a menu are made once, not on every webhook. Not cached
-        when a piece is made for a text outside the manifest (it may be the caller's
-        own, a status or a date) or is still missing ("one moment").
+        when the caller has typed answers, when a piece is made for a text outside the
+        manifest (a status, a date) or is still missing ("one moment").
         """
         tree = ctx.tree
         node = tree.nodes.get(state.node)
@@ -207,7 +207,10 @@ class Speech:
                 long = node.max_length > LONG_TEXT
                 ui(RECORD_AFTER_TONE if long else SPEAK_AFTER_TONE)
                 kind = "record-long" if long else "record"
-        cacheable = not missing and not any(getattr(p, "dynamic", False) for p in pieces)
+        # Nothing the caller typed is kept beyond the webhook: a screen reading back their
+        # answers (a reference digit by digit, a service's reply) is made each time.
+        cacheable = not missing and not state.answers and state.resume is None and \
+            not any(getattr(p, "dynamic", False) for p in pieces)
         return _Plan(kind, Pieces(pieces), (), cacheable)
 
     def _reply(self, plan: _Plan, state: State, channel: Channel, lang: str, wait: int,
