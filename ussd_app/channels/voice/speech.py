@@ -101,6 +101,22 @@ def channel_url(base: str, path: str, token: str | None) -> Callable[[Mapping[st
     return url
 
 
+# What a caller hears last, by how the screen listens for the answer.
+_CLOSING = {"end": GOODBYE, "keypad": KEYPAD_THEN_HASH, "record-long": RECORD_AFTER_TONE,
+            "record": SPEAK_AFTER_TONE}
+
+
+def _listening(screen: Screen, node: Any, state: State) -> str:
+    """How a screen waits for the caller: end, keypad, record(-long) or gather (keys)."""
+    if screen.end:
+        return "end"
+    if node is not None and node.type == ASK and state.pending:
+        if node.input in KEYPAD_INPUTS or node.service:
+            return "keypad"
+        return "record-long" if node.max_length > LONG_TEXT else "record"
+    return "gather"
+
+
 @dataclass(frozen=True)
 class _Plan:
     """A screen as heard, less the call's step: its pieces and the verb after them."""
@@ -195,18 +211,9 @@ class Speech:
         if missing and wait < MAX_WAITS:
             hold = self._spoken(tree, lang, self.t(lang, ONE_MOMENT), channel, [], 99)
             return _Plan("hold", Pieces(hold), tuple(missing), False)
-        kind = "gather"
-        if screen.end:
-            ui(GOODBYE)
-            kind = "end"
-        elif node is not None and node.type == ASK and state.pending:
-            if node.input in KEYPAD_INPUTS or node.service:
-                ui(KEYPAD_THEN_HASH)
-                kind = "keypad"
-            else:
-                long = node.max_length > LONG_TEXT
-                ui(RECORD_AFTER_TONE if long else SPEAK_AFTER_TONE)
-                kind = "record-long" if long else "record"
+        kind = _listening(screen, node, state)
+        if kind in _CLOSING:
+            ui(_CLOSING[kind])
         # Nothing the caller typed is kept beyond the webhook: a screen reading back their
         # answers (a reference digit by digit, a service's reply) is made each time.
         cacheable = not missing and not state.answers and state.resume is None and \
