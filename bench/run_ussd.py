@@ -723,13 +723,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--servers", default=",".join(SERVERS),
                         help=f"comma-separated subset of {','.join(SERVERS)}")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON results")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="every server in turn, this many times (3); the summary gives "
+                             "each ratio's minimum over the rounds")
     args = parser.parse_args(argv)
     args.server_list = [s.strip() for s in args.servers.split(",") if s.strip()]
     unknown = sorted(set(args.server_list) - set(SERVERS))
     if unknown or not args.server_list:
         parser.error(f"--servers takes names from {', '.join(SERVERS)}")
-    if args.connections < 1 or args.workers < 1 or args.duration <= 0:
-        parser.error("--connections, --workers and --duration must be positive")
+    if args.connections < 1 or args.workers < 1 or args.duration <= 0 or args.rounds < 1:
+        parser.error("--connections, --workers, --duration and --rounds must be positive")
     if args.connections > MAX_CONNECTIONS:
         parser.error(f"--connections above {MAX_CONNECTIONS} would reuse phone numbers")
     return args
@@ -748,25 +751,42 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     log(f"machine: {info['cpu_model']}, {info['cores']} cores")
     children = Children()
-    results: list[ServerResult] = []
+    rounds: list[list[ServerResult]] = []
     started = time.strftime("%Y%m%d-%H%M%S")
     try:
         with (terminate_as_interrupt(),
               tempfile.TemporaryDirectory(prefix="ussd-bench-logs-") as logs):
-            for name in args.server_list:
-                results.append(bench_server(children, name, args, Path(logs)))
+            for n in range(args.rounds):
+                # Each round starts with the next server, so a drift in the machine's load
+                # (another program starting) does not always fall on the same one.
+                shift = n % len(args.server_list)
+                order = args.server_list[shift:] + args.server_list[:shift]
+                log(f"round {n + 1} of {args.rounds}: {', '.join(order)}")
+                done = {name: bench_server(children, name, args, Path(logs)) for name in order}
+                rounds.append([done[name] for name in args.server_list])
     except KeyboardInterrupt:
         log("interrupted: stopping servers")
         return 130
     finally:
         children.stop_all()
 
-    by_name = {r.name: r for r in results}
-    ours, bare, peer = (by_name.get(n) for n in SERVERS)
-    ratios = {"ours/bare-flask": ratio(ours, bare), "ours/peer": ratio(ours, peer)}
-    efficiency = {"ours/bare-flask": efficiency_ratio(ours, bare),
-                  "ours/peer": efficiency_ratio(ours, peer)}
-    print(report(results, info, ratios, efficiency, args))
+    payload_rounds = []
+    summary: list[tuple[dict[str, float | None], dict[str, float | None],
+                        dict[str, ServerResult]]] = []
+    for n, results in enumerate(rounds, start=1):
+        by_name = {r.name: r for r in results}
+        ours, bare, peer = (by_name.get(name) for name in SERVERS)
+        ratios = {"ours/bare-flask": ratio(ours, bare), "ours/peer": ratio(ours, peer)}
+        efficiency = {"ours/bare-flask": efficiency_ratio(ours, bare),
+                      "ours/peer": efficiency_ratio(ours, peer)}
+        summary.append((ratios, efficiency, by_name))
+        print(f"\n== round {n} of {len(rounds)}")
+        print(report(results, info, ratios, efficiency, args))
+        payload_rounds.append({
+            "ratios_throughput": ratios, "ratios_cpu_efficiency": efficiency,
+            "servers": [asdict(r) | {"errors": r.errors, "other_cpu_s": r.other_cpu_s}
+                        for r in results]})
+    print("\n" + rounds_summary(summary, args))
 
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / f"ussd-{started}.json"
@@ -776,16 +796,64 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"duration_s": args.duration, "connections": args.connections,
                      "wrk_threads": args.connections, "workers": args.workers,
                      "python_blocking_threads": args.threads or OURS_DEFAULT_THREADS,
-                     "warmup_s": args.warmup, "servers": args.server_list},
-        "ratios_throughput": ratios,
-        "ratios_cpu_efficiency": efficiency,
-        "servers": [asdict(r) | {"errors": r.errors, "other_cpu_s": r.other_cpu_s}
-                    for r in results],
+                     "warmup_s": args.warmup, "servers": args.server_list,
+                     "rounds": args.rounds},
+        "minimum_ratios": minimum_ratios(summary),
+        "rounds": payload_rounds,
     }
     out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     print(f"\nresults: {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
-    failed = any(r.error or r.errors for r in results)
+    failed = any(r.error or r.errors for results in rounds for r in results)
     return 1 if failed else 0
+
+
+Summary = list[tuple[dict[str, float | None], dict[str, float | None], dict[str, "ServerResult"]]]
+# The issue's targets (issue 20), on the minimum over the rounds of one run.
+TARGETS = {"ours/peer": 1.5, "ours/bare-flask": 0.9}
+P99_TARGET_MS = 50.0
+
+
+def minimum_ratios(summary: Summary) -> dict[str, float | None]:
+    """Each ratio's minimum over the rounds (throughput, and hops per CPU-second)."""
+    found: dict[str, float | None] = {}
+    for key in ("ours/bare-flask", "ours/peer"):
+        for kind, index in (("throughput", 0), ("cpu", 1)):
+            values = [r[index][key] for r in summary if r[index][key] is not None]
+            found[f"{kind} {key}"] = min(values) if values else None  # type: ignore[type-var]
+    return found
+
+
+def rounds_summary(summary: Summary, args: argparse.Namespace) -> str:
+    """One line per round (req/s, CPU per hop, p99 of each server, the ratios), then
+    each ratio's minimum against its target."""
+    names = [n for n in SERVERS if n in args.server_list]
+    lines = ["summary: req/s (CPU ms per hop, p99 ms) per server, and the ratios, by round"]
+    for n, (ratios, _efficiency, by_name) in enumerate(summary, start=1):
+        cells = []
+        for name in names:
+            r = by_name.get(name)
+            if r is None or r.error or not r.wrk:
+                cells.append(f"{name} FAILED")
+                continue
+            cells.append(f"{name} {r.wrk['requests_per_s']:.0f} "
+                         f"({per_request(r.server_cpu_s, r.wrk['requests'])}, "
+                         f"{r.wrk['latency_ms']['p99']:.1f})")
+        shown = ", ".join(f"{k} {v:.2f}" for k, v in ratios.items() if v is not None)
+        lines.append(f"  round {n}: " + "; ".join(cells) + (f"; {shown}" if shown else ""))
+    minima = minimum_ratios(summary)
+    for key, target in TARGETS.items():
+        low, cpu = minima.get(f"throughput {key}"), minima.get(f"cpu {key}")
+        if low is None:
+            continue
+        lines.append(f"minimum throughput {key}: {low:.2f} (target >= {target}: "
+                     f"{'met' if low >= target else 'missed'})"
+                     + (f"; minimum hops per CPU-second {key}: {cpu:.2f}" if cpu else ""))
+    p99s = [s[2]["ours"].wrk["latency_ms"]["p99"] for s in summary
+            if "ours" in s[2] and s[2]["ours"].wrk]
+    if p99s:
+        lines.append(f"ours p99, worst round: {max(p99s):.2f} ms (target < "
+                     f"{P99_TARGET_MS:g} ms: {'met' if max(p99s) < P99_TARGET_MS else 'missed'})")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -7,14 +7,15 @@ token, and reads the XML answers back into what the caller would hear.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 
 from flask.testing import FlaskClient
 
-_ids = itertools.count(1)
+# The numbers and ids of tests.conftest's Phone: one counter, so no two test phones in a
+# process share a number (each one's erasure would take the other's data).
+from tests.conftest import _ids
 
 
 @dataclass

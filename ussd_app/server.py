@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 THREADS_ENV = "MIGRANTLINE_SERVE_THREADS"  # set by `serve --threads` for its workers
 DEFAULT_MAX_BODY = 64 * 1024  # when the app does not say (it does: MAX_CONTENT_LENGTH)
 BATCH = 256 * 1024  # a response bigger than this is streamed in batches of this size
+SWEEP_SECONDS = 0.25  # how often late bodies are looked for (a cut comes at most this late)
 Refusal = tuple[int, str]
 _REASONS = {400: "bad request: a bad Content-Length, or a body shorter than it",
             408: "request timeout: the body did not arrive in time",
@@ -99,6 +100,11 @@ class Bridge:
         self.body_timeout = 10.0
         self.max_body = DEFAULT_MAX_BODY
         self.proxies: frozenset[str] = frozenset()
+        # Requests whose body is being read, by task, with the loop time it must be in by;
+        # and those the sweep cut (see ``_read``).
+        self._reading: dict[asyncio.Task[Any], float] = {}
+        self._late: set[asyncio.Task[Any]] = set()
+        self._sweeping = False
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         config = settings.load()
@@ -119,8 +125,7 @@ class Bridge:
         if scope.proto != "http":  # websockets are off in serve; refuse anything else
             return
         try:
-            async with asyncio.timeout(self.body_timeout):
-                body = await self._body(scope, proto)
+            body = await self._read(scope, proto)
         except BodyRefused as refused:
             return _refuse(proto, refused.status)
         except TimeoutError:
@@ -139,6 +144,47 @@ class Bridge:
             proto.response_bytes(status, headers, b"".join(chunks))
             return
         await self._stream(proto, status, headers, chunks, rest)
+
+    async def _read(self, scope: Any, proto: Any) -> bytes:
+        """The body, or ``TimeoutError`` when it is not all in within ``body_timeout``.
+
+        Why not ``asyncio.timeout`` around each read: it makes and cancels a timer per
+        request, which cost about as much as reading the body and answering a USSD hop
+        from the WSGI app (bench/README.md). Here a read is a dict entry, and one sweep
+        per worker, every ``SWEEP_SECONDS``, cancels the reads past their deadline: a
+        late body is cut at most that much later than the timeout.
+        """
+        task = asyncio.current_task()
+        if task is None:  # not run as an asyncio task: the plain way
+            async with asyncio.timeout(self.body_timeout):
+                return await self._body(scope, proto)
+        loop = task.get_loop()
+        self._reading[task] = loop.time() + self.body_timeout
+        if not self._sweeping:
+            self._sweeping = True
+            loop.call_later(self._sweep_every(), self._sweep, loop)
+        try:
+            return await self._body(scope, proto)
+        except asyncio.CancelledError:
+            if task in self._late:  # cut by the sweep, not cancelled from outside
+                task.uncancel()
+                raise TimeoutError from None
+            raise
+        finally:
+            self._reading.pop(task, None)
+            self._late.discard(task)
+
+    def _sweep_every(self) -> float:
+        return max(0.01, min(SWEEP_SECONDS, self.body_timeout / 8))
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Cancel every body read past its deadline; again in a moment."""
+        now = loop.time()
+        for task, deadline in list(self._reading.items()):
+            if deadline <= now and task not in self._late:
+                self._late.add(task)
+                task.cancel()
+        loop.call_later(self._sweep_every(), self._sweep, loop)
 
     async def _run(self, call: Callable[..., Any], *args: Any) -> Any:
         """``call`` in a pool thread; with one thread per worker, on the loop itself.

@@ -20,6 +20,7 @@ from sms_flows.outbox import start_background as start_outbox
 from ussd_app import logs, settings
 from ussd_app.centres.inbox import bp as centres_bp  # /partners/inbox
 from ussd_app.channels.ussd.endpoints import UssdEndpoint
+from ussd_app.channels.voice.endpoints import VoiceEndpoint, VoiceWebhooks
 from ussd_app.channels.voice.endpoints import bp as voice_bp  # /voice/twilio, /voice/africastalking
 from ussd_app.channels.webhook_auth import WebhookAuth
 from ussd_app.dashboard.app import init_app as init_dashboard  # /operator/
@@ -48,6 +49,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth = app.extensions["webhook_auth"] = WebhookAuth(config)
     auth.log_start()
     services = app.extensions["migrantline"] = build_services(config)
+    webhooks = app.extensions["voice_webhooks"] = VoiceWebhooks(services, auth)
+    app.wsgi_app = VoiceEndpoint(app.wsgi_app, webhooks)  # type: ignore[method-assign]
     app.wsgi_app = UssdEndpoint(app.wsgi_app, services, auth)  # type: ignore[method-assign]
     app.wsgi_app = Utf8Urls(app.wsgi_app)  # type: ignore[method-assign]
     for blueprint in (health_bp, sms_bp, audio_bp, voice_bp, centres_bp):

@@ -10,6 +10,7 @@ source. Nothing here renders inside a webhook: ``speak`` only looks up files.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from ussd_app.engine.model import Tree
 from ussd_app.engine.screens import Translate
 from voice_prompts.audio_files import FileInfo, audio_type
 from voice_prompts.manifest import Manifest, Prompt, build_manifest, text_sha256
+from voice_prompts.spoken import Spoken
 from voice_prompts.tts import (
     check_recording,
     synthesize,
@@ -36,15 +38,7 @@ log = logging.getLogger("migrantline")
 AUDIO_EXTENSIONS = (".wav", ".mp3")
 DYNAMIC_KEEP_SECONDS = 24 * 3600
 RESOLVED_SECONDS = 2.0
-
-
-@dataclass(frozen=True)
-class Spoken:
-    kind: str  # "play" (url) or "say" (provider text-to-speech)
-    url: str = ""
-    text: str = ""
-    lang: str = ""  # the language actually spoken (may be the fallback language)
-    source: str = ""  # "recording", "generated", "provider", "fallback"
+_UNCACHED = itertools.count(-2, -1)  # versions never seen twice
 
 
 @dataclass(frozen=True)
@@ -76,10 +70,11 @@ class PromptLibrary:
         # node generates goes there too, so that any node can serve it.
         self.shared = shared if getattr(shared, "shared", False) else None
         self._manifests: dict[str, Manifest] = {}
-        # Where each prompt's audio comes from, found by a few stats per source: kept for
-        # ``RESOLVED_SECONDS`` (a webhook reads out dozens of prompts; a new recording made
-        # by another process is heard within that time, in this one at once).
-        self._resolved: dict[tuple[Any, ...], tuple[float, Spoken | None]] = {}
+        # Where each prompt's audio comes from (a few stats per source), kept for one audio
+        # version (``version``): a webhook reads out dozens of prompts.
+        self._resolved: dict[tuple[Any, ...], Spoken | None] = {}
+        self._resolved_version: tuple[int, int] = (-1, -1)
+        self._generation = 0
         self._lock = threading.Lock()
 
     # -- where files live --------------------------------------------------------------
@@ -169,20 +164,32 @@ class PromptLibrary:
     def forget(self) -> None:
         """Look every prompt's files up again (a recording was imported here)."""
         with self._lock:
+            self._generation += 1
             self._resolved.clear()
+
+    def version(self) -> tuple[int, int]:
+        """The audio version, within which every prompt resolves the same (resolutions
+        and ``Speech``'s screens are kept per version): new when this process writes
+        audio, and every ``RESOLVED_SECONDS`` for what other processes and nodes write."""
+        if RESOLVED_SECONDS <= 0:  # every lookup looks again (tests that watch each step)
+            return self._generation, next(_UNCACHED)
+        return self._generation, int(time.monotonic() // RESOLVED_SECONDS)
 
     def _with_fallback(self, manifest: Manifest, tree: Tree, prompt: Prompt,
                        says: Callable[[str], bool], asked: str) -> Spoken | None:
         key = (manifest.version, prompt.lang, prompt.id, prompt.sha256, asked, says)
-        now = time.monotonic()
-        cached = self._resolved.get(key)
-        if cached is not None and now - cached[0] < RESOLVED_SECONDS:
-            return cached[1]
+        version = self.version()
+        if version == self._resolved_version:
+            try:
+                return self._resolved[key]
+            except KeyError:
+                pass
         found = self._resolve(manifest, tree, prompt, says, asked)
         with self._lock:
-            if len(self._resolved) > 50_000:
+            if version != self._resolved_version or len(self._resolved) > 50_000:
                 self._resolved.clear()
-            self._resolved[key] = (now, found)
+                self._resolved_version = version
+            self._resolved[key] = found
         return found
 
     def _resolve(self, manifest: Manifest, tree: Tree, prompt: Prompt,
@@ -214,7 +221,8 @@ class PromptLibrary:
         if prompt is not None:
             return self._with_fallback(manifest, tree, prompt, says, lang)
         url = self.url(self._playable(self.dynamic_path(lang, text)))
-        return Spoken("play", url=url, lang=lang, source="generated") if url else None
+        return Spoken("play", url=url, lang=lang, source="generated", dynamic=True) \
+            if url else None
 
     def prompt(self, tree: Tree, t: Translate, lang: str, prompt_id: str,
                says: Callable[[str], bool]) -> Spoken | None:
@@ -277,6 +285,7 @@ class PromptLibrary:
         except OSError as exc:
             log.warning("generated audio %s not cached here: %s", subpath, exc)
             return None
+        self.forget()
         return path
 
     def render_dynamic(self, lang: str, text: str) -> None:
@@ -285,6 +294,7 @@ class PromptLibrary:
         if self.files.get(path) is None:
             synthesize(text, lang, path, self.online)
             self.share(path)
+            self.forget()
 
     def purge_dynamic(self, older_than: float = DYNAMIC_KEEP_SECONDS,
                       now: float | None = None) -> int:

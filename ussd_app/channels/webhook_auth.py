@@ -32,6 +32,7 @@ import hmac
 import ipaddress
 import logging
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -77,8 +78,14 @@ def networks(value: object, name: str) -> tuple[Network, ...]:
 
 
 def _peer_in(peer: object, nets: tuple[Network, ...]) -> bool:
+    return _address_in(str(peer or ""), nets)
+
+
+@lru_cache(maxsize=256)
+def _address_in(peer: str, nets: tuple[Network, ...]) -> bool:
+    """Memoised: requests come from a few addresses (the gateway, the proxy)."""
     try:
-        address = ipaddress.ip_address(str(peer or "").split("%")[0])
+        address = ipaddress.ip_address(peer.split("%")[0])
     except ValueError:
         return False
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:

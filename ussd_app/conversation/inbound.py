@@ -10,6 +10,7 @@ What only one channel knows (a voice call's step and recording) travels in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -17,6 +18,18 @@ import phonenumbers
 from ussd_app.privacy.protect import PhoneHasher, is_withheld
 
 NEW, RESUME, CLOSE = "new", "resume", "close"  # vumi's session events
+
+
+@lru_cache(maxsize=1024)
+def _country(phone: str) -> str:
+    """Memoised: parsing a number costs a hop more than its engine step, and a caller
+    sends a few hops (a call a few webhooks) from one number."""
+    try:
+        parsed = phonenumbers.parse(phone if phone.startswith("+") else "+" + phone, None)
+    except phonenumbers.NumberParseException:
+        return ""
+    region = phonenumbers.region_code_for_number(parsed) or ""
+    return region if len(region) == 2 and region != "ZZ" else ""
 
 
 @dataclass(frozen=True)
@@ -40,13 +53,7 @@ class Caller:
         is from, not where they are."""
         if self.withheld:
             return ""
-        try:
-            parsed = phonenumbers.parse(self.phone if self.phone.startswith("+")
-                                        else "+" + self.phone, None)
-        except phonenumbers.NumberParseException:
-            return ""
-        region = phonenumbers.region_code_for_number(parsed) or ""
-        return region if len(region) == 2 and region != "ZZ" else ""
+        return _country(self.phone)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ the resume offer after a dropped session, and what is worth storing.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ussd_app.engine.answers import ActionResult
@@ -58,9 +58,13 @@ class State:
     seq: int = field(default=0, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["resume"] = self.resume.to_json() if self.resume else None
-        return data
+        # Field by field (what ``asdict`` gave, in its order): ``asdict`` deep-copies
+        # through every tuple and cost a voice webhook more than its engine step.
+        return {"lang": self.lang, "node": self.node, "page": self.page,
+                "history": tuple(tuple(h) for h in self.history), "pending": self.pending,
+                "answers": tuple(tuple(a) for a in self.answers), "hint": self.hint,
+                "resume": self.resume.to_json() if self.resume else None, "sms": self.sms,
+                "seq": self.seq}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> State:

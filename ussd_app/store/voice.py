@@ -7,6 +7,12 @@ so far): a provider's retry of a step carries the ``seq`` it was answering and
 is recognised, so it is shown again instead of applied twice. The state is
 encrypted once it holds what the caller answered (the service seals it before
 it gets here); the phone number is only its keyed hash.
+
+Each write of a webhook is one statement, committed on its own (both engines'
+connections autocommit): its condition (``seq``, ``ended_at is null``, the key)
+makes it a compare-and-set, so it needs neither a transaction nor the
+cluster-wide writer lock of ``write_transaction``, which every voice webhook on
+every node took on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ussd_app.store.base import Db, Handle, greatest, write_transaction
+from ussd_app.store.base import Db, Handle, greatest, rowcount, write_transaction
 
 
 def m_voice_calls_001(db: Db) -> None:
@@ -61,14 +67,14 @@ def voice_call(store: Handle, key: str) -> VoiceCall | None:
 def start_voice_call(store: Handle, key: str, provider: str, phone_key: str, direction: str,
                      version: str, state: str, seq: int, now: float) -> VoiceCall:
     """The call's row; a retried first webhook finds the one its first try made."""
-    conn = store.db().conn
-    with write_transaction(conn):
-        conn.execute(
-            "insert into voice_calls (key, provider, phone_key, direction, version, state, seq, "
-            "silent_seq, silent_count, inputs, started_at, updated_at) "
-            "values (?, ?, ?, ?, ?, ?, ?, -1, 0, 0, ?, ?) on conflict(key) do nothing",
-            [key, provider, phone_key, direction, version, state, seq, now, now])
-    found = voice_call(store, key)
+    rows = store.db().conn.execute(
+        "insert into voice_calls (key, provider, phone_key, direction, version, state, seq, "
+        "silent_seq, silent_count, inputs, started_at, updated_at) "
+        "values (?, ?, ?, ?, ?, ?, ?, -1, 0, 0, ?, ?) on conflict(key) do nothing "
+        f"returning {_SQL}",
+        [key, provider, phone_key, direction, version, state, seq, now, now]).fetchall()
+    # fetchall: an unfinished RETURNING statement keeps its transaction open (SQLite).
+    found = VoiceCall(*rows[0]) if rows else voice_call(store, key)
     assert found is not None
     return found
 
@@ -77,13 +83,11 @@ def save_voice_step(store: Handle, key: str, expected_seq: int, state: str, seq:
                     now: float, inputs: int = 1) -> bool:
     """Store the state after a step, only if no other request stepped this call meanwhile
     (two deliveries of one webhook racing in two workers apply it once)."""
-    conn = store.db().conn
-    with write_transaction(conn):
-        cursor = conn.execute(
-            "update voice_calls set state = ?, seq = ?, inputs = inputs + ?, silent_count = 0, "
-            "updated_at = ? where key = ? and seq = ?",
-            [state, seq, inputs, now, key, expected_seq])
-    return cursor.rowcount == 1
+    cursor = store.db().conn.execute(
+        "update voice_calls set state = ?, seq = ?, inputs = inputs + ?, silent_count = 0, "
+        "updated_at = ? where key = ? and seq = ?",
+        [state, seq, inputs, now, key, expected_seq])
+    return rowcount(cursor) == 1
 
 
 def count_silence(store: Handle, key: str, seq: int, nth: int, now: float) -> int:
@@ -104,12 +108,10 @@ def count_silence(store: Handle, key: str, seq: int, nth: int, now: float) -> in
 
 def end_voice_call(store: Handle, key: str, outcome: str, now: float) -> bool:
     """Mark the call over; True only the first time (its end is handled once)."""
-    conn = store.db().conn
-    with write_transaction(conn):
-        cursor = conn.execute(
-            "update voice_calls set ended_at = ?, outcome = ?, updated_at = ? "
-            "where key = ? and ended_at is null", [now, outcome, now, key])
-    return cursor.rowcount == 1
+    cursor = store.db().conn.execute(
+        "update voice_calls set ended_at = ?, outcome = ?, updated_at = ? "
+        "where key = ? and ended_at is null", [now, outcome, now, key])
+    return rowcount(cursor) == 1
 
 
 def purge_voice_calls(store: Handle, older_than: float) -> int:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qsl
 
 from ussd_app.engine import messages as m
+from ussd_app.forms import parse_form
 from ussd_app.parsing import bounded_int
 from ussd_app.providers import africastalking
 
@@ -60,8 +60,7 @@ class UssdEndpoint:
         if not str(environ.get("CONTENT_TYPE", "")).startswith(FORM):
             return 400, "not a USSD callback: expected a form (sessionId, phoneNumber, text)"
         raw = environ["wsgi.input"].read(length) if length else b""
-        form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True,
-                              errors="replace"))
+        form = dict(parse_form(raw.decode("utf-8", "replace"), errors="replace"))
         hop = africastalking.ussd_hop(form)
         if hop is None:
             return 400, "not a USSD callback: sessionId and phoneNumber are required"

@@ -54,6 +54,7 @@ from ussd_app.privacy.protect import SEALED, PhoneHasher, Sealer, open_text, sea
 from ussd_app.store import SessionRow, Store
 
 CACHE_SIZE = 20_000
+SCREENS_KEPT = 4096  # rendered content screens (a few per node, language and page)
 # A real session is tens of hops; each hop of a text may be replayed through the engine,
 # so a hostile 30,000-hop text cost as much CPU as 700 callers' hops. Past either limit
 # the hop gets one translated END screen, decided by counting, before any replay.
@@ -88,6 +89,7 @@ class UssdSessions:
         self.resume_seconds, self.draft_seconds = resume_seconds, draft_seconds
         self.conversation = Conversation(t, services, actions)
         self._cache: dict[str, _Cached] = {}
+        self._screens: dict[Screen, str] = {}  # see _render
 
     @property
     def services(self) -> Mapping[str, Service]:
@@ -145,7 +147,21 @@ class UssdSessions:
             digest = self.hasher.text_digest(text)
             apply_events(events, tree, caller, self.sealer, f"ussd:{session_id}:{digest}",
                          into_store(self.store))
-        return Answer(screen, self.layout.render(screen, self.t))
+        return Answer(screen, self._render(screen, state))
+
+    def _render(self, screen: Screen, state: State) -> str:
+        """A screen's text, rendered once per screen (node, language, page, hint) while
+        the caller has typed nothing: those screens are the content's, the same for every
+        caller. A screen showing answers, a service's reply or a draft to resume is
+        rendered each time, and kept nowhere."""
+        if state.answers or state.resume is not None:
+            return self.layout.render(screen, self.t)
+        text = self._screens.get(screen)
+        if text is None:
+            if len(self._screens) >= SCREENS_KEPT:
+                self._screens.clear()
+            text = self._screens[screen] = self.layout.render(screen, self.t)
+        return text
 
     def _too_long(self, phone_key: str, cached: _Cached | None) -> Answer | None:
         """The END screen for a text past the limits, in the caller's language if known."""

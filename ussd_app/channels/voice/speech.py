@@ -18,10 +18,18 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from ussd_app.channels.voice.reply import Gather, Hangup, Record, Redirect, Reply, Speak
+from ussd_app.channels.voice.reply import (
+    Gather,
+    Hangup,
+    Pieces,
+    Record,
+    Redirect,
+    Reply,
+    Speak,
+)
 from ussd_app.engine.machine import LANGUAGE_NODE, Context, State, view
 from ussd_app.engine.model import ASK, Tree
-from ussd_app.engine.screens import Translate
+from ussd_app.engine.screens import Screen, Translate
 from voice_prompts import Spoken
 from voice_prompts.manifest import sentences
 
@@ -42,6 +50,7 @@ KEYPAD_INPUTS = ("digits", "pin", "phone", "reference")
 LONG_TEXT = 160
 LONG_SECONDS, SHORT_SECONDS = 120, 30
 MAX_WAITS = 3  # "one moment" while a piece is rendered, then go on without it
+MAX_PLANS = 4096  # screens kept as heard, per process (a few per menu node and language)
 # A reference or a phone number (6 digits or more): spoken digit by digit. Shorter
 # numbers (a day, a year) are words of their sentence.
 _DIGITS = re.compile(r"\+?\d(?:[ \-]?\d){5,}")
@@ -72,12 +81,51 @@ class Channel:
 
 
 def channel_url(base: str, path: str, token: str | None) -> Callable[[Mapping[str, str]], str]:
+    """The URL of a call's next request: ``params``, then the token (quoted once here).
+
+    Our own parameters are short ASCII words and numbers, which ``urlencode`` leaves
+    as they are: they are joined directly (two webhooks' worth of quoting saved per
+    answer); anything else is encoded as before.
+    """
+    prefix = f"{base.rstrip('/')}{path}?"
+    tail = urlencode({"token": token}) if token else ""
+
     def url(params: Mapping[str, str]) -> str:
-        query = dict(params)
+        if all(k.isascii() and k.isalnum() and v.isascii() and v.isalnum()
+               for k, v in params.items()) and "token" not in params:
+            query = "&".join(f"{k}={v}" for k, v in params.items())
+            return prefix + (f"{query}&{tail}" if query and tail else query or tail)
+        encoded = dict(params)
         if token:
-            query["token"] = token
-        return f"{base.rstrip('/')}{path}?{urlencode(query)}"
+            encoded["token"] = token
+        return prefix + urlencode(encoded)
     return url
+
+
+# What a caller hears last, by how the screen listens for the answer.
+_CLOSING = {"end": GOODBYE, "keypad": KEYPAD_THEN_HASH, "record-long": RECORD_AFTER_TONE,
+            "record": SPEAK_AFTER_TONE}
+
+
+def _listening(screen: Screen, node: Any, state: State) -> str:
+    """How a screen waits for the caller: end, keypad, record(-long) or gather (keys)."""
+    if screen.end:
+        return "end"
+    if node is not None and node.type == ASK and state.pending:
+        if node.input in KEYPAD_INPUTS or node.service:
+            return "keypad"
+        return "record-long" if node.max_length > LONG_TEXT else "record"
+    return "gather"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A screen as heard, less the call's step: its pieces and the verb after them."""
+
+    kind: str  # gather, keypad, record, record-long, end, hold
+    pieces: Pieces
+    missing: tuple[str, ...]  # texts with no audio yet (hold: made in the background)
+    cacheable: bool
 
 
 class Speech:
@@ -86,6 +134,7 @@ class Speech:
         self.prompts, self.t = prompts, t
         self._background = background
         self._rendering: set[tuple[str, str]] = set()
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
         self._lock = threading.Lock()
 
     def sorry(self, tree: Tree, lang: str, text: str, channel: Channel) -> Reply:
@@ -97,6 +146,36 @@ class Speech:
         """What the caller hears of a state, and the verb that waits for their answer."""
         tree, lang = ctx.tree, ctx.lang(state)
         screen = view(ctx, state)
+        version = self._audio_version()
+        key: tuple[Any, ...] | None = None
+        plan: _Plan | None = None
+        if version is not None:
+            key = (tree.version, version, lang, screen, state.node, bool(state.pending),
+                   welcome, min(wait, MAX_WAITS), channel.name, channel.says)
+            plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plan(ctx, state, screen, lang, channel, welcome, wait)
+            if key is not None and plan.cacheable:
+                if len(self._plans) >= MAX_PLANS:
+                    self._plans.clear()
+                self._plans[key] = plan
+        return self._reply(plan, state, channel, lang, wait, silence)
+
+    def _audio_version(self) -> Any:
+        """The prompts' audio version (``PromptLibrary.version``); None: do not cache."""
+        version = getattr(self.prompts, "version", None)
+        return version() if version is not None else None
+
+    def _plan(self, ctx: Context, state: State, screen: Screen, lang: str, channel: Channel,
+              welcome: bool, wait: int) -> _Plan:
+        """The pieces of a screen and the verb that follows them, without the call's step.
+
+        Cached per (content version, audio version, screen, language, provider): the
+        ~30 prompt lookups of a menu are made once, not on every webhook. Not cached
+        when the caller has typed answers, when a piece is made for a text outside the
+        manifest (a status, a date) or is still missing ("one moment").
+        """
+        tree = ctx.tree
         node = tree.nodes.get(state.node)
         missing: list[str] = []
         pieces: list[Any] = []
@@ -130,27 +209,37 @@ class Speech:
                 say(label)
                 ui(PRESS)
                 keys(option_key)
-        seq = {"s": str(state.seq)}
         if missing and wait < MAX_WAITS:
-            for text in missing:
+            hold = self._spoken(tree, lang, self.t(lang, ONE_MOMENT), channel, [], 99)
+            return _Plan("hold", Pieces(hold), tuple(missing), False)
+        kind = _listening(screen, node, state)
+        if kind in _CLOSING:
+            ui(_CLOSING[kind])
+        # Nothing the caller typed is kept beyond the webhook: a screen reading back their
+        # answers (a reference digit by digit, a service's reply) is made each time.
+        cacheable = not missing and not state.answers and state.resume is None and \
+            not any(getattr(p, "dynamic", False) for p in pieces)
+        return _Plan(kind, Pieces(pieces), (), cacheable)
+
+    def _reply(self, plan: _Plan, state: State, channel: Channel, lang: str, wait: int,
+               silence: int) -> Reply:
+        """A plan's verbs, with the URLs of this call's step."""
+        seq = {"s": str(state.seq)}
+        if plan.kind == "hold":
+            for text in plan.missing:
                 self._render_later(lang, text)
-            hold = list(self._spoken(tree, lang, self.t(lang, ONE_MOMENT), channel, [], 99))
-            return (Speak(tuple(hold)),
+            return (Speak(plan.pieces),
                     Redirect(channel.url({**seq, "ev": "wait", "w": str(wait + 1)}), pause=1))
-        if screen.end:
-            ui(GOODBYE)
-            return (Speak(tuple(pieces)), Hangup())
+        if plan.kind == "end":
+            return (Speak(plan.pieces), Hangup())
         quiet = channel.url({**seq, "ev": "silence", "n": str(silence + 1)})
-        if node is not None and node.type == ASK and state.pending:
-            if node.input in KEYPAD_INPUTS or node.service:
-                ui(KEYPAD_THEN_HASH)
-                return (Gather(tuple(pieces), channel.url(seq), quiet, timeout=8),)
-            long = node.max_length > LONG_TEXT
-            ui(RECORD_AFTER_TONE if long else SPEAK_AFTER_TONE)
-            seconds = LONG_SECONDS if long else SHORT_SECONDS
-            return (Record(tuple(pieces), channel.url({**seq, "ev": "record"}), quiet,
+        if plan.kind == "keypad":
+            return (Gather(plan.pieces, channel.url(seq), quiet, timeout=8),)
+        if plan.kind in ("record", "record-long"):
+            seconds = LONG_SECONDS if plan.kind == "record-long" else SHORT_SECONDS
+            return (Record(plan.pieces, channel.url({**seq, "ev": "record"}), quiet,
                            max_length=seconds),)
-        return (Gather(tuple(pieces), channel.url(seq), quiet),)
+        return (Gather(plan.pieces, channel.url(seq), quiet),)
 
     def goodbye(self, ctx: Context, state: State, channel: Channel) -> Reply:
         lang = ctx.lang(state)
@@ -215,7 +304,7 @@ class Speech:
         if wait < MAX_WAITS:
             missing.append(text)
         elif channel.says(lang):
-            return [Spoken(kind="say", text=text, lang=lang, source="provider")]
+            return [Spoken(kind="say", text=text, lang=lang, source="provider", dynamic=True)]
         return []
 
     def _render_later(self, lang: str, text: str) -> None:
