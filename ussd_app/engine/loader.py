@@ -137,7 +137,9 @@ def parse_tree(files: Mapping[str, bytes], root: str = "") -> tuple[Tree | None,
         return None, problems
     tree = Tree(
         version=_version(files),
-        languages=tuple(Language(lang["code"], lang["name"]) for lang in site["languages"]),
+        languages=tuple(Language(lang["code"], lang["name"], lang.get("translated_by", ""),
+                                 lang.get("reviewed_by", ""))
+                        for lang in site["languages"]),
         default_language=site["default_language"], main=site["main"], help=site["help"],
         nodes=nodes, root=root, sample=bool(site.get("sample", False)),
         name=str(site.get("name", "")),

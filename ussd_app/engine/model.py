@@ -86,6 +86,8 @@ class Node:
 class Language:
     code: str
     name: str
+    translated_by: str = ""
+    reviewed_by: str = ""  # empty: no native speaker has reviewed it yet
 
 
 @dataclass
