@@ -48,7 +48,10 @@ def _is_texts(value: Any) -> bool:
             and all(isinstance(v, str) for v in value.values()) and "en" in value)
 
 
-def _walk(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], dict[str, str]]]:
+Path_ = tuple[str | int, ...]
+
+
+def _walk(value: Any, path: Path_) -> Iterator[tuple[Path_, dict[str, str]]]:
     if _is_texts(value):
         yield path, value
     elif isinstance(value, dict):
@@ -60,7 +63,8 @@ def _walk(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str |
 
 
 def content_files(tree: Path) -> list[Path]:
-    return sorted(p for p in tree.rglob("*.yaml") if not any(part.startswith(".") for part in p.parts))
+    return sorted(p for p in tree.rglob("*.yaml")
+                  if not any(part.startswith(".") for part in p.parts))
 
 
 def collect(tree: Path) -> list[Text]:
