@@ -57,6 +57,11 @@ def test_a_healthy_deployment_says_ok_with_its_figures(app: Flask) -> None:
     assert body["disk"]["free_mb"] > body["disk"]["min_free_mb"] == 200
     assert {j["name"] for j in body["jobs"]} >= {"session-purge", "voice-purge"}
     assert body["outbox"]["checked"] is False  # the outbox provider only stores
+    # Languages no native speaker has reviewed are said, without degrading the status.
+    tree = app.extensions["migrantline"].content.current
+    unreviewed = [lang.code for lang in tree.languages
+                  if not lang.reviewed_by and lang.code != tree.default_language]
+    assert unreviewed and body["content"]["languages_unreviewed"] == unreviewed
 
 
 def test_a_database_that_cannot_be_written_is_a_503(app: Flask) -> None:

@@ -4,6 +4,7 @@ numbers, reports translation coverage and, verbose, the SMS size of articles."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -318,20 +319,43 @@ def test_coverage_lines_for_every_language(tmp_path: Path) -> None:
     assert total > 100
     result = run(tmp_path, "content", "check")
     assert result.returncode == 0, result.stdout + result.stderr
-    for lang in ("en", "ar", "fr", "ne"):
-        assert f"coverage: {lang} 100% ({total}/{total} texts)" in result.stdout.splitlines()
+    lines = result.stdout.splitlines()
+    for lang in tree.language_codes:
+        assert any(line.startswith(f"coverage: {lang} 100% ({total}/{total} texts); ")
+                   for line in lines), lang
+    # The source language is not "unreviewed"; every translation without a reviewer is said.
+    assert f"coverage: en 100% ({total}/{total} texts); source language" in lines
+    for lang in tree.languages:
+        if lang.code != "en" and not lang.reviewed_by:
+            assert (f"coverage: {lang.code} 100% ({total}/{total} texts); NOT REVIEWED by a "
+                    f"native speaker, translated by {lang.translated_by}") in lines
+
+
+def test_a_reviewed_language_says_by_whom(tmp_path: Path) -> None:
+    site = (DEMO_CONTENT / "site.yaml").read_text("utf-8").replace(
+        "  - code: fr\n    name: Français\n",
+        "  - code: fr\n    name: Français\n    reviewed_by: Awa Diop, 2026-11-30\n")
+    root = tmp_path / "content"
+    shutil.copytree(DEMO_CONTENT, root)
+    (root / "site.yaml").write_text(site, "utf-8")
+    result = run(tmp_path, "content", "check", str(root))
+    assert result.returncode == 0, result.stdout + result.stderr
+    fr = next(line for line in result.stdout.splitlines() if line.startswith("coverage: fr "))
+    assert fr.endswith("; reviewed by Awa Diop, 2026-11-30, translated by MigrantLine team, "
+                       "machine-assisted draft"), fr
+    assert "NOT REVIEWED" not in fr
 
 
 def test_a_missing_translation_lowers_coverage(tmp_path: Path) -> None:
     info = INFO.replace("  fr: Gardez votre passeport.\n", "")
     tree, _ = parse_tree(tree_bytes(nodes__info__info_yaml=info))
     assert tree is not None
-    assert [str(c) for c in coverage(tree)] == [
+    assert [str(c).split(";")[0] for c in coverage(tree)] == [
         "coverage: en 100% (6/6 texts)", "coverage: fr 83% (5/6 texts)"]
     root = write_tree(tmp_path / "content", nodes__info__info_yaml=info)
     result = run(tmp_path, "content", "check", str(root))
     assert result.returncode == 0
-    lines = result.stdout.splitlines()
+    lines = [line.split(";")[0] for line in result.stdout.splitlines()]
     assert "coverage: fr 83% (5/6 texts)" in lines and "coverage: en 100% (6/6 texts)" in lines
     assert f"{root}/nodes/info/info.yaml:6: warning: body: no text in fr" in result.stdout
 

@@ -291,6 +291,10 @@ class ContentRegistry:
             "version": tree.version if tree else None,
             "nodes": len(tree.nodes) if tree else 0,
             "languages": list(tree.language_codes) if tree else [],
+            # served, but no native speaker has read them yet: field staff should know
+            "languages_unreviewed": [lang.code for lang in tree.languages
+                                     if not lang.reviewed_by
+                                     and lang.code != tree.default_language] if tree else [],
             "sample": tree.sample if tree else None,
             "loaded_at": self.loaded_at,
             "error": self.error,

@@ -98,14 +98,29 @@ class Coverage:
     lang: str
     translated: int
     total: int
+    translated_by: str = ""
+    reviewed_by: str = ""
+    source: bool = False  # the default language: the text others are translated from
 
     @property
     def percent(self) -> int:
         """Rounded down, so 100% means every text is there."""
         return 100 if not self.total else (100 * self.translated) // self.total
 
+    @property
+    def review(self) -> str:
+        """Whether a native speaker has read it: a machine-assisted draft can mislead."""
+        if self.reviewed_by:
+            return f"reviewed by {self.reviewed_by}"
+        if self.source:
+            return "source language"
+        return "NOT REVIEWED by a native speaker"
+
     def __str__(self) -> str:
-        return f"coverage: {self.lang} {self.percent}% ({self.translated}/{self.total} texts)"
+        by = f", translated by {self.translated_by}" if self.translated_by and not self.source \
+            else ""
+        return (f"coverage: {self.lang} {self.percent}% ({self.translated}/{self.total} texts)"
+                f"; {self.review}{by}")
 
 
 def coverage(tree: Tree) -> list[Coverage]:
@@ -118,7 +133,8 @@ def coverage(tree: Tree) -> list[Coverage]:
             for lang in counts:
                 if value.get(lang):
                     counts[lang] += 1
-    return [Coverage(lang, counts[lang], total) for lang in tree.language_codes]
+    return [Coverage(lang.code, counts[lang.code], total, lang.translated_by, lang.reviewed_by,
+                     lang.code == tree.default_language) for lang in tree.languages]
 
 
 # ---------------------------------------------------------------- SMS size
