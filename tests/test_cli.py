@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from . import databases
 from .conftest import DEMO_CONTENT, ROOT, TEST_SECRET
@@ -82,7 +83,9 @@ def test_healthz_under_the_production_server(server: str) -> None:
     assert len(health["content_version"]) == 12
     assert health["database"]["journal_mode"] == ("postgresql" if databases.on_postgres()
                                                   else "wal")
-    assert health["content"]["languages"] == ["en", "ar", "fr", "ne"]
+    shipped = [lang["code"] for lang in yaml.safe_load(
+        (DEMO_CONTENT / "site.yaml").read_text("utf-8"))["languages"]]
+    assert health["content"]["languages"] == shipped
 
 
 def test_simulate_walks_a_session(server: str, tmp_path: Path) -> None:
@@ -100,6 +103,22 @@ def test_simulate_with_lang_picks_the_language(server: str, tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     assert "(language ne)" in result.stdout
     assert "माइग्रेन्टलाइन" in result.stdout
+
+
+SITE = yaml.safe_load((DEMO_CONTENT / "site.yaml").read_text("utf-8"))
+MAIN = yaml.safe_load((DEMO_CONTENT / "nodes" / "main" / "main.yaml").read_text("utf-8"))
+
+
+@pytest.mark.parametrize("lang", [lang["code"] for lang in SITE["languages"]])
+def test_simulate_walks_each_shipped_language(server: str, tmp_path: Path, lang: str) -> None:
+    """`simulate --lang` picks any shipped language, wherever it is on the list, and the
+    main menu then opens in it: its title and the first option's label in that language."""
+    phone = f"+97798{int.from_bytes(lang.encode(), 'big') % 10**8:08d}"
+    result = simulate(server, tmp_path, "1\n0\n", "--lang", lang, "--phone", phone)
+    assert result.returncode == 0, result.stderr
+    assert f"(language {lang})" in result.stdout
+    title = MAIN["title"].get(lang, MAIN["title"]["en"])
+    assert title in result.stdout, result.stdout[-600:]
 
 
 def test_simulate_says_what_to_do_when_the_service_is_down(tmp_path: Path) -> None:
