@@ -201,7 +201,7 @@ QATAR = "+97455123456"  # a Qatari mobile: the urgent path names Qatar
 
 def hotline_pages(phone: Phone, first: str) -> list[str]:
     pages = [first]
-    while "98 " in pages[-1].splitlines()[-1] and len(pages) < 10:
+    while "98 " in pages[-1].splitlines()[-1] and len(pages) < 80:
         pages.append(phone.press("98"))
     return pages
 

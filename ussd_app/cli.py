@@ -204,77 +204,6 @@ def content_check(directory: Path | None, verbose: bool) -> None:
         sys.exit(1)
 
 
-@content.group("translations", help="Export a language's texts to a PO file for a "
-               "translator, and import the translated file back into the tree.")
-def content_translations() -> None:
-    pass
-
-
-@content_translations.command("export", help="Write LANG's texts as a PO file (every text of "
-                              "the tree, with the source language as the id and the others as "
-                              "comments); texts already translated come filled in.")
-@click.argument("lang")
-@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
-              help="where to write (default: content-LANG.po in the current folder)")
-@click.option("--source", default="en", show_default=True,
-              help="the language the translator works from")
-@click.option("--content", "directory", default=None, type=click.Path(path_type=Path),
-              help="content tree (default: MIGRANTLINE_CONTENT_DIR)")
-def content_translations_export(lang: str, out: Path | None, source: str,
-                                directory: Path | None) -> None:
-    from babel.messages.pofile import write_po  # lazy: CLI start-up
-
-    from ussd_app.content.translate import export  # lazy: CLI start-up
-
-    directory = directory or settings.load().content_dir
-    if not directory.is_dir():
-        raise click.ClickException(f"{directory} is not a folder; give the content tree's path")
-    catalog = export(directory, lang, source)
-    out = out or Path(f"content-{lang}.po")
-    with out.open("wb") as handle:
-        write_po(handle, catalog, width=76)
-    todo = sum(1 for message in catalog if message.id and not message.string)
-    click.echo(f"wrote {out}: {len(catalog)} texts, {todo} still to translate into {lang}")
-
-
-@content_translations.command("import", help="Write the translations of a PO file into the "
-                              "tree: new texts are added after the others, changed ones "
-                              "replaced; fuzzy and empty entries are skipped.")
-@click.argument("po_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--lang", default=None, help="the file's language (default: from its header)")
-@click.option("--dry-run", is_flag=True, help="say what would change, write nothing")
-@click.option("--content", "directory", default=None, type=click.Path(path_type=Path),
-              help="content tree (default: MIGRANTLINE_CONTENT_DIR)")
-def content_translations_import(po_file: Path, lang: str | None, dry_run: bool,
-                                directory: Path | None) -> None:
-    from babel.messages.pofile import read_po  # lazy: CLI start-up
-
-    from ussd_app.content.translate import import_catalog  # lazy: CLI start-up
-
-    directory = directory or settings.load().content_dir
-    try:
-        with po_file.open("rb") as handle:
-            catalog = read_po(handle)
-    except Exception as error:  # babel raises several kinds on a broken file
-        raise click.ClickException(f"{po_file} is not a readable PO file ({error}); "
-                                   "open it in Poedit to see where") from error
-    lang = lang or catalog.language_team or (str(catalog.locale) if catalog.locale else None)
-    if not lang:
-        raise click.ClickException(f"{po_file} does not say its language: give --lang")
-    try:
-        result = import_catalog(directory, catalog, lang, dry_run=dry_run)
-    except (ValueError, KeyError) as error:
-        raise click.ClickException(f"{error}; nothing was written") from error
-    for context in result.unknown or []:
-        click.echo(f"skipped {context}: no such text in {directory} (renamed or removed?)",
-                   err=True)
-    verb = "would change" if dry_run else "changed"
-    click.echo(f"{lang}: {result.added} added, {result.changed} changed, "
-               f"{result.unchanged} unchanged; {verb} {result.files} file(s)")
-    if not dry_run and result.files:
-        click.echo("now run `migrantline content check` to see every screen fits")
-
-
 @content.command("preview", help="Write OUT.html: every screen of every language as a phone "
                  "shows it, with character counts, encoding and SMS segments.")
 @click.argument("out", metavar="OUT.html", type=click.Path(dir_okay=False, path_type=Path))
@@ -378,6 +307,15 @@ def _add_sync_commands() -> None:
 
 
 _add_sync_commands()
+
+
+def _add_translations() -> None:  # export/import a language as a PO file
+    from ussd_app.content.translate_cli import translations  # lazy: CLI start-up
+
+    content.add_command(translations)
+
+
+_add_translations()
 
 
 def _add_operators() -> None:  # the dashboard's accounts live beside the dashboard
