@@ -38,10 +38,16 @@ def fits_with_hint(layout: Layout, screen: Screen, t: Translate, reserve: str) -
 
 
 @lru_cache(maxsize=1024)
-def _footers(lang: str, t: Translate, here: tuple[tuple[str, str], ...]
+def _footers(lang: str, t: Translate, here: tuple[tuple[str, str], ...],
+             closing: tuple[tuple[str, str], ...] = ()
              ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
-    """The "more" footer and the last page's footer for one position in the text."""
+    """The "more" footer and the last page's footer for one position in the text.
+
+    ``closing``: keys offered once the text is read (an article's full text); they take
+    the place of "00 Menu", which still works, as UCS-2 screens have no room for both."""
     more = nav(lang, t, ("98", m.MORE), *here)
+    if closing:
+        return more, nav(lang, t, *closing, *here)
     last = nav(lang, t, *here, ("00", m.MAIN_MENU)) if here else ()
     return more, last
 
@@ -140,8 +146,10 @@ def _numbered(pages: list[Screen]) -> list[Screen]:
 
 def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
                back: tuple[tuple[str, str], ...], node_id: str,
-               by_line: bool = False, reserve: str = "") -> list[Screen]:
-    """Page long text at word (or, for contacts, line) boundaries behind 98.
+               by_line: bool = False, reserve: str = "",
+               closing: tuple[tuple[str, str], ...] = ()) -> list[Screen]:
+    """Page long text at word (or, for contacts, line) boundaries behind 98; the last
+    page offers ``closing`` (an article's "1 Send the full text") above its keys.
 
     Pages are slices of ``text`` ending at a separator: most found by
     arithmetic and checked with one render, the rest by binary search over the
@@ -155,7 +163,8 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
     pages: list[Screen] = []
     start = 0
     # First page: the node's own back key (none at the root); later pages: 0 is a page back.
-    footers = [_footers(lang, t, back), _footers(lang, t, back or (("0", m.BACK),))]
+    footers = [_footers(lang, t, back, closing),
+               _footers(lang, t, back or (("0", m.BACK),), closing)]
     while True:
         head = title if not pages else ""
         here = back or ((("0", m.BACK),) if pages else ())
@@ -188,8 +197,8 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
             if cut == 0:
                 raise FitError(f"'{node_id}' in {lang}: the title and footer alone do not fit")
             if start + cut == len(text):  # the rest fits, but only without "00 Menu"
-                pages.append(Screen(lang, head, text[start:], (), nav(lang, t, *here),
-                                    node=node_id))
+                pages.append(Screen(lang, head, text[start:], (),
+                                    nav(lang, t, *closing, *here), node=node_id))
                 return _numbered(pages)
             pages.append(Screen(lang, head, text[start:start + cut], (), more, node=node_id))
             start += cut
