@@ -343,7 +343,8 @@ def test_sms_segments_of_articles_only_when_verbose(tmp_path: Path) -> None:
     assert verbose.returncode == 0
     tree = read_tree(DEMO_CONTENT)
     articles = [n for n in tree.nodes.values() if n.type == "article"]
-    infos = [line for line in verbose.stdout.splitlines() if ": info: " in line]
+    infos = [line for line in verbose.stdout.splitlines()
+             if ": info: " in line and " SMS segment(s) in " in line]
     assert len(infos) == len(articles) * len(tree.language_codes)
     node = tree.nodes["work_passport"]
     encoding, parts = sms_segments(article_sms_text(tree, node, "ar"))

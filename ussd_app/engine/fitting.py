@@ -73,8 +73,13 @@ def nav(lang: str, t: Translate, *keys: tuple[str, str]) -> tuple[tuple[str, str
 
 def menu_pages(lang: str, title: str, intro: str, options: Sequence[tuple[str, str]],
                layout: Layout, t: Translate, back: tuple[tuple[str, str], ...],
-               node_id: str, reserve: str = "", page_back: bool = True) -> list[Screen]:
-    """Options never split from the screen that lists them; long menus page."""
+               node_id: str, reserve: str = "", page_back: bool = True,
+               together: bool = False) -> list[Screen]:
+    """Options never split from the screen that lists them; long menus page.
+
+    ``together`` (a choice: one answer of several): when the question and its options do
+    not share a screen but the options fit one alone, the question gets pages of its
+    own first, so the caller sees every answer at once; else they page as a menu's."""
     pages: list[Screen] = []
     rest = list(options)
     head_title, head_body = title, intro
@@ -96,6 +101,12 @@ def menu_pages(lang: str, title: str, intro: str, options: Sequence[tuple[str, s
                                   reserve)
 
         count = _largest(fits, len(rest))
+        if together and (head_title or head_body) and count < len(rest) and \
+                fits_with_hint(layout, Screen(lang, "", "", tuple(rest), nav(lang, t, *(
+                    back or (("0", m.BACK),)))), t, reserve):
+            count = 0  # the question on its own pages, then every option on one
+            if not head_body:
+                head_title, head_body = "", head_title
         if count == 0:
             if head_body:  # an intro too long to share a screen: pages of its own
                 pages += _intro_pages(lang, head_title, head_body, layout, t, more, node_id,

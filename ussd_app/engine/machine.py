@@ -130,7 +130,8 @@ def _step(ctx: Context, state: State, raw: str, events: list[Event]) -> State:
         return _act(ctx, state, node, node.action, node.next or tree.main, events)
     if node.type == CONTACTS and answer == "1":
         return replace(_go(state, SMS_CONFIRM_NODE), sms=node.id)
-    if node.type == ARTICLE and has_short(node, ctx.layout) and answer in ("1", "2"):
+    if node.type == ARTICLE and answer in ("1", "2") and \
+            has_short(node, ctx.layout, ctx.lang(state)):
         return _full_text(ctx, state, node, answer)
     return replace(state, hint=m.INVALID)
 

@@ -53,9 +53,15 @@ def short_pages(tree: Tree, node: Node, lang: str, layout: Layout,
     return cached
 
 
-def has_short(node: Node, layout: Layout) -> bool:
-    """The article is shown by its short version on this layout."""
-    return node.type == ARTICLE and bool(node.short) and not shows_full(layout)
+def has_short(node: Node, layout: Layout, lang: str) -> bool:
+    """The article is shown by its short version on this layout, in ``lang``.
+
+    A language with a body of its own but no short yet reads that body (in full, as
+    before shorts): the caller's own language beats the default language's summary.
+    With neither, the short falls back like any text (the default language's)."""
+    if node.type != ARTICLE or not node.short or shows_full(layout):
+        return False
+    return lang in node.short or not (node.body and lang in node.body)
 
 
 # The keys under an article's short version: the full text by SMS, or here.
@@ -93,7 +99,8 @@ def _build(tree: Tree, node: Node, lang: str, layout: Layout, t: Translate,
         else:
             options = [(str(i + 1), lang_.name) for i, lang_ in enumerate(tree.languages)]
         intro = tree.text(node.intro, lang)
-        return menu_pages(lang, title, intro, options, layout, t, back, node.id, reserve)
+        return menu_pages(lang, title, intro, options, layout, t, back, node.id, reserve,
+                          together=node.type == CHOICE)
     if node.type == ARTICLE:
         return text_pages(lang, title, tree.text(node.body, lang), layout, t, back, node.id,
                           reserve=reserve)

@@ -47,7 +47,7 @@ def screens_of(ctx: Context, state: State, node: Node) -> list[Screen]:
                             longest_hint(lang, ctx.t))
     if node.type == LANGUAGE and state.lang is None:  # the first screen, before a language
         return first_contact_pages(ctx.tree, node, ctx.layout, ctx.t)
-    if not state.full and has_short(node, ctx.layout):
+    if not state.full and has_short(node, ctx.layout, lang):
         return short_pages(ctx.tree, node, lang, ctx.layout, ctx.t)
     return node_pages(ctx.tree, node, lang, ctx.layout, ctx.t, root=node.id == ctx.tree.main)
 
