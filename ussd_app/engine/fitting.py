@@ -162,15 +162,13 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
     """Page long text at word (or, for contacts, line) boundaries behind 98; the last
     page offers ``closing`` (an article's "1 Send the full text") above its keys.
 
-    Pages are slices of ``text`` ending at a separator: most found by
-    arithmetic and checked with one render, the rest by binary search over the
-    separators, so a long article costs about two renders per page.
-    """
+    Pages are slices of ``text`` ending at a separator: most found by arithmetic and
+    checked with one render, the rest by binary search over the separators, so a long
+    article costs about two renders per page."""
     separator = _NEWLINE if by_line else _SPACE
     frames: dict[tuple[str, object], str] = {}  # the rendered frame, once per footer
     probes = (_probe_head(title, reserve), _probe_head("", reserve))
-    limit = max(layout.limit_for(text + title) if hasattr(layout, "limit_for") else len(text),
-                1)
+    limit = max(layout.limit_for(text + title) if hasattr(layout, "limit_for") else len(text), 1)
     pages: list[Screen] = []
     start = 0
     # First page: the node's own back key (none at the root); later pages: 0 is a page back.
@@ -184,7 +182,6 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
                 fits_with_hint(layout, Screen(lang, head, text[start:], (), last), t, reserve):
             pages.append(Screen(lang, head, text[start:], (), last, node=node_id))
             return _numbered(pages)
-
         probe = probes[bool(pages)]
 
         def fits(end: int, head: str = head, start: int = start, probe: str | None = probe,
@@ -207,10 +204,10 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
             cut = _largest(_from(start, fits), len(text) - start)
             if cut == 0:
                 raise FitError(f"'{node_id}' in {lang}: the title and footer alone do not fit")
-            if start + cut == len(text):  # the rest fits, but only without "00 Menu"
-                pages.append(Screen(lang, head, text[start:], (),
-                                    nav(lang, t, *closing, *here), node=node_id))
-                return _numbered(pages)
+            if start + cut == len(text):  # the rest fits, but not with the last keys
+                return _numbered([*pages, *_last_pages(
+                    Screen(lang, head, text[start:], (), more, node=node_id), layout, t,
+                    reserve, last, nav(lang, t, *here), bool(closing))])
             pages.append(Screen(lang, head, text[start:start + cut], (), more, node=node_id))
             start += cut
             continue
@@ -218,6 +215,20 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
             end = _paragraph_end(text, start, end)
         pages.append(Screen(lang, head, text[start:end].strip("\n"), (), more, node=node_id))
         start = _skip_blanks(text, end + 1)
+
+
+def _last_pages(rest: Screen, layout: Layout, t: Translate, reserve: str,
+                last: tuple[tuple[str, str], ...], here: tuple[tuple[str, str], ...],
+                closing: bool) -> list[Screen]:
+    """The rest of a text that fits a page under "98 More" but not under the last
+    page's keys: without "00 Menu" (which still works); or, when the last page offers
+    keys of its own (``closing``), those keys on a page of their own after it."""
+    if not closing:
+        return [replace(rest, nav=here)]
+    keys = Screen(rest.lang, "", "", (), last, node=rest.node)
+    if not fits_with_hint(layout, keys, t, reserve):
+        raise FitError(f"'{rest.node}' in {rest.lang}: its keys alone do not fit")
+    return [rest, keys]
 
 
 def _frame(layout: Layout, t: Translate, frames: dict[tuple[str, object], str], lang: str,

@@ -27,6 +27,7 @@ from ussd_app.engine.state import (
     State,
     first_state,
 )
+from ussd_app.errors import FitError
 
 
 def page_count(ctx: Context, state: State, node: Node) -> int:
@@ -48,7 +49,10 @@ def screens_of(ctx: Context, state: State, node: Node) -> list[Screen]:
     if node.type == LANGUAGE and state.lang is None:  # the first screen, before a language
         return first_contact_pages(ctx.tree, node, ctx.layout, ctx.t)
     if not state.full and has_short(node, ctx.layout, lang):
-        return short_pages(ctx.tree, node, lang, ctx.layout, ctx.t)
+        try:
+            return short_pages(ctx.tree, node, lang, ctx.layout, ctx.t)
+        except FitError:  # keys too long for this screen (the check refuses it): in full
+            pass
     return node_pages(ctx.tree, node, lang, ctx.layout, ctx.t, root=node.id == ctx.tree.main)
 
 
