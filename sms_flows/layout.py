@@ -24,6 +24,8 @@ class SmsLayout:
     # The node types shown with this layout (SMS sends articles with more parts than
     # menus); the content check pages each type only for the layouts that show it.
     node_types: tuple[str, ...] = ()
+    # An article asked for by SMS is sent whole: its short version is USSD's and voice's.
+    full_articles: bool = True
 
     @property
     def key(self) -> str:

@@ -17,7 +17,7 @@ from ussd_app.channels.ussd.layout import UssdLayout
 from ussd_app.engine.checks import article_sms_text, coverage, phone_problem
 from ussd_app.engine.encoding import Limits, measure, sms_segments
 from ussd_app.engine.loader import ERROR, WARNING, parse_tree, read_files, read_tree
-from ussd_app.engine.paging import node_pages
+from ussd_app.engine.paging import node_pages, short_pages
 from ussd_app.i18n import default_catalogs
 
 from .conftest import DEMO_CONTENT
@@ -152,10 +152,14 @@ def test_every_node_of_every_language_appears_page_by_page(demo_html: str) -> No
         (node, lang) for node in tree.nodes for lang in tree.language_codes}
     for node in tree.nodes.values():
         for lang in tree.language_codes:
-            shown = [b for b in page.boxes if b.attrs["data-node"] == node.id
+            boxes = [b for b in page.boxes if b.attrs["data-node"] == node.id
                      and b.attrs["data-lang"] == lang and "data-first-call" not in b.attrs]
+            shown = [b for b in boxes if "data-short" not in b.attrs]
             pages = node_pages(tree, node, lang, LAYOUT, t, root=node.id == tree.main)
             assert [b.text for b in shown] == [LAYOUT.render(p, t) for p in pages], (node.id, lang)
+            shorts = short_pages(tree, node, lang, LAYOUT, t) if node.short else []
+            assert [b.text for b in boxes if "data-short" in b.attrs] == [
+                LAYOUT.render(p, t) for p in shorts]  # what USSD shows first, then the rest
             assert [b.attrs["data-page"] for b in shown] == [
                 str(i + 1) for i in range(len(pages))]
             assert f"#{lang}-{node.id}" in demo_html  # in the table of contents
@@ -367,7 +371,8 @@ def test_sms_segments_of_articles_only_when_verbose(tmp_path: Path) -> None:
     assert verbose.returncode == 0
     tree = read_tree(DEMO_CONTENT)
     articles = [n for n in tree.nodes.values() if n.type == "article"]
-    infos = [line for line in verbose.stdout.splitlines() if ": info: " in line]
+    infos = [line for line in verbose.stdout.splitlines()
+             if ": info: " in line and " SMS segment(s) in " in line]
     assert len(infos) == len(articles) * len(tree.language_codes)
     node = tree.nodes["work_passport"]
     encoding, parts = sms_segments(article_sms_text(tree, node, "ar"))

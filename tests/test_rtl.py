@@ -75,7 +75,7 @@ def test_a_line_starting_with_a_latin_word_is_marked(tmp_path: Path) -> None:
     phone = Phone(client)
     phone.dial()
     phone.press("2", "1")
-    body = phone.press("2")[4:]
+    body = phone.press("2", "2")[4:]  # the article, then its full text ("Read it all here")
     line = next(line for line in body.split("\n") if "ILO" in line)
     assert line.startswith("\u200f")
     visual = get_display(line)

@@ -148,7 +148,8 @@ def _build_services(config: settings.Settings) -> Services:
     draft_seconds = 60 * config.draft_minutes
     ussd = UssdSessions(store, content, PhoneHasher(secret), Sealer(secret), layout, t,
                         resume_seconds=60 * config.resume_minutes,
-                        draft_seconds=draft_seconds, **engine)
+                        draft_seconds=draft_seconds,
+                        article_segments=config.sms_article_max_segments, **engine)
     sms = SmsService(store, content, ussd.hasher, ussd.sealer, *sms_layouts, t,
                      complaints=complaints,
                      conversation_seconds=3600 * config.sms_conversation_hours,

@@ -110,6 +110,7 @@ def _node_texts(node: Node) -> Iterator[tuple[str, Text | None]]:
     yield f"{base}/label", node.label
     yield f"{base}/intro", node.intro
     yield f"{base}/body", node.body
+    yield f"{base}/short", node.short  # an article's short version, heard first
     yield f"{base}/prompt", node.prompt
     for n, option in enumerate(node.options, start=1):
         yield f"{base}/option/{n}", option.label

@@ -4,7 +4,9 @@ A tree passes when every file parses against its schema and every link
 resolves (``engine.loader``), its agency registry has no error
 (``agencies.check``), and every screen of every language fits every layout
 the service pages it for: USSD, and the two SMS layouts (menu replies,
-articles asked for by SMS). What passes here is what the service loads.
+articles asked for by SMS), and the screens a caller sees first are sound
+(``engine.screen_checks``: short versions in 3 screens, choices on one, numbers
+first). What passes here is what the service loads.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ussd_app.content.registry import fit_problems
 from ussd_app.engine.checks import sms_info
 from ussd_app.engine.loader import ERROR, Problem, parse_tree, read_files
 from ussd_app.engine.model import Tree
+from ussd_app.engine.screen_checks import screen_problems
 from ussd_app.engine.screens import Layout, Translate
 from ussd_app.i18n import default_catalogs
 
@@ -49,7 +52,10 @@ def check_content(directory: Path, layouts: list[Layout] | list[Any], verbose: b
     tree, problems = parse_tree(files, root=str(directory))
     problems += check_file(directory)  # content/agencies.csv, when there is one
     if tree is not None:
-        problems += fit_problems(tree, layouts, t or default_catalogs().gettext)
+        translate = t or default_catalogs().gettext
+        problems += fit_problems(tree, layouts, translate)
+        problems += screen_problems(tree, layouts, translate, {
+            name: data.decode("utf-8", "replace") for name, data in files.items()}, verbose)
         if verbose:
             problems += sms_info(tree, {name: data.decode("utf-8", "replace")
                                         for name, data in files.items()})

@@ -24,7 +24,7 @@ from ussd_app.engine.encoding import measure, sms_segments
 from ussd_app.engine.loader import Problem
 from ussd_app.engine.machine import LANGUAGE_NODE, Context, first_state, view
 from ussd_app.engine.model import ARTICLE, Node, Tree
-from ussd_app.engine.paging import node_pages
+from ussd_app.engine.paging import has_short, node_pages, short_pages
 from ussd_app.engine.screens import Translate
 from ussd_app.engine.texts import texts_of
 
@@ -65,6 +65,7 @@ class Shown:
     limit: int
     sms: int
     note: str = ""
+    short: bool = False  # a page of the article's short version (what USSD shows first)
 
 
 def node_order(tree: Tree) -> list[tuple[Node, str]]:
@@ -101,11 +102,13 @@ def screens(tree: Tree, node: Node, lang: str, layout: UssdLayout, t: Translate)
         # The very first screen of a first call, before any language is chosen.
         extra.append((view(Context(tree, layout, t), first_state(tree, None)),
                       "first call, no language chosen yet"))
-    for screen, note in [*extra, *((p, "") for p in pages)]:
+    shorts = short_pages(tree, node, lang, layout, t) if has_short(node, layout, lang) else []
+    for screen, note in [*extra, *((p, "") for p in [*shorts, *pages])]:
         text = layout.render(screen, t)
         encoding, chars = measure(text)
         found.append(Shown(text, screen.page + 1, screen.pages, encoding.value, chars,
-                           layout.limits.for_encoding(encoding), sms_segments(text)[1], note))
+                           layout.limits.for_encoding(encoding), sms_segments(text)[1], note,
+                           short=screen in shorts))
     return found
 
 
@@ -240,9 +243,11 @@ def _node_html(tree: Tree, node: Node, keys: str, lang: str, direction: str,
             f'data-pages="{shown.pages}" data-chars="{shown.chars}" '
             f'data-limit="{shown.limit}" data-encoding="{shown.encoding}" '
             f'data-sms="{shown.sms}"' + (' data-first-call="1"' if shown.note else "")
+            + (' data-short="1"' if shown.short else "")
             + f'><pre class="screen">{_e(shown.text)}</pre></div>'
             f"<figcaption>"
             + (f"<b>{_e(shown.note)}</b><br>" if shown.note else "")
+            + ("<b>short version</b> (USSD, first) &middot; " if shown.short else "")
             + f"Page {shown.page} of {shown.pages} &middot; <span{full}>{shown.chars}/"
             f"{shown.limit} characters</span> &middot; {shown.encoding} &middot; "
             f"{shown.sms} SMS</figcaption></figure>")

@@ -21,7 +21,14 @@ from ussd_app import jobs
 from ussd_app.engine.files import SITE_FILE
 from ussd_app.engine.loader import ContentError, Problem, read_tree
 from ussd_app.engine.model import ARTICLE, Tree
-from ussd_app.engine.paging import FitError, article_fits, first_contact_pages, node_pages
+from ussd_app.engine.paging import (
+    FitError,
+    article_fits,
+    first_contact_pages,
+    has_short,
+    node_pages,
+    short_pages,
+)
 from ussd_app.engine.screens import Layout, Translate
 from ussd_app.engine.state import LANGUAGE_NODE
 from ussd_app.engine.yamlfile import locate
@@ -53,6 +60,8 @@ def fit_problems(tree: Tree, layouts: Iterable[Layout], t: Translate) -> list[Pr
                 try:
                     if node.type == ARTICLE:
                         article_fits(tree, node, lang, layout, t)
+                        if has_short(node, layout, lang):  # its keys must leave room
+                            short_pages(tree, node, lang, layout, t)
                     else:
                         node_pages(tree, node, lang, layout, t, root=node.id == tree.main)
                 except FitError as exc:

@@ -64,7 +64,7 @@ class Conversation:
         agencies of the country of their number first)."""
         near = caller.country if caller is not None else ""
         return Context(tree, layout, self.t, self.services_for(tree.version, near),
-                       session=session)
+                       session=session, sms_ok=caller is None or not caller.withheld)
 
     def services_for(self, tree_version: str, near: str = "") -> Mapping[str, Service]:
         """The services as a conversation on ``tree_version`` sees them, for a caller

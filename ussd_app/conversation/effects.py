@@ -1,6 +1,7 @@
 """What an engine step's events do, the same on every channel (USSD, SMS, voice).
 
-``apply_events`` turns ``SmsRequested`` into one contact-list SMS to the caller:
+``apply_events`` turns ``SmsRequested`` into one contact-list SMS to the caller (or an
+article's full text, in as many messages as the SMS channel would send it):
 built here once, sealed (``privacy.seal_text``), linked to the phone's keyed hash
 so erasing the phone erases it, and stored under the idempotency key the
 channel gives (its hop, message or call step), so a retried input queues
@@ -21,13 +22,14 @@ from ussd_app.conversation.inbound import Caller
 from ussd_app.engine.bidi import for_display
 from ussd_app.engine.encoding import sms_segments
 from ussd_app.engine.events import Event, RecordingExpected, SmsRequested
-from ussd_app.engine.model import Tree
+from ussd_app.engine.model import ARTICLE, Tree
 from ussd_app.engine.paging import contacts_text
 from ussd_app.privacy.protect import Sealer, seal_text
 
 log = logging.getLogger(__name__)
 
 Enqueue = Callable[[db.OutboxItem], object]
+ARTICLE_SEGMENTS = 6  # SMS parts per message of an article (MIGRANTLINE_SMS_ARTICLE_MAX_SEGMENTS)
 # Notes a recording to fetch: (reference, provider, url, seconds, key) -> added.
 Expect = Callable[[str, str, str, "int | None", str], object]
 
@@ -35,6 +37,36 @@ Expect = Callable[[str, str, str, "int | None", str], object]
 def into_store(store: db.Store) -> Enqueue:
     """Enqueue each message at once (the caller is told it is on its way)."""
     return lambda item: db.enqueue(store, item)
+
+
+def article_bodies(tree: Tree, node_id: str, lang: str, max_segments: int) -> list[str]:
+    """An article's full text (title, then body) as SMS messages of at most
+    ``max_segments`` parts each, as the SMS channel sends an article: cut between
+    paragraphs, else between words, and numbered (1/2) when there are more than one."""
+    node = tree.nodes[node_id]
+    words = [tree.text(node.title, lang), *tree.text(node.body, lang).split("\n")]
+    room = max_segments - 1 if max_segments > 1 else 1  # the (1/2) mark's room
+    bodies: list[str] = []
+    current = ""
+    for paragraph in (p for p in words if p):
+        joined = f"{current}\n{paragraph}" if current else paragraph
+        if sms_segments(joined)[1] <= room:
+            current = joined
+            continue
+        if current:
+            bodies.append(current)
+        current = ""
+        for word in paragraph.split(" "):
+            joined = f"{current} {word}" if current else word
+            if current and sms_segments(joined)[1] > room:
+                bodies.append(current)
+                joined = word
+            current = joined
+    if current:
+        bodies.append(current)
+    if len(bodies) > 1:
+        bodies = [f"{body}\n({i}/{len(bodies)})" for i, body in enumerate(bodies, 1)]
+    return [for_display(body, lang) for body in bodies]
 
 
 def contact_list_body(tree: Tree, list_node: str, lang: str) -> str:
@@ -54,16 +86,25 @@ def sms_item(sealer: Sealer, key: str, caller: Caller, lang: str, body: str,
 
 def apply_events(events: Iterable[Event], tree: Tree, caller: Caller, sealer: Sealer,
                  key: str, enqueue: Enqueue,
-                 expect: Expect | None = None) -> list[db.OutboxItem]:
-    """Apply one input's events; the messages it enqueued (none for a withheld caller)."""
+                 expect: Expect | None = None,
+                 article_segments: int = ARTICLE_SEGMENTS) -> list[db.OutboxItem]:
+    """Apply one input's events; the messages it enqueued (none for a withheld caller).
+
+    An article asked for by SMS may take several messages: the first is keyed ``key``,
+    the next ``key:2`` and on, so a retried input queues none of them again."""
     items: list[db.OutboxItem] = []
     for event in events:
         if isinstance(event, SmsRequested) and event.list_node in tree.nodes \
                 and not caller.withheld:
-            body = contact_list_body(tree, event.list_node, event.lang)
-            item = sms_item(sealer, key, caller, event.lang, body)
-            enqueue(item)
-            items.append(item)
+            if tree.nodes[event.list_node].type == ARTICLE:
+                bodies = article_bodies(tree, event.list_node, event.lang, article_segments)
+            else:
+                bodies = [contact_list_body(tree, event.list_node, event.lang)]
+            for i, body in enumerate(bodies):
+                item = sms_item(sealer, key if not i else f"{key}:{i + 1}", caller,
+                                event.lang, body)
+                enqueue(item)
+                items.append(item)
         elif isinstance(event, RecordingExpected) and expect is not None:
             try:
                 expect(event.reference, event.provider, event.url, event.seconds, event.key)
@@ -72,4 +113,5 @@ def apply_events(events: Iterable[Event], tree: Tree, caller: Caller, sealer: Se
     return items
 
 
-__all__ = ["Enqueue", "Expect", "apply_events", "contact_list_body", "into_store", "sms_item"]
+__all__ = ["ARTICLE_SEGMENTS", "Enqueue", "Expect", "apply_events", "article_bodies",
+           "contact_list_body", "into_store", "sms_item"]

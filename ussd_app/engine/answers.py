@@ -239,7 +239,7 @@ def choice_pages(tree: Tree, node: Node, lang: str, answers: Mapping[str, str],
         try:
             return menu_pages(lang, tree.text(node.title, lang), tree.text(node.intro, lang),
                               options, layout, t, (("0", m.BACK),), node.id,
-                              longest_hint(lang, t))
+                              longest_hint(lang, t), together=True)
         except FitError:
             if k == tries[-1]:
                 raise

@@ -38,10 +38,16 @@ def fits_with_hint(layout: Layout, screen: Screen, t: Translate, reserve: str) -
 
 
 @lru_cache(maxsize=1024)
-def _footers(lang: str, t: Translate, here: tuple[tuple[str, str], ...]
+def _footers(lang: str, t: Translate, here: tuple[tuple[str, str], ...],
+             closing: tuple[tuple[str, str], ...] = ()
              ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
-    """The "more" footer and the last page's footer for one position in the text."""
+    """The "more" footer and the last page's footer for one position in the text.
+
+    ``closing``: keys offered once the text is read (an article's full text); they take
+    the place of "00 Menu", which still works, as UCS-2 screens have no room for both."""
     more = nav(lang, t, ("98", m.MORE), *here)
+    if closing:
+        return more, nav(lang, t, *closing, *here)
     last = nav(lang, t, *here, ("00", m.MAIN_MENU)) if here else ()
     return more, last
 
@@ -67,8 +73,13 @@ def nav(lang: str, t: Translate, *keys: tuple[str, str]) -> tuple[tuple[str, str
 
 def menu_pages(lang: str, title: str, intro: str, options: Sequence[tuple[str, str]],
                layout: Layout, t: Translate, back: tuple[tuple[str, str], ...],
-               node_id: str, reserve: str = "", page_back: bool = True) -> list[Screen]:
-    """Options never split from the screen that lists them; long menus page."""
+               node_id: str, reserve: str = "", page_back: bool = True,
+               together: bool = False) -> list[Screen]:
+    """Options never split from the screen that lists them; long menus page.
+
+    ``together`` (a choice: one answer of several): when the question and its options do
+    not share a screen but the options fit one alone, the question gets pages of its
+    own first, so the caller sees every answer at once; else they page as a menu's."""
     pages: list[Screen] = []
     rest = list(options)
     head_title, head_body = title, intro
@@ -90,6 +101,12 @@ def menu_pages(lang: str, title: str, intro: str, options: Sequence[tuple[str, s
                                   reserve)
 
         count = _largest(fits, len(rest))
+        if together and (head_title or head_body) and count < len(rest) and \
+                fits_with_hint(layout, Screen(lang, "", "", tuple(rest), nav(lang, t, *(
+                    back or (("0", m.BACK),)))), t, reserve):
+            count = 0  # the question on its own pages, then every option on one
+            if not head_body:
+                head_title, head_body = "", head_title
         if count == 0:
             if head_body:  # an intro too long to share a screen: pages of its own
                 pages += _intro_pages(lang, head_title, head_body, layout, t, more, node_id,
@@ -140,22 +157,23 @@ def _numbered(pages: list[Screen]) -> list[Screen]:
 
 def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
                back: tuple[tuple[str, str], ...], node_id: str,
-               by_line: bool = False, reserve: str = "") -> list[Screen]:
-    """Page long text at word (or, for contacts, line) boundaries behind 98.
+               by_line: bool = False, reserve: str = "",
+               closing: tuple[tuple[str, str], ...] = ()) -> list[Screen]:
+    """Page long text at word (or, for contacts, line) boundaries behind 98; the last
+    page offers ``closing`` (an article's "1 Send the full text") above its keys.
 
-    Pages are slices of ``text`` ending at a separator: most found by
-    arithmetic and checked with one render, the rest by binary search over the
-    separators, so a long article costs about two renders per page.
-    """
+    Pages are slices of ``text`` ending at a separator: most found by arithmetic and
+    checked with one render, the rest by binary search over the separators, so a long
+    article costs about two renders per page."""
     separator = _NEWLINE if by_line else _SPACE
     frames: dict[tuple[str, object], str] = {}  # the rendered frame, once per footer
     probes = (_probe_head(title, reserve), _probe_head("", reserve))
-    limit = max(layout.limit_for(text + title) if hasattr(layout, "limit_for") else len(text),
-                1)
+    limit = max(layout.limit_for(text + title) if hasattr(layout, "limit_for") else len(text), 1)
     pages: list[Screen] = []
     start = 0
     # First page: the node's own back key (none at the root); later pages: 0 is a page back.
-    footers = [_footers(lang, t, back), _footers(lang, t, back or (("0", m.BACK),))]
+    footers = [_footers(lang, t, back, closing),
+               _footers(lang, t, back or (("0", m.BACK),), closing)]
     while True:
         head = title if not pages else ""
         here = back or ((("0", m.BACK),) if pages else ())
@@ -164,7 +182,6 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
                 fits_with_hint(layout, Screen(lang, head, text[start:], (), last), t, reserve):
             pages.append(Screen(lang, head, text[start:], (), last, node=node_id))
             return _numbered(pages)
-
         probe = probes[bool(pages)]
 
         def fits(end: int, head: str = head, start: int = start, probe: str | None = probe,
@@ -187,10 +204,10 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
             cut = _largest(_from(start, fits), len(text) - start)
             if cut == 0:
                 raise FitError(f"'{node_id}' in {lang}: the title and footer alone do not fit")
-            if start + cut == len(text):  # the rest fits, but only without "00 Menu"
-                pages.append(Screen(lang, head, text[start:], (), nav(lang, t, *here),
-                                    node=node_id))
-                return _numbered(pages)
+            if start + cut == len(text):  # the rest fits, but not with the last keys
+                return _numbered([*pages, *_last_pages(
+                    Screen(lang, head, text[start:], (), more, node=node_id), layout, t,
+                    reserve, last, nav(lang, t, *here), bool(closing))])
             pages.append(Screen(lang, head, text[start:start + cut], (), more, node=node_id))
             start += cut
             continue
@@ -198,6 +215,20 @@ def text_pages(lang: str, title: str, text: str, layout: Layout, t: Translate,
             end = _paragraph_end(text, start, end)
         pages.append(Screen(lang, head, text[start:end].strip("\n"), (), more, node=node_id))
         start = _skip_blanks(text, end + 1)
+
+
+def _last_pages(rest: Screen, layout: Layout, t: Translate, reserve: str,
+                last: tuple[tuple[str, str], ...], here: tuple[tuple[str, str], ...],
+                closing: bool) -> list[Screen]:
+    """The rest of a text that fits a page under "98 More" but not under the last
+    page's keys: without "00 Menu" (which still works); or, when the last page offers
+    keys of its own (``closing``), those keys on a page of their own after it."""
+    if not closing:
+        return [replace(rest, nav=here)]
+    keys = Screen(rest.lang, "", "", (), last, node=rest.node)
+    if not fits_with_hint(layout, keys, t, reserve):
+        raise FitError(f"'{rest.node}' in {rest.lang}: its keys alone do not fit")
+    return [rest, keys]
 
 
 def _frame(layout: Layout, t: Translate, frames: dict[tuple[str, object], str], lang: str,

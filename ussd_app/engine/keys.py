@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ussd_app.engine.model import ASK, CHOICE, CONFIRM, CONTACTS, LANGUAGE, MENU, RESULT, Node
+from ussd_app.engine.model import (
+    ARTICLE,
+    ASK,
+    CHOICE,
+    CONFIRM,
+    CONTACTS,
+    LANGUAGE,
+    MENU,
+    RESULT,
+    Node,
+)
 from ussd_app.engine.problems import ERROR, Problem
 from ussd_app.engine.state import ACTION_KEY_FROM, MAX_ITEMS
 
@@ -39,6 +49,8 @@ def screen_keys(node: Node, languages: int = 0) -> list[tuple[str, str]]:
         keys += [("1", "send"), ("2", "cancel")]
     if node.type == CONTACTS:
         keys += [("1", "send this list by SMS")]
+    if node.type == ARTICLE and node.short:
+        keys += [("1", "send the full text by SMS"), ("2", "read the full text")]
     return keys
 
 

@@ -76,6 +76,7 @@ def _node(data: Mapping[str, Any], source: str) -> Node:
     return Node(
         id=data["id"], type=data["type"], title=_text(data["title"]) or {}, source=source,
         label=_text(data.get("label")), body=_body(data.get("body")),
+        short=_body(data.get("short")),
         intro=_body(data.get("intro")), options=options, entries=entries,
         prompt=_text(data.get("prompt")), service=data.get("service"), next=data.get("next"),
         sample=bool(data.get("sample", False)), field_name=data.get("field", ""),

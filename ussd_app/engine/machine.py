@@ -29,6 +29,7 @@ from ussd_app.engine.events import ActionRequested, Event, LanguageChosen, SmsRe
 from ussd_app.engine.fitting import nav
 from ussd_app.engine.keys import action_keys
 from ussd_app.engine.model import (
+    ARTICLE,
     ASK,
     CHOICE,
     CONFIRM,
@@ -39,10 +40,12 @@ from ussd_app.engine.model import (
     Node,
     Tree,
 )
+from ussd_app.engine.paging import has_short
 from ussd_app.engine.state import (
     ITEM_FIELD,
     LANGUAGE_NODE,
     MAX_ITEMS,
+    NO_SMS_NODE,
     OUTCOME_FIELDS,
     RESUME_NODE,
     SMS_CONFIRM_NODE,
@@ -90,7 +93,8 @@ def _step(ctx: Context, state: State, raw: str, events: list[Event]) -> State:
     answer = ascii_digits_of(" ".join(raw.split()))
     if state.node == RESUME_NODE:
         return _step_resume(tree, state, answer)
-    if state.node in (SMS_CONFIRM_NODE, SMS_SENT_NODE) and answer not in ("00", "99"):
+    if state.node in (SMS_CONFIRM_NODE, SMS_SENT_NODE, NO_SMS_NODE) and \
+            answer not in ("00", "99"):
         return _step_sms(tree, state, answer, events)
     node = tree.nodes.get(state.node)
     if node is None:  # content changed under an old session: start from the menu
@@ -126,7 +130,20 @@ def _step(ctx: Context, state: State, raw: str, events: list[Event]) -> State:
         return _act(ctx, state, node, node.action, node.next or tree.main, events)
     if node.type == CONTACTS and answer == "1":
         return replace(_go(state, SMS_CONFIRM_NODE), sms=node.id)
+    if node.type == ARTICLE and answer in ("1", "2") and \
+            has_short(node, ctx.layout, ctx.lang(state)):
+        return _full_text(ctx, state, node, answer)
     return replace(state, hint=m.INVALID)
+
+
+def _full_text(ctx: Context, state: State, node: Node, answer: str) -> State:
+    """Under a short version: 1 the full text by SMS (asked first, as the contact lists
+    are: an SMS may be read by someone else), where an SMS can reach the caller, else a
+    screen that says why not; 2 the full text here, where 0 comes back to the short."""
+    if answer == "2":
+        return replace(state, page=0, full=True) if state.full else \
+            replace(_go(state, node.id), full=True)
+    return replace(_go(state, SMS_CONFIRM_NODE if ctx.sms_ok else NO_SMS_NODE), sms=node.id)
 
 
 def _on_results(ctx: Context, state: State, node: Node, answer: str, raw: str,
@@ -153,7 +170,10 @@ def _on_results(ctx: Context, state: State, node: Node, answer: str, raw: str,
 
 
 def _step_sms(tree: Tree, state: State, answer: str, events: list[Event]) -> State:
-    """Confirm, then say it is queued; the channel sends it on ``SmsRequested``."""
+    """Confirm, then say it is queued; the channel sends it on ``SmsRequested``. Where no
+    SMS can go, 2 reads the article's full text here instead."""
+    if state.node == NO_SMS_NODE and answer == "2" and state.sms in tree.nodes:
+        return replace(state, node=str(state.sms), page=0, sms=None, full=True)
     if state.node == SMS_CONFIRM_NODE and answer == "1":
         if state.sms in tree.nodes:
             events.append(SmsRequested(str(state.sms), state.lang or tree.default_language))
@@ -174,7 +194,7 @@ def _step_resume(tree: Tree, state: State, answer: str) -> State:
 
 
 def _go(state: State, target: str) -> State:
-    return replace(state, node=target, page=0, pending=None,
+    return replace(state, node=target, page=0, pending=None, full=False,
                    history=(*state.history, (state.node, state.page))[-20:])
 
 
@@ -188,7 +208,7 @@ def _back(tree: Tree, state: State) -> State:
                 state.answers, {node_id + ITEM_FIELD: ""}))
         node = tree.nodes.get(node_id)
         pending = node_id if node is not None and node.type == ASK else None
-        return replace(state, node=node_id, page=page, pending=pending,
+        return replace(state, node=node_id, page=page, pending=pending, full=False,
                        history=state.history[:-1])
     if state.node == tree.main:
         return replace(state, hint=m.INVALID)
@@ -280,8 +300,8 @@ def _answer(ctx: Context, state: State, node: Node, raw: str, events: list[Event
 # State, Context and the view live in state.py and view.py; channels and tests import
 # them from here, with the step.
 __all__ = ["Action", "ActionRequested", "ActionResult", "Context", "Event", "LANGUAGE_NODE",
-           "LanguageChosen", "OUTCOME_FIELDS", "Query", "RESUME_NODE", "SMS_CONFIRM_NODE",
-           "SMS_SENT_NODE", "Service", "SmsRequested", "State",
+           "LanguageChosen", "NO_SMS_NODE", "OUTCOME_FIELDS", "Query", "RESUME_NODE",
+           "SMS_CONFIRM_NODE", "SMS_SENT_NODE", "Service", "SmsRequested", "State",
            "first_state",
            "is_resumable", "nav", "replay", "resume_offer", "settled", "step", "step_events",
            "view"]

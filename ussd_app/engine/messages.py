@@ -53,6 +53,14 @@ SMS_YES = N_("Yes, send it")
 SMS_NO = N_("No")
 SMS_QUEUED = N_("Done. The SMS will arrive soon.")
 
+# An article on USSD is its short version; these keys, under its last page, get the rest.
+SEND_FULL = N_("Send the full text")
+READ_FULL = N_("Read it all here")
+SMS_FULL_QUESTION = N_("Send the full text by SMS to this phone? Only if that is safe for "
+                       "you.")
+# A withheld number (or one SMS cannot reach): nothing to send to, say so and offer the rest.
+NO_SMS = N_("We cannot send an SMS to this number: it is hidden. Read the full text here.")
+
 # A confirm screen: the answers, then these keys.
 SEND = N_("Send")
 CANCEL = N_("Cancel")

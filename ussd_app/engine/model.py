@@ -57,6 +57,7 @@ class Node:
     source: str = ""
     label: Text | None = None
     body: Text | None = None
+    short: Text | None = None  # an article's USSD version; the body goes by SMS
     intro: Text | None = None
     options: tuple[Option, ...] = ()
     entries: tuple[Entry, ...] = ()

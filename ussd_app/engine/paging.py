@@ -33,6 +33,41 @@ def node_pages(tree: Tree, node: Node, lang: str, layout: Layout, t: Translate,
     return cached
 
 
+def shows_full(layout: Layout) -> bool:
+    """Whether a layout shows articles in full (SMS sends them whole); the others (USSD,
+    voice) show an article's short version first, with the full text a key away."""
+    return bool(getattr(layout, "full_articles", False))
+
+
+def short_pages(tree: Tree, node: Node, lang: str, layout: Layout,
+                t: Translate) -> list[Screen]:
+    """An article's short version: its last page offers the full text by SMS (1) and here
+    (2), keys no menu of an article takes and none of the navigation keys."""
+    cache_key = ("short", layout.key, lang, node.id)
+    cached: list[Screen] | None = tree.cache.get(cache_key)
+    if cached is None:
+        cached = text_pages(lang, tree.text(node.title, lang), tree.text(node.short, lang),
+                            layout, t, (("0", m.BACK),), node.id,
+                            reserve=longest_hint(lang, t), closing=FULL_TEXT_KEYS)
+        tree.cache[cache_key] = cached
+    return cached
+
+
+def has_short(node: Node, layout: Layout, lang: str) -> bool:
+    """The article is shown by its short version on this layout, in ``lang``.
+
+    A language with a body of its own but no short yet reads that body (in full, as
+    before shorts): the caller's own language beats the default language's summary.
+    With neither, the short falls back like any text (the default language's)."""
+    if node.type != ARTICLE or not node.short or shows_full(layout):
+        return False
+    return lang in node.short or not (node.body and lang in node.body)
+
+
+# The keys under an article's short version: the full text by SMS, or here.
+FULL_TEXT_KEYS = (("1", m.SEND_FULL), ("2", m.READ_FULL))
+
+
 def first_contact_pages(tree: Tree, node: Node, layout: Layout, t: Translate) -> list[Screen]:
     """The language list before a language is chosen, paged behind "98 More" like any
     long menu.
@@ -64,7 +99,8 @@ def _build(tree: Tree, node: Node, lang: str, layout: Layout, t: Translate,
         else:
             options = [(str(i + 1), lang_.name) for i, lang_ in enumerate(tree.languages)]
         intro = tree.text(node.intro, lang)
-        return menu_pages(lang, title, intro, options, layout, t, back, node.id, reserve)
+        return menu_pages(lang, title, intro, options, layout, t, back, node.id, reserve,
+                          together=node.type == CHOICE)
     if node.type == ARTICLE:
         return text_pages(lang, title, tree.text(node.body, lang), layout, t, back, node.id,
                           reserve=reserve)
@@ -94,4 +130,5 @@ def contacts_text(tree: Tree, node: Node, lang: str) -> str:
 
 
 # Defined in ``fitting`` and ``errors``; the content registry imports them from here.
-__all__ = ["FitError", "article_fits", "contacts_text", "first_contact_pages", "node_pages"]
+__all__ = ["FULL_TEXT_KEYS", "FitError", "article_fits", "contacts_text", "first_contact_pages",
+           "has_short", "node_pages", "short_pages", "shows_full"]

@@ -19,6 +19,7 @@ LANGUAGE_NODE = "language"
 RESUME_NODE = "__resume__"
 SMS_CONFIRM_NODE = "__sms_confirm__"
 SMS_SENT_NODE = "__sms_sent__"
+NO_SMS_NODE = "__no_sms__"  # asked for an SMS where none can go (a withheld number)
 
 @dataclass(frozen=True)
 class Listing:
@@ -52,7 +53,8 @@ class State:
     answers: tuple[tuple[str, str], ...] = ()
     hint: str = ""
     resume: State | None = None  # the state a resume offer would go back to
-    sms: str | None = None  # id of the contact list the caller asked to get by SMS
+    sms: str | None = None  # id of the contact list or article asked for by SMS
+    full: bool = False  # reading an article's full text where its short version is shown
     # Inputs stepped so far: with Context.session, names an action's hop. Not part of
     # where the caller is, so two states at the same place compare equal.
     seq: int = field(default=0, compare=False)
@@ -64,7 +66,7 @@ class State:
                 "history": tuple(tuple(h) for h in self.history), "pending": self.pending,
                 "answers": tuple(tuple(a) for a in self.answers), "hint": self.hint,
                 "resume": self.resume.to_json() if self.resume else None, "sms": self.sms,
-                "seq": self.seq}
+                "seq": self.seq, "full": self.full}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> State:
@@ -77,6 +79,7 @@ class State:
             resume=cls.from_json(data["resume"]) if data.get("resume") else None,
             sms=data.get("sms"),
             seq=int(data.get("seq", 0)),
+            full=bool(data.get("full", False)),
         )
 
     @property
@@ -99,6 +102,9 @@ class Context:
     services: Mapping[str, Service] | None = None
     outcomes: Mapping[str, ActionResult] | None = None
     session: str = ""
+    # An SMS can reach the caller: False for a withheld number, so "Send the full text"
+    # says so instead of promising a message nobody can get.
+    sms_ok: bool = True
 
     def lang(self, state: State) -> str:
         return state.lang or self.tree.default_language

@@ -13,7 +13,7 @@ from ussd_app.engine.model import Node, Text
 
 
 def texts_of(node: Node) -> Iterable[tuple[list[Any], Text]]:
-    for key in ("title", "label", "body", "intro", "prompt"):
+    for key in ("title", "label", "body", "short", "intro", "prompt"):
         value = getattr(node, key)
         if value:
             yield [key], value

@@ -13,11 +13,12 @@ from ussd_app.engine import messages as m
 from ussd_app.engine.answers import choice_pages, confirm_pages, is_templated, result_pages
 from ussd_app.engine.fitting import longest_hint, menu_pages, text_pages
 from ussd_app.engine.keys import action_keys
-from ussd_app.engine.model import ASK, CHOICE, CONFIRM, LANGUAGE, RESULT, Node
-from ussd_app.engine.paging import first_contact_pages, node_pages
+from ussd_app.engine.model import ARTICLE, ASK, CHOICE, CONFIRM, LANGUAGE, RESULT, Node
+from ussd_app.engine.paging import first_contact_pages, has_short, node_pages, short_pages
 from ussd_app.engine.screens import Screen
 from ussd_app.engine.state import (
     ITEM_FIELD,
+    NO_SMS_NODE,
     RESUME_NODE,
     SMS_CONFIRM_NODE,
     SMS_SENT_NODE,
@@ -26,6 +27,7 @@ from ussd_app.engine.state import (
     State,
     first_state,
 )
+from ussd_app.errors import FitError
 
 
 def page_count(ctx: Context, state: State, node: Node) -> int:
@@ -46,6 +48,11 @@ def screens_of(ctx: Context, state: State, node: Node) -> list[Screen]:
                             longest_hint(lang, ctx.t))
     if node.type == LANGUAGE and state.lang is None:  # the first screen, before a language
         return first_contact_pages(ctx.tree, node, ctx.layout, ctx.t)
+    if not state.full and has_short(node, ctx.layout, lang):
+        try:
+            return short_pages(ctx.tree, node, lang, ctx.layout, ctx.t)
+        except FitError:  # keys too long for this screen (the check refuses it): in full
+            pass
     return node_pages(ctx.tree, node, lang, ctx.layout, ctx.t, root=node.id == ctx.tree.main)
 
 
@@ -81,9 +88,16 @@ def view(ctx: Context, state: State) -> Screen:
                             ctx.t, (), RESUME_NODE, longest_hint(lang, ctx.t))[0]
     elif state.node == SMS_CONFIRM_NODE:
         options = (("1", ctx.t(lang, m.SMS_YES)), ("2", ctx.t(lang, m.SMS_NO)))
-        screen = menu_pages(lang, "", ctx.t(lang, m.SMS_QUESTION), options, ctx.layout,
+        asked = ctx.tree.nodes.get(state.sms or "")
+        question = m.SMS_FULL_QUESTION if asked is not None and asked.type == ARTICLE \
+            else m.SMS_QUESTION
+        screen = menu_pages(lang, "", ctx.t(lang, question), options, ctx.layout,
                             ctx.t, (("0", m.BACK),), SMS_CONFIRM_NODE,
                             longest_hint(lang, ctx.t))[0]
+    elif state.node == NO_SMS_NODE:
+        screen = text_pages(lang, "", ctx.t(lang, m.NO_SMS), ctx.layout, ctx.t,
+                            (("2", m.READ_FULL), ("0", m.BACK)), NO_SMS_NODE,
+                            reserve=longest_hint(lang, ctx.t))[0]
     elif state.node == SMS_SENT_NODE:
         screen = text_pages(lang, "", ctx.t(lang, m.SMS_QUEUED), ctx.layout, ctx.t,
                             (("0", m.BACK),), SMS_SENT_NODE, reserve=longest_hint(lang, ctx.t))[0]

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 
 from ussd_app.content.registry import ContentRegistry
 from ussd_app.conversation import (
+    ARTICLE_SEGMENTS,
     NEW,
     RESUME,
     Caller,
@@ -83,9 +84,11 @@ class UssdSessions:
     def __init__(self, store: Store, content: ContentRegistry, hasher: PhoneHasher,
                  sealer: Sealer, layout: Layout, t: Translate, resume_seconds: float,
                  services: Mapping[str, Service] | None = None,
-                 actions: Mapping[str, Action] | None = None, draft_seconds: float = 3600):
+                 actions: Mapping[str, Action] | None = None, draft_seconds: float = 3600,
+                 article_segments: int = ARTICLE_SEGMENTS):
         self.store, self.content, self.hasher, self.sealer = store, content, hasher, sealer
         self.layout, self.t = layout, t
+        self.article_segments = article_segments  # an article's full text, per SMS
         self.resume_seconds, self.draft_seconds = resume_seconds, draft_seconds
         self.conversation = Conversation(t, services, actions)
         self._cache: dict[str, _Cached] = {}
@@ -146,7 +149,7 @@ class UssdSessions:
             # unkeyed hash of a short path is found by trying them all.
             digest = self.hasher.text_digest(text)
             apply_events(events, tree, caller, self.sealer, f"ussd:{session_id}:{digest}",
-                         into_store(self.store))
+                         into_store(self.store), article_segments=self.article_segments)
         return Answer(screen, self._render(screen, state))
 
     def _render(self, screen: Screen, state: State) -> str:
