@@ -16,6 +16,7 @@ import yaml
 from babel.messages.pofile import read_po, write_po
 
 from tests.conftest import DEMO_CONTENT
+from ussd_app.engine.yamlfile import _FastLoader
 
 BIN = Path(sys.executable).parent / "migrantline"
 
@@ -37,6 +38,7 @@ FILLED = {  # context -> a Khmer text of each shape the import must write back e
     "nodes/agencies/check_agency.yaml:options.0.label": "រាយការណ៍",
     "contacts.yaml:contacts.qa_hotline.hours": "រាល់ថ្ងៃ: 24 ម៉ោង # មិនមែនមតិ",
     "nodes/complaints/report_country.yaml:options.2.label": "- កាតា",
+    "nodes/complaints/report_danger.yaml:options.1.label": "ទេ",  # en: No, a text (YAML 1.2)
 }
 
 
@@ -63,7 +65,7 @@ def test_export_then_import_writes_only_the_new_lines(tmp_path: Path) -> None:
 
     done = run("content", "translations", "import", str(po), "--content", str(root))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0] == "km: 5 added, 0 changed, 0 unchanged; changed 4 file(s)"
+    assert done.stdout.splitlines()[0] == "km: 6 added, 0 changed, 0 unchanged; changed 5 file(s)"
     added = []
     for path, text in before.items():
         diff = difflib.unified_diff(text.splitlines(), path.read_text("utf-8").splitlines(),
@@ -71,23 +73,23 @@ def test_export_then_import_writes_only_the_new_lines(tmp_path: Path) -> None:
         changes = [line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")]
         assert all(line.startswith("+") for line in changes), changes  # nothing else touched
         added += changes
-    assert len(added) == 4 + 4  # four one-line texts; a body: "|", two lines, a blank
+    assert len(added) == 5 + 4  # five one-line texts; a body: "|", two lines, a blank
     for context, text in FILLED.items():
         file, path = context.split(":")
-        node = yaml.safe_load((root / file).read_text("utf-8"))
+        node = yaml.load((root / file).read_text("utf-8"), Loader=_FastLoader)  # noqa: S506
         for step in path.split("."):
             node = node[int(step)] if step.isdigit() else node[step]
         assert node["km"] == text, context
     assert "km" not in yaml.safe_load((root / "nodes/main/main.yaml").read_text("utf-8"))["title"]
 
     again = run("content", "translations", "import", str(po), "--content", str(root))
-    assert again.stdout.splitlines()[0] == "km: 0 added, 0 changed, 5 unchanged; changed 0 file(s)"
+    assert again.stdout.splitlines()[0] == "km: 0 added, 0 changed, 6 unchanged; changed 0 file(s)"
     # A translator's correction replaces the old text in place.
     messages["nodes/before_you_go/bg_fees.yaml:title"].string = "គ្មានថ្លៃជ្រើសរើស"
     with po.open("wb") as handle:
         write_po(handle, catalog)
     fixed = run("content", "translations", "import", str(po), "--content", str(root))
-    assert fixed.stdout.splitlines()[0] == "km: 0 added, 1 changed, 4 unchanged; changed 1 file(s)"
+    assert fixed.stdout.splitlines()[0] == "km: 0 added, 1 changed, 5 unchanged; changed 1 file(s)"
     fees_yaml = (root / "nodes/before_you_go/bg_fees.yaml").read_text("utf-8")
     assert fees_yaml.count("  km: ") == 2 and "គ្មានថ្លៃជ្រើសរើស" in fees_yaml
 

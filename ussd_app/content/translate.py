@@ -26,6 +26,13 @@ from typing import Any
 import yaml
 from babel.messages.catalog import Catalog
 
+from ussd_app.engine.yamlfile import _FastLoader
+
+
+def _load(text: str) -> Any:
+    """As the engine reads content: YAML 1.2 booleans, so an English "No" stays a text."""
+    return yaml.load(text, Loader=_FastLoader)  # noqa: S506 - a safe loader
+
 _LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
 
@@ -71,7 +78,7 @@ def collect(tree: Path) -> list[Text]:
     """Every multilingual text of the tree, file by file in a stable order."""
     found: list[Text] = []
     for file in content_files(tree):
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = _load(file.read_text(encoding="utf-8"))
         rel = file.relative_to(tree).as_posix()
         found += [Text(rel, path, dict(texts)) for path, texts in _walk(data, ())]
     return found
@@ -112,7 +119,8 @@ def _scalar(key: str, text: str, indent: int) -> list[str]:
                                              for line in body.split("\n")]
     plain = f"{key}: {text}"
     try:
-        if text and text.strip() == text and yaml.safe_load(plain) == {key: text}:
+        if text and text.strip() == text and yaml.safe_load(plain) == {key: text} \
+                and _load(plain) == {key: text}:
             return [pad + plain]
     except yaml.YAMLError:
         pass
@@ -209,7 +217,7 @@ def import_catalog(tree: Path, catalog: Catalog, lang: str, dry_run: bool = Fals
 def _verify(source: str, rel: str, changes: list[tuple[tuple[str | int, ...], str]],
             lang: str) -> None:
     """Refuse an edit that does not read back as exactly the translations given."""
-    data = yaml.safe_load(source)
+    data = _load(source)
     for path, value in changes:
         node: Any = data
         for step in path:
