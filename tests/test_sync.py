@@ -125,9 +125,18 @@ def setup(tmp_path: Path, server: StaticServer) -> Setup:
 
 
 def article(app: Flask) -> str:
+    """The article's full text, first screen: past its short USSD version ("2 Read it
+    all here" on the short's last screen)."""
     phone = Phone(app.test_client())
     phone.dial()
-    return phone.press("1", "1", "3")
+    return full_text(phone)
+
+
+def full_text(phone: Phone) -> str:
+    screen = phone.press("1", "1", "3")
+    while "2 " not in screen and "98 " in screen.splitlines()[-1]:
+        screen = phone.press("98")
+    return phone.press("2") if "2 " in screen else screen
 
 
 def served(app: Flask) -> dict[str, Any]:
@@ -680,7 +689,7 @@ def test_served_content_never_changes_except_to_a_complete_checked_version(
         while not stop.is_set():
             phone = Phone(client)
             phone.dial()
-            texts.append(phone.press("1", "1", "3"))
+            texts.append(full_text(phone))
 
     threads = [threading.Thread(target=caller, args=(texts,)) for texts in seen]
     for thread in threads:

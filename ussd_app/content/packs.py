@@ -24,6 +24,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import time
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ GZIP_WORTH = 0.9  # a .gz beside a pack or file only when it saves at least a te
 GZIP_SAMPLE = 64 * 1024  # judged from the first bytes: MP3 and WAV packs are not tried whole
 PACK_MIN_FILES = 8  # fewer missing files than this: fetch them one by one
 PACK_MIN_SHARE = 0.5  # and when the missing bytes are under half the pack's, too
+SAVE_EVERY = 0.5  # seconds between writes of an arriving pack's resume point
 
 
 class Entry(Protocol):
@@ -142,6 +144,12 @@ class PackSink:
     which file boundary the pack is in (the files before it are in ``into``) and
     the file being received is ``<into>/<sha256>.part``, hashed again on resume.
     A file that fails its hash costs that file again (``bad``), not the pack.
+
+    That boundary is written at most every ``SAVE_EVERY`` seconds and when the pack
+    stops, in place (same width, no truncation): rewriting a small file per member
+    cost 2 ms each on ext4 (a truncated file's blocks are flushed before reuse), 70%
+    of a fresh sync of 10,000 files. A crash loses at most that much progress; the
+    files already whole stay whole.
     """
 
     def __init__(self, plan_: PackPlan, into: Path):
@@ -158,6 +166,9 @@ class PackSink:
         self._digest: Any = None
         self._out: BinaryIO | None = None
         self._bad: set[str] = set()
+        self._state_fd: int | None = None
+        self._unsaved: int | None = None  # a boundary reached but not yet written
+        self._saved_at = 0.0
 
     # ------------------------------------------------------------ resuming
 
@@ -190,6 +201,7 @@ class PackSink:
         """Receive from byte ``at`` of the pack (0: from the start, anything kept dropped)."""
         self.close()
         if at == 0:
+            self._unsaved = None
             self.state.unlink(missing_ok=True)
         index = max(i for i, start in enumerate(self.starts) if start <= at) \
             if self.members else 0
@@ -243,16 +255,31 @@ class PackSink:
                 self._bad.add(sha)
             self._out = None
         end = self.starts[self._index] + self.members[self._index][1]
-        self.state.write_text(str(end))
+        self._unsaved = end
+        if time.monotonic() - self._saved_at >= SAVE_EVERY:
+            self._save()
         self._begin(self._index + 1, 0)
+
+    def _save(self) -> None:
+        if self._unsaved is None:
+            return
+        if self._state_fd is None:
+            self._state_fd = os.open(self.state, os.O_RDWR | os.O_CREAT, 0o644)
+        os.pwrite(self._state_fd, f"{self._unsaved:020d}".encode(), 0)
+        self._unsaved, self._saved_at = None, time.monotonic()
 
     def close(self) -> None:
         if self._out is not None:
             self._out.close()
             self._out = None
+        self._save()
+        if self._state_fd is not None:
+            os.close(self._state_fd)
+            self._state_fd = None
 
     def discard(self) -> None:
         """Start again from the first byte (the server's answer did not match)."""
+        self._unsaved = None
         self.close()
         self.state.unlink(missing_ok=True)
         for sha, _ in self.members:
@@ -260,6 +287,7 @@ class PackSink:
 
     def result(self) -> tuple[dict[str, Path], set[str]]:
         """The wanted files received whole and checked, and those to fetch on their own."""
+        self._unsaved = None
         self.close()
         self.state.unlink(missing_ok=True)
         good = {sha: self.into / sha for sha in self.wanted if (self.into / sha).is_file()}
