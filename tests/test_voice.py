@@ -114,7 +114,8 @@ def test_a_whole_call_in_each_language_plays_real_audio(voiced: Flask, lang: str
     back = caller.press("0")
     assert back.plays == submenu.plays
     home = caller.press("00")
-    assert home.plays == main.plays
+    # "For help now, press 9 9" is said once a call: on the first menu, not again.
+    assert main.plays[3:] == home.plays and main.plays[1] == main.plays[2]
     assert services(voiced).store.phone_language(
         services(voiced).ussd.hasher.key(caller.number)) == lang
 
@@ -123,9 +124,17 @@ def test_the_menu_keys_match_ussd_and_are_announced(app: Flask) -> None:
     caller = VoiceCaller(app.test_client())
     caller.dial()
     main = caller.press("1")
-    # "Before you go, press one" ... every option of the main menu, in order.
-    assert main.says[:4] == ["MigrantLine", "Before you go", "press", "one"]
-    assert main.says.count("press") == len(services(app).content.current.nodes["main"].options)
+    # "For help now, press 9 9" once, then "press 1 Before you go, 2 ..." four options at a
+    # time, and "for more, press 9"; the USSD keys, all of them work at any time.
+    assert main.says[:7] == ["For help now, press", "nine", "nine", "press", "one",
+                             "Before you go", "two"]
+    assert main.says[-2:] == ["For more, press", "nine"] and main.says.count("press") == 1
+    options = services(app).content.current.nodes["main"].options
+    more = caller.press("9")
+    assert more.says[:3] == ["press", "five", "Help now"]
+    assert more.says.count("press") == 1 and "For more, press" not in more.says
+    assert more.action.endswith("p=1") and main.action.endswith("s=1")
+    assert len(options) == 8 and more.says[-2:] == ["eight", "Language"]
     help_now = caller.press("99")  # help now from anywhere, as on USSD
     assert "Help now" in help_now.says[0]
 
@@ -146,9 +155,9 @@ def test_a_key_that_maps_to_nothing_replays_the_menu_with_a_hint(app: Flask) -> 
     caller = VoiceCaller(app.test_client())
     caller.dial()
     main = caller.press("1")
-    wrong = caller.press("9")
+    wrong = caller.press("42")
     assert wrong.says[0] == "Invalid choice"
-    assert wrong.says[1:] == main.says
+    assert wrong.says[1:] == main.says[3:]  # help now was said once
     assert wrong.kind == "gather"
 
 
@@ -159,7 +168,7 @@ def test_no_input_repeats_once_then_ends_politely(app: Flask) -> None:
     assert "ev=silence" in main.redirect
     once = caller.silent()
     assert once.kind == "gather" and once.says[0] == "We did not hear a key."
-    assert once.says[1:] == main.says
+    assert once.says[1:] == main.says[3:]
     retried = caller.post(main.redirect, caller.fields())  # the same redirect, retried
     assert retried.kind == "gather"
     twice = caller.silent()
@@ -239,8 +248,9 @@ def test_a_missing_or_corrupt_audio_file_falls_back_never_silence(voiced: Flask)
     # Break every generated file of this screen: truncate one, delete another.
     root = services(voiced).config.data_dir / "audio" / "generated"
     paths = [root / urlsplit(u).path.split("/audio/tts/")[1] for u in main.plays]
-    paths[0].write_bytes(b"RIFF\x00\x00")
-    paths[1].unlink()
+    # "press" and "one" (after "for help now, press 9 9"): each heard once on this screen
+    paths[3].write_bytes(b"RIFF\x00\x00")
+    paths[4].unlink()
     services(voiced).prompts.forget()  # what the service does within RESOLVED_SECONDS
     again = VoiceCaller(voiced.test_client(), auth_token=TOKEN)
     again.dial()

@@ -304,3 +304,27 @@ def synthesize(text: str, lang: str, out: Path, online_setting: str = "auto") ->
              stdin=text.encode("utf-8"))
         to_phone_audio(raw, out)
         return "espeak-ng"
+
+
+GAP_SECONDS = 0.35  # between the groups of a number read out: "974 · 4000 · 0000"
+
+
+def make_gap(out: Path, seconds: float = GAP_SECONDS) -> None:
+    """A short silence as phone audio at ``out`` (MP3 or WAV as its name ends): what a
+    caller hears between the groups of digits of a phone number or a reference."""
+    if shutil.which("ffmpeg") is None:
+        raise TtsError("ffmpeg is not installed: apt-get install ffmpeg")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(suffix=out.suffix, dir=out.parent, prefix=".tmp-")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    codec = (["-c:a", "libmp3lame", "-b:a", MP3_BITRATE, "-id3v2_version", "0",
+              "-write_id3v1", "0", "-write_xing", "0", "-f", "mp3"]
+             if out.suffix == ".mp3" else ["-c:a", "pcm_mulaw", "-f", "wav"])
+    try:
+        _run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+              f"anullsrc=r={RATE}:cl=mono", "-t", f"{seconds}", "-map_metadata", "-1",
+              *codec, str(tmp)])
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
