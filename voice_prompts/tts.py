@@ -28,7 +28,9 @@ RATE = 8000
 MP3_BITRATE = "16k"  # MPEG-2.5 layer III at 8 kHz: telephone speech stays clear (README)
 # Silence longer than this at either end of a prompt is cut (below -50 dBFS, far under
 # speech): a caller waits through it on every prompt, and the wire carries it.
-KEEP_LEAD, KEEP_TAIL, SILENT_DB = 0.05, 0.15, -50
+# A menu is a dozen short prompts in a row (a key, a label): 0.2 s kept around each made
+# the English main menu 2 s longer (bench/voice_menus.py).
+KEEP_LEAD, KEEP_TAIL, SILENT_DB = 0.02, 0.06, -50
 TRIM = (f"silenceremove=start_periods=1:start_threshold={SILENT_DB}dB:"
         f"start_silence={KEEP_LEAD},areverse,"
         f"silenceremove=start_periods=1:start_threshold={SILENT_DB}dB:"

@@ -158,7 +158,8 @@ class VoiceCalls:
                               seq=state.seq)
             elif not state.pending and state.node != LANGUAGE_NODE:
                 screen = view(ctx, state)
-                if digits == more_key(screen) and req.part + 1 < chunks(screen):
+                if digits == more_key(screen) and \
+                        req.part + 1 < chunks(screen, tree.nodes.get(state.node)):
                     # "9 for more": the next few options of this menu, nothing stepped
                     return self.speech.screen(ctx, state, channel, part=req.part + 1,
                                               country=near)

@@ -28,7 +28,7 @@ from ussd_app.channels.voice.reply import (
     Speak,
 )
 from ussd_app.engine.machine import LANGUAGE_NODE, Context, State, view
-from ussd_app.engine.model import ASK, Tree
+from ussd_app.engine.model import ASK, CONTACTS, Tree
 from ussd_app.engine.screens import Screen, Translate
 from voice_prompts import Spoken
 from voice_prompts.manifest import sentences
@@ -59,7 +59,7 @@ _DIGITS = re.compile(r"\+?\d(?:[ \-]?\d){5,}")
 _GROUP = re.compile(r"[ \-]+")
 # A menu read out whole takes 20-30 s: options are read a few at a time, and "9" (or
 # "98" where 9 is an option) reads the next few. Any option's key works at any time.
-VOICE_OPTIONS = 4
+VOICE_OPTIONS = 3  # with "for help now, press 99" the first prompt stays under 12 s
 MAX_HELP_CONTACTS = 2  # the caller's country's numbers read before the help menu
 # Where a language with no voice of any kind sends its callers first: a language many of
 # them understand (Lao and Thai are close); else the tree's default language.
@@ -136,11 +136,17 @@ def more_key(screen: Screen) -> str:
     return "98" if any(key == "9" for key, _ in screen.options) else "9"
 
 
-def chunks(screen: Screen) -> int:
-    """How many prompts a screen's options are read in (one more option than fits in a
-    prompt is read with it, rather than "for more" for one)."""
-    n = len(screen.options)
+def chunks(screen: Screen, node: Any = None) -> int:
+    """How many prompts a screen's options (a contact list's entries) are read in (one
+    more than fits in a prompt is read with it, rather than "for more" for one)."""
+    n = len(node.entries) if node is not None and node.type == CONTACTS else \
+        len(screen.options)
     return 1 if n <= VOICE_OPTIONS + 1 else -(-n // VOICE_OPTIONS)
+
+
+def by_country(entries: Any, country: str) -> list[Any]:
+    """A contact list with the caller's country's entries first (as ``numbers_text``)."""
+    return sorted(entries, key=lambda e: not country or e.country != country)
 
 
 def digit_groups(number: str) -> list[str]:
@@ -205,8 +211,10 @@ class Speech:
         if state.node != LANGUAGE_NODE and not self.voiced(tree, lang, channel):
             return self.no_voice(ctx, state, channel)
         screen = view(ctx, state)
-        part = max(0, min(part, chunks(screen) - 1))
-        country = country.lower() if state.node == tree.help else ""
+        node = tree.nodes.get(state.node)
+        part = max(0, min(part, chunks(screen, node) - 1))
+        listed = state.node == tree.help or (node is not None and node.type == CONTACTS)
+        country = country.lower() if listed else ""
         version = self._audio_version()
         key: tuple[Any, ...] | None = None
         plan: _Plan | None = None
@@ -287,17 +295,29 @@ class Speech:
                 if piece is not None:
                     pieces.append(piece)
 
-        if welcome:
+        # The language menu is each language in its own voice: no English welcome first.
+        if welcome and state.node != LANGUAGE_NODE:
             ui(WELCOME)
         if announce_help:
             ui(HELP_ANY_TIME)
             keys("99")
         # The main menu's and the language menu's titles say what the welcome says.
         quiet_title = state.node in (tree.main, LANGUAGE_NODE)
-        for text in (screen.hint, "" if quiet_title else screen.title, screen.body):
+        contacts = node is not None and node.type == CONTACTS
+        body = tree.text(node.intro, lang) if contacts and node is not None else screen.body
+        for text in (screen.hint, "" if quiet_title else screen.title, body):
             if text:
                 say(text)
-        if country:
+        n = chunks(screen, node)
+        if contacts and node is not None:
+            # A few entries at a time, the caller's country's first: a name, its number in
+            # groups (hours and places are in the SMS of the list, key 1).
+            entries = by_country(node.entries, country)
+            for entry in entries[part * VOICE_OPTIONS:(part + 1) * VOICE_OPTIONS] \
+                    if n > 1 else entries:
+                say(tree.text(entry.name, lang))
+                pieces.extend(self._grouped(tree, lang, entry.phone, channel))
+        elif country:
             self._country_help(tree, lang, country, channel, pieces, missing, wait)
         if state.node == LANGUAGE_NODE:
             for number, language in enumerate(tree.languages, start=1):
@@ -312,12 +332,13 @@ class Speech:
                        and getattr(p, "source", "") != "fallback" for p in heard):
                     pieces.extend(heard)
         else:
-            n = chunks(screen)
-            options = screen.options[part * VOICE_OPTIONS:(part + 1) * VOICE_OPTIONS] \
-                if n > 1 else screen.options
+            options = screen.options if n == 1 or contacts else \
+                screen.options[part * VOICE_OPTIONS:(part + 1) * VOICE_OPTIONS]
             for i, (option_key, label) in enumerate(options):
-                if i == 0:
-                    ui(PRESS)  # "Press 1: Before you go. 2: Rights at work. ..."
+                if i == 0 and not announce_help:
+                    # "press 1 Before you go, 2 Rights at work ...": "press" once (said just
+                    # before in "for help now, press 9 9")
+                    ui(PRESS)
                 keys(option_key)
                 say(label)
             if part + 1 < n:
@@ -473,5 +494,5 @@ class Speech:
 
 
 
-__all__ = ["Channel", "KEYPAD_INPUTS", "MAX_WAITS", "Prompts", "Speech", "channel_url", "chunks",
-           "digit_groups", "more_key"]
+__all__ = ["Channel", "KEYPAD_INPUTS", "MAX_WAITS", "Prompts", "Speech", "by_country",
+           "channel_url", "chunks", "digit_groups", "more_key"]
