@@ -154,7 +154,10 @@ def build_manifest(tree: Tree, t: Translate, ui_messages: Iterable[str] = ()) ->
             else:
                 manifest.add(lang, f"ui/{slugs[message]}", text)
         for d, word in enumerate(DIGITS):
-            manifest.add(lang, f"digit/{d}", t(lang, word))
+            # Untranslated ("five" in a Thai voice): the numeral, which the language's own
+            # voice reads in the language.
+            manifest.add(lang, f"digit/{d}", t(lang, word) if translated(t, lang, word)
+                         else str(d))
         for language in tree.languages:
             if language.code == lang:
                 manifest.add(lang, f"language/{lang}", language_prompt(t, lang, language.name))
