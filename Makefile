@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The packages `make typecheck` holds to mypy --strict.
 TYPED := ussd_app/engine ussd_app/store
 
-.PHONY: run test test-sqlite test-postgres lint typecheck setup setup-test catalogs transcripts clean
+.PHONY: run test test-sqlite test-postgres lint typecheck setup setup-test setup-online-tts catalogs transcripts clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,12 @@ test-sqlite: setup-test  ## every test on SQLite (the embedded default)
 
 test-postgres: setup-test  ## every test on PostgreSQL (.ci/postgres installs and starts one)
 	MIGRANTLINE_TEST_DATABASE_URL="$$(.ci/postgres)" $(BIN)/pytest -n 3
+
+# gTTS without its command line's click<8.2 pin (see pyproject.toml): the library needs only
+# requests. Used when MIGRANTLINE_TTS_ONLINE=auto and Google is reachable.
+GTTS := gTTS>=2.5,<3
+setup-online-tts: setup  ## install gTTS: online speech for languages espeak-ng has no voice for
+	$(BIN)/pip install --quiet --no-deps '$(GTTS)'
 
 typecheck: setup-test  ## mypy --strict on the typed packages
 	$(BIN)/mypy --strict $(TYPED)

@@ -100,7 +100,7 @@ def test_a_whole_call_in_each_language_plays_real_audio(voiced: Flask, lang: str
     first = caller.dial()
     assert first.kind == "gather" and first.action.endswith("/voice/twilio?s=0")
     # The language menu: each language announced in its own language, all played.
-    assert len(first.plays) >= 1 + 2 * len(LANGS) and not first.says
+    assert len(first.plays) == 2 * len(LANGS) and not first.says  # no English welcome
     main = caller.press(LANGS[lang])
     submenu = caller.press("1")
     article = caller.press("1")
@@ -114,7 +114,9 @@ def test_a_whole_call_in_each_language_plays_real_audio(voiced: Flask, lang: str
     back = caller.press("0")
     assert back.plays == submenu.plays
     home = caller.press("00")
-    assert home.plays == main.plays
+    # "For help now, press 9 9" is said once a call: on the first menu, not again.
+    # ("press" then opens the options, said by the announcement on the first menu)
+    assert main.plays[3:] == home.plays[1:] and main.plays[1] == main.plays[2]
     assert services(voiced).store.phone_language(
         services(voiced).ussd.hasher.key(caller.number)) == lang
 
@@ -123,9 +125,20 @@ def test_the_menu_keys_match_ussd_and_are_announced(app: Flask) -> None:
     caller = VoiceCaller(app.test_client())
     caller.dial()
     main = caller.press("1")
-    # "Before you go, press one" ... every option of the main menu, in order.
-    assert main.says[:4] == ["MigrantLine", "Before you go", "press", "one"]
-    assert main.says.count("press") == len(services(app).content.current.nodes["main"].options)
+    # "For help now, press 9 9" once, then "press 1 Before you go, 2 ..." four options at a
+    # time, and "for more, press 9"; the USSD keys, all of them work at any time.
+    # "press" is the announcement's own: not said again before the options.
+    assert main.says[:6] == ["For help now, press", "nine", "nine", "one",
+                             "Before you go", "two"]
+    assert main.says[-2:] == ["For more, press", "nine"] and "press" not in main.says
+    options = services(app).content.current.nodes["main"].options
+    more = caller.press("9")
+    assert more.says[:3] == ["press", "four", "Coming home"]
+    assert more.says.count("press") == 1 and more.says[-2:] == ["For more, press", "nine"]
+    assert more.action.endswith("p=1") and main.action.endswith("s=1")
+    last = caller.press("9")
+    assert last.action.endswith("p=2") and "For more, press" not in last.says
+    assert len(options) == 8 and last.says[-2:] == ["eight", "Language"]
     help_now = caller.press("99")  # help now from anywhere, as on USSD
     assert "Help now" in help_now.says[0]
 
@@ -146,9 +159,10 @@ def test_a_key_that_maps_to_nothing_replays_the_menu_with_a_hint(app: Flask) -> 
     caller = VoiceCaller(app.test_client())
     caller.dial()
     main = caller.press("1")
-    wrong = caller.press("9")
+    wrong = caller.press("42")
     assert wrong.says[0] == "Invalid choice"
-    assert wrong.says[1:] == main.says
+    # help now was said once; "press" before the options, now the announcement is not
+    assert wrong.says[1:] == ["press", *main.says[3:]]
     assert wrong.kind == "gather"
 
 
@@ -159,7 +173,7 @@ def test_no_input_repeats_once_then_ends_politely(app: Flask) -> None:
     assert "ev=silence" in main.redirect
     once = caller.silent()
     assert once.kind == "gather" and once.says[0] == "We did not hear a key."
-    assert once.says[1:] == main.says
+    assert once.says[1:] == ["press", *main.says[3:]]
     retried = caller.post(main.redirect, caller.fields())  # the same redirect, retried
     assert retried.kind == "gather"
     twice = caller.silent()
@@ -239,8 +253,9 @@ def test_a_missing_or_corrupt_audio_file_falls_back_never_silence(voiced: Flask)
     # Break every generated file of this screen: truncate one, delete another.
     root = services(voiced).config.data_dir / "audio" / "generated"
     paths = [root / urlsplit(u).path.split("/audio/tts/")[1] for u in main.plays]
-    paths[0].write_bytes(b"RIFF\x00\x00")
-    paths[1].unlink()
+    # "press" and "one" (after "for help now, press 9 9"): each heard once on this screen
+    paths[3].write_bytes(b"RIFF\x00\x00")
+    paths[4].unlink()
     services(voiced).prompts.forget()  # what the service does within RESOLVED_SECONDS
     again = VoiceCaller(voiced.test_client(), auth_token=TOKEN)
     again.dial()

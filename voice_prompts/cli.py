@@ -49,17 +49,27 @@ def prompts() -> None:
 
 
 @prompts.command("status", help="Per language: prompts recorded, stale (re-record), "
-                 "generated, missing, and their audio bytes.")
+                 "generated, missing, their audio bytes, and where its voice comes from "
+                 "(recording, espeak-ng, gTTS, provider or none).")
 def status() -> None:
     library, tree, t = _load()
     matrix = library.status(tree, t)
+    from ussd_app.channels.voice.reply import at_says, twilio_says  # lazy: CLI start-up
+
+    def says(code: str) -> bool:
+        return twilio_says(code) or at_says(code)
+
     click.echo(f"content version {tree.version}")
     click.echo(f"{'lang':<6}{'recorded':>9}{'stale':>7}{'generated':>10}{'missing':>9}"
-               f"{'total':>7}{'audio':>10}")
+               f"{'total':>7}{'audio':>10}  voice")
     totals = dict.fromkeys(("recorded", "stale", "generated", "missing", "total", "bytes"), 0)
+    voiceless = []
     for lang, row in matrix.items():
+        source = library.voice_source(tree, t, lang, says)
+        if source == "none":
+            voiceless.append(lang)
         click.echo(f"{lang:<6}{row['recorded']:>9}{row['stale']:>7}{row['generated']:>10}"
-                   f"{row['missing']:>9}{row['total']:>7}{_size(row['bytes']):>10}")
+                   f"{row['missing']:>9}{row['total']:>7}{_size(row['bytes']):>10}  {source}")
         for key in totals:
             totals[key] += row[key]
     click.echo(f"{'all':<6}{totals['recorded']:>9}{totals['stale']:>7}{totals['generated']:>10}"
@@ -67,6 +77,11 @@ def status() -> None:
     if totals["missing"]:
         click.echo("missing prompts are spoken by the provider's voice or in the fallback "
                    "language: run `migrantline prompts render`")
+    if voiceless:
+        click.echo(f"no voice of any kind for {', '.join(voiceless)}: its callers hear "
+                   "\"sorry, there is no voice yet\" and the nearest language's key; record "
+                   "its prompts (`migrantline prompts record`, docs/voice-prompts.md) or "
+                   "run `migrantline prompts render` online with gTTS")
     if totals["stale"]:
         click.echo("stale recordings are of an older text and are not played: "
                    "`migrantline prompts manifest OUT.csv` lists them; re-record them")

@@ -28,7 +28,10 @@ from voice_prompts.audio_files import FileInfo, audio_type
 from voice_prompts.manifest import Manifest, Prompt, build_manifest, text_sha256
 from voice_prompts.spoken import Spoken
 from voice_prompts.tts import (
+    TtsError,
     check_recording,
+    espeak_voice,
+    make_gap,
     synthesize,
     to_phone_audio,
 )
@@ -288,6 +291,73 @@ class PromptLibrary:
         self.forget()
         return path
 
+    # -- the pieces between words ------------------------------------------------------
+
+    def gap_path(self) -> Path:
+        return self.cache_dir / "generated" / "_" / f"gap.{self.audio_format}"
+
+    def gap(self) -> Spoken | None:
+        """A short silence between the groups of digits of a number, once it is made."""
+        url = self.url(self.gap_path())
+        return Spoken("play", url=url, source="generated") if url else None
+
+    def make_gap(self) -> None:
+        """Make the silence between digit groups (with the first prompt rendered); without
+        ffmpeg a number is read without its pauses, never not at all."""
+        path = self.gap_path()
+        if self.files.get(path) is not None:
+            return
+        try:
+            make_gap(path)
+        except TtsError as exc:
+            log.warning("no pause between digit groups: %s", exc)
+            return
+        self.share(path)
+        self.forget()
+
+    # -- which voice a language has ----------------------------------------------------
+
+    def _native(self, tree: Tree, t: Translate, lang: str,
+                says: Callable[[str], bool]) -> Spoken | None:
+        """What a caller in ``lang`` hears for the main menu's first option, in ``lang``
+        itself (no fallback): the sample that says which voice a language has."""
+        main = tree.nodes.get(tree.main)
+        if main is None or not main.options:
+            return None
+        prompt = self.manifest(tree, t).find(lang, tree.label(main.options[0], lang))
+        if prompt is None or prompt.lang != lang:
+            return None
+        return self._chain(prompt, says)
+
+    def has_voice(self, tree: Tree, t: Translate, lang: str,
+                  says: Callable[[str], bool]) -> bool:
+        """Whether a caller in ``lang`` hears ``lang``: a recording, generated speech or
+        the provider's voice, or espeak-ng can make it (in the background). A language
+        with none of those gets an honest message instead of another language's menu."""
+        if espeak_voice(lang) is not None:
+            return True
+        found = self._native(tree, t, lang, says)
+        digit = self.manifest(tree, t).get(lang, "digit/1")
+        return found is not None and digit is not None and \
+            self._chain(digit, says) is not None
+
+    def voice_source(self, tree: Tree, t: Translate, lang: str,
+                     says: Callable[[str], bool]) -> str:
+        """Where ``lang``'s menus come from: recording, espeak-ng, gTTS, provider, or none
+        (``migrantline prompts status``); "espeak-ng (to render)" before `prompts render`."""
+        found = self._native(tree, t, lang, says)
+        if found is None:
+            return "espeak-ng (to render)" if espeak_voice(lang) else "none"
+        if found.source == "recording":
+            return "recording"
+        if found.source == "provider":
+            return "provider"
+        main = tree.nodes[tree.main]
+        generated = self.generated_path(lang, tree.label(main.options[0], lang))
+        if generated.with_suffix(".gtts").exists() or espeak_voice(lang) is None:
+            return "gTTS"
+        return "espeak-ng"
+
     def render_dynamic(self, lang: str, text: str) -> None:
         """Sync TTS of a text outside the manifest (from a background job, never a webhook)."""
         path = self.dynamic_path(lang, text)
@@ -326,9 +396,15 @@ class PromptLibrary:
                     to_phone_audio(old, path)
                     old.unlink(missing_ok=True)
                 else:
-                    synthesize(prompt.text, prompt.lang, path, self.online)
+                    engine = synthesize(prompt.text, prompt.lang, path, self.online)
+                    marker = path.with_suffix(".gtts")  # which engine spoke it (status)
+                    if engine == "gtts":
+                        marker.touch()
+                    else:
+                        marker.unlink(missing_ok=True)
                 self.share(path)
             self.forget()
+        self.make_gap()
         return path.stat().st_size
 
     def convert_recording(self, prompt: Prompt) -> Path | None:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from ussd_app.engine.model import Node, Text, Tree
 from ussd_app.engine.screens import Translate
-from voice_prompts.phrases import DIGITS, FOR_LANGUAGE
+from voice_prompts.phrases import DIGITS, FOR_LANGUAGE, NO_VOICE
+from voice_prompts.tts import NO_ESPEAK_VOICE
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -154,9 +155,39 @@ def build_manifest(tree: Tree, t: Translate, ui_messages: Iterable[str] = ()) ->
             else:
                 manifest.add(lang, f"ui/{slugs[message]}", text)
         for d, word in enumerate(DIGITS):
-            manifest.add(lang, f"digit/{d}", t(lang, word))
+            # Untranslated ("five" in a Thai voice): the numeral, which the language's own
+            # voice reads in the language.
+            manifest.add(lang, f"digit/{d}", t(lang, word) if translated(t, lang, word)
+                         else str(d))
         for language in tree.languages:
             if language.code == lang:
-                manifest.add(lang, f"language/{lang}",
-                             t(lang, FOR_LANGUAGE).format(language=language.name))
+                manifest.add(lang, f"language/{lang}", language_prompt(t, lang, language.name))
+            elif language.code in NO_ESPEAK_VOICE and translated(t, lang, NO_VOICE):
+                # What a caller who chose a language with no voice hears in this one.
+                manifest.add(lang, f"no-voice/{language.code}", t(lang, NO_VOICE).format(
+                    language=language_name(language.code, lang, language.name)))
     return manifest
+
+
+def translated(t: Translate, lang: str, message: str) -> bool:
+    """Whether ``lang``'s catalog has ``message`` (English is the source language)."""
+    return lang == "en" or t(lang, message) != message
+
+
+def language_prompt(t: Translate, lang: str, name: str) -> str:
+    """A language's line on the language menu, all in that language: "For नेपाली, press"
+    when its catalog translates the phrase, else its own name alone (never its name
+    inside an English sentence)."""
+    if translated(t, lang, FOR_LANGUAGE):
+        return t(lang, FOR_LANGUAGE).format(language=name)
+    return name
+
+
+def language_name(code: str, lang: str, own: str) -> str:
+    """The name of language ``code`` in ``lang`` (CLDR, through Babel), else its own."""
+    from babel import Locale, UnknownLocaleError  # lazy: only for languages with no voice
+
+    try:
+        return str(Locale.parse(code).get_display_name(Locale.parse(lang)) or own)
+    except (UnknownLocaleError, ValueError):
+        return own

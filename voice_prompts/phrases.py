@@ -29,3 +29,12 @@ FOR_LANGUAGE = N_("For {language}, press")
 # Digits, spoken one by one (a menu key, a reference number).
 DIGITS = (N_("zero"), N_("one"), N_("two"), N_("three"), N_("four"), N_("five"), N_("six"),
           N_("seven"), N_("eight"), N_("nine"))
+
+# Said once per call, on the first menu after the language is known: the key that always
+# leads to the help numbers.
+HELP_ANY_TIME = N_("For help now, press")
+# After the first options of a long menu: the key that reads the next few.
+FOR_MORE = N_("For more, press")
+# A language with no voice of any kind (no recording, no generated speech, no provider
+# voice), said in the nearest language that has one, before that language's key.
+NO_VOICE = N_("Sorry, there is no {language} voice yet.")

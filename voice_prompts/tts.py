@@ -28,7 +28,9 @@ RATE = 8000
 MP3_BITRATE = "16k"  # MPEG-2.5 layer III at 8 kHz: telephone speech stays clear (README)
 # Silence longer than this at either end of a prompt is cut (below -50 dBFS, far under
 # speech): a caller waits through it on every prompt, and the wire carries it.
-KEEP_LEAD, KEEP_TAIL, SILENT_DB = 0.05, 0.15, -50
+# A menu is a dozen short prompts in a row (a key, a label): 0.2 s kept around each made
+# the English main menu 2 s longer (bench/voice_menus.py).
+KEEP_LEAD, KEEP_TAIL, SILENT_DB = 0.02, 0.06, -50
 TRIM = (f"silenceremove=start_periods=1:start_threshold={SILENT_DB}dB:"
         f"start_silence={KEEP_LEAD},areverse,"
         f"silenceremove=start_periods=1:start_threshold={SILENT_DB}dB:"
@@ -304,3 +306,27 @@ def synthesize(text: str, lang: str, out: Path, online_setting: str = "auto") ->
              stdin=text.encode("utf-8"))
         to_phone_audio(raw, out)
         return "espeak-ng"
+
+
+GAP_SECONDS = 0.35  # between the groups of a number read out: "974 · 4000 · 0000"
+
+
+def make_gap(out: Path, seconds: float = GAP_SECONDS) -> None:
+    """A short silence as phone audio at ``out`` (MP3 or WAV as its name ends): what a
+    caller hears between the groups of digits of a phone number or a reference."""
+    if shutil.which("ffmpeg") is None:
+        raise TtsError("ffmpeg is not installed: apt-get install ffmpeg")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(suffix=out.suffix, dir=out.parent, prefix=".tmp-")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    codec = (["-c:a", "libmp3lame", "-b:a", MP3_BITRATE, "-id3v2_version", "0",
+              "-write_id3v1", "0", "-write_xing", "0", "-f", "mp3"]
+             if out.suffix == ".mp3" else ["-c:a", "pcm_mulaw", "-f", "wav"])
+    try:
+        _run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+              f"anullsrc=r={RATE}:cl=mono", "-t", f"{seconds}", "-map_metadata", "-1",
+              *codec, str(tmp)])
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)

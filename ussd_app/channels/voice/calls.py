@@ -26,7 +26,14 @@ from typing import Any
 
 from ussd_app import store as db
 from ussd_app.channels.voice.reply import Hangup, Reject, Reply, VoiceLayout
-from ussd_app.channels.voice.speech import Channel, Prompts, Speech, channel_url
+from ussd_app.channels.voice.speech import (
+    Channel,
+    Prompts,
+    Speech,
+    channel_url,
+    chunks,
+    more_key,
+)
 from ussd_app.content.registry import ContentRegistry
 from ussd_app.conversation import (
     CLOSE,
@@ -46,7 +53,15 @@ from ussd_app.conversation import (
 from ussd_app.engine import messages as m
 from ussd_app.engine.answers import Action
 from ussd_app.engine.events import Event
-from ussd_app.engine.machine import Context, Service, State, first_state, settled
+from ussd_app.engine.machine import (
+    LANGUAGE_NODE,
+    Context,
+    Service,
+    State,
+    first_state,
+    settled,
+    view,
+)
 from ussd_app.engine.model import ASK, Tree
 from ussd_app.engine.screens import Translate
 from ussd_app.privacy.protect import PhoneHasher, Sealer
@@ -75,6 +90,7 @@ class VoiceRequest:
     duration: int | None = None  # of the whole call, on its end
     wait: int = 0
     silence: int = 0  # the how-manieth time in a row nothing was pressed
+    part: int = 0  # which few options of a long menu were being read ("9 for more")
     ended: bool = False  # the provider says the call is over (a last request)
 
     def inbound(self) -> Inbound:
@@ -123,16 +139,31 @@ class VoiceCalls:
         state = self._state(call) or first_state(tree, self.store.phone_language(
             caller.phone_key))
         ctx = self.conversation.context(tree, self.layout, key, caller)
+        near = caller.country
         if req.seq is not None and req.seq != state.seq:
-            return self.speech.screen(ctx, state, channel)  # a retry: the screen again
+            # a retry: the screen again
+            return self.speech.screen(ctx, state, channel, part=req.part, country=near)
         if req.event == "silence":
             nth = vdb.count_silence(self.store, key, state.seq, max(1, req.silence), now)
             if nth >= 2:
                 return self.speech.goodbye(ctx, state, channel)
-            return self.speech.screen(ctx, replace(state, hint=NO_KEY), channel, silence=nth)
+            return self.speech.screen(ctx, replace(state, hint=NO_KEY), channel, silence=nth,
+                                      part=req.part, country=near)
         if req.event == "input" and req.digits:
-            after, events = self.conversation.step(ctx, state, req.digits.strip().rstrip("#"),
-                                                   caller)
+            digits = req.digits.strip().rstrip("#")
+            if state.lang and state.node != LANGUAGE_NODE and \
+                    not self.speech.voiced(tree, state.lang, channel):
+                # A language with no voice heard "sorry" and the language menu's keys.
+                state = State(lang=None, node=LANGUAGE_NODE, answers=state.answers,
+                              seq=state.seq)
+            elif not state.pending and state.node != LANGUAGE_NODE:
+                screen = view(ctx, state)
+                if digits == more_key(screen) and \
+                        req.part + 1 < chunks(screen, tree.nodes.get(state.node)):
+                    # "9 for more": the next few options of this menu, nothing stepped
+                    return self.speech.screen(ctx, state, channel, part=req.part + 1,
+                                              country=near)
+            after, events = self.conversation.step(ctx, state, digits, caller)
         elif req.event == "record":
             recorded = self._recorded(ctx, state, req, caller)
             if recorded is None:
@@ -140,12 +171,16 @@ class VoiceCalls:
             after, events = recorded
         else:
             first = msg.session_event == NEW and call.inputs == 0
-            return self.speech.screen(ctx, state, channel, welcome=first, wait=req.wait)
+            # "99 for help now" is said once a call: on its first menu in a known language.
+            return self.speech.screen(ctx, state, channel, welcome=first, wait=req.wait,
+                                      announce_help=first and state.lang is not None,
+                                      part=req.part, country=near)
         after = self._stepped(ctx, state, after, events, caller, req, now)
         if req.ended:  # a recording's last request after the caller hung up
             self._hung_up(ctx, after, caller, req)
             return (Hangup(),)
-        return self.speech.screen(ctx, after, channel)
+        return self.speech.screen(ctx, after, channel, country=near,
+                                  announce_help=state.lang is None and after.lang is not None)
 
     def _start(self, req: VoiceRequest, key: str, caller: Caller, tree: Tree,
                now: float) -> vdb.VoiceCall | None:

@@ -46,13 +46,15 @@ def _seconds(value: str) -> int | None:
     return None if seconds is None else int(seconds)
 
 
-def _query(args: Mapping[str, str]) -> tuple[int | None, str, int, int]:
-    """The step, event, wait and silence count our own action URLs carry; a value that is
-    not a small ASCII number counts as absent (a retry of nothing, no wait, first silence)."""
+def _query(args: Mapping[str, str]) -> tuple[int | None, str, int, int, int]:
+    """The step, event, wait and silence count and menu part our own action URLs carry;
+    a value that is not a small ASCII number counts as absent (a retry of nothing, no
+    wait, first silence, the menu's first options)."""
     seq = bounded_int(args.get("s", ""), 0, MAX_SEQ)
     wait = bounded_int(args.get("w", ""), 0, MAX_SEQ) or 0
     nth = bounded_int(args.get("n", ""), 0, MAX_SEQ) or 1
-    return seq, args.get("ev", ""), min(wait, 10), max(1, min(nth, 5))
+    part = bounded_int(args.get("p", ""), 0, MAX_SEQ) or 0
+    return seq, args.get("ev", ""), min(wait, 10), max(1, min(nth, 5)), min(part, 100)
 
 
 def _event(ev: str, digits: str, recording: str) -> str:
@@ -115,11 +117,11 @@ class VoiceWebhooks:
         hit = self._twilio_call(environ, form)
         if not isinstance(hit, VoiceHit):
             return hit
-        seq, ev, wait, nth = _query(args)
+        seq, ev, wait, nth, part = _query(args)
         req = VoiceRequest("twilio", hit.call_id, hit.phone, hit.direction,
                            _event(ev, hit.digits, hit.recording_url), seq, hit.digits,
                            hit.recording_url, _seconds(hit.recording_seconds), wait=wait,
-                           silence=nth, ended=hit.ended)
+                           silence=nth, ended=hit.ended, part=part)
         return 200, twiml(self._answer(req, self.channel("twilio", "/voice/twilio"))), XML
 
     def twilio_status(self, environ: Mapping[str, Any], form: Mapping[str, str],
@@ -144,7 +146,7 @@ class VoiceWebhooks:
         if hit is None:
             return (400, "not an Africa's Talking voice callback: sessionId and callerNumber "
                     "are required", TEXT)
-        seq, ev, wait, nth = _query(args)
+        seq, ev, wait, nth, part = _query(args)
         channel = self.channel("africastalking", "/voice/africastalking")
         if hit.ended:  # the last request: the call is over
             req = VoiceRequest("africastalking", hit.call_id, hit.phone, hit.direction, "end",
@@ -153,7 +155,7 @@ class VoiceWebhooks:
         else:
             req = VoiceRequest("africastalking", hit.call_id, hit.phone, hit.direction,
                                _event(ev, hit.digits, hit.recording_url), seq, hit.digits,
-                               hit.recording_url, wait=wait, silence=nth)
+                               hit.recording_url, wait=wait, silence=nth, part=part)
         return 200, at_xml(self._answer(req, channel)), AT_XML
 
     def by_path(self, path: str) -> Callable[..., Answer]:

@@ -28,14 +28,16 @@ from ussd_app.channels.voice.reply import (
     Speak,
 )
 from ussd_app.engine.machine import LANGUAGE_NODE, Context, State, view
-from ussd_app.engine.model import ASK, Tree
+from ussd_app.engine.model import ASK, CONTACTS, Tree
 from ussd_app.engine.screens import Screen, Translate
 from voice_prompts import Spoken
 from voice_prompts.manifest import sentences
 
 # Phrases only the voice line speaks (the menus' own labels come from the content).
 from voice_prompts.phrases import (
+    FOR_MORE,
     GOODBYE,
+    HELP_ANY_TIME,
     KEYPAD_THEN_HASH,
     ONE_MOMENT,
     PRESS,
@@ -54,6 +56,14 @@ MAX_PLANS = 4096  # screens kept as heard, per process (a few per menu node and 
 # A reference or a phone number (6 digits or more): spoken digit by digit. Shorter
 # numbers (a day, a year) are words of their sentence.
 _DIGITS = re.compile(r"\+?\d(?:[ \-]?\d){5,}")
+_GROUP = re.compile(r"[ \-]+")
+# A menu read out whole takes 20-30 s: options are read a few at a time, and "9" (or
+# "98" where 9 is an option) reads the next few. Any option's key works at any time.
+VOICE_OPTIONS = 3  # with "for help now, press 99" the first prompt stays under 12 s
+MAX_HELP_CONTACTS = 2  # the caller's country's numbers read before the help menu
+# Where a language with no voice of any kind sends its callers first: a language many of
+# them understand (Lao and Thai are close); else the tree's default language.
+NEAREST: dict[str, tuple[str, ...]] = {"lo": ("th",)}
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _WORDLESS = re.compile(r"^[\W_]*$")
 _MARKS = {ord("\u200e"): None, ord("\u200f"): None}  # bidi marks are for screens, not ears
@@ -69,6 +79,9 @@ class Prompts:
     def digit(self, tree: Tree, t: Translate, lang: str, d: str,
               says: Callable[[str], bool]) -> Any: ...
     def render_dynamic(self, lang: str, text: str) -> None: ...
+    def gap(self) -> Any: ...
+    def has_voice(self, tree: Tree, t: Translate, lang: str,
+                  says: Callable[[str], bool]) -> bool: ...
 
 
 @dataclass
@@ -118,6 +131,50 @@ def _listening(screen: Screen, node: Any, state: State) -> str:
     return "gather"
 
 
+def more_key(screen: Screen) -> str:
+    """The key that reads a long menu's next options: 9, or 98 where 9 is an option."""
+    return "98" if any(key == "9" for key, _ in screen.options) else "9"
+
+
+def chunks(screen: Screen, node: Any = None) -> int:
+    """How many prompts a screen's options (a contact list's entries) are read in (one
+    more than fits in a prompt is read with it, rather than "for more" for one)."""
+    n = len(node.entries) if node is not None and node.type == CONTACTS else \
+        len(screen.options)
+    return 1 if n <= VOICE_OPTIONS + 1 else -(-n // VOICE_OPTIONS)
+
+
+def by_country(entries: Any, country: str) -> list[Any]:
+    """A contact list with the caller's country's entries first (as ``numbers_text``)."""
+    return sorted(entries, key=lambda e: not country or e.country != country)
+
+
+def digit_groups(number: str) -> list[str]:
+    """A phone number or reference as the groups a person reads it in: as written
+    ("+974 4000 0000": 974, 4000, 0000), else by the number's country's plan, else in
+    fours (the last group never a lone digit)."""
+    groups = [g for g in (re.sub(r"\D", "", part) for part in _GROUP.split(number)) if g]
+    if len(groups) > 1:
+        return groups
+    bare = groups[0] if groups else ""
+    if number.lstrip().startswith("+"):
+        import phonenumbers  # lazy: only for a number written without its spaces
+
+        try:
+            parsed = phonenumbers.parse("+" + bare, None)
+            shown = phonenumbers.format_number(
+                parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+            found = [re.sub(r"\D", "", g) for g in _GROUP.split(shown)]
+            if "".join(found) == bare:
+                return [g for g in found if g]
+        except phonenumbers.NumberParseException:
+            pass
+    fours = [bare[i:i + 4] for i in range(0, len(bare), 4)]
+    if len(fours) > 1 and len(fours[-1]) == 1:
+        fours[-2:] = [fours[-2] + fours[-1]]
+    return fours
+
+
 @dataclass(frozen=True)
 class _Plan:
     """A screen as heard, less the call's step: its pieces and the verb after them."""
@@ -142,24 +199,69 @@ class Speech:
         return (Speak(tuple(self._spoken(tree, lang, text, channel, [], MAX_WAITS))), Hangup())
 
     def screen(self, ctx: Context, state: State, channel: Channel, welcome: bool = False,
-               wait: int = 0, silence: int = 0) -> Reply:
-        """What the caller hears of a state, and the verb that waits for their answer."""
+               wait: int = 0, silence: int = 0, part: int = 0, announce_help: bool = False,
+               country: str = "") -> Reply:
+        """What the caller hears of a state, and the verb that waits for their answer.
+
+        ``part``: which few of a long menu's options (``VOICE_OPTIONS``) are read;
+        ``announce_help``: the call's first menu in its language says "for help now,
+        press 99" (once a call); ``country``: the caller's number's country, whose help
+        numbers are read first on the help menu."""
         tree, lang = ctx.tree, ctx.lang(state)
+        if state.node != LANGUAGE_NODE and not self.voiced(tree, lang, channel):
+            return self.no_voice(ctx, state, channel)
         screen = view(ctx, state)
+        node = tree.nodes.get(state.node)
+        part = max(0, min(part, chunks(screen, node) - 1))
+        listed = state.node == tree.help or (node is not None and node.type == CONTACTS)
+        country = country.lower() if listed else ""
         version = self._audio_version()
         key: tuple[Any, ...] | None = None
         plan: _Plan | None = None
         if version is not None:
             key = (tree.version, version, lang, screen, state.node, bool(state.pending),
-                   welcome, min(wait, MAX_WAITS), channel.name, channel.says)
+                   welcome, min(wait, MAX_WAITS), channel.name, channel.says, part,
+                   announce_help, country)
             plan = self._plans.get(key)
         if plan is None:
-            plan = self._plan(ctx, state, screen, lang, channel, welcome, wait)
+            plan = self._plan(ctx, state, screen, lang, channel, welcome, wait, part,
+                              announce_help, country)
             if key is not None and plan.cacheable:
                 if len(self._plans) >= MAX_PLANS:
                     self._plans.clear()
                 self._plans[key] = plan
-        return self._reply(plan, state, channel, lang, wait, silence)
+        return self._reply(plan, state, channel, lang, wait, silence, part)
+
+    def voiced(self, tree: Tree, lang: str, channel: Channel) -> bool:
+        has_voice = getattr(self.prompts, "has_voice", None)
+        return has_voice is None or bool(has_voice(tree, self.t, lang, channel.says))
+
+    def nearest_voiced(self, tree: Tree, lang: str, channel: Channel) -> str:
+        """The language a caller of a voiceless ``lang`` is offered: the nearest one that
+        has a voice (``NEAREST``), else the tree's default language."""
+        for code in (*NEAREST.get(lang, ()), tree.default_language):
+            if code in tree.language_codes and self.voiced(tree, code, channel):
+                return code
+        return tree.default_language
+
+    def no_voice(self, ctx: Context, state: State, channel: Channel) -> Reply:
+        """A language with no voice of any kind: said so honestly, in the nearest language
+        that has one, with that language's key (the language menu's keys work here)."""
+        tree, lang = ctx.tree, ctx.lang(state)
+        near = self.nearest_voiced(tree, lang, channel)
+        pieces: list[Any] = []
+        for prompt_id in (f"no-voice/{lang}", f"language/{near}"):
+            piece = self.prompts.prompt(tree, self.t, near, prompt_id, channel.says)
+            if piece is not None:
+                pieces.append(piece)
+        number = str(tree.language_codes.index(near) + 1)
+        for d in number:
+            piece = self.prompts.digit(tree, self.t, near, d, channel.says)
+            if piece is not None:
+                pieces.append(piece)
+        seq = {"s": str(state.seq)}
+        quiet = channel.url({**seq, "ev": "silence", "n": "1"})
+        return (Gather(Pieces(pieces), channel.url(seq), quiet),)
 
     def _audio_version(self) -> Any:
         """The prompts' audio version (``PromptLibrary.version``); None: do not cache."""
@@ -167,7 +269,8 @@ class Speech:
         return version() if version is not None else None
 
     def _plan(self, ctx: Context, state: State, screen: Screen, lang: str, channel: Channel,
-              welcome: bool, wait: int) -> _Plan:
+              welcome: bool, wait: int, part: int = 0, announce_help: bool = False,
+              country: str = "") -> _Plan:
         """The pieces of a screen and the verb that follows them, without the call's step.
 
         Cached per (content version, audio version, screen, language, provider): the
@@ -192,23 +295,59 @@ class Speech:
                 if piece is not None:
                     pieces.append(piece)
 
-        if welcome:
+        # The language menu is each language in its own voice: no English welcome first.
+        if welcome and state.node != LANGUAGE_NODE:
             ui(WELCOME)
-        for text in (screen.hint, screen.title, screen.body):
+        if announce_help:
+            ui(HELP_ANY_TIME)
+            keys("99")
+        # The main menu's and the language menu's titles say what the welcome says.
+        quiet_title = state.node in (tree.main, LANGUAGE_NODE)
+        contacts = node is not None and node.type == CONTACTS
+        body = tree.text(node.intro, lang) if contacts and node is not None else screen.body
+        for text in (screen.hint, "" if quiet_title else screen.title, body):
             if text:
                 say(text)
+        n = chunks(screen, node)
+        if contacts and node is not None:
+            # A few entries at a time, the caller's country's first: a name, its number in
+            # groups (hours and places are in the SMS of the list, key 1).
+            entries = by_country(node.entries, country)
+            for entry in entries[part * VOICE_OPTIONS:(part + 1) * VOICE_OPTIONS] \
+                    if n > 1 else entries:
+                say(tree.text(entry.name, lang))
+                pieces.extend(self._grouped(tree, lang, entry.phone, channel))
+        elif country:
+            self._country_help(tree, lang, country, channel, pieces, missing, wait)
         if state.node == LANGUAGE_NODE:
             for number, language in enumerate(tree.languages, start=1):
-                piece = self.prompts.prompt(tree, self.t, language.code,
-                                            f"language/{language.code}", channel.says)
-                if piece is not None:
-                    pieces.append(piece)
-                keys(str(number), language.code)
+                # Each language in its own voice, its key too; a language with no voice
+                # of its own is not announced in another's (its key still works).
+                name = self.prompts.prompt(tree, self.t, language.code,
+                                           f"language/{language.code}", channel.says)
+                digits = [self.prompts.digit(tree, self.t, language.code, d, channel.says)
+                          for d in str(number)]
+                heard = [name, *digits]
+                if all(p is not None and p.lang == language.code
+                       and getattr(p, "source", "") != "fallback" for p in heard):
+                    pieces.extend(heard)
         else:
-            for option_key, label in (*screen.options, *screen.nav):
-                say(label)
-                ui(PRESS)
+            options = screen.options if n == 1 or contacts else \
+                screen.options[part * VOICE_OPTIONS:(part + 1) * VOICE_OPTIONS]
+            for i, (option_key, label) in enumerate(options):
+                if i == 0 and not announce_help:
+                    # "press 1 Before you go, 2 Rights at work ...": "press" once (said just
+                    # before in "for help now, press 9 9")
+                    ui(PRESS)
                 keys(option_key)
+                say(label)
+            if part + 1 < n:
+                ui(FOR_MORE)
+                keys(more_key(screen))
+            if part + 1 >= n:
+                for option_key, label in screen.nav:
+                    say(label)
+                    keys(option_key)
         if missing and wait < MAX_WAITS:
             hold = self._spoken(tree, lang, self.t(lang, ONE_MOMENT), channel, [], 99)
             return _Plan("hold", Pieces(hold), tuple(missing), False)
@@ -222,9 +361,9 @@ class Speech:
         return _Plan(kind, Pieces(pieces), (), cacheable)
 
     def _reply(self, plan: _Plan, state: State, channel: Channel, lang: str, wait: int,
-               silence: int) -> Reply:
+               silence: int, part: int = 0) -> Reply:
         """A plan's verbs, with the URLs of this call's step."""
-        seq = {"s": str(state.seq)}
+        seq = {"s": str(state.seq), "p": str(part)} if part else {"s": str(state.seq)}
         if plan.kind == "hold":
             for text in plan.missing:
                 self._render_later(lang, text)
@@ -273,19 +412,47 @@ class Speech:
     def _numbers(self, tree: Tree, lang: str, text: str, channel: Channel,
                  missing: list[str], wait: int) -> list[Any]:
         bare = "".join(text.split())
-        if len(bare) >= 3 and bare.isascii() and bare.isdigit():  # a PIN, a short number
-            return [self.prompts.digit(tree, self.t, lang, d, channel.says) for d in bare]
+        if len(bare) >= 3 and bare.isascii() and bare.isdigit():  # a PIN, a reference
+            return self._grouped(tree, lang, text, channel) if len(bare) > 4 else \
+                [self.prompts.digit(tree, self.t, lang, d, channel.says) for d in bare]
         pieces: list[Any] = []
         at = 0
         for found in _DIGITS.finditer(text):
             if _DATE.fullmatch(found.group()):
                 continue  # a date is said as a date, with its sentence
             pieces += self._words(tree, lang, text[at:found.start()], channel, missing, wait)
-            pieces += [self.prompts.digit(tree, self.t, lang, d, channel.says)
-                       for d in found.group() if d.isdigit()]
+            pieces += self._grouped(tree, lang, found.group(), channel)
             at = found.end()
         pieces += self._words(tree, lang, text[at:], channel, missing, wait)
         return pieces
+
+    def _grouped(self, tree: Tree, lang: str, number: str, channel: Channel) -> list[Any]:
+        """A number digit by digit, its groups apart ("974 - 4000 - 0000"), never as an
+        amount ("four thousand")."""
+        gap = getattr(self.prompts, "gap", None)
+        pause = gap() if gap is not None else None
+        pieces: list[Any] = []
+        for n, group in enumerate(digit_groups(number)):
+            if n and pause is not None:
+                pieces.append(pause)
+            pieces += [self.prompts.digit(tree, self.t, lang, d, channel.says) for d in group]
+        return pieces
+
+    def _country_help(self, tree: Tree, lang: str, country: str, channel: Channel,
+                      pieces: list[Any], missing: list[str], wait: int) -> None:
+        """The help numbers of the caller's country first (by their number's country
+        code, as the urgent path ranks them): each one's name, then its number."""
+        seen: set[str] = set()
+        for node in tree.nodes.values():
+            for entry in node.entries:
+                if entry.country != country or entry.phone in seen:
+                    continue
+                if len(seen) >= MAX_HELP_CONTACTS:
+                    return
+                seen.add(entry.phone)
+                pieces.extend(self._spoken(tree, lang, tree.text(entry.name, lang), channel,
+                                           missing, wait))
+                pieces.extend(self._grouped(tree, lang, entry.phone, channel))
 
     def _words(self, tree: Tree, lang: str, text: str, channel: Channel, missing: list[str],
                wait: int) -> list[Any]:
@@ -327,4 +494,5 @@ class Speech:
 
 
 
-__all__ = ["Channel", "KEYPAD_INPUTS", "MAX_WAITS", "Prompts", "Speech", "channel_url"]
+__all__ = ["Channel", "KEYPAD_INPUTS", "MAX_WAITS", "Prompts", "Speech", "by_country",
+           "channel_url", "chunks", "digit_groups", "more_key"]

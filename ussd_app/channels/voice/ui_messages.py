@@ -23,7 +23,7 @@ VOICE_UI_MESSAGES: tuple[str, ...] = (
     _p.KEYPAD_THEN_HASH, _p.VOICE_ANSWER, _m.TEXT_CUT, _m.BAD_PHONE, _m.EMPTY_ANSWER,
     _a.RECEIPT_SENT, _a.RECEIPT_NOT_SENT, _a.WRONG_PIN, *_c.STATUS_LABELS.values(),
     _c.STATUS_LINE_CASE, _c.STATUS_LINE_STATUS, _c.STATUS_LINE_FILED, _c.STATUS_LINE_UPDATED,
-    _c.STATUS_ERASED,
+    _c.STATUS_ERASED, _p.HELP_ANY_TIME, _p.FOR_MORE,
     # Under an article's short version: the full text by SMS, or heard here.
     _m.SEND_FULL, _m.READ_FULL, _m.SMS_FULL_QUESTION, _m.NO_SMS, _m.SMS_YES, _m.SMS_NO,
     _m.SMS_QUEUED,
