@@ -135,9 +135,10 @@ def test_tight_screens_page_more_or_refuse_only_what_cannot_fit(node_id: str,
     try:
         pages = pages_of(tree, node, lang, layout)
     except FitError as exc:
-        # Only a menu may refuse, and only when one option truly has no room:
-        # with the reserved hint line (and the title, for option 1) and 98/0.
-        assert node.type in (MENU, CHOICE), exc
+        # Only a menu (the language menu is one) may refuse, and only when one option
+        # truly has no room: with the reserved hint line (and the title, for option 1)
+        # and 98/0.
+        assert node.type in (MENU, LANGUAGE, CHOICE), exc
         options = expected_options(tree, node, lang)
         number = next(k for k, label in options if f"option {k} '{label}'" in str(exc))
         option = options[int(number) - 1]

@@ -32,8 +32,9 @@ def label(node_id: str, lang: str) -> str:
 
 
 def test_first_contact_lists_languages_in_their_own_scripts(phone: Phone) -> None:
-    body = phone.dial()
-    assert body.startswith("CON ")
+    first = phone.dial()
+    assert first.startswith("CON ")
+    body = first if "98 " not in first else first + phone.press("98")  # two pages at most
     for lang in TREE.languages:
         assert lang.name in body
     assert "English" in body and "العربية" in body and "नेपाली" in body and "Français" in body

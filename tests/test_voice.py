@@ -17,12 +17,14 @@ import pytest
 from flask import Flask
 
 from tests import stored
-from tests.conftest import make_app
+from tests.conftest import DEMO_CONTENT, make_app
 from tests.voice_phone import Heard, VoiceCaller
 from ussd_app import store as db
+from ussd_app.engine.loader import read_tree
 from voice_prompts import tts
 
-LANGS = {"en": "1", "ar": "2", "fr": "3", "ne": "4"}
+LANGS = {"en": "1", "ar": "2", "fr": "3", "ne": "4"}  # walked by voice (speech takes time)
+SHIPPED = [lang.code for lang in read_tree(DEMO_CONTENT).languages]
 TOKEN = "twilio-test-token"
 # The walk: language, "Before you go", its first article; then back and main menu.
 WALK = ("1", "1")
@@ -355,9 +357,10 @@ def test_healthz_shows_the_voice_prompts_per_language(voiced: Flask) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     prompts = health["voice"]["prompts"]
-    assert set(prompts) == set(LANGS)
-    for row in prompts.values():
+    assert set(prompts) == set(SHIPPED)
+    for lang, row in prompts.items():
         assert row["total"] == row["recorded"] + row["stale"] + row["generated"] + row["missing"]
-        assert row["generated"] > 0  # the walk's prompts, generated for this test session
+        if lang in LANGS:
+            assert row["generated"] > 0  # the walk's prompts, generated for this test session
     assert health["voice"]["recordings"] is not None
     assert health["status"] == "ok"
