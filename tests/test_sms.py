@@ -89,7 +89,8 @@ def test_unknown_word_gets_short_help(texter: Texter) -> None:
                                        ("مساعدة", "ar"), ("مساعده", "ar"), ("मद्दत", "ne"),
                                        ("help", "en"), ("hepl", "en"), ("HELP!", "en"),
                                        ("giúp", "vi"), ("GIUP", "vi"), ("trogiup", "vi"),
-                                       ("bantu", "ms"), ("TOLONG", "ms")])
+                                       ("bantu", "ms"), ("TOLONG", "ms"),
+                                       ("ช่วยด้วย", "th"), ("chuay", "th")])
 def test_help_keyword_in_every_language(app: Flask, word: str, lang: str) -> None:
     reply = Texter(app).send(word) or ""
     assert TREE.text(TREE.nodes[TREE.help].title, lang) in reply
@@ -106,7 +107,9 @@ def test_keywords_are_tolerant() -> None:
                           ("khiếu", "report"), ("kiemtra 1", "status"), ("đại", "agency"),
                           ("dai", "agency"), ("quyen", "rights"), ("aduan", "report"),
                           ("henti", "stop"), ("semak 1", "status"), ("agensi x", "agency"),
-                          ("Bahasa", "language"), ("mulakan", "start")]:
+                          ("Bahasa", "language"), ("mulakan", "start"),
+                          ("หยุด", "stop"), ("ร้องเรียน", "report"), ("jadhangan x", "agency"),
+                          ("เช็ค 1", "status")]:
         found = keywords.match(text)
         assert found is not None and found.keyword == keyword, text
     assert keywords.match("12") is None and keywords.match("and") is None
