@@ -87,7 +87,8 @@ def test_unknown_word_gets_short_help(texter: Texter) -> None:
 
 @pytest.mark.parametrize("word,lang", [("aide", "fr"), ("AIDE", "fr"), ("Aidé", "fr"),
                                        ("مساعدة", "ar"), ("مساعده", "ar"), ("मद्दत", "ne"),
-                                       ("help", "en"), ("hepl", "en"), ("HELP!", "en")])
+                                       ("help", "en"), ("hepl", "en"), ("HELP!", "en"),
+                                       ("အကူအညီ", "my"), ("akuanyi", "my")])
 def test_help_keyword_in_every_language(app: Flask, word: str, lang: str) -> None:
     reply = Texter(app).send(word) or ""
     assert TREE.text(TREE.nodes[TREE.help].title, lang) in reply
@@ -99,7 +100,9 @@ def test_keywords_are_tolerant() -> None:
                           ("droits", "rights"), ("Langue", "language"), ("STOP", "stop"),
                           ("arrêt", "stop"), ("توقف", "stop"), ("बन्द", "stop"),
                           ("start", "start"), ("démarrer", "start"), ("statut 1", "status"),
-                          ("plainte", "report"), ("menu", "menu"), ("अधिकार", "rights")]:
+                          ("plainte", "report"), ("menu", "menu"), ("अधिकार", "rights"),
+                          ("တိုင်ကြား", "report"), ("tainkyar", "report"), ("ရပ်", "stop"),
+                          ("ပွဲစား x", "agency"), ("pwesar", "agency")]:
         found = keywords.match(text)
         assert found is not None and found.keyword == keyword, text
     assert keywords.match("12") is None and keywords.match("and") is None
