@@ -22,7 +22,7 @@ from tests.voice_phone import Heard, VoiceCaller
 from ussd_app import store as db
 from voice_prompts import tts
 
-LANGS = {"en": "1", "ar": "2", "fr": "3", "ne": "4"}
+LANGS = {"en": "1", "ar": "2", "fr": "3", "ne": "4", "my": "5"}
 TOKEN = "twilio-test-token"
 # The walk: language, "Before you go", its first article; then back and main menu.
 WALK = ("1", "1")
