@@ -50,6 +50,7 @@ from ussd_app.engine.messages import BAD_REFERENCE
 from ussd_app.engine.model import ARTICLE, ASK, Tree
 from ussd_app.engine.screens import Layout, Translate
 from ussd_app.privacy.protect import SEALED, PhoneHasher, Sealer
+from ussd_app.zawgyi import to_unicode
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,10 @@ RECORD_NODE = "rec_consent"  # where the RECORD keyword starts a job-offer recor
 
 
 def sms_inbound(provider: str, message_id: str, phone: str, text: str) -> Inbound:
-    """An inbound SMS in the conversation core's shape: no session (one message)."""
-    return Inbound("sms", provider, message_id, phone, text)
+    """An inbound SMS in the conversation core's shape: no session (one message). Burmese
+    typed in Zawgyi becomes Unicode here, before any keyword or answer is matched or
+    stored (``ussd_app.zawgyi``)."""
+    return Inbound("sms", provider, message_id, phone, to_unicode(text))
 
 
 @dataclass(frozen=True)

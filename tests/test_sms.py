@@ -90,7 +90,8 @@ def test_unknown_word_gets_short_help(texter: Texter) -> None:
                                        ("help", "en"), ("hepl", "en"), ("HELP!", "en"),
                                        ("giúp", "vi"), ("GIUP", "vi"), ("trogiup", "vi"),
                                        ("bantu", "ms"), ("TOLONG", "ms"),
-                                       ("ช่วยด้วย", "th"), ("chuay", "th")])
+                                       ("ช่วยด้วย", "th"), ("chuay", "th"),
+                                       ("အကူအညီ", "my"), ("akuanyi", "my")])
 def test_help_keyword_in_every_language(app: Flask, word: str, lang: str) -> None:
     reply = Texter(app).send(word) or ""
     assert TREE.text(TREE.nodes[TREE.help].title, lang) in reply
@@ -109,7 +110,9 @@ def test_keywords_are_tolerant() -> None:
                           ("henti", "stop"), ("semak 1", "status"), ("agensi x", "agency"),
                           ("Bahasa", "language"), ("mulakan", "start"),
                           ("หยุด", "stop"), ("ร้องเรียน", "report"), ("jadhangan x", "agency"),
-                          ("เช็ค 1", "status")]:
+                          ("เช็ค 1", "status"),
+                          ("တိုင်ကြား", "report"), ("tainkyar", "report"), ("ရပ်", "stop"),
+                          ("ပွဲစား x", "agency"), ("pwesar", "agency")]:
         found = keywords.match(text)
         assert found is not None and found.keyword == keyword, text
     assert keywords.match("12") is None and keywords.match("and") is None

@@ -53,6 +53,7 @@ from ussd_app.engine.model import Tree
 from ussd_app.engine.screens import Layout, Screen, Translate
 from ussd_app.privacy.protect import SEALED, PhoneHasher, Sealer, open_text, seal_text
 from ussd_app.store import SessionRow, Store
+from ussd_app.zawgyi import ussd_to_unicode
 
 CACHE_SIZE = 20_000
 SCREENS_KEPT = 4096  # rendered content screens (a few per node, language and page)
@@ -101,9 +102,10 @@ class UssdSessions:
 
     def answer(self, session_id: str, phone: str, text: str,
                now: float | None = None) -> Answer | None:
-        """The screen for one Africa's Talking hop (``receive`` of its ``Inbound``)."""
-        return self.receive(Inbound("ussd", "africastalking", session_id, phone, text,
-                                    RESUME if text else NEW), now)
+        """The screen for one Africa's Talking hop (``receive`` of its ``Inbound``). Answers
+        typed in Zawgyi become Unicode here, each on its own (``ussd_app.zawgyi``)."""
+        return self.receive(Inbound("ussd", "africastalking", session_id, phone,
+                                    ussd_to_unicode(text), RESUME if text else NEW), now)
 
     def receive(self, msg: Inbound, now: float | None = None) -> Answer | None:
         """The screen for one hop, or None when no content can be served."""
