@@ -119,6 +119,27 @@ def test_keywords_are_tolerant() -> None:
     assert keywords.match("agency  Sunrise Himal").argument == "Sunrise Himal"
 
 
+@pytest.mark.parametrize("text,keyword", [
+    ("সাহায্য", "help"), ("sahajjo", "help"), ("Shahajjo", "help"), ("অভিযোগ x", "report"),
+    ("obhijog", "report"), ("দালাল Sunrise", "agency"), ("বন্ধ", "stop"), ("bondho", "stop"),
+    ("শুরু", "start"), ("মেনু", "menu"), ("ভাষা", "language"), ("khobor 1", "status")])
+def test_bengali_keywords_native_and_banglish(text: str, keyword: str) -> None:
+    """Bengali callers type in Bengali script or in Latin letters ("Banglish")."""
+    found = Keywords(default_catalogs().gettext, TREE.language_codes).match(text)
+    assert found is not None and found.keyword == keyword, text
+
+
+@pytest.mark.parametrize("text,keyword", [
+    ("እርዳታ", "help"), ("erdata", "help"), ("Irdata", "help"), ("አቤቱታ x", "report"),
+    ("abetuta", "report"), ("ኤጀንሲ Sunrise", "agency"), ("delala x", "agency"),
+    ("አቁም", "stop"), ("akum", "stop"), ("ጀምር", "start"), ("ምናሌ", "menu"),
+    ("ቋንቋ", "language"), ("ሁኔታ 1", "status"), ("mebt", "rights")])
+def test_amharic_keywords_native_and_latin(text: str, keyword: str) -> None:
+    """Amharic callers type in Ge'ez script or in Latin letters."""
+    found = Keywords(default_catalogs().gettext, TREE.language_codes).match(text)
+    assert found is not None and found.keyword == keyword, text
+
+
 def test_agency_keyword_uses_the_registry(texter: Texter) -> None:
     texter.send("")
     texter.send("1")

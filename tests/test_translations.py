@@ -71,6 +71,18 @@ def test_french_and_nepali_plurals_follow_their_rules() -> None:
     assert catalogs.ngettext("ne", *m.AGENCY_FOUND, 5).format(count=5).startswith("5 ")
 
 
+def test_bengali_and_amharic_have_two_forms_with_zero_singular() -> None:
+    """CLDR: bn and am say "one" for 0 and 1 (i = 0 or n = 1): Plural-Forms (n > 1)."""
+    catalogs = Catalogs()
+    for lang in ("bn", "am"):
+        with (TRANSLATIONS_DIR / lang / "LC_MESSAGES" / "messages.po").open("rb") as fh:
+            assert read_po(fh, locale=lang).plural_expr == "(n > 1)"
+    assert catalogs.ngettext("am", *m.AGENCY_FOUND, 0).format(count=0) == "0 ኤጀንሲ ተገኝቷል"
+    assert catalogs.ngettext("am", *m.AGENCY_FOUND, 1).format(count=1) == "1 ኤጀንሲ ተገኝቷል"
+    assert catalogs.ngettext("am", *m.AGENCY_FOUND, 5).format(count=5) == "5 ኤጀንሲዎች ተገኝተዋል"
+    assert catalogs.ngettext("bn", *m.AGENCY_FOUND, 5).format(count=5) == "5টি এজেন্সি পাওয়া গেছে"
+
+
 def test_compiled_catalogs_are_not_stale() -> None:
     """The install and test commands compile the catalogs; none is older than its source."""
     for lang in SHIPPED:
