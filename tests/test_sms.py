@@ -87,6 +87,7 @@ def test_unknown_word_gets_short_help(texter: Texter) -> None:
 
 @pytest.mark.parametrize("word,lang", [("aide", "fr"), ("AIDE", "fr"), ("Aidé", "fr"),
                                        ("مساعدة", "ar"), ("مساعده", "ar"), ("मद्दत", "ne"),
+                                       ("ជំនួយ", "km"), ("ជួយផង", "km"), ("chuoy", "km"),
                                        ("help", "en"), ("hepl", "en"), ("HELP!", "en")])
 def test_help_keyword_in_every_language(app: Flask, word: str, lang: str) -> None:
     reply = Texter(app).send(word) or ""
@@ -99,7 +100,10 @@ def test_keywords_are_tolerant() -> None:
                           ("droits", "rights"), ("Langue", "language"), ("STOP", "stop"),
                           ("arrêt", "stop"), ("توقف", "stop"), ("बन्द", "stop"),
                           ("start", "start"), ("démarrer", "start"), ("statut 1", "status"),
-                          ("plainte", "report"), ("menu", "menu"), ("अधिकार", "rights")]:
+                          ("plainte", "report"), ("menu", "menu"), ("अधिकार", "rights"),
+                          ("ឈប់", "stop"), ("ប្ដឹង", "report"), ("ប្តឹង", "report"),
+                          ("pdeng", "report"), ("ភ្នាក់ងារ ABC", "agency"), ("ស្ថានភាព 1", "status"),
+                          ("ម៉ឺនុយ", "menu"), ("សិទ្ធិ", "rights"), ("phneakngear", "agency")]:
         found = keywords.match(text)
         assert found is not None and found.keyword == keyword, text
     assert keywords.match("12") is None and keywords.match("and") is None
