@@ -91,7 +91,9 @@ def test_unknown_word_gets_short_help(texter: Texter) -> None:
                                        ("giúp", "vi"), ("GIUP", "vi"), ("trogiup", "vi"),
                                        ("bantu", "ms"), ("TOLONG", "ms"),
                                        ("ช่วยด้วย", "th"), ("chuay", "th"),
-                                       ("အကူအညီ", "my"), ("akuanyi", "my")])
+                                       ("အကူအညီ", "my"), ("akuanyi", "my"),
+                                       ("ជំនួយ", "km"), ("ជួយផង", "km"), ("chuoy", "km"),
+                                       ("help", "en"), ("hepl", "en"), ("HELP!", "en")])
 def test_help_keyword_in_every_language(app: Flask, word: str, lang: str) -> None:
     reply = Texter(app).send(word) or ""
     assert TREE.text(TREE.nodes[TREE.help].title, lang) in reply
@@ -112,7 +114,10 @@ def test_keywords_are_tolerant() -> None:
                           ("หยุด", "stop"), ("ร้องเรียน", "report"), ("jadhangan x", "agency"),
                           ("เช็ค 1", "status"),
                           ("တိုင်ကြား", "report"), ("tainkyar", "report"), ("ရပ်", "stop"),
-                          ("ပွဲစား x", "agency"), ("pwesar", "agency")]:
+                          ("ပွဲစား x", "agency"), ("pwesar", "agency"),
+                          ("ឈប់", "stop"), ("ប្ដឹង", "report"), ("ប្តឹង", "report"),
+                          ("pdeng", "report"), ("ភ្នាក់ងារ ABC", "agency"), ("ស្ថានភាព 1", "status"),
+                          ("ម៉ឺនុយ", "menu"), ("សិទ្ធិ", "rights"), ("phneakngear", "agency")]:
         found = keywords.match(text)
         assert found is not None and found.keyword == keyword, text
     assert keywords.match("12") is None and keywords.match("and") is None
