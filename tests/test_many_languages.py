@@ -33,9 +33,10 @@ def tree_with(tmp_path: Path, languages: list[tuple[str, str]]) -> Path:
     content = tmp_path / "content"
     shutil.copytree(DEMO_CONTENT, content)
     site = content / "site.yaml"
-    added = "".join(f"  - code: {code}\n    name: {name}\n" for code, name in languages)
-    site.write_text(site.read_text("utf-8").replace("default_language:",
-                                                    added + "default_language:"), "utf-8")
+    text = site.read_text("utf-8")  # languages the demo already ships are not added twice
+    added = "".join(f"  - code: {code}\n    name: {name}\n" for code, name in languages
+                    if f"  - code: {code}\n" not in text)
+    site.write_text(text.replace("default_language:", added + "default_language:"), "utf-8")
     return content
 
 
