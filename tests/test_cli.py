@@ -82,7 +82,7 @@ def test_healthz_under_the_production_server(server: str) -> None:
     assert len(health["content_version"]) == 12
     assert health["database"]["journal_mode"] == ("postgresql" if databases.on_postgres()
                                                   else "wal")
-    assert health["content"]["languages"] == ["en", "ar", "fr", "ne"]
+    assert health["content"]["languages"] == ["en", "ar", "fr", "ne", "lo"]
 
 
 def test_simulate_walks_a_session(server: str, tmp_path: Path) -> None:
