@@ -201,7 +201,7 @@ def test_licence_digits_alone_find_every_agency_with_them(client: FlaskClient) -
         assert licence in text
 
 
-@pytest.mark.parametrize("lang", ["en", "ar", "fr", "ne"])
+@pytest.mark.parametrize("lang", ["en", "ar", "fr", "ne", "lo"])
 def test_one_key_from_a_result_reports_the_agency(client: FlaskClient, lang: str) -> None:
     phone = Phone(client)
     phone.dial()

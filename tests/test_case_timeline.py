@@ -78,7 +78,7 @@ def acknowledgement(lang: str, reference: str) -> str:
     return for_display(t(lang, ATTACHED_SMS).format(reference=show_reference(reference)), lang)
 
 
-@pytest.mark.parametrize("lang", ["en", "ar", "fr", "ne"])
+@pytest.mark.parametrize("lang", ["en", "ar", "fr", "ne", "lo"])
 def test_a_text_from_the_filing_phone_goes_to_its_case(app: Flask, op: FlaskClient,
                                                        lang: str) -> None:
     texter = Texter(app)

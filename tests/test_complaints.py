@@ -109,7 +109,7 @@ def opened_outbox(app: Flask) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------- filing
 
 
-@pytest.mark.parametrize("lang", ["en", "ar", "fr", "ne"])
+@pytest.mark.parametrize("lang", ["en", "ar", "fr", "ne", "lo"])
 def test_file_a_complaint_in_each_language(app: Flask, client: FlaskClient, lang: str) -> None:
     phone = Phone(client)
     screens: list[str] = []
@@ -322,7 +322,7 @@ def follow(phone: Phone, reference: str, lang: str = "en") -> str:
     return phone.press(reference)
 
 
-@pytest.mark.parametrize("lang", ["en", "ar", "fr", "ne"])
+@pytest.mark.parametrize("lang", ["en", "ar", "fr", "ne", "lo"])
 def test_status_from_the_filing_phone(client: FlaskClient, lang: str) -> None:
     phone = Phone(client)
     reference = reference_in(file_report(phone, lang))

@@ -18,8 +18,8 @@ from .test_sms import Texter
 
 TREE = read_tree(DEMO_CONTENT)
 t = default_catalogs().gettext
-REPORT = {"en": "report", "ar": "بلاغ", "fr": "signaler", "ne": "उजुरी"}
-STATUS = {"en": "status", "ar": "حالة", "fr": "suivi", "ne": "स्थिति"}
+REPORT = {"en": "report", "ar": "بلاغ", "fr": "signaler", "ne": "उजुरी", "lo": "ລາຍງານ"}
+STATUS = {"en": "status", "ar": "حالة", "fr": "suivi", "ne": "स्थिति", "lo": "ສະຖານະ"}
 LANG_KEYS = {lang.code: str(i + 1) for i, lang in enumerate(TREE.languages)}
 
 
@@ -48,7 +48,7 @@ def file_by_sms(texter: Texter, lang: str, description: str = "No pay since June
     return reference_in(replies[-1]), replies
 
 
-@pytest.mark.parametrize("lang", ["en", "ar", "fr", "ne"])
+@pytest.mark.parametrize("lang", ["en", "ar", "fr", "ne", "lo"])
 def test_report_by_sms_in_each_language(app: Flask, lang: str) -> None:
     texter = Texter(app)
     reference, replies = file_by_sms(texter, lang)

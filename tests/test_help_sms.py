@@ -25,7 +25,7 @@ def open_hotlines(phone: Phone, lang: str) -> str:
     return phone.press(HOTLINES_KEY)
 
 
-@pytest.mark.parametrize("lang", ["en", "ar", "fr", "ne"])
+@pytest.mark.parametrize("lang", ["en", "ar", "fr", "ne", "lo"])
 def test_send_the_hotlines_by_sms(app: Flask, phone: Phone, lang: str) -> None:
     hotlines = open_hotlines(phone, lang)
     assert TREE.text(TREE.nodes["help_hotlines"].title, lang) in hotlines

@@ -93,7 +93,9 @@ def test_unknown_word_gets_short_help(texter: Texter) -> None:
                                        ("ช่วยด้วย", "th"), ("chuay", "th"),
                                        ("အကူအညီ", "my"), ("akuanyi", "my"),
                                        ("ជំនួយ", "km"), ("ជួយផង", "km"), ("chuoy", "km"),
-                                       ("help", "en"), ("hepl", "en"), ("HELP!", "en")])
+                                       ("help", "en"), ("hepl", "en"), ("HELP!", "en"),
+                                       ("ຊ່ວຍ", "lo"), ("ຊ່ວຍເຫຼືອ", "lo"), ("Suay", "lo"),
+                                       ("xuay", "lo")])
 def test_help_keyword_in_every_language(app: Flask, word: str, lang: str) -> None:
     reply = Texter(app).send(word) or ""
     assert TREE.text(TREE.nodes[TREE.help].title, lang) in reply
@@ -117,7 +119,10 @@ def test_keywords_are_tolerant() -> None:
                           ("ပွဲစား x", "agency"), ("pwesar", "agency"),
                           ("ឈប់", "stop"), ("ប្ដឹង", "report"), ("ប្តឹង", "report"),
                           ("pdeng", "report"), ("ភ្នាក់ងារ ABC", "agency"), ("ស្ថានភាព 1", "status"),
-                          ("ម៉ឺនុយ", "menu"), ("សិទ្ធិ", "rights"), ("phneakngear", "agency")]:
+                          ("ម៉ឺនុយ", "menu"), ("សិទ្ធិ", "rights"), ("phneakngear", "agency"),
+                          ("ຢຸດ", "stop"), ("yut", "stop"), ("ບໍລິສັດ x", "agency"),
+                          ("borisat x", "agency"), ("ສະຖານະ 1", "status"), ("ລາຍງານ", "report"),
+                          ("ພາສາ", "language"), ("phasa", "language"), ("ເລີ່ມ", "start")]:
         found = keywords.match(text)
         assert found is not None and found.keyword == keyword, text
     assert keywords.match("12") is None and keywords.match("and") is None

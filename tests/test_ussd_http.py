@@ -40,7 +40,7 @@ def test_first_contact_lists_languages_in_their_own_scripts(phone: Phone) -> Non
     assert "English" in body and "العربية" in body and "नेपाली" in body and "Français" in body
 
 
-@pytest.mark.parametrize("lang", ["en", "ar", "fr", "ne"])
+@pytest.mark.parametrize("lang", ["en", "ar", "fr", "ne", "lo"])
 def test_full_session_in_each_language(client: FlaskClient, lang: str) -> None:
     phone = Phone(client)
     phone.dial()
