@@ -1,11 +1,12 @@
 """Two centres as two real `migrantline serve` processes on loopback ports (#17 "done when").
 
 Each has its own data folder and keys (its own database on PostgreSQL). They pair by
-exchanging cards with the CLI. A French-speaking caller files at the origin by USSD
-(over HTTP) and agrees to share; the origin's operator refers the case from its page
-while the destination is down; the destination starts later and gets it once; its
-operator moves it on and records compensation; the origin's case shows it and the
-migrant's SMS is queued in French. A replayed envelope is answered "idempotent" and a
+exchanging cards with the CLI. A Khmer-speaking caller files at the origin (Phnom Penh)
+by USSD (over HTTP), in Khmer, and agrees to share; the origin's operator refers the case
+from its page while the destination (Bangkok) is down; the destination starts later and
+gets it once; its operator, whose dashboard is in Thai, sees "referred from" in Thai,
+moves it on and records compensation; the origin's case shows it and the migrant's SMS
+is queued in Khmer. A replayed envelope is answered "idempotent" and a
 tampered one is refused, by the served inbox.
 """
 
@@ -39,6 +40,10 @@ from .test_complaints import file_report, reference_in
 from .test_complaints_crash import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+KHMER_DESCRIPTION = "ពួកគេមិនទាន់បើកប្រាក់ខែខ្ញុំទេ សូមជួយ"  # "They still have not paid me, please help"
+RECOVERED = ("MigrantLine: case {reference}: {amount} {currency} was recovered for you. "
+             "Call us to know more.")
+catalogs = default_catalogs()
 BIN = Path(sys.executable).parent / "migrantline"
 PASSWORD = "correct horse battery"
 
@@ -178,7 +183,8 @@ def test_two_served_centres_refer_and_report_back(centres: tuple[Served, Served]
     assert "added centre" in dest.cli("partners", "import", str(tmp_path / "kh.json"))
     origin.start()  # the destination stays down for now
     phone = Phone(HttpClient(origin.url))  # type: ignore[arg-type]
-    reference = reference_in(file_report(phone, lang="fr", pin=None, share="yes"))
+    reference = reference_in(file_report(phone, lang="km", pin=None, share="yes",
+                                         description=KHMER_DESCRIPTION))
     [case] = origin.query("select id, share_consent from complaints where reference = ?",
                           [reference])
     assert case["share_consent"] == "yes"
@@ -200,7 +206,12 @@ def test_two_served_centres_refer_and_report_back(centres: tuple[Served, Served]
     assert len(dest.query("select * from centre_inbox")) == 1
     # The destination works the case; the changes travel back.
     boss = dest.operator()
-    assert "Referred from Phnom Penh MRC" in boss.get(f"{dest.url}/operator/", timeout=10).text
+    dest.form(boss, "/operator/language", lang="th")  # the Bangkok operator reads Thai
+    referred = catalogs.gettext("th", "Referred from %(centre)s") % {"centre": "Phnom Penh MRC"}
+    assert referred != "Referred from Phnom Penh MRC"  # translated, not the English fallback
+    assert referred in boss.get(f"{dest.url}/operator/", timeout=10).text
+    case_page = boss.get(f"{dest.url}/operator/complaints/{got['id']}", timeout=10).text
+    assert KHMER_DESCRIPTION in case_page  # the migrant's own words, shared as agreed
     dest.form(boss, f"/operator/complaints/{got['id']}/status", status="in_progress")
     dest.form(boss, f"/operator/complaints/{got['id']}/status", status="closed")
     dest.form(boss, f"/operator/complaints/{got['id']}/outcome", outcome="compensation",
@@ -219,7 +230,12 @@ def test_two_served_centres_refer_and_report_back(centres: tuple[Served, Served]
     finally:
         complaints.store.close()
     assert len(bodies) == 3 and "12000.00 THB" in bodies[-1]
-    assert "récupérés" in bodies[-1] and "En cours" in bodies[0]  # the caller's French
+    # The caller's Khmer: the status's name, and every fixed word of the recovered message.
+    assert catalogs.gettext("km", "In progress") in bodies[0]
+    recovered = catalogs.gettext("km", RECOVERED)
+    assert recovered != RECOVERED
+    assert all(part.strip() in bodies[-1]
+               for part in re.split(r"\{[a-z]+\}", recovered) if part.strip()), bodies[-1]
     # The served inbox: a replay stores nothing again, a tampered envelope is refused.
     [sent] = origin.query("select envelope from centre_outbox where kind = 'referral'")
     replay = requests.post(f"{dest.url}/partners/inbox", data=sent["envelope"], timeout=10)
