@@ -60,13 +60,16 @@ def test_the_main_menu_is_heard_in_under_12_seconds_in_every_language(
         tmp_path: Path) -> None:
     app = make_app(tmp_path)  # one app: the digits and the language menu rendered once
     ears = Ears(app)
+    too_long = []
     for n, lang in enumerate(SHIPPED, start=1):
         # The first prompt of the main menu, the longest ("for help now, press 99" is
         # said there); bench/voice_menus.py measures its other parts too.
         heard = render_walk(app, (str(n),), number=f"+97798000000{n}0")
         main = ears.listen_all(heard[1:])[0]
         assert main.says == 0 and main.plays  # all of it audio, measured
-        assert main.seconds < BOUND, (lang, main)
+        if main.seconds >= BOUND:
+            too_long.append((lang, round(main.seconds, 1)))
+    assert not too_long, too_long
     # The frame count agrees with what ffmpeg decodes (checked on one piece).
     url = heard[1].plays[0]
     with tempfile.NamedTemporaryFile(suffix=".mp3") as fh:
@@ -146,8 +149,10 @@ def corridor_tree(tmp_path: Path) -> Path:
     content = tmp_path / "content"
     shutil.copytree(DEMO_CONTENT, content)
     site = content / "site.yaml"
+    shipped = set(read_tree(DEMO_CONTENT).language_codes)  # the demo ships them by now
     added = "".join(f"  - code: {code}\n    name: {name}\n"
-                    for code, name in (("th", "ไทย"), ("km", "ខ្មែរ"), ("lo", "ລາວ")))
+                    for code, name in (("th", "ไทย"), ("km", "ខ្មែរ"), ("lo", "ລາວ"))
+                    if code not in shipped)
     site.write_text(site.read_text("utf-8").replace("default_language:",
                                                     added + "default_language:"), "utf-8")
     return content
@@ -167,23 +172,29 @@ def test_the_language_menu_names_each_language_in_its_own_voice(corridor: Flask)
     s = services(corridor)
     tree = s.content.current
     manifest = s.prompts.manifest(tree, s.t)
-    # Translated: the whole line in the language; not translated: its own name alone.
+    # Each language's line is in that language, and names it (the whole line where its
+    # catalog translates "For {language}, press", else its own name alone).
+    for lang in tree.languages:
+        assert lang.name in manifest.get(lang.code, f"language/{lang.code}").text, lang.code
     assert manifest.get("ne", "language/ne").text == "नेपालीका लागि थिच्नुहोस्"
-    assert manifest.get("km", "language/km").text == "ខ្មែរ"
-    assert manifest.get("th", "language/th").text == "ไทย"
-    # Digits the Thai catalog does not translate yet: numerals, read by the Thai voice.
-    assert manifest.get("th", "digit/5").text == "5"
     assert manifest.get("ne", "digit/5").text == "पाँच"
     heard = render_walk(corridor, ())[0]
     urls = heard.plays
     assert not heard.says and heard.kind == "gather"
-    langs = [u.split("/audio/tts/")[1].split("/")[0] for u in urls]
-    # en, ar, fr, ne, th: a name and a key each, in that language; Khmer and Lao have no
-    # voice here: not announced at all (no "six", no name inside an English sentence).
-    assert langs == ["en", "en", "ar", "ar", "fr", "fr", "ne", "ne", "th", "th"]
-    for lang in ("en", "ar", "fr", "ne", "th"):
+    langs = {u.split("/audio/tts/")[1].split("/")[0] for u in urls}
+    # Every language with a voice is named in it; Khmer and Lao have none here: not
+    # announced at all (no "seven", no name inside an English sentence).
+    voiced = {lang.code for lang in tree.languages if tts.espeak_voice(lang.code)}
+    assert langs == voiced and not {"km", "lo"} & langs
+    for lang in voiced:
         name = manifest.get(lang, f"language/{lang}")
         assert any(name.sha256 in u for u in urls), lang
+
+
+def key_of(app: Flask, code: str) -> str:
+    """The language's key on the first screen (its place in site.yaml)."""
+    codes = services(app).content.current.language_codes
+    return str(codes.index(code) + 1)
 
 
 # -- a language with no voice: the chain -------------------------------------------------------
@@ -191,7 +202,7 @@ def test_the_language_menu_names_each_language_in_its_own_voice(corridor: Flask)
 def test_khmer_with_no_voice_hears_an_honest_sorry_then_english(corridor: Flask) -> None:
     caller = VoiceCaller(corridor.test_client())
     caller.dial()
-    sorry = caller.press("6")  # Khmer
+    sorry = caller.press(key_of(corridor, "km"))
     # In English (the nearest with a voice), with English's key: no English menu.
     assert sorry.says == ["Sorry, there is no Khmer voice yet.", "For English, press", "one"]
     assert sorry.kind == "gather"
@@ -209,12 +220,11 @@ def test_lao_is_offered_thai_its_nearest_voice(corridor: Flask) -> None:
     s.prompts.forget()
     caller = VoiceCaller(corridor.test_client(), provider="africastalking")
     caller.dial()
-    sorry = caller.press("7")  # Lao
-    # The "sorry" in English until the Thai catalog translates it; then Thai's own name
-    # and key, in Thai's voice.
-    assert sorry.says == ["Sorry, there is no Lao voice yet."]
-    assert len(sorry.plays) == 2 and all("/th/" in u for u in sorry.plays)
-    thai = caller.press("5")
+    sorry = caller.press(key_of(corridor, "lo"))
+    # Never an English menu: the "sorry", then Thai's own name and key, in Thai's voice.
+    assert not any("English" in said for said in sorry.says)
+    assert sorry.plays and all("/th/" in u for u in sorry.plays)
+    thai = caller.press(key_of(corridor, "th"))
     assert thai.kind == "gather"
     assert s.store.phone_language(s.ussd.hasher.key(caller.number)) == "th"
 
@@ -241,8 +251,9 @@ def test_the_chain_recording_then_gtts_then_provider_then_none(tmp_path: Path) -
     content = corridor_tree(tmp_path)
     # Khmer texts for the main menu's first option, so there is something to record.
     first = content / "nodes" / "before_you_go" / "before_you_go.yaml"
-    first.write_text(first.read_text("utf-8").replace(
-        "  ne: विदेश जानुअघि\n", "  ne: विदेश जानुअघि\n  km: មុនពេលចេញដំណើរ\n", 1), "utf-8")
+    if "  km: " not in first.read_text("utf-8"):  # the demo ships Khmer by now
+        first.write_text(first.read_text("utf-8").replace(
+            "  ne: विदेश जानुअघि\n", "  ne: विदेश जानुअघि\n  km: មុនពេលចេញដំណើរ\n", 1), "utf-8")
     env = {"MIGRANTLINE_DATA_DIR": str(tmp_path / "var"),
            "MIGRANTLINE_CONTENT_DIR": str(content),
            "MIGRANTLINE_RECORDINGS_DIR": str(tmp_path / "recordings"),
@@ -251,7 +262,7 @@ def test_the_chain_recording_then_gtts_then_provider_then_none(tmp_path: Path) -
     s = services(app)
     tree, t, library = s.content.current, s.t, s.prompts
     manifest = library.manifest(tree, t)
-    label = manifest.find("km", "មុនពេលចេញដំណើរ")
+    label = manifest.find("km", tree.label(tree.nodes[tree.main].options[0], "km"))
     assert label is not None
     # Offline, espeak-ng has no Khmer: rendering says so (and what to do), nothing made.
     with pytest.raises(tts.TtsError, match="record this prompt"):
@@ -284,7 +295,7 @@ def test_the_chain_recording_then_gtts_then_provider_then_none(tmp_path: Path) -
     assert status_voice(env)["en"] == "provider"
     caller = VoiceCaller(app.test_client())
     caller.dial()
-    khmer = caller.press("6")
+    khmer = caller.press(key_of(app, "km"))
     assert khmer.kind == "gather" and "Sorry" not in " ".join(khmer.says)
     assert any("/audio/rec" in u and "/km/" in u for u in khmer.plays)
     s.store.close()

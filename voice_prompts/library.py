@@ -25,21 +25,18 @@ from typing import Any
 from ussd_app.engine.model import Tree
 from ussd_app.engine.screens import Translate
 from voice_prompts.audio_files import FileInfo, audio_type
+from voice_prompts.making import PromptMaking
 from voice_prompts.manifest import Manifest, Prompt, build_manifest, text_sha256
 from voice_prompts.spoken import Spoken
 from voice_prompts.tts import (
     TtsError,
-    check_recording,
     espeak_voice,
     make_gap,
-    synthesize,
-    to_phone_audio,
 )
 
 log = logging.getLogger("migrantline")
 
 AUDIO_EXTENSIONS = (".wav", ".mp3")
-DYNAMIC_KEEP_SECONDS = 24 * 3600
 RESOLVED_SECONDS = 2.0
 _UNCACHED = itertools.count(-2, -1)  # versions never seen twice
 
@@ -52,7 +49,7 @@ class PromptState:
     bytes: int
 
 
-class PromptLibrary:
+class PromptLibrary(PromptMaking):
     def __init__(self, recordings_dirs: Sequence[Path], cache_dir: Path, base_url: str,
                  fallback_lang: str, ui_messages: Sequence[str] = (),
                  online: str = "auto", shared: Any = None, audio_format: str = "mp3"):
@@ -358,72 +355,6 @@ class PromptLibrary:
             return "gTTS"
         return "espeak-ng"
 
-    def render_dynamic(self, lang: str, text: str) -> None:
-        """Sync TTS of a text outside the manifest (from a background job, never a webhook)."""
-        path = self.dynamic_path(lang, text)
-        if self.files.get(path) is None:
-            synthesize(text, lang, path, self.online)
-            self.share(path)
-            self.forget()
-
-    def purge_dynamic(self, older_than: float = DYNAMIC_KEEP_SECONDS,
-                      now: float | None = None) -> int:
-        """Remove dynamic renders older than ``older_than`` seconds; how many went."""
-        cutoff = (now if now is not None else time.time()) - older_than
-        removed = 0
-        root = self.cache_dir / "dynamic"
-        if not root.is_dir():
-            return 0
-        for path in root.glob("*/*"):
-            try:
-                if path.is_file() and path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed += 1
-                    if self.shared is not None:
-                        self.shared.delete(f"dyn/{path.relative_to(root).as_posix()}")
-            except Exception:  # noqa: BLE001 - a file or the store: the next purge retries
-                continue
-        return removed
-
-    def render_prompt(self, prompt: Prompt) -> int:
-        """Generate one prompt's audio (if not there yet); its size in bytes."""
-        path = self.generated_path(prompt.lang, prompt.text)
-        if self.files.get(path) is None:
-            # Another node may have made it already: fetched, not generated again.
-            if self.pull(self._key(path) or "") is None or self.files.get(path) is None:
-                old = path.with_suffix(self.extensions[1])
-                if self.files.get(old) is not None:  # made in the other format: converted
-                    to_phone_audio(old, path)
-                    old.unlink(missing_ok=True)
-                else:
-                    engine = synthesize(prompt.text, prompt.lang, path, self.online)
-                    marker = path.with_suffix(".gtts")  # which engine spoke it (status)
-                    if engine == "gtts":
-                        marker.touch()
-                    else:
-                        marker.unlink(missing_ok=True)
-                self.share(path)
-            self.forget()
-        self.make_gap()
-        return path.stat().st_size
-
-    def convert_recording(self, prompt: Prompt) -> Path | None:
-        """A current recording of ``prompt`` in the local recordings folder, kept in the
-        other format (a WAV dropped there by hand), converted to this library's format:
-        the new file, or None when there was nothing to do. The synced folder is left
-        alone (``content publish`` converts what it carries); the old file is removed
-        only once the new one is written, so a failure leaves it playing."""
-        rec, current = self.recording(prompt)
-        local = self.recordings_dirs[-1]
-        if (rec is None or not current or rec.suffix == f".{self.audio_format}"
-                or not rec.is_relative_to(local)):
-            return None
-        out = rec.with_suffix(f".{self.audio_format}")
-        to_phone_audio(rec, out)
-        rec.unlink(missing_ok=True)
-        self.forget()
-        return out
-
     def state(self, prompt: Prompt) -> PromptState:
         rec, current = self.recording(prompt)
         if rec is not None and current and self.files.get(rec):
@@ -447,29 +378,3 @@ class PromptLibrary:
             row["total"] += 1
             row["bytes"] += state.bytes
         return matrix
-
-    def import_recording(self, tree: Tree, t: Translate, lang: str, prompt_id: str,
-                         source: Path, recorded_by: str, into: Path | None = None) -> Path:
-        """Convert a field recording to 8 kHz mono and keep it with its sidecar.
-
-        It is listened to first: a file that does not decode, is too short or is
-        silence raises ``TtsError`` and the recording there before keeps playing."""
-        prompt = self.manifest(tree, t).get(lang, prompt_id)
-        if prompt is None:
-            raise KeyError(prompt_id)
-        root = into or self.recordings_dirs[-1]
-        out = root / lang / f"{prompt_id}.{self.audio_format}"
-        check_recording(source)
-        to_phone_audio(source, out)
-        sidecar: dict[str, Any] = {
-            "text_sha256": prompt.sha256, "recorded_by": recorded_by,
-            "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "text": prompt.text,
-        }
-        tmp = out.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(sidecar, ensure_ascii=False, indent=1) + "\n",
-                       encoding="utf-8")
-        os.replace(tmp, out.with_suffix(".json"))
-        out.with_suffix(self.extensions[1]).unlink(missing_ok=True)  # this one is heard now
-        self.forget()
-        return out
