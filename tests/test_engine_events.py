@@ -131,7 +131,8 @@ def test_saying_no_requests_nothing(ctx: Context) -> None:
 def test_a_language_is_chosen_only_from_the_language_list(ctx: Context) -> None:
     steps = walk(ctx, ("1", "1", "0", "00", "99"))
     assert [e for _, e in steps] == [[LanguageChosen("en")], [], [], [], []]
-    invalid = walk(ctx, ("9",))  # no ninth language
+    beyond = str(len(ctx.tree.languages) + 1)  # one past the last language
+    invalid = walk(ctx, (beyond,))
     assert invalid[0][1] == []
 
 

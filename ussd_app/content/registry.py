@@ -40,7 +40,39 @@ LoadData = Callable[[Path, str, bool], None]  # (folder, its tree's version, ser
 Archive = Callable[[str], Path | None]  # content version -> the folder holding it on disk
 
 
+# key -> (the catalogs object, kept alive so its id is never reused; the problems)
+_FITTED: OrderedDict[tuple[Any, ...], tuple[Any, list[Problem]]] = OrderedDict()
+_FITTED_LOCK = threading.Lock()
+FITTED_KEEP = 16
+
+
 def fit_problems(tree: Tree, layouts: Iterable[Layout], t: Translate) -> list[Problem]:
+    """``_fit_problems``, once per content version, layouts and catalogs in a process.
+
+    The same tree is checked again by every app a process builds (each test, each
+    reload of an unchanged folder); with twelve languages a check costs 0.3 s. The key
+    is the tree's version (a hash of every file), the layouts and the catalogs behind
+    ``t``; a ``t`` that is not a bound method is not cached.
+    """
+    owner = getattr(t, "__self__", None)
+    if owner is None:
+        return _fit_problems(tree, layouts, t)
+    layouts = list(layouts)
+    key = (tree.version, tuple(repr(layout) for layout in layouts), id(owner),
+           getattr(t, "__func__", None))
+    with _FITTED_LOCK:
+        found = _FITTED.get(key)
+    if found is not None:
+        return list(found[1])
+    problems = _fit_problems(tree, layouts, t)
+    with _FITTED_LOCK:
+        _FITTED[key] = (owner, list(problems))
+        while len(_FITTED) > FITTED_KEEP:
+            _FITTED.popitem(last=False)
+    return problems
+
+
+def _fit_problems(tree: Tree, layouts: Iterable[Layout], t: Translate) -> list[Problem]:
     """Page every node in every language for every layout; report what cannot fit.
 
     An article is only checked for what could stop its paging (its title and

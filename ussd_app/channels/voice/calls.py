@@ -144,11 +144,7 @@ class VoiceCalls:
             # a retry: the screen again
             return self.speech.screen(ctx, state, channel, part=req.part, country=near)
         if req.event == "silence":
-            nth = vdb.count_silence(self.store, key, state.seq, max(1, req.silence), now)
-            if nth >= 2:
-                return self.speech.goodbye(ctx, state, channel)
-            return self.speech.screen(ctx, replace(state, hint=NO_KEY), channel, silence=nth,
-                                      part=req.part, country=near)
+            return self._silence(ctx, state, req, channel, key, now, near)
         if req.event == "input" and req.digits:
             digits = req.digits.strip().rstrip("#")
             if state.lang and state.node != LANGUAGE_NODE and \
@@ -181,6 +177,15 @@ class VoiceCalls:
             return (Hangup(),)
         return self.speech.screen(ctx, after, channel, country=near,
                                   announce_help=state.lang is None and after.lang is not None)
+
+    def _silence(self, ctx: Any, state: State, req: VoiceRequest, channel: Channel, key: str,
+                 now: float, near: str) -> Reply:
+        """No key: the screen again with "we did not hear a key", then goodbye."""
+        nth = vdb.count_silence(self.store, key, state.seq, max(1, req.silence), now)
+        if nth >= 2:
+            return self.speech.goodbye(ctx, state, channel)
+        return self.speech.screen(ctx, replace(state, hint=NO_KEY), channel, silence=nth,
+                                  part=req.part, country=near)
 
     def _start(self, req: VoiceRequest, key: str, caller: Caller, tree: Tree,
                now: float) -> vdb.VoiceCall | None:

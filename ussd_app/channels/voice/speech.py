@@ -248,34 +248,16 @@ class Speech(TextReading):
         elif country:
             self._country_help(tree, lang, country, channel, pieces, missing, wait)
         if state.node == LANGUAGE_NODE:
-            for number, language in enumerate(tree.languages, start=1):
-                # Each language in its own voice, its key too; a language with no voice
-                # of its own is not announced in another's (its key still works).
-                name = self.prompts.prompt(tree, self.t, language.code,
-                                           f"language/{language.code}", channel.says)
-                digits = [self.prompts.digit(tree, self.t, language.code, d, channel.says)
-                          for d in str(number)]
-                heard = [name, *digits]
-                if all(p is not None and p.lang == language.code
-                       and getattr(p, "source", "") != "fallback" for p in heard):
-                    pieces.extend(heard)
+            pieces.extend(self._language_names(tree, channel))
         else:
-            options = screen.options if n == 1 or contacts else \
-                screen.options[part * VOICE_OPTIONS:(part + 1) * VOICE_OPTIONS]
-            for i, (option_key, label) in enumerate(options):
-                if i == 0 and not announce_help:
-                    # "press 1 Before you go, 2 Rights at work ...": "press" once (said just
-                    # before in "for help now, press 9 9")
-                    ui(PRESS)
-                keys(option_key)
-                say(label)
-            if part + 1 < n:
-                ui(FOR_MORE)
-                keys(more_key(screen))
-            if part + 1 >= n:
-                for option_key, label in screen.nav:
-                    say(label)
-                    keys(option_key)
+            self._read_options(screen, n, part, contacts, announce_help, say, ui, keys)
+        return self._verb(tree, lang, channel, screen, node, state, pieces, missing, wait, ui)
+
+    def _verb(self, tree: Tree, lang: str, channel: Channel, screen: Screen, node: Any,
+              state: State, pieces: list[Any], missing: list[str], wait: int,
+              ui: Callable[[str], None]) -> _Plan:
+        """What follows the pieces: "one moment" while one is made, else the verb that
+        listens (and its closing words)."""
         if missing and wait < MAX_WAITS:
             hold = self._spoken(tree, lang, self.t(lang, ONE_MOMENT), channel, [], 99)
             return _Plan("hold", Pieces(hold), tuple(missing), False)
@@ -287,6 +269,43 @@ class Speech(TextReading):
         cacheable = not missing and not state.answers and state.resume is None and \
             not any(getattr(p, "dynamic", False) for p in pieces)
         return _Plan(kind, Pieces(pieces), (), cacheable)
+
+    def _language_names(self, tree: Tree, channel: Channel) -> list[Any]:
+        """Each language in its own voice, its key too; a language with no voice of its
+        own is not announced in another's (its key still works)."""
+        pieces: list[Any] = []
+        for number, language in enumerate(tree.languages, start=1):
+            name = self.prompts.prompt(tree, self.t, language.code,
+                                       f"language/{language.code}", channel.says)
+            digits = [self.prompts.digit(tree, self.t, language.code, d, channel.says)
+                      for d in str(number)]
+            heard = [name, *digits]
+            if all(p is not None and p.lang == language.code
+                   and getattr(p, "source", "") != "fallback" for p in heard):
+                pieces.extend(heard)
+        return pieces
+
+    @staticmethod
+    def _read_options(screen: Screen, n: int, part: int, contacts: bool, announce_help: bool,
+                      say: Callable[[str], None], ui: Callable[[str], None],
+                      keys: Callable[[str], None]) -> None:
+        """A few options, "for more, press 9" while there are more, the keys to go back."""
+        options = screen.options if n == 1 or contacts else \
+            screen.options[part * VOICE_OPTIONS:(part + 1) * VOICE_OPTIONS]
+        for i, (option_key, label) in enumerate(options):
+            if i == 0 and not announce_help:
+                # "press 1 Before you go, 2 Rights at work ...": "press" once (said just
+                # before in "for help now, press 9 9")
+                ui(PRESS)
+            keys(option_key)
+            say(label)
+        if part + 1 < n:
+            ui(FOR_MORE)
+            keys(more_key(screen))
+        if part + 1 >= n:
+            for option_key, label in screen.nav:
+                say(label)
+                keys(option_key)
 
     def _reply(self, plan: _Plan, state: State, channel: Channel, lang: str, wait: int,
                silence: int, part: int = 0) -> Reply:
