@@ -7,10 +7,12 @@ a PostgreSQL database of its own (see ``tests/databases.py``).
 from __future__ import annotations
 
 import itertools
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -43,43 +45,50 @@ def make_app(tmp_path: Path, **overrides: object) -> Flask:
 
 
 # Modules whose tests open no database (a survey of the PostgreSQL pass: none of their
-# tests connected). They get a URL of a database that does not exist, so one that starts
-# to use it fails loudly ("database ... does not exist") instead of being copied for
-# nothing: 1,150 of 1,850 tests, a fifth of the PostgreSQL pass.
+# tests connected; ``databases.Lazy`` would make one if they did). They test no store, so
+# the PostgreSQL pass does not collect them: they ran on SQLite, with the same result.
 NO_DATABASE = {"test_paging", "test_encoding", "test_providers", "test_content_loader",
                "test_engine", "test_slow_clients", "test_preview_and_checks",
                "test_architecture", "test_translations", "test_docs", "test_nginx"}
 
 
 @pytest.fixture(autouse=True)
-def database(monkeypatch: pytest.MonkeyPatch,
-             request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """The test's PostgreSQL database (its URL in MIGRANTLINE_DATABASE_URL), or None."""
+def database(monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
+    """The test's PostgreSQL database (its URL in MIGRANTLINE_DATABASE_URL), or None.
+
+    The database is made when the test first connects to it or starts a process that
+    may (``databases.Lazy``), and dropped after it."""
     if not databases.on_postgres():
         monkeypatch.delenv("MIGRANTLINE_DATABASE_URL", raising=False)
         yield None
         return
-    if request.module.__name__.rpartition(".")[2] in NO_DATABASE:
-        monkeypatch.setenv("MIGRANTLINE_DATABASE_URL", databases.url_for("mlt_none"))
-        yield None
-        return
-    url = databases.create()
-    monkeypatch.setenv("MIGRANTLINE_DATABASE_URL", url)
+    lazy = databases.Lazy()
+    monkeypatch.setenv("MIGRANTLINE_DATABASE_URL", lazy.url)
+    monkeypatch.setattr(psycopg, "connect", lazy.connect)
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", lazy.execute_child())
     started = time.time()
-    yield url
+    yield lazy.url
     jobs.stop_started_since(started)  # the test's apps' jobs: their database goes next
-    databases.drop(url)
+    lazy.drop()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Each pass runs the tests of its engine: SQLite-only tests (file modes, WAL, the
     file copied by a thief) are not collected on PostgreSQL, nor PostgreSQL-only ones
-    (many nodes on one database) on SQLite. Nothing is skipped."""
+    (many nodes on one database) on SQLite, nor the NO_DATABASE modules and the
+    ``engine_independent`` tests (speech and audio files: the store is incidental, and
+    rendering is a third of the pass's CPU) on PostgreSQL. Nothing is skipped."""
     unwanted = "sqlite_only" if databases.on_postgres() else "postgres_only"
-    kept = [item for item in items if unwanted not in item.keywords]
+    kept = [item for item in items if unwanted not in item.keywords
+            and not (databases.on_postgres() and (_module(item) in NO_DATABASE
+                                                  or "engine_independent" in item.keywords))]
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept
+
+
+def _module(item: pytest.Item) -> str:
+    return item.module.__name__.rpartition(".")[2] if item.module else ""
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ def tone(path: Path, *effects: str, seconds: str = "2") -> Path:
     return path
 
 
+@pytest.mark.engine_independent
 @pytest.mark.parametrize("lang", sorted(TEXTS))
 def test_speech_converted_to_mp3_sounds_the_same_in_an_eighth_of_the_bytes(
         tmp_path: Path, lang: str) -> None:
@@ -47,6 +48,7 @@ def test_speech_converted_to_mp3_sounds_the_same_in_an_eighth_of_the_bytes(
     assert mp3.read_bytes()[:1] == b"\xff"  # an MPEG frame, no ID3 tag before it
 
 
+@pytest.mark.engine_independent
 def test_a_loud_recording_is_not_clipped_and_a_quiet_one_not_lost(tmp_path: Path) -> None:
     loud = tone(tmp_path / "loud.wav", "sine", "440", "vol", "0.97")
     quiet = tone(tmp_path / "quiet.wav", "sine", "440", "vol", "0.03")
@@ -60,6 +62,7 @@ def test_a_loud_recording_is_not_clipped_and_a_quiet_one_not_lost(tmp_path: Path
         assert tts.check_recording(out).seconds == pytest.approx(2.0, abs=0.2)
 
 
+@pytest.mark.engine_independent
 def test_silence_at_the_ends_is_cut_but_a_silent_file_is_kept(tmp_path: Path) -> None:
     """A recording with two seconds of silence before and after the speech: the caller
     waits 50 ms before it and 150 ms after, not two seconds each."""
@@ -75,6 +78,7 @@ def test_silence_at_the_ends_is_cut_but_a_silent_file_is_kept(tmp_path: Path) ->
     assert tts.listen(silent.with_suffix(".mp3")).seconds == pytest.approx(2.0, abs=0.2)
 
 
+@pytest.mark.engine_independent
 def test_render_makes_mp3_and_converts_the_wavs_made_before(env: dict[str, str],  # noqa: F811
                                                            tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,6 +106,7 @@ def test_render_makes_mp3_and_converts_the_wavs_made_before(env: dict[str, str],
     assert tts.listen(dropped.with_suffix(".mp3")).seconds > 0.5
 
 
+@pytest.mark.engine_independent
 def test_a_silent_corrupt_or_unknown_recording_is_refused_and_the_old_one_kept(
         env: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
     good = tone(tmp_path / "good.wav", "sine", "440", "vol", "0.5")
@@ -124,6 +129,7 @@ def test_a_silent_corrupt_or_unknown_recording_is_refused_and_the_old_one_kept(
     assert sidecar["recorded_by"] == "Asha"
 
 
+@pytest.mark.engine_independent
 def test_without_ffmpeg_render_and_publish_say_what_to_install(
         env: dict[str, str], tmp_path: Path, setup: Setup) -> None:  # noqa: F811
     bin_dir = tmp_path / "bin"  # espeak-ng only: no ffmpeg, no sox
@@ -207,6 +213,7 @@ def test_a_corrupt_wav_in_the_tree_is_not_published(setup: Setup) -> None:  # no
     assert (setup.out / "latest.json").read_bytes() == latest  # the last version keeps serving
 
 
+@pytest.mark.engine_independent
 def test_without_ffmpeg_sox_makes_the_mp3(env: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
     """sox with libsox-fmt-mp3 (installed beside ffmpeg by .ci/run) is the fallback."""
     bin_dir = tmp_path / "bin"

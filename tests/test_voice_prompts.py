@@ -68,6 +68,7 @@ def status_row(output: str, lang: str) -> list[str]:
     return next(line.split() for line in output.splitlines() if line.startswith(lang + " "))
 
 
+@pytest.mark.engine_independent
 def test_manifest_covers_every_node_text_of_the_demo_in_every_language() -> None:
     tree = read_tree(DEMO_CONTENT)
     manifest = build_manifest(tree, t, VOICE_UI_MESSAGES)
@@ -100,6 +101,7 @@ def test_manifest_covers_every_node_text_of_the_demo_in_every_language() -> None
     assert manifest.get("en", f"node/{body.id}/body").text == normalise(body.body["en"])
 
 
+@pytest.mark.engine_independent
 @pytest.mark.parametrize("lang", ["en", "ar", "fr", "ne"])
 def test_espeak_renders_real_8khz_mono_wav(tmp_path: Path, lang: str) -> None:
     out = tmp_path / f"{lang}.wav"
@@ -111,6 +113,7 @@ def test_espeak_renders_real_8khz_mono_wav(tmp_path: Path, lang: str) -> None:
     assert info["frames"] > 8000 * 0.5  # over half a second of speech, 8 kB a second
 
 
+@pytest.mark.engine_independent
 def test_languages_without_an_espeak_voice_say_so(tmp_path: Path) -> None:
     assert tts.espeak_voice("km") is None and "km" in tts.NO_ESPEAK_VOICE
     with pytest.raises(tts.TtsError, match="no voice for 'km'"):
@@ -119,6 +122,7 @@ def test_languages_without_an_espeak_voice_say_so(tmp_path: Path) -> None:
         tts.synthesize("  ", "en", tmp_path / "x.wav", "off")
 
 
+@pytest.mark.engine_independent
 def test_an_mp3_is_converted_to_phone_wav(tmp_path: Path) -> None:
     """The gTTS path's conversion, on an MP3 made here (gTTS itself needs the internet)."""
     raw = tmp_path / "raw.wav"
@@ -132,6 +136,7 @@ def test_an_mp3_is_converted_to_phone_wav(tmp_path: Path) -> None:
     assert (info["rate"], info["channels"], info["format"]) == (8000, 1, 7)
 
 
+@pytest.mark.engine_independent
 def test_render_then_status_shows_generated_and_speak_plays_it(env: dict[str, str]) -> None:
     before = cli(env, "status")
     assert status_row(before, "en")[1:5] == ["0", "0", "0", status_row(before, "en")[5]]
@@ -157,6 +162,7 @@ def test_render_then_status_shows_generated_and_speak_plays_it(env: dict[str, st
     assert library.speak(tree, t, "en", "Not a prompt at all", no_say) is None
 
 
+@pytest.mark.engine_independent
 def test_recording_replaces_generated_then_goes_stale_or_corrupt(
         env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Files change under the library here (the CLI, another process): a service looks again
@@ -208,6 +214,7 @@ def test_recording_replaces_generated_then_goes_stale_or_corrupt(
     assert "node/info/body,en,Keep your passport safe.,stale" in cli(env, "manifest")
 
 
+@pytest.mark.engine_independent
 def test_record_refuses_an_unknown_prompt_or_a_non_audio_file(
         env: dict[str, str], tmp_path: Path) -> None:
     junk = tmp_path / "junk.wav"
@@ -222,11 +229,13 @@ def test_record_refuses_an_unknown_prompt_or_a_non_audio_file(
     assert not (Path(env["MIGRANTLINE_RECORDINGS_DIR"]) / "en" / "node/info/body.json").exists()
 
 
+@pytest.mark.engine_independent
 def test_render_without_espeak_says_what_to_install(env: dict[str, str]) -> None:
     result = CliRunner().invoke(main, ["prompts", "render"], env={**env, "PATH": "/nonexistent"})
     assert result.exit_code == 1 and "apt-get install espeak-ng sox" in result.output
 
 
+@pytest.mark.engine_independent
 def test_dynamic_renders_are_found_and_purged(env: dict[str, str]) -> None:
     library = library_of(env)
     tree = read_tree(env["MIGRANTLINE_CONTENT_DIR"])
@@ -240,6 +249,7 @@ def test_dynamic_renders_are_found_and_purged(env: dict[str, str]) -> None:
     assert library.purge_dynamic() == 1 and not path.exists()
 
 
+@pytest.mark.engine_independent
 def test_audio_endpoint_serves_safely(env: dict[str, str], tmp_path: Path) -> None:
     cli(env, "render", "--lang", "en")
     app = make_app(tmp_path, **{k: v or None for k, v in env.items()
@@ -279,6 +289,7 @@ def test_audio_endpoint_serves_safely(env: dict[str, str], tmp_path: Path) -> No
         services.store.close()
 
 
+@pytest.mark.engine_independent
 def test_record_into_the_content_tree_comes_first(env: dict[str, str], tmp_path: Path) -> None:
     """`record --content` keeps it in content/audio/, which bundles carry and sync mirrors."""
     field = tmp_path / "field.wav"
@@ -293,6 +304,7 @@ def test_record_into_the_content_tree_comes_first(env: dict[str, str], tmp_path:
     assert result.exit_code == 1 and "central content tree" in result.output
 
 
+@pytest.mark.engine_independent
 def test_an_untranslated_text_is_spoken_in_its_own_language(env: dict[str, str]) -> None:
     """A French node without French text shows the English one: it is played as English."""
     write_tree(Path(env["MIGRANTLINE_CONTENT_DIR"]),

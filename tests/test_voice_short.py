@@ -21,7 +21,6 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 
-from tests import databases
 from tests.conftest import DEMO_CONTENT, make_app
 from tests.voice_audio import Ears, render_walk
 from tests.voice_phone import VoiceCaller
@@ -54,8 +53,7 @@ def spoken(xml: str) -> list[str]:
 SHIPPED = [lang.code for lang in read_tree(DEMO_CONTENT).languages]
 
 
-@pytest.mark.skipif(databases.on_postgres(), reason="audio lengths do not depend on the "
-                    "database: measured once, on SQLite")
+@pytest.mark.engine_independent  # audio lengths: measured once, on SQLite
 def test_the_main_menu_is_heard_in_under_12_seconds_in_every_language(
         tmp_path: Path) -> None:
     app = make_app(tmp_path)  # one app: the digits and the language menu rendered once
@@ -168,6 +166,7 @@ def corridor(tmp_path: Path) -> Flask:
     services(app).store.close()
 
 
+@pytest.mark.engine_independent  # voices and audio files
 def test_the_language_menu_names_each_language_in_its_own_voice(corridor: Flask) -> None:
     s = services(corridor)
     tree = s.content.current
@@ -247,6 +246,7 @@ def status_voice(env: dict[str, str]) -> dict[str, str]:
     return rows
 
 
+@pytest.mark.engine_independent  # voices and audio files
 def test_the_chain_recording_then_gtts_then_provider_then_none(tmp_path: Path) -> None:
     content = corridor_tree(tmp_path)
     # Khmer texts for the main menu's first option, so there is something to record.
