@@ -40,6 +40,23 @@ TOUCH_SECONDS = 3600.0  # how often a process says it still searches a registry 
 KEEP_INDEXES = 4  # name indexes kept in memory (the current registry and older sessions')
 KEEP_TREES = 32  # content versions whose registry version is remembered
 
+# Name indexes by registry version, shared by the registries of a process: a version is a
+# hash of the file, so its rows, and the index built from them, are the same whichever
+# store they were read from. An index is read-only once built.
+_SHARED: OrderedDict[str, NameIndex] = OrderedDict()
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared_index(version: str, build: Callable[[], NameIndex]) -> NameIndex:
+    with _SHARED_LOCK:
+        index = _SHARED.get(version)
+        if index is None:
+            index = _SHARED[version] = build()
+            while len(_SHARED) > KEEP_INDEXES:
+                _SHARED.popitem(last=False)
+        _SHARED.move_to_end(version)
+        return index
+
 
 class AgencyRegistry:
     """The registries being served, and the ``agency_search`` service for ask nodes."""
@@ -139,11 +156,11 @@ class AgencyRegistry:
             with self._lock:
                 index = self._indexes.get(version)
                 if index is None:
-                    index = NameIndex(version, (
+                    index = _shared_index(version, lambda: NameIndex(version, (
                         (key, (name, *filter(None, (other or "").split("|"))), licence,
                          country)
                         for key, name, other, licence, country
-                        in db.agency_names(self.store, version)))
+                        in db.agency_names(self.store, version))))
                     self._indexes[version] = index
                     # the served registry's index stays: rebuilding it would stall hops
                     for old in [v for v in self._indexes if v not in (version, self.version)]:
