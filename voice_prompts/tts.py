@@ -11,6 +11,7 @@ rendering runs from the CLI or a background job, never in a webhook.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ from ussd_app.errors import AudioError
 
 RATE = 8000
 MP3_BITRATE = "16k"  # MPEG-2.5 layer III at 8 kHz: telephone speech stays clear (README)
+MP3_MIN_SPEECH_BYTES = 700  # all silence makes 576 (4 frames: the pad, encoder delay); "un" 864
 # Silence longer than this at either end of a prompt is cut (below -50 dBFS, far under
 # speech): a caller waits through it on every prompt, and the wire carries it.
 # A menu is a dozen short prompts in a row (a key, a label): 0.2 s kept around each made
@@ -171,15 +173,35 @@ def to_phone_wav(source: Path, out: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def to_phone_mp3(source: Path, out: Path) -> None:
+def _sox_speech_mp3(source: Path, tmp: Path) -> bool:
+    """Generated speech (espeak-ng's WAV) by sox: the same MP3 as ffmpeg makes (size,
+    length and loudness measured equal) in a fifth of the time (18 against 90 ms a prompt:
+    sox starts faster), which is most of what rendering a language costs. False when sox
+    cannot, or the speech was all silence (ffmpeg below keeps such a file whole)."""
+    if not _sox_writes_mp3():
+        return False
+    # Half the lead: sox finds the speech's start up to 20 ms before ffmpeg does. Measured
+    # on 44 short prompts in six languages, it then cuts 4.5 ms less than ffmpeg on
+    # average (at most 10 ms either way), where the full lead added 5.5 ms (up to 20).
+    _run(["sox", str(source), "-r", str(RATE), "-c", "1", "-C", "16", str(tmp),
+          "silence", "1", "0.01", f"{SILENT_DB}d", "reverse",
+          "silence", "1", "0.01", f"{SILENT_DB}d", "reverse",
+          "pad", str(KEEP_LEAD / 2), str(KEEP_TAIL)])
+    return tmp.stat().st_size > MP3_MIN_SPEECH_BYTES
+
+
+def to_phone_mp3(source: Path, out: Path, speech: bool = False) -> None:
     """Any audio file -> 8 kHz mono MP3 at 16 kbit/s at ``out`` (written whole or not at all:
-    a failed conversion leaves the file that was there, and callers keep hearing it)."""
+    a failed conversion leaves the file that was there, and callers keep hearing it).
+    ``speech``: a WAV espeak-ng just made (sox converts it, see ``_sox_speech_mp3``)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(suffix=".mp3", dir=out.parent, prefix=".tmp-")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        if shutil.which("ffmpeg") is not None:
+        if speech and _sox_speech_mp3(source, tmp):
+            pass
+        elif shutil.which("ffmpeg") is not None:
             # No ID3 tags and no Xing/LAME header frame: a constant-rate stream needs
             # neither to play, and each costs bytes on every prompt.
             # A source that is silence throughout is kept as it is, not cut to nothing.
@@ -210,17 +232,24 @@ def to_phone_mp3(source: Path, out: Path) -> None:
 
 
 def _sox_writes_mp3() -> bool:
+    found = shutil.which("sox")
+    return found is not None and _sox_at_writes_mp3(found)
+
+
+@functools.cache
+def _sox_at_writes_mp3(sox: str) -> bool:
+    """Asked once per sox program: the answer costs a process start."""
     try:
-        done = subprocess.run(["sox", "-h"], capture_output=True, timeout=10, check=False)
+        done = subprocess.run([sox, "-h"], capture_output=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return b" mp3" in done.stdout
 
 
-def to_phone_audio(source: Path, out: Path) -> None:
+def to_phone_audio(source: Path, out: Path, speech: bool = False) -> None:
     """Any audio file -> phone audio at ``out``, MP3 or WAV as its name ends."""
     if out.suffix.lower() == ".mp3":
-        to_phone_mp3(source, out)
+        to_phone_mp3(source, out, speech)
     else:
         to_phone_wav(source, out)
 
@@ -304,7 +333,7 @@ def synthesize(text: str, lang: str, out: Path, online_setting: str = "auto") ->
         raw = Path(tmp) / "e.wav"
         _run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), "--stdin"],
              stdin=text.encode("utf-8"))
-        to_phone_audio(raw, out)
+        to_phone_audio(raw, out, speech=True)
         return "espeak-ng"
 
 
