@@ -22,6 +22,7 @@ import logging
 import platform
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from bench.content_load import _cpu  # noqa: E402
 from tests.conftest import make_app  # noqa: E402
 from tests.voice_audio import Ears, render_walk  # noqa: E402
+from ussd_app import jobs  # noqa: E402
 from ussd_app.channels.voice.speech import VOICE_OPTIONS  # noqa: E402
 
 # Issue 16, before (seconds): the language menu, the main menu, the hotline list.
@@ -45,6 +47,7 @@ def main() -> None:
     logging.disable(logging.WARNING)
     print(f"machine: {_cpu()}, Python {platform.python_version()}; espeak-ng speech, "
           f"MP3 8 kHz; {VOICE_OPTIONS} options per prompt")
+    started = time.time()
     with tempfile.TemporaryDirectory(prefix="bench-voice-menus-") as tmp:
         app = make_app(Path(tmp))
         tree = app.extensions["migrantline"].content.current
@@ -69,6 +72,7 @@ def main() -> None:
                   + (f"  ({left} pieces in the provider's voice, not counted)" if left else ""))
         print(f"before (issue 16): language menu {BASELINE['language']} s, hotline list "
               f"{BASELINE['hotlines']} s")
+        jobs.stop_started_since(started)  # before its folder goes: the app's jobs write there
         app.extensions["migrantline"].store.close()
 
 
