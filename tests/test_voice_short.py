@@ -190,6 +190,40 @@ def test_the_language_menu_names_each_language_in_its_own_voice(corridor: Flask)
         assert any(name.sha256 in u for u in urls), lang
 
 
+@pytest.mark.engine_independent  # voices and audio files
+def test_a_caller_hears_the_language_of_their_numbers_country_named_first(
+        corridor: Flask) -> None:
+    """Twelve languages take 27 s to name: a caller from Viet Nam or Nepal hears their own
+    first (``spoken_in`` in site.yaml), with the key it always has; others, site order."""
+    tree = services(corridor).content.current
+    order = []
+    for number in ("+84901234567", "+9779800000001", "+447700900123"):
+        heard = render_walk(corridor, (), number=number)[0]
+        assert not heard.says and heard.kind == "gather"
+        order.append([u.split("/audio/tts/")[1].split("/")[0] for u in heard.plays])
+    vietnam, nepal, elsewhere = order
+    assert vietnam[0] == "vi" and nepal[0] == "ne" and elsewhere[0] == "en"
+    # the same languages, each named once with its own key (its name, then its digits)
+    assert sorted(set(vietnam)) == sorted(set(nepal)) == sorted(set(elsewhere))
+    assert vietnam[:3] == ["vi", "vi", "vi"]  # "Tiếng Việt ... press", "one", "one": key 11
+    assert key_of(corridor, "vi") == "11" and tree.language_codes[10] == "vi"
+    caller = VoiceCaller(corridor.test_client(), number="+84901234567")
+    caller.dial()
+    assert caller.press("11").kind == "gather"
+    s = services(corridor)
+    assert s.store.phone_language(s.ussd.hasher.key("+84901234567")) == "vi"
+
+
+def test_a_country_that_is_no_iso_code_fails_the_check(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(DEMO_CONTENT, content)
+    site = content / "site.yaml"
+    site.write_text(site.read_text("utf-8").replace("spoken_in: [vn]", "spoken_in: [VN]"),
+                    "utf-8")
+    result = CliRunner().invoke(cli_main, ["content", "check", str(content)])
+    assert result.exit_code == 1 and "site.yaml" in result.output and "'VN'" in result.output
+
+
 def key_of(app: Flask, code: str) -> str:
     """The language's key on the first screen (its place in site.yaml)."""
     codes = services(app).content.current.language_codes

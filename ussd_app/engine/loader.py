@@ -159,7 +159,8 @@ def parse_tree(files: Mapping[str, bytes], root: str = "") -> tuple[Tree | None,
     tree = Tree(
         version=_version(files),
         languages=tuple(Language(lang["code"], lang["name"], lang.get("translated_by", ""),
-                                 lang.get("reviewed_by", ""))
+                                 lang.get("reviewed_by", ""),
+                                 tuple(lang.get("spoken_in", ())))
                         for lang in site["languages"]),
         default_language=site["default_language"], main=site["main"], help=site["help"],
         nodes=nodes, root=root, sample=bool(site.get("sample", False)),

@@ -89,6 +89,7 @@ class Language:
     name: str
     translated_by: str = ""
     reviewed_by: str = ""  # empty: no native speaker has reviewed it yet
+    spoken_in: tuple[str, ...] = ()  # countries whose voice callers hear it named first
 
 
 @dataclass

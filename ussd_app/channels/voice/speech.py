@@ -142,7 +142,7 @@ class Speech(TextReading):
         node = tree.nodes.get(state.node)
         part = max(0, min(part, chunks(screen, node) - 1))
         listed = state.node == tree.help or (node is not None and node.type == CONTACTS)
-        country = country.lower() if listed else ""
+        country = country.lower() if listed or state.node == LANGUAGE_NODE else ""
         version = self._audio_version()
         key: tuple[Any, ...] | None = None
         plan: _Plan | None = None
@@ -245,10 +245,10 @@ class Speech(TextReading):
                     if n > 1 else entries:
                 say(tree.text(entry.name, lang))
                 pieces.extend(self._grouped(tree, lang, entry.phone, channel))
-        elif country:
+        elif country and state.node != LANGUAGE_NODE:  # there: whose language comes first
             self._country_help(tree, lang, country, channel, pieces, missing, wait)
         if state.node == LANGUAGE_NODE:
-            pieces.extend(self._language_names(tree, channel))
+            pieces.extend(self._language_names(tree, channel, country))
         else:
             self._read_options(screen, n, part, contacts, announce_help, say, ui, keys)
         return self._verb(tree, lang, channel, screen, node, state, pieces, missing, wait, ui)
@@ -270,11 +270,15 @@ class Speech(TextReading):
             not any(getattr(p, "dynamic", False) for p in pieces)
         return _Plan(kind, Pieces(pieces), (), cacheable)
 
-    def _language_names(self, tree: Tree, channel: Channel) -> list[Any]:
+    def _language_names(self, tree: Tree, channel: Channel, country: str = "") -> list[Any]:
         """Each language in its own voice, its key too; a language with no voice of its
-        own is not announced in another's (its key still works)."""
+        own is not announced in another's (its key still works). The languages of the
+        caller's number's country (``spoken_in``) are named first: with twelve languages
+        the menu lasts 27 s, and a caller from Viet Nam hears Vietnamese first."""
         pieces: list[Any] = []
-        for number, language in enumerate(tree.languages, start=1):
+        numbered = sorted(enumerate(tree.languages, start=1),
+                          key=lambda item: country not in item[1].spoken_in)
+        for number, language in numbered:
             name = self.prompts.prompt(tree, self.t, language.code,
                                        f"language/{language.code}", channel.says)
             digits = [self.prompts.digit(tree, self.t, language.code, d, channel.says)
