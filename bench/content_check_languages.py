@@ -5,8 +5,8 @@ Issue 16's target: the check of 12 languages x the demo tree stays under 2 s. Th
 one is the same tree with only en, ar, fr and ne left in ``site.yaml`` (the tree before
 issue 16), as the baseline. Times ``check_content`` in-process (parse, contact
 directory, links, coverage, paging every node in every language for the USSD and both
-SMS layouts), best and median of
-``--runs``, beside a bare read and YAML parse of the same files.
+SMS layouts), best and median of ``--runs``, beside a bare read and YAML parse of the
+same files.
 
 Run: ``.venv/bin/python bench/content_check_languages.py [--runs 5]``
 """
