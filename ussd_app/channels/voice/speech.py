@@ -142,7 +142,14 @@ class Speech(TextReading):
         node = tree.nodes.get(state.node)
         part = max(0, min(part, chunks(screen, node) - 1))
         listed = state.node == tree.help or (node is not None and node.type == CONTACTS)
-        country = country.lower() if listed or state.node == LANGUAGE_NODE else ""
+        country = country.lower()
+        if state.node == LANGUAGE_NODE:
+            # Only a country some language is spoken in changes the order: every other
+            # caller shares one cached plan, not one per calling code.
+            if not any(country in language.spoken_in for language in tree.languages):
+                country = ""
+        elif not listed:
+            country = ""
         version = self._audio_version()
         key: tuple[Any, ...] | None = None
         plan: _Plan | None = None
