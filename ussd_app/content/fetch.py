@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from ussd_app.content.bundle import Entry, Manifest, check_entries, parse_part
+from ussd_app.content.bundle import Entry, Manifest, check_entries, parse_part, path_problem
 from ussd_app.content.central import DirCentral, HttpCentral, NotServed, SyncError
 from ussd_app.content.files import DISK_FULL, sha256_file
 from ussd_app.content.mirror import Mirror
@@ -194,12 +194,19 @@ def assemble(mirror: Mirror, version: str, entries: list[Entry],
     staging = mirror.staging / version
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    root = os.path.realpath(staging)
+    # The folder is new and only this loop writes into it (folders and hard links, never
+    # a symlink), so a path that passes path_problem stays inside it: checked by its
+    # text, not by resolving each file's folder on disk (realpath was half of this).
+    root = os.fspath(staging)
+    made: set[str] = set()
     for entry in entries:
-        target = staging.joinpath(*entry.path.split("/"))
-        if os.path.commonpath([root, os.path.realpath(target.parent)]) != root:
+        if path_problem(entry.path):
             raise SyncError(f"the manifest names {entry.path!r}, outside the tree")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        folder, _, _ = entry.path.rpartition("/")
+        if folder and folder not in made:
+            os.makedirs(os.path.join(root, folder), exist_ok=True)
+            made.add(folder)
+        target = os.path.join(root, entry.path)
         source = have[entry.sha256]
         try:
             os.link(source, target)
