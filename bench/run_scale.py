@@ -78,9 +78,16 @@ class Row:
     errors: int = 0
     app_cpu_s: float = 0.0
     pg_cpu_s: float | None = None
+    haproxy_cpu_s: float | None = None
+    wrk_cpu_s: float = 0.0
     idle_app_cores: float = 0.0
     idle_pg_cores: float | None = None
     failed: str = ""
+
+    def all_cpu_s(self) -> float:
+        """Every process's CPU for the run: the nodes, PostgreSQL, HAProxy and wrk."""
+        return self.app_cpu_s + (self.pg_cpu_s or 0) + (self.haproxy_cpu_s or 0) + \
+            self.wrk_cpu_s
 
     def per_hop_ms(self, cpu_s: float | None) -> str:
         return f"{1000 * cpu_s / self.requests:.3f}" if cpu_s is not None and self.requests \
@@ -188,6 +195,7 @@ def measure(children: Children, name: str, count: int, url: str | None, seconds:
             log(f"[{name}] starting {count} node(s)")
             nodes = start_nodes(children, count, db_url, tmp)
             port = nodes[0][1]
+            haproxy = None
             if url:
                 port = free_port()
                 conf = tmp / "haproxy.cfg"
@@ -201,10 +209,14 @@ def measure(children: Children, name: str, count: int, url: str | None, seconds:
             idle(row, nodes, database if url else None)
             app_before = [cpu_ticks(p.pid) for p, _, _ in nodes]
             pg_before = postgres_cpu(database) if url else {}
+            haproxy_before = cpu_ticks(haproxy.pid) if haproxy else {}
             log(f"[{name}] measuring {seconds:g} s, {connections} connections")
             run = run_wrk(children, port, seconds, connections, "run")
             row.app_cpu_s = sum(cpu_seconds_between(b, cpu_ticks(p.pid))
                                 for b, (p, _, _) in zip(app_before, nodes, strict=True))
+            row.wrk_cpu_s = run.cpu_s
+            if haproxy:
+                row.haproxy_cpu_s = cpu_seconds_between(haproxy_before, cpu_ticks(haproxy.pid))
             if url:
                 pg_after = postgres_cpu(database)
                 row.pg_cpu_s = sum(t - pg_before.get(pid, 0)
@@ -247,16 +259,18 @@ def idle(row: Row, nodes: list[tuple[subprocess.Popen[bytes], int, Path]],
 def report(rows: list[Row], info: dict[str, object], args: argparse.Namespace) -> str:
     base = rows[0] if rows and not rows[0].failed else None
     header = ("configuration", "req/s", "x SQLite", "p50 ms", "p99 ms", "errors",
-              "app CPU ms/hop", "PG CPU ms/hop", "idle app cores", "idle PG cores")
+              "app CPU ms/hop", "PG CPU ms/hop", "HAProxy ms/hop", "wrk ms/hop",
+              "all ms/hop", "idle app cores", "idle PG cores")
     table = [header]
     for r in rows:
         if r.failed:
-            table.append((r.name, "FAILED", "", "", "", "", "", "", "", r.failed[:40]))
+            table.append((r.name, "FAILED", *[""] * (len(header) - 3), r.failed[:40]))
             continue
         table.append((r.name, f"{r.rps:.0f}", f"{r.rps / base.rps:.2f}" if base else "-",
                       f"{r.p50:.2f}", f"{r.p99:.2f}", str(r.errors),
                       r.per_hop_ms(r.app_cpu_s), r.per_hop_ms(r.pg_cpu_s),
-                      f"{r.idle_app_cores:.3f}",
+                      r.per_hop_ms(r.haproxy_cpu_s), r.per_hop_ms(r.wrk_cpu_s),
+                      r.per_hop_ms(r.all_cpu_s()), f"{r.idle_app_cores:.3f}",
                       f"{r.idle_pg_cores:.3f}" if r.idle_pg_cores is not None else "-"))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = [f"machine: {info['cpu_model']}, {info['cores']} cores; wrk {args.connections} "
@@ -276,7 +290,31 @@ def report(rows: list[Row], info: dict[str, object], args: argparse.Namespace) -
         lines += ["", f"PostgreSQL CPU per hop (highest measured): {1000 * per_hop:.3f} ms: a "
                       f"16-core database host at 70% busy would answer ~{0.7 * 16 / per_hop:,.0f}"
                       " hops/s (the nodes scale out beside it)"]
+    lines += ceiling(rows)
     return "\n".join(lines)
+
+
+def ceiling(rows: list[Row]) -> list[str]:
+    """What the shared cores allow. With every process on the same cores, req/s is at most
+    the machine's cores over all the CPU a hop costs (``all ms/hop``). So even a node that
+    spent on a PostgreSQL hop only what the SQLite node spends (its app CPU per hop), with
+    PostgreSQL, HAProxy and wrk costing what they did, could answer at most this."""
+    base = rows[0] if rows and not rows[0].failed and rows[0].requests else None
+    if base is None:
+        return []
+    cores = os.cpu_count() or 1
+    lines = []
+    for r in rows[1:]:
+        if r.failed or not r.requests or r.pg_cpu_s is None:
+            continue
+        other = (r.all_cpu_s() - r.app_cpu_s) / r.requests
+        most = cores / (base.app_cpu_s / base.requests + other)
+        lines.append(f"{r.name}: with the SQLite node's app CPU per hop "
+                     f"({1000 * base.app_cpu_s / base.requests:.3f} ms) and this row's "
+                     f"PostgreSQL, HAProxy and wrk ({1000 * other:.3f} ms), {cores} cores "
+                     f"answer at most {most:,.0f} hops/s: {most / base.rps:.2f} x SQLite's "
+                     "req/s")
+    return ["", *lines] if lines else []
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
