@@ -11,6 +11,7 @@ import hashlib
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -74,6 +75,25 @@ def _audio_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+STALE_SECONDS = 86_400  # another checkout's run may use its own folder meanwhile
+
+
+def _prune_stale(keep: Path) -> None:
+    """Remove the folders earlier code left (another digest), once untouched for a day:
+    a developer machine otherwise keeps one per change to the code, a few MB each."""
+    cutoff = time.time() - STALE_SECONDS
+    for folder in keep.parent.glob("migrantline-test-voice-*"):
+        if folder == keep or not folder.is_dir():
+            continue
+        try:
+            newest = max([folder.stat().st_mtime,
+                          *(p.stat().st_mtime for p in folder.iterdir())])
+        except OSError:  # removed by another worker meanwhile
+            continue
+        if newest < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def rendered_audio() -> Callable[[str], Path]:
     """The generated audio of one language's walk, made once per machine: the xdist
@@ -81,6 +101,7 @@ def rendered_audio() -> Callable[[str], Path]:
     each language under its own lock so workers render different languages at once."""
     shared = Path(tempfile.gettempdir()) / f"migrantline-test-voice-{_audio_digest()}"
     shared.mkdir(exist_ok=True)
+    _prune_stale(shared)
 
     def audio(lang: str) -> Path:
         done = shared / lang / "var" / "audio"
