@@ -57,16 +57,21 @@ def database(monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
     """The test's PostgreSQL database (its URL in MIGRANTLINE_DATABASE_URL), or None.
 
     The database is made when the test first connects to it or starts a process that
-    may (``databases.Lazy``), and dropped after it."""
+    may (``databases.Lazy``), and dropped after it. On either engine the periodic jobs
+    of the apps the test made are stopped after it."""
+    started = time.time()
     if not databases.on_postgres():
         monkeypatch.delenv("MIGRANTLINE_DATABASE_URL", raising=False)
         yield None
+        # The test's apps' jobs: left running, they woke every few seconds for the rest of
+        # the pass, and at its end wrote "no such table" into the output from data folders
+        # their tests had removed.
+        jobs.stop_started_since(started)
         return
     lazy = databases.Lazy()
     monkeypatch.setenv("MIGRANTLINE_DATABASE_URL", lazy.url)
     monkeypatch.setattr(psycopg, "connect", lazy.connect)
     monkeypatch.setattr(subprocess.Popen, "_execute_child", lazy.execute_child())
-    started = time.time()
     yield lazy.url
     jobs.stop_started_since(started)  # the test's apps' jobs: their database goes next
     lazy.drop()
