@@ -283,7 +283,16 @@ def start_background(services: Any) -> threading.Event:
     worker = make_worker(config, services.store, settings.secret_key(config, data_dir))
     stop = threading.Event()
     heartbeat = jobs.Heartbeat("outbox-worker", 1.0, owner=str(data_dir))  # for /healthz
-    heartbeat.thread = threading.Thread(target=worker.forever, args=(stop, 1.0, heartbeat),
-                                        name="outbox-worker", daemon=True)
-    heartbeat.thread.start()
+    thread = threading.Thread(target=worker.forever, args=(stop, 1.0, heartbeat),
+                              name="outbox-worker", daemon=True)
+    heartbeat.thread = thread
+
+    def halt() -> None:
+        """Stop after the batch in hand (``jobs.stop_started_since``; an app's end)."""
+        stop.set()
+        heartbeat.stop()
+        thread.join(timeout=5)
+
+    heartbeat.halt = halt
+    thread.start()
     return stop

@@ -135,6 +135,22 @@ def test_the_outbox_worker_is_watched(tmp_path: Path) -> None:
     app.extensions["migrantline"].store.close()
 
 
+def test_the_outbox_worker_stops_with_the_jobs_of_its_app(tmp_path: Path) -> None:
+    """A process that outlives an app (the tests, whose PostgreSQL database goes with each
+    test) stops its outbox thread as it stops its periodic jobs: left running, it retried
+    a dropped database every second."""
+    started = time.time()
+    app = make_app(tmp_path, MIGRANTLINE_OUTBOX_WORKER="on", MIGRANTLINE_SMS_PROVIDER="kannel",
+                   KANNEL_SENDSMS_URL="http://127.0.0.1:9/cgi-bin/sendsms",
+                   KANNEL_USERNAME="u", KANNEL_PASSWORD="p")
+    threads = [h.thread for h in jobs.heartbeats(data_dir(app)) if h.name == "outbox-worker"]
+    assert len(threads) == 1 and threads[0] is not None and threads[0].is_alive()
+    jobs.stop_started_since(started)
+    assert not threads[0].is_alive()
+    assert "outbox-worker" not in {j["name"] for j in health(app)[1]["jobs"]}
+    app.extensions["migrantline"].store.close()
+
+
 def _old_message(app: Flask, minutes: float) -> None:
     item = db.OutboxItem(key=f"test-old-{minutes}", to_sealed="x", lang="en", body="hello",
                          encoding="GSM-7", segments=1)
