@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from ussd_app.content.bundle import Entry, Manifest, check_entries, parse_part, path_problem
+from ussd_app.content.bundle import Entry, Manifest, check_entries, parse_part
 from ussd_app.content.central import DirCentral, HttpCentral, NotServed, SyncError
 from ussd_app.content.files import DISK_FULL, sha256_file
 from ussd_app.content.mirror import Mirror
@@ -190,18 +190,18 @@ def _fetch_one(mirror: Mirror, central: Central, sha: str, size: int, label: str
 
 def assemble(mirror: Mirror, version: str, entries: list[Entry],
               have: Mapping[str, Path]) -> Path:
-    """The new version's folder, beside the served one: hard links, copies if need be."""
+    """The new version's folder, beside the served one: hard links, copies if need be.
+    ``entries`` are ``fetch_entries``'s, every path already checked."""
     staging = mirror.staging / version
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     # The folder is new and only this loop writes into it (folders and hard links, never
-    # a symlink), so a path that passes path_problem stays inside it: checked by its
-    # text, not by resolving each file's folder on disk (realpath was half of this).
+    # a symlink), so the entries' paths, each checked by its text in ``fetch_entries``
+    # (``check_entries``: relative, no "..", no hidden name), stay inside it; resolving
+    # each file's folder on disk (realpath) was half of this.
     root = os.fspath(staging)
     made: set[str] = set()
     for entry in entries:
-        if path_problem(entry.path):
-            raise SyncError(f"the manifest names {entry.path!r}, outside the tree")
         folder, _, _ = entry.path.rpartition("/")
         if folder and folder not in made:
             os.makedirs(os.path.join(root, folder), exist_ok=True)

@@ -167,6 +167,7 @@ class PackSink:
         self._left = 0  # its bytes still to come
         self._digest: Any = None
         self._out: BinaryIO | None = None
+        self._partial = ""  # the ``.part`` file ``_out`` writes
         self._bad: set[str] = set()
         self._good: set[str] = set()  # received whole and checked in this run
         self._state_fd: int | None = None
@@ -220,12 +221,12 @@ class PackSink:
         self._digest, self._out = None, None
         if sha in self.wanted:
             self._digest = hashlib.sha256()
-            partial = os.path.join(self._dir, f"{sha}.part")
+            self._partial = os.path.join(self._dir, f"{sha}.part")
             if within:
-                with open(partial, "rb") as fh:
+                with open(self._partial, "rb") as fh:
                     while chunk := fh.read(1 << 20):
                         self._digest.update(chunk)
-            self._out = open(partial, "ab" if within else "wb")  # noqa: SIM115 (closed in _finish)
+            self._out = open(self._partial, "ab" if within else "wb")  # noqa: SIM115 (closed in _finish)
         if self._left == 0:  # an empty file: whole as soon as it starts
             self._finish()
 
@@ -249,7 +250,7 @@ class PackSink:
         sha, _ = self.members[self._index]
         if self._out is not None:
             self._out.close()
-            partial = os.path.join(self._dir, f"{sha}.part")
+            partial = self._partial
             if self._digest.hexdigest() == sha:
                 os.chmod(partial, 0o444)
                 os.replace(partial, os.path.join(self._dir, sha))
