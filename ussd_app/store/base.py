@@ -45,18 +45,16 @@ def is_postgres_url(target: object) -> bool:
     return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
-@lru_cache(maxsize=2048)
-def to_psycopg(sql: str) -> tuple[str, tuple[int, ...] | None]:
-    """``?``/``?N`` placeholders to psycopg's ``%s`` (and ``%`` to ``%%``), once per text.
+def split_placeholders(sql: str) -> tuple[tuple[str | int, ...], bool]:
+    """The text between ``?``/``?N`` placeholders, and each one's parameter (0-based).
 
-    Returns the new text and, when ``?N`` reorders or repeats parameters, the
-    index of each ``%s``'s parameter (None when they are taken in order).
+    Returns the pieces in order (text as it is, an int for a placeholder) and
+    whether any placeholder was numbered (``?N``: parameters reordered or repeated).
     Quoted strings and identifiers are copied untouched.
     """
-    out: list[str] = []
-    order: list[int] = []
+    out: list[str | int] = []
     numbered = False
-    i, n, position = 0, len(sql), 0
+    i, n, position, text = 0, len(sql), 0, []
     while i < n:
         c = sql[i]
         if c in "'\"":
@@ -68,27 +66,39 @@ def to_psycopg(sql: str) -> tuple[str, tuple[int, ...] | None]:
                         continue
                     break
                 end += 1
-            out.append(sql[i:end + 1].replace("%", "%%"))
+            text.append(sql[i:end + 1])
             i = end + 1
         elif c == "?":
             j = i + 1
             while j < n and sql[j].isdigit():
                 j += 1
+            out.append("".join(text))
+            text = []
             if j > i + 1:
                 numbered = True
-                order.append(int(sql[i + 1:j]) - 1)
+                out.append(int(sql[i + 1:j]) - 1)
             else:
-                order.append(position)
+                out.append(position)
                 position += 1
-            out.append("%s")
             i = j
-        elif c == "%":
-            out.append("%%")
-            i += 1
         else:
-            out.append(c)
+            text.append(c)
             i += 1
-    return "".join(out), (tuple(order) if numbered else None)
+    out.append("".join(text))
+    return tuple(out), numbered
+
+
+@lru_cache(maxsize=2048)
+def to_psycopg(sql: str) -> tuple[str, tuple[int, ...] | None]:
+    """``?``/``?N`` placeholders to psycopg's ``%s`` (and ``%`` to ``%%``), once per text.
+
+    Returns the new text and, when ``?N`` reorders or repeats parameters, the
+    index of each ``%s``'s parameter (None when they are taken in order).
+    """
+    pieces, numbered = split_placeholders(sql)
+    text = "".join("%s" if isinstance(p, int) else p.replace("%", "%%") for p in pieces)
+    order = tuple(p for p in pieces if isinstance(p, int))
+    return text, (order if numbered else None)
 
 
 def _params(params: Any, order: tuple[int, ...] | None) -> Any:
@@ -110,6 +120,7 @@ class PgConnection:
 
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
+        self.statements: Any = None  # what store/prepared.py has prepared on it
 
     def execute(self, sql: str, params: Any = None) -> Any:
         text, order = to_psycopg(sql)

@@ -53,6 +53,7 @@ from ussd_app.store.base import (
     rowcount,
     write_transaction,
 )
+from ussd_app.store.prepared import run_prepared
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +165,7 @@ class Sessions(Connections):
         doubling to 2 ms, for at most the usual 10 s.
         """
         if self.postgres:
-            cursor = self.db().execute(sql, params)
-            return list(cursor.fetchall()) if cursor.description else []
+            return run_prepared(self._pg(), sql, params)
         conn: sqlite3.Connection | None = getattr(self._writers, "conn", None)
         if conn is None or getattr(self._writers, "pid", None) != os.getpid():
             conn = self._sqlite().conn
@@ -185,6 +185,19 @@ class Sessions(Connections):
                     raise
             time.sleep(wait)
             wait = min(wait * 2, 0.002)
+
+    def _pg(self) -> PgConnection:
+        conn = self.db().conn
+        assert isinstance(conn, PgConnection)
+        return conn
+
+    def _read(self, sql: str, params: Any) -> tuple[Any, ...] | None:
+        """A hop's read: its first row, or None."""
+        if self.postgres:
+            rows = run_prepared(self._pg(), sql, params)
+            return tuple(rows[0]) if rows else None
+        row = self.db().execute(sql, params).fetchone()
+        return tuple(row) if row else None
 
     def _progress_connection(self) -> PgConnection:
         """PostgreSQL: this thread's connection for progress, ``synchronous_commit = off``
@@ -236,9 +249,8 @@ class Sessions(Connections):
     # ------------------------------------------------------------ USSD sessions
 
     def session(self, session_id: str) -> SessionRow | None:
-        row = self.db().execute(f"select {_COLUMNS_SQL} from ussd_sessions where id = ?",
-                                [session_id]).fetchone()
-        return SessionRow.from_tuple(tuple(row)) if row else None
+        row = self._read(f"select {_COLUMNS_SQL} from ussd_sessions where id = ?", [session_id])
+        return SessionRow.from_tuple(row) if row else None
 
     def start_session(self, row: SessionRow) -> SessionRow:
         """Commit a session's start unless another worker did first; the start to use.
@@ -265,7 +277,7 @@ class Sessions(Connections):
         sql = _upsert_progress(greatest(conn))
         try:
             if isinstance(conn, PgConnection):
-                self._progress_connection().execute(sql, row.as_tuple())
+                run_prepared(self._progress_connection(), sql, row.as_tuple())
             else:
                 self._write(sql, row.as_tuple())
         except DB_ERRORS:
@@ -278,9 +290,10 @@ class Sessions(Connections):
         most recent other session updated after ``since`` (what it may resume)."""
         latest = (f"select {_COLUMNS_SQL} from ussd_sessions where phone_key = ?1 "
                   "and updated_at >= ?2 and id != ?3 order by updated_at desc limit 1")
-        row = self.db().execute(
+        row = self._read(
             f"select (select lang from phones where key = ?1), s.* from (select 1) one "
-            f"left join ({latest}) s on true", [phone_key, since, exclude]).fetchone()
+            f"left join ({latest}) s on true", [phone_key, since, exclude])
+        assert row is not None  # a left join on one row: always one row
         lang = str(row[0]) if row[0] is not None else None
         return lang, (SessionRow.from_tuple(tuple(row[1:])) if row[1] is not None else None)
 
