@@ -355,3 +355,19 @@ def test_old_sessions_are_purged(app, phone: Phone) -> None:  # type: ignore[no-
     assert store.session(phone.session) is not None
     assert store.purge_sessions(time.time() + 1) == 1
     assert store.session(phone.session) is None
+
+
+def test_a_session_started_long_ago_and_active_now_is_kept(app) -> None:  # type: ignore[no-untyped-def]
+    """The purge finds rows by their start (indexed) and keeps any updated since."""
+    import time
+
+    services = app.extensions["migrantline"]
+    now = time.time()
+    assert services.ussd.answer("ATUid_long", "+9779800000777", "", now=now - 7200)
+    assert services.ussd.answer("ATUid_long", "+9779800000777", "1", now=now - 7100)
+    assert services.ussd.answer("ATUid_long", "+9779800000777", "1*1", now=now)  # in its hop
+    row = services.store.session("ATUid_long")
+    assert row.started_at == now - 7200 and row.updated_at == now
+    assert services.store.purge_sessions(now - 3600, drafts_older_than=now - 3600) == 0
+    assert services.store.session("ATUid_long") is not None
+    assert services.store.purge_sessions(now + 1) == 1

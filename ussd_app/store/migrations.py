@@ -48,7 +48,11 @@ from ussd_app.store.outbox import (
 )
 from ussd_app.store.partners import m_partners_002_users_notify
 from ussd_app.store.privacy import m_privacy_001
-from ussd_app.store.sessions import m001_sessions, m_sessions_002_inputs
+from ussd_app.store.sessions import (
+    m001_sessions,
+    m_sessions_002_inputs,
+    m_sessions_003_hot_updates,
+)
 from ussd_app.store.sms import m_sms_001
 from ussd_app.store.voice import m_voice_calls_001
 from ussd_app.store.voice_recordings import (
@@ -92,6 +96,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_job_records_001", m_job_records_001),
     ("m_complaints_004_records", m_complaints_004_records),
     ("m_centres_001", m_centres_001),
+    ("m_sessions_003_hot_updates", m_sessions_003_hot_updates),
 )
 
 

@@ -48,6 +48,7 @@ from ussd_app.store.base import (
     Connections,
     Db,
     PgConnection,
+    PgDb,
     connect_postgres,
     greatest,
     rowcount,
@@ -73,6 +74,26 @@ def m001_sessions(db: Db) -> None:
 def m_sessions_002_inputs(db: Db) -> None:
     """How many inputs a session's stored progress holds: what orders its writes."""
     db.table("ussd_sessions").add_column("inputs", int)
+
+
+def m_sessions_003_hot_updates(db: Db) -> None:
+    """Progress no longer rewrites an index at every hop.
+
+    ``updated_at`` changes at every hop; indexed (with ``phone_key``), each hop's
+    progress also wrote a new index entry, and on PostgreSQL a whole new row
+    version in every index (no HOT update). Indexed instead: ``phone_key`` (a new
+    session's resume lookup reads a phone's few rows and orders them itself) and
+    ``started_at``, which never changes (the purge bounds ``updated_at`` by it: a
+    row's ``updated_at`` is never below its ``started_at``). On PostgreSQL pages
+    keep a fifth free, so a hop's new row version fits beside the old one: the
+    update touches no index at all (measured: 23 % less server CPU per progress
+    write, bench/README.md).
+    """
+    db.execute("drop index if exists idx_ussd_sessions_phone_key_updated_at")
+    db.table("ussd_sessions").create_index(["phone_key"])
+    db.table("ussd_sessions").create_index(["started_at"])
+    if isinstance(db, PgDb):
+        db.execute("alter table ussd_sessions set (fillfactor = 80)")
 
 
 @dataclass(frozen=True)
@@ -322,11 +343,12 @@ class Sessions(Connections):
         """Forget sessions nobody can resume any more; drafts (sealed text) sooner. Each
         is added to the menu counts (``menu_counts``: day, node, no id) in the
         transaction that deletes it, so it is counted once."""
-        where = "updated_at < ?"
-        params: list[Any] = [older_than]
+        # started_at is indexed and never above updated_at (m_sessions_003_hot_updates)
+        where = "(started_at < ? and updated_at < ?)"
+        params: list[Any] = [older_than, older_than]
         if drafts_older_than is not None:
-            where += " or (updated_at < ? and last_text like 'sealed:%')"
-            params.append(drafts_older_than)
+            where += " or (started_at < ? and updated_at < ? and last_text like 'sealed:%')"
+            params += [drafts_older_than, drafts_older_than]
         conn = self.db().conn
         with write_transaction(conn, lock="ussd-sessions-purge"):
             fold_sessions(conn, conn.execute(
