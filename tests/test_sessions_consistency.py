@@ -318,6 +318,36 @@ def test_a_hop_computed_before_an_erasure_writes_nothing_back(workers: list) -> 
                                resumable=True))
     first.set_phone_language("pk-1", "fr", erased_at - 0.5)
     assert first.session("erased") is None and first.phone_language("pk-1") is None
+    # a language chosen in that hop, written with its progress (one statement on PostgreSQL)
+    first.save_session(replace(row, updated_at=erased_at - 0.5, last_text="1*2*3", inputs=3),
+                       "ar")
+    assert first.session("erased") is None and first.phone_language("pk-1") is None
     later = first.start_session(_row("after", start="{}", started_at=erased_at + 1,
                                      updated_at=erased_at + 1))
     assert first.session("after") == later
+
+
+def test_progress_of_a_row_gone_mid_session_is_written_again(workers: list) -> None:  # type: ignore[type-arg]
+    """Progress updates the row its start inserted; if the row is gone (purged while the
+    caller was still on the line), the hop's write puts it back, as an upsert would."""
+    first, second = workers
+    row = first.start_session(_row("purged", start="{}"))
+    second.purge_sessions(time.time() + 1)
+    assert first.session("purged") is None
+    first.save_session(replace(row, updated_at=time.time(), last_text="1*2", inputs=2,
+                               resumable=True))
+    stored = second.session("purged")
+    assert (stored.last_text, stored.inputs, stored.resumable) == ("1*2", 2, True)
+
+
+def test_a_language_is_written_with_the_progress_of_its_hop(workers: list) -> None:  # type: ignore[type-arg]
+    first, second = workers
+    row = first.start_session(_row("lang", start="{}"))
+    first.save_session(replace(row, last_text="1", inputs=1), "fr")
+    assert second.phone_language("pk-1") == "fr" and second.session("lang").inputs == 1
+    second.purge_sessions(time.time() + 1)  # its row gone: the language is still written
+    first.save_session(replace(row, updated_at=time.time(), last_text="1*2", inputs=2), "ar")
+    assert second.phone_language("pk-1") == "ar" and second.session("lang").inputs == 2
+    # an older hop's write, late: neither its progress nor the row's order changes
+    first.save_session(replace(row, last_text="1", inputs=1), "fr")
+    assert second.session("lang").inputs == 2

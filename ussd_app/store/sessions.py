@@ -157,6 +157,22 @@ def _upsert_progress(max_: str) -> str:
         "and ussd_sessions.phone_key = excluded.phone_key")
 
 
+def _update_progress(with_language: bool, max_: str = "greatest") -> str:
+    """Progress as an update of the started row (see ``save_session``), with the same
+    order and ``ended`` rules as the upsert; with the phone's language (PostgreSQL: a
+    data-modifying ``with``, run whatever the update finds) when ``with_language``.
+    Parameters: id, phone key, time, last_text, resumable, ended, inputs, path, node
+    (and the language, ?10)."""
+    phone = ("with phone as (insert into phones (key, lang, updated_at) select ?2, ?10, ?3 "
+             "where not exists (select 1 from erased_phones where phone_key = ?2 and at >= ?3) "
+             "on conflict(key) do update set lang = excluded.lang, "
+             "updated_at = excluded.updated_at returning 1) ") if with_language else ""
+    return (f"{phone}update ussd_sessions set updated_at = {max_}(updated_at, ?3), "
+            f"last_text = ?4, resumable = ?5, ended = {max_}(ended, ?6), inputs = ?7, "
+            "path = ?8, node = ?9 where id = ?1 and phone_key = ?2 "
+            "and coalesce(inputs, 0) <= ?7 returning 1")
+
+
 _UPSERT_PHONE = ("insert into phones (key, lang, updated_at) select ?1, ?2, ?3 where not exists "
                  "(select 1 from erased_phones where phone_key = ?1 and at >= ?3) "
                  "on conflict(key) do update set lang = excluded.lang, "
@@ -290,20 +306,47 @@ class Sessions(Connections):
             return row
         return winner
 
-    def save_session(self, row: SessionRow) -> None:
-        """Write a hop's progress (after the start is in: ``start_session``)."""
+    def save_session(self, row: SessionRow, lang: str | None = None) -> None:
+        """Write a hop's progress (after the start is in: ``start_session``) and the
+        phone's language when the hop chose one (``set_phone_language``'s write).
+
+        Progress is an update of the row the start inserted: cheaper than the upsert
+        (no conflict check, no erasure check: an erased phone's row is gone, so nothing
+        is updated), which runs only when the update found nothing to change. On
+        PostgreSQL a language goes in the same statement, committed durably; on SQLite
+        it is its own statement (no round trip to save). A progress write that fails is
+        logged (the screen is computed from the resent text); a language one raises.
+        """
         if self.forgotten(row.phone_key):  # the hop that erased this phone's data
             return
         conn = self.db().conn
-        sql = _upsert_progress(greatest(conn))
+        params = (row.id, row.phone_key, row.updated_at, row.last_text, int(row.resumable),
+                  int(row.ended), row.inputs, row.path, row.node)
+        merged = lang is not None and isinstance(conn, PgConnection)
         try:
-            if isinstance(conn, PgConnection):
-                run_prepared(self._progress_connection(), sql, row.as_tuple())
+            if merged:
+                done = run_prepared(self._pg(), _update_progress(True), (*params, lang))
+            elif isinstance(conn, PgConnection):
+                done = run_prepared(self._progress_connection(), _update_progress(False),
+                                    params)
             else:
-                self._write(sql, row.as_tuple())
+                done = self._write(_update_progress(False, "max"), params)
+            if not done:  # no row (purged, or never written) or an older hop's write
+                self._write_upsert(conn, row)
         except DB_ERRORS:
+            if merged:
+                raise
             # The screen is computed from the resent text: the hop is still answered.
             log.exception("could not write session progress")
+        if lang is not None and not merged:
+            self.set_phone_language(row.phone_key, lang, row.updated_at)
+
+    def _write_upsert(self, conn: Any, row: SessionRow) -> None:
+        sql = _upsert_progress(greatest(conn))
+        if isinstance(conn, PgConnection):
+            run_prepared(self._progress_connection(), sql, row.as_tuple())
+        else:
+            self._write(sql, row.as_tuple())
 
     def phone_start(self, phone_key: str, since: float,
                     exclude: str) -> tuple[str | None, SessionRow | None]:

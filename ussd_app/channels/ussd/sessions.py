@@ -135,17 +135,19 @@ class UssdSessions:
         self._remember(session_id, row, ctx.tree.version, text, state, events, path)
         screen = view(ctx, state)
         resumable = is_resumable(tree, state) and not caller.withheld
+        # A language chosen is written in its hop: the next session, on any node, has it.
+        lang = state.lang if state.lang != lang_before and not caller.withheld else None
         if resumable or screen.end or was_resumable is not False or moved:
             self.store.save_session(replace(
                 row, updated_at=now, last_text=self._keep(text[:MAX_TEXT_KEPT], state,
                                                           resumable),
                 resumable=resumable, ended=screen.end, inputs=len(split_inputs(text)),
-                path=path, node=state.node))
+                path=path, node=state.node), lang or None)
         # else: from one screen nobody resumes to the same one (a key that fits nothing on
         # the main menu), the stored progress (written by the previous hop, answered
         # before this one was sent) already says all a redial and the menu counts need.
-        if state.lang and state.lang != lang_before and not caller.withheld:
-            self.store.set_phone_language(caller.phone_key, state.lang, now)  # in its hop
+        elif lang:
+            self.store.set_phone_language(caller.phone_key, lang, now)
         if events:
             # The key names the hop without the path typed (it may hold a PIN): keyed, as an
             # unkeyed hash of a short path is found by trying them all.
