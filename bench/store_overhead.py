@@ -8,7 +8,12 @@ primary key and one upsert (the statements a USSD hop makes) through:
 
 * the bare driver (psycopg 3 / sqlite3): the baseline;
 * ``store.base`` (what the service uses);
+* ``store.prepared.run_prepared``: the hop's statements on PostgreSQL, by libpq's
+  prepared-statement call instead of psycopg's cursor path;
 * SQLAlchemy 2 Core, ``connection.execute(text(...))`` with the same SQL.
+
+Each figure is the wall time per pair and this process's CPU time per pair (what a
+node spends: on a machine shared with PostgreSQL, the figure that decides throughput).
 
     .venv/bin/python bench/store_overhead.py --database-url postgresql://...   # and SQLite
     .venv/bin/python bench/store_overhead.py --statements 20000
@@ -30,6 +35,7 @@ from pathlib import Path
 import psycopg
 
 from ussd_app.store.base import PgConnection, connect_postgres
+from ussd_app.store.prepared import run_prepared
 
 READ = "select lang from phones where key = ?"
 WRITE = ("insert into phones (key, lang, updated_at) values (?, ?, ?) on conflict(key) "
@@ -37,14 +43,15 @@ WRITE = ("insert into phones (key, lang, updated_at) values (?, ?, ?) on conflic
 SETUP = "create table if not exists phones (key text primary key, lang text, updated_at float)"
 
 
-def timed(run: Callable[[int], None], n: int) -> float:
+def timed(run: Callable[[int], None], n: int) -> tuple[float, float]:
+    """µs per pair: wall time, and this process's CPU time."""
     run(min(n, 500))  # warm up (prepared statements, caches)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     run(n)
-    return (time.perf_counter() - started) / n * 1e6  # µs per statement
+    return ((time.perf_counter() - started) / n * 1e6, (time.process_time() - cpu) / n * 1e6)
 
 
-def sqlite_case(n: int) -> dict[str, float]:
+def sqlite_case(n: int) -> dict[str, tuple[float, float]]:
     from sqlalchemy import create_engine, text
 
     folder = Path(tempfile.mkdtemp())
@@ -71,7 +78,7 @@ def sqlite_case(n: int) -> dict[str, float]:
     return {"bare sqlite3 (= ours)": timed(bare, n), "SQLAlchemy Core": timed(alchemy, n)}
 
 
-def postgres_case(url: str, n: int) -> dict[str, float]:
+def postgres_case(url: str, n: int) -> dict[str, tuple[float, float]]:
     from sqlalchemy import create_engine, text
 
     raw = psycopg.connect(url, autocommit=True)
@@ -90,6 +97,11 @@ def postgres_case(url: str, n: int) -> dict[str, float]:
             ours_conn.execute(WRITE, [f"p{i % 100}", "en", float(i)])
             ours_conn.execute(READ, [f"p{i % 100}"]).fetchone()
 
+    def hot(k: int) -> None:
+        for i in range(k):
+            run_prepared(ours_conn, WRITE, [f"p{i % 100}", "en", float(i)])
+            run_prepared(ours_conn, READ, [f"p{i % 100}"])
+
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"),
                            isolation_level="AUTOCOMMIT")
     conn = engine.connect()
@@ -102,7 +114,7 @@ def postgres_case(url: str, n: int) -> dict[str, float]:
             conn.execute(read, {"k": f"p{i % 100}"}).fetchone()
 
     result = {"bare psycopg": timed(bare, n), "ours (store.base)": timed(ours, n),
-              "SQLAlchemy Core": timed(alchemy, n)}
+              "ours, a hop (run_prepared)": timed(hot, n), "SQLAlchemy Core": timed(alchemy, n)}
     raw.execute("drop table phones")
     return result
 
@@ -116,10 +128,12 @@ def main() -> None:
     if args.database_url:
         cases["PostgreSQL"] = postgres_case(args.database_url, args.statements)
     for engine, figures in cases.items():
-        base = next(iter(figures.values()))
-        print(f"{engine}: µs per upsert + read (ratio to the bare driver)")
-        for name, us in figures.items():
-            print(f"  {name:24} {us:8.1f}   {us / base:5.2f}x")
+        wall, cpu = next(iter(figures.values()))
+        print(f"{engine}: µs per upsert + read, wall and this process's CPU (ratio to the "
+              "bare driver)")
+        for name, (us, cpu_us) in figures.items():
+            print(f"  {name:28} {us:8.1f}  {us / wall:5.2f}x   CPU {cpu_us:7.1f}  "
+                  f"{cpu_us / cpu:5.2f}x")
 
 
 if __name__ == "__main__":
