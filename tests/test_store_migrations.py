@@ -30,10 +30,12 @@ from . import databases
 
 OLD = json.loads((Path(__file__).parent / "store_schema_v1.json").read_text())
 # What later migrations replaced: m_agencies_003_by_version keys the registry by version;
-# m_sessions_003_hot_updates indexes sessions by phone and by start, not by last update.
+# m_sessions_003_hot_updates and m_voice_calls_002_hot_updates index sessions and calls by
+# their start, not by their last update.
 DROPPED = {("table", "agencies"), ("table", "agency_registry"),
            ("index", "idx_agencies_licence_digits"), ("index", "sqlite_autoindex_agencies_1"),
-           ("index", "idx_ussd_sessions_phone_key_updated_at")}
+           ("index", "idx_ussd_sessions_phone_key_updated_at"),
+           ("index", "idx_voice_calls_updated_at")}
 
 
 def schema(path: Path) -> list[list[Any]]:

@@ -422,3 +422,21 @@ def test_healthz_shows_the_voice_prompts_per_language(voiced: Flask, lang: str) 
             assert row["generated"] == 0, (code, row)
     assert health["voice"]["recordings"] is not None
     assert health["status"] == "ok"
+
+
+def test_the_purge_forgets_calls_by_their_last_webhook(app: Flask) -> None:
+    """Calls are found by their start (indexed) and kept while a webhook updated them."""
+    from ussd_app.store.voice import (
+        purge_voice_calls,
+        save_voice_step,
+        start_voice_call,
+        voice_call,
+    )
+
+    store = app.extensions["migrantline"].store
+    now = time.time()
+    for key in ("CA-old", "CA-long"):
+        start_voice_call(store, key, "twilio", "pk", "inbound", "v1", "{}", 0, now - 2 * 86400)
+    assert save_voice_step(store, "CA-long", 0, "{}", 1, now)  # still on the line
+    assert purge_voice_calls(store, now - 86400) == 1
+    assert voice_call(store, "CA-old") is None and voice_call(store, "CA-long") is not None

@@ -54,7 +54,7 @@ from ussd_app.store.sessions import (
     m_sessions_003_hot_updates,
 )
 from ussd_app.store.sms import m_sms_001
-from ussd_app.store.voice import m_voice_calls_001
+from ussd_app.store.voice import m_voice_calls_001, m_voice_calls_002_hot_updates
 from ussd_app.store.voice_recordings import (
     m_voice_recordings_001,
     m_voice_recordings_002_audio_key,
@@ -97,6 +97,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("m_complaints_004_records", m_complaints_004_records),
     ("m_centres_001", m_centres_001),
     ("m_sessions_003_hot_updates", m_sessions_003_hot_updates),
+    ("m_voice_calls_002_hot_updates", m_voice_calls_002_hot_updates),
 )
 
 
