@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +45,13 @@ class RecordingServer(ThreadingHTTPServer):
         self.routes: dict[str, list[Reply]] = {}
         self.log: list[Seen] = []
         self.lock = threading.Lock()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that cut its connection (the throttling proxy's cuts, a test's own
+        timeouts) is part of the test, not an error to print; anything else is."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:

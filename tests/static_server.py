@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -51,6 +52,13 @@ class StaticServer(ThreadingHTTPServer):
         self.etags = True
         self.ranges = True
         self.gzip_static = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that cut its connection (the throttling proxy's cuts, a test's own
+        timeouts) is part of the test, not an error to print; anything else is."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
