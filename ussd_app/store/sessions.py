@@ -38,6 +38,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -77,17 +78,13 @@ def m_sessions_002_inputs(db: Db) -> None:
 
 
 def m_sessions_003_hot_updates(db: Db) -> None:
-    """Progress no longer rewrites an index at every hop.
-
-    ``updated_at`` changes at every hop; indexed (with ``phone_key``), each hop's
-    progress also wrote a new index entry, and on PostgreSQL a whole new row
-    version in every index (no HOT update). Indexed instead: ``phone_key`` (a new
-    session's resume lookup reads a phone's few rows and orders them itself) and
-    ``started_at``, which never changes (the purge bounds ``updated_at`` by it: a
-    row's ``updated_at`` is never below its ``started_at``). On PostgreSQL pages
-    keep a fifth free, so a hop's new row version fits beside the old one: the
-    update touches no index at all (measured: 23 % less server CPU per progress
-    write, bench/README.md).
+    """Progress no longer rewrites an index at every hop: ``updated_at`` (changed by
+    every hop) is no longer indexed. Indexed instead: ``phone_key`` (a new session's
+    resume lookup orders a phone's few rows itself) and ``started_at``, never changed
+    (the purge bounds ``updated_at`` by it: a row's ``updated_at`` is never below its
+    ``started_at``). On PostgreSQL pages keep a fifth free, so a hop's new row version
+    fits beside the old one and touches no index (a HOT update; measured: 23 % less
+    server CPU per progress write, README).
     """
     db.execute("drop index if exists idx_ussd_sessions_phone_key_updated_at")
     db.table("ussd_sessions").create_index(["phone_key"])
@@ -143,6 +140,7 @@ _INSERT_START = (
     f"on conflict(id) do nothing returning {_COLUMNS_SQL}")
 
 
+@lru_cache(maxsize=4)
 def _upsert_progress(max_: str) -> str:
     """Progress, ordered by the number of inputs (never by a host's clock); ``ended`` is
     never unset; a row of another phone under the same id is left alone."""
@@ -157,26 +155,27 @@ def _upsert_progress(max_: str) -> str:
         "and ussd_sessions.phone_key = excluded.phone_key")
 
 
-def _update_progress(with_language: bool, max_: str = "greatest") -> str:
+@lru_cache(maxsize=4)
+def _upsert_phone(key: str, lang: str, at: str) -> str:
+    """A phone's language unless it was erased after ``at`` (each argument a placeholder)."""
+    return (f"insert into phones (key, lang, updated_at) select {key}, {lang}, {at} "
+            f"where not exists (select 1 from erased_phones where phone_key = {key} "
+            f"and at >= {at}) on conflict(key) do update set lang = excluded.lang, "
+            "updated_at = excluded.updated_at")
+
+
+@lru_cache(maxsize=4)
+def _update_progress(max_: str, with_language: bool) -> str:
     """Progress as an update of the started row (see ``save_session``), with the same
     order and ``ended`` rules as the upsert; with the phone's language (PostgreSQL: a
     data-modifying ``with``, run whatever the update finds) when ``with_language``.
     Parameters: id, phone key, time, last_text, resumable, ended, inputs, path, node
     (and the language, ?10)."""
-    phone = ("with phone as (insert into phones (key, lang, updated_at) select ?2, ?10, ?3 "
-             "where not exists (select 1 from erased_phones where phone_key = ?2 and at >= ?3) "
-             "on conflict(key) do update set lang = excluded.lang, "
-             "updated_at = excluded.updated_at returning 1) ") if with_language else ""
+    phone = f"with phone as ({_upsert_phone('?2', '?10', '?3')}) " if with_language else ""
     return (f"{phone}update ussd_sessions set updated_at = {max_}(updated_at, ?3), "
             f"last_text = ?4, resumable = ?5, ended = {max_}(ended, ?6), inputs = ?7, "
             "path = ?8, node = ?9 where id = ?1 and phone_key = ?2 "
             "and coalesce(inputs, 0) <= ?7 returning 1")
-
-
-_UPSERT_PHONE = ("insert into phones (key, lang, updated_at) select ?1, ?2, ?3 where not exists "
-                 "(select 1 from erased_phones where phone_key = ?1 and at >= ?3) "
-                 "on conflict(key) do update set lang = excluded.lang, "
-                 "updated_at = excluded.updated_at")
 
 
 class Sessions(Connections):
@@ -281,7 +280,8 @@ class Sessions(Connections):
         """Committed in the hop that chose it: the next session, on any node, starts in it."""
         if self.forgotten(phone_key):
             return
-        self._write(_UPSERT_PHONE, [phone_key, lang, time.time() if at is None else at])
+        at = time.time() if at is None else at
+        self._write(_upsert_phone("?1", "?2", "?3"), [phone_key, lang, at])
 
     # ------------------------------------------------------------ USSD sessions
 
@@ -320,19 +320,24 @@ class Sessions(Connections):
         if self.forgotten(row.phone_key):  # the hop that erased this phone's data
             return
         conn = self.db().conn
+        max_ = greatest(conn)
         params = (row.id, row.phone_key, row.updated_at, row.last_text, int(row.resumable),
                   int(row.ended), row.inputs, row.path, row.node)
         merged = lang is not None and isinstance(conn, PgConnection)
         try:
-            if merged:
-                done = run_prepared(self._pg(), _update_progress(True), (*params, lang))
-            elif isinstance(conn, PgConnection):
-                done = run_prepared(self._progress_connection(), _update_progress(False),
-                                    params)
+            if not isinstance(conn, PgConnection):
+                done = self._write(_update_progress(max_, False), params)
+            elif merged:  # on this thread's durable connection: the language's commit
+                done = run_prepared(conn, _update_progress(max_, True), (*params, lang))
             else:
-                done = self._write(_update_progress(False, "max"), params)
+                done = run_prepared(self._progress_connection(), _update_progress(max_, False),
+                                    params)
             if not done:  # no row (purged, or never written) or an older hop's write
-                self._write_upsert(conn, row)
+                sql = _upsert_progress(max_)
+                if isinstance(conn, PgConnection):
+                    run_prepared(self._progress_connection(), sql, row.as_tuple())
+                else:
+                    self._write(sql, row.as_tuple())
         except DB_ERRORS:
             if merged:
                 raise
@@ -340,13 +345,6 @@ class Sessions(Connections):
             log.exception("could not write session progress")
         if lang is not None and not merged:
             self.set_phone_language(row.phone_key, lang, row.updated_at)
-
-    def _write_upsert(self, conn: Any, row: SessionRow) -> None:
-        sql = _upsert_progress(greatest(conn))
-        if isinstance(conn, PgConnection):
-            run_prepared(self._progress_connection(), sql, row.as_tuple())
-        else:
-            self._write(sql, row.as_tuple())
 
     def phone_start(self, phone_key: str, since: float,
                     exclude: str) -> tuple[str | None, SessionRow | None]:

@@ -136,13 +136,14 @@ class UssdSessions:
         screen = view(ctx, state)
         resumable = is_resumable(tree, state) and not caller.withheld
         # A language chosen is written in its hop: the next session, on any node, has it.
-        lang = state.lang if state.lang != lang_before and not caller.withheld else None
+        lang = (state.lang if state.lang and state.lang != lang_before and not caller.withheld
+                else None)
         if resumable or screen.end or was_resumable is not False or moved:
             self.store.save_session(replace(
                 row, updated_at=now, last_text=self._keep(text[:MAX_TEXT_KEPT], state,
                                                           resumable),
                 resumable=resumable, ended=screen.end, inputs=len(split_inputs(text)),
-                path=path, node=state.node), lang or None)
+                path=path, node=state.node), lang)
         # else: from one screen nobody resumes to the same one (a key that fits nothing on
         # the main menu), the stored progress (written by the previous hop, answered
         # before this one was sent) already says all a redial and the menu counts need.
