@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import base64
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from tests.static_server import QuietServer
 
 
 @dataclass
@@ -37,21 +38,12 @@ class Seen:
     status: int = 0
 
 
-class RecordingServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class RecordingServer(QuietServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.routes: dict[str, list[Reply]] = {}
         self.log: list[Seen] = []
         self.lock = threading.Lock()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that cut its connection (the throttling proxy's cuts, a test's own
-        timeouts) is part of the test, not an error to print; anything else is."""
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:

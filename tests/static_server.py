@@ -41,9 +41,20 @@ class Fault:
     seconds: float = 0.0
 
 
-class StaticServer(ThreadingHTTPServer):
+class QuietServer(ThreadingHTTPServer):
+    """A test's HTTP server, its request threads daemons."""
+
     daemon_threads = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that cut its connection (the throttling proxy's cuts, a test's own
+        timeouts) is part of the test, not an error to print; anything else is."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
+class StaticServer(QuietServer):
     def __init__(self, root: Path):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.root = root
@@ -52,13 +63,6 @@ class StaticServer(ThreadingHTTPServer):
         self.etags = True
         self.ranges = True
         self.gzip_static = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that cut its connection (the throttling proxy's cuts, a test's own
-        timeouts) is part of the test, not an error to print; anything else is."""
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
