@@ -161,7 +161,7 @@ def main() -> int:
             for n in range(args.rounds):
                 # Alternate who goes first, so a drift in the machine's load (another
                 # program starting) does not always fall on the same server.
-                order = SERVERS[n % 3:] + SERVERS[:n % 3]
+                order = SERVERS[n % len(SERVERS):] + SERVERS[:n % len(SERVERS)]
                 found = {name: measure(children, name, args, data, Path(tmp), f"{n}")
                          for name in order}
                 rounds.append({name: found[name] for name in SERVERS})
