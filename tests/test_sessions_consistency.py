@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from ussd_app.store import SessionRow, privacy
+from ussd_app.store import FreshStarts, SessionRow, privacy
 
 from .conftest import DEMO_CONTENT, ROOT, Phone, make_app
 from .http_client import HttpClient, Response
@@ -351,3 +351,87 @@ def test_a_language_is_written_with_the_progress_of_its_hop(workers: list) -> No
     # an older hop's write, late: neither its progress nor the row's order changes
     first.save_session(replace(row, last_text="1", inputs=1), "fr")
     assert second.session("lang").inputs == 2
+
+
+# ------------------------------------------------------------------ hop 1's one round trip
+
+STARTS = FreshStarts({"en": ('{"lang": "en", "node": "main"}', "main", "main"),
+                      "ar": ('{"lang": "ar", "node": "main"}', "main", "main")},
+                     ('{"lang": null, "node": "language"}', "language", "language"))
+
+
+def _begin(store, session_id: str, phone_key: str = "pk-1",  # type: ignore[no-untyped-def]
+           starts: FreshStarts = STARTS, at: float | None = None):
+    at = time.time() if at is None else at
+    return store.begin_session(starts, session_id, phone_key, at, "v1", at - 3600)
+
+
+def test_hop_one_starts_in_the_phones_language_and_commits_it(workers: list) -> None:  # type: ignore[type-arg]
+    """The start is picked by the phone's language in the statement that reads it, and is
+    in the database for every other worker before hop 1 is answered."""
+    first, second = workers
+    started, lang, latest = _begin(first, "new-phone", phone_key="pk-new")
+    assert (lang, latest) == (None, None) and started.node == "language"
+    assert second.session("new-phone") == started
+    assert (started.start, started.path, started.version, started.inputs) == (
+        STARTS.default[0], "language", "v1", 0)
+    assert not started.resumable and not started.ended
+    second.set_phone_language("pk-ar", "ar")
+    started, lang, _ = _begin(first, "arabic", phone_key="pk-ar")
+    assert lang == "ar" and started.start == STARTS.by_lang["ar"][0] and started.node == "main"
+    assert second.session("arabic") == started
+    second.set_phone_language("pk-gone", "fr")  # a language this content does not offer
+    started, lang, _ = _begin(first, "french", phone_key="pk-gone")
+    assert lang == "fr" and started.start == STARTS.default[0]
+
+
+def test_a_resumable_session_is_left_to_the_caller_to_replay(workers: list) -> None:  # type: ignore[type-arg]
+    """Only a session the caller may resume needs the replay: nothing is inserted, the
+    phone's language and that session come back; an ended one is not offered."""
+    first, second = workers
+    old = first.start_session(_row("dropped", start="{}"))
+    first.save_session(replace(old, last_text="1*2", inputs=2, resumable=True), "en")
+    started, lang, latest = _begin(second, "redial")
+    assert started is None and lang == "en" and latest.id == "dropped"
+    assert latest.last_text == "1*2" and second.session("redial") is None
+    first.save_session(replace(old, last_text="1*2*9", inputs=3, resumable=True, ended=True))
+    started, _, latest = _begin(second, "redial")
+    assert started is not None and latest.id == "dropped" and started.node == "main"
+    assert first.session("redial") == started
+
+
+def test_racing_hop_ones_use_the_first_start(workers: list) -> None:  # type: ignore[type-arg]
+    """Two workers begin the same session at once, each with starts of its own (two
+    content versions): both answer from the one that was inserted first."""
+    other = FreshStarts({}, ('{"other": true}', "language", "language"))
+
+    def begin(barrier: threading.Barrier, got: dict[int, SessionRow], i: int, sid: str) -> None:
+        barrier.wait()
+        got[i] = _begin(workers[i], sid, starts=(STARTS, other)[i])[0]
+
+    for n in range(20):
+        barrier, got = threading.Barrier(2), {}  # type: ignore[var-annotated]
+        threads = [threading.Thread(target=begin, args=(barrier, got, i, f"begin-{n}"))
+                   for i in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        stored = workers[0].session(f"begin-{n}")
+        assert got[0] == got[1] == stored
+        assert stored.start in (STARTS.default[0], other.default[0])
+
+
+def test_hop_one_of_an_erased_phone_or_a_taken_id_stores_nothing(workers: list) -> None:  # type: ignore[type-arg]
+    """A hop 1 computed before its phone was erased inserts nothing (``erased_phones``);
+    an id already taken by another phone's session is not overwritten: the caller gets
+    a start of their own, stored nowhere."""
+    first, second = workers
+    erased_at = time.time()
+    privacy.erase_phones(second, ["pk-1"], erased_at)
+    started, _, _ = _begin(first, "erased-begin", at=erased_at - 0.5)
+    assert started.phone_key == "pk-1" and first.session("erased-begin") is None
+    theirs = first.start_session(_row("shared-id", start='{"theirs": 1}', phone_key="pk-2"))
+    started, _, _ = _begin(second, "shared-id", phone_key="pk-3")
+    assert started.phone_key == "pk-3" and started.start == STARTS.default[0]
+    assert first.session("shared-id") == theirs

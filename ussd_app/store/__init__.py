@@ -46,7 +46,8 @@ from ussd_app.store.outbox import (
     renew_outbox,
     replay_journal,
 )
-from ussd_app.store.sessions import FORGET_SECONDS, SessionRow
+from ussd_app.store.session_rows import FreshStarts, SessionRow
+from ussd_app.store.sessions import FORGET_SECONDS
 from ussd_app.store.sms import (
     Conversation,
     inbound_seen,
@@ -72,7 +73,7 @@ from ussd_app.store import (  # noqa: F401
 
 __all__ = [
     "AGENCY_COLUMNS", "DB_ERRORS", "agency_flags", "FORGET_SECONDS", "OUTBOX_DONE", "PROBE_SECONDS",
-    "PROBE_TIMEOUT", "Conversation", "OutboxItem", "SessionRow", "Store",
+    "PROBE_TIMEOUT", "Conversation", "FreshStarts", "OutboxItem", "SessionRow", "Store",
     "agencies_by_licence_digits", "agencies_by_licence_key", "agency_names",
     "agency_versions", "callbacks", "claim_outbox", "complaints", "delivery_report",
     "enqueue", "finish_outbox", "hold_outbox", "inbound_seen", "is_opted_out", "journal_sent",

@@ -7,7 +7,10 @@ hop needs may stay in one process's memory:
   not in the provider's resent ``text``. Hop 1 computes it and commits it
   before answering with ``insert ... on conflict(id) do nothing returning``;
   a worker whose insert loses reads the winner's row and uses *its* start, so
-  every worker replays the same start (first writer wins).
+  every worker replays the same start (first writer wins). On PostgreSQL the
+  read of the phone (its language, its latest session) and that insert are
+  one statement, unless the latest session may be resumed (``begin_session``,
+  ``session_rows``).
 * **Progress** (``last_text``, ``resumable``, ``ended``) is written in its hop,
   ordered by ``inputs``, the number of inputs in the resent text: a hop
   written late never undoes a newer one, whatever the hosts' clocks say, and
@@ -37,7 +40,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -56,9 +58,23 @@ from ussd_app.store.base import (
     write_transaction,
 )
 from ussd_app.store.prepared import run_prepared
+from ussd_app.store.session_rows import (
+    BEGIN_SQL,
+    COLUMNS_SQL,
+    INSERT_START,
+    NOT_ERASED,
+    PHONE_START_SQL,
+    VALUES_SQL,
+    FreshStarts,
+    SessionRow,
+    split_begun,
+)
 
 log = logging.getLogger(__name__)
 
+# What hop 1 gives: the start committed (or None: a session to replay first), the phone's
+# language and its latest other session.
+Begun = tuple[SessionRow | None, str | None, SessionRow | None]
 FORGET_SECONDS = 900.0  # a session erased mid-call is not written back for this long
 
 
@@ -93,59 +109,12 @@ def m_sessions_003_hot_updates(db: Db) -> None:
         db.execute("alter table ussd_sessions set (fillfactor = 80)")
 
 
-@dataclass(frozen=True)
-class SessionRow:
-    """One USSD session: how it started (JSON, written once) and its inputs so far.
-
-    The state itself is not stored: it is the start replayed through
-    ``last_text``, which is how every hop computes it anyway. ``inputs`` is the
-    number of inputs of the hop that wrote the row (it orders the writes).
-    """
-
-    id: str
-    phone_key: str
-    started_at: float
-    updated_at: float
-    version: str
-    start: str
-    last_text: str = ""
-    resumable: bool = False
-    ended: bool = False
-    inputs: int = 0
-    path: str = ""  # the nodes reached, first reach first (for menu_counts; no ids kept)
-    node: str = ""  # the node of its last screen
-
-    def as_tuple(self) -> tuple[Any, ...]:
-        return (self.id, self.phone_key, self.started_at, self.updated_at, self.version,
-                self.start, self.last_text, int(self.resumable), int(self.ended), self.inputs,
-                self.path, self.node)
-
-    @classmethod
-    def from_tuple(cls, row: tuple[Any, ...]) -> SessionRow:
-        (id_, phone_key, started_at, updated_at, version, start, last_text, resumable,
-         ended, inputs, path, node) = row
-        return cls(id_, phone_key, started_at, updated_at, version, start, last_text or "",
-                   bool(resumable), bool(ended), int(inputs or 0), path or "", node or "")
-
-
-_SESSION_COLUMNS = ("id", "phone_key", "started_at", "updated_at", "version", "start",
-                    "last_text", "resumable", "ended", "inputs", "path", "node")
-_COLUMNS_SQL = ", ".join(_SESSION_COLUMNS)
-_VALUES_SQL = ", ".join(f"?{i}" for i in range(1, len(_SESSION_COLUMNS) + 1))
-# Nothing is written for a phone erased after the hop was computed: ?2 is its phone key,
-# ?4 the time of its hop (see store/privacy.py).
-_NOT_ERASED = "where not exists (select 1 from erased_phones where phone_key = ?2 and at >= ?4) "
-_INSERT_START = (
-    f"insert into ussd_sessions ({_COLUMNS_SQL}) select {_VALUES_SQL} {_NOT_ERASED}"
-    f"on conflict(id) do nothing returning {_COLUMNS_SQL}")
-
-
 @lru_cache(maxsize=4)
 def _upsert_progress(max_: str) -> str:
     """Progress, ordered by the number of inputs (never by a host's clock); ``ended`` is
     never unset; a row of another phone under the same id is left alone."""
     return (
-        f"insert into ussd_sessions ({_COLUMNS_SQL}) select {_VALUES_SQL} {_NOT_ERASED}"
+        f"insert into ussd_sessions ({COLUMNS_SQL}) select {VALUES_SQL} {NOT_ERASED}"
         "on conflict(id) do update set "
         f"updated_at = {max_}(ussd_sessions.updated_at, excluded.updated_at), "
         "last_text = excluded.last_text, resumable = excluded.resumable, "
@@ -286,7 +255,7 @@ class Sessions(Connections):
     # ------------------------------------------------------------ USSD sessions
 
     def session(self, session_id: str) -> SessionRow | None:
-        row = self._read(f"select {_COLUMNS_SQL} from ussd_sessions where id = ?", [session_id])
+        row = self._read(f"select {COLUMNS_SQL} from ussd_sessions where id = ?", [session_id])
         return SessionRow.from_tuple(row) if row else None
 
     def start_session(self, row: SessionRow) -> SessionRow:
@@ -298,7 +267,7 @@ class Sessions(Connections):
         """
         if self.forgotten(row.phone_key):
             return row
-        won = self._write(_INSERT_START, row.as_tuple())
+        won = self._write(INSERT_START, row.as_tuple())
         if won:
             return SessionRow.from_tuple(tuple(won[0]))
         winner = self.session(row.id)
@@ -350,14 +319,40 @@ class Sessions(Connections):
                     exclude: str) -> tuple[str | None, SessionRow | None]:
         """What a new session starts from, in one round trip: the phone's language and its
         most recent other session updated after ``since`` (what it may resume)."""
-        latest = (f"select {_COLUMNS_SQL} from ussd_sessions where phone_key = ?1 "
-                  "and updated_at >= ?2 and id != ?3 order by updated_at desc limit 1")
-        row = self._read(
-            f"select (select lang from phones where key = ?1), s.* from (select 1) one "
-            f"left join ({latest}) s on true", [phone_key, since, exclude])
+        row = self._read(PHONE_START_SQL, [phone_key, since, exclude])
         assert row is not None  # a left join on one row: always one row
         lang = str(row[0]) if row[0] is not None else None
         return lang, (SessionRow.from_tuple(tuple(row[1:])) if row[1] is not None else None)
+
+    def begin_session(self, starts: FreshStarts, session_id: str, phone_key: str, at: float,
+                      version: str, since: float) -> Begun:
+        """Hop 1: the start committed (``start_session``'s), unless the phone's latest
+        session may be resumed: then None, the phone's language and that session, for
+        the caller to replay it and commit the start it decides.
+
+        PostgreSQL: one round trip (``session_rows.BEGIN_SQL``) instead of a read and an
+        insert; SQLite: the two, which cost no round trip.
+        """
+        if not self.postgres or self.forgotten(phone_key):
+            lang, latest = self.phone_start(phone_key, since, session_id)
+            if latest is not None and latest.may_resume:
+                return None, lang, latest
+            return self.start_session(starts.row(session_id, phone_key, at, version, lang)), \
+                lang, latest
+        row = self._read(BEGIN_SQL, [session_id, phone_key, at, version, since,
+                                     starts.by_lang_json, starts.default_json])
+        assert row is not None  # left joins on one row: always one row
+        lang, latest, inserted = split_begun(row)
+        if inserted is not None:
+            return inserted, lang, latest
+        if latest is not None and latest.may_resume:
+            return None, lang, latest
+        # Not inserted: another worker's hop 1 was first (its start is used), or the phone
+        # was erased just now, or the id is another phone's (then nothing is stored).
+        fresh = starts.row(session_id, phone_key, at, version, lang)
+        winner = self.session(session_id)
+        return (fresh if winner is None or winner.phone_key != phone_key else winner), \
+            lang, latest
 
     def forget_phones(self, phone_keys: Iterable[str]) -> None:
         """This process erased these phones' data: the rest of the erasing session (its

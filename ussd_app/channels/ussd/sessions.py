@@ -52,7 +52,7 @@ from ussd_app.engine.machine import (
 from ussd_app.engine.model import Tree
 from ussd_app.engine.screens import Layout, Screen, Translate
 from ussd_app.privacy.protect import SEALED, PhoneHasher, Sealer, open_text, seal_text
-from ussd_app.store import SessionRow, Store
+from ussd_app.store import FreshStarts, SessionRow, Store
 from ussd_app.zawgyi import ussd_to_unicode
 
 CACHE_SIZE = 20_000
@@ -94,6 +94,7 @@ class UssdSessions:
         self.conversation = Conversation(t, services, actions)
         self._cache: dict[str, _Cached] = {}
         self._screens: dict[Screen, str] = {}  # see _render
+        self._fresh: dict[str, FreshStarts] = {}  # see _fresh_starts
 
     @property
     def services(self) -> Mapping[str, Service]:
@@ -121,11 +122,10 @@ class UssdSessions:
         # winner's there), without a read first.
         row = cached[0] if cached else None if not text else self.store.session(session_id)
         if row is None or row.phone_key != caller.phone_key:
-            fresh = self._start(session_id, caller, now)
-            if fresh is None:
-                return None
             # Committed before hop 1 is answered; another worker's start, if it was first.
-            row = self.store.start_session(fresh)
+            row = self._start(session_id, caller, now)
+            if row is None:
+                return None
         tree = self.content.get(row.version)
         if tree is None:
             return None
@@ -210,31 +210,52 @@ class UssdSessions:
             return ""
 
     def _start(self, session_id: str, caller: Caller, now: float) -> SessionRow | None:
+        """The session's start, committed (or the winner's, when another worker's hop 1
+        was first). Replayed here only when the phone's latest session may be resumed;
+        any other start is the content's first screen in the phone's language, which the
+        store picks and inserts in the round trip that reads the phone."""
         tree = self.content.current
         if tree is None:
             return None
         phone_key = caller.phone_key
         since = now - max(self.resume_seconds, self.draft_seconds)
-        lang, previous = self.store.phone_start(phone_key, since, session_id)
-        start = first_state(tree, lang)
-        version = tree.version
-        if previous and previous.resumable and not previous.ended:
-            old_tree = self.content.get(previous.version) or tree
-            # The dropped session's own id: its actions see their own keys again.
-            where = self.conversation.replay(self._ctx(old_tree, previous.id, caller),
-                                             self._start_state(previous.start),
-                                             split_inputs(self._kept(previous.last_text)),
-                                             caller)
-            # A complaint half written may be picked up for longer than a menu walk.
-            window = self.draft_seconds if where.answers else self.resume_seconds
-            if previous.updated_at >= now - window and is_resumable(old_tree, where):
-                start, version = resume_offer(where), old_tree.version
+        started, lang, previous = self.store.begin_session(
+            self._fresh_starts(tree), session_id, phone_key, now, tree.version, since)
+        if started is not None:
+            return started
+        assert previous is not None  # begin_session leaves only a resumable one to us
+        start, version = first_state(tree, lang), tree.version
+        old_tree = self.content.get(previous.version) or tree
+        # The dropped session's own id: its actions see their own keys again.
+        where = self.conversation.replay(self._ctx(old_tree, previous.id, caller),
+                                         self._start_state(previous.start),
+                                         split_inputs(self._kept(previous.last_text)), caller)
+        # A complaint half written may be picked up for longer than a menu walk.
+        window = self.draft_seconds if where.answers else self.resume_seconds
+        if previous.updated_at >= now - window and is_resumable(old_tree, where):
+            start, version = resume_offer(where), old_tree.version
         # Sealed when it offers a draft (what was typed) again.
         data = dump_state(self.sealer, start, start.resume is not None
                           and bool(start.resume.answers))
-        return SessionRow(id=session_id, phone_key=phone_key, started_at=now, updated_at=now,
-                          version=version, start=data, path=add_to_path("", start.node),
-                          node=start.node)
+        return self.store.start_session(SessionRow(
+            id=session_id, phone_key=phone_key, started_at=now, updated_at=now,
+            version=version, start=data, path=add_to_path("", start.node), node=start.node))
+
+    def _fresh_starts(self, tree: Tree) -> FreshStarts:
+        """The first screen of ``tree`` per language a phone may have (and for none), as
+        stored: computed once per content version."""
+        found = self._fresh.get(tree.version)
+        if found is None:
+            def stored(state: State) -> tuple[str, str, str]:
+                return (dump_state(self.sealer, state, False), add_to_path("", state.node),
+                        state.node)
+            found = FreshStarts({lang: stored(first_state(tree, lang))
+                                 for lang in tree.language_codes},
+                                stored(first_state(tree, None)))
+            if len(self._fresh) >= 16:  # versions come and go with the content
+                self._fresh.clear()
+            self._fresh[tree.version] = found
+        return found
 
     def _replay(self, ctx: Context, row: SessionRow, text: str, cached: _Cached | None,
                 caller: Caller) -> _Replayed:
