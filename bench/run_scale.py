@@ -14,7 +14,7 @@ one connection per thread, fresh session ids and phone numbers, the resent
 (created from ``--database-url``, upgraded with ``migrantline db upgrade``,
 dropped after), so no phone is met twice.
 
-    .venv/bin/python bench/run_scale.py [--seconds 10] [--database-url postgresql://...]
+    .venv/bin/python bench/run_scale.py [--seconds 10] [--rounds 3] [--database-url postgresql://...]
 
 The URL defaults to MIGRANTLINE_TEST_DATABASE_URL, else to what ``.ci/postgres``
 prints (it starts PostgreSQL if needed). Its role needs CREATEDB.
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,7 @@ class Row:
     """One configuration's figures."""
 
     name: str
+    round: int = 1
     requests: int = 0
     rps: float = 0.0
     p50: float = 0.0
@@ -83,6 +85,11 @@ class Row:
     idle_app_cores: float = 0.0
     idle_pg_cores: float | None = None
     failed: str = ""
+
+    @property
+    def url_less(self) -> bool:
+        """The SQLite row (no PostgreSQL)."""
+        return self.pg_cpu_s is None and self.name.startswith("SQLite")
 
     def all_cpu_s(self) -> float:
         """Every process's CPU for the run: the nodes, PostgreSQL, HAProxy and wrk."""
@@ -177,10 +184,10 @@ def start_nodes(children: Children, count: int, url: str | None, tmp: Path
 
 
 def measure(children: Children, name: str, count: int, url: str | None, seconds: float,
-            connections: int, warmup: float) -> Row:
+            connections: int, warmup: float, round_: int = 1) -> Row:
     """One configuration: nodes (+ HAProxy when ``url``), warm-up, the measured run."""
-    row = Row(name)
-    database = f"h_deploy_scale_{count}_{os.getpid()}" if url else ""
+    row = Row(name, round_)
+    database = f"h_deploy_scale_{count}_{round_}_{os.getpid()}" if url else ""
     db_url = with_database(url, database) if url else None
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as folder:
         tmp = Path(folder)
@@ -256,17 +263,27 @@ def idle(row: Row, nodes: list[tuple[subprocess.Popen[bytes], int, Path]],
                                 in postgres_cpu(database).items()) / CLOCK_TICKS / seconds
 
 
+def baseline_of(rows: list[Row], row: Row) -> Row | None:
+    """The SQLite row measured in the same round as ``row`` (None if it failed)."""
+    for r in rows:
+        if r.round == row.round and r.url_less and not r.failed and r.requests:
+            return r
+    return None
+
+
 def report(rows: list[Row], info: dict[str, object], args: argparse.Namespace) -> str:
-    base = rows[0] if rows and not rows[0].failed else None
-    header = ("configuration", "req/s", "x SQLite", "p50 ms", "p99 ms", "errors",
+    header = ("configuration", "round", "req/s", "x SQLite", "p50 ms", "p99 ms", "errors",
               "app CPU ms/hop", "PG CPU ms/hop", "HAProxy ms/hop", "wrk ms/hop",
               "all ms/hop", "idle app cores", "idle PG cores")
-    table = [header]
+    table: list[tuple[str, ...]] = [header]
     for r in rows:
         if r.failed:
-            table.append((r.name, "FAILED", *[""] * (len(header) - 3), r.failed[:40]))
+            table.append((r.name, str(r.round), "FAILED", *[""] * (len(header) - 4),
+                          r.failed[:40]))
             continue
-        table.append((r.name, f"{r.rps:.0f}", f"{r.rps / base.rps:.2f}" if base else "-",
+        base = baseline_of(rows, r)
+        table.append((r.name, str(r.round), f"{r.rps:.0f}",
+                      f"{r.rps / base.rps:.2f}" if base else "-",
                       f"{r.p50:.2f}", f"{r.p99:.2f}", str(r.errors),
                       r.per_hop_ms(r.app_cpu_s), r.per_hop_ms(r.pg_cpu_s),
                       r.per_hop_ms(r.haproxy_cpu_s), r.per_hop_ms(r.wrk_cpu_s),
@@ -275,6 +292,7 @@ def report(rows: list[Row], info: dict[str, object], args: argparse.Namespace) -
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = [f"machine: {info['cpu_model']}, {info['cores']} cores; wrk {args.connections} "
              f"connections, {args.seconds:g} s after {args.warmup:g} s warm-up; "
+             f"{args.rounds} round(s), each SQLite then every PostgreSQL row in turn; "
              f"nodes: `serve --workers 1 --threads {THREADS[0]}`; PostgreSQL rows behind "
              "deploy/haproxy.cfg, "
              "the SQLite row direct (no HAProxy); CPU per hop includes the idle cost "
@@ -290,15 +308,31 @@ def report(rows: list[Row], info: dict[str, object], args: argparse.Namespace) -
         lines += ["", f"PostgreSQL CPU per hop (highest measured): {1000 * per_hop:.3f} ms: a "
                       f"16-core database host at 70% busy would answer ~{0.7 * 16 / per_hop:,.0f}"
                       " hops/s (the nodes scale out beside it)"]
-    lines += ceiling(rows)
+    lines += ratios(rows)
+    lines += ceiling([r for r in rows if r.round == 1])
     return "\n".join(lines)
 
 
+def ratios(rows: list[Row]) -> list[str]:
+    """Each PostgreSQL configuration's req/s over the SQLite node's of the same round: per
+    round, the median and the lowest. Why rounds: on a shared machine the SQLite baseline
+    itself moved by 16 % between back-to-back runs; one pair of runs is one sample."""
+    lines = []
+    for name in dict.fromkeys(r.name for r in rows if not r.url_less):
+        found = [r.rps / base.rps for r in rows if r.name == name and not r.failed
+                 and (base := baseline_of(rows, r)) is not None]
+        if found:
+            lines.append(f"{name}: x SQLite per round {', '.join(f'{x:.2f}' for x in found)}; "
+                         f"median {statistics.median(found):.2f}, lowest {min(found):.2f}")
+    return ["", *lines] if lines else []
+
+
 def ceiling(rows: list[Row]) -> list[str]:
-    """What the shared cores allow. With every process on the same cores, req/s is at most
-    the machine's cores over all the CPU a hop costs (``all ms/hop``). So even a node that
-    spent on a PostgreSQL hop only what the SQLite node spends (its app CPU per hop), with
-    PostgreSQL, HAProxy and wrk costing what they did, could answer at most this."""
+    """What the shared cores allow (the first round's rows). With every process on the
+    same cores, req/s is at most the machine's cores over all the CPU a hop costs (``all
+    ms/hop``). So even a node that spent on a PostgreSQL hop only what the SQLite node
+    spends (its app CPU per hop), with PostgreSQL, HAProxy and wrk costing what they did,
+    could answer at most this."""
     base = rows[0] if rows and not rows[0].failed and rows[0].requests else None
     if base is None:
         return []
@@ -323,6 +357,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up (2)")
     parser.add_argument("--connections", type=int, default=16,
                         help="concurrent sessions = wrk connections = wrk threads (16)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds (1): each measures SQLite, then every node count, so "
+                             "every ratio has a baseline taken minutes apart at most")
     parser.add_argument("--nodes", default="1,2,4", help="node counts on PostgreSQL (1,2,4)")
     parser.add_argument("--threads", type=int, default=1,
                         help="`serve --threads` of every node, SQLite's too (1): more than one "
@@ -348,11 +385,13 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     try:
         with terminate_as_interrupt():
-            rows.append(measure(children, "SQLite, 1 node", 1, None, args.seconds,
-                                args.connections, args.warmup))
-            for n in [int(x) for x in args.nodes.split(",") if x.strip()]:
-                rows.append(measure(children, f"PostgreSQL, {n} node{'s' * (n > 1)}", n, url,
-                                    args.seconds, args.connections, args.warmup))
+            for round_ in range(1, max(1, args.rounds) + 1):
+                rows.append(measure(children, "SQLite, 1 node", 1, None, args.seconds,
+                                    args.connections, args.warmup, round_))
+                for n in [int(x) for x in args.nodes.split(",") if x.strip()]:
+                    rows.append(measure(children, f"PostgreSQL, {n} node{'s' * (n > 1)}", n,
+                                        url, args.seconds, args.connections, args.warmup,
+                                        round_))
     except KeyboardInterrupt:
         log("interrupted")
         return 130
