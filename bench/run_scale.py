@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,6 +46,7 @@ sys.path.insert(0, str(REPO))
 from bench.run_ussd import (  # noqa: E402 - the repository on the path first
     CLOCK_TICKS,
     CONTENT,
+    PHONE_BASE,
     VENV_BIN,
     BenchError,
     Children,
@@ -63,20 +64,22 @@ from bench.run_ussd import (  # noqa: E402 - the repository on the path first
 HAPROXY_SAMPLE = REPO / "deploy" / "haproxy.cfg"
 SECRET = "bench-scale-secret-Lk2H8hWq3nB1vC5xZ9aD7fG4jK6mN0pQ"
 THREADS = [1]  # `serve --threads` of every node (main sets it from --threads)
+# wrk's numbers for round N start here (ussd_sessions.lua: 100,000 per connection), so no
+# phone is met twice across rounds (a phone seen before would skip the language list).
+ROUND_PHONES, ROUND_PHONE_SPAN = 9779900000000, 50_000_000
 AUX = ("checkpointer", "background writer", "walwriter", "autovacuum", "logical replication",
        "wal writer", "stats")
 
 
 @dataclass
 class Row:
-    """One configuration's figures."""
+    """One configuration's figures, over every round it was measured in."""
 
     name: str
-    round: int = 1
     requests: int = 0
-    rps: float = 0.0
-    p50: float = 0.0
-    p99: float = 0.0
+    rps: list[float] = field(default_factory=list)  # per round
+    p50: list[float] = field(default_factory=list)
+    p99: list[float] = field(default_factory=list)
     errors: int = 0
     app_cpu_s: float = 0.0
     pg_cpu_s: float | None = None
@@ -87,18 +90,30 @@ class Row:
     failed: str = ""
 
     @property
-    def url_less(self) -> bool:
-        """The SQLite row (no PostgreSQL)."""
-        return self.pg_cpu_s is None and self.name.startswith("SQLite")
+    def median_rps(self) -> float:
+        return statistics.median(self.rps) if self.rps else 0.0
 
     def all_cpu_s(self) -> float:
-        """Every process's CPU for the run: the nodes, PostgreSQL, HAProxy and wrk."""
+        """Every process's CPU for the runs: the nodes, PostgreSQL, HAProxy and wrk."""
         return self.app_cpu_s + (self.pg_cpu_s or 0) + (self.haproxy_cpu_s or 0) + \
             self.wrk_cpu_s
 
     def per_hop_ms(self, cpu_s: float | None) -> str:
         return f"{1000 * cpu_s / self.requests:.3f}" if cpu_s is not None and self.requests \
             else "-"
+
+
+@dataclass
+class Stack:
+    """One configuration, up: its nodes, HAProxy in front of them (PostgreSQL rows) and
+    its database. Every configuration stays up for the whole run, idle but for its turns."""
+
+    row: Row
+    port: int
+    nodes: list[tuple[subprocess.Popen[bytes], int, Path]]
+    haproxy: subprocess.Popen[bytes] | None = None
+    database: str = ""
+    admin_url: str | None = None  # where the database was created (dropped at the end)
 
 
 def default_url() -> str:
@@ -183,70 +198,110 @@ def start_nodes(children: Children, count: int, url: str | None, tmp: Path
     return nodes
 
 
-def measure(children: Children, name: str, count: int, url: str | None, seconds: float,
-            connections: int, warmup: float, round_: int = 1) -> Row:
-    """One configuration: nodes (+ HAProxy when ``url``), warm-up, the measured run."""
-    row = Row(name, round_)
-    database = f"h_deploy_scale_{count}_{round_}_{os.getpid()}" if url else ""
+def bring_up(children: Children, name: str, count: int, url: str | None, tmp: Path,
+             connections: int, warmup: float) -> Stack:
+    """Nodes (+ HAProxy and a fresh database when ``url``), warmed up, their idle cost read."""
+    row = Row(name)
+    database = f"h_deploy_scale_{count}_{os.getpid()}" if url else ""
     db_url = with_database(url, database) if url else None
+    if url and db_url:
+        psql(url, f"create database {database}")
+        up = subprocess.run([str(VENV_BIN / "migrantline"), "db", "upgrade"], cwd=REPO,
+                            env=node_env(tmp / f"upgrade{count}", db_url),
+                            capture_output=True, text=True)
+        if up.returncode:
+            raise BenchError(f"db upgrade failed: {up.stdout}{up.stderr}")
+    log(f"[{name}] starting {count} node(s)")
+    folder = tmp / ("postgresql" if url else "sqlite") / str(count)
+    folder.mkdir(parents=True)
+    nodes = start_nodes(children, count, db_url, folder)
+    stack = Stack(row, nodes[0][1], nodes, database=database, admin_url=url)
+    if url:
+        stack.port = free_port()
+        conf = tmp / f"haproxy{count}.cfg"
+        conf.write_text(haproxy_config(stack.port, [p for _, p, _ in nodes]))
+        stack.haproxy = children.start(["haproxy", "-db", "-f", str(conf)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        wait_ready(stack.haproxy, stack.port, conf)
+        time.sleep(2.5)  # every node past HAProxy's first checks (rise 2)
+    if warmup > 0:
+        run_wrk(children, stack.port, warmup, connections, "warm")
+    idle(row, nodes, database or None)
+    return stack
+
+
+def sample(children: Children, stack: Stack, round_: int, seconds: float,
+           connections: int) -> None:
+    """One measured wrk run against ``stack``: its req/s for this round, its CPU added up.
+    Each round's sessions and phone numbers are new (the round's own tag and numbers)."""
+    row, nodes, haproxy = stack.row, stack.nodes, stack.haproxy
+    tag = f"round{round_}"
+    PHONE_BASE.setdefault(tag, ROUND_PHONES + round_ * ROUND_PHONE_SPAN)
+    app_before = [cpu_ticks(p.pid) for p, _, _ in nodes]
+    pg_before = postgres_cpu(stack.database) if stack.database else {}
+    haproxy_before = cpu_ticks(haproxy.pid) if haproxy else {}
+    log(f"[{row.name}] round {round_}: measuring {seconds:g} s, {connections} connections")
+    run = run_wrk(children, stack.port, seconds, connections, tag)
+    row.app_cpu_s += sum(cpu_seconds_between(b, cpu_ticks(p.pid))
+                         for b, (p, _, _) in zip(app_before, nodes, strict=True))
+    row.wrk_cpu_s += run.cpu_s
+    if haproxy:
+        row.haproxy_cpu_s = (row.haproxy_cpu_s or 0) + cpu_seconds_between(
+            haproxy_before, cpu_ticks(haproxy.pid))
+    if stack.database:
+        pg_after = postgres_cpu(stack.database)
+        row.pg_cpu_s = (row.pg_cpu_s or 0) + sum(
+            t - pg_before.get(pid, 0) for pid, t in pg_after.items()) / CLOCK_TICKS
+    w = run.stats
+    row.requests += int(w["requests"])
+    row.rps.append(float(w["requests_per_s"]))
+    row.p50.append(w["latency_ms"]["p50"])
+    row.p99.append(w["latency_ms"]["p99"])
+    row.errors += (sum(w["socket_errors"].values()) + w["non200"] + w["bad_prefix"]
+                   + w["ended_early"] + w["wrong_first_screen"])
+    for proc, _, logfile in nodes:
+        if proc.poll() is not None:
+            raise BenchError(f"a node died during the run:\n{tail(logfile)}")
+    log(f"[{row.name}] round {round_}: {row.rps[-1]:.0f} req/s, p50 {row.p50[-1]:.2f} ms, "
+        f"p99 {row.p99[-1]:.2f} ms")
+
+
+def measure_all(children: Children, configs: list[tuple[str, int, str | None]],
+                args: argparse.Namespace) -> list[Row]:
+    """Every configuration up at once, then ``--rounds`` rounds: in each, every
+    configuration measured in turn (the order rotating), so each ratio compares runs a
+    few seconds apart instead of minutes. On a shared machine the SQLite baseline moved
+    by 16 % between back-to-back runs: one pair of runs is one sample, not a figure."""
+    stacks: list[Stack] = []
+    failed: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as folder:
-        tmp = Path(folder)
         try:
-            if url and db_url:
-                psql(url, f"create database {database}")
-                up = subprocess.run([str(VENV_BIN / "migrantline"), "db", "upgrade"], cwd=REPO,
-                                    env=node_env(tmp / "upgrade", db_url), capture_output=True,
-                                    text=True)
-                if up.returncode:
-                    raise BenchError(f"db upgrade failed: {up.stdout}{up.stderr}")
-            log(f"[{name}] starting {count} node(s)")
-            nodes = start_nodes(children, count, db_url, tmp)
-            port = nodes[0][1]
-            haproxy = None
-            if url:
-                port = free_port()
-                conf = tmp / "haproxy.cfg"
-                conf.write_text(haproxy_config(port, [p for _, p, _ in nodes]))
-                haproxy = children.start(["haproxy", "-db", "-f", str(conf)],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-                wait_ready(haproxy, port, conf)
-                time.sleep(2.5)  # every node past HAProxy's first checks (rise 2)
-            if warmup > 0:
-                run_wrk(children, port, warmup, connections, "warm")
-            idle(row, nodes, database if url else None)
-            app_before = [cpu_ticks(p.pid) for p, _, _ in nodes]
-            pg_before = postgres_cpu(database) if url else {}
-            haproxy_before = cpu_ticks(haproxy.pid) if haproxy else {}
-            log(f"[{name}] measuring {seconds:g} s, {connections} connections")
-            run = run_wrk(children, port, seconds, connections, "run")
-            row.app_cpu_s = sum(cpu_seconds_between(b, cpu_ticks(p.pid))
-                                for b, (p, _, _) in zip(app_before, nodes, strict=True))
-            row.wrk_cpu_s = run.cpu_s
-            if haproxy:
-                row.haproxy_cpu_s = cpu_seconds_between(haproxy_before, cpu_ticks(haproxy.pid))
-            if url:
-                pg_after = postgres_cpu(database)
-                row.pg_cpu_s = sum(t - pg_before.get(pid, 0)
-                                   for pid, t in pg_after.items()) / CLOCK_TICKS
-            w = run.stats
-            row.requests, row.rps = int(w["requests"]), float(w["requests_per_s"])
-            row.p50, row.p99 = w["latency_ms"]["p50"], w["latency_ms"]["p99"]
-            row.errors = (sum(w["socket_errors"].values()) + w["non200"] + w["bad_prefix"]
-                          + w["ended_early"] + w["wrong_first_screen"])
-            for proc, _, logfile in nodes:
-                if proc.poll() is not None:
-                    raise BenchError(f"a node died during the run:\n{tail(logfile)}")
-        except BenchError as exc:
-            row.failed = str(exc).splitlines()[0]
-            log(f"[{name}] FAILED: {exc}")
+            for name, count, url in configs:
+                try:
+                    stacks.append(bring_up(children, name, count, url, Path(folder),
+                                           args.connections, args.warmup))
+                except BenchError as exc:
+                    failed.append(Row(name, failed=str(exc).splitlines()[0]))
+                    log(f"[{name}] FAILED: {exc}")
+            live = list(stacks)
+            for round_ in range(1, max(1, args.rounds) + 1):
+                turn = (round_ - 1) % max(1, len(live))
+                for stack in live[turn:] + live[:turn]:
+                    if stack.row.failed:
+                        continue
+                    try:
+                        sample(children, stack, round_, args.seconds, args.connections)
+                    except BenchError as exc:
+                        stack.row.failed = str(exc).splitlines()[0]
+                        log(f"[{stack.row.name}] FAILED: {exc}")
         finally:
             children.stop_all()
-            if url and database:
-                time.sleep(0.5)
-                psql(url, f"drop database if exists {database} with (force)")
-    log(f"[{name}] {row.rps:.0f} req/s, p50 {row.p50:.2f} ms, p99 {row.p99:.2f} ms, "
-        f"errors {row.errors}")
-    return row
+            time.sleep(0.5)
+            for stack in stacks:
+                if stack.database and stack.admin_url:
+                    psql(stack.admin_url, f"drop database if exists {stack.database} with (force)")
+    by_name = {s.row.name: s.row for s in stacks} | {r.name: r for r in failed}
+    return [by_name[name] for name, _, _ in configs]
 
 
 def idle(row: Row, nodes: list[tuple[subprocess.Popen[bytes], int, Path]],
@@ -263,40 +318,34 @@ def idle(row: Row, nodes: list[tuple[subprocess.Popen[bytes], int, Path]],
                                 in postgres_cpu(database).items()) / CLOCK_TICKS / seconds
 
 
-def baseline_of(rows: list[Row], row: Row) -> Row | None:
-    """The SQLite row measured in the same round as ``row`` (None if it failed)."""
-    for r in rows:
-        if r.round == row.round and r.url_less and not r.failed and r.requests:
-            return r
-    return None
-
-
 def report(rows: list[Row], info: dict[str, object], args: argparse.Namespace) -> str:
-    header = ("configuration", "round", "req/s", "x SQLite", "p50 ms", "p99 ms", "errors",
+    base = rows[0] if rows and not rows[0].failed and rows[0].rps else None
+    header = ("configuration", "req/s", "x SQLite", "p50 ms", "p99 ms", "errors",
               "app CPU ms/hop", "PG CPU ms/hop", "HAProxy ms/hop", "wrk ms/hop",
               "all ms/hop", "idle app cores", "idle PG cores")
     table: list[tuple[str, ...]] = [header]
     for r in rows:
         if r.failed:
-            table.append((r.name, str(r.round), "FAILED", *[""] * (len(header) - 4),
-                          r.failed[:40]))
+            table.append((r.name, "FAILED", *[""] * (len(header) - 3), r.failed[:40]))
             continue
-        base = baseline_of(rows, r)
-        table.append((r.name, str(r.round), f"{r.rps:.0f}",
-                      f"{r.rps / base.rps:.2f}" if base else "-",
-                      f"{r.p50:.2f}", f"{r.p99:.2f}", str(r.errors),
+        found = per_round(base, r) if base else []
+        table.append((r.name, f"{r.median_rps:.0f}",
+                      f"{statistics.median(found):.2f}" if found else "-",
+                      f"{statistics.median(r.p50):.2f}", f"{max(r.p99):.2f}", str(r.errors),
                       r.per_hop_ms(r.app_cpu_s), r.per_hop_ms(r.pg_cpu_s),
                       r.per_hop_ms(r.haproxy_cpu_s), r.per_hop_ms(r.wrk_cpu_s),
                       r.per_hop_ms(r.all_cpu_s()), f"{r.idle_app_cores:.3f}",
                       f"{r.idle_pg_cores:.3f}" if r.idle_pg_cores is not None else "-"))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = [f"machine: {info['cpu_model']}, {info['cores']} cores; wrk {args.connections} "
-             f"connections, {args.seconds:g} s after {args.warmup:g} s warm-up; "
-             f"{args.rounds} round(s), each SQLite then every PostgreSQL row in turn; "
+             f"connections; {args.rounds} round(s) of {args.seconds:g} s per configuration "
+             f"after {args.warmup:g} s of warm-up, every configuration up at once and "
+             "measured in turn in each round; "
              f"nodes: `serve --workers 1 --threads {THREADS[0]}`; PostgreSQL rows behind "
-             "deploy/haproxy.cfg, "
-             "the SQLite row direct (no HAProxy); CPU per hop includes the idle cost "
-             "(background jobs and polls, per node), shown in the last columns", ""]
+             "deploy/haproxy.cfg, the SQLite row direct (no HAProxy). req/s and p50: the "
+             "median round; x SQLite: the median of each round's ratio; p99: the worst "
+             "round; CPU per hop over all rounds, including the idle cost (background jobs "
+             "and polls, per node), shown in the last columns", ""]
     for n, row in enumerate(table):
         lines.append("  ".join([row[0].ljust(widths[0])]
                                + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]))
@@ -308,31 +357,25 @@ def report(rows: list[Row], info: dict[str, object], args: argparse.Namespace) -
         lines += ["", f"PostgreSQL CPU per hop (highest measured): {1000 * per_hop:.3f} ms: a "
                       f"16-core database host at 70% busy would answer ~{0.7 * 16 / per_hop:,.0f}"
                       " hops/s (the nodes scale out beside it)"]
-    lines += ratios(rows)
-    lines += ceiling([r for r in rows if r.round == 1])
+    if base:
+        lines += [""] + [f"{r.name}: x SQLite per round "
+                         f"{', '.join(f'{x:.2f}' for x in per_round(base, r))}; lowest "
+                         f"{min(per_round(base, r)):.2f}"
+                         for r in rows[1:] if not r.failed and per_round(base, r)]
+    lines += ceiling(rows)
     return "\n".join(lines)
 
 
-def ratios(rows: list[Row]) -> list[str]:
-    """Each PostgreSQL configuration's req/s over the SQLite node's of the same round: per
-    round, the median and the lowest. Why rounds: on a shared machine the SQLite baseline
-    itself moved by 16 % between back-to-back runs; one pair of runs is one sample."""
-    lines = []
-    for name in dict.fromkeys(r.name for r in rows if not r.url_less):
-        found = [r.rps / base.rps for r in rows if r.name == name and not r.failed
-                 and (base := baseline_of(rows, r)) is not None]
-        if found:
-            lines.append(f"{name}: x SQLite per round {', '.join(f'{x:.2f}' for x in found)}; "
-                         f"median {statistics.median(found):.2f}, lowest {min(found):.2f}")
-    return ["", *lines] if lines else []
+def per_round(base: Row, row: Row) -> list[float]:
+    """``row``'s req/s over the SQLite node's, round by round (measured seconds apart)."""
+    return [x / b for x, b in zip(row.rps, base.rps, strict=False) if b]
 
 
 def ceiling(rows: list[Row]) -> list[str]:
-    """What the shared cores allow (the first round's rows). With every process on the
-    same cores, req/s is at most the machine's cores over all the CPU a hop costs (``all
-    ms/hop``). So even a node that spent on a PostgreSQL hop only what the SQLite node
-    spends (its app CPU per hop), with PostgreSQL, HAProxy and wrk costing what they did,
-    could answer at most this."""
+    """What the shared cores allow. With every process on the same cores, req/s is at most
+    the machine's cores over all the CPU a hop costs (``all ms/hop``). So even a node that
+    spent on a PostgreSQL hop only what the SQLite node spends (its app CPU per hop), with
+    PostgreSQL, HAProxy and wrk costing what they did, could answer at most this."""
     base = rows[0] if rows and not rows[0].failed and rows[0].requests else None
     if base is None:
         return []
@@ -346,20 +389,21 @@ def ceiling(rows: list[Row]) -> list[str]:
         lines.append(f"{r.name}: with the SQLite node's app CPU per hop "
                      f"({1000 * base.app_cpu_s / base.requests:.3f} ms) and this row's "
                      f"PostgreSQL, HAProxy and wrk ({1000 * other:.3f} ms), {cores} cores "
-                     f"answer at most {most:,.0f} hops/s: {most / base.rps:.2f} x SQLite's "
-                     "req/s")
+                     f"answer at most {most:,.0f} hops/s: {most / base.median_rps:.2f} x "
+                     "SQLite's req/s")
     return ["", *lines] if lines else []
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=10, help="seconds measured (10)")
+    parser.add_argument("--seconds", type=float, default=6,
+                        help="seconds measured per configuration and round (6)")
     parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up (2)")
     parser.add_argument("--connections", type=int, default=16,
                         help="concurrent sessions = wrk connections = wrk threads (16)")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="rounds (1): each measures SQLite, then every node count, so "
-                             "every ratio has a baseline taken minutes apart at most")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds (3): in each, every configuration is measured in turn "
+                             "for --seconds, so each ratio's baseline is seconds away")
     parser.add_argument("--nodes", default="1,2,4", help="node counts on PostgreSQL (1,2,4)")
     parser.add_argument("--threads", type=int, default=1,
                         help="`serve --threads` of every node, SQLite's too (1): more than one "
@@ -382,16 +426,12 @@ def main(argv: list[str] | None = None) -> int:
     THREADS[0] = args.threads
     info = machine()
     children = Children()
-    rows: list[Row] = []
+    configs: list[tuple[str, int, str | None]] = [("SQLite, 1 node", 1, None)]
+    configs += [(f"PostgreSQL, {n} node{'s' * (n > 1)}", n, url)
+                for n in [int(x) for x in args.nodes.split(",") if x.strip()]]
     try:
         with terminate_as_interrupt():
-            for round_ in range(1, max(1, args.rounds) + 1):
-                rows.append(measure(children, "SQLite, 1 node", 1, None, args.seconds,
-                                    args.connections, args.warmup, round_))
-                for n in [int(x) for x in args.nodes.split(",") if x.strip()]:
-                    rows.append(measure(children, f"PostgreSQL, {n} node{'s' * (n > 1)}", n,
-                                        url, args.seconds, args.connections, args.warmup,
-                                        round_))
+            rows = measure_all(children, configs, args)
     except KeyboardInterrupt:
         log("interrupted")
         return 130
