@@ -81,7 +81,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Each pass runs the tests of its engine: SQLite-only tests (file modes, WAL, the
     file copied by a thief) are not collected on PostgreSQL, nor PostgreSQL-only ones
     (many nodes on one database) on SQLite, nor the NO_DATABASE modules and the
-    ``engine_independent`` tests (speech and audio files: the store is incidental, and
+    ``engine_independent`` tests (speech and audio files, and the languages after the first
+    of a per-language walk: the store is incidental, and
     rendering is a third of the pass's CPU) on PostgreSQL. Nothing is skipped."""
     unwanted = "sqlite_only" if databases.on_postgres() else "postgres_only"
     kept = [item for item in items if unwanted not in item.keywords
