@@ -49,7 +49,8 @@ def make_app(tmp_path: Path, **overrides: object) -> Flask:
 # the PostgreSQL pass does not collect them: they ran on SQLite, with the same result.
 NO_DATABASE = {"test_paging", "test_encoding", "test_providers", "test_content_loader",
                "test_engine", "test_slow_clients", "test_preview_and_checks",
-               "test_architecture", "test_translations", "test_docs", "test_nginx"}
+               "test_architecture", "test_translations", "test_docs", "test_nginx",
+               "test_sync_packs"}
 
 
 @pytest.fixture(autouse=True)

@@ -175,6 +175,7 @@ def first_sync(setup: Setup) -> str:
 # ---------------------------------------------------------------- publish and keys
 
 
+@pytest.mark.engine_independent
 def test_keygen_publish_writes_a_signed_content_addressed_bundle(setup: Setup) -> None:
     result = setup.cli("content", "keygen", str(setup.keys))
     assert result.exit_code == 1 and "never overwritten" in result.output
@@ -202,6 +203,7 @@ def test_keygen_publish_writes_a_signed_content_addressed_bundle(setup: Setup) -
     assert newer != version and (setup.out / "versions" / version).is_dir()  # older stay
 
 
+@pytest.mark.engine_independent
 def test_publish_refuses_a_broken_tree_and_needs_the_key(setup: Setup) -> None:
     (setup.tree / "nodes/main/main.yaml").write_text(
         (setup.tree / "nodes/main/main.yaml").read_text().replace("  - at_work\n",
@@ -218,6 +220,7 @@ def test_publish_refuses_a_broken_tree_and_needs_the_key(setup: Setup) -> None:
     assert result.exit_code == 2 and "inside DIR" in result.output
 
 
+@pytest.mark.engine_independent
 def test_sync_refuses_to_run_without_the_public_key(setup: Setup) -> None:
     setup.publish()
     result = setup.sync(MIGRANTLINE_CENTRAL_PUBKEY=None)
@@ -282,6 +285,7 @@ def test_fresh_sync_unchanged_sync_and_one_changed_article(setup: Setup) -> None
     app.extensions["migrantline"].store.close()
 
 
+@pytest.mark.engine_independent
 def test_a_folder_can_be_the_central_store(setup: Setup) -> None:
     version = setup.publish()
     result = setup.sync(MIGRANTLINE_CENTRAL_URL=str(setup.out))
@@ -294,6 +298,7 @@ def test_a_folder_can_be_the_central_store(setup: Setup) -> None:
 # ---------------------------------------------------------------- failures
 
 
+@pytest.mark.engine_independent
 def test_a_cut_download_is_resumed_within_the_sync(setup: Setup) -> None:
     first_sync(setup)
     sha = setup.add_audio("long.wav", 1_500_000)
@@ -311,6 +316,7 @@ def test_a_cut_download_is_resumed_within_the_sync(setup: Setup) -> None:
     assert (setup.data / "content/current/audio/en/long.wav").stat().st_size == 1_500_000
 
 
+@pytest.mark.engine_independent
 def test_an_interrupted_download_is_resumed_by_the_next_sync(
         setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(central, "RETRY_PAUSE", 0.01)
@@ -337,6 +343,7 @@ def test_an_interrupted_download_is_resumed_by_the_next_sync(
     assert (setup.data / "content/current/audio/en/long.wav").stat().st_size == 1_500_000
 
 
+@pytest.mark.engine_independent
 def test_a_leftover_partial_download_is_replaced_or_discarded(setup: Setup) -> None:
     """A server without Range support sends the whole file; a bad partial is thrown away."""
     first_sync(setup)
@@ -382,6 +389,7 @@ def test_a_corrupt_file_is_refused(setup: Setup) -> None:
     app.extensions["migrantline"].store.close()
 
 
+@pytest.mark.engine_independent
 def test_a_tampered_file_on_the_central_store_is_refused(setup: Setup) -> None:
     first = first_sync(setup)
     setup.edit_article()
@@ -398,6 +406,7 @@ def test_a_tampered_file_on_the_central_store_is_refused(setup: Setup) -> None:
         assert setup.current() == first
 
 
+@pytest.mark.engine_independent
 def test_a_bad_signature_is_refused(setup: Setup, tmp_path: Path) -> None:
     first = first_sync(setup)
     setup.edit_article()
@@ -426,6 +435,7 @@ def test_a_bad_signature_is_refused(setup: Setup, tmp_path: Path) -> None:
     assert setup.current() == first
 
 
+@pytest.mark.engine_independent
 @pytest.mark.parametrize("path", ["../escape.yaml", "/tmp/escape.yaml", "nodes/../../escape.yaml",
                                   ".hidden/x.yaml", "nodes\\..\\escape.yaml", "nodes//x.yaml",
                                   "C:/escape.yaml"])
@@ -472,6 +482,7 @@ def test_a_server_answering_500_or_unreachable_changes_nothing(setup: Setup) -> 
     app.extensions["migrantline"].store.close()
 
 
+@pytest.mark.engine_independent
 def test_a_tree_failing_the_content_check_is_not_installed(setup: Setup) -> None:
     first = first_sync(setup)
     main_yaml = setup.tree / "nodes/main/main.yaml"
@@ -485,6 +496,7 @@ def test_a_tree_failing_the_content_check_is_not_installed(setup: Setup) -> None
     assert not (setup.data / "content" / ".staging").exists()
 
 
+@pytest.mark.engine_independent
 def test_an_older_version_offered_is_refused(setup: Setup) -> None:
     setup.publish()
     old_latest = (setup.out / "latest.json").read_bytes()
@@ -497,6 +509,7 @@ def test_an_older_version_offered_is_refused(setup: Setup) -> None:
     assert setup.current() == newer
 
 
+@pytest.mark.engine_independent
 def test_two_syncs_never_run_at_once(setup: Setup) -> None:
     first = first_sync(setup)
     setup.edit_article()
@@ -664,6 +677,7 @@ def test_nothing_waits_on_the_network(setup: Setup) -> None:
         services.store.close()
 
 
+@pytest.mark.engine_independent
 def test_next_delay_is_jittered_and_backs_off() -> None:
     rng = random.Random(1)
     ok = [next_delay(900, 0, rng) for _ in range(200)]
