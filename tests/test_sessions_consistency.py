@@ -21,7 +21,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from itertools import count
 from pathlib import Path
@@ -247,22 +247,30 @@ def workers(tmp_path: Path) -> Iterator[list]:  # type: ignore[type-arg]
 
 def test_racing_starts_one_wins_and_both_replay_it(workers: list) -> None:  # type: ignore[type-arg]
     """Two workers insert hop 1 of the same session at once, each with its own start."""
+    for sid, got in _races("race", lambda i, sid: workers[i].start_session(
+            _row(sid, start=f'{{"worker": {i}}}'))):
+        stored = workers[0].session(sid)
+        assert got[0].start == got[1].start == stored.start
+        assert stored.start in ('{"worker": 0}', '{"worker": 1}')
 
-    def start(barrier: threading.Barrier, got: dict[int, SessionRow], i: int, sid: str) -> None:
+
+def _races(prefix: str, call: Callable[[int, str], SessionRow]
+           ) -> Iterator[tuple[str, dict[int, SessionRow]]]:
+    """20 sessions, each begun by ``call(0, id)`` and ``call(1, id)`` released at once from
+    two threads; each session's id and what each call returned."""
+
+    def run(barrier: threading.Barrier, got: dict[int, SessionRow], i: int, sid: str) -> None:
         barrier.wait()
-        got[i] = workers[i].start_session(_row(sid, start=f'{{"worker": {i}}}'))
+        got[i] = call(i, sid)
 
     for n in range(20):
-        barrier, got = threading.Barrier(2), {}  # type: ignore[var-annotated]
-        threads = [threading.Thread(target=start, args=(barrier, got, i, f"race-{n}"))
-                   for i in (0, 1)]
+        sid, barrier, got = f"{prefix}-{n}", threading.Barrier(2), {}  # type: ignore[var-annotated]
+        threads = [threading.Thread(target=run, args=(barrier, got, i, sid)) for i in (0, 1)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        stored = workers[0].session(f"race-{n}")
-        assert got[0].start == got[1].start == stored.start
-        assert stored.start in ('{"worker": 0}', '{"worker": 1}')
+        yield sid, got
 
 
 def test_an_old_hop_written_late_never_undoes_a_newer_one(workers: list) -> None:  # type: ignore[type-arg]
@@ -404,20 +412,9 @@ def test_racing_hop_ones_use_the_first_start(workers: list) -> None:  # type: ig
     """Two workers begin the same session at once, each with starts of its own (two
     content versions): both answer from the one that was inserted first."""
     other = FreshStarts({}, ('{"other": true}', "language", "language"))
-
-    def begin(barrier: threading.Barrier, got: dict[int, SessionRow], i: int, sid: str) -> None:
-        barrier.wait()
-        got[i] = _begin(workers[i], sid, starts=(STARTS, other)[i])[0]
-
-    for n in range(20):
-        barrier, got = threading.Barrier(2), {}  # type: ignore[var-annotated]
-        threads = [threading.Thread(target=begin, args=(barrier, got, i, f"begin-{n}"))
-                   for i in (0, 1)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        stored = workers[0].session(f"begin-{n}")
+    for sid, got in _races("begin", lambda i, sid: _begin(workers[i], sid,
+                                                          starts=(STARTS, other)[i])[0]):
+        stored = workers[0].session(sid)
         assert got[0] == got[1] == stored
         assert stored.start in (STARTS.default[0], other.default[0])
 
