@@ -63,9 +63,17 @@ SESSION_COLUMNS = ("id", "phone_key", "started_at", "updated_at", "version", "st
                    "last_text", "resumable", "ended", "inputs", "path", "node")
 COLUMNS_SQL = ", ".join(SESSION_COLUMNS)
 VALUES_SQL = ", ".join(f"?{i}" for i in range(1, len(SESSION_COLUMNS) + 1))
-# Nothing is written for a phone erased after the hop was computed: ?2 is its phone key,
-# ?4 the time of its hop (see store/privacy.py).
-NOT_ERASED = "where not exists (select 1 from erased_phones where phone_key = ?2 and at >= ?4) "
+
+
+def not_erased(phone: str, at: str) -> str:
+    """The condition that a phone (placeholder ``phone``) was not erased after the hop was
+    computed (placeholder ``at``, the hop's time): nothing of it is written then (see
+    store/privacy.py)."""
+    return f"not exists (select 1 from erased_phones where phone_key = {phone} and at >= {at})"
+
+
+# The condition for a session row's columns as parameters (?2 the phone key, ?4 the hop's time).
+NOT_ERASED = f"where {not_erased('?2', '?4')} "
 INSERT_START = (
     f"insert into ussd_sessions ({COLUMNS_SQL}) select {VALUES_SQL} {NOT_ERASED}"
     f"on conflict(id) do nothing returning {COLUMNS_SQL}")
@@ -113,7 +121,7 @@ BEGIN_SQL = (
     "as s), "
     f"ins as (insert into ussd_sessions ({COLUMNS_SQL}) "
     "select ?1, ?2, ?3, ?3, ?4, s ->> 0, '', 0, 0, 0, s ->> 1, s ->> 2 from pick "
-    "where not exists (select 1 from erased_phones where phone_key = ?2 and at >= ?3) "
+    f"where {not_erased('?2', '?3')} "
     "and not exists (select 1 from prev where coalesce(resumable, 0) <> 0 "
     "and coalesce(ended, 0) = 0) "
     f"on conflict(id) do nothing returning {COLUMNS_SQL}) "

@@ -67,6 +67,7 @@ from ussd_app.store.session_rows import (
     VALUES_SQL,
     FreshStarts,
     SessionRow,
+    not_erased,
     split_begun,
 )
 
@@ -128,8 +129,7 @@ def _upsert_progress(max_: str) -> str:
 def _upsert_phone(key: str, lang: str, at: str) -> str:
     """A phone's language unless it was erased after ``at`` (each argument a placeholder)."""
     return (f"insert into phones (key, lang, updated_at) select {key}, {lang}, {at} "
-            f"where not exists (select 1 from erased_phones where phone_key = {key} "
-            f"and at >= {at}) on conflict(key) do update set lang = excluded.lang, "
+            f"where {not_erased(key, at)} on conflict(key) do update set lang = excluded.lang, "
             "updated_at = excluded.updated_at")
 
 
@@ -204,6 +204,13 @@ class Sessions(Connections):
         row = self.db().execute(sql, params).fetchone()
         return tuple(row) if row else None
 
+    def _write_progress(self, sql: str, params: Any) -> list[Any]:
+        """A progress statement: on PostgreSQL on the ``synchronous_commit = off``
+        connection (``_progress_connection``), on SQLite as any hop write."""
+        if self.postgres:
+            return run_prepared(self._progress_connection(), sql, params)
+        return self._write(sql, params)
+
     def _progress_connection(self) -> PgConnection:
         """PostgreSQL: this thread's connection for progress, ``synchronous_commit = off``
         for its whole session (one round trip a hop instead of begin, set local, upsert,
@@ -270,8 +277,14 @@ class Sessions(Connections):
         won = self._write(INSERT_START, row.as_tuple())
         if won:
             return SessionRow.from_tuple(tuple(won[0]))
+        return self._winner(row)
+
+    def _winner(self, row: SessionRow) -> SessionRow:
+        """After ``row``'s insert found its id taken: the stored start, another worker's
+        that was first; ``row`` itself (stored nowhere) when the phone was erased just now
+        or the id is another phone's."""
         winner = self.session(row.id)
-        if winner is None or winner.phone_key != row.phone_key:  # erased, or another phone
+        if winner is None or winner.phone_key != row.phone_key:
             return row
         return winner
 
@@ -292,21 +305,16 @@ class Sessions(Connections):
         max_ = greatest(conn)
         params = (row.id, row.phone_key, row.updated_at, row.last_text, int(row.resumable),
                   int(row.ended), row.inputs, row.path, row.node)
-        merged = lang is not None and isinstance(conn, PgConnection)
+        # PostgreSQL, a language chosen: on this thread's durable connection (its commit).
+        durable = conn if lang is not None and isinstance(conn, PgConnection) else None
+        merged = durable is not None
         try:
-            if not isinstance(conn, PgConnection):
-                done = self._write(_update_progress(max_, False), params)
-            elif merged:  # on this thread's durable connection: the language's commit
-                done = run_prepared(conn, _update_progress(max_, True), (*params, lang))
+            if durable is not None:
+                done = run_prepared(durable, _update_progress(max_, True), (*params, lang))
             else:
-                done = run_prepared(self._progress_connection(), _update_progress(max_, False),
-                                    params)
+                done = self._write_progress(_update_progress(max_, False), params)
             if not done:  # no row (purged, or never written) or an older hop's write
-                sql = _upsert_progress(max_)
-                if isinstance(conn, PgConnection):
-                    run_prepared(self._progress_connection(), sql, row.as_tuple())
-                else:
-                    self._write(sql, row.as_tuple())
+                self._write_progress(_upsert_progress(max_), row.as_tuple())
         except DB_ERRORS:
             if merged:
                 raise
@@ -347,12 +355,8 @@ class Sessions(Connections):
             return inserted, lang, latest
         if latest is not None and latest.may_resume:
             return None, lang, latest
-        # Not inserted: another worker's hop 1 was first (its start is used), or the phone
-        # was erased just now, or the id is another phone's (then nothing is stored).
-        fresh = starts.row(session_id, phone_key, at, version, lang)
-        winner = self.session(session_id)
-        return (fresh if winner is None or winner.phone_key != phone_key else winner), \
-            lang, latest
+        # Not inserted, and not for a resume: the id was taken, or the phone just erased.
+        return self._winner(starts.row(session_id, phone_key, at, version, lang)), lang, latest
 
     def forget_phones(self, phone_keys: Iterable[str]) -> None:
         """This process erased these phones' data: the rest of the erasing session (its
